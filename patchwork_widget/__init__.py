@@ -1,0 +1,1 @@
+"""patchwork_widget: interactive machine learning for image labeling in Jupyter."""
