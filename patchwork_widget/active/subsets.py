@@ -1,0 +1,123 @@
+"""Subsets of the label table to sample from (FEATURES A1).
+
+A subset is a structured value, never a string parsed by prefix, so a class called
+``"contains: x"`` works like any other. Every subset except ``ALL`` and ``EXCLUDED`` leaves out
+excluded rows: an excluded image has been seen and set aside, and should not come back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class SubsetKind(str, enum.Enum):
+    """Which rows a subset holds; the ``*_CLASS`` kinds need a class name."""
+
+    ALL = "all"
+    UNLABELED = "unlabeled"
+    PARTIAL = "partial"
+    FULLY_LABELED = "fully_labeled"
+    CONTAINS = "contains"
+    NOT_CONTAINS = "not_contains"
+    UNLABELED_FOR = "unlabeled_for"
+    VALIDATION = "validation"
+    EXCLUDED = "excluded"
+
+    @property
+    def needs_class(self) -> bool:
+        return self in (SubsetKind.CONTAINS, SubsetKind.NOT_CONTAINS, SubsetKind.UNLABELED_FOR)
+
+
+_TITLES = {
+    SubsetKind.ALL: "all images",
+    SubsetKind.UNLABELED: "unlabeled",
+    SubsetKind.PARTIAL: "partially labeled",
+    SubsetKind.FULLY_LABELED: "fully labeled",
+    SubsetKind.CONTAINS: "contains",
+    SubsetKind.NOT_CONTAINS: "doesn't contain",
+    SubsetKind.UNLABELED_FOR: "unlabeled for",
+    SubsetKind.VALIDATION: "validation",
+    SubsetKind.EXCLUDED: "excluded",
+}
+
+
+@dataclass(frozen=True)
+class Subset:
+    """A subset of rows: a kind and, for the per-class kinds, the class name."""
+
+    kind: SubsetKind = SubsetKind.UNLABELED
+    cls: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            kind = SubsetKind(self.kind)
+        except ValueError:
+            allowed = ", ".join(k.value for k in SubsetKind)
+            raise ValueError(f"unknown subset kind {self.kind!r}; allowed: {allowed}") from None
+        object.__setattr__(self, "kind", kind)
+        if kind.needs_class and not isinstance(self.cls, str):
+            raise ValueError(f"subset {kind.value!r} needs a class name, got {self.cls!r}")
+        if not kind.needs_class and self.cls is not None:
+            raise ValueError(f"subset {kind.value!r} takes no class, got {self.cls!r}")
+
+    @property
+    def title(self) -> str:
+        """Text for a menu, e.g. ``contains: cat``."""
+        base = _TITLES[self.kind]
+        return f"{base}: {self.cls}" if self.cls is not None else base
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "cls": self.cls, "title": self.title}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> Subset:
+        """Build from ``{"kind": ..., "cls": ...}`` (the widget's message form)."""
+        if not isinstance(value, Mapping) or "kind" not in value:
+            raise ValueError(f"a subset is a mapping with a 'kind' key, got {value!r}")
+        return cls(value["kind"], value.get("cls"))
+
+
+def subset_options(classes: Sequence[str]) -> list[Subset]:
+    """Every subset the table supports, in menu order."""
+    plain = [SubsetKind.UNLABELED, SubsetKind.PARTIAL, SubsetKind.FULLY_LABELED, SubsetKind.ALL]
+    options = [Subset(kind) for kind in plain]
+    for kind in (SubsetKind.UNLABELED_FOR, SubsetKind.CONTAINS, SubsetKind.NOT_CONTAINS):
+        options += [Subset(kind, c) for c in classes]
+    return options + [Subset(SubsetKind.VALIDATION), Subset(SubsetKind.EXCLUDED)]
+
+
+def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset) -> np.ndarray:
+    """Boolean mask over the rows of ``df`` that belong to ``subset``."""
+    excluded = df["exclude"].to_numpy(dtype=bool)
+    kind = subset.kind
+    if kind is SubsetKind.ALL:
+        return np.ones(len(df), dtype=bool)
+    if kind is SubsetKind.EXCLUDED:
+        return excluded.copy()
+    if kind is SubsetKind.VALIDATION:
+        return df["validation"].to_numpy(dtype=bool) & ~excluded
+    if kind.needs_class:
+        if subset.cls not in classes:
+            raise ValueError(f"unknown class {subset.cls!r}; classes are {list(classes)}")
+        values = df[subset.cls].to_numpy(dtype=float)
+        if kind is SubsetKind.CONTAINS:
+            inside = values == 1.0
+        elif kind is SubsetKind.NOT_CONTAINS:
+            inside = values == 0.0
+        else:
+            inside = np.isnan(values)
+        return inside & ~excluded
+    labeled = df[list(classes)].notna().to_numpy().sum(axis=1)
+    if kind is SubsetKind.UNLABELED:
+        inside = labeled == 0
+    elif kind is SubsetKind.PARTIAL:
+        inside = (labeled > 0) & (labeled < len(classes))
+    else:
+        inside = labeled == len(classes)
+    return inside & ~excluded

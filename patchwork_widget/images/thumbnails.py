@@ -1,0 +1,128 @@
+"""Display thumbnails: decode once, encode at display size, keep the bytes in an LRU cache (I6).
+
+The widget sends these bytes to the browser as binary message buffers. 8-bit images are shown
+as stored; 16-bit, float and multispectral images get a per-band percentile stretch, and
+``bands`` picks which one or three bands to show.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from patchwork_widget.images.read import read_array
+
+FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+@dataclass(frozen=True)
+class DisplayOptions:
+    """How images are shown.
+
+    Parameters
+    ----------
+    size : (int, int)
+        Largest (height, width) of a thumbnail; the aspect ratio is kept.
+    bands : tuple of int, optional
+        One band (shown gray) or three (shown as RGB), zero-based. Default: the first three
+        bands, or the only one.
+    stretch : (float, float), optional
+        Lower and upper percentiles mapped to black and white per band. Default: none for
+        8-bit images, (2, 98) for everything else.
+    fmt : str
+        Encoding: ``"jpeg"``, ``"png"`` or ``"webp"``.
+    quality : int
+        JPEG/WebP quality, 1-100.
+    """
+
+    size: tuple[int, int] = (256, 256)
+    bands: tuple[int, ...] | None = None
+    stretch: tuple[float, float] | None = None
+    fmt: str = "jpeg"
+    quality: int = 90
+
+    def __post_init__(self) -> None:
+        if len(self.size) != 2 or not all(isinstance(s, int) and s > 0 for s in self.size):
+            raise ValueError(f"size must be two positive ints (height, width), got {self.size!r}")
+        if self.bands is not None and len(self.bands) not in (1, 3):
+            raise ValueError(f"bands must name one or three bands, got {self.bands!r}")
+        if self.stretch is not None and not 0 <= self.stretch[0] < self.stretch[1] <= 100:
+            raise ValueError(f"stretch must be percentiles 0 <= low < high <= 100, got {self.stretch!r}")
+        if self.fmt not in FORMATS:
+            raise ValueError(f"fmt must be one of {sorted(FORMATS)}, got {self.fmt!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be in 1..100, got {self.quality!r}")
+
+    @property
+    def mime(self) -> str:
+        return FORMATS[self.fmt]
+
+
+def display_array(raw: np.ndarray, options: DisplayOptions) -> np.ndarray:
+    """An (H, W, C) array as stored -> uint8 (H, W) or (H, W, 3) ready to encode."""
+    nbands = raw.shape[2]
+    bands = options.bands if options.bands is not None else tuple(range(min(nbands, 3)))
+    if nbands == 2 and options.bands is None:
+        bands = (0,)
+    if max(bands) >= nbands:
+        raise ValueError(f"bands {bands} asked of an image with {nbands} band(s)")
+    img = raw[:, :, list(bands)]
+    stretch = options.stretch
+    if stretch is None and raw.dtype != np.uint8:
+        stretch = (2.0, 98.0)
+    if stretch is None:
+        out = img
+    else:
+        data = img.astype(np.float32)
+        low, high = np.nanpercentile(data, stretch, axis=(0, 1))
+        span = np.where(high > low, high - low, 1.0)
+        out = np.clip((data - low) / span, 0.0, 1.0)
+        out = np.nan_to_num(out * 255.0 + 0.5).astype(np.uint8)
+    return out[:, :, 0] if out.shape[2] == 1 else out
+
+
+def encode_thumbnail(path: str, options: DisplayOptions) -> bytes:
+    """Read ``path`` and encode it at display size; raises ``ImageReadError``."""
+    image = Image.fromarray(display_array(read_array(path), options))
+    height, width = options.size
+    if image.height > height or image.width > width:
+        image.thumbnail((width, height), Image.BILINEAR)
+    elif image.height < height and image.width < width:
+        scale = min(height / image.height, width / image.width)
+        size = (round(image.width * scale), round(image.height * scale))
+        image = image.resize(size, Image.NEAREST)  # small patches: keep pixels crisp
+    buffer = io.BytesIO()
+    image.save(buffer, format=options.fmt.upper(), quality=options.quality)
+    return buffer.getvalue()
+
+
+class ThumbnailCache:
+    """Thread-safe LRU cache of encoded thumbnails, keyed by file path."""
+
+    def __init__(self, options: DisplayOptions | None = None, maxsize: int = 2048) -> None:
+        self.options = options or DisplayOptions()
+        self.maxsize = maxsize
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> bytes:
+        """Encoded bytes for ``path`` (``self.options.mime``); raises ``ImageReadError``."""
+        with self._lock:
+            data = self._items.get(path)
+            if data is not None:
+                self._items.move_to_end(path)
+                return data
+        data = encode_thumbnail(path, self.options)
+        with self._lock:
+            self._items[path] = data
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+        return data
+
+    def __len__(self) -> int:
+        return len(self._items)

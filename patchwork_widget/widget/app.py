@@ -1,0 +1,91 @@
+"""``PatchworkWidget`` (alias ``GUI``): the labeling app, as an ipywidgets container (W1)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+
+from patchwork_widget.images.thumbnails import DisplayOptions
+from patchwork_widget.session import Session
+from patchwork_widget.widget.labeler import Labeler
+
+
+class PatchworkWidget(widgets.VBox):
+    """Label images in a notebook; ``.df`` is the live label table.
+
+    Parameters
+    ----------
+    df_or_path : DataFrame or str or PathLike
+        The label table (see ``prep_label_dataframe``) or a CSV / Parquet file holding one.
+    features : np.ndarray, optional
+        Pre-extracted features, one row per table row.
+    feature_extractor : keras.Model, optional
+        Model mapping images to features.
+    imshape : (int, int)
+        Display size of an image (height, width).
+    outfile : str or PathLike, optional
+        Where labels are saved (CSV or Parquet); the journal lives beside it. Defaults to the
+        table's own file, or ``patchwork_labels.csv`` for an in-memory table.
+    classes : sequence of str, optional
+        Class names, when they differ from the table's class columns at creation.
+    bands, stretch : optional
+        Band choice and percentile stretch for 16-bit or multispectral images.
+    seed : int, optional
+        Seed for random sampling.
+    """
+
+    def __init__(
+        self,
+        df_or_path: pd.DataFrame | str | os.PathLike,
+        features: np.ndarray | None = None,
+        feature_extractor: Any = None,
+        imshape: tuple[int, int] = (256, 256),
+        outfile: str | os.PathLike | None = None,
+        classes: Sequence[str] | None = None,
+        bands: tuple[int, ...] | None = None,
+        stretch: tuple[float, float] | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        display = DisplayOptions(size=tuple(imshape), bands=bands, stretch=stretch)
+        self.session = Session.open(
+            df_or_path, outfile=outfile, classes=classes, features=features,
+            feature_extractor=feature_extractor, display=display, seed=seed,
+        )
+        if not self.session.queue:
+            self.session.sample()
+        self.labeler = Labeler(self.session)
+        self.tabs = widgets.Tab(children=[self.labeler], titles=["Label"])
+        super().__init__(children=[self.tabs], **kwargs)
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The live label table (the same object as ``session.df``)."""
+        return self.session.df
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """Models built so far (filled by the Model tab)."""
+        return self.session.models
+
+    @property
+    def predictions(self) -> pd.DataFrame | None:
+        """Model outputs per row and class, or None before training."""
+        return self.session.predictions
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """The annotation log (time, row, field, old, new, seconds, ...)."""
+        return self.session.history
+
+    def save(self, path: str | os.PathLike | None = None) -> str:
+        """Write the labels atomically; returns the path written."""
+        return self.session.save(path)
+
+
+GUI = PatchworkWidget

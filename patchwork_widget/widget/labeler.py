@@ -1,0 +1,85 @@
+"""The Label tab: an anywidget whose front end is bundled from js/ (W2, W3, I6).
+
+Synced traits carry what a fresh view needs to draw itself (classes, queue, counts, sample
+options). Labels, acknowledgements and image bytes travel as custom messages, answered by
+:mod:`patchwork_widget.widget.protocol`.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from typing import Any
+
+import anywidget
+import traitlets
+
+from patchwork_widget.active.subsets import subset_options
+from patchwork_widget.session import Session
+from patchwork_widget.widget import protocol
+
+logger = logging.getLogger(__name__)
+
+COUNT_TITLES = {
+    "train_positive": "train yes",
+    "train_negative": "train no",
+    "train_missing": "train ?",
+    "validation_positive": "val yes",
+    "validation_negative": "val no",
+    "validation_missing": "val ?",
+}
+
+STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
+
+
+class Labeler(anywidget.AnyWidget):
+    """Keyboard-first labeling view over a :class:`~patchwork_widget.session.Session`."""
+
+    _esm = STATIC / "widget.js"
+    _css = STATIC / "widget.css"
+
+    classes = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    queue = traitlets.List(traitlets.Int()).tag(sync=True)
+    counts = traitlets.Dict().tag(sync=True)
+    subsets = traitlets.List(traitlets.Dict()).tag(sync=True)
+    orders = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    stats = traitlets.Dict().tag(sync=True)
+    outfile = traitlets.Unicode().tag(sync=True)
+    thumb_size = traitlets.List(traitlets.Int()).tag(sync=True)
+    columns = traitlets.Int(5).tag(sync=True)
+
+    def __init__(self, session: Session, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.outfile = str(session.store.path)
+        self.thumb_size = list(session.thumbnails.options.size)
+        self.on_msg(self._on_request)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Push classes, queue, counts and sample options to the browser."""
+        session = self.session
+        self.classes = session.classes
+        self.subsets = [s.to_dict() for s in subset_options(session.classes)]
+        self.orders = session.orders
+        self.queue = list(session.queue)
+        self._refresh_counts()
+
+    def _refresh_counts(self) -> None:
+        counts = self.session.counts
+        self.counts = {
+            "columns": [COUNT_TITLES.get(c, str(c)) for c in counts.columns],
+            "index": [str(i) for i in counts.index],
+            "data": counts.astype(int).to_numpy().tolist(),
+        }
+        self.stats = self.session.pace()
+
+    def _on_request(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
+        replies = protocol.handle(self.session, content)
+        for reply, reply_buffers in replies:
+            self.send(reply, reply_buffers)
+        kind = replies[0][0]["type"] if replies else None
+        if kind == "ack":
+            self._refresh_counts()
+        elif kind in ("classes", "sampled"):
+            self.refresh()

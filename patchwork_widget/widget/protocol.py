@@ -1,0 +1,155 @@
+"""Messages between the labeler in the browser and the Session in the kernel.
+
+Every request from the browser is a small JSON object ``{"type": ..., "id": n, ...}`` naming
+rows by their integer position, never by path. :func:`handle` validates it, calls the
+Session, and returns the replies to send back as ``(content, buffers)`` pairs. A bad request
+gets an ``error`` reply and is logged; it never changes any state.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from patchwork_widget.images.read import ImageReadError
+from patchwork_widget.session import Session
+
+logger = logging.getLogger(__name__)
+
+Reply = tuple[dict[str, Any], list[bytes]]
+
+MAX_ROWS_PER_REQUEST = 1000
+MAX_THUMBS_PER_REQUEST = 64
+MAX_SAMPLE = 100_000
+
+
+class BadRequest(ValueError):
+    """A request that is malformed or names something that does not exist."""
+
+
+def _field(msg: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    if name not in msg:
+        raise BadRequest(f"missing field {name!r}")
+    value = msg[name]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise BadRequest(f"field {name!r} has the wrong type: {type(value).__name__}")
+    return value
+
+
+def _rows(session: Session, value: Any, limit: int) -> list[int]:
+    if not isinstance(value, list) or not 0 < len(value) <= limit:
+        raise BadRequest(f"'rows' must be a list of 1 to {limit} row numbers")
+    n = len(session.df)
+    for row in value:
+        if not isinstance(row, numbers.Integral) or isinstance(row, bool) or not 0 <= row < n:
+            raise BadRequest(f"unknown row {row!r}: rows are integers 0..{n - 1}")
+    return [int(r) for r in value]
+
+
+def _seconds(msg: Mapping[str, Any]) -> float | None:
+    value = msg.get("seconds")
+    if value is None:
+        return None
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 86_400:
+        raise BadRequest(f"'seconds' must be a number of seconds in [0, 86400), got {value!r}")
+    return float(value)
+
+
+def _labels_reply(session: Session, kind: str, msg_id: Any, rows: list[int]) -> Reply:
+    return {"type": kind, "id": msg_id, "rows": session.row_values(rows)}, []
+
+
+def _annotate(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    rows = _rows(session, msg.get("rows"), MAX_ROWS_PER_REQUEST)
+    changes = _field(msg, "changes", dict)
+    session.annotate(rows, changes, seconds=_seconds(msg))
+    return [_labels_reply(session, "ack", msg.get("id"), rows)]
+
+
+def _undo(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    return [_labels_reply(session, "ack", msg.get("id"), session.undo())]
+
+
+def _accept(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    (row,) = _rows(session, [msg.get("row")], 1)
+    rows = session.accept_suggestions(row, seconds=_seconds(msg))
+    return [_labels_reply(session, "ack", msg.get("id"), rows)]
+
+
+def _labels(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    rows = _rows(session, msg.get("rows"), MAX_ROWS_PER_REQUEST)
+    return [_labels_reply(session, "labels", msg.get("id"), rows)]
+
+
+def _thumbs(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    rows = _rows(session, msg.get("rows"), MAX_THUMBS_PER_REQUEST)
+    replies = []
+    for row in rows:
+        try:
+            data = session.thumbnail(row)
+        except ImageReadError as err:
+            replies.append(({"type": "thumb", "row": row, "error": err.cause}, []))
+            continue
+        replies.append(({"type": "thumb", "row": row, "mime": session.thumbnails.options.mime}, [data]))
+    return replies
+
+
+def _sample(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    count = _field(msg, "count", numbers.Integral)
+    if not 0 < count <= MAX_SAMPLE:
+        raise BadRequest(f"'count' must be 1..{MAX_SAMPLE}, got {count}")
+    subset = _field(msg, "subset", dict)
+    order = _field(msg, "order", str)
+    queue = session.sample(subset, order, int(count))
+    return [({"type": "sampled", "id": msg.get("id"), "count": len(queue)}, [])]
+
+
+def _class_edit(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    action = _field(msg, "action", str)
+    if action == "add":
+        session.add_class(_field(msg, "name", str))
+    elif action == "rename":
+        session.rename_class(_field(msg, "name", str), _field(msg, "new", str))
+    elif action == "remove":
+        session.remove_class(_field(msg, "name", str))
+    else:
+        raise BadRequest(f"unknown class action {action!r}; allowed: add, rename, remove")
+    return [({"type": "classes", "id": msg.get("id")}, [])]
+
+
+def _save(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    return [({"type": "saved", "id": msg.get("id"), "path": session.save()}, [])]
+
+
+HANDLERS: dict[str, Callable[[Session, Mapping[str, Any]], list[Reply]]] = {
+    "annotate": _annotate,
+    "undo": _undo,
+    "accept": _accept,
+    "labels": _labels,
+    "thumbs": _thumbs,
+    "sample": _sample,
+    "class": _class_edit,
+    "save": _save,
+}
+
+
+def handle(session: Session, msg: Any) -> list[Reply]:
+    """Answer one request from the browser; errors become an ``error`` reply."""
+    msg_id = msg.get("id") if isinstance(msg, dict) else None
+    try:
+        if not isinstance(msg, dict):
+            raise BadRequest(f"a request is a JSON object, got {type(msg).__name__}")
+        handler = HANDLERS.get(msg.get("type"))  # type: ignore[arg-type]
+        if handler is None:
+            raise BadRequest(f"unknown request type {msg.get('type')!r}; allowed: {', '.join(HANDLERS)}")
+        return handler(session, msg)
+    except ValueError as err:  # BadRequest, and every validation error of the store
+        logger.error("rejected request %r: %s", _short(msg), err)
+        return [({"type": "error", "id": msg_id, "message": str(err)}, [])]
+
+
+def _short(msg: Any) -> str:
+    text = repr(msg)
+    return text if len(text) <= 200 else text[:200] + "..."
