@@ -38,7 +38,7 @@ class LabelerView {
     this.nextId = 1;
     this.markTime = performance.now();
     this.images = new LruCache(IMAGE_CACHE, (_row, entry) => URL.revokeObjectURL(entry.url));
-    this.timings = { paint: [], ack: [] };
+    this.timings = { paint: [], ack: [], labels: [] }; // milliseconds, read by benchmarks
     this.build();
     this.listeners = [
       ["msg:custom", (msg, buffers) => this.onMessage(msg, buffers)],
@@ -52,10 +52,12 @@ class LabelerView {
     this.onClasses();
     this.renderCounts();
     this.renderControls();
-    globalThis.patchworkTimings = this.timings;
+    // Open views, for the console and the benchmarks: patchworkViews.at(-1).timings
+    (globalThis.patchworkViews ||= []).push(this);
   }
 
   destroy() {
+    globalThis.patchworkViews = globalThis.patchworkViews.filter((v) => v !== this);
     for (const [name, fn] of this.listeners) this.model.off(name, fn);
     this.images.clear();
   }
@@ -470,8 +472,8 @@ class LabelerView {
     if (msg.type === "labels" || msg.type === "ack") {
       for (const v of msg.rows) this.values.set(v.row, v);
     }
+    if (sent && this.timings[msg.type]) this.timings[msg.type].push(performance.now() - sent.t0);
     if (msg.type === "ack" && sent) {
-      this.timings.ack.push(performance.now() - sent.t0);
       this.settle(sent.rows);
       this.showMessage(sent.kind === "undo" ? "Undone." : "", false);
     } else if (msg.type === "error") {

@@ -1,0 +1,325 @@
+"""Read one image file into a float32 array in [0, 1] (feature I1).
+
+Formats: PNG, JPEG, BMP and GIF (first frame) through Pillow; TIFF (first page, any number of
+bands, 8/16-bit integer or float) through tifffile; ``.npy`` arrays through NumPy. Nothing here
+imports TensorFlow. Every failure is an :class:`ImageReadError` that names the path and the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+import stat
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple, Union
+
+import numpy as np
+import tifffile
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+PIL_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+TIFF_EXTENSIONS = (".tif", ".tiff")
+NPY_EXTENSIONS = (".npy",)
+SUPPORTED_EXTENSIONS: Tuple[str, ...] = tuple(
+    sorted(PIL_EXTENSIONS + TIFF_EXTENSIONS + NPY_EXTENSIONS)
+)
+
+# Pillow modes whose pixels go to NumPy unchanged (8-bit, 16-bit, 32-bit int and float).
+_KEEP_MODES = frozenset({"L", "RGB", "RGBA", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
+_warned_load_truncated = False
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read; ``path`` and ``cause`` say which and why."""
+
+    def __init__(self, path: PathLike, cause: str) -> None:
+        self.path = os.fspath(path)
+        self.cause = cause
+        super().__init__(f"cannot read image {self.path!r}: {cause}")
+
+    def __reduce__(self):  # keep it picklable (process pools) despite the two-argument init
+        return (type(self), (self.path, self.cause))
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Validated options shared by :func:`read_image` and the batch reader."""
+
+    imshape: Optional[Tuple[int, int]]
+    num_channels: int
+    norm: Optional[float]
+    single_channel: bool
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def check_options(
+    imshape: Optional[Tuple[int, int]] = None,
+    num_channels: int = 3,
+    norm: Optional[float] = 255,
+    single_channel: bool = False,
+) -> ReadOptions:
+    """Validate reader options; raise ``ValueError`` saying what is wrong and what is allowed."""
+    if imshape is not None:
+        try:
+            h, w = imshape
+        except (TypeError, ValueError):
+            h = w = None
+        if not (_is_int(h) and _is_int(w) and h > 0 and w > 0):
+            raise ValueError(
+                f"imshape must be None or two positive ints (height, width); got {imshape!r}"
+            )
+        imshape = (int(h), int(w))
+    if not (_is_int(num_channels) and num_channels >= 1):
+        raise ValueError(f"num_channels must be an int >= 1; got {num_channels!r}")
+    if norm is not None:
+        if isinstance(norm, bool) or not isinstance(norm, numbers.Real):
+            raise ValueError(f"norm must be a positive number or None; got {norm!r}")
+        if not (math.isfinite(norm) and norm > 0):
+            raise ValueError(f"norm must be a positive finite number or None; got {norm!r}")
+        norm = float(norm)
+    if not isinstance(single_channel, (bool, np.bool_)):
+        raise ValueError(f"single_channel must be True or False; got {single_channel!r}")
+    return ReadOptions(imshape, int(num_channels), norm, bool(single_channel))
+
+
+# ---------------------------------------------------------------------------------------------
+# Format readers: path -> array in the file's own dtype, shape (H, W) or (H, W, C).
+
+
+def _warn_if_pil_accepts_truncated() -> None:
+    global _warned_load_truncated
+    if ImageFile.LOAD_TRUNCATED_IMAGES and not _warned_load_truncated:
+        _warned_load_truncated = True
+        logger.warning(
+            "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True (set by some other code): Pillow now "
+            "decodes truncated PNG/JPEG/BMP/GIF files without error and fills the missing part; "
+            "set it back to False to have them reported as unreadable"
+        )
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    if im.mode in _KEEP_MODES:
+        return np.asarray(im)
+    if im.mode in ("1", "LA", "La"):  # bilevel and gray+alpha read as gray
+        return np.asarray(im.convert("L"))
+    if im.mode == "PA" or (im.mode == "P" and "transparency" in im.info):
+        return np.asarray(im.convert("RGBA"))
+    return np.asarray(im.convert("RGB"))  # palette, CMYK, YCbCr, LAB, HSV
+
+
+def _read_pil(path: str) -> np.ndarray:
+    _warn_if_pil_accepts_truncated()
+    try:
+        with Image.open(path) as im:  # opens at the first frame (GIF, multi-page TIFF)
+            im.load()
+            return _pil_to_array(im)
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not a recognised image (Pillow cannot identify it)") from None
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(path, f"image too large ({e})") from e
+    except Exception as e:  # decoders raise many types on bad data: OSError, SyntaxError, ...
+        raise ImageReadError(path, f"truncated or corrupt file ({type(e).__name__}: {e})") from e
+
+
+def _read_tiff(path: str) -> np.ndarray:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            arr = page.asarray()
+            axes = page.axes
+            if "Y" not in axes or "X" not in axes:
+                raise ImageReadError(path, f"TIFF page has axes {axes!r}; expected Y and X")
+            arr = np.moveaxis(arr, (axes.index("Y"), axes.index("X")), (0, 1))
+            return arr.reshape(arr.shape[0], arr.shape[1], -1)  # samples/planes -> channels
+    except ImageReadError:
+        raise
+    except tifffile.TiffFileError as e:
+        raise ImageReadError(path, f"not a valid TIFF file ({e})") from e
+    except Exception as e:  # bad data raises many types: ValueError, zlib.error, MemoryError, ...
+        if "imagecodecs" not in str(e):
+            raise ImageReadError(
+                path, f"truncated or corrupt file ({type(e).__name__}: {e})"
+            ) from e
+        codec_error = e
+    # LZW, JPEG and PackBits need the optional imagecodecs package; Pillow decodes the
+    # common 1-4 band 8/16-bit and float cases itself.
+    try:
+        return _read_pil(path)
+    except ImageReadError:
+        raise ImageReadError(
+            path, f"{codec_error}; install it with `pip install imagecodecs`"
+        ) from codec_error
+
+
+def _read_npy(path: str) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:  # bad headers raise ValueError, EOFError, tokenize.TokenError, ...
+        raise ImageReadError(
+            path, f"not a readable .npy array ({type(e).__name__}: {e})"
+        ) from e
+    if not isinstance(arr, np.ndarray):  # an .npz archive under a .npy name
+        arr.close()
+        raise ImageReadError(path, "file is an .npz archive, not a single .npy array")
+    if arr.ndim not in (2, 3):
+        raise ImageReadError(path, f"array has shape {arr.shape}; expected (H, W) or (H, W, C)")
+    return arr
+
+
+_READERS: Dict[str, Callable[[str], np.ndarray]] = {ext: _read_pil for ext in PIL_EXTENSIONS}
+_READERS.update({ext: _read_tiff for ext in TIFF_EXTENSIONS})
+_READERS.update({ext: _read_npy for ext in NPY_EXTENSIONS})
+
+
+def read_array(path: PathLike) -> np.ndarray:
+    """Read an image file as stored: the file's own dtype, shape (H, W, C).
+
+    Use it where raw values matter (contrast stretch or band choice for 16-bit and
+    multispectral thumbnails); :func:`read_image` builds on it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File with one of :data:`SUPPORTED_EXTENSIONS` (case-insensitive).
+
+    Returns
+    -------
+    np.ndarray
+        Integer, float or bool array of shape (H, W, C), C >= 1. Treat it as read-only:
+        for Pillow formats it may share Pillow's buffer.
+
+    Raises
+    ------
+    ImageReadError
+        Unsupported extension, missing, empty, truncated, corrupt or non-image file.
+    """
+    p = os.fspath(path)
+    ext = os.path.splitext(p)[1].lower()
+    reader = _READERS.get(ext)
+    if reader is None:
+        raise ImageReadError(
+            p,
+            f"unsupported extension {ext or '(none)'!r}; supported: "
+            + ", ".join(SUPPORTED_EXTENSIONS),
+        )
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise ImageReadError(p, "file not found") from None
+    except OSError as e:
+        raise ImageReadError(p, f"cannot access file ({e.strerror or e})") from e
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(p, "not a regular file")
+    if st.st_size == 0:
+        raise ImageReadError(p, "file is empty (0 bytes)")
+    arr = reader(p)
+    if arr.dtype.kind not in "biuf":
+        raise ImageReadError(p, f"pixel dtype {arr.dtype} is not bool, integer or float")
+    if arr.ndim == 2:
+        arr = arr[:, :, np.newaxis]
+    if 0 in arr.shape:
+        raise ImageReadError(p, f"image has an empty dimension: shape {arr.shape}")
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversion to float32 in [0, 1].
+
+
+def dtype_norm(dtype: np.dtype) -> float:
+    """The ``norm`` used when ``norm=None``: the integer type's maximum; 1 for float and bool."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def resize(img: np.ndarray, imshape: Tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float32 (H, W, C) array to ``imshape`` = (h, w), any C.
+
+    Each band goes through Pillow in mode "F" (32-bit float), which is 2-10x faster than
+    ``skimage.transform.resize`` and antialiases when shrinking.
+    """
+    h, w = imshape
+    out = np.empty((h, w, img.shape[2]), dtype=np.float32)
+    for c in range(img.shape[2]):
+        band = Image.fromarray(np.ascontiguousarray(img[:, :, c]), mode="F")
+        out[:, :, c] = np.asarray(band.resize((w, h), Image.BILINEAR))
+    return out
+
+
+def to_float(arr: np.ndarray, path: PathLike, opts: ReadOptions) -> np.ndarray:
+    """Apply channel selection, ``norm``, clipping, resizing and channel repetition."""
+    c = arr.shape[2]
+    if opts.single_channel:
+        arr = arr[:, :, :1]
+    elif c > opts.num_channels:
+        arr = arr[:, :, : opts.num_channels]
+    elif 1 < c < opts.num_channels:
+        raise ImageReadError(
+            path,
+            f"image has {c} channels, fewer than num_channels={opts.num_channels}; only "
+            "1-channel images are repeated (pass single_channel=True to repeat the first one)",
+        )
+    norm = opts.norm if opts.norm is not None else dtype_norm(arr.dtype)
+    out = arr.astype(np.float32)
+    out /= np.float32(norm)
+    np.clip(out, 0.0, 1.0, out=out)
+    if arr.dtype.kind == "f":
+        np.nan_to_num(out, copy=False, nan=0.0)
+    if opts.imshape is not None and out.shape[:2] != opts.imshape:
+        out = resize(out, opts.imshape)
+    if out.shape[2] < opts.num_channels:
+        out = np.repeat(out, opts.num_channels, axis=2)
+    return out
+
+
+def read_image(
+    path: PathLike,
+    imshape: Optional[Tuple[int, int]] = None,
+    num_channels: int = 3,
+    norm: Optional[float] = 255,
+    single_channel: bool = False,
+) -> np.ndarray:
+    """Read an image file into a float32 array of shape (H, W, num_channels) in [0, 1].
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        PNG, JPEG, BMP, GIF (first frame), TIFF (first page) or ``.npy`` file.
+    imshape : (int, int), optional
+        Resize to (height, width) with bilinear interpolation; None keeps the file's size.
+    num_channels : int
+        Channels in the result. Extra channels are dropped (RGBA -> RGB); a 1-channel image is
+        repeated. An image with 2..num_channels-1 channels is an error.
+    norm : float or None
+        Divide pixel values by this, then clip to [0, 1]. 255 suits 8-bit files; pass 65535
+        for 16-bit, 1 for float data already in [0, 1]. None picks the file dtype's maximum
+        (255, 65535, ...) and 1 for float. NaN becomes 0.
+    single_channel : bool
+        Use the first channel only and repeat it ``num_channels`` times.
+
+    Returns
+    -------
+    np.ndarray
+        float32, shape (H, W, num_channels), values in [0, 1].
+
+    Raises
+    ------
+    ImageReadError
+        The file cannot be read (see :func:`read_array`) or an option is invalid.
+    """
+    try:
+        opts = check_options(imshape, num_channels, norm, single_channel)
+    except ValueError as e:
+        raise ImageReadError(path, str(e)) from None
+    return to_float(read_array(path), path, opts)
