@@ -1,0 +1,65 @@
+"""The Labeler widget in the kernel: traits and replies, without a browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from patchwork_widget.labels import prep_label_dataframe
+from patchwork_widget.widget import GUI, PatchworkWidget
+from patchwork_widget.widget.labeler import Labeler
+
+
+@pytest.fixture
+def widget(tmp_path, image_paths, monkeypatch):
+    df = prep_label_dataframe(image_paths, ["cat", "<img src=x onerror=alert(1)>"])
+    w = PatchworkWidget(df, outfile=tmp_path / "labels.parquet", imshape=(64, 64), seed=0)
+    sent = []
+    monkeypatch.setattr(Labeler, "send", lambda self, content, buffers=None: sent.append((content, buffers)))
+    w.sent = sent
+    return w
+
+
+def request(widget, content):
+    widget.labeler._on_request(widget.labeler, content, [])
+    return widget.sent
+
+
+def test_widget_exposes_the_live_table_and_starts_with_a_sample(widget):
+    assert GUI is PatchworkWidget
+    assert widget.df is widget.session.df is widget.session.store.df
+    assert len(widget.labeler.queue) == 40  # the default sample: up to 50 unlabeled rows
+    assert widget.labeler.classes == ["cat", "<img src=x onerror=alert(1)>"]
+    assert widget.labeler.thumb_size == [64, 64]
+    assert widget.labeler.outfile.endswith("labels.parquet")
+
+
+def test_an_annotation_is_acknowledged_then_counts_and_pace_follow(widget):
+    row = widget.labeler.queue[0]
+    sent = request(widget, {"type": "annotate", "id": "a:1", "rows": [row], "changes": {"cat": 1}, "seconds": 6.0})
+    assert sent[0][0]["type"] == "ack" and sent[0][0]["rows"][0]["labels"] == [1.0, None]
+    counts = widget.labeler.counts
+    cat = counts["index"].index("cat")
+    assert counts["data"][cat][counts["columns"].index("train yes")] == 1
+    assert widget.labeler.stats["labels_per_minute"] == pytest.approx(10.0)
+    assert widget.df.at[row, "cat"] == 1.0
+
+
+def test_sampling_replaces_the_queue_trait(widget):
+    request(widget, {"type": "annotate", "id": 1, "rows": [5, 6], "changes": {"cat": 1}})
+    request(widget, {"type": "sample", "id": 2, "subset": {"kind": "contains", "cls": "cat"}, "order": "random", "count": 10})
+    assert sorted(widget.labeler.queue) == [5, 6]
+
+
+def test_class_edits_update_the_class_trait_and_subset_menu(widget):
+    request(widget, {"type": "class", "id": 1, "action": "add", "name": "dog"})
+    assert widget.labeler.classes[-1] == "dog"
+    assert {"kind": "contains", "cls": "dog", "title": "contains: dog"} in widget.labeler.subsets
+    request(widget, {"type": "class", "id": 2, "action": "rename", "name": "dog", "new": "hound"})
+    assert widget.df.columns[-1] == "hound" and widget.labeler.classes[-1] == "hound"
+
+
+def test_an_error_reply_leaves_the_traits_alone(widget):
+    before = dict(widget.labeler.counts)
+    sent = request(widget, {"type": "annotate", "id": 1, "rows": [1], "changes": {"cat": 7}})
+    assert sent[-1][0]["type"] == "error"
+    assert widget.labeler.counts == before
