@@ -94,6 +94,7 @@ class LabelerView {
     this.canvas = h("canvas", "pw-big");
     const [height, width] = this.model.get("thumb_size");
     Object.assign(this.canvas, { width, height });
+    side.style.width = `${Math.max(width, 240)}px`;
     this.name = h("div", "pw-name");
     this.position = h("div", "pw-position");
     this.toggles = h("div", "pw-toggles");
@@ -202,7 +203,7 @@ class LabelerView {
     const queue = this.queue;
     const start = pageStart(this.cursor, this.pageSize);
     this.gridStart = start;
-    this.grid.style.gridTemplateColumns = `repeat(${this.model.get("columns")}, 1fr)`;
+    this.grid.style.gridTemplateColumns = `repeat(${this.model.get("columns")}, minmax(48px, 160px))`;
     const cells = [];
     for (let i = start; i < Math.min(start + this.pageSize, queue.length); i++) {
       const cell = h("div", "pw-cell");
