@@ -112,13 +112,19 @@ class Session:
         """Every recorded event (annotations and class edits)."""
         return self.store.history()
 
+    def _cells(self, rows: Sequence[int], fields: Sequence[str]) -> np.ndarray:
+        """Values of ``fields`` at ``rows`` (rows x fields), read column by column.
+
+        Indexing each column's array is ~100x faster than ``df.loc`` on large tables.
+        """
+        rows = np.asarray(rows, dtype=np.intp)
+        return np.stack([self.df[f].to_numpy()[rows] for f in fields], axis=1)
+
     def row_values(self, rows: Sequence[int]) -> list[dict[str, Any]]:
         """Labels of ``rows`` as plain JSON-ready values: ``None`` for unlabeled."""
-        df = self.df
-        classes = self.classes
-        labels = df.loc[list(rows), classes].to_numpy(dtype=float)
-        flags = df.loc[list(rows), list(FLAGS)].to_numpy(dtype=bool)
-        paths = df.loc[list(rows), "filepath"].tolist()
+        labels = self._cells(rows, self.classes).astype(float)
+        flags = self._cells(rows, FLAGS).astype(bool)
+        paths = self.df["filepath"].iloc[np.asarray(rows, dtype=np.intp)].tolist()
         suggest = self._suggestions(rows)
         return [
             {
@@ -162,13 +168,13 @@ class Session:
         """Set fields of one row or several; returns only once the change is durable (L4)."""
         rows = [rows] if isinstance(rows, (int, np.integer)) else list(rows)
         classes = [c for c in changes if c in self.classes]
-        before = self.df.loc[rows, classes].to_numpy(dtype=float) if classes else None
+        before = self._cells(rows, classes).astype(float) if classes else None
         if len(rows) == 1:
             self.store.annotate(rows[0], changes, seconds=seconds)
         else:
             self.store.annotate_many(rows, changes, seconds=seconds)
         if before is not None:
-            after = self.df.loc[rows, classes].to_numpy(dtype=float)
+            after = self._cells(rows, classes).astype(float)
             self._labels_done += int(np.sum(~np.isnan(after) & (after != before)))
         self._seconds_spent += seconds or 0.0
         return rows
@@ -197,7 +203,7 @@ class Session:
     def _suggestions(self, rows: Sequence[int]) -> np.ndarray | None:
         if self.predictions is None:
             return None
-        return self.predictions.loc[list(rows), self.classes].to_numpy(dtype=float)
+        return self.predictions[self.classes].to_numpy(dtype=float)[np.asarray(rows, dtype=np.intp)]
 
     def accept_suggestions(self, row: int, seconds: float | None = None) -> list[int]:
         """Give every unlabeled class of ``row`` the model's label (p >= 0.5 means 1)."""
@@ -238,4 +244,5 @@ class Session:
 
     def save(self, path: str | os.PathLike | None = None) -> str:
         """Write the table atomically (CSV or Parquet by extension); returns the path."""
-        return str(self.store.export(path))
+        self.store.export(path)
+        return str(self.store.path if path is None else path)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.images.thumbnails import DisplayOptions
 from patchwork_widget.session import Session
 from patchwork_widget.widget.labeler import Labeler
@@ -82,6 +83,15 @@ class PatchworkWidget(widgets.VBox):
     def history(self) -> pd.DataFrame:
         """The annotation log (time, row, field, old, new, seconds, ...)."""
         return self.session.history
+
+    def sample(
+        self, subset: Subset | Mapping[str, Any] = Subset(SubsetKind.UNLABELED),
+        order: str = "random", count: int = 50,
+    ) -> list[int]:
+        """Draw a new queue (as the Sample button does) and show it; returns its rows."""
+        queue = self.session.sample(subset, order, count)
+        self.labeler.refresh()
+        return queue
 
     def save(self, path: str | os.PathLike | None = None) -> str:
         """Write the labels atomically; returns the path written."""

@@ -63,3 +63,9 @@ def test_an_error_reply_leaves_the_traits_alone(widget):
     sent = request(widget, {"type": "annotate", "id": 1, "rows": [1], "changes": {"cat": 7}})
     assert sent[-1][0]["type"] == "error"
     assert widget.labeler.counts == before
+
+
+def test_sample_from_python_updates_the_view(widget):
+    widget.session.annotate([3, 4], {"cat": 0})
+    queue = widget.sample({"kind": "not_contains", "cls": "cat"}, count=5)
+    assert sorted(queue) == [3, 4] and widget.labeler.queue == queue

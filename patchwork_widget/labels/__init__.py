@@ -1,0 +1,41 @@
+"""The label table, its durable store, counts and time accounting (FEATURES L1-L6)."""
+
+from .counts import COLUMNS as COUNT_COLUMNS
+from .counts import label_counts
+from .files import load_labels, save_labels
+from .journal import journal_path
+from .schema import (
+    RESERVED,
+    add_class,
+    class_columns,
+    merge_classes,
+    merge_values,
+    prep_label_dataframe,
+    remove_class,
+    rename_class,
+    validate_label_dataframe,
+)
+from .store import LabelStore
+from .timing import labels_per_minute, time_per_class, time_per_image, time_per_session
+
+__all__ = [
+    "COUNT_COLUMNS",
+    "RESERVED",
+    "LabelStore",
+    "add_class",
+    "class_columns",
+    "journal_path",
+    "label_counts",
+    "labels_per_minute",
+    "load_labels",
+    "merge_classes",
+    "merge_values",
+    "prep_label_dataframe",
+    "remove_class",
+    "rename_class",
+    "save_labels",
+    "time_per_class",
+    "time_per_image",
+    "time_per_session",
+    "validate_label_dataframe",
+]

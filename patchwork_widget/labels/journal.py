@@ -1,0 +1,301 @@
+"""The SQLite journal behind a LabelStore (FEATURES L4).
+
+One SQLite file (WAL mode, ``synchronous=FULL``) holds:
+
+- ``snapshot``: one row, the whole table as it stood after action ``upto_action``
+  (paths as NUL-separated UTF-8, flags as uint8, labels as int8 with -1 for NaN);
+- ``actions``: one row per store call (annotate, undo, class edit), append-only, with
+  time, user, session, seconds on screen, JSON arguments and the action it undoes;
+- ``events``: one row per changed cell (row, field, old, new), append-only.
+
+The table is the snapshot plus the actions after it, replayed in order. Compaction
+rewrites the snapshot; actions and events are never deleted, so history is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .schema import FILEPATH, FLAGS, class_columns
+
+FORMAT_VERSION = "1"
+CLASS_EDITS = ("add_class", "rename_class", "remove_class", "merge_classes")
+
+Event = tuple[int, str, float | None, float | None]
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    upto_action INTEGER NOT NULL,
+    nrows INTEGER NOT NULL,
+    classes TEXT NOT NULL,
+    filepath BLOB NOT NULL,
+    flags BLOB NOT NULL,
+    labels BLOB NOT NULL
+);
+CREATE TABLE actions (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT,
+    seconds REAL,
+    undoes INTEGER,
+    user TEXT NOT NULL,
+    session TEXT NOT NULL
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    action INTEGER NOT NULL REFERENCES actions (id),
+    row INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    old REAL,
+    new REAL
+);
+CREATE INDEX events_by_action ON events (action);
+"""
+
+
+def journal_path(export_path: str | os.PathLike) -> Path:
+    """The journal beside an export file: ``labels.csv`` -> ``labels.csv.journal.sqlite``."""
+    path = Path(export_path)
+    return path.with_name(path.name + ".journal.sqlite")
+
+
+def encode_snapshot(df: pd.DataFrame) -> tuple[int, str, bytes, bytes, bytes]:
+    """Encode a label table as (nrows, classes JSON, paths, flags, labels) blobs."""
+    classes = class_columns(df)
+    paths = "\0".join(df[FILEPATH].tolist()).encode("utf-8")
+    flags = np.stack([df[f].to_numpy(dtype=bool) for f in FLAGS]).astype(np.uint8)
+    labels = np.full((len(classes), len(df)), -1, dtype=np.int8)
+    for i, name in enumerate(classes):
+        values = df[name].to_numpy()
+        labels[i][values == 0] = 0
+        labels[i][values == 1] = 1
+    return len(df), json.dumps(classes), paths, flags.tobytes(), labels.tobytes()
+
+
+def decode_snapshot(
+    nrows: int, classes_json: str, paths: bytes, flags: bytes, labels: bytes
+) -> pd.DataFrame:
+    """Inverse of :func:`encode_snapshot`."""
+    classes = json.loads(classes_json)
+    filepaths = paths.decode("utf-8").split("\0") if nrows else []
+    flag_arr = np.frombuffer(flags, dtype=np.uint8).reshape(len(FLAGS), nrows)
+    label_arr = np.frombuffer(labels, dtype=np.int8).reshape(len(classes), nrows)
+    data: dict[str, object] = {FILEPATH: pd.Series(filepaths, dtype="str")}
+    for i, flag in enumerate(FLAGS):
+        data[flag] = flag_arr[i].astype(bool)
+    for i, name in enumerate(classes):
+        column = label_arr[i].astype(float)
+        column[label_arr[i] < 0] = np.nan
+        data[name] = column
+    return pd.DataFrame(data, index=pd.RangeIndex(nrows))
+
+
+class Journal:
+    """Append-only SQLite journal of one label table.
+
+    Parameters
+    ----------
+    path
+        The SQLite file.
+    user, session
+        Recorded on every action written through this object.
+    """
+
+    def __init__(self, path: str | os.PathLike, user: str, session: str) -> None:
+        self.path = Path(path)
+        self.user = user
+        self.session = session
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+
+    def initialised(self) -> bool:
+        """Whether the file holds a complete journal (creation is one transaction)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='snapshot'"
+        ).fetchone()
+        return bool(row[0])
+
+    def create(self, df: pd.DataFrame) -> None:
+        """Create the tables and store ``df`` as the base snapshot, atomically."""
+        with self._transaction() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
+            db.execute(
+                "INSERT INTO snapshot VALUES (1, 0, ?, ?, ?, ?, ?)", encode_snapshot(df)
+            )
+
+    def load_snapshot(self) -> tuple[pd.DataFrame, int]:
+        """Return the snapshot table and the id of the last action folded into it."""
+        version = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if version is None or version[0] != FORMAT_VERSION:
+            raise ValueError(
+                f"{self.path}: journal format {version and version[0]!r} is not supported; "
+                f"this version reads format {FORMAT_VERSION!r}"
+            )
+        upto, *blobs = self._db.execute(
+            "SELECT upto_action, nrows, classes, filepath, flags, labels FROM snapshot"
+        ).fetchone()
+        return decode_snapshot(*blobs), upto
+
+    def write_snapshot(self, df: pd.DataFrame, upto_action: int) -> None:
+        """Replace the snapshot with ``df``, the table after action ``upto_action``."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE snapshot SET upto_action=?, nrows=?, classes=?, filepath=?, flags=?, "
+                "labels=? WHERE id=1",
+                (upto_action, *encode_snapshot(df)),
+            )
+
+    def append(
+        self,
+        kind: str,
+        events: Iterable[Event],
+        seconds: float | None = None,
+        detail: dict | None = None,
+        undoes: int | None = None,
+    ) -> int:
+        """Write one action and its cell events in one durable transaction; return its id."""
+        with self._transaction() as db:
+            action = db.execute(
+                "INSERT INTO actions (time, kind, detail, seconds, undoes, user, session) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    kind,
+                    None if detail is None else json.dumps(detail),
+                    seconds,
+                    undoes,
+                    self.user,
+                    self.session,
+                ),
+            ).lastrowid
+            db.executemany(
+                "INSERT INTO events (action, row, field, old, new) VALUES (?, ?, ?, ?, ?)",
+                ((action, *event) for event in events),
+            )
+        return action
+
+    def pending(self, after: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Actions with id > ``after`` and their events, both in order."""
+        actions = pd.DataFrame(
+            self._db.execute(
+                "SELECT id, kind, detail FROM actions WHERE id > ? ORDER BY id", (after,)
+            ).fetchall(),
+            columns=["id", "kind", "detail"],
+        )
+        events = pd.DataFrame(
+            self._db.execute(
+                "SELECT action, row, field, new FROM events WHERE action > ? ORDER BY seq",
+                (after,),
+            ).fetchall(),
+            columns=["action", "row", "field", "new"],
+        )
+        events["new"] = events["new"].astype(float)
+        return actions, events
+
+    def action_events(self, action: int) -> list[Event]:
+        """The cell events of one action, in order."""
+        return self._db.execute(
+            "SELECT row, field, old, new FROM events WHERE action=? ORDER BY seq", (action,)
+        ).fetchall()
+
+    def last_action(self) -> int:
+        """The id of the newest action, 0 if none."""
+        return self._db.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0]
+
+    def undo_stack(self) -> list[int]:
+        """Annotate actions after the last class edit that are not undone, oldest first."""
+        marks = ",".join("?" * len(CLASS_EDITS))
+        rows = self._db.execute(
+            f"SELECT id FROM actions WHERE kind='annotate' AND id > "
+            f"(SELECT coalesce(max(id), 0) FROM actions WHERE kind IN ({marks})) "
+            "AND id NOT IN (SELECT undoes FROM actions WHERE undoes IS NOT NULL) ORDER BY id",
+            CLASS_EDITS,
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def read_history(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """All actions and all events, as stored."""
+        actions = pd.DataFrame(
+            self._db.execute(
+                "SELECT id, time, kind, detail, seconds, undoes, user, session FROM actions "
+                "ORDER BY id"
+            ).fetchall(),
+            columns=["action", "time", "kind", "detail", "seconds", "undoes", "user", "session"],
+        )
+        events = pd.DataFrame(
+            self._db.execute(
+                "SELECT seq, action, row, field, old, new FROM events ORDER BY seq"
+            ).fetchall(),
+            columns=["seq", "action", "row", "field", "old", "new"],
+        )
+        return actions, events
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL into the main file)."""
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; on any error (the commit's too) roll back."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+
+HISTORY_COLUMNS = [
+    "action", "time", "kind", "row", "field", "old", "new", "seconds", "user", "session",
+    "undone",
+]
+
+
+def _edit_text(kind: str, detail: dict) -> str:
+    if kind == "rename_class":
+        return f"{detail['old']} -> {detail['new']}"
+    if kind == "merge_classes":
+        return f"{detail['a']} + {detail['b']} -> {detail['into']}"
+    return detail["name"]
+
+
+def history_frame(actions: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Shape :meth:`Journal.read_history` output as one row per cell event.
+
+    Class edits add one row each with ``row`` -1 and a description in ``field``
+    (``"cat"``, ``"cat -> feline"``, ``"cat + kitten -> feline"``), placed before the
+    cell events that record the values they dropped or changed.
+    """
+    cells = events.merge(actions, on="action", how="left")
+    edits = actions[actions["kind"].isin(CLASS_EDITS)].copy()
+    edits["field"] = [
+        _edit_text(kind, json.loads(detail)) for kind, detail in zip(edits["kind"], edits["detail"])
+    ]
+    edits["row"], edits["seq"], edits["old"], edits["new"] = -1, -1, np.nan, np.nan
+    out = pd.concat([edits, cells], ignore_index=True).sort_values(
+        ["action", "seq"], kind="stable", ignore_index=True
+    )
+    out["time"] = pd.to_datetime(out["time"].astype(float), unit="s", utc=True)
+    out["undone"] = out["action"].isin(actions["undoes"].dropna().astype("int64"))
+    out = out.astype({"action": "int64", "row": "int64", "old": float, "new": float})
+    out["seconds"] = out["seconds"].astype(float)
+    return out[HISTORY_COLUMNS]
+

@@ -1,0 +1,88 @@
+"""Subprocess for test_labels_durability: annotate a store until killed.
+
+Usage: python label_store_worker.py EXPORT_PATH SEED N_ROWS
+
+Prints ``ready`` once the store is open, then ``ack I`` after operation I returned
+(so its change is durable). The operations are a pure function of the seed, so the test
+can rebuild the expected table with :func:`apply_reference`.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Iterator
+
+import pandas as pd
+
+from patchwork_widget.labels import (
+    LabelStore,
+    add_class,
+    prep_label_dataframe,
+    rename_class,
+)
+
+CLASSES = ["cat", "dog", "bird"]
+LABELS = [None, 0, 1, 0.0, 1.0, True, False]
+
+
+def start_table(n_rows: int) -> pd.DataFrame:
+    """The table the worker starts from."""
+    return prep_label_dataframe([f"img_{i:05d}.png" for i in range(n_rows)], CLASSES)
+
+
+def operations(seed: int, n_rows: int) -> Iterator[tuple]:
+    """Endless operations: mostly annotations, with a class edit now and then."""
+    rng = random.Random(seed)
+    classes = list(CLASSES)
+    i = 0
+    while True:
+        i += 1
+        if i % 60 == 0:
+            name = f"extra{i}"
+            classes.append(name)
+            yield ("add_class", name)
+        elif i % 90 == 0:
+            k = rng.randrange(len(classes))
+            new = f"{classes[k]}_r{i}"
+            yield ("rename_class", classes[k], new)
+            classes[k] = new
+        else:
+            fields = rng.sample(classes + ["exclude", "validation"], rng.randint(1, 3))
+            changes = {
+                f: rng.choice([True, False, 0, 1]) if f in ("exclude", "validation")
+                else rng.choice(LABELS)
+                for f in fields
+            }
+            yield ("annotate", rng.randrange(n_rows), changes)
+
+
+def apply_reference(df: pd.DataFrame, op: tuple) -> pd.DataFrame:
+    """Apply one operation to a plain DataFrame, independently of the store."""
+    if op[0] == "add_class":
+        return add_class(df, op[1])
+    if op[0] == "rename_class":
+        return rename_class(df, op[1], op[2])
+    df = df.copy()
+    _, row, changes = op
+    for field, value in changes.items():
+        if field in ("exclude", "validation"):
+            df.loc[row, field] = bool(value)
+        else:
+            df.loc[row, field] = float("nan") if value is None else float(value)
+    return df
+
+
+def main(path: str, seed: int, n_rows: int) -> None:
+    store = LabelStore.open(path, df=start_table(n_rows))
+    print("ready", flush=True)
+    for i, op in enumerate(operations(seed, n_rows)):
+        if op[0] == "annotate":
+            store.annotate(op[1], op[2], seconds=0.5)
+        else:
+            getattr(store, op[0])(*op[1:])
+        print(f"ack {i}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
