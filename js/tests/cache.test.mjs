@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LruCache } from "../lru.js";
-import { planPrefetch, pageStart } from "../prefetch.js";
+import { LruCache } from "../lru.mjs";
+import { planPrefetch, pageStart } from "../prefetch.mjs";
 
 test("LRU evicts the least recently used entry and reports it", () => {
   const evicted = [];

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { actionForKey, cycleValue } from "../keymap.js";
+import { actionForKey, cycleValue } from "../keymap.mjs";
 
 const ctx = { nClasses: 3, columns: 5 };
 const key = (k, extra = {}) => actionForKey({ key: k, ...extra }, ctx);

@@ -1,9 +1,9 @@
 // The labeler: an anywidget view. It holds view state only (cursor, selection, cached
 // images); every label goes to the kernel as a small message and is shown as saved only
 // once the kernel acknowledges that it is durable.
-import { actionForKey, cycleValue } from "./keymap.js";
-import { LruCache } from "./lru.js";
-import { planPrefetch, pageStart } from "./prefetch.js";
+import { actionForKey, cycleValue } from "./keymap.mjs";
+import { LruCache } from "./lru.mjs";
+import { planPrefetch, pageStart } from "./prefetch.mjs";
 import "./widget.css";
 
 const ROWS_PER_PAGE = 3;
