@@ -351,6 +351,7 @@ class LabelerView {
   }
 
   run(action, t0 = performance.now()) {
+    if (action.type !== "ignored") this.showMessage("", false); // a new action clears the last note
     const queue = this.queue;
     const row = queue[this.cursor];
     const values = this.values.get(row);
@@ -476,7 +477,7 @@ class LabelerView {
     if (sent && this.timings[msg.type]) this.timings[msg.type].push(performance.now() - sent.t0);
     if (msg.type === "ack" && sent) {
       this.settle(sent.rows);
-      this.showMessage(sent.kind === "undo" ? "Undone." : "", false);
+      if (sent.kind === "undo") this.showMessage("Undone.", false);
     } else if (msg.type === "error") {
       this.showMessage(msg.message, true);
       if (sent) {

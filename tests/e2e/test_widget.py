@@ -105,6 +105,11 @@ def test_label_by_keyboard_and_everything_is_saved(
     page.keyboard.press("u")
     message = page.locator(".pw-message")
     message.filter(has_text="Undone.").wait_for()
+    # Multi-select: this image and the next two get the same label in one action.
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("3")
+    expected += [{"labels": [None, None, 1.0, None], "exclude": False, "validation": False}] * 3
     # Keys that are notebook shortcuts in command mode, pressed inside the widget.
     for key in ["a", "b", "m", "7", "9"]:
         page.keyboard.press(key)
@@ -124,17 +129,36 @@ def test_label_by_keyboard_and_everything_is_saved(
     assert notebook_cells_snapshot(page) == cells_before, "keys inside the widget changed cells"
     assert dialogs == [], f"a dialog opened: {dialogs}"
     screenshot(root, f"widget-{jupyter_server.frontend}")
+    if jupyter_server.frontend == "lab":
+        check_dark_theme(page, root)
     page_log.assert_no_errors(frontend=jupyter_server.frontend)
 
 
 def check_table(table: pd.DataFrame, queue: list[int], expected: list[dict]) -> None:
     labeled = set(queue[: len(expected)])
     for row, want in zip(queue, expected):
-        got = table.loc[row, CLASSES].tolist()
+        got = [None if math.isnan(v) else v for v in table.loc[row, CLASSES]]
         assert got == want["labels"], f"row {row}: {got} != {want['labels']}"
         assert bool(table.at[row, "exclude"]) is want["exclude"]
         assert bool(table.at[row, "validation"]) is want["validation"]
     rest = table.drop(index=sorted(labeled))
     assert rest[CLASSES].isna().all().all(), "labels appeared on rows that were never labeled"
     assert not rest["exclude"].any() and not rest["validation"].any()
-    assert not any(math.isnan(v) for row in queue[: len(expected)] for v in table.loc[row, CLASSES])
+
+
+def luminance(css_color: str) -> float:
+    r, g, b = (int(v) for v in css_color[css_color.index("(") + 1 : css_color.index(")")].split(",")[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def check_dark_theme(page: Page, root) -> None:
+    """The widget takes its colours from JupyterLab's theme: dark theme, dark widget."""
+    background = "() => getComputedStyle(document.querySelector('.pw-root')).backgroundColor"
+    assert luminance(page.evaluate(background)) > 0.8
+    page.evaluate("jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function(f"() => ({background})() !== 'rgb(255, 255, 255)'")
+    page.wait_for_timeout(500)
+    assert luminance(page.evaluate(background)) < 0.3
+    text = "() => getComputedStyle(document.querySelector('.pw-class')).color"
+    assert luminance(page.evaluate(text)) > 0.6
+    screenshot(root, "widget-lab-dark")
