@@ -18,6 +18,14 @@ function h(tag, className, text) {
   return node;
 }
 
+/** Fill a <select> with items' titles (values are indices), keeping the selected title. */
+function fillSelect(select, items) {
+  const title = select.selectedOptions[0]?.textContent;
+  select.replaceChildren(...items.map((item, i) => Object.assign(h("option", "", item.title), { value: String(i) })));
+  const keep = items.findIndex((item) => item.title === title);
+  if (keep >= 0) select.value = String(keep);
+}
+
 function valueText(value) {
   if (value === 1) return "yes";
   if (value === 0) return "no";
@@ -47,6 +55,7 @@ class LabelerView {
       ["change:counts", () => this.renderCounts()],
       ["change:stats", () => this.renderStatus()],
       ["change:subsets change:orders", () => this.renderControls()],
+      ["change:revision", () => this.requestLabels()], // new predictions: fresh suggestions
     ];
     for (const [name, fn] of this.listeners) model.on(name, fn);
     this.onClasses();
@@ -69,7 +78,11 @@ class LabelerView {
     // Notebook 7 runs its shortcuts before our handler sees the key; this attribute stops that.
     root.setAttribute("data-lm-suppress-shortcuts", "true");
     root.addEventListener("keydown", (ev) => this.onKey(ev));
-    root.addEventListener("mousedown", () => root.focus());
+    // Focus for the keyboard on a click, without scrolling (a scroll between mousedown and
+    // mouseup would move the target away and lose the click); controls keep their own focus.
+    root.addEventListener("mousedown", (ev) => {
+      if (!ev.target.closest("select, input, button")) root.focus({ preventScroll: true });
+    });
     this.root = root;
 
     const bar = h("div", "pw-bar");
@@ -159,16 +172,8 @@ class LabelerView {
   }
 
   renderControls() {
-    const keep = this.subsetSelect.value;
-    this.subsetSelect.replaceChildren(
-      ...this.model.get("subsets").map((s, i) => Object.assign(h("option", "", s.title), { value: String(i) })),
-    );
-    if (keep) this.subsetSelect.value = keep;
-    const order = this.orderSelect.value;
-    this.orderSelect.replaceChildren(
-      ...this.model.get("orders").map((o) => Object.assign(h("option", "", o), { value: o })),
-    );
-    if (order) this.orderSelect.value = order;
+    fillSelect(this.subsetSelect, this.model.get("subsets"));
+    fillSelect(this.orderSelect, this.model.get("orders"));
   }
 
   onClasses() {
@@ -440,8 +445,14 @@ class LabelerView {
 
   sample() {
     const subset = this.model.get("subsets")[Number(this.subsetSelect.value || 0)];
+    const order = this.model.get("orders")[Number(this.orderSelect.value || 0)];
     const count = Math.max(1, Math.floor(Number(this.countInput.value) || 50));
-    this.request({ type: "sample", subset: { kind: subset.kind, cls: subset.cls }, order: this.orderSelect.value, count });
+    this.request({
+      type: "sample",
+      subset: { kind: subset.kind, cls: subset.cls },
+      order: { name: order.name, cls: order.cls },
+      count,
+    });
   }
 
   editClass(action) {

@@ -326,3 +326,25 @@ def load_demo_dataset(
         return df
     return build_demo_dataset(outdir, seed=seed, patch_size=patch_size,
                               n_per_class=n_per_class, multi_label_fraction=multi_label_fraction)
+
+
+def demo_features(paths: List[str]) -> np.ndarray:
+    """Simple hand-made features for the demo, so models train without a feature extractor.
+
+    Per image (read at 32x32): an 8-bin histogram per colour channel and an 8x8 grey thumbnail,
+    each column standardised over the set. Returns float32, shape (len(paths), 88). A stand-in
+    for a pretrained extractor's features (see ``patchwork_widget.feature``).
+    """
+    from patchwork_widget.images.batch import read_images
+
+    images = read_images(paths, imshape=(32, 32), num_channels=3)
+    if images.errors:
+        path, err = images.errors[0]
+        raise ValueError(f"{len(images.errors)} demo image(s) could not be read, e.g. {path}: {err}")
+    x = images.arrays
+    bins = [np.apply_along_axis(lambda v: np.histogram(v, bins=8, range=(0.0, 1.0))[0], 1,
+                                x[..., c].reshape(len(x), -1)) for c in range(3)]
+    hist = np.concatenate(bins, axis=1) / (32 * 32)
+    grey = x.mean(axis=-1).reshape(len(x), 8, 4, 8, 4).mean(axis=(2, 4)).reshape(len(x), -1)
+    feats = np.hstack([hist, grey])
+    return ((feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-8)).astype(np.float32)

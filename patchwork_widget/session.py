@@ -11,15 +11,18 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from patchwork_widget.active.orders import ORDERS, rank
+from patchwork_widget.active.orders import OrderChoice, available_orders, order_options, rank
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
+
+if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is built
+    from patchwork_widget.models import PatchworkModels, TrainingJob
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,10 @@ class Session:
     feature_extractor : keras.Model, optional
         Model that maps images to features; used by the training tools.
     display : DisplayOptions, optional
-        Thumbnail size, bands and stretch.
+        Thumbnail size, bands and stretch; its size is also the model input size when
+        training on images.
+    num_channels : int
+        Channels of the model input when training on images.
     seed : int, optional
         Seed of the sampling random generator.
     """
@@ -51,6 +57,7 @@ class Session:
         features: np.ndarray | None = None,
         feature_extractor: Any = None,
         display: DisplayOptions | None = None,
+        num_channels: int = 3,
         seed: int | None = None,
     ) -> None:
         if features is not None and len(features) != len(store.df):
@@ -62,8 +69,15 @@ class Session:
         self.feature_extractor = feature_extractor
         self.thumbnails = ThumbnailCache(display)
         self.queue: list[int] = []
+        self.num_channels = num_channels
         self.predictions: pd.DataFrame | None = None
-        self.models: dict[str, Any] = {}
+        self.model: PatchworkModels | None = None
+        self.loss: Any = None  # LossOptions of the model, set by build_model
+        self.fixmatch: Any = None  # FixMatchOptions, set by build_model
+        self.job: TrainingJob | None = None
+        self.train_history: pd.DataFrame | None = None
+        self.embeddings: np.ndarray | None = None
+        self.propagation: pd.DataFrame | None = None
         self._labels_done = 0
         self._seconds_spent = 0.0
         self._rng = np.random.default_rng(seed)
@@ -141,25 +155,39 @@ class Session:
     # ------------------------------------------------------------------ sampling
     def sample(
         self, subset: Subset | Mapping[str, Any] = Subset(SubsetKind.UNLABELED),
-        order: str = "random", count: int = 50,
+        order: str | OrderChoice | Mapping[str, Any] = "random", count: int = 50,
     ) -> list[int]:
-        """Fill the queue with ``count`` rows of ``subset`` in ``order`` (A1, A2)."""
+        """Fill the queue with ``count`` rows of ``subset`` in ``order`` (A1, A2).
+
+        ``order`` is an order name, an ``OrderChoice`` (name and class) or its dict form.
+        """
         if not isinstance(subset, Subset):
             subset = Subset.from_dict(subset)
         candidates = subset_mask(self.df, self.classes, subset)
-        picked = rank(order, candidates, count, rng=self._rng, **self._order_inputs())
+        picked = rank(order, candidates, count, rng=self._rng, classes=self.classes,
+                      **self._order_inputs())
         self.queue = [int(r) for r in picked]
         return self.queue
 
     @property
-    def orders(self) -> list[str]:
-        """Names of the orders available now."""
-        return list(ORDERS)
+    def orders(self) -> list[OrderChoice]:
+        """The orders available now (model-based ones once their arrays exist)."""
+        present = {"labels": True, "probs": self.predictions, "features": self.features,
+                   "embeddings": self.embeddings, "scores": self.propagation}
+        return order_options(self.classes, available_orders(**present))
 
     def _order_inputs(self) -> dict[str, Any]:
-        if self.predictions is None:
-            return {}
-        return {"probs": self.predictions[self.classes].to_numpy(dtype=float)}
+        """The arrays model-based orders need, as far as they exist now."""
+        arrays: dict[str, Any] = {"labels": self.df[self.classes].to_numpy(dtype=float)}
+        if self.predictions is not None:
+            arrays["probs"] = self.predictions[self.classes].to_numpy(dtype=float)
+        if self.features is not None:
+            arrays["features"] = self.features
+        if self.embeddings is not None:
+            arrays["embeddings"] = self.embeddings
+        if self.propagation is not None:
+            arrays["scores"] = self.propagation[self.classes].to_numpy(dtype=float)
+        return arrays
 
     # ------------------------------------------------------------------ labeling
     def annotate(
@@ -237,6 +265,107 @@ class Session:
             logger.info("predictions dropped: they do not cover the new class list")
             self.predictions = None
 
+    # ------------------------------------------------------------------ models (M1-M5)
+    @property
+    def models(self) -> dict[str, Any]:
+        """The Keras models built so far: feature_extractor, fine_tuning, output."""
+        return {} if self.model is None else self.model.as_dict()
+
+    def build_model(
+        self, finetune: Any = None, loss: Any = None, fixmatch: Any = None
+    ) -> PatchworkModels:
+        """Build fine-tuning and output models for the current classes (the Model tab).
+
+        ``finetune``, ``loss`` and ``fixmatch`` are ``FineTuneOptions``, ``LossOptions`` and
+        ``FixMatchOptions`` from :mod:`patchwork_widget.models`, or dicts of their fields.
+        """
+        from patchwork_widget import models as m
+
+        if self.features is None and self.feature_extractor is None:
+            raise ValueError("a model needs features or a feature_extractor; the session has neither")
+        self.model = m.build_models(
+            self.classes,
+            feature_shape=None if self.features is None else self.features.shape[1:],
+            extractor=None if self.features is not None else self.feature_extractor,
+            options=_options(m.FineTuneOptions, finetune),
+        )
+        self.loss = _options(m.LossOptions, loss)
+        self.fixmatch = _options(m.FixMatchOptions, fixmatch)
+        return self.model
+
+    def train(
+        self,
+        options: Any = None,
+        *,
+        progress: Callable[[int, int, dict], None] | None = None,
+        update_predictions: bool = True,
+        on_done: Callable[[TrainingJob], None] | None = None,
+    ) -> TrainingJob:
+        """Train the model in a background thread (M3); labeling goes on meanwhile.
+
+        ``options`` is a ``TrainOptions`` or a dict of its fields (the model's loss and
+        FixMatch choices are added). With ``update_predictions``, predictions for every row
+        are refreshed when training ends; then ``on_done(job)`` is called (from the training
+        thread).
+        """
+        from dataclasses import replace
+
+        from patchwork_widget import models as m
+
+        if self.model is None or self.model.classes != self.classes:
+            raise ValueError("build a model for the current classes first (build_model)")
+        if self.job is not None and not self.job.done():
+            raise ValueError("a training run is already going; cancel it or wait for it")
+        train_options = replace(_options(m.TrainOptions, options), loss=self.loss, fixmatch=self.fixmatch)
+        self.job = m.start_training(
+            self.model, self.df, progress=progress, options=train_options, **self._model_inputs()
+        )
+
+        def finish(_future: Any) -> None:
+            try:
+                result = self.job.result()
+                self.train_history = result.history
+                if update_predictions:
+                    self.update_predictions()
+            except Exception:  # training ran in another thread: report it, do not lose it
+                logger.exception("training failed")
+            if on_done is not None:
+                on_done(self.job)
+
+        self.job.future.add_done_callback(finish)
+        return self.job
+
+    def update_predictions(self) -> pd.DataFrame:
+        """Predict every row with the current model and keep the result (M5)."""
+        from patchwork_widget import models as m
+
+        if self.model is None:
+            raise ValueError("no model yet: build and train one first")
+        self.set_predictions(m.predict(self.model, self.df, **self._model_inputs()))
+        return self.predictions
+
+    def update_embeddings(self) -> np.ndarray:
+        """Penultimate features of every row (the fine-tuning model's output), for BADGE."""
+        if self.model is None or self.features is None:
+            raise ValueError("BADGE embeddings need a model trained on pre-extracted features")
+        self.embeddings = np.asarray(self.model.fine_tuning.predict(self.features, batch_size=1024, verbose=0))
+        return self.embeddings
+
+    def histograms(self, bins: int = 20) -> dict[str, dict[str, np.ndarray]]:
+        """Output histograms per class for train / validation positives and negatives and
+        unlabeled rows (M5)."""
+        from patchwork_widget import models as m
+
+        if self.predictions is None:
+            raise ValueError("no predictions yet: train a model first")
+        return m.output_histograms(self.predictions, self.df, self.classes, bins=bins)
+
+    def _model_inputs(self) -> dict[str, Any]:
+        if self.features is not None:
+            return {"features": self.features}
+        size = self.thumbnails.options.size
+        return {"imshape": tuple(size), "num_channels": self.num_channels}
+
     # ------------------------------------------------------------------ images and files
     def thumbnail(self, row: int) -> bytes:
         """Encoded display image of ``row``; raises ``ImageReadError``."""
@@ -246,3 +375,14 @@ class Session:
         """Write the table atomically (CSV or Parquet by extension); returns the path."""
         self.store.export(path)
         return str(self.store.path if path is None else path)
+
+
+def _options(kind: type, value: Any) -> Any:
+    """An options dataclass from an instance, a dict of its fields, or None (defaults)."""
+    if value is None:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, Mapping):
+        return kind(**value)
+    raise ValueError(f"expected {kind.__name__} or a dict of its fields, got {type(value).__name__}")

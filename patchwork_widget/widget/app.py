@@ -14,6 +14,8 @@ from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.images.thumbnails import DisplayOptions
 from patchwork_widget.session import Session
 from patchwork_widget.widget.labeler import Labeler
+from patchwork_widget.widget.model_tab import ModelTab
+from patchwork_widget.widget.train_tab import TrainTab
 
 
 class PatchworkWidget(widgets.VBox):
@@ -61,7 +63,11 @@ class PatchworkWidget(widgets.VBox):
         if not self.session.queue:
             self.session.sample()
         self.labeler = Labeler(self.session)
-        self.tabs = widgets.Tab(children=[self.labeler], titles=["Label"])
+        self.train_tab = TrainTab(self.session, on_predictions=self.labeler.predictions_changed)
+        self.model_tab = ModelTab(self.session, on_built=self.train_tab.refresh_classes)
+        self.tabs = widgets.Tab(
+            children=[self.labeler, self.model_tab, self.train_tab], titles=["Label", "Model", "Train"]
+        )
         super().__init__(children=[self.tabs], **kwargs)
 
     @property

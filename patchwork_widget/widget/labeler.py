@@ -42,11 +42,12 @@ class Labeler(anywidget.AnyWidget):
     queue = traitlets.List(traitlets.Int()).tag(sync=True)
     counts = traitlets.Dict().tag(sync=True)
     subsets = traitlets.List(traitlets.Dict()).tag(sync=True)
-    orders = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    orders = traitlets.List(traitlets.Dict()).tag(sync=True)
     stats = traitlets.Dict().tag(sync=True)
     outfile = traitlets.Unicode().tag(sync=True)
     thumb_size = traitlets.List(traitlets.Int()).tag(sync=True)
     columns = traitlets.Int(5).tag(sync=True)
+    revision = traitlets.Int(0).tag(sync=True)  # bumped when predictions change
 
     def __init__(self, session: Session, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -61,9 +62,14 @@ class Labeler(anywidget.AnyWidget):
         session = self.session
         self.classes = session.classes
         self.subsets = [s.to_dict() for s in subset_options(session.classes)]
-        self.orders = session.orders
+        self.orders = [o.to_dict() for o in session.orders]
         self.queue = list(session.queue)
         self._refresh_counts()
+
+    def predictions_changed(self) -> None:
+        """New predictions: refresh the order menu and the suggestions in the view."""
+        self.refresh()
+        self.revision += 1
 
     def _refresh_counts(self) -> None:
         counts = self.session.counts
@@ -75,7 +81,12 @@ class Labeler(anywidget.AnyWidget):
         self.stats = self.session.pace()
 
     def _on_request(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
-        replies = protocol.handle(self.session, content)
+        try:
+            replies = protocol.handle(self.session, content)
+        except Exception as err:  # ipywidgets would swallow it: log it and tell the view
+            logger.exception("request %r failed", content)
+            msg_id = content.get("id") if isinstance(content, dict) else None
+            replies = [({"type": "error", "id": msg_id, "message": f"internal error: {err!r}"}, [])]
         for reply, reply_buffers in replies:
             self.send(reply, reply_buffers)
         kind = replies[0][0]["type"] if replies else None

@@ -101,7 +101,7 @@ def _sample(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
     if not 0 < count <= MAX_SAMPLE:
         raise BadRequest(f"'count' must be 1..{MAX_SAMPLE}, got {count}")
     subset = _field(msg, "subset", dict)
-    order = _field(msg, "order", str)
+    order = _field(msg, "order", (str, dict))
     queue = session.sample(subset, order, int(count))
     return [({"type": "sampled", "id": msg.get("id"), "count": len(queue)}, [])]
 

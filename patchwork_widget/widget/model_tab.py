@@ -1,0 +1,92 @@
+"""The Model tab: fine-tuning model, output loss and FixMatch choices (W4; M1, M2, M4)."""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import logging
+from collections.abc import Callable
+
+import ipywidgets as widgets
+
+from patchwork_widget.session import Session
+
+logger = logging.getLogger(__name__)
+
+LOSSES = [("sigmoid, masked cross-entropy", "bce"), ("sigmoid, masked focal loss", "focal")]
+
+
+def missing_ml_packages() -> list[str]:
+    """Packages the Model and Train tabs need that are not installed."""
+    return [name for name in ("tensorflow", "keras") if importlib.util.find_spec(name) is None]
+
+
+class ModelTab(widgets.VBox):
+    """Choose and build the fine-tuning and output models."""
+
+    def __init__(self, session: Session, on_built: Callable[[], None]) -> None:
+        self.session = session
+        self.on_built = on_built
+        style = {"description_width": "140px"}
+        self.kind = widgets.ToggleButtons(
+            options=[("global pooling", "pool"), ("convnet", "convnet")], description="fine-tuning", style=style
+        )
+        self.pooling = widgets.Dropdown(options=["max", "avg", "flatten"], description="pooling", style=style)
+        self.spec = widgets.Text(value="128,p,d,r,64", description="convnet layers", style=style)
+        self.kernel_size = widgets.BoundedIntText(value=3, min=1, max=15, step=2, description="kernel size", style=style)
+        self.dropout = widgets.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="dropout rate", style=style)
+        self.loss = widgets.Dropdown(options=LOSSES, description="output", style=style)
+        self.smoothing = widgets.BoundedFloatText(value=0.0, min=0.0, max=0.99, step=0.05, description="label smoothing", style=style)
+        self.gamma = widgets.BoundedFloatText(value=2.0, min=0.0, max=10.0, step=0.5, description="focal gamma", style=style)
+        self.lam = widgets.BoundedFloatText(value=0.0, min=0.0, max=100.0, step=0.5, description="FixMatch lambda", style=style)
+        self.tau = widgets.BoundedFloatText(value=0.95, min=0.51, max=1.0, step=0.01, description="FixMatch tau", style=style)
+        self.mu = widgets.BoundedIntText(value=4, min=1, max=64, description="FixMatch mu", style=style)
+        self.build = widgets.Button(description="Build model", button_style="primary")
+        self.status = widgets.HTML()
+        self.build.on_click(lambda _: self.build_model())
+        self.kind.observe(lambda _: self._show_fields(), names="value")
+        self.loss.observe(lambda _: self._show_fields(), names="value")
+        spec_help = widgets.HTML(
+            "<small>convnet layers: a number is a convolution with that many filters, "
+            "<code>p</code> 2x2 max-pool, <code>d</code> spatial dropout, <code>r</code> residual block</small>"
+        )
+        self.convnet_fields = widgets.VBox([self.spec, spec_help, self.kernel_size, self.dropout])
+        super().__init__(
+            [
+                widgets.HTML("<b>Fine-tuning model</b> (features to vector)"),
+                self.kind, self.pooling, self.convnet_fields,
+                widgets.HTML("<b>Output model</b> (vector to class probabilities)"),
+                self.loss, self.smoothing, self.gamma,
+                widgets.HTML("<b>Semi-supervised</b> (FixMatch; lambda 0 turns it off)"),
+                self.lam, self.tau, self.mu,
+                widgets.HBox([self.build, self.status]),
+            ]
+        )
+        self._show_fields()
+        missing = missing_ml_packages()
+        if missing:
+            self.build.disabled = True
+            self.status.value = f"Models need {' and '.join(missing)}: pip install 'patchwork_widget[all]'"
+
+    def _show_fields(self) -> None:
+        self.convnet_fields.layout.display = "" if self.kind.value == "convnet" else "none"
+        self.gamma.layout.display = "" if self.loss.value == "focal" else "none"
+
+    def build_model(self) -> None:
+        """Build the models from the form (the Build button)."""
+        try:
+            model = self.session.build_model(
+                finetune={
+                    "kind": self.kind.value, "pooling": self.pooling.value, "spec": self.spec.value,
+                    "kernel_size": self.kernel_size.value, "dropout_rate": self.dropout.value,
+                },
+                loss={"kind": self.loss.value, "label_smoothing": self.smoothing.value, "gamma": self.gamma.value},
+                fixmatch={"lam": self.lam.value, "tau": self.tau.value, "mu": self.mu.value},
+            )
+        except ValueError as err:
+            self.status.value = f"<span style='color:var(--jp-error-color1)'>{html.escape(str(err))}</span>"
+            return
+        params = model.fine_tuning.count_params() + model.output.count_params()
+        self.status.value = f"Built: {params:,} trainable parameters for {len(model.classes)} classes."
+        self.on_built()
+

@@ -1,0 +1,96 @@
+"""Model and Train tabs in a real JupyterLab: build, train one epoch, see the histogram, then
+sample by max entropy from the Label tab."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from patchwork_widget.datasets import load_demo_dataset
+
+from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, screenshot, write_notebook
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from playwright.sync_api import Page
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("demo_training")
+    load_demo_dataset(folder)
+    return folder
+
+
+def cells(demo_dir: Path, outfile: Path) -> list[str]:
+    return [
+        "import numpy as np\n"
+        "from patchwork_widget import PatchworkWidget, prep_label_dataframe\n"
+        "from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset\n"
+        f"truth = load_demo_dataset({str(demo_dir)!r})\n"
+        "classes = demo_classes()\n"
+        "features = demo_features(truth['filepath'].tolist())\n"
+        "df = prep_label_dataframe(truth['filepath'].tolist(), classes)\n"
+        f"widget = PatchworkWidget(df, features=features, outfile={str(outfile)!r}, imshape=(96, 96), seed=0)\n"
+        "rows = np.random.default_rng(0).choice(len(df), 300, replace=False)\n"
+        "for i, r in enumerate(rows):  # labels from ground truth, a fifth kept for validation\n"
+        "    widget.session.annotate(int(r), {**{c: truth.at[r, c] for c in classes}, 'validation': i % 5 == 0})\n"
+        "widget",
+    ]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("frontend", ["lab"])
+def test_build_train_and_sort_by_max_entropy(
+    jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
+) -> None:
+    outfile = jupyter_server.root_dir / f"{Path(notebook_name).stem}_labels.parquet"
+    write_notebook(jupyter_server.root_dir / notebook_name, cells(demo_dir, outfile))
+    open_notebook(page, jupyter_server, notebook_name)
+    run_all(page, jupyter_server, timeout=180)
+    page.locator(".pw-root").wait_for(state="visible")
+    orders_before = page.locator(".pw-order option").all_text_contents()
+    assert orders_before[0] == "random" and "max entropy" not in orders_before
+
+    page.get_by_role("tab", name="Model", exact=True).click()
+    page.get_by_role("button", name="Build model").click()
+    page.get_by_text("trainable parameters for 11 classes").wait_for(timeout=120_000)
+
+    page.get_by_role("tab", name="Train", exact=True).click()
+    epochs = page.locator(".widget-inline-hbox", has_text="epochs").locator("input")
+    epochs.fill("1")
+    epochs.press("Enter")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Training done: 1 epoch(s).").wait_for(timeout=180_000)
+    # The histogram has points drawn: one line per group, over 20 bins.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.bqplot .line')].some(p => (p.getAttribute('d') || '').length > 40)"
+    )
+    screenshot(page.locator(".jp-OutputArea-output").first, "train-tab-lab")
+    assert kernel_exec(page, "print(len(widget.session.train_history), widget.predictions.shape)").split() == [
+        "1", "(1294,", "11)"
+    ]
+
+    page.get_by_role("tab", name="Label", exact=True).click()
+    page.locator(".pw-order option", has_text="max entropy").first.wait_for(state="attached")
+    read_queue = "import json; print(json.dumps(widget.labeler.queue))"
+    random_queue = json.loads(kernel_exec(page, read_queue))
+    page.locator(".pw-order").select_option(label="max entropy")
+    page.locator(".pw-sample").click()
+    page.locator(".pw-suggest", has_text="model 0.").first.wait_for()
+    # The kernel handles the sample request before this later execute request.
+    queue = json.loads(kernel_exec(page, read_queue))
+    assert queue != random_queue
+    expected = json.loads(kernel_exec(
+        page,
+        "from patchwork_widget.active.uncertainty import mean_binary_entropy\n"
+        "unlabeled = widget.df[classes].isna().all(axis=1).to_numpy() & ~widget.df['exclude'].to_numpy()\n"
+        "h = mean_binary_entropy(widget.predictions[classes].to_numpy(dtype=float), widget.df[classes].to_numpy(dtype=float))\n"
+        "idx = np.flatnonzero(unlabeled)\n"
+        "print(json.dumps(idx[np.argsort(-h[idx], kind='stable')][:50].tolist()))",
+    ))
+    assert queue == expected
+    screenshot(page.locator(".pw-root"), "label-tab-suggestions-lab")
+    page_log.assert_no_errors(frontend=jupyter_server.frontend)
