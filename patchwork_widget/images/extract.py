@@ -1,0 +1,229 @@
+"""Run a feature extractor over every image once (feature I5).
+
+Images are read with :func:`~patchwork_widget.images.batch.read_images` in a background thread
+(one batch ahead of the model), so a bad file is reported, not fatal: its row of features is
+zero and it is listed in :attr:`Extraction.errors`. With ``memmap_path`` the features go to an
+on-disk ``.npy`` (openable with ``np.load(path, mmap_mode="r")``) and progress is kept beside
+it, so an interrupted run resumes where it stopped.
+
+Resume files next to ``memmap_path``:
+
+- ``<path>.status.npy``: one int8 per row, 0 to do, 1 done, 2 unreadable; a row is marked only
+  after its features have been flushed to disk;
+- ``<path>.meta.json``: row count, feature shape and a hash of the file list, checked on resume;
+- ``<path>.errors.jsonl``: one ``{"row", "path", "error"}`` line per unreadable file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from patchwork_widget.images.batch import read_images
+from patchwork_widget.images.read import PathLike, check_options
+
+logger = logging.getLogger(__name__)
+
+TODO, DONE, FAILED = 0, 1, 2
+
+
+@dataclass(frozen=True, eq=False)
+class Extraction:
+    """What :func:`extract_features` returns.
+
+    Attributes
+    ----------
+    features : np.ndarray or np.memmap
+        float32, shape ``(N,) + feature shape``, one row per input file (zeros for bad files).
+    errors : list of (str, str)
+        ``(path, error message)`` for each unreadable file, in row order.
+    failed : np.ndarray
+        bool (N,): True for the rows of ``errors``.
+    """
+
+    features: np.ndarray
+    errors: List[Tuple[str, str]]
+    failed: np.ndarray
+
+
+def _files_hash(paths: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.encode("utf-8", "surrogatepass") + b"\0")
+    return h.hexdigest()
+
+
+def _call(extractor: Any, x: np.ndarray) -> np.ndarray:
+    predict = getattr(extractor, "predict_on_batch", None)
+    out = predict(x) if predict is not None else extractor(x)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _feature_shape(extractor: Any, sample: np.ndarray) -> Tuple[int, ...]:
+    return tuple(_call(extractor, sample[:1]).shape[1:])
+
+
+class _Store:
+    """Features, status and errors, in memory or in resumable files."""
+
+    def __init__(self, n: int, shape: Tuple[int, ...], paths: List[str],
+                 memmap_path: Optional[Path], resume: bool) -> None:
+        self.path = memmap_path
+        self.errors: dict = {}
+        if memmap_path is None:
+            self.features = np.zeros((n,) + shape, dtype=np.float32)
+            self.status = np.zeros(n, dtype=np.int8)
+            return
+        meta = {"rows": n, "shape": list(shape), "files_sha256": _files_hash(paths)}
+        meta_path = Path(f"{memmap_path}.meta.json")
+        status_path = Path(f"{memmap_path}.status.npy")
+        errors_path = Path(f"{memmap_path}.errors.jsonl")
+        if resume and meta_path.is_file() and status_path.is_file() and memmap_path.is_file():
+            old = json.loads(meta_path.read_text())
+            if old != meta:
+                raise ValueError(
+                    f"{memmap_path} holds an extraction of other files or another extractor "
+                    f"(rows {old.get('rows')}, shape {old.get('shape')}); pass resume=False to "
+                    "start over or choose another memmap_path"
+                )
+            self.features = np.load(memmap_path, mmap_mode="r+")
+            self.status = np.load(status_path, mmap_mode="r+")
+            if errors_path.is_file():
+                for line in errors_path.read_text().splitlines():
+                    if line.strip():
+                        e = json.loads(line)
+                        self.errors[int(e["row"])] = (e["path"], e["error"])
+            logger.info("resuming extraction into %s: %d of %d rows done", memmap_path,
+                        int((self.status != TODO).sum()), n)
+        else:
+            memmap_path.parent.mkdir(parents=True, exist_ok=True)
+            self.features = np.lib.format.open_memmap(
+                memmap_path, mode="w+", dtype=np.float32, shape=(n,) + shape
+            )
+            self.status = np.lib.format.open_memmap(status_path, mode="w+", dtype=np.int8,
+                                                    shape=(n,))
+            errors_path.unlink(missing_ok=True)
+            meta_path.write_text(json.dumps(meta))
+        self._errors_file = open(errors_path, "a", encoding="utf-8")
+
+    def write(self, rows: np.ndarray, feats: Optional[np.ndarray], good: np.ndarray,
+              errors: List[Tuple[int, str, str]]) -> None:
+        if feats is not None and len(good):
+            self.features[rows[good]] = feats
+        for row, path, msg in errors:
+            self.features[row] = 0.0
+            self.errors[row] = (path, msg)
+        if self.path is not None:
+            self.features.flush()
+            for row, path, msg in errors:
+                self._errors_file.write(json.dumps({"row": int(row), "path": path,
+                                                    "error": msg}) + "\n")
+            self._errors_file.flush()
+        self.status[rows[good]] = DONE
+        self.status[[r for r, _, _ in errors]] = FAILED
+        if self.path is not None:
+            self.status.flush()
+
+    def close(self) -> None:
+        if self.path is not None:
+            self._errors_file.close()
+
+
+def extract_features(
+    files: Sequence[PathLike],
+    extractor: Union[Any, Callable[[np.ndarray], Any]],
+    imshape: Tuple[int, int] = (256, 256),
+    num_channels: int = 3,
+    norm: Optional[float] = 255,
+    single_channel: bool = False,
+    batch_size: int = 64,
+    memmap_path: Optional[PathLike] = None,
+    resume: bool = True,
+    num_workers: int = 2,
+    progress: bool = True,
+) -> Extraction:
+    """Compute ``extractor`` features of every file, in order.
+
+    Parameters
+    ----------
+    files : sequence of paths
+        Images, one per output row.
+    extractor : keras.Model or callable
+        Maps a float32 batch ``(n, h, w, num_channels)`` in [0, 1] to features ``(n, ...)``
+        (``predict_on_batch`` is used when it exists).
+    imshape, num_channels, norm, single_channel
+        Reading options of :func:`~patchwork_widget.images.read.read_image`.
+    batch_size : int
+        Images per extractor call.
+    memmap_path : path, optional
+        Write features to this ``.npy`` file (memory-mapped) instead of memory.
+    resume : bool
+        With ``memmap_path``: continue a run over the same files (rows already done are
+        skipped). False starts over.
+    num_workers : int
+        Threads decoding images.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    Extraction
+        Features (array or memmap), ``(path, error)`` for unreadable files and their mask.
+
+    Raises
+    ------
+    ValueError
+        For invalid options, or a ``memmap_path`` holding another extraction when resuming.
+    """
+    opts = check_options(imshape, num_channels, norm, single_channel)
+    if opts.imshape is None:
+        raise ValueError("imshape is required: pass (height, width)")
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    paths = [os.fspath(p) for p in files]
+    n = len(paths)
+    h, w = opts.imshape
+    probe = np.zeros((1, h, w, opts.num_channels), dtype=np.float32)
+    shape = _feature_shape(extractor, probe)
+    store = _Store(n, shape, paths, Path(memmap_path) if memmap_path is not None else None,
+                   resume)
+    todo = np.flatnonzero(store.status == TODO)
+    chunks = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+
+    def read(rows: np.ndarray):
+        return read_images([paths[r] for r in rows], opts.imshape, opts.num_channels,
+                           opts.norm, opts.single_channel, num_workers=num_workers)
+
+    bar = tqdm(total=n, initial=n - len(todo), desc="extracting features", unit="img",
+               disable=not progress)
+    try:
+        with ThreadPoolExecutor(1) as reader:
+            pending = reader.submit(read, chunks[0]) if chunks else None
+            for k, rows in enumerate(chunks):
+                batch = pending.result()
+                pending = reader.submit(read, chunks[k + 1]) if k + 1 < len(chunks) else None
+                feats = _call(extractor, batch.arrays) if len(batch.arrays) else None
+                # errors are in input order: they are the positions missing from good_index
+                failed_pos = np.setdiff1d(np.arange(len(rows)), batch.good_index)
+                bad = [(int(rows[i]), path, str(err))
+                       for i, (path, err) in zip(failed_pos, batch.errors)]
+                store.write(rows, feats, batch.good_index, bad)
+                bar.update(len(rows))
+    finally:
+        bar.close()
+        store.close()
+    failed = store.status == FAILED
+    errors = [store.errors[r] for r in sorted(store.errors)]
+    if errors:
+        logger.warning("%d of %d images could not be read; first: %s: %s",
+                       len(errors), n, *errors[0])
+    return Extraction(store.features, errors, np.asarray(failed))

@@ -1,0 +1,65 @@
+"""Models, training, prediction and saving (features M1-M6). Imports Keras and TensorFlow.
+
+Typical use from a script or the widget's controller::
+
+    from patchwork_widget.models import (FineTuneOptions, TrainOptions, build_models,
+                                         start_training, predict, output_histograms)
+
+    models = build_models(classes, feature_shape=features.shape[1:],
+                          options=FineTuneOptions(kind="pool", pooling="avg"))
+    job = start_training(models, df, features=features, options=TrainOptions(epochs=5),
+                         progress=lambda epoch, step, logs: ...)
+    result = job.result()              # or job.cancel()
+    preds = predict(models, df, features=features)
+"""
+
+from patchwork_widget.models.finetune import (
+    FineTuneOptions,
+    LayerSpec,
+    PatchworkModels,
+    ResidualBlock,
+    build_classifier,
+    build_finetuning_model,
+    build_models,
+    build_output_model,
+    parse_spec,
+)
+from patchwork_widget.models.fixmatch import (
+    FixMatchOptions,
+    fixmatch_loss,
+    perturb_features,
+    pseudo_labels,
+)
+from patchwork_widget.models.io import (
+    load_keras,
+    load_models,
+    load_predictions,
+    save_models,
+    save_predictions,
+    save_table,
+)
+from patchwork_widget.models.jobs import TrainingJob, start_training
+from patchwork_widget.models.losses import (
+    LossOptions,
+    masked_binary_crossentropy,
+    masked_binary_focal_crossentropy,
+)
+from patchwork_widget.models.options import TrainOptions
+from patchwork_widget.models.predictions import (
+    class_metrics,
+    macro_auc,
+    output_histograms,
+    predict,
+    validation_metrics,
+)
+from patchwork_widget.models.train import TrainResult, fit
+
+__all__ = [
+    "FineTuneOptions", "FixMatchOptions", "LayerSpec", "LossOptions", "PatchworkModels",
+    "ResidualBlock", "TrainOptions", "TrainResult", "TrainingJob", "build_classifier",
+    "build_finetuning_model", "build_models", "build_output_model", "class_metrics", "fit",
+    "fixmatch_loss", "load_keras", "load_models", "load_predictions", "macro_auc",
+    "masked_binary_crossentropy", "masked_binary_focal_crossentropy", "output_histograms",
+    "parse_spec", "perturb_features", "predict", "pseudo_labels", "save_models",
+    "save_predictions", "save_table", "start_training", "validation_metrics",
+]

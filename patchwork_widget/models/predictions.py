@@ -1,0 +1,207 @@
+"""Predictions for every row, validation metrics and output histograms (feature M5).
+
+:func:`predict` returns a DataFrame aligned to the label table (same index, one column per
+class). From features it runs ``fine_tuning -> output`` in chunks; from images it reads them with
+:func:`~patchwork_widget.images.batch.read_images` (the reader of feature extraction, so
+``extract_features`` followed by the head gives the same numbers) and runs the end-to-end
+classifier; unreadable images get NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from patchwork_widget.images.batch import read_images
+from patchwork_widget.models.finetune import PatchworkModels
+
+logger = logging.getLogger(__name__)
+
+HISTOGRAM_GROUPS = ("train_positive", "train_negative", "validation_positive",
+                    "validation_negative", "unlabeled")
+
+
+def _chunked(fn, x: np.ndarray, batch_size: int) -> np.ndarray:
+    outs = [fn(tf.convert_to_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32))).numpy()
+            for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0,), dtype=np.float32)
+
+
+def predict_features(models: PatchworkModels, features: np.ndarray,
+                     batch_size: int = 4096) -> np.ndarray:
+    """Class probabilities (N, C) float32 for pre-extracted ``features`` (array or memmap)."""
+    expected = models.feature_shape
+    if tuple(features.shape[1:]) != expected:
+        raise ValueError(f"features have shape {features.shape[1:]} per row; the models expect "
+                         f"{expected}")
+    head = models.head()
+    spec = tf.TensorSpec((None,) + expected, tf.float32)
+    fn = tf.function(lambda x: head(x, training=False), input_signature=[spec],
+                     autograph=False)
+    out = _chunked(fn, features, batch_size)
+    return out.reshape(len(features), len(models.classes))
+
+
+def predict_files(
+    models: PatchworkModels,
+    files: Sequence[str],
+    imshape: Optional[Tuple[int, int]] = None,
+    num_channels: Optional[int] = None,
+    norm: Optional[float] = 255,
+    single_channel: bool = False,
+    batch_size: int = 256,
+    num_workers: int = 2,
+) -> np.ndarray:
+    """Class probabilities (N, C) for image files; NaN rows for files that cannot be read.
+
+    ``imshape`` and ``num_channels`` default to the extractor's input shape.
+    """
+    classifier = models.classifier()
+    in_shape = tuple(classifier.inputs[0].shape[1:])
+    imshape = imshape or (in_shape[0], in_shape[1])
+    num_channels = num_channels or in_shape[2]
+    spec = tf.TensorSpec((None,) + tuple(imshape) + (num_channels,), tf.float32)
+    fn = tf.function(lambda x: classifier(x, training=False), input_signature=[spec],
+                     autograph=False)
+    out = np.full((len(files), len(models.classes)), np.nan, dtype=np.float32)
+    for start in range(0, len(files), batch_size):
+        chunk = [os.fspath(f) for f in files[start:start + batch_size]]
+        batch = read_images(chunk, imshape, num_channels, norm, single_channel,
+                            num_workers=num_workers)
+        if len(batch.arrays):
+            out[start + batch.good_index] = fn(tf.convert_to_tensor(batch.arrays)).numpy()
+    return out
+
+
+def predict(
+    models: PatchworkModels,
+    df: pd.DataFrame,
+    *,
+    features: Optional[np.ndarray] = None,
+    batch_size: Optional[int] = None,
+    **read_options,
+) -> pd.DataFrame:
+    """Predictions for every row of the label table.
+
+    Parameters
+    ----------
+    models : PatchworkModels
+        Trained models.
+    df : pandas.DataFrame
+        The label table (its index and ``filepath`` column are used).
+    features : np.ndarray, optional
+        Pre-extracted features, one row per table row; without them images are read.
+    batch_size : int, optional
+        Rows per model call (4096 for features, 256 for images by default).
+    **read_options
+        ``imshape``, ``num_channels``, ``norm``, ``single_channel``, ``num_workers`` for images.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index of ``df``, one float column per class (NaN for unreadable images).
+    """
+    if features is not None:
+        if len(features) != len(df):
+            raise ValueError(f"features has {len(features)} rows; the table has {len(df)}")
+        probs = predict_features(models, features, batch_size or 4096)
+    else:
+        probs = predict_files(models, df["filepath"].tolist(), batch_size=batch_size or 256,
+                              **read_options)
+    return pd.DataFrame(probs, index=df.index, columns=list(models.classes))
+
+
+def class_metrics(probs: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-class ROC AUC and accuracy (threshold 0.5) over the labelled entries.
+
+    AUC is NaN where a class has only one label value (or none); accuracy is NaN where a class
+    has no label. Rows with a NaN prediction are left out.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    c = labels.shape[1]
+    auc = np.full(c, np.nan)
+    acc = np.full(c, np.nan)
+    for j in range(c):
+        ok = ~np.isnan(labels[:, j]) & ~np.isnan(probs[:, j])
+        y, p = labels[ok, j], probs[ok, j]
+        if len(y):
+            acc[j] = float(np.mean((p >= 0.5) == (y == 1)))
+        if len(np.unique(y)) == 2:
+            auc[j] = float(roc_auc_score(y, p))
+    return auc, acc
+
+
+def macro_auc(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean of the defined per-class AUCs (NaN when none is defined)."""
+    auc, _ = class_metrics(probs, labels)
+    return float(np.nanmean(auc)) if np.isfinite(auc).any() else math.nan
+
+
+def _masks(df: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
+    exclude = df["exclude"].to_numpy(dtype=bool)
+    validation = df["validation"].to_numpy(dtype=bool) & ~exclude
+    return ~exclude & ~validation, validation
+
+
+def validation_metrics(predictions: pd.DataFrame, df: pd.DataFrame,
+                       classes: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """Per-class validation AUC and accuracy.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = classes; columns ``auc``, ``accuracy``, ``positives``, ``negatives`` over the
+        validation rows (not excluded) labelled for that class.
+    """
+    classes = list(classes) if classes is not None else list(predictions.columns)
+    _, val = _masks(df)
+    labels = df.loc[val, classes].to_numpy(dtype=np.float64)
+    probs = predictions.loc[val, classes].to_numpy(dtype=np.float64)
+    auc, acc = class_metrics(probs, labels)
+    return pd.DataFrame({"auc": auc, "accuracy": acc,
+                         "positives": (labels == 1).sum(axis=0),
+                         "negatives": (labels == 0).sum(axis=0)}, index=classes)
+
+
+def output_histograms(predictions: pd.DataFrame, df: pd.DataFrame,
+                      classes: Optional[Sequence[str]] = None,
+                      bins: int = 20) -> Dict[str, Dict[str, np.ndarray]]:
+    """Histogram counts of the outputs per class and group, for the Train tab's plots.
+
+    Groups: ``train_positive`` / ``train_negative`` (training rows labelled 1 / 0),
+    ``validation_positive`` / ``validation_negative``, and ``unlabeled`` (rows that are not
+    excluded and have no label for the class, training or validation). Excluded rows and NaN
+    predictions are left out.
+
+    Returns
+    -------
+    dict
+        ``{class: {"edges": (bins + 1,) array over [0, 1], group: (bins,) int64 counts}}``.
+    """
+    if not (isinstance(bins, (int, np.integer)) and bins >= 1):
+        raise ValueError(f"bins must be an int >= 1; got {bins!r}")
+    classes = list(classes) if classes is not None else list(predictions.columns)
+    train, val = _masks(df)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    out: Dict[str, Dict[str, np.ndarray]] = {}
+    for c in classes:
+        y = df[c].to_numpy(dtype=np.float64)
+        p = predictions[c].to_numpy(dtype=np.float64)
+        groups: List[Tuple[str, np.ndarray]] = [
+            ("train_positive", train & (y == 1)), ("train_negative", train & (y == 0)),
+            ("validation_positive", val & (y == 1)), ("validation_negative", val & (y == 0)),
+            ("unlabeled", (train | val) & np.isnan(y)),
+        ]
+        hist: Dict[str, np.ndarray] = {"edges": edges}
+        for name, mask in groups:
+            vals = p[mask & ~np.isnan(p)]
+            hist[name] = np.histogram(np.clip(vals, 0.0, 1.0), bins=edges)[0].astype(np.int64)
+        out[c] = hist
+    return out
