@@ -1,6 +1,29 @@
-"""Choosing what to label next: subsets and sampling orders (NumPy only, no TensorFlow)."""
+"""Choosing what to label next: subsets, orders, BADGE, propagation, strategy comparison.
 
-from patchwork_widget.active.orders import ORDERS, rank
+Everything here is NumPy / SciPy / scikit-learn (plus faiss for large kNN graphs); no
+TensorFlow. Heavier modules are imported from their own paths, e.g.
+``from patchwork_widget.active.propagate import propagate``.
+"""
+
+from patchwork_widget.active.orders import (
+    ORDER_INFO,
+    ORDERS,
+    OrderChoice,
+    available_orders,
+    order_options,
+    rank,
+)
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask, subset_options
 
-__all__ = ["ORDERS", "Subset", "SubsetKind", "rank", "subset_mask", "subset_options"]
+__all__ = [
+    "ORDERS",
+    "ORDER_INFO",
+    "OrderChoice",
+    "Subset",
+    "SubsetKind",
+    "available_orders",
+    "order_options",
+    "rank",
+    "subset_mask",
+    "subset_options",
+]

@@ -1,0 +1,128 @@
+"""Model-free diversity selection over feature vectors (A2, A5).
+
+* :func:`kmeanspp_select`: k-means++ seeding (Arthur and Vassilvitskii 2007, "k-means++: the
+  advantages of careful seeding") over L2-normalised features, optionally randomly projected
+  (Johnson-Lindenstrauss; Achlioptas 2003) to make each pass over the data cheap.
+* :func:`kcenter_greedy`: the greedy 2-approximation to k-center used as "core-set" active
+  learning by Sener and Savarese 2018 ("Active Learning for Convolutional Neural Networks: A
+  Core-Set Approach", ICLR): repeatedly take the candidate farthest from every chosen or
+  already-labeled row.
+
+Both cost one pass over the (projected) features per pick and never build an N x N matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from patchwork_widget.active._checks import as_rng, candidate_mask
+
+DEFAULT_DIM = 64  # projected dimension; JL distortion ~ 1/sqrt(64) is ample for seeding
+
+
+def prepare_features(features: np.ndarray, dim: int | None = DEFAULT_DIM,
+                     seed: int | np.random.Generator | None = 0,
+                     normalise: bool = True) -> np.ndarray:
+    """Average-pool to N x d, L2-normalise rows (unless ``normalise=False``) and, when
+    ``d > dim``, project them to ``dim`` dimensions with a Gaussian random matrix (then
+    normalise again). float32 out."""
+    x = np.asarray(features)
+    if x.ndim > 2:  # N x h x w x c feature maps: global average pool
+        x = x.reshape(len(x), -1, x.shape[-1]).mean(axis=1)
+    if x.ndim != 2:
+        raise ValueError(f"features must be N x d (or N x h x w x c), got shape {x.shape}")
+    if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
+        raise ValueError(f"dim must be a positive integer or None, got {dim!r}")
+    x = x.astype(np.float32)
+    x = _normalise(x) if normalise else x
+    if dim is not None and x.shape[1] > dim:
+        proj = as_rng(seed).standard_normal((x.shape[1], dim)).astype(np.float32)
+        x = x @ proj
+        x = _normalise(x) if normalise else x / np.float32(np.sqrt(dim))
+    return x
+
+
+def kmeanspp_select(features: np.ndarray, k: int, candidates: np.ndarray | None = None,
+                    seed: int | np.random.Generator | None = None,
+                    dim: int | None = DEFAULT_DIM, normalise: bool = True) -> np.ndarray:
+    """``k`` candidate rows by k-means++ seeding (Arthur and Vassilvitskii 2007).
+
+    The first pick is uniform among candidates; each next one is drawn with probability
+    proportional to its squared distance to the nearest pick so far (``u = rng.random() *
+    sum(D^2)``, first row whose running sum exceeds ``u``). When every remaining candidate
+    coincides with a pick, the rest are drawn uniformly. Returns row positions in pick order.
+    """
+    rng = as_rng(seed)
+    x, rows, k = _setup(features, k, candidates, dim, normalise, rng)
+    if k == 0:
+        return rows[:0]
+    x = x[rows]
+    first = int(rng.integers(len(rows)))
+    picks = [first]
+    dist = _sq_dist(x, x[first])
+    dist[first] = 0.0
+    while len(picks) < k:
+        cum = np.cumsum(dist)
+        if cum[-1] <= 0.0:
+            rest = np.setdiff1d(np.arange(len(rows)), picks)
+            picks.extend(rng.choice(rest, size=k - len(picks), replace=False).tolist())
+            break
+        j = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+        if j >= len(cum) or dist[j] <= 0.0:
+            j = int(np.flatnonzero(dist)[-1])
+        picks.append(j)
+        np.minimum(dist, _sq_dist(x, x[j]), out=dist)
+        dist[j] = 0.0
+    return rows[np.asarray(picks)]
+
+
+def kcenter_greedy(features: np.ndarray, k: int, candidates: np.ndarray | None = None,
+                   centres: np.ndarray | None = None,
+                   seed: int | np.random.Generator | None = None,
+                   dim: int | None = DEFAULT_DIM, normalise: bool = True) -> np.ndarray:
+    """``k`` candidate rows by greedy k-center (Sener and Savarese 2018).
+
+    ``centres`` (mask or row positions, typically the labeled rows) start as chosen; each pick
+    is the candidate whose distance to its nearest centre is largest (ties: the lowest row).
+    Without centres the first pick is uniform among candidates. Returns rows in pick order.
+    """
+    rng = as_rng(seed)
+    x, rows, k = _setup(features, k, candidates, dim, normalise, rng)
+    if k == 0:
+        return rows[:0]
+    centre_rows = np.flatnonzero(candidate_mask(centres, len(x))) if centres is not None else []
+    xc = x[rows]
+    dist = np.full(len(rows), np.inf)
+    for start in range(0, len(centre_rows), 256):  # distances to the starting centres
+        block = x[centre_rows[start:start + 256]]
+        d = (xc * xc).sum(1)[:, None] + (block * block).sum(1)[None, :] - 2.0 * xc @ block.T
+        np.minimum(dist, d.min(axis=1), out=dist)
+    picks: list[int] = []
+    if len(centre_rows) == 0:
+        picks.append(int(rng.integers(len(rows))))
+        dist = _sq_dist(xc, xc[picks[0]])
+    while len(picks) < k:
+        dist[picks] = -1.0
+        j = int(np.argmax(dist))
+        picks.append(j)
+        np.minimum(dist, _sq_dist(xc, xc[j]), out=dist)
+    return rows[np.asarray(picks)]
+
+
+def _setup(features, k, candidates, dim, normalise, rng):
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    x = prepare_features(features, dim, rng, normalise)
+    rows = np.flatnonzero(candidate_mask(candidates, len(x)))
+    return x, rows, min(int(k), len(rows))
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def _sq_dist(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distance of every row of ``x`` to ``centre``, float64, >= 0."""
+    diff = (x - centre).astype(np.float64, copy=False)
+    return np.einsum("ij,ij->i", diff, diff)

@@ -1,0 +1,164 @@
+"""Sampling orders: each ranking against a hand-computed case (FEATURES A2, B4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from patchwork_widget.active.orders import (
+    ORDER_INFO,
+    ORDERS,
+    OrderChoice,
+    available_orders,
+    disagreement_scores,
+    order_options,
+    rank,
+    weighted_permutation,
+)
+from patchwork_widget.active.uncertainty import binary_entropy, entropy, least_confidence, margin
+
+NAN = np.nan
+ALL5 = np.ones(5, dtype=bool)
+PROBS = np.array([[0.5, 0.9], [0.9, 0.9], [0.2, 0.5], [0.99, 0.01], [0.6, 0.3]])
+
+
+def ranked(order, candidates=ALL5, count=5, seed=0, **arrays):
+    return rank(order, candidates, count, rng=np.random.default_rng(seed), **arrays).tolist()
+
+
+def test_uncertainty_scores_by_hand():
+    np.testing.assert_allclose(binary_entropy([0.0, 0.5, 1.0, 0.25]),
+                               [0.0, 1.0, 0.0, 0.8112781244591328])
+    p = np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]])
+    np.testing.assert_allclose(least_confidence(p), [0.5, 0.1])
+    np.testing.assert_allclose(margin(p), [0.8, 0.15])
+    np.testing.assert_allclose(entropy(p), [1.4854752972273344, 0.5689955935892812])
+
+
+def test_max_entropy_is_the_mean_binary_entropy_over_classes():
+    # mean binary entropies: row0 (1 + .469)/2 = .734, row1 .469, row2 (.722 + 1)/2 = .861,
+    # row3 .081, row4 (.971 + .881)/2 = .926
+    assert ranked("max entropy", probs=PROBS) == [4, 2, 0, 1, 3]
+    labels = np.full((5, 2), NAN)
+    labels[4, 0] = 1.0  # row 4 keeps only class 1: .881
+    labels[2] = [0.0, 1.0]  # row 2 fully labeled: 0
+    assert ranked("max entropy", probs=PROBS, labels=labels) == [4, 0, 1, 3, 2]
+
+
+def test_per_class_orders_by_hand():
+    assert ranked("maxent", probs=PROBS, cls=0) == [0, 4, 2, 1, 3]
+    assert ranked("maxent", probs=PROBS, cls=1) == [2, 4, 0, 1, 3]  # ties keep row order
+    assert ranked("highest", probs=PROBS, cls=0) == [3, 1, 4, 0, 2]
+    assert ranked("lowest", probs=PROBS, cls=1) == [3, 4, 2, 0, 1]
+    candidates = np.array([True, False, True, True, False])
+    assert ranked("highest", candidates, probs=PROBS, cls=0) == [3, 0, 2]
+    assert ranked("lowest", candidates, count=2, probs=PROBS, cls=0) == [2, 0]
+
+
+def test_high_and_low_sample_with_weights_p4():
+    probs = np.array([[0.0], [0.5], [1.0], [0.0]])
+    # weights p^4 = [0, 1/16, 1, 0]: zero weights always last; P(row 2 before row 1) = 16/17
+    firsts = [ranked("high", np.ones(4, bool), 4, seed, probs=probs, cls=0) for seed in range(400)]
+    assert all(sorted(r[2:]) == [0, 3] for r in firsts)
+    share = np.mean([r[0] == 2 for r in firsts])
+    assert abs(share - 16 / 17) < 0.04
+    lows = [ranked("low", np.ones(4, bool), 4, seed, probs=probs, cls=0) for seed in range(400)]
+    assert all(r[3] == 2 for r in lows)  # (1 - p)^4 = [1, 1/16, 0, 1]
+    # the 1/16 row comes after both weight-1 rows with probability (2 / 2.0625) (1 / 1.0625)
+    assert abs(np.mean([r[2] == 1 for r in lows]) - 0.912656) < 0.05
+    rows = np.arange(3)
+    shares = np.bincount([weighted_permutation(rows, np.array([1.0, 2.0, 5.0]),
+                                               np.random.default_rng(s))[0] for s in range(4000)],
+                         minlength=3) / 4000
+    np.testing.assert_allclose(shares, [0.125, 0.25, 0.625], atol=0.03)
+
+
+def test_diversity_picks_one_row_per_tight_cluster():
+    rng = np.random.default_rng(0)
+    centres = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    features = np.repeat(centres, 10, axis=0) + 1e-3 * rng.normal(size=(30, 3))
+    for seed in range(5):
+        picks = ranked("diversity", np.ones(30, bool), 3, seed, features=features)
+        assert sorted(p // 10 for p in picks) == [0, 1, 2]
+
+
+def test_coreset_is_greedy_k_center_from_the_labeled_rows():
+    # unit vectors at angles 0, 10, 20, 90, 180 degrees; row 0 labeled
+    angles = np.radians([0, 10, 20, 90, 180])
+    features = np.c_[np.cos(angles), np.sin(angles)]
+    labels = np.full((5, 1), NAN)
+    labels[0] = 1.0
+    candidates = np.array([False, True, True, True, True])
+    # farthest from {0}: 180; then from {0, 180}: 90; then 20, then 10
+    assert ranked("coreset", candidates, 4, features=features, labels=labels) == [4, 3, 2, 1]
+
+
+def test_disagreement_ranks_label_errors_first():
+    labels = np.array([[1.0, 0.0], [1.0, NAN], [NAN, NAN], [0.0, 0.0], [NAN, 1.0]])
+    probs = np.array([[0.9, 0.1], [0.2, 0.5], [0.9, 0.1], [0.4, 0.1], [0.5, 0.5]])
+    scores = np.array([[0.8, 0.3], [0.4, 0.5], [0.2, 0.1], [0.6, 0.1], [0.5, 0.4]])
+    # row0: max(mean(.1, .2), mean(.1, .3)) = .2; row1: max(mean(.8, .6), |.5-.5|) = .7
+    # row2: unlabeled: max(|.9-.2|, 0) = .7; row3: max(mean(.4, .6), .1) = .5; row4: max(0, .55)
+    np.testing.assert_allclose(disagreement_scores(labels, probs, scores),
+                               [0.2, 0.7, 0.7, 0.5, 0.55])
+    assert ranked("disagreement", labels=labels, probs=probs, scores=scores) == [1, 2, 4, 3, 0]
+    # with the model only, unlabeled entries carry no evidence and row 2 drops out
+    np.testing.assert_allclose(disagreement_scores(labels, probs), [0.1, 0.8, NAN, 0.4, 0.5])
+    assert ranked("disagreement", labels=labels, probs=probs) == [1, 4, 3, 0]
+    assert ranked("disagreement", labels=labels, scores=scores, cls=0) == [1, 3, 0]
+
+
+def test_badge_order_passes_count_and_class():
+    rng = np.random.default_rng(1)
+    probs, emb = rng.random((40, 3)), rng.normal(size=(40, 4))
+    labels = np.full((40, 3), NAN)
+    labels[:10, 1] = 1.0
+    picks = ranked("badge", np.ones(40, bool), 7, probs=probs, embeddings=emb)
+    assert len(picks) == len(set(picks)) == 7
+    picks = rank(OrderChoice("badge", "b"), np.ones(40, bool), 5, rng=np.random.default_rng(0),
+                 classes=["a", "b", "c"], probs=probs, embeddings=emb, labels=labels)
+    assert len(picks) == 5 and np.all(picks >= 10)
+
+
+def test_missing_arrays_name_what_is_missing_and_how_to_get_it():
+    with pytest.raises(ValueError, match="order 'max entropy' needs 'probs': train a model"):
+        ranked("max entropy")
+    with pytest.raises(ValueError, match="needs 'embeddings'.*update BADGE embeddings"):
+        ranked("badge", probs=PROBS)
+    with pytest.raises(ValueError, match="needs 'features'"):
+        ranked("coreset")
+    with pytest.raises(ValueError, match="'disagreement' needs 'probs' or 'scores'"):
+        ranked("disagreement", labels=np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="order 'maxent' needs a class"):
+        ranked("maxent", probs=PROBS)
+    with pytest.raises(ValueError, match="unknown order 'entropy'; available: random, max"):
+        ranked("entropy")
+
+
+def test_order_choices_are_structured_not_parsed():
+    tricky = ["maxent: x", "cat"]
+    menu = order_options(tricky)
+    titles = [o.title for o in menu]
+    assert titles[:4] == ["random", "max entropy", "maxent: maxent: x", "maxent: cat"]
+    assert "badge" in titles and "badge: cat" in titles and "diversity: cat" not in titles
+    choice = OrderChoice.from_dict(menu[2].to_dict())
+    assert choice == OrderChoice("maxent", "maxent: x")
+    picked = rank(choice.to_dict(), ALL5, 2, rng=np.random.default_rng(0), classes=tricky,
+                  probs=PROBS)
+    assert picked.tolist() == [0, 4]  # class 0 is the one called "maxent: x"
+    with pytest.raises(ValueError, match="needs a class name"):
+        OrderChoice("highest")
+    with pytest.raises(ValueError, match="takes no class"):
+        OrderChoice("random", "cat")
+    with pytest.raises(ValueError, match="unknown class 'dog'"):
+        rank(OrderChoice("highest", "dog"), ALL5, 2, rng=np.random.default_rng(0),
+             classes=tricky, probs=PROBS)
+
+
+def test_available_orders_follow_the_arrays_present():
+    assert available_orders() == ["random"]
+    assert set(available_orders(probs=PROBS)) == {
+        "random", "max entropy", "maxent", "highest", "lowest", "high", "low"}
+    every = available_orders(probs=PROBS, embeddings=PROBS, features=PROBS, labels=PROBS)
+    assert every == list(ORDERS) and set(ORDER_INFO) == set(ORDERS)
+    assert "disagreement" in available_orders(labels=PROBS, scores=PROBS)
