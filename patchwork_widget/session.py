@@ -77,6 +77,7 @@ class Session:
         self.job: TrainingJob | None = None
         self.train_history: pd.DataFrame | None = None
         self.embeddings: np.ndarray | None = None
+        self.graph: Any = None  # scipy sparse kNN graph over the features
         self.propagation: pd.DataFrame | None = None
         self._labels_done = 0
         self._seconds_spent = 0.0
@@ -365,6 +366,39 @@ class Session:
             return {"features": self.features}
         size = self.thumbnails.options.size
         return {"imshape": tuple(size), "num_channels": self.num_channels}
+
+    # ------------------------------------------------------------------ label propagation (A4)
+    def build_graph(self, k: int = 10, temperature: float = 0.1) -> Any:
+        """The symmetric, normalised kNN graph of the features (cosine; exp(-d / temperature))."""
+        from patchwork_widget.active.graph import knn_graph
+
+        if self.features is None:
+            raise ValueError("label propagation needs pre-extracted features (features=...)")
+        self.graph = knn_graph(self.features, k=k, temperature=temperature)
+        return self.graph
+
+    def propagate(self, method: str = "zhou") -> pd.DataFrame:
+        """Spread the current labels over the graph: a score in [0, 1] per row and class."""
+        from patchwork_widget.active.propagate import propagate
+
+        if self.graph is None:
+            raise ValueError("build the graph first (build_graph)")
+        labels = self.df[self.classes].to_numpy(dtype=float, copy=True)
+        labels[self.df["exclude"].to_numpy(dtype=bool)] = np.nan
+        scores = propagate(self.graph, labels, method=method)
+        self.propagation = pd.DataFrame(scores, columns=self.classes, index=self.df.index)
+        return self.propagation
+
+    def pseudo_labels(self, threshold: float = 0.9) -> pd.DataFrame:
+        """Propagation scores as labels: 1 at >= threshold, 0 at <= 1 - threshold, else NaN;
+        rows' own labels are kept."""
+        from patchwork_widget.active.propagate import pseudo_label_frame
+
+        if self.propagation is None:
+            raise ValueError("no propagation scores yet: propagate first")
+        frame = pseudo_label_frame(self.propagation.to_numpy(), self.classes, threshold,
+                                   labels=self.df[self.classes].to_numpy(dtype=float), index=self.df.index)
+        return pd.concat([self.df[["filepath"]], frame], axis=1)
 
     # ------------------------------------------------------------------ images and files
     def thumbnail(self, row: int) -> bytes:

@@ -15,6 +15,7 @@ from patchwork_widget.images.thumbnails import DisplayOptions
 from patchwork_widget.session import Session
 from patchwork_widget.widget.labeler import Labeler
 from patchwork_widget.widget.model_tab import ModelTab
+from patchwork_widget.widget.propagate_tab import PropagateTab
 from patchwork_widget.widget.train_tab import TrainTab
 
 
@@ -65,8 +66,10 @@ class PatchworkWidget(widgets.VBox):
         self.labeler = Labeler(self.session)
         self.train_tab = TrainTab(self.session, on_predictions=self.labeler.predictions_changed)
         self.model_tab = ModelTab(self.session, on_built=self.train_tab.refresh_classes)
+        self.propagate_tab = PropagateTab(self.session, on_scores=self.labeler.predictions_changed)
         self.tabs = widgets.Tab(
-            children=[self.labeler, self.model_tab, self.train_tab], titles=["Label", "Model", "Train"]
+            children=[self.labeler, self.model_tab, self.train_tab, self.propagate_tab],
+            titles=["Label", "Model", "Train", "Propagate"],
         )
         super().__init__(children=[self.tabs], **kwargs)
 

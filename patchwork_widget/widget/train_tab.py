@@ -24,13 +24,13 @@ GROUPS = [
     ("validation_negative", "val no", "#ef9a9a"),
     ("unlabeled", "unlabeled", "#9e9e9e"),
 ]
-FIGURE = widgets.Layout(width="460px", height="300px")
+FIGURE_LAYOUT = widgets.Layout(width="460px", height="300px")
 
 
-def _figure(title: str, x_label: str, y_label: str, lines: bqplot.Lines) -> bqplot.Figure:
+def line_figure(title: str, x_label: str, y_label: str, lines: bqplot.Lines) -> bqplot.Figure:
     x, y = lines.scales["x"], lines.scales["y"]
-    axes = [bqplot.Axis(scale=x, label=x_label), bqplot.Axis(scale=y, orientation="vertical", label=y_label)]
-    return bqplot.Figure(marks=[lines], axes=axes, title=title, layout=FIGURE,
+    axes = [bqplot.Axis(scale=x, label=x_label), bqplot.Axis(scale=y, side="left", label=y_label)]
+    return bqplot.Figure(marks=[lines], axes=axes, title=title, layout=FIGURE_LAYOUT,
                          legend_location="top-right", fig_margin={"top": 40, "bottom": 40, "left": 55, "right": 10})
 
 
@@ -67,11 +67,11 @@ class TrainTab(widgets.VBox):
         scales = {"x": bqplot.LinearScale(), "y": bqplot.LinearScale()}
         self.loss_lines = bqplot.Lines(x=[], y=[], scales=scales, labels=["train loss", "validation loss"],
                                        colors=["#1976d2", "#f57c00"], display_legend=True, marker="circle")
-        self.loss_figure = _figure("Loss", "epoch", "loss", self.loss_lines)
+        self.loss_figure = line_figure("Loss", "epoch", "loss", self.loss_lines)
         hist_scales = {"x": bqplot.LinearScale(min=0.0, max=1.0), "y": bqplot.LinearScale(min=0.0)}
         self.hist_lines = bqplot.Lines(x=[], y=[], scales=hist_scales, labels=[g[1] for g in GROUPS],
                                        colors=[g[2] for g in GROUPS], display_legend=True)
-        self.hist_figure = _figure("Model outputs", "predicted probability", "images", self.hist_lines)
+        self.hist_figure = line_figure("Model outputs", "predicted probability", "images", self.hist_lines)
         self.hist_class = widgets.Dropdown(options=session.classes, description="class")
         self.hist_class.observe(lambda _: self.show_histogram(), names="value")
         self._history: list[dict[str, float]] = []
