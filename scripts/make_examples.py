@@ -13,13 +13,18 @@ once into `~/.cache/patchwork_widget/demo` (set `PATCHWORK_DEMO_DIR` to move it)
 
 Click the widget (or press Tab into it), then label with the keyboard: arrows move,
 digits 1-9 cycle a class (? → yes → no), `0` marks every unset class "no" and moves on,
-`x` exclude, `v` validation, `u` undo, Enter next, Esc leaves the widget."""),
+`x` exclude, `v` validation, `u` undo, Enter next, Esc leaves the widget.
+
+Once a few dozen images are labeled: **Model** → Build model, **Train** → Train (it runs in the
+background while you keep labeling), then sample by *max entropy* in the Label tab. The
+**Propagate** tab spreads your labels over a nearest-neighbour graph of the features."""),
     ("code", """from patchwork_widget import PatchworkWidget, prep_label_dataframe
-from patchwork_widget.datasets import demo_classes, load_demo_dataset
+from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset
 
 truth = load_demo_dataset()  # ground truth, for checking your labels later
+features = demo_features(truth["filepath"].tolist())  # simple colour and shape features
 df = prep_label_dataframe(truth["filepath"].tolist(), demo_classes())
-widget = PatchworkWidget(df, outfile="demo_labels.csv", imshape=(192, 192), seed=0)
+widget = PatchworkWidget(df, features=features, outfile="demo_labels.csv", imshape=(192, 192), seed=0)
 widget"""),
     ("markdown", """Every click is journaled to `demo_labels.csv.journal.sqlite` before the widget shows it as
 saved; re-running the cell above picks up where you left off. `widget.df` is the live table:"""),
