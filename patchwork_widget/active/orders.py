@@ -160,6 +160,15 @@ def coreset_order(candidates: np.ndarray, *, rng: np.random.Generator,
                                     seed=rng)
 
 
+def propagation_score(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
+                      **arrays: Any) -> np.ndarray:
+    """Highest label-propagation score of class ``cls`` first (Bai et al. 2021): the images
+    the graph thinks most likely hold the class."""
+    rows = _rows(candidates)
+    scores = check_probs(require(arrays, "scores", "propagation score"), name="scores")
+    return _by_score(rows, scores[rows, check_class(cls, scores.shape[1], "propagation score")])
+
+
 def disagreement_scores(labels: np.ndarray, probs: np.ndarray | None = None,
                         scores: np.ndarray | None = None, cls: int | None = None) -> np.ndarray:
     """How strongly a row's label, the model and propagation disagree (B4); NaN = no evidence.
@@ -242,6 +251,7 @@ ORDERS: dict[str, Order] = {
     "badge": badge_order,
     "diversity": diversity_order,
     "coreset": coreset_order,
+    "propagation score": propagation_score,
     "disagreement": disagreement,
 }
 
@@ -257,6 +267,7 @@ ORDER_INFO: dict[str, OrderInfo] = {
                        per_class=ClassUse.OPTIONAL, batch=True),
     "diversity": OrderInfo(needs=("features",), batch=True),
     "coreset": OrderInfo(needs=("features",), uses=("labels",), batch=True),
+    "propagation score": OrderInfo(needs=("scores",), per_class=ClassUse.REQUIRED),
     "disagreement": OrderInfo(needs=("labels",), any_of=("probs", "scores"),
                               per_class=ClassUse.OPTIONAL),
 }

@@ -159,6 +159,7 @@ def test_available_orders_follow_the_arrays_present():
     assert available_orders() == ["random"]
     assert set(available_orders(probs=PROBS)) == {
         "random", "max entropy", "maxent", "highest", "lowest", "high", "low"}
-    every = available_orders(probs=PROBS, embeddings=PROBS, features=PROBS, labels=PROBS)
+    every = available_orders(probs=PROBS, embeddings=PROBS, features=PROBS, labels=PROBS, scores=PROBS)
     assert every == list(ORDERS) and set(ORDER_INFO) == set(ORDERS)
-    assert "disagreement" in available_orders(labels=PROBS, scores=PROBS)
+    assert {"disagreement", "propagation score"} <= set(available_orders(labels=PROBS, scores=PROBS))
+    assert "propagation score" not in available_orders(probs=PROBS, labels=PROBS)

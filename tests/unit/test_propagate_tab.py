@@ -55,3 +55,16 @@ def test_propagation_needs_features_and_a_graph(tmp_path, image_paths):
         w.session.build_graph()
     with pytest.raises(ValueError, match="build the graph first"):
         w.session.propagate()
+
+
+def test_propagation_scores_become_a_per_class_order(widget):
+    widget.session.build_graph(k=10)
+    widget.session.propagate()
+    titles = [o["title"] for o in widget.labeler.orders]
+    assert "propagation score: cat" not in titles  # the view refreshes when the tab propagates
+    widget.labeler.refresh()
+    assert "propagation score: cat" in [o["title"] for o in widget.labeler.orders]
+    queue = widget.sample({"kind": "unlabeled"}, {"name": "propagation score", "cls": "cat"}, count=36)
+    scores = widget.session.propagation["cat"].to_numpy()
+    assert list(scores[queue]) == sorted(scores[queue], reverse=True)
+    assert set(queue[:18]) == set(np.flatnonzero(widget.group == 0)) - {0, 2}
