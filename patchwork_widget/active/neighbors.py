@@ -1,6 +1,6 @@
 """k-nearest-neighbour search over feature rows: exact for small sets, HNSW for large (A4).
 
-Below ``exact_max_rows`` rows the search is exact, by blocked matrix products in NumPy. Above,
+Below ``exact_max_rows`` rows the search is exact (scikit-learn's brute force). Above,
 it uses faiss's HNSW index (Malkov and Yashunin 2018, "Efficient and robust approximate nearest
 neighbor search using Hierarchical Navigable Small World graphs", IEEE TPAMI), which builds in
 O(N log N) and answers every row's query in about O(log N), at a recall set by ``ef_search``.
@@ -19,7 +19,6 @@ from patchwork_widget.active._checks import parse_enum
 logger = logging.getLogger(__name__)
 
 EXACT_MAX_ROWS = 50_000
-_BLOCK = 1024  # query rows per block of the exact search
 
 
 class Metric(str, enum.Enum):
@@ -114,25 +113,16 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def _exact(x: np.ndarray, k: int, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k by similarity (cosine) or by minus squared distance (euclidean), blockwise."""
-    n = len(x)
-    sq = np.einsum("ij,ij->i", x, x) if metric is Metric.EUCLIDEAN else None
-    idx = np.empty((n, k), dtype=np.int64)
-    sim = np.empty((n, k), dtype=np.float32)
-    rows = np.arange(_BLOCK)[:, None]
-    for start in range(0, n, _BLOCK):
-        block = x[start:start + _BLOCK]
-        s = block @ x.T
-        if sq is not None:  # -|a - b|^2 = 2 a.b - |a|^2 - |b|^2
-            s *= 2.0
-            s -= sq[None, :]
-            s -= sq[start:start + _BLOCK, None]
-        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        vals = s[rows[:len(block)], top]
-        order = np.argsort(-vals, axis=1, kind="stable")
-        idx[start:start + _BLOCK] = np.take_along_axis(top, order, axis=1)
-        sim[start:start + _BLOCK] = np.take_along_axis(vals, order, axis=1)
-    return idx, sim
+    """Exact top-k by scikit-learn's brute-force euclidean search (chunked matrix products and
+    heaps, multi-threaded); on unit rows that is also the cosine order, ``cos = 1 - d^2 / 2``.
+    Returns similarities (cosine) or minus squared distances (euclidean)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x)
+    dist, idx = nn.kneighbors(x)
+    sq = dist.astype(np.float64) ** 2
+    sim = 1.0 - sq / 2.0 if metric is Metric.COSINE else -sq
+    return idx.astype(np.int64), sim.astype(np.float32)
 
 
 def _hnsw(x: np.ndarray, k: int, metric: Metric, m: int, ef_construction: int,
