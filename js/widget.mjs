@@ -1,6 +1,7 @@
 // The labeler: an anywidget view. It holds view state only (cursor, selection, cached
 // images); every label goes to the kernel as a small message and is shown as saved only
 // once the kernel acknowledges that it is durable.
+import { HELP, classEditor, countsRows, decodeThumbnail, drawEntry, fillSelect, h, summary, valueText } from "./dom.mjs";
 import { actionForKey, cycleValue } from "./keymap.mjs";
 import { LruCache } from "./lru.mjs";
 import { planPrefetch, pageStart } from "./prefetch.mjs";
@@ -9,28 +10,6 @@ import "./widget.css";
 const ROWS_PER_PAGE = 3;
 const IMAGE_CACHE = 256;
 const LABEL_CHUNK = 1000;
-
-/** Create an element with a class and optional text (always as text, never as HTML). */
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-/** Fill a <select> with items' titles (values are indices), keeping the selected title. */
-function fillSelect(select, items) {
-  const title = select.selectedOptions[0]?.textContent;
-  select.replaceChildren(...items.map((item, i) => Object.assign(h("option", "", item.title), { value: String(i) })));
-  const keep = items.findIndex((item) => item.title === title);
-  if (keep >= 0) select.value = String(keep);
-}
-
-function valueText(value) {
-  if (value === 1) return "yes";
-  if (value === 0) return "no";
-  return "?";
-}
 
 class LabelerView {
   constructor(model, el) {
@@ -119,15 +98,11 @@ class LabelerView {
     side.append(this.canvas, this.name, this.position, this.toggles, this.flags, this.message);
     main.append(this.grid, side);
 
-    const help = h(
-      "div",
-      "pw-help",
-      "Keys: arrows move (shift extends the selection) · 1-9 cycle a class (? → yes → no) · " +
-        "0 rest are no, next · x exclude · v validation · a accept suggestions · u undo · " +
-        "Enter/Space next · Esc leave",
-    );
+    const help = h("div", "pw-help", HELP);
     this.countsTable = h("table", "pw-counts");
-    root.append(bar, main, help, this.buildClassEditor(), this.countsTable);
+    const editor = classEditor((action) => this.editClass(action));
+    [this.classSelect, this.classInput] = [editor.select, editor.input];
+    root.append(bar, main, help, editor.box, this.countsTable);
     this.el.append(root);
   }
 
@@ -136,30 +111,6 @@ class LabelerView {
     button.addEventListener("click", () => this.run({ type: "toggle", field }));
     button.dataset.key = key;
     return button;
-  }
-
-  buildClassEditor() {
-    const box = h("div", "pw-classes");
-    this.classSelect = h("select", "pw-class-select");
-    this.classInput = h("input", "pw-class-name");
-    this.classInput.placeholder = "class name";
-    const add = h("button", "pw-button", "Add class");
-    add.addEventListener("click", () => this.editClass("add"));
-    const rename = h("button", "pw-button", "Rename to");
-    rename.addEventListener("click", () => this.editClass("rename"));
-    const remove = h("button", "pw-button pw-remove", "Remove");
-    remove.addEventListener("click", () => {
-      if (remove.dataset.armed) {
-        delete remove.dataset.armed;
-        remove.textContent = "Remove";
-        this.editClass("remove");
-      } else {
-        remove.dataset.armed = "1";
-        remove.textContent = "Really remove?";
-      }
-    });
-    box.append(this.classSelect, rename, this.classInput, add, remove);
-    return box;
   }
 
   // ---------------------------------------------------------------- rendering
@@ -231,21 +182,12 @@ class LabelerView {
     if (entry && entry.url && img.src !== entry.url) img.src = entry.url;
     const values = this.values.get(row);
     const caption = cell.lastChild;
-    caption.textContent = values ? this.summary(values) : "";
+    caption.textContent = values ? summary(values, this.model.get("classes")) : "";
     cell.classList.toggle("pw-current", index === this.cursor);
     cell.classList.toggle("pw-selected", this.selection.has(index));
     cell.classList.toggle("pw-pending", (this.pending.get(row) || 0) > 0);
     cell.classList.toggle("pw-unreadable", Boolean(entry && entry.error));
     cell.classList.toggle("pw-excluded", Boolean(values && values.exclude));
-  }
-
-  summary(values) {
-    const classes = this.model.get("classes");
-    const yes = classes.filter((_, i) => values.labels[i] === 1);
-    const parts = yes.length ? yes : values.labels.some((v) => v === 0) ? ["none"] : [];
-    if (values.exclude) parts.unshift("excluded");
-    if (values.validation) parts.push("(val)");
-    return parts.join(", ");
   }
 
   paintGrid() {
@@ -257,32 +199,11 @@ class LabelerView {
     if (pageStart(this.cursor, this.pageSize) !== this.gridStart) this.renderGrid();
     else this.paintGrid();
     const row = queue[this.cursor];
-    const ctx = this.canvas.getContext("2d");
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    if (row === undefined) {
-      this.name.textContent = "";
-      this.position.textContent = "";
-      this.renderToggles(undefined);
-      this.prefetch();
-      return;
-    }
-    const entry = this.images.get(row);
-    if (entry && entry.img) {
-      const { naturalWidth: w, naturalHeight: hh } = entry.img;
-      const scale = Math.min(this.canvas.width / w, this.canvas.height / hh);
-      ctx.imageSmoothingEnabled = scale < 1;
-      const dw = w * scale;
-      const dh = hh * scale;
-      ctx.drawImage(entry.img, (this.canvas.width - dw) / 2, (this.canvas.height - dh) / 2, dw, dh);
-    } else if (entry && entry.error) {
-      ctx.fillStyle = getComputedStyle(this.root).getPropertyValue("--pw-error") || "#c00";
-      ctx.font = "14px sans-serif";
-      ctx.fillText(`unreadable: ${entry.error}`.slice(0, 60), 8, 24);
-    }
-    const values = this.values.get(row);
+    drawEntry(this.canvas, this.images.get(row));
+    const values = row === undefined ? undefined : this.values.get(row);
     this.name.textContent = values ? values.name : "";
     const extra = this.selection.size > 1 ? ` · ${this.selection.size} selected` : "";
-    this.position.textContent = `${this.cursor + 1} / ${queue.length} · row ${row}${extra}`;
+    this.position.textContent = row === undefined ? "" : `${this.cursor + 1} / ${queue.length} · row ${row}${extra}`;
     this.renderToggles(values);
     this.prefetch();
   }
@@ -308,15 +229,7 @@ class LabelerView {
   }
 
   renderCounts() {
-    const { columns = [], index = [], data = [] } = this.model.get("counts");
-    const head = h("tr");
-    head.append(h("th", "", "class"), ...columns.map((c) => h("th", "", c)));
-    const rows = index.map((name, i) => {
-      const tr = h("tr");
-      tr.append(h("th", "", name), ...data[i].map((v) => h("td", "", String(v))));
-      return tr;
-    });
-    this.countsTable.replaceChildren(head, ...rows);
+    this.countsTable.replaceChildren(...countsRows(this.model.get("counts")));
   }
 
   renderStatus() {
@@ -513,31 +426,11 @@ class LabelerView {
   }
 
   onThumb(msg, buffers) {
-    const row = msg.row;
-    if (msg.error) {
-      this.inflight.delete(row);
-      this.images.set(row, { error: msg.error });
-      this.repaint(row);
-      return;
-    }
-    const dv = buffers[0];
-    const bytes = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
-    const url = URL.createObjectURL(new Blob([bytes], { type: msg.mime }));
-    const img = new Image();
-    img.src = url;
-    img
-      .decode()
-      .then(() => {
-        this.inflight.delete(row);
-        this.images.set(row, { url, img });
-        this.repaint(row);
-      })
-      .catch(() => {
-        this.inflight.delete(row);
-        URL.revokeObjectURL(url);
-        this.images.set(row, { error: "the browser could not decode this image" });
-        this.repaint(row);
-      });
+    decodeThumbnail(msg, buffers).then((entry) => {
+      this.inflight.delete(msg.row);
+      this.images.set(msg.row, entry);
+      this.repaint(msg.row);
+    });
   }
 
   repaint(row) {
