@@ -40,7 +40,7 @@ class TrainTab(widgets.VBox):
     def __init__(self, session: Session, on_predictions: Callable[[], None]) -> None:
         self.session = session
         self.on_predictions = on_predictions
-        style = {"description_width": "150px"}
+        style = {"description_width": "170px"}
         self.batch_size = widgets.BoundedIntText(value=32, min=1, max=4096, description="batch size", style=style)
         self.batches = widgets.BoundedIntText(value=0, min=0, max=100_000, description="batches per epoch (0: auto)", style=style)
         self.epochs = widgets.BoundedIntText(value=10, min=1, max=10_000, description="epochs", style=style)
@@ -55,8 +55,8 @@ class TrainTab(widgets.VBox):
             options=[("square root", "sqrt"), ("uniform", "uniform"), ("proportional", "proportional")],
             description="stratum weights", style=style,
         )
-        self.update_predictions = widgets.Checkbox(value=True, description="update predictions after training")
-        self.update_embeddings = widgets.Checkbox(value=False, description="update BADGE embeddings")
+        self.update_predictions = widgets.Checkbox(value=True, description="update predictions after training", indent=False)
+        self.update_embeddings = widgets.Checkbox(value=False, description="update BADGE embeddings", indent=False)
         self.train_button = widgets.Button(description="Train", button_style="primary")
         self.cancel_button = widgets.Button(description="Cancel", disabled=True)
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress")
