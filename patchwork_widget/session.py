@@ -418,5 +418,5 @@ def _options(kind: type, value: Any) -> Any:
     if isinstance(value, kind):
         return value
     if isinstance(value, Mapping):
-        return kind(**value)
+        return kind.from_dict(value)
     raise ValueError(f"expected {kind.__name__} or a dict of its fields, got {type(value).__name__}")

@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import keras
 
+from patchwork_widget.models._fields import check_fields
+
 KINDS = ("pool", "convnet")
 POOLINGS = ("max", "avg", "flatten")
 _TOKEN_HELP = ("use a positive integer (conv filters), 'p' (2x2 max-pool), 'd' (spatial "
@@ -139,10 +141,7 @@ class FineTuneOptions:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FineTuneOptions":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown fine-tuning option(s) {sorted(unknown)}; valid: "
-                             f"{sorted(cls.__dataclass_fields__)}")
+        check_fields(cls, d, "fine-tuning")
         return cls(**d)
 
 

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Mapping, Tuple, Union
 import tensorflow as tf
 
 from patchwork_widget.images.augment import validate_augment
+from patchwork_widget.models._fields import check_fields
 
 AugmentOption = Union[bool, Dict[str, Any]]
 
@@ -88,10 +89,7 @@ class FixMatchOptions:
         d = dict(d)
         if "lambda" in d:  # the reference's name
             d["lam"] = d.pop("lambda")
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown fixmatch option(s) {sorted(unknown)}; valid: "
-                             f"{sorted(cls.__dataclass_fields__)} (or 'lambda' for lam)")
+        check_fields(cls, d, "fixmatch", hint=" (or 'lambda' for lam)")
         return cls(**d)
 
 

@@ -21,6 +21,8 @@ from typing import Any, Callable, Mapping, Optional, Tuple
 import keras
 import tensorflow as tf
 
+from patchwork_widget.models._fields import check_fields
+
 LOSSES = ("bce", "focal")
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -137,10 +139,7 @@ class LossOptions:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LossOptions":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown loss option(s) {sorted(unknown)}; valid: "
-                             f"{sorted(cls.__dataclass_fields__)}")
+        check_fields(cls, d, "loss")
         return cls(**d)
 
     def elements(self) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:

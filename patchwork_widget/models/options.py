@@ -10,6 +10,7 @@ import keras
 
 from patchwork_widget.images.augment import validate_augment
 from patchwork_widget.images.sampler import Weighting
+from patchwork_widget.models._fields import check_fields
 from patchwork_widget.models.fixmatch import FixMatchOptions
 from patchwork_widget.models.losses import LossOptions
 
@@ -120,10 +121,7 @@ class TrainOptions:
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainOptions":
         """Build from plain values; ``loss`` and ``fixmatch`` may be dicts."""
         d = dict(d)
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {sorted(unknown)}; valid: "
-                             f"{sorted(cls.__dataclass_fields__)}")
+        check_fields(cls, d, "training")
         if isinstance(d.get("loss"), Mapping):
             d["loss"] = LossOptions.from_dict(d["loss"])
         if isinstance(d.get("fixmatch"), Mapping):

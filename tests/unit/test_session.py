@@ -164,3 +164,12 @@ def test_features_must_align_with_the_table(tmp_path, image_paths):
     df = prep_label_dataframe(image_paths, CLASSES)
     with pytest.raises(ValueError, match="features has 3 rows but the label table has 40"):
         Session.open(df, outfile=tmp_path / "l.csv", features=np.zeros((3, 4)))
+
+
+def test_model_options_from_dicts_reject_unknown_fields(tmp_path, image_paths):
+    df = prep_label_dataframe(image_paths, CLASSES)
+    session = Session.open(df, outfile=tmp_path / "m.csv", features=np.zeros((40, 4), np.float32))
+    with pytest.raises(ValueError, match=r"unknown fine-tuning option\(s\) \['colour'\]"):
+        session.build_model({"colour": "red"})
+    with pytest.raises(ValueError, match=r"unknown loss option\(s\) \['kind_of'\]"):
+        session.build_model(None, {"kind_of": "bce"})
