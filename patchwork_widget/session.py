@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -309,8 +310,6 @@ class Session:
         are refreshed when training ends; then ``on_done(job)`` is called (from the training
         thread).
         """
-        from dataclasses import replace
-
         from patchwork_widget import models as m
 
         if self.model is None or self.model.classes != self.classes:
@@ -318,23 +317,23 @@ class Session:
         if self.job is not None and not self.job.done():
             raise ValueError("a training run is already going; cancel it or wait for it")
         train_options = replace(_options(m.TrainOptions, options), loss=self.loss, fixmatch=self.fixmatch)
-        self.job = m.start_training(
+        job = m.start_training(
             self.model, self.df, progress=progress, options=train_options, **self._model_inputs()
         )
 
         def finish(_future: Any) -> None:
             try:
-                result = self.job.result()
-                self.train_history = result.history
+                self.train_history = job.result().history
                 if update_predictions:
                     self.update_predictions()
             except Exception:  # training ran in another thread: report it, do not lose it
                 logger.exception("training failed")
             if on_done is not None:
-                on_done(self.job)
+                on_done(job)
 
-        self.job.future.add_done_callback(finish)
-        return self.job
+        self.job = job
+        job.future.add_done_callback(finish)
+        return job
 
     def update_predictions(self) -> pd.DataFrame:
         """Predict every row with the current model and keep the result (M5)."""
