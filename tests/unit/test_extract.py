@@ -5,23 +5,15 @@ import json
 import keras
 import numpy as np
 import pytest
-from PIL import Image
+from conftest import write_pngs
 
 from patchwork_widget.images import read_images
 from patchwork_widget.images.extract import extract_features
 
-RNG = np.random.default_rng(11)
-
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    d = tmp_path_factory.mktemp("extract")
-    out = []
-    for i in range(23):
-        p = d / f"{i:02d}.png"
-        Image.fromarray(RNG.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(p)
-        out.append(str(p))
-    return out
+    return write_pngs(tmp_path_factory.mktemp("extract"), 23, size=12, seed=11)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from conftest import write_pngs
 
 from patchwork_widget.images import read_images
 from patchwork_widget.models import (
@@ -28,12 +28,7 @@ RNG = np.random.default_rng(2)
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
-    d = tmp_path_factory.mktemp("io_images")
-    paths = []
-    for i in range(20):
-        p = d / f"{i}.png"
-        Image.fromarray(RNG.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(p)
-        paths.append(str(p))
+    paths = write_pngs(tmp_path_factory.mktemp("io_images"), 20, size=12, seed=2)
     return pd.DataFrame({"filepath": paths, "exclude": False,
                          "validation": [False] * 15 + [True] * 5,
                          "cat": [1.0, 0.0] * 10, "dog": [np.nan, 1.0, 0.0, 0.0] * 5})
