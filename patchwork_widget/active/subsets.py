@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.labels.groups import excluded_mask, labeled_classes, validation_mask
+
 
 class SubsetKind(str, enum.Enum):
     """Which rows a subset holds; the ``*_CLASS`` kinds need a class name."""
@@ -94,14 +96,14 @@ def subset_options(classes: Sequence[str]) -> list[Subset]:
 
 def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset) -> np.ndarray:
     """Boolean mask over the rows of ``df`` that belong to ``subset``."""
-    excluded = df["exclude"].to_numpy(dtype=bool)
+    excluded = excluded_mask(df)
     kind = subset.kind
     if kind is SubsetKind.ALL:
         return np.ones(len(df), dtype=bool)
     if kind is SubsetKind.EXCLUDED:
         return excluded.copy()
     if kind is SubsetKind.VALIDATION:
-        return df["validation"].to_numpy(dtype=bool) & ~excluded
+        return validation_mask(df)
     if kind.needs_class:
         if subset.cls not in classes:
             raise ValueError(f"unknown class {subset.cls!r}; classes are {list(classes)}")
@@ -113,7 +115,7 @@ def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset) -> np.
         else:
             inside = np.isnan(values)
         return inside & ~excluded
-    labeled = df[list(classes)].notna().to_numpy().sum(axis=1)
+    labeled = labeled_classes(df, list(classes))
     if kind is SubsetKind.UNLABELED:
         inside = labeled == 0
     elif kind is SubsetKind.PARTIAL:

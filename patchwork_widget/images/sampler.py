@@ -17,6 +17,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.labels.groups import train_mask
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,11 +36,6 @@ class Weighting(str, enum.Enum):
         except ValueError:
             allowed = ", ".join(repr(w.value) for w in cls)
             raise ValueError(f"weighting must be one of {allowed}; got {value!r}") from None
-
-
-def training_mask(df: pd.DataFrame) -> np.ndarray:
-    """Rows that may be used for training: neither excluded nor in validation."""
-    return ~(df["exclude"].to_numpy(dtype=bool) | df["validation"].to_numpy(dtype=bool))
 
 
 class StratifiedSampler:
@@ -129,7 +126,7 @@ class StratifiedSampler:
         seed: Union[int, np.random.Generator, None] = None,
     ) -> "StratifiedSampler":
         """Sampler over a label table: training rows are neither excluded nor validation."""
-        return cls(df[list(classes)].to_numpy(dtype=np.float64), training_mask(df),
+        return cls(df[list(classes)].to_numpy(dtype=np.float64), train_mask(df),
                    weighting=weighting, seed=seed, classes=classes)
 
     def row_probabilities(self, n_rows: int) -> np.ndarray:

@@ -1,8 +1,7 @@
 """Label counts per class, from scratch or kept incrementally (FEATURES L5).
 
-Every row falls in exactly one group: ``excluded`` if its ``exclude`` flag is set,
-otherwise ``validation`` if its ``validation`` flag is set, otherwise ``train``. Each
-class value is positive (1), negative (0) or missing (NaN).
+Rows fall in the groups of :mod:`.groups` (train, validation, excluded). Each class value is
+positive (1), negative (0) or missing (NaN).
 """
 
 from __future__ import annotations
@@ -12,9 +11,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from .groups import RowGroup, group_codes
 from .schema import class_columns
 
-TRAIN, VALIDATION, EXCLUDED = 0, 1, 2
+TRAIN, VALIDATION, EXCLUDED = RowGroup.TRAIN, RowGroup.VALIDATION, RowGroup.EXCLUDED
 POSITIVE, NEGATIVE, MISSING = 0, 1, 2
 
 COLUMNS = [
@@ -27,13 +27,6 @@ COLUMNS = [
     "excluded",
     "total",
 ]
-
-
-def row_groups(exclude: np.ndarray, validation: np.ndarray) -> np.ndarray:
-    """Group code per row: EXCLUDED, VALIDATION or TRAIN."""
-    exclude = np.asarray(exclude, dtype=bool)
-    validation = np.asarray(validation, dtype=bool)
-    return np.where(exclude, EXCLUDED, np.where(validation, VALIDATION, TRAIN)).astype(np.intp)
 
 
 def value_codes(values: np.ndarray) -> np.ndarray:
@@ -79,7 +72,7 @@ def label_counts(df: pd.DataFrame) -> pd.DataFrame:
         (all rows). ``excluded`` and ``total`` are the same on every row.
     """
     classes = class_columns(df)
-    groups = row_groups(df["exclude"].to_numpy(), df["validation"].to_numpy())
+    groups = group_codes(df["exclude"].to_numpy(), df["validation"].to_numpy())
     counts = np.array([class_counts(df[c].to_numpy(), groups) for c in classes])
     return _table(classes, counts)
 
@@ -129,8 +122,8 @@ class CountTracker:
         """
         old_exclude = read("exclude", rows)
         old_validation = read("validation", rows)
-        old_groups = row_groups(old_exclude, old_validation)
-        new_groups = row_groups(
+        old_groups = group_codes(old_exclude, old_validation)
+        new_groups = group_codes(
             new_values.get("exclude", old_exclude), new_values.get("validation", old_validation)
         )
         moved = old_groups != new_groups
@@ -159,7 +152,7 @@ class CountTracker:
         """
         recount = set(recount)
         known = dict(zip(self.classes, self._counts))
-        groups = row_groups(df["exclude"].to_numpy(), df["validation"].to_numpy())
+        groups = group_codes(df["exclude"].to_numpy(), df["validation"].to_numpy())
         self.classes = class_columns(df)
         rows = [
             known[c] if c in known and c not in recount else class_counts(df[c].to_numpy(), groups)

@@ -19,6 +19,7 @@ import pandas as pd
 import tensorflow as tf
 
 from patchwork_widget.images.batch import read_images
+from patchwork_widget.labels.groups import train_mask, validation_mask
 from patchwork_widget.models.finetune import PatchworkModels
 
 logger = logging.getLogger(__name__)
@@ -145,9 +146,7 @@ def macro_auc(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _masks(df: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
-    exclude = df["exclude"].to_numpy(dtype=bool)
-    validation = df["validation"].to_numpy(dtype=bool) & ~exclude
-    return ~exclude & ~validation, validation
+    return train_mask(df), validation_mask(df)
 
 
 def validation_metrics(predictions: pd.DataFrame, df: pd.DataFrame,

@@ -33,7 +33,8 @@ import tensorflow as tf
 from patchwork_widget.images.augment import augment_batch, is_active, validate_augment
 from patchwork_widget.images.batch import read_images
 from patchwork_widget.images.pipeline import AUTOTUNE, decoder_kinds, image_loader
-from patchwork_widget.images.sampler import StratifiedSampler, training_mask
+from patchwork_widget.images.sampler import StratifiedSampler
+from patchwork_widget.labels.groups import train_mask, validation_mask
 from patchwork_widget.models.finetune import PatchworkModels
 from patchwork_widget.models.fixmatch import fixmatch_loss, perturb_features
 from patchwork_widget.models.losses import LossOptions
@@ -79,8 +80,8 @@ class _Run:
         if missing:
             raise ValueError(f"the label table has no column for class(es) {missing}")
         self.labels = df[classes].to_numpy(dtype=np.float32)
-        train = training_mask(df)
-        val = df["validation"].to_numpy(dtype=bool) & ~df["exclude"].to_numpy(dtype=bool)
+        train = train_mask(df)
+        val = validation_mask(df)
         labelled = ~np.isnan(self.labels).all(axis=1)
         self.val_rows = np.flatnonzero(val & labelled)
         self.unlabeled_rows = np.flatnonzero(train & np.isnan(self.labels).any(axis=1))
