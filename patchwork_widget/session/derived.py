@@ -1,0 +1,147 @@
+"""The one owner of what is computed from the labels: predictions, BADGE embeddings, the kNN
+graph, propagation scores, the model and its training history.
+
+Each per-class array is kept with a :class:`Stamp`: the class list and label revision it was
+computed for. Every class edit goes through :meth:`DerivedState.class_edited`, which renames,
+keeps or drops each column the same way for every array and returns what the view should say.
+A result computed in the background for an older class list is carried through the edits made
+since (:meth:`DerivedState.translate`) before it is kept, so a class renamed while a model
+trains gets its predictions under the new name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from patchwork_widget.options.active import ClassEdit, ClassEditKind
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What an array was computed for: the classes, how many class edits had been made, and
+    the label revision (annotations and undos so far)."""
+
+    classes: tuple[str, ...]
+    edits: int
+    revision: int
+
+
+class DerivedState:
+    """Derived arrays of one Session, consistent with its class list.
+
+    Attributes
+    ----------
+    predictions, propagation : pandas.DataFrame or None
+        Model outputs and propagation scores in [0, 1], one column per class they cover (a
+        class added since they were computed has no column until they are computed again).
+    embeddings : np.ndarray or None
+        Penultimate features of the model (class-independent), for BADGE.
+    graph : scipy.sparse matrix or None
+        The kNN graph of the features (class-independent).
+    model : PatchworkModels or None
+        The fine-tuning and output models; renamed with the classes, stale after other edits.
+    history : pandas.DataFrame or None
+        Per-epoch figures of the last training run.
+    """
+
+    def __init__(self) -> None:
+        self.edits: list[ClassEdit] = []
+        self.revision = 0
+        self.predictions: pd.DataFrame | None = None
+        self.predictions_stamp: Stamp | None = None
+        self.propagation: pd.DataFrame | None = None
+        self.propagation_stamp: Stamp | None = None
+        self.embeddings: np.ndarray | None = None
+        self.graph: Any = None
+        self.model: Any = None
+        self.history: pd.DataFrame | None = None
+
+    def stamp(self, classes: list[str]) -> Stamp:
+        """The stamp of something computed now, for ``classes``."""
+        return Stamp(tuple(classes), len(self.edits), self.revision)
+
+    def labels_changed(self) -> None:
+        """An annotation or undo happened."""
+        self.revision += 1
+
+    # ------------------------------------------------------------------ per-class frames
+    def translate(self, frame: pd.DataFrame, stamp: Stamp) -> pd.DataFrame:
+        """``frame`` (columns = ``stamp.classes``) carried through the class edits made since
+        ``stamp``: renamed columns renamed, removed or merged ones dropped."""
+        frame = frame[list(stamp.classes)]
+        for edit in self.edits[stamp.edits:]:
+            mapping = edit.column_map()
+            dropped = [c for c, new in mapping.items() if new is None and c in frame]
+            frame = frame.drop(columns=dropped).rename(
+                columns={c: new for c, new in mapping.items() if new is not None})
+        return frame
+
+    def set_predictions(self, frame: pd.DataFrame, stamp: Stamp) -> None:
+        self.predictions = self.translate(frame, stamp)
+        self.predictions_stamp = stamp
+
+    def set_propagation(self, frame: pd.DataFrame, stamp: Stamp) -> None:
+        self.propagation = self.translate(frame, stamp)
+        self.propagation_stamp = stamp
+
+    @staticmethod
+    def covering(frame: pd.DataFrame | None, classes: list[str]) -> np.ndarray | None:
+        """``frame``'s values for ``classes`` (N x C) if it has a column for each, else None."""
+        if frame is None or any(c not in frame.columns for c in classes):
+            return None
+        return frame[classes].to_numpy(dtype=float)
+
+    @staticmethod
+    def partial(frame: pd.DataFrame | None, classes: list[str], rows: np.ndarray
+                ) -> np.ndarray | None:
+        """``frame``'s values at ``rows`` for ``classes``, NaN for classes it does not cover."""
+        if frame is None:
+            return None
+        out = np.full((len(rows), len(classes)), np.nan)
+        for j, c in enumerate(classes):
+            if c in frame.columns:
+                out[:, j] = frame[c].to_numpy(dtype=float)[rows]
+        return out
+
+    # ------------------------------------------------------------------ class edits
+    def class_edited(self, edit: ClassEdit, classes: list[str]) -> list[str]:
+        """Carry every derived array over ``edit`` (already applied to the table, whose
+        classes are now ``classes``); returns sentences for the view."""
+        self.edits.append(edit)
+        notices: list[str] = []
+        for name in ("predictions", "propagation"):
+            frame = getattr(self, name)
+            if frame is None:
+                continue
+            stamp = Stamp(tuple(frame.columns), len(self.edits) - 1, self.revision)
+            setattr(self, name, self.translate(frame, stamp))
+            what = "Predictions" if name == "predictions" else "Propagation scores"
+            notices += _frame_notice(what, edit)
+        if self.model is not None:
+            notices += self._model_edited(edit, classes)
+        return notices
+
+    def _model_edited(self, edit: ClassEdit, classes: list[str]) -> list[str]:
+        model = self.model
+        if edit.kind is ClassEditKind.RENAME and edit.name in model.classes:
+            model.classes = [edit.new if c == edit.name else c for c in model.classes]
+        if list(model.classes) == list(classes):
+            return []
+        return ["The model was built for other classes: build it again (Model tab) before "
+                "training."]
+
+
+def _frame_notice(what: str, edit: ClassEdit) -> list[str]:
+    if edit.kind is ClassEditKind.RENAME:
+        return [f"{what} renamed: {edit.name!r} is now {edit.new!r}."]
+    if edit.kind is ClassEditKind.ADD:
+        return [f"{what} do not cover {edit.name!r} yet: "
+                f"{'train again' if what == 'Predictions' else 'propagate again'} to include it."]
+    if edit.kind is ClassEditKind.REMOVE:
+        return [f"{what} for {edit.name!r} dropped with the class."]
+    return [f"{what} for {edit.name!r} and {edit.other!r} dropped: "
+            f"{'train again' if what == 'Predictions' else 'propagate again'} for {edit.result!r}."]

@@ -1,0 +1,225 @@
+"""The Session's model methods (M1-M5): build, train in the background, predict, embed.
+
+TensorFlow is imported only inside these methods, so a labeling-only Session never loads it.
+Training follows :mod:`.background`: the worker trains and predicts on a snapshot of the table
+taken when training starts; the history, predictions and embeddings are put in place on the
+owner thread, carried through any class edit made meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from patchwork_widget.session.background import Report, Task, run_in_background
+from patchwork_widget.session.events import EventKind
+
+if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is built
+    from patchwork_widget.models import PatchworkModels, TrainResult
+    from patchwork_widget.session.core import Session
+
+Progress = Callable[[int, int, dict], None]
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What a training worker hands back: the run, and arrays computed from the trained model."""
+
+    result: TrainResult
+    probs: np.ndarray | None
+    embeddings: np.ndarray | None
+
+
+class ModelMethods:
+    """Mixed into :class:`~.core.Session`; uses its store, features and derived state."""
+
+    job: Task | None = None
+    loss: Any = None  # LossOptions of the model, set by build_model
+    fixmatch: Any = None  # FixMatchOptions, set by build_model
+
+    # ------------------------------------------------------------------ what exists
+    @property
+    def model(self: Session) -> PatchworkModels | None:
+        return self.derived.model
+
+    @property
+    def models(self: Session) -> dict[str, Any]:
+        """The Keras models built so far: feature_extractor, fine_tuning, output."""
+        return {} if self.derived.model is None else self.derived.model.as_dict()
+
+    @property
+    def predictions(self: Session) -> pd.DataFrame | None:
+        """Model outputs in [0, 1] per row, one column per class they cover (M5)."""
+        self.dispatcher.drain()
+        return self.derived.predictions
+
+    @property
+    def embeddings(self: Session) -> np.ndarray | None:
+        return self.derived.embeddings
+
+    @property
+    def train_history(self: Session) -> pd.DataFrame | None:
+        """Per-epoch figures of the last training run."""
+        return self.derived.history
+
+    def set_predictions(self: Session, predictions: pd.DataFrame) -> None:
+        """Use outputs in [0, 1] computed elsewhere: one row per table row, a column per class."""
+        missing = [c for c in self.classes if c not in predictions.columns]
+        if missing or len(predictions) != len(self.df):
+            raise ValueError(
+                f"predictions need one row per table row ({len(self.df)}) and a column per "
+                f"class; got {len(predictions)} rows, missing columns {missing}"
+            )
+        self.derived.set_predictions(predictions, self.derived.stamp(self.classes))
+        self._emit(EventKind.DERIVED, source="predictions")
+
+    # ------------------------------------------------------------------ build and train
+    def build_model(
+        self: Session, finetune: Any = None, loss: Any = None, fixmatch: Any = None
+    ) -> PatchworkModels:
+        """Build fine-tuning and output models for the current classes (the Model tab).
+
+        ``finetune``, ``loss`` and ``fixmatch`` are ``FineTuneOptions``, ``LossOptions`` and
+        ``FixMatchOptions`` from :mod:`patchwork_widget.models`, or dicts of their fields.
+        """
+        from patchwork_widget import models as m
+
+        if self.features is None and self.feature_extractor is None:
+            raise ValueError("a model needs features or a feature_extractor; the session has neither")
+        self._check_not_training()
+        self.derived.model = m.build_models(
+            self.classes,
+            feature_shape=None if self.features is None else self.features.shape[1:],
+            extractor=None if self.features is not None else self.feature_extractor,
+            options=_options(m.FineTuneOptions, finetune),
+        )
+        self.loss = _options(m.LossOptions, loss)
+        self.fixmatch = _options(m.FixMatchOptions, fixmatch)
+        return self.derived.model
+
+    def train(
+        self: Session,
+        options: Any = None,
+        *,
+        progress: Progress | None = None,
+        update_predictions: bool = True,
+        update_embeddings: bool = False,
+        on_done: Callable[[Task], None] | None = None,
+    ) -> Task:
+        """Train the model in a background thread (M3); labeling goes on meanwhile.
+
+        ``options`` is a ``TrainOptions`` or a dict of its fields (the model's loss and
+        FixMatch choices are added). The run uses the labels as they are now. When it ends,
+        predictions for every row (and, with ``update_embeddings``, BADGE embeddings) are put
+        in place on this thread, then ``on_done(task)`` is called, also on this thread.
+        ``progress(epoch, step, logs)`` is called on this thread too. ``task.result()`` waits
+        for the :class:`~patchwork_widget.models.TrainResult` with everything in place.
+        """
+        from patchwork_widget import models as m
+
+        self.dispatcher.drain()
+        model = self.derived.model
+        if model is None or list(model.classes) != self.classes:
+            raise ValueError("build a model for the current classes first (build_model)")
+        self._check_not_training()
+        if update_embeddings and self.features is None:
+            raise ValueError("BADGE embeddings need pre-extracted features (features=...)")
+        train_options = replace(_options(m.TrainOptions, options), loss=self.loss,
+                                fixmatch=self.fixmatch)
+        stamp = self.derived.stamp(self.classes)
+        snapshot = self.df[["filepath", "exclude", "validation", *self.classes]].copy()
+        inputs = self._model_inputs()
+        features = self.features
+
+        def work(cancel: threading.Event, report: Report) -> TrainingOutcome:
+            result = m.fit(model, snapshot, options=train_options, cancel=cancel,
+                           progress=lambda *step: report(step), **inputs)
+            probs = (m.predict(model, snapshot, **inputs)[list(stamp.classes)].to_numpy()
+                     if update_predictions else None)
+            embeddings = (np.asarray(model.fine_tuning.predict(features, batch_size=1024, verbose=0))
+                          if update_embeddings else None)
+            return TrainingOutcome(result, probs, embeddings)
+
+        def apply(outcome: TrainingOutcome) -> TrainResult:
+            self.derived.history = outcome.result.history
+            if outcome.probs is not None:
+                frame = pd.DataFrame(outcome.probs, columns=list(stamp.classes), index=snapshot.index)
+                self.derived.set_predictions(frame, stamp)
+            if outcome.embeddings is not None:
+                self.derived.embeddings = outcome.embeddings
+            self._emit(EventKind.DERIVED, source="train")
+            return outcome.result
+
+        def on_progress(step: tuple) -> None:
+            if progress is not None:
+                progress(*step)
+            self._emit(EventKind.PROGRESS, payload=step, source="train")
+
+        def on_end(task: Task) -> None:
+            self._emit(EventKind.TASK_END, task=task, source="train")
+            if on_done is not None:
+                on_done(task)
+
+        self.job = run_in_background("train", self.dispatcher, work, apply,
+                                     on_progress=on_progress, on_end=on_end)
+        return self.job
+
+    def _check_not_training(self: Session) -> None:
+        if self.job is not None and not self.job.done():
+            raise ValueError("a training run is going; cancel it or wait for it")
+
+    # ------------------------------------------------------------------ outputs
+    def update_predictions(self: Session) -> pd.DataFrame:
+        """Predict every row with the current model and keep the result (M5)."""
+        from patchwork_widget import models as m
+
+        model = self.derived.model
+        if model is None:
+            raise ValueError("no model yet: build and train one first")
+        if list(model.classes) != self.classes:
+            raise ValueError("the model was built for other classes: build it again and train")
+        self.set_predictions(m.predict(model, self.df, **self._model_inputs()))
+        return self.derived.predictions
+
+    def update_embeddings(self: Session) -> np.ndarray:
+        """Penultimate features of every row (the fine-tuning model's output), for BADGE."""
+        model = self.derived.model
+        if model is None or self.features is None:
+            raise ValueError("BADGE embeddings need a model trained on pre-extracted features")
+        self.derived.embeddings = np.asarray(
+            model.fine_tuning.predict(self.features, batch_size=1024, verbose=0))
+        self._emit(EventKind.DERIVED, source="embeddings")
+        return self.derived.embeddings
+
+    def histograms(self: Session, bins: int = 20) -> dict[str, dict[str, np.ndarray]]:
+        """Output histograms per class the predictions cover, for train / validation positives
+        and negatives and unlabeled rows (M5)."""
+        from patchwork_widget import models as m
+
+        predictions = self.derived.predictions
+        if predictions is None:
+            raise ValueError("no predictions yet: train a model first")
+        covered = [c for c in self.classes if c in predictions.columns]
+        return m.output_histograms(predictions, self.df, covered, bins=bins)
+
+    def _model_inputs(self: Session) -> dict[str, Any]:
+        if self.features is not None:
+            return {"features": self.features}
+        size = self.thumbnails.options.size
+        return {"imshape": tuple(size), "num_channels": self.num_channels}
+
+
+def _options(kind: type, value: Any) -> Any:
+    """An options dataclass from an instance, a dict of its fields, or None (defaults)."""
+    if value is None:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, Mapping):
+        return kind.from_dict(value)
+    raise ValueError(f"expected {kind.__name__} or a dict of its fields, got {type(value).__name__}")
