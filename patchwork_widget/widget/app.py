@@ -54,7 +54,6 @@ class PatchworkWidget(widgets.VBox):
         bands: tuple[int, ...] | None = None,
         stretch: tuple[float, float] | None = None,
         seed: int | None = None,
-        **kwargs: Any,
     ) -> None:
         display = DisplayOptions(size=tuple(imshape), bands=bands, stretch=stretch)
         self.session = Session.open(
@@ -64,14 +63,21 @@ class PatchworkWidget(widgets.VBox):
         if not self.session.queue:
             self.session.sample()
         self.labeler = Labeler(self.session)
-        self.train_tab = TrainTab(self.session, on_predictions=self.labeler.predictions_changed)
-        self.model_tab = ModelTab(self.session, on_built=self.train_tab.refresh_classes)
-        self.propagate_tab = PropagateTab(self.session, on_scores=self.labeler.predictions_changed)
+        self.model_tab = ModelTab(self.session)
+        self.train_tab = TrainTab(self.session)
+        self.propagate_tab = PropagateTab(self.session)
         self.tabs = widgets.Tab(
             children=[self.labeler, self.model_tab, self.train_tab, self.propagate_tab],
             titles=["Label", "Model", "Train", "Propagate"],
         )
-        super().__init__(children=[self.tabs], **kwargs)
+        self.tabs.observe(self._tab_shown, names="selected_index")
+        super().__init__(children=[self.tabs])
+
+    def _tab_shown(self, change: dict[str, Any]) -> None:
+        """Draw a tab's figures the first time it is shown (bqplot cannot lay them out hidden)."""
+        shown = self.tabs.children[change["new"]] if change["new"] is not None else None
+        if isinstance(shown, (TrainTab, PropagateTab)):
+            shown.show()
 
     @property
     def df(self) -> pd.DataFrame:

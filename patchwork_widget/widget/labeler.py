@@ -15,7 +15,7 @@ import anywidget
 import traitlets
 
 from patchwork_widget.active.subsets import subset_options
-from patchwork_widget.session import Session
+from patchwork_widget.session import EventKind, Session, SessionEvent
 from patchwork_widget.widget import protocol
 
 logger = logging.getLogger(__name__)
@@ -48,14 +48,26 @@ class Labeler(anywidget.AnyWidget):
     thumb_size = traitlets.List(traitlets.Int()).tag(sync=True)
     columns = traitlets.Int(5).tag(sync=True)
     revision = traitlets.Int(0).tag(sync=True)  # bumped when predictions change
+    notices = traitlets.List(traitlets.Unicode()).tag(sync=True)  # what the last class edit did
 
-    def __init__(self, session: Session, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, session: Session) -> None:
+        super().__init__()
         self.session = session
         self.outfile = str(session.store.path)
         self.thumb_size = list(session.thumbnails.options.size)
         self.on_msg(self._on_request)
+        session.subscribe(self._on_event)
         self.refresh()
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Every synced trait is the kernel's: the browser may read them, never set them.
+
+        An update from the browser is refused, logged, and answered with the kernel's values.
+        """
+        logger.warning("ignored a browser update of kernel-owned state: %s", sorted(sync_data))
+        owned = [name for name in sync_data if name in self.keys]
+        if owned:
+            self.send_state(owned)
 
     def refresh(self) -> None:
         """Push classes, queue, counts and sample options to the browser."""
@@ -66,10 +78,14 @@ class Labeler(anywidget.AnyWidget):
         self.queue = list(session.queue)
         self._refresh_counts()
 
-    def predictions_changed(self) -> None:
-        """New predictions: refresh the order menu and the suggestions in the view."""
-        self.refresh()
-        self.revision += 1
+    def _on_event(self, event: SessionEvent) -> None:
+        if event.kind is EventKind.CLASSES:
+            self.notices = list(event.notices)
+            self.refresh()
+            self.revision += 1  # suggestions moved or went with the classes
+        elif event.kind is EventKind.DERIVED:
+            self.refresh()
+            self.revision += 1
 
     def _refresh_counts(self) -> None:
         counts = self.session.counts
@@ -92,5 +108,5 @@ class Labeler(anywidget.AnyWidget):
         kind = replies[0][0]["type"] if replies else None
         if kind == "ack":
             self._refresh_counts()
-        elif kind in ("classes", "sampled"):
+        elif kind == "sampled":
             self.refresh()

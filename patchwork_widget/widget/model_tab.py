@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import importlib.util
 import logging
-from collections.abc import Callable
 
 import ipywidgets as widgets
 
 from patchwork_widget.session import Session
+from patchwork_widget.widget.forms import Status
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +23,8 @@ def missing_ml_packages() -> list[str]:
 class ModelTab(widgets.VBox):
     """Choose and build the fine-tuning and output models."""
 
-    def __init__(self, session: Session, on_built: Callable[[], None]) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.on_built = on_built
         style = {"description_width": "140px"}
         self.kind = widgets.ToggleButtons(
             options=[("global pooling", "pool"), ("convnet", "convnet")], description="fine-tuning", style=style
@@ -42,7 +40,7 @@ class ModelTab(widgets.VBox):
         self.tau = widgets.BoundedFloatText(value=0.95, min=0.51, max=1.0, step=0.01, description="FixMatch tau", style=style)
         self.mu = widgets.BoundedIntText(value=4, min=1, max=64, description="FixMatch mu", style=style)
         self.build = widgets.Button(description="Build model", button_style="primary")
-        self.status = widgets.HTML()
+        self.status = Status()
         self.build.on_click(lambda _: self.build_model())
         self.kind.observe(lambda _: self._show_fields(), names="value")
         self.loss.observe(lambda _: self._show_fields(), names="value")
@@ -66,7 +64,7 @@ class ModelTab(widgets.VBox):
         missing = missing_ml_packages()
         if missing:
             self.build.disabled = True
-            self.status.value = f"Models need {' and '.join(missing)}: pip install 'patchwork_widget[all]'"
+            self.status.say(f"Models need {' and '.join(missing)}: pip install 'patchwork_widget[all]'")
 
     def _show_fields(self) -> None:
         self.convnet_fields.layout.display = "" if self.kind.value == "convnet" else "none"
@@ -84,9 +82,8 @@ class ModelTab(widgets.VBox):
                 fixmatch={"lam": self.lam.value, "tau": self.tau.value, "mu": self.mu.value},
             )
         except ValueError as err:
-            self.status.value = f"<span style='color:var(--jp-error-color1)'>{html.escape(str(err))}</span>"
+            self.status.say(str(err), error=True)
             return
         params = model.fine_tuning.count_params() + model.output.count_params()
-        self.status.value = f"Built: {params:,} trainable parameters for {len(model.classes)} classes."
-        self.on_built()
+        self.status.say(f"Built: {params:,} trainable parameters for {len(model.classes)} classes.")
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from patchwork_widget.images.read import ImageReadError
+from patchwork_widget.options.active import ClassEdit
 from patchwork_widget.session import Session
 
 logger = logging.getLogger(__name__)
@@ -107,16 +108,10 @@ def _sample(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
 
 
 def _class_edit(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
-    action = _field(msg, "action", str)
-    if action == "add":
-        session.add_class(_field(msg, "name", str))
-    elif action == "rename":
-        session.rename_class(_field(msg, "name", str), _field(msg, "new", str))
-    elif action == "remove":
-        session.remove_class(_field(msg, "name", str))
-    else:
-        raise BadRequest(f"unknown class action {action!r}; allowed: add, rename, remove")
-    return [({"type": "classes", "id": msg.get("id")}, [])]
+    edit = ClassEdit.from_dict({"kind": _field(msg, "action", str), "name": _field(msg, "name", str),
+                                **{k: msg[k] for k in ("new", "other") if k in msg}})
+    notices = session.edit_classes(edit)
+    return [({"type": "classes", "id": msg.get("id"), "notices": notices}, [])]
 
 
 def _save(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
@@ -141,7 +136,8 @@ def handle(session: Session, msg: Any) -> list[Reply]:
     try:
         if not isinstance(msg, dict):
             raise BadRequest(f"a request is a JSON object, got {type(msg).__name__}")
-        handler = HANDLERS.get(msg.get("type"))  # type: ignore[arg-type]
+        kind = msg.get("type")
+        handler = HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             raise BadRequest(f"unknown request type {msg.get('type')!r}; allowed: {', '.join(HANDLERS)}")
         return handler(session, msg)

@@ -1,18 +1,20 @@
 """The Train tab: training settings, a background run with progress, loss curves and output
-histograms as bqplot figures (W4; M3, M5)."""
+histograms as bqplot figures (W4; M3, M5).
+
+It never touches the Session from another thread: progress and the end of a run reach it as
+session events, on the kernel's thread.
+"""
 
 from __future__ import annotations
 
-import html
 import logging
-from collections.abc import Callable
 from typing import Any
 
-import bqplot
 import ipywidgets as widgets
 import numpy as np
 
-from patchwork_widget.session import Session
+from patchwork_widget.session import EventKind, Session, SessionEvent
+from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
 from patchwork_widget.widget.model_tab import missing_ml_packages
 
 logger = logging.getLogger(__name__)
@@ -24,54 +26,48 @@ GROUPS = [
     ("validation_negative", "val no", "#ef9a9a"),
     ("unlabeled", "unlabeled", "#9e9e9e"),
 ]
-FIGURE_LAYOUT = widgets.Layout(width="460px", height="300px")
+PROGRESS_UPDATES_PER_EPOCH = 10
 
 
-def line_figure(title: str, x_label: str, y_label: str, lines: bqplot.Lines) -> bqplot.Figure:
-    x, y = lines.scales["x"], lines.scales["y"]
-    axes = [bqplot.Axis(scale=x, label=x_label), bqplot.Axis(scale=y, side="left", label=y_label)]
-    return bqplot.Figure(marks=[lines], axes=axes, title=title, layout=FIGURE_LAYOUT,
-                         legend_location="top-right", fig_margin={"top": 40, "bottom": 40, "left": 55, "right": 10})
+def group_shares(counts: list[np.ndarray]) -> list[np.ndarray]:
+    """Each group's histogram as shares of that group, so a few labeled rows are not flattened
+    by thousands of unlabeled ones."""
+    return [c / c.sum() if c.sum() else c.astype(float) for c in counts]
 
 
 class TrainTab(widgets.VBox):
     """Train the built model while labeling goes on; show how it did."""
 
-    def __init__(self, session: Session, on_predictions: Callable[[], None]) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.on_predictions = on_predictions
-        style = {"description_width": "170px"}
-        self.batch_size = widgets.BoundedIntText(value=32, min=1, max=4096, description="batch size", style=style)
-        self.batches = widgets.BoundedIntText(value=0, min=0, max=100_000, description="batches per epoch (0: auto)", style=style)
-        self.epochs = widgets.BoundedIntText(value=10, min=1, max=10_000, description="epochs", style=style)
-        self.optimizer = widgets.Dropdown(options=["adam", "adamw", "sgd", "rmsprop"], description="optimizer", style=style)
-        self.learning_rate = widgets.BoundedFloatText(value=1e-3, min=1e-7, max=10.0, step=1e-4, description="learning rate", style=style)
-        self.schedule = widgets.Dropdown(
-            options=["constant", "cosine", "exponential", "staircase", "warmup_cosine"], description="schedule", style=style
-        )
-        self.weight_decay = widgets.BoundedFloatText(value=0.0, min=0.0, max=1.0, step=1e-4, description="weight decay", style=style)
-        self.unfreeze = widgets.BoundedIntText(value=0, min=0, max=10_000, description="unfreeze after (0: never)", style=style)
-        self.sampling = widgets.Dropdown(
-            options=[("square root", "sqrt"), ("uniform", "uniform"), ("proportional", "proportional")],
-            description="stratum weights", style=style,
-        )
+        style, layout = FORM_STYLE, widgets.Layout(**FORM_LAYOUT)
+
+        def field(kind: type, **kw: Any) -> Any:
+            return kind(style=style, layout=layout, **kw)
+
+        self.batch_size = field(widgets.BoundedIntText, value=32, min=1, max=4096, description="batch size")
+        self.batches = field(widgets.BoundedIntText, value=0, min=0, max=100_000, description="batches per epoch (0: auto)")
+        self.epochs = field(widgets.BoundedIntText, value=10, min=1, max=10_000, description="epochs")
+        self.optimizer = field(widgets.Dropdown, options=["adam", "adamw", "sgd", "rmsprop"], description="optimizer")
+        self.learning_rate = field(widgets.BoundedFloatText, value=1e-3, min=1e-7, max=10.0, step=1e-4, description="learning rate")
+        self.schedule = field(widgets.Dropdown, options=["constant", "cosine", "exponential", "staircase", "warmup_cosine"], description="schedule")
+        self.weight_decay = field(widgets.BoundedFloatText, value=0.0, min=0.0, max=1.0, step=1e-4, description="weight decay")
+        self.unfreeze = field(widgets.BoundedIntText, value=0, min=0, max=10_000, description="unfreeze after (0: never)")
+        self.sampling = field(widgets.Dropdown, options=[("uniform", "uniform"), ("square root", "sqrt"), ("proportional", "proportional")],
+                              description="stratum weights")
         self.update_predictions = widgets.Checkbox(value=True, description="update predictions after training", indent=False)
         self.update_embeddings = widgets.Checkbox(value=False, description="update BADGE embeddings", indent=False)
         self.train_button = widgets.Button(description="Train", button_style="primary")
         self.cancel_button = widgets.Button(description="Cancel", disabled=True)
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress")
-        self.status = widgets.HTML()
+        self.status = Status(layout=widgets.Layout(min_height="3em", width="380px"))
         self.train_button.on_click(lambda _: self.start())
         self.cancel_button.on_click(lambda _: self.session.job and self.session.job.cancel())
 
-        scales = {"x": bqplot.LinearScale(), "y": bqplot.LinearScale()}
-        self.loss_lines = bqplot.Lines(x=[], y=[], scales=scales, labels=["train loss", "validation loss"],
-                                       colors=["#1976d2", "#f57c00"], display_legend=True, marker="circle")
-        self.loss_figure = line_figure("Loss", "epoch", "loss", self.loss_lines)
-        hist_scales = {"x": bqplot.LinearScale(min=0.0, max=1.0), "y": bqplot.LinearScale(min=0.0)}
-        self.hist_lines = bqplot.Lines(x=[], y=[], scales=hist_scales, labels=[g[1] for g in GROUPS],
-                                       colors=[g[2] for g in GROUPS], display_legend=True)
-        self.hist_figure = line_figure("Model outputs", "predicted probability", "images", self.hist_lines)
+        self.loss_figure = LazyFigure("Loss", "epoch", "loss", ["train loss", "validation loss"],
+                                      ["#1976d2", "#f57c00"])
+        self.hist_figure = LazyFigure("Model outputs", "predicted probability", "share of group",
+                                      [g[1] for g in GROUPS], [g[2] for g in GROUPS], x_range=(0.0, 1.0))
         self.hist_class = widgets.Dropdown(options=session.classes, description="class")
         self.hist_class.observe(lambda _: self.show_histogram(), names="value")
         self._history: list[dict[str, float]] = []
@@ -82,11 +78,17 @@ class TrainTab(widgets.VBox):
             widgets.HBox([self.train_button, self.cancel_button]), self.progress, self.status,
         ])
         plots = widgets.VBox([self.loss_figure, self.hist_class, self.hist_figure])
-        super().__init__([widgets.HBox([form, plots])])
+        super().__init__([widgets.HBox([form, plots], layout=widgets.Layout(flex_flow="row wrap"))])
         missing = missing_ml_packages()
         if missing:
             self.train_button.disabled = True
-            self.status.value = f"Training needs {' and '.join(missing)}: pip install 'patchwork_widget[all]'"
+            self.status.say(f"Training needs {' and '.join(missing)}: pip install 'patchwork_widget[all]'")
+        session.subscribe(self._on_event)
+
+    def show(self) -> None:
+        """The tab became visible: draw its figures."""
+        self.loss_figure.show()
+        self.hist_figure.show()
 
     def options(self) -> dict[str, Any]:
         """The form as ``TrainOptions`` fields."""
@@ -104,59 +106,57 @@ class TrainTab(widgets.VBox):
 
     def start(self) -> None:
         """Start a training run in the background (the Train button)."""
-        self._history = []
-        self.loss_lines.x, self.loss_lines.y = [], []
-        self.progress.value = 0
         try:
-            self.session.train(self.options(), progress=self._progress,
-                               update_predictions=self.update_predictions.value, on_done=self._done)
+            self.session.train(self.options(), update_predictions=self.update_predictions.value,
+                               update_embeddings=self.update_embeddings.value)
         except ValueError as err:
-            self._say(str(err), error=True)
+            self.status.say(str(err), error=True)
             return
+        self._history = []
+        self.loss_figure.plot([], [])
+        self.progress.value = 0
         self.train_button.disabled, self.cancel_button.disabled = True, False
-        self._say("Training…")
+        self.status.say("Training…")
+
+    def _on_event(self, event: SessionEvent) -> None:
+        if event.kind is EventKind.CLASSES:
+            self.hist_class.options = self.session.classes
+        elif event.kind is EventKind.DERIVED:
+            self.show_histogram()
+        elif event.source == "train" and event.kind is EventKind.PROGRESS:
+            self._progress(*event.payload)
+        elif event.source == "train" and event.kind is EventKind.TASK_END:
+            self._done(event.task)
 
     def _progress(self, epoch: int, step: int, logs: dict[str, Any]) -> None:
-        """Called from the training thread after each step; the last call of an epoch
-        carries its validation loss."""
+        """After each step; the last call of an epoch carries its validation loss."""
         steps, epochs = int(logs["steps"]), int(logs["epochs"])
         if "val_loss" not in logs:
-            if step % max(1, steps // 10) == 0:  # about ten bar updates per epoch
+            if step % max(1, steps // PROGRESS_UPDATES_PER_EPOCH) == 0:
                 self.progress.max, self.progress.value = epochs * steps, (epoch - 1) * steps + step
             return
         self.progress.max, self.progress.value = epochs * steps, epoch * steps
         self._history.append({"epoch": epoch, "loss": float(logs["loss"]), "val_loss": float(logs["val_loss"])})
-        self.loss_lines.x = [h["epoch"] for h in self._history]
-        self.loss_lines.y = [[h["loss"] for h in self._history], [h["val_loss"] for h in self._history]]
-        self._say(f"Epoch {epoch}/{epochs}: loss {logs['loss']:.4f}, validation loss {logs['val_loss']:.4f}")
+        self.loss_figure.plot([h["epoch"] for h in self._history],
+                              [[h["loss"] for h in self._history], [h["val_loss"] for h in self._history]])
+        self.status.say(f"Epoch {epoch}/{epochs}: loss {logs['loss']:.4f}, validation loss {logs['val_loss']:.4f}")
 
-    def _done(self, job: Any) -> None:
-        """Called from the training thread when the run ends."""
+    def _done(self, task: Any) -> None:
         self.train_button.disabled, self.cancel_button.disabled = False, True
-        try:
-            result = job.result()
-        except Exception as err:  # shown to the user; the full traceback is in the log
-            self._say(f"Training failed: {err}", error=True)
+        error = task.exception()
+        if error is not None:  # shown to the user; the full traceback is in the log
+            self.status.say(f"Training failed: {error}", error=True)
             return
-        if self.update_embeddings.value:
-            self.session.update_embeddings()
-        self.show_histogram()
+        result = task.result()
         done = "cancelled; kept the last completed epoch" if result.cancelled else "done"
-        self._say(f"Training {done}: {result.epochs_completed} epoch(s).")
-        self.on_predictions()
+        self.status.say(f"Training {done}: {result.epochs_completed} epoch(s).")
 
     def show_histogram(self) -> None:
-        """Draw the output histograms of the chosen class."""
-        if self.session.predictions is None or self.hist_class.value is None:
+        """Draw the output histograms of the chosen class, as shares of each group."""
+        predictions, cls = self.session.predictions, self.hist_class.value
+        if predictions is None or cls not in predictions.columns:
+            self.hist_figure.plot([], [])
             return
-        hist = self.session.histograms()[self.hist_class.value]
+        hist = self.session.histograms()[cls]
         centres = (hist["edges"][:-1] + hist["edges"][1:]) / 2
-        self.hist_lines.x = centres
-        self.hist_lines.y = [hist[name] for name, _, _ in GROUPS]
-
-    def refresh_classes(self) -> None:
-        self.hist_class.options = self.session.classes
-
-    def _say(self, text: str, error: bool = False) -> None:
-        style = " style='color:var(--jp-error-color1)'" if error else ""
-        self.status.value = f"<span{style}>{html.escape(text)}</span>"
+        self.hist_figure.plot(centres, group_shares([hist[name] for name, _, _ in GROUPS]))

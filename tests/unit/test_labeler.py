@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from patchwork_widget.labels import prep_label_dataframe
 from patchwork_widget.widget import GUI, PatchworkWidget
-from patchwork_widget.widget.labeler import Labeler
+from widget_comm import browser_sends, browser_updates, install, replies, state_updates
 
 
 @pytest.fixture
 def widget(tmp_path, image_paths, monkeypatch):
+    install(monkeypatch)
     df = prep_label_dataframe(image_paths, ["cat", "<img src=x onerror=alert(1)>"])
-    w = PatchworkWidget(df, outfile=tmp_path / "labels.parquet", imshape=(64, 64), seed=0)
-    sent = []
-    monkeypatch.setattr(Labeler, "send", lambda self, content, buffers=None: sent.append((content, buffers)))
-    w.sent = sent
-    return w
+    return PatchworkWidget(df, outfile=tmp_path / "labels.parquet", imshape=(64, 64), seed=0)
 
 
 def request(widget, content):
-    widget.labeler._on_request(widget.labeler, content, [])
-    return widget.sent
+    """Send ``content`` from the browser; return every reply the kernel sent so far."""
+    browser_sends(widget.labeler, content)
+    return replies(widget.labeler)
 
 
 def test_widget_exposes_the_live_table_and_starts_with_a_sample(widget):
@@ -69,3 +69,33 @@ def test_sample_from_python_updates_the_view(widget):
     widget.session.annotate([3, 4], {"cat": 0})
     queue = widget.sample({"kind": "not_contains", "cls": "cat"}, count=5)
     assert sorted(queue) == [3, 4] and widget.labeler.queue == queue
+
+
+def test_the_browser_cannot_overwrite_kernel_owned_traits(widget):
+    labeler = widget.labeler
+    before = {name: getattr(labeler, name) for name in ("outfile", "classes", "queue", "counts")}
+    browser_updates(labeler, {"outfile": "/tmp/elsewhere.csv", "classes": ["x"], "queue": [1],
+                              "counts": {}})
+    assert {name: getattr(labeler, name) for name in before} == before
+    assert state_updates(labeler)[-1]["outfile"] == before["outfile"]  # the view is put back
+
+
+def test_a_request_whose_type_is_not_a_string_gets_a_validation_error(widget):
+    sent = request(widget, {"type": ["annotate"], "id": 3})
+    assert sent[-1][0]["type"] == "error" and "unknown request type" in sent[-1][0]["message"]
+
+
+def test_thumbnails_travel_as_binary_buffers(widget):
+    sent = request(widget, {"type": "thumbs", "id": 4, "rows": [0, 1]})
+    assert [c["row"] for c, _ in sent] == [0, 1]
+    assert all(len(b) == 1 and bytes(b[0])[:4] in (b"\xff\xd8\xff\xe0", b"\x89PNG") for _, b in sent)
+
+
+def test_a_class_edit_tells_the_view_what_happened_to_the_suggestions(widget):
+    widget.session.set_predictions(pd.DataFrame(np.full((40, 2), 0.9), columns=widget.session.classes))
+    revision = widget.labeler.revision
+    sent = request(widget, {"type": "class", "id": 5, "action": "add", "name": "dog"})
+    assert sent[-1][0]["type"] == "classes" and any("train again" in n for n in sent[-1][0]["notices"])
+    assert widget.labeler.notices == sent[-1][0]["notices"] and widget.labeler.revision > revision
+    assert widget.train_tab.hist_class.options[-1] == "dog"
+    assert widget.propagate_tab.hist_class.options[-1] == "dog"

@@ -33,7 +33,12 @@ def test_propagation_separates_the_clusters_and_feeds_the_orders(widget):
     scores = widget.session.propagation["cat"].to_numpy()
     assert (scores[widget.group == 0] > 0.5).all() and (scores[widget.group == 1] < 0.5).all()
     assert any(o["name"] == "disagreement" for o in widget.labeler.orders)
-    assert sum(tab.lines.y[2]) == 36  # unlabeled rows in the histogram
+    x, (yes, no, unlabeled) = tab.figure.data  # shares of each group, drawn once the tab shows
+    assert sum(yes) == sum(no) == sum(unlabeled) == pytest.approx(1.0)
+    assert x[np.argmax(yes)] > 0.5 > x[np.argmax(no)]
+    assert tab.figure.lines is None
+    widget.tabs.selected_index = 3
+    assert list(tab.figure.lines.y[2]) == list(unlabeled)
 
 
 def test_pseudo_labels_keep_own_labels_and_export(widget, tmp_path):
@@ -60,10 +65,7 @@ def test_propagation_needs_features_and_a_graph(tmp_path, image_paths):
 def test_propagation_scores_become_a_per_class_order(widget):
     widget.session.build_graph(k=10)
     widget.session.propagate()
-    titles = [o["title"] for o in widget.labeler.orders]
-    assert "propagation score: cat" not in titles  # the view refreshes when the tab propagates
-    widget.labeler.refresh()
-    assert "propagation score: cat" in [o["title"] for o in widget.labeler.orders]
+    assert "propagation score: cat" in [o["title"] for o in widget.labeler.orders]  # told at once
     queue = widget.sample({"kind": "unlabeled"}, {"name": "propagation score", "cls": "cat"}, count=36)
     scores = widget.session.propagation["cat"].to_numpy()
     assert list(scores[queue]) == sorted(scores[queue], reverse=True)

@@ -68,7 +68,7 @@ def test_annotate_several_rows_in_one_request(session):
         ({"type": "thumbs", "rows": list(range(65))}, "list of 1 to 64"),
         ({"type": "sample", "subset": {"kind": "nope"}, "order": "random", "count": 5}, "unknown subset kind"),
         ({"type": "sample", "subset": {"kind": "all"}, "order": "random", "count": 0}, "'count' must be"),
-        ({"type": "class", "action": "explode", "name": "x"}, "unknown class action"),
+        ({"type": "class", "action": "explode", "name": "x"}, "class edit kind must be one of"),
         ({"type": "class", "action": "add", "name": "filepath"}, "filepath"),
         ({"type": "fly"}, "unknown request type 'fly'"),
         ({"rows": [1]}, "unknown request type None"),
