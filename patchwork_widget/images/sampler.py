@@ -10,7 +10,6 @@ stratum. NumPy only: no TensorFlow here.
 
 from __future__ import annotations
 
-import enum
 import logging
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -18,24 +17,11 @@ import numpy as np
 import pandas as pd
 
 from patchwork_widget.labels.groups import train_mask
+from patchwork_widget.options.training import Weighting
 
 logger = logging.getLogger(__name__)
 
-
-class Weighting(str, enum.Enum):
-    """How a stratum's draw probability depends on its size n_s."""
-
-    UNIFORM = "uniform"            # 1 / number of strata
-    PROPORTIONAL = "proportional"  # n_s / sum(n)
-    SQRT = "sqrt"                  # sqrt(n_s) / sum(sqrt(n))
-
-    @classmethod
-    def parse(cls, value: Union[str, "Weighting"]) -> "Weighting":
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(repr(w.value) for w in cls)
-            raise ValueError(f"weighting must be one of {allowed}; got {value!r}") from None
+__all__ = ["StratifiedSampler", "Weighting"]
 
 
 class StratifiedSampler:

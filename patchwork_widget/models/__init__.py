@@ -1,5 +1,8 @@
 """Models, training, prediction and saving (features M1-M6). Imports Keras and TensorFlow.
 
+The option dataclasses and choice enums live in the TF-free :mod:`patchwork_widget.options` and
+are re-exported here.
+
 Typical use from a script or the widget's controller::
 
     from patchwork_widget.models import (FineTuneOptions, TrainOptions, build_models,
@@ -41,10 +44,14 @@ from patchwork_widget.models.io import (
 from patchwork_widget.models.jobs import TrainingJob, start_training
 from patchwork_widget.models.losses import (
     LossOptions,
+    loss_elements,
+    loss_function,
     masked_binary_crossentropy,
     masked_binary_focal_crossentropy,
 )
-from patchwork_widget.models.options import TrainOptions
+from patchwork_widget.models.calibration import calibration_error, platt_scaling
+from patchwork_widget.models.optim import DecaySchedule, LARS, build_optimizer, make_schedule
+from patchwork_widget.options.training import Optimizer, Schedule, Solver, TrainOptions
 from patchwork_widget.models.predictions import (
     class_metrics,
     macro_auc,
@@ -52,14 +59,16 @@ from patchwork_widget.models.predictions import (
     predict,
     validation_metrics,
 )
-from patchwork_widget.models.train import TrainResult, fit
+from patchwork_widget.models.train import TrainResult, choose_solver, fit
 
 __all__ = [
-    "FineTuneOptions", "FixMatchOptions", "LayerSpec", "LossOptions", "PatchworkModels",
-    "ResidualBlock", "TrainOptions", "TrainResult", "TrainingJob", "build_classifier",
-    "build_finetuning_model", "build_models", "build_output_model", "class_metrics", "fit",
-    "fixmatch_loss", "load_keras", "load_models", "load_predictions", "macro_auc",
+    "DecaySchedule", "FineTuneOptions", "FixMatchOptions", "LARS", "LayerSpec", "LossOptions",
+    "Optimizer", "PatchworkModels", "ResidualBlock", "Schedule", "Solver", "TrainOptions",
+    "TrainResult", "TrainingJob", "build_classifier", "build_finetuning_model", "build_models",
+    "build_optimizer", "build_output_model", "calibration_error", "choose_solver",
+    "class_metrics", "fit", "fixmatch_loss", "load_keras", "load_models", "load_predictions",
+    "loss_elements", "loss_function", "macro_auc", "make_schedule",
     "masked_binary_crossentropy", "masked_binary_focal_crossentropy", "output_histograms",
-    "parse_spec", "perturb_features", "predict", "pseudo_labels", "save_models",
-    "save_predictions", "save_table", "start_training", "validation_metrics",
+    "parse_spec", "perturb_features", "platt_scaling", "predict", "pseudo_labels",
+    "save_models", "save_predictions", "save_table", "start_training", "validation_metrics",
 ]

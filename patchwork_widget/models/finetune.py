@@ -16,58 +16,23 @@ Spec strings: comma-separated tokens, e.g. ``"128,p,d,r,64"``. An integer ``k`` 
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras
 
-from patchwork_widget.models._fields import check_fields
+from patchwork_widget.options.model import (
+    FineTuneOptions,
+    HeadKind,
+    LayerKind,
+    LayerSpec,
+    Pooling,
+    parse_spec,
+)
 
-KINDS = ("pool", "convnet")
-POOLINGS = ("max", "avg", "flatten")
-_TOKEN_HELP = ("use a positive integer (conv filters), 'p' (2x2 max-pool), 'd' (spatial "
-               "dropout) or 'r' (residual block), separated by commas")
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One parsed spec token: ``kind`` in {"conv", "pool", "dropout", "residual"}."""
-
-    kind: str
-    filters: Optional[int] = None
-
-
-def parse_spec(spec: str) -> List[LayerSpec]:
-    """Parse a convnet spec string such as ``"128,p,d,r,64"``.
-
-    Whitespace around tokens is ignored; an empty spec means no layers.
-
-    Raises
-    ------
-    ValueError
-        Naming the first bad token and its position.
-    """
-    if not isinstance(spec, str):
-        raise ValueError(f"spec must be a string like '128,p,d,r,64'; got {spec!r}")
-    if not spec.strip():
-        return []
-    out: List[LayerSpec] = []
-    for i, raw in enumerate(spec.split(",")):
-        tok = raw.strip().lower()
-        if tok == "p":
-            out.append(LayerSpec("pool"))
-        elif tok == "d":
-            out.append(LayerSpec("dropout"))
-        elif tok == "r":
-            out.append(LayerSpec("residual"))
-        elif tok.isdigit() and int(tok) > 0:
-            out.append(LayerSpec("conv", int(tok)))
-        else:
-            raise ValueError(
-                f"bad token {raw.strip()!r} at position {i + 1} of spec {spec!r}: {_TOKEN_HELP}"
-            )
-    return out
+__all__ = ["FineTuneOptions", "LayerSpec", "PatchworkModels", "ResidualBlock",
+           "build_classifier", "build_finetuning_model", "build_models", "build_output_model",
+           "parse_spec"]
 
 
 @keras.saving.register_keras_serializable(package="patchwork_widget")
@@ -101,54 +66,10 @@ class ResidualBlock(keras.layers.Layer):
         return {**super().get_config(), "kernel_size": self.kernel_size}
 
 
-@dataclass(frozen=True)
-class FineTuneOptions:
-    """Options of the fine-tuning model (the Model tab).
-
-    Attributes
-    ----------
-    kind : {"pool", "convnet"}
-        Global pooling only, or a convnet from ``spec`` followed by the pooling.
-    pooling : {"max", "avg", "flatten"}
-        How feature maps become a vector (ignored for vector features).
-    spec : str
-        Convnet layers, e.g. ``"128,p,d,r,64"`` (convnet only).
-    kernel_size : int
-        Convolution kernel size (odd, >= 1).
-    dropout_rate : float
-        Rate of the ``d`` layers, in [0, 1).
-    """
-
-    kind: str = "pool"
-    pooling: str = "max"
-    spec: str = "128,p,d,r,64"
-    kernel_size: int = 3
-    dropout_rate: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {list(KINDS)}; got {self.kind!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {list(POOLINGS)}; got {self.pooling!r}")
-        k = self.kernel_size
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise ValueError(f"kernel_size must be an int >= 1; got {k!r}")
-        r = self.dropout_rate
-        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 <= r < 1:
-            raise ValueError(f"dropout_rate must be a number in [0, 1); got {r!r}")
-        if self.kind == "convnet":
-            parse_spec(self.spec)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FineTuneOptions":
-        check_fields(cls, d, "fine-tuning")
-        return cls(**d)
-
-
-def _pooling_layer(pooling: str) -> keras.layers.Layer:
-    if pooling == "max":
+def _pooling_layer(pooling: Pooling) -> keras.layers.Layer:
+    if pooling is Pooling.MAX:
         return keras.layers.GlobalMaxPooling2D(name="pool")
-    if pooling == "avg":
+    if pooling is Pooling.AVG:
         return keras.layers.GlobalAveragePooling2D(name="pool")
     return keras.layers.Flatten(name="pool")
 
@@ -177,7 +98,7 @@ def build_finetuning_model(feature_shape: Sequence[int],
     feature_shape = tuple(int(s) for s in feature_shape)
     inputs = keras.Input(feature_shape, name="features")
     if len(feature_shape) == 1:
-        if options.kind == "convnet":
+        if options.kind is HeadKind.CONVNET:
             raise ValueError(
                 f"a convnet fine-tuning model needs feature maps (N x h x w x c); these features "
                 f"are vectors of length {feature_shape[0]}: use kind='pool'"
@@ -185,14 +106,14 @@ def build_finetuning_model(feature_shape: Sequence[int],
         x = keras.layers.Identity(name="identity")(inputs)
     elif len(feature_shape) == 3:
         x = inputs
-        if options.kind == "convnet":
+        if options.kind is HeadKind.CONVNET:
             for i, layer in enumerate(parse_spec(options.spec)):
-                if layer.kind == "conv":
+                if layer.kind is LayerKind.CONV:
                     x = keras.layers.Conv2D(layer.filters, options.kernel_size, padding="same",
                                             activation="relu", name=f"conv_{i}")(x)
-                elif layer.kind == "pool":
+                elif layer.kind is LayerKind.POOL:
                     x = keras.layers.MaxPooling2D(2, 2, padding="same", name=f"maxpool_{i}")(x)
-                elif layer.kind == "dropout":
+                elif layer.kind is LayerKind.DROPOUT:
                     x = keras.layers.SpatialDropout2D(options.dropout_rate,
                                                       name=f"dropout_{i}")(x)
                 else:
@@ -238,6 +159,9 @@ class PatchworkModels:
         Feature extractor, when training or predicting from images.
     options : FineTuneOptions
         How ``fine_tuning`` was built.
+    trained : bool
+        Whether training (or loading) has set the weights; :func:`~patchwork_widget.models.fit`
+        starts a new model's output bias at the classes' log prior odds.
     """
 
     fine_tuning: keras.Model
@@ -245,6 +169,7 @@ class PatchworkModels:
     classes: List[str]
     extractor: Optional[keras.Model] = None
     options: FineTuneOptions = field(default_factory=FineTuneOptions)
+    trained: bool = False
 
     @property
     def feature_shape(self) -> Tuple[int, ...]:
@@ -266,7 +191,7 @@ class PatchworkModels:
                 "output": self.output}
 
     def describe(self) -> Dict[str, Any]:
-        return {"classes": list(self.classes), "options": asdict(self.options),
+        return {"classes": list(self.classes), "options": self.options.as_dict(),
                 "feature_shape": list(self.feature_shape)}
 
 

@@ -21,76 +21,14 @@ inverted dropout of rate ``feature_dropout`` followed by Gaussian noise of stand
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Tuple, Union
+from typing import Any, Callable, Tuple
 
 import tensorflow as tf
 
-from patchwork_widget.images.augment import validate_augment
-from patchwork_widget.models._fields import check_fields
+from patchwork_widget.options.training import WEAK_AUGMENT, FixMatchOptions
 
-AugmentOption = Union[bool, Dict[str, Any]]
-
-WEAK_AUGMENT: Dict[str, Any] = {"flip_left_right": True, "flip_up_down": True, "rot90": True}
-
-
-@dataclass(frozen=True)
-class FixMatchOptions:
-    """Semi-supervised options (the Model tab).
-
-    Attributes
-    ----------
-    lam : float
-        Weight of the unlabelled loss (``lambda``); 0 disables FixMatch.
-    tau : float
-        Confidence threshold in (0.5, 1].
-    mu : int
-        Unlabelled batch size = ``mu * batch_size``.
-    weak_aug, strong_aug : bool or dict
-        Augmentations (:func:`~patchwork_widget.images.augment.validate_augment`) of the two
-        views when training on images. ``strong_aug=True`` means the documented defaults.
-    feature_dropout, feature_noise : float
-        The strong view on pre-extracted features (see module docstring).
-    """
-
-    lam: float = 0.0
-    tau: float = 0.95
-    mu: int = 4
-    weak_aug: AugmentOption = field(default_factory=lambda: dict(WEAK_AUGMENT))
-    strong_aug: AugmentOption = True
-    feature_dropout: float = 0.3
-    feature_noise: float = 0.1
-
-    def __post_init__(self) -> None:
-        def number(name: str, lo: float, hi: float, lo_open: bool = False) -> None:
-            v = getattr(self, name)
-            ok = isinstance(v, numbers.Real) and not isinstance(v, bool)
-            ok = ok and (lo < v if lo_open else lo <= v) and v <= hi
-            if not ok:
-                interval = f"{'(' if lo_open else '['}{lo}, {hi}]"
-                raise ValueError(f"fixmatch {name} must be a number in {interval}; got {v!r}")
-
-        number("lam", 0.0, float("inf"))
-        number("tau", 0.5, 1.0, lo_open=True)
-        number("feature_dropout", 0.0, 0.95)
-        number("feature_noise", 0.0, 10.0)
-        if isinstance(self.mu, bool) or not isinstance(self.mu, numbers.Integral) or self.mu < 1:
-            raise ValueError(f"fixmatch mu must be an int >= 1; got {self.mu!r}")
-        validate_augment(self.weak_aug)
-        validate_augment(self.strong_aug)
-
-    @property
-    def enabled(self) -> bool:
-        return self.lam > 0
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FixMatchOptions":
-        d = dict(d)
-        if "lambda" in d:  # the reference's name
-            d["lam"] = d.pop("lambda")
-        check_fields(cls, d, "fixmatch", hint=" (or 'lambda' for lam)")
-        return cls(**d)
+__all__ = ["FixMatchOptions", "WEAK_AUGMENT", "fixmatch_loss", "perturb_features",
+           "pseudo_labels"]
 
 
 def pseudo_labels(probs: Any, tau: float) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -130,7 +68,7 @@ def fixmatch_loss(
     tau : float
         Confidence threshold.
     elements : callable
-        Element-wise loss ``(target, pred) -> (N, C)``, e.g. ``LossOptions(...).elements()``.
+        Element-wise loss ``(target, pred) -> (N, C)``, e.g. ``loss_elements(LossOptions(...))``.
 
     Returns
     -------

@@ -84,7 +84,8 @@ def load_models(directory: PathLike) -> PatchworkModels:
         output=load_keras(folder / "output.keras"),
         classes=list(meta["classes"]),
         extractor=extractor,
-        options=FineTuneOptions(**meta["options"]),
+        options=FineTuneOptions.from_dict(meta["options"]),
+        trained=True,
     )
 
 

@@ -14,16 +14,16 @@ Keras' ``BinaryCrossentropy`` / ``BinaryFocalCrossentropy`` with the default
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
-from patchwork_widget.models._fields import check_fields
+from patchwork_widget.options.training import LossKind, LossOptions
 
-LOSSES = ("bce", "focal")
+__all__ = ["LossOptions", "bce_elements", "focal_elements", "loss_elements", "loss_function",
+           "masked_binary_crossentropy", "masked_binary_focal_crossentropy", "masked_mean",
+           "split_targets"]
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -104,57 +104,20 @@ def masked_binary_focal_crossentropy(y_true: Any, y_pred: Any, gamma: float = 2.
     return masked_mean(focal_elements(target, pred, gamma, alpha, label_smoothing), mask)
 
 
-@dataclass(frozen=True)
-class LossOptions:
-    """The output model's loss (the reference's "sigmoid" and "focal loss" outputs).
+def loss_elements(options: LossOptions) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """Element-wise loss ``(target, pred) -> (N, C)`` of ``options`` on already-masked inputs."""
+    if options.kind is LossKind.FOCAL:
+        return lambda t, p: focal_elements(t, p, options.gamma, options.alpha,
+                                           options.label_smoothing)
+    return lambda t, p: bce_elements(t, p, options.label_smoothing)
 
-    Attributes
-    ----------
-    kind : {"bce", "focal"}
-        Masked binary cross-entropy or masked binary focal cross-entropy.
-    label_smoothing : float
-        In [0, 1).
-    gamma : float
-        Focal exponent (>= 0), focal only.
-    alpha : float or None
-        Focal class balancing weight in [0, 1], or None for none; focal only.
-    """
 
-    kind: str = "bce"
-    label_smoothing: float = 0.0
-    gamma: float = 2.0
-    alpha: Optional[float] = None
+def loss_function(options: LossOptions) -> LossFn:
+    """The masked loss ``(y_true with NaN, y_pred) -> scalar`` of ``options``."""
+    elements = loss_elements(options)
 
-    def __post_init__(self) -> None:
-        if self.kind not in LOSSES:
-            raise ValueError(f"loss kind must be one of {list(LOSSES)}; got {self.kind!r}")
-        for name, lo, hi in (("label_smoothing", 0.0, 1.0), ("gamma", 0.0, float("inf"))):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not lo <= v < hi:
-                raise ValueError(f"{name} must be a number in [{lo}, {hi}); got {v!r}")
-        a = self.alpha
-        if a is not None and (isinstance(a, bool) or not isinstance(a, numbers.Real)
-                              or not 0.0 <= a <= 1.0):
-            raise ValueError(f"alpha must be None or a number in [0, 1]; got {a!r}")
+    def loss(y_true: Any, y_pred: Any) -> tf.Tensor:
+        target, pred, mask = split_targets(y_true, y_pred)
+        return masked_mean(elements(target, pred), mask)
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "LossOptions":
-        check_fields(cls, d, "loss")
-        return cls(**d)
-
-    def elements(self) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-        """Element-wise loss ``(target, pred) -> (N, C)`` on already-masked inputs."""
-        if self.kind == "focal":
-            return lambda t, p: focal_elements(t, p, self.gamma, self.alpha,
-                                               self.label_smoothing)
-        return lambda t, p: bce_elements(t, p, self.label_smoothing)
-
-    def loss_fn(self) -> LossFn:
-        """The masked loss ``(y_true with NaN, y_pred) -> scalar``."""
-        elements = self.elements()
-
-        def loss(y_true: Any, y_pred: Any) -> tf.Tensor:
-            target, pred, mask = split_targets(y_true, y_pred)
-            return masked_mean(elements(target, pred), mask)
-
-        return loss
+    return loss

@@ -2,19 +2,21 @@
 
 :func:`fit` is a plain function that runs in any thread: it reports progress through a
 callback and stops at a ``threading.Event``. :func:`patchwork_widget.models.jobs.start_training`
-runs it in a background thread. The step is a custom ``tf.function`` (no XLA).
+runs it in a background thread. Two solvers (``TrainOptions.solver``):
 
-Data:
+- **L-BFGS** (:mod:`patchwork_widget.models.full_batch`), the default for a pooling head on
+  pre-extracted features with the cross-entropy loss and no FixMatch: the problem is a convex
+  logistic regression per class, solved on all labelled rows to convergence, so it is as good
+  with 30 labels as a well-tuned minibatch run and needs no tuning;
+- **minibatch** (:mod:`patchwork_widget.models.minibatch`): stratified batches and the
+  optimizer, epoch by epoch, for convnet heads, images, focal loss, FixMatch and unfreezing.
+  The number of steps does not shrink with the number of labels (``min_steps``).
 
-- with pre-extracted ``features`` (N x d or N x h x w x c, array or memmap) batches are
-  gathered with NumPy and images are never read;
-- otherwise the label table's files are decoded by the ``tf.data`` pipeline
-  (:mod:`patchwork_widget.images.pipeline`), augmented per batch and sent through the extractor.
-
-Rows: training rows are neither excluded nor validation; batches are drawn by the stratified
-sampler (I4) over their labels. Validation rows (not excluded, at least one label) give the
-validation loss and macro AUC after every epoch. FixMatch's unlabelled rows are training rows
-with at least one missing label.
+Both start a new model's output bias at each class's log prior odds, minimise the same weighted
+loss plus ``l2 / 2 * ||W||^2`` on the output kernel, and end, when validation labels exist and
+``calibrate`` is on, with a Platt scaling per class (:mod:`patchwork_widget.models.calibration`).
+Validation rows (not excluded, at least one label) give the validation loss, macro AUC and
+calibration error.
 """
 
 from __future__ import annotations
@@ -24,22 +26,26 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
+from scipy.special import expit
 
-from patchwork_widget.images.augment import augment_batch, is_active, validate_augment
-from patchwork_widget.images.batch import read_images
-from patchwork_widget.images.pipeline import AUTOTUNE, decoder_kinds, image_loader
-from patchwork_widget.images.sampler import StratifiedSampler
-from patchwork_widget.labels.groups import train_mask, validation_mask
+from patchwork_widget.models.calibration import (
+    calibration_error,
+    fold_into_output,
+    logits,
+    platt_scaling,
+)
+from patchwork_widget.models.convex import Cancelled, prior_bias
 from patchwork_widget.models.finetune import PatchworkModels
-from patchwork_widget.models.fixmatch import fixmatch_loss, perturb_features
-from patchwork_widget.models.losses import LossOptions
-from patchwork_widget.models.options import TrainOptions, make_optimizer
+from patchwork_widget.models.losses import loss_function
+from patchwork_widget.models.full_batch import convex_obstacle, fit_full_batch, pooled_features
+from patchwork_widget.models.minibatch import MinibatchRun
 from patchwork_widget.models.predictions import macro_auc
+from patchwork_widget.models.rows import TrainingRows
+from patchwork_widget.options.training import Solver, TrainOptions
 
 logger = logging.getLogger(__name__)
 
@@ -53,234 +59,45 @@ class TrainResult:
     Attributes
     ----------
     history : pandas.DataFrame
-        One row per completed epoch: ``epoch`` (from 1), ``loss``, ``supervised_loss``,
-        ``val_loss``, ``val_auc``, ``learning_rate``, ``seconds`` and, with FixMatch,
-        ``fixmatch_loss`` and ``mask_fraction`` (epoch means).
+        One row per completed epoch (one row in all for L-BFGS): ``epoch`` (from 1), ``loss``,
+        ``supervised_loss``, ``val_loss``, ``val_auc``, ``val_ece``, ``learning_rate``,
+        ``seconds`` and, with FixMatch, ``fixmatch_loss`` and ``mask_fraction`` (epoch means);
+        L-BFGS adds ``iterations``. After calibration the last row's validation figures are
+        those of the calibrated model.
     cancelled : bool
         True when the cancel event stopped training; the models then hold the weights of the
         last completed epoch (or their weights before training if none completed).
     epochs_completed : int
     steps_per_epoch : int
+    solver : str
+        ``"lbfgs"`` or ``"minibatch"``.
+    stopped : str or None
+        Why training stopped early without being cancelled (a loss that became NaN or
+        infinite); the models keep the last good weights.
     """
 
     history: pd.DataFrame
     cancelled: bool
     epochs_completed: int
     steps_per_epoch: int
+    solver: str = Solver.MINIBATCH.value
+    stopped: Optional[str] = None
 
 
-class _Run:
-    """One training run: data access, compiled step, validation."""
+class _Diverged(Exception):
+    """The minibatch loss became NaN or infinite."""
 
-    def __init__(self, models: PatchworkModels, df: pd.DataFrame, features: Optional[np.ndarray],
-                 options: TrainOptions, read: Dict[str, Any]) -> None:
-        self.models, self.options = models, options
-        classes = list(models.classes)
-        missing = [c for c in classes if c not in df.columns]
-        if missing:
-            raise ValueError(f"the label table has no column for class(es) {missing}")
-        self.labels = df[classes].to_numpy(dtype=np.float32)
-        train = train_mask(df)
-        val = validation_mask(df)
-        labelled = ~np.isnan(self.labels).all(axis=1)
-        self.val_rows = np.flatnonzero(val & labelled)
-        self.unlabeled_rows = np.flatnonzero(train & np.isnan(self.labels).any(axis=1))
-        self.sampler = StratifiedSampler(self.labels, train, options.sampling, options.seed,
-                                         classes)
-        self.rng = np.random.default_rng(None if options.seed is None else options.seed + 1)
-        n_train = int((train & labelled).sum())
-        self.steps = options.batches_per_epoch or max(1, math.ceil(n_train / options.batch_size))
-        self.fixmatch = options.fixmatch.enabled
-        if self.fixmatch and not len(self.unlabeled_rows):
-            logger.warning("FixMatch is on but every training row is fully labelled: it is skipped")
-            self.fixmatch = False
-        self.loss_fn = options.loss.loss_fn()
-        lo = options.loss
-        self.u_elements = LossOptions(lo.kind, 0.0, lo.gamma, lo.alpha).elements()
-        self.features = features
-        if features is not None:
-            self._init_features(df, features)
-        else:
-            self._init_images(df, read)
-        self.optimizer = make_optimizer(options, self.steps)
-        self.optimizer.build(self._trainable(options.unfreeze_after is not None))
-        self.unfrozen = False
-        self._step = self._make_step()
-        self._predict = tf.function(lambda x: self._forward(x, False), reduce_retracing=True,
-                                    autograph=False)
 
-    # ------------------------------------------------------------------ set-up
-    def _init_features(self, df: pd.DataFrame, features: np.ndarray) -> None:
-        if len(features) != len(df):
-            raise ValueError(f"features has {len(features)} rows; the table has {len(df)}")
-        if tuple(features.shape[1:]) != self.models.feature_shape:
-            raise ValueError(f"features have shape {features.shape[1:]} per row; the models "
-                             f"expect {self.models.feature_shape}")
-        if self.options.unfreeze_after is not None:
-            raise ValueError("unfreeze_after needs images and an extractor; training on "
-                             "pre-extracted features never changes the extractor")
-        if is_active(validate_augment(self.options.augment)):
-            logger.info("augment is ignored when training on pre-extracted features")
-        self.images = False
-
-    def _init_images(self, df: pd.DataFrame, read: Dict[str, Any]) -> None:
-        ext = self.models.extractor
-        if ext is None:
-            raise ValueError("training from images needs models.extractor; pass features= to "
-                             "train on pre-extracted features")
-        shape = tuple(ext.inputs[0].shape[1:])
-        self.read = {"imshape": read.get("imshape") or (shape[0], shape[1]),
-                     "num_channels": read.get("num_channels") or shape[2],
-                     "norm": read.get("norm", 255),
-                     "single_channel": read.get("single_channel", False)}
-        if None in self.read["imshape"]:
-            raise ValueError(f"the extractor's input shape {shape} has unknown sizes: pass imshape")
-        self.files = df["filepath"].astype(str).tolist()
-        self.images = True
-        self._iterator: Optional[Any] = iter(self._image_stream())
-
-    def _image_stream(self) -> tf.data.Dataset:
-        o = self.options
-        kind_of = decoder_kinds(self.files)
-        load = image_loader(**self.read, kinds=np.unique(kind_of))
-        paths = tf.constant(self.files, dtype=tf.string)
-        kinds = tf.constant(kind_of)
-        labels = tf.constant(self.labels)
-
-        def rows(draw: Callable[[], np.ndarray], size: int) -> tf.data.Dataset:
-            def endless():
-                while True:
-                    yield draw()
-
-            ds = tf.data.Dataset.from_generator(
-                endless, output_signature=tf.TensorSpec([size], tf.int64))
-            ds = ds.unbatch().map(
-                lambda i: (load(tf.gather(paths, i), tf.gather(kinds, i)), tf.gather(labels, i)),
-                num_parallel_calls=AUTOTUNE)
-            return ds.ignore_errors(log_warning=True)  # an unreadable image is skipped
-
-        aug = validate_augment(o.augment)
-        lab = rows(lambda: self.sampler.sample(o.batch_size), o.batch_size).batch(o.batch_size)
-        if is_active(aug):
-            lab = lab.map(lambda x, y: (augment_batch(x, aug, clip=False), y),
-                          num_parallel_calls=AUTOTUNE)
-        if not self.fixmatch:
-            return lab.prefetch(AUTOTUNE)
-        size = o.fixmatch.mu * o.batch_size
-        weak = validate_augment(o.fixmatch.weak_aug)
-        strong = validate_augment(o.fixmatch.strong_aug)
-        unl = rows(lambda: self.rng.choice(self.unlabeled_rows, size), size).batch(size)
-        unl = unl.map(lambda x, _: (augment_batch(x, weak, clip=False),
-                                     augment_batch(x, strong, clip=False)),
-                      num_parallel_calls=AUTOTUNE)
-        return tf.data.Dataset.zip((lab, unl)).map(lambda a, b: a + b).prefetch(AUTOTUNE)
-
-    def _trainable(self, with_extractor: bool) -> List[tf.Variable]:
-        out = list(self.models.fine_tuning.trainable_weights)
-        out += list(self.models.output.trainable_weights)
-        if with_extractor:
-            ext = self.models.extractor
-            frozen = not ext.trainable
-            ext.trainable = True  # list the variables unfreezing will train
-            out += list(ext.trainable_weights)
-            ext.trainable = not frozen
-        return out
-
-    # ------------------------------------------------------------------ model
-    def _forward(self, x: tf.Tensor, training: bool) -> tf.Tensor:
-        m = self.models
-        if self.images:
-            x = m.extractor(x, training=False)  # BatchNorm stays in inference mode
-        return m.output(m.fine_tuning(x, training=training), training=training)
-
-    def _make_step(self) -> Callable[..., Dict[str, tf.Tensor]]:
-        variables = self._trainable(self.unfrozen)
-        fm = self.options.fixmatch
-        use_fixmatch = self.fixmatch
-
-        def step(x, y, *unlabeled):
-            with tf.GradientTape() as tape:
-                sup = self.loss_fn(y, self._forward(x, True))
-                logs = {"supervised_loss": sup}
-                total = sup
-                if use_fixmatch:
-                    if self.images:
-                        weak, strong = unlabeled
-                    else:
-                        weak = unlabeled[0]
-                        strong = perturb_features(weak, fm.feature_dropout, fm.feature_noise)
-                    u, frac = fixmatch_loss(self._forward(weak, False),
-                                            self._forward(strong, True), fm.tau, self.u_elements)
-                    total = sup + fm.lam * u
-                    logs.update(fixmatch_loss=u, mask_fraction=frac)
-            grads = tape.gradient(total, variables)
-            self.optimizer.apply(grads, variables)
-            logs["loss"] = total
-            return logs
-
-        return tf.function(step, reduce_retracing=True, autograph=False)
-
-    def unfreeze(self) -> None:
-        self.models.extractor.trainable = True
-        self.unfrozen = True
-        self._step = self._make_step()
-        logger.info("extractor unfrozen")
-
-    # ------------------------------------------------------------------ data
-    def next_batch(self) -> Tuple[Any, ...]:
-        if self.images:
-            return next(self._iterator)
-        o = self.options
-        idx = np.sort(self.sampler.sample(o.batch_size))
-        batch: Tuple[Any, ...] = (np.asarray(self.features[idx], dtype=np.float32),
-                                  self.labels[idx])
-        if self.fixmatch:
-            u = np.sort(self.rng.choice(self.unlabeled_rows, o.fixmatch.mu * o.batch_size))
-            batch += (np.asarray(self.features[u], dtype=np.float32),)
-        return batch
-
-    def step(self) -> Dict[str, float]:
-        out = self._step(*self.next_batch())
-        return {k: float(v) for k, v in out.items()}
-
-    def validate(self) -> Dict[str, float]:
-        if not len(self.val_rows):
-            return {"val_loss": math.nan, "val_auc": math.nan}
-        bs = self.options.eval_batch_size
-        if self.images:
-            probs = np.full((len(self.val_rows), self.labels.shape[1]), np.nan, np.float32)
-            for i in range(0, len(self.val_rows), bs):
-                got = read_images([self.files[r] for r in self.val_rows[i:i + bs]],
-                                  num_workers=2, **self.read)
-                if len(got.arrays):
-                    probs[i + got.good_index] = self._predict(got.arrays).numpy()
-            keep = ~np.isnan(probs).any(axis=1)
-            probs, y = probs[keep], self.labels[self.val_rows[keep]]
-        else:
-            probs = np.concatenate([
-                self._predict(np.asarray(self.features[self.val_rows[i:i + bs]],
-                                         dtype=np.float32)).numpy()
-                for i in range(0, len(self.val_rows), bs)])
-            y = self.labels[self.val_rows]
-        return {"val_loss": float(self.loss_fn(y, probs)), "val_auc": macro_auc(probs, y)}
-
-    def weights(self) -> List[List[np.ndarray]]:
-        parts = [self.models.fine_tuning, self.models.output]
-        if self.options.unfreeze_after is not None:
-            parts.append(self.models.extractor)
-        return [p.get_weights() for p in parts]
-
-    def restore(self, saved: List[List[np.ndarray]]) -> None:
-        parts = [self.models.fine_tuning, self.models.output, self.models.extractor]
-        for part, w in zip(parts, saved):
-            part.set_weights(w)
-
-    def learning_rate(self) -> float:
-        return float(np.asarray(self.optimizer.learning_rate))
-
-    def close(self) -> None:
-        """Drop the endless image iterator now, not at interpreter exit."""
-        self._iterator = None
+def choose_solver(models: PatchworkModels, features: Optional[np.ndarray],
+                  options: TrainOptions) -> Solver:
+    """The solver :func:`fit` uses: ``auto`` is L-BFGS where the problem is convex."""
+    obstacle = convex_obstacle(models, features, options)
+    if options.solver is Solver.LBFGS and obstacle is not None:
+        raise ValueError(f"solver 'lbfgs' cannot train this model: {obstacle}; use solver "
+                         "'minibatch' or 'auto'")
+    if options.solver is Solver.AUTO:
+        return Solver.LBFGS if obstacle is None else Solver.MINIBATCH
+    return options.solver
 
 
 def fit(
@@ -308,17 +125,19 @@ def fit(
         Pre-extracted features, one row per table row. Without them the images in
         ``df["filepath"]`` are read and passed through ``models.extractor``.
     options : TrainOptions
-        Batch size, epochs, optimizer, schedule, loss, FixMatch...
+        Solver, batch size, epochs, optimizer, schedule, loss, FixMatch, calibration...
     progress : callable, optional
-        ``progress(epoch, step, logs)`` after every step, with ``epoch`` in 1..epochs and
-        ``step`` in 1..steps_per_epoch. ``logs`` has ``loss``, ``supervised_loss``,
-        ``learning_rate``, ``epochs``, ``steps`` (and ``fixmatch_loss``, ``mask_fraction``) for
-        that step; the last call of an epoch comes after validation and carries that epoch's
-        means and ``val_loss``, ``val_auc``, ``seconds``. An exception raised in it stops
-        training (the models keep the last completed epoch's weights) and propagates.
+        ``progress(epoch, step, logs)``. Minibatch: after every step, with ``epoch`` in
+        1..epochs and ``step`` in 1..steps_per_epoch; ``logs`` has ``loss``,
+        ``supervised_loss``, ``learning_rate``, ``epochs``, ``steps`` (and ``fixmatch_loss``,
+        ``mask_fraction``) for that step; the last call of an epoch comes after validation and
+        carries that epoch's means and ``val_loss``, ``val_auc``, ``val_ece``, ``seconds``.
+        L-BFGS: once, ``progress(1, 1, logs)`` with the history's row. An exception raised in
+        it stops training (the models keep the last completed epoch's weights) and propagates.
     cancel : threading.Event, optional
-        Checked before every step; when set, the models get back the weights of the last
-        completed epoch and :attr:`TrainResult.cancelled` is True.
+        Checked before every step (every function evaluation for L-BFGS); when set, the models
+        get back the weights of the last completed epoch and :attr:`TrainResult.cancelled` is
+        True.
     imshape, num_channels, norm, single_channel
         Image reading options (defaults: the extractor's input shape, 255, False).
 
@@ -328,32 +147,113 @@ def fit(
     """
     if not isinstance(options, TrainOptions):
         raise ValueError(f"options must be a TrainOptions; got {type(options).__name__}")
-    read = {"imshape": imshape, "num_channels": num_channels, "norm": norm,
-            "single_channel": single_channel}
-    run = _Run(models, df, features, options, read)
+    solver = choose_solver(models, features, options)
+    rows = TrainingRows.from_table(df, models.classes, options)
+    fresh = not models.trained
+    if solver is Solver.LBFGS:
+        if len(features) != len(df):
+            raise ValueError(f"features has {len(features)} rows; the table has {len(df)}")
+        result = _fit_lbfgs(models, rows, features, options, progress, cancel, fresh)
+    else:
+        read = {"imshape": imshape, "num_channels": num_channels, "norm": norm,
+                "single_channel": single_channel}
+        result = _fit_minibatch(models, df, rows, features, options, progress, cancel, read,
+                                fresh)
+    if result.epochs_completed:
+        models.trained = True
+    return result
+
+
+def _fit_lbfgs(models: PatchworkModels, rows: TrainingRows, features: np.ndarray,
+               options: TrainOptions, progress: Optional[Progress],
+               cancel: Optional[threading.Event], fresh: bool) -> TrainResult:
+    start = time.perf_counter()
     try:
-        history, cancelled = _epochs(run, options, progress, cancel)
+        found = fit_full_batch(models, rows, features, options, not fresh, cancel)
+    except Cancelled:
+        logger.info("training cancelled")
+        return TrainResult(pd.DataFrame(), True, 0, 1, Solver.LBFGS.value)
+    record: Dict[str, float] = {"epoch": 1, "loss": found.loss, "supervised_loss": found.loss,
+                                "iterations": found.iterations, "learning_rate": math.nan}
+    probs = _head_probs(models, features, rows.val_rows, options)
+    record.update(_validate(models, probs, rows.labels[rows.val_rows], options))
+    record["seconds"] = time.perf_counter() - start
+    logger.info("L-BFGS: %d iterations, loss %.4f, val_auc %.3f, val_ece %.3f",
+                found.iterations, found.loss, record["val_auc"], record["val_ece"])
+    if progress is not None:
+        progress(1, 1, {**record, "epochs": 1, "steps": 1})
+    return TrainResult(pd.DataFrame([record]), False, 1, 1, Solver.LBFGS.value)
+
+
+def _head_probs(models: PatchworkModels, features: np.ndarray, rows: np.ndarray,
+                options: TrainOptions) -> np.ndarray:
+    dense = models.output.layers[-1]
+    kernel, bias = dense.get_weights()
+    x = pooled_features(models, features, rows, options.eval_batch_size)
+    return expit(x @ kernel.astype(np.float64) + bias)
+
+
+def _validate(models: PatchworkModels, probs: np.ndarray, y: np.ndarray,
+              options: TrainOptions, calibrate: bool = True) -> Dict[str, float]:
+    """Validation figures; first, when asked and possible, calibrate the output layer."""
+    if not len(y):
+        return {"val_loss": math.nan, "val_auc": math.nan, "val_ece": math.nan}
+    if calibrate and options.calibrate:
+        a, b = platt_scaling(logits(probs), y)
+        if not (np.allclose(a, 1.0) and np.allclose(b, 0.0)):
+            fold_into_output(models.output, a, b)
+            probs = expit(a * logits(probs) + b)
+            logger.info("calibrated on %d validation rows: a %s, b %s", len(y),
+                        np.round(a, 2).tolist(), np.round(b, 2).tolist())
+    ece = calibration_error(probs, y)
+    return {"val_loss": float(loss_function(options.loss)(y, probs.astype(np.float32))),
+            "val_auc": macro_auc(probs, y),
+            "val_ece": float(np.nanmean(ece)) if np.isfinite(ece).any() else math.nan}
+
+
+def _fit_minibatch(models: PatchworkModels, df: pd.DataFrame, rows: TrainingRows,
+                   features: Optional[np.ndarray], options: TrainOptions,
+                   progress: Optional[Progress], cancel: Optional[threading.Event],
+                   read: Dict[str, object], fresh: bool) -> TrainResult:
+    run = MinibatchRun(models, df, rows, features, options, read)
+    before = run.weights()
+    if fresh:  # start the output bias at the log prior odds
+        dense = models.output.layers[-1]
+        kernel, _ = dense.get_weights()
+        bias = prior_bias(rows.labels[rows.train_rows], rows.row_weights())
+        dense.set_weights([kernel, bias.astype(kernel.dtype)])
+    try:
+        history, cancelled, stopped = _epochs(run, before, options, progress, cancel)
     finally:
         run.close()
         if run.unfrozen:
             models.extractor.trainable = False
-    return TrainResult(pd.DataFrame(history), cancelled, len(history), run.steps)
+    return TrainResult(pd.DataFrame(history), cancelled, len(history), run.steps,
+                       Solver.MINIBATCH.value, stopped)
 
 
-def _epochs(run: _Run, options: TrainOptions, progress: Optional[Progress],
-            cancel: Optional[threading.Event]) -> Tuple[List[Dict[str, float]], bool]:
-    """Run the epochs; on cancel or on an error, put back the last completed epoch's weights."""
-    good = run.weights()
+def _epochs(run: MinibatchRun, good: List[List[np.ndarray]], options: TrainOptions,
+            progress: Optional[Progress], cancel: Optional[threading.Event]
+            ) -> Tuple[List[Dict[str, float]], bool, Optional[str]]:
+    """Run the epochs; on cancel, on a NaN loss or on an error, put back the last completed
+    epoch's weights (``good`` before the first)."""
     history: List[Dict[str, float]] = []
     try:
         for epoch in range(1, options.epochs + 1):
             if options.unfreeze_after is not None and epoch == options.unfreeze_after + 1:
                 run.unfreeze()
-            record = _epoch(run, epoch, options, progress, cancel)
+            try:
+                record = _epoch(run, epoch, options, progress, cancel)
+            except _Diverged as e:
+                run.restore(good)
+                message = (f"training stopped: {e}; the models keep the weights of the last "
+                           f"good epoch ({len(history)}): lower the learning rate")
+                logger.warning(message)
+                return history, False, message
             if record is None:
                 run.restore(good)
                 logger.info("training cancelled after %d complete epoch(s)", len(history))
-                return history, True
+                return history, True, None
             history.append(record)
             good = run.weights()
             if progress is not None:
@@ -364,26 +264,31 @@ def _epochs(run: _Run, options: TrainOptions, progress: Optional[Progress],
         logger.warning("training stopped by an error; the models keep the weights of the last "
                        "completed epoch (%d)", len(history))
         raise
-    return history, False
+    return history, False, None
 
 
-def _epoch(run: _Run, epoch: int, options: TrainOptions, progress: Optional[Progress],
+def _epoch(run: MinibatchRun, epoch: int, options: TrainOptions, progress: Optional[Progress],
            cancel: Optional[threading.Event]) -> Optional[Dict[str, float]]:
-    """One epoch's steps and validation; None when cancelled."""
+    """One epoch's steps and validation (after calibration, for the last); None when
+    cancelled."""
     start = time.perf_counter()
     sums: Dict[str, float] = {}
     for step in range(1, run.steps + 1):
         if cancel is not None and cancel.is_set():
             return None
         logs = run.step()
+        if not math.isfinite(logs["loss"]):
+            raise _Diverged(f"the loss became {logs['loss']} at epoch {epoch}, step {step}")
         for k, v in logs.items():
             sums[k] = sums.get(k, 0.0) + v
         logs.update(learning_rate=run.learning_rate(), epochs=options.epochs, steps=run.steps)
         if step < run.steps and progress is not None:
             progress(epoch, step, logs)
     record = {"epoch": epoch, **{k: v / run.steps for k, v in sums.items()}}
-    record.update(run.validate(), learning_rate=run.learning_rate(),
-                  seconds=time.perf_counter() - start)
+    probs, y = run.validation_probs()
+    last = epoch == options.epochs  # the last epoch calibrates (when asked) before reporting
+    record.update(_validate(run.models, probs, y, options, calibrate=last),
+                  learning_rate=run.learning_rate(), seconds=time.perf_counter() - start)
     logger.info("epoch %d/%d: loss %.4f, val_loss %.4f, val_auc %.3f", epoch, options.epochs,
                 record["loss"], record["val_loss"], record["val_auc"])
     return record

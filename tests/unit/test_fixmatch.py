@@ -15,6 +15,7 @@ from patchwork_widget.models import (
     build_models,
     fit,
     fixmatch_loss,
+    loss_elements,
     perturb_features,
     pseudo_labels,
 )
@@ -34,7 +35,7 @@ def test_pseudo_labels_and_mask_follow_tau():
 
 
 def test_fixmatch_loss_and_mask_fraction_by_hand():
-    loss, frac = fixmatch_loss(WEAK, STRONG, 0.9, LossOptions().elements())
+    loss, frac = fixmatch_loss(WEAK, STRONG, 0.9, loss_elements(LossOptions()))
     mask = np.array([[1, 1, 0, 1], [1, 0, 0, 1]], float)
     target = np.array([[1, 0, 0, 1], [0, 0, 0, 1]], float)
     q = STRONG.astype(float)
@@ -47,7 +48,7 @@ def test_no_gradient_flows_through_the_weak_view():
     weak = tf.Variable(WEAK)
     strong = tf.Variable(STRONG)
     with tf.GradientTape(persistent=True) as tape:
-        loss, _ = fixmatch_loss(weak, strong, 0.9, LossOptions().elements())
+        loss, _ = fixmatch_loss(weak, strong, 0.9, loss_elements(LossOptions()))
     assert tape.gradient(loss, weak) is None
     g = tape.gradient(loss, strong).numpy()
     assert (g[[0, 1], [2, 2]] == 0).all() and g[1, 1] == 0 and g[0, 0] != 0
@@ -55,7 +56,7 @@ def test_no_gradient_flows_through_the_weak_view():
 
 def test_nothing_confident_gives_zero_loss():
     loss, frac = fixmatch_loss(np.full((3, 2), 0.5), np.full((3, 2), 0.9), 0.95,
-                               LossOptions().elements())
+                               loss_elements(LossOptions()))
     assert float(loss) == 0.0 and float(frac) == 0.0
 
 
@@ -88,7 +89,8 @@ def trained(data, fixmatch, seed=0):
     df, feats, classes = data
     keras.utils.set_random_seed(seed)
     models = build_models(classes, feature_shape=(feats.shape[1],))
-    opts = TrainOptions(epochs=3, batch_size=16, batches_per_epoch=6, seed=5, fixmatch=fixmatch)
+    opts = TrainOptions(solver="minibatch", epochs=3, batch_size=16, batches_per_epoch=6, seed=5,
+                        fixmatch=fixmatch)
     return models, fit(models, df, features=feats, options=opts)
 
 
@@ -108,8 +110,8 @@ def test_fixmatch_on_features_logs_its_terms(data):
     h = result.history
     assert ((h["mask_fraction"] >= 0) & (h["mask_fraction"] <= 1)).all()
     assert h["mask_fraction"].iloc[-1] > 0
-    np.testing.assert_allclose(h["loss"], h["supervised_loss"] + lam * h["fixmatch_loss"],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        h["loss"], h["supervised_loss"] + h["l2_penalty"] + lam * h["fixmatch_loss"], rtol=1e-5)
 
 
 def test_fixmatch_on_images(tmp_path):

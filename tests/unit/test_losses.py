@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from patchwork_widget.models.losses import (
     LossOptions,
+    loss_function,
     masked_binary_crossentropy,
     masked_binary_focal_crossentropy,
 )
@@ -44,9 +45,9 @@ def test_masked_focal_equals_keras_on_full_labels(gamma, alpha, smoothing):
 
 def test_loss_options_build_the_same_losses():
     y, p = batch()
-    bce = LossOptions("bce", label_smoothing=0.1).loss_fn()
+    bce = loss_function(LossOptions("bce", label_smoothing=0.1))
     assert float(bce(y, p)) == pytest.approx(float(masked_binary_crossentropy(y, p, 0.1)), abs=0)
-    focal = LossOptions("focal", gamma=1.0, alpha=0.3).loss_fn()
+    focal = loss_function(LossOptions("focal", gamma=1.0, alpha=0.3))
     ref = masked_binary_focal_crossentropy(y, p, gamma=1.0, alpha=0.3)
     assert float(focal(y, p)) == pytest.approx(float(ref), abs=0)
 

@@ -61,11 +61,12 @@ def pooled_models(feats, seed=0, **opts):
                         options=FineTuneOptions(pooling="avg", **opts))
 
 
-def test_training_on_demo_features_reaches_the_auc_floor(demo):
+def test_minibatch_training_on_demo_features_reaches_the_auc_floor(demo):
     df, feats, truth, _ = demo
     models = pooled_models(feats)
     result = fit(models, df, features=feats,
-                 options=TrainOptions(epochs=20, batch_size=32, learning_rate=3e-2, seed=0))
+                 options=TrainOptions(solver="minibatch", epochs=20, batch_size=32,
+                                      learning_rate=3e-2, seed=0))
     val = df["validation"].to_numpy()
     probs = predict(models, df, features=feats)
     aucs = [roc_auc_score(truth[val, j], probs.to_numpy()[val, j]) for j in range(len(CLASSES))]
@@ -81,7 +82,7 @@ def test_training_on_demo_features_reaches_the_auc_floor(demo):
 def test_progress_is_called_after_every_step_and_epoch_end_carries_validation(demo):
     df, feats, _, _ = demo
     calls = []
-    opts = TrainOptions(epochs=3, batch_size=16, batches_per_epoch=4, seed=1)
+    opts = TrainOptions(solver="minibatch", epochs=3, batch_size=16, batches_per_epoch=4, seed=1)
     result = fit(pooled_models(feats), df, features=feats, options=opts,
                  progress=lambda e, s, logs: calls.append((e, s, dict(logs))))
     assert [(e, s) for e, s, _ in calls] == [(e, s) for e in (1, 2, 3) for s in (1, 2, 3, 4)]
@@ -105,7 +106,7 @@ def test_cancel_keeps_the_weights_of_the_last_completed_epoch(demo):
         if epoch == 2 and step == 3:
             cancel.set()
 
-    opts = TrainOptions(epochs=4, batch_size=16, batches_per_epoch=5, seed=0)
+    opts = TrainOptions(solver="minibatch", epochs=4, batch_size=16, batches_per_epoch=5, seed=0)
     result = fit(models, df, features=feats, options=opts, progress=progress, cancel=cancel)
     assert result.cancelled and result.epochs_completed == 1 and len(result.history) == 1
     for got, want in zip(models.output.get_weights(), saved[1]):
@@ -131,12 +132,12 @@ def test_features_never_read_images(demo, monkeypatch, tmp_path):
 
     import patchwork_widget.images.batch as batch_mod
     import patchwork_widget.images.read as read_mod
+    import patchwork_widget.models.minibatch as minibatch_mod
     import patchwork_widget.models.predictions as predict_mod
-    import patchwork_widget.models.train as train_mod
 
     for mod, name in [(read_mod, "read_array"), (read_mod, "read_image"),
-                      (batch_mod, "read_array"), (train_mod, "read_images"),
-                      (train_mod, "image_loader"), (predict_mod, "read_images")]:
+                      (batch_mod, "read_array"), (minibatch_mod, "read_images"),
+                      (minibatch_mod, "image_loader"), (predict_mod, "read_images")]:
         monkeypatch.setattr(mod, name, forbidden)
     opts = TrainOptions(epochs=2, batch_size=16, batches_per_epoch=3, augment=True,
                         fixmatch=FixMatchOptions(lam=1.0, tau=0.6))
@@ -157,13 +158,14 @@ def test_background_job_reports_from_its_thread_and_can_be_cancelled(demo):
 
     models = pooled_models(feats)
     job = start_training(models, df, features=feats, progress=progress,
-                         options=TrainOptions(epochs=2, batch_size=16, batches_per_epoch=3))
+                         options=TrainOptions(solver="minibatch", epochs=2, batch_size=16,
+                                                              batches_per_epoch=3))
     result = job.result(timeout=60)
     assert job.done() and len(result.history) == 2
     assert threads and all(t.startswith("patchwork-train") for t in threads)
 
     long_job = start_training(models, df, features=feats, progress=progress,
-                              options=TrainOptions(epochs=1000, batch_size=16))
+                              options=TrainOptions(solver="minibatch", epochs=1000, batch_size=16))
     started.wait(30)
     long_job.cancel()
     result = long_job.result(timeout=60)
@@ -176,7 +178,8 @@ def test_background_job_reports_from_its_thread_and_can_be_cancelled(demo):
 def test_optimizers_and_schedules(demo, optimizer, schedule):
     df, feats, _, _ = demo
     lrs = []
-    opts = TrainOptions(epochs=2, batch_size=16, batches_per_epoch=4, optimizer=optimizer,
+    opts = TrainOptions(solver="minibatch", epochs=2, batch_size=16, batches_per_epoch=4,
+                        optimizer=optimizer,
                         schedule=schedule, learning_rate=0.1, weight_decay=1e-4,
                         decay_steps=2, warmup_steps=2)
     fit(pooled_models(feats), df, features=feats, options=opts,
@@ -284,6 +287,7 @@ def test_an_error_in_progress_stops_training_and_keeps_the_last_good_weights(dem
 
     with pytest.raises(RuntimeError, match="widget closed"):
         fit(models, df, features=feats, progress=progress,
-            options=TrainOptions(epochs=2, batch_size=16, batches_per_epoch=4))
+            options=TrainOptions(solver="minibatch", epochs=2, batch_size=16,
+                                 batches_per_epoch=4))
     for got, want in zip(models.output.get_weights(), before):
         np.testing.assert_array_equal(got, want)
