@@ -2,8 +2,11 @@
 
 from .counts import COLUMNS as COUNT_COLUMNS
 from .counts import label_counts
+from .autosave import ExportState
+from .errors import ReadOnlyStoreError, StoreClosedError, StoreTakenOverError
 from .files import load_labels, save_labels
 from .journal import journal_path
+from .lock import JournalLockedError
 from .schema import (
     RESERVED,
     add_class,
@@ -21,7 +24,12 @@ from .timing import labels_per_minute, time_per_class, time_per_image, time_per_
 __all__ = [
     "COUNT_COLUMNS",
     "RESERVED",
+    "ExportState",
+    "JournalLockedError",
     "LabelStore",
+    "ReadOnlyStoreError",
+    "StoreClosedError",
+    "StoreTakenOverError",
     "add_class",
     "class_columns",
     "journal_path",

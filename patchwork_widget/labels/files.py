@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import pandas as pd
@@ -70,13 +70,15 @@ def load_labels(source: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
 def save_labels(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``df`` to ``path`` (CSV or Parquet by extension) atomically.
 
-    The table goes to a temporary file in the same folder, which is flushed to disk and
-    then renamed over ``path``, so ``path`` holds either the old or the new table, never
-    a partial one.
+    The table goes to a temporary file ``.<name>.<random>.tmp`` in the same folder, which
+    is flushed to disk and then renamed over ``path``, so ``path`` holds either the old or
+    the new table, never a partial one. A new file gets the permissions the user's umask
+    allows; a replaced file keeps its permissions.
     """
     fmt = table_format(path)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f"{_temp_prefix(path)}{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
     try:
         with os.fdopen(fd, "wb") as handle:
             if fmt == "csv":
@@ -85,12 +87,45 @@ def save_labels(df: pd.DataFrame, path: str | os.PathLike) -> None:
                 df.to_parquet(handle, index=False)
             handle.flush()
             os.fsync(handle.fileno())
+        try:
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        except FileNotFoundError:
+            pass  # a new file: the umask decided
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     log.debug("wrote %d rows to %s", len(df), path)
+
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary files a killed :func:`save_labels` of ``path`` left; return them.
+
+    Call it only while no export of ``path`` can be running (the store does so on open,
+    holding the journal's writer lock).
+    """
+    path = Path(path)
+    prefix = _temp_prefix(path)
+    removed = []
+    try:
+        entries = list(path.parent.iterdir())
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.name.endswith(_TEMP_SUFFIX):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    if removed:
+        log.info("removed %d unfinished export file(s) of %s", len(removed), path)
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -111,15 +111,32 @@ class Journal:
         The SQLite file.
     user, session
         Recorded on every action written through this object.
+    read_only
+        Open an existing file for reading only (never creating it).
+
+    Raises
+    ------
+    FileNotFoundError
+        With ``read_only`` when the file does not exist.
     """
 
-    def __init__(self, path: str | os.PathLike, user: str, session: str) -> None:
+    def __init__(
+        self, path: str | os.PathLike, user: str, session: str, read_only: bool = False
+    ) -> None:
         self.path = Path(path)
         self.user = user
         self.session = session
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        if read_only:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no label journal at {str(self.path)!r}")
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._db = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False
+            )
+        else:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def initialised(self) -> bool:
         """Whether the file holds a complete journal (creation is one transaction)."""
@@ -152,14 +169,27 @@ class Journal:
         ).fetchone()
         return decode_snapshot(*blobs), upto
 
-    def write_snapshot(self, df: pd.DataFrame, upto_action: int) -> None:
-        """Replace the snapshot with ``df``, the table after action ``upto_action``."""
+    def write_snapshot(self, df: pd.DataFrame, upto_action: int, applied: int) -> bool:
+        """Replace the snapshot with ``df``, the table after action ``upto_action``.
+
+        ``applied`` is how many actions after the current snapshot ``df`` holds. The
+        snapshot is written only if those are all the actions in the file, the newest
+        being ``upto_action``: a snapshot never covers an action ``df`` may not hold.
+        Returns whether it was written.
+        """
         with self._transaction() as db:
+            found = db.execute(
+                "SELECT count(*), coalesce(max(id), 0) FROM actions "
+                "WHERE id > (SELECT upto_action FROM snapshot)"
+            ).fetchone()
+            if tuple(found) != (applied, upto_action):
+                return False
             db.execute(
                 "UPDATE snapshot SET upto_action=?, nrows=?, classes=?, filepath=?, flags=?, "
                 "labels=? WHERE id=1",
                 (upto_action, *encode_snapshot(df)),
             )
+        return True
 
     def append(
         self,
@@ -189,6 +219,22 @@ class Journal:
                 ((action, *event) for event in events),
             )
         return action
+
+    def record_export(self, upto_action: int, size: int, mtime_ns: int) -> None:
+        """Note that the export file, now of ``size`` bytes and ``mtime_ns``, holds the
+        table after action ``upto_action``."""
+        record = {"upto": upto_action, "size": size, "mtime_ns": mtime_ns, "time": time.time()}
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('export', ?)", (json.dumps(record),))
+
+    def export_record(self) -> dict | None:
+        """The last :meth:`record_export` (``upto``, ``size``, ``mtime_ns``, ``time``)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='export'").fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def first_action_time(self, after: int) -> float | None:
+        """The time of the oldest action with id > ``after`` (None if there is none)."""
+        return self._db.execute("SELECT min(time) FROM actions WHERE id > ?", (after,)).fetchone()[0]
 
     def pending(self, after: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Actions with id > ``after`` and their events, both in order."""

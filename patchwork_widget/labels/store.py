@@ -2,60 +2,43 @@
 
 Every change is written to the SQLite journal (see :mod:`.journal`) in one committed
 transaction before the in-memory DataFrame changes, so the DataFrame never shows a
-label that a crash could lose.
+label that a crash could lose. One store at a time writes a journal (see :mod:`.lock`);
+the export file is kept current in the background (see :mod:`.autosave`).
 """
 
 from __future__ import annotations
 
-import getpass
+import atexit
 import logging
-import math
 import os
 import threading
 import time
-import uuid
+import weakref
 from collections.abc import Iterable, Mapping
-from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 import pandas as pd
 
-from .counts import CountTracker
-from .files import load_labels, save_labels, table_format
-from .journal import Event, Journal, history_frame, journal_path
-from .replay import apply_class_edit, as_db, class_edit_events, replay
-from .schema import (
-    FLAGS,
-    check_flag_value,
-    check_label_value,
-    check_same_filepaths,
-    class_columns,
-)
+from .arguments import check_changes, check_rows, check_seconds
+from .autosave import ExportState, check_delay
+from .errors import check_usable
+from .exporting import Exports
+from .files import save_labels
+from .journal import Journal, history_frame
+from .lock import WriterLock
+from .opening import Start, open_journal
+from .schema import FLAGS
+from .table import LiveTable, undo_grid
 
 log = logging.getLogger(__name__)
 
 #: Opening a journal with more pending actions than this folds them into the snapshot.
 COMPACT_AFTER = 20_000
 
-
-def _check_seconds(seconds: float | None) -> float | None:
-    if seconds is None:
-        return None
-    if isinstance(seconds, (int, float, np.integer, np.floating)) and not isinstance(
-        seconds, (bool, np.bool_)
-    ):
-        if math.isfinite(seconds) and seconds >= 0:
-            return float(seconds)
-    raise ValueError(f"seconds must be None or a finite number >= 0; got {seconds!r}")
-
-
-def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
+#: Stores open for writing in this process, closed (exported) at interpreter exit.
+_open_stores: weakref.WeakSet[LabelStore] = weakref.WeakSet()
 
 
 class LabelStore:
@@ -65,16 +48,25 @@ class LabelStore:
     object); change it only through the store's methods. All methods are thread-safe.
     """
 
-    def __init__(self, path: Path, journal: Journal, df: pd.DataFrame, pending: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        journal: Journal,
+        start: Start,
+        writer: WriterLock | None,
+        exported: bool,
+    ) -> None:
         self.path = path
         self._journal = journal
-        self._df = df
+        self._table = LiveTable(start.table)
         self._lock = threading.RLock()
-        self._tracker = CountTracker(df)
-        self._position = {name: j for j, name in enumerate(df.columns)}
         self._undo = journal.undo_stack()
-        self._pending = pending
+        self._pending = start.pending
+        self._last_action = start.last_action
+        self._writer = writer
         self._closed = False
+        self._taken_over = False
+        self._exports = Exports(path, journal, self._lock, exported)
 
     @classmethod
     def open(
@@ -83,6 +75,10 @@ class LabelStore:
         df: pd.DataFrame | None = None,
         classes: Iterable[str] | None = None,
         user: str | None = None,
+        *,
+        read_only: bool = False,
+        wait: float = 0.0,
+        autosave: float | None = 1.0,
     ) -> LabelStore:
         """Open (or start) the store whose export file is ``path``.
 
@@ -99,58 +95,42 @@ class LabelStore:
             If given, the opened table must have exactly these classes, in this order.
         user
             Recorded on every action; defaults to the login name.
+        read_only
+            Read an existing journal without becoming its writer: every change raises
+            :class:`ReadOnlyStoreError`; the table is the journal's at open.
+        wait
+            Seconds to wait for a writer in another process to close before raising
+            :class:`JournalLockedError`. A writer in this process is taken over at once.
+        autosave
+            Export ``path`` in the background this many seconds after the last change
+            (at most 5 s after the first unexported one), and at close and interpreter
+            exit. None: only on :meth:`export` and :meth:`close`.
 
         Returns
         -------
         LabelStore
             Holding the table at its last acknowledged change. Without a journal the
             start is ``df``, else the export file at ``path``; with neither, ValueError.
+
+        Raises
+        ------
+        JournalLockedError
+            Another process writes this journal (the message names its pid and host).
         """
+        delay = check_delay(autosave)
         path = Path(path)
-        table_format(path)
-        where = journal_path(path)
-        fresh = not where.exists()
-        journal = Journal(where, user or _default_user(), uuid.uuid4().hex)
-        try:
-            start = time.perf_counter()
-            resume = journal.initialised()
-            if resume:
-                table, upto = journal.load_snapshot()
-                actions, events = journal.pending(upto)
-                replay(table, actions, events)
-                pending = len(actions)
-                if df is not None:
-                    check_same_filepaths(table, load_labels(df), f"the journal {where.name}")
-            elif df is not None:
-                table, pending = load_labels(df), 0
-            elif path.exists():
-                table, pending = load_labels(path), 0
-            else:
-                raise ValueError(
-                    f"no journal {where.name} and no file {str(path)!r} to start from; "
-                    "pass df (see prep_label_dataframe(filepaths, classes))"
-                )
-            if classes is not None and list(classes) != class_columns(table):
-                raise ValueError(
-                    f"the table at {str(path)!r} has classes {class_columns(table)}, "
-                    f"not {list(classes)}; change classes with add_class/rename_class/"
-                    "remove_class/merge_classes"
-                )
-            if not resume:
-                journal.create(table)
-        except BaseException:
-            journal.close()
-            if fresh:  # leave no empty journal behind
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{where}{suffix}").unlink(missing_ok=True)
-            raise
-        log.info(
-            "opened %s: %d rows, %d actions replayed in %.2f s",
-            where, len(table), pending, time.perf_counter() - start,
+        journal, start, writer, exported = open_journal(
+            path, df, classes, user, read_only, wait
         )
-        store = cls(path, journal, table, pending)
-        if pending > COMPACT_AFTER:
+        store = cls(path, journal, start, writer, exported)
+        if writer is None:
+            return store
+        if start.pending > COMPACT_AFTER:
             store.compact()
+        if delay is not None:
+            store._exports.start_autosave(delay, store._snapshot)
+        _open_stores.add(store)
+        writer.bind(store._stop_writing)  # last: a takeover from now on stops all of it
         return store
 
     # -- reading -------------------------------------------------------------------------
@@ -158,18 +138,18 @@ class LabelStore:
     @property
     def df(self) -> pd.DataFrame:
         """The live label table (the same DataFrame object for the store's lifetime)."""
-        return self._df
+        return self._table.df
 
     @property
     def classes(self) -> list[str]:
         """The class names, in column order."""
-        return list(self._tracker.classes)
+        return self._table.classes
 
     @property
     def counts(self) -> pd.DataFrame:
         """The :func:`label_counts` table, kept up to date per change."""
         with self._lock:
-            return self._tracker.table()
+            return self._table.tracker.table()
 
     def history(self) -> pd.DataFrame:
         """Every change ever made, one row per changed cell.
@@ -218,10 +198,10 @@ class LabelStore:
         ``seconds`` is the time for the whole call. See :meth:`annotate`.
         """
         with self._lock:
-            self._check_open()
-            rows_arr = self._check_rows(rows)
-            values = self._check_changes(changes)
-            seconds = _check_seconds(seconds)
+            self._check_writable()
+            rows_arr = check_rows(rows, len(self._table.df))
+            values = check_changes(changes, self.classes)
+            seconds = check_seconds(seconds)
             grid = {
                 field: np.full(len(rows_arr), value, dtype=bool if field in FLAGS else float)
                 for field, value in values.items()
@@ -241,18 +221,11 @@ class LabelStore:
             None when there is nothing to undo.
         """
         with self._lock:
-            self._check_open()
+            self._check_writable()
             if not self._undo:
                 return None
             target = self._undo[-1]
-            events = self._journal.action_events(target)
-            rows = np.array(sorted({event[0] for event in events}), dtype=np.intp)
-            position = {row: i for i, row in enumerate(rows.tolist())}
-            grid: dict[str, np.ndarray] = {}
-            for row, field, old, _new in events:
-                dtype = bool if field in FLAGS else float
-                column = grid.setdefault(field, np.empty(len(rows), dtype=dtype))
-                column[position[row]] = math.nan if old is None else old
+            rows, grid = undo_grid(self._journal.action_events(target))
             self._commit("undo", rows, grid, undoes=target)
             self._undo.pop()
             restored = {field: values.tolist() for field, values in grid.items()}
@@ -267,57 +240,17 @@ class LabelStore:
         undoes: int | None = None,
     ) -> int:
         """Journal, then apply, new values for ``rows`` x fields; return the action id."""
-        events: list[Event] = []
-        for field, values in grid.items():
-            old = self._read(field, rows)
-            events += zip(rows.tolist(), repeat(field), as_db(old), as_db(values))
-        moves = self._tracker.moves(rows, grid, self._read)
+        events = self._table.cell_events(rows, grid)
         action = self._journal.append(kind, events, seconds=seconds, undoes=undoes)
-        for field, values in grid.items():
-            column = self._position[field]
-            if len(rows) == 1:
-                self._df.iat[int(rows[0]), column] = values[0]
-            else:
-                self._df.iloc[rows, column] = values
-        if moves is not None:
-            self._tracker.change(*moves)
-        self._pending += 1
+        self._table.set(rows, grid)
+        self._acknowledged(action)
         return action
 
-    def _read(self, field: str, rows: np.ndarray) -> np.ndarray:
-        """Current values of ``field`` at ``rows`` (by position: fast for one row)."""
-        column = self._position[field]
-        if len(rows) == 1:
-            return np.array([self._df.iat[int(rows[0]), column]])
-        return self._df.iloc[rows, column].to_numpy()
-
-    def _check_rows(self, rows: Iterable[int]) -> np.ndarray:
-        rows = list(rows)
-        n = len(self._df)
-        if not rows:
-            raise ValueError("no rows given")
-        for row in rows:
-            if isinstance(row, (bool, np.bool_)) or not isinstance(row, (int, np.integer)):
-                raise ValueError(f"row {row!r} is not an integer row label")
-            if not 0 <= row < n:
-                raise ValueError(f"unknown row {row}; rows are 0 to {n - 1}")
-        if len(set(rows)) != len(rows):
-            raise ValueError(f"rows {rows} repeat a row")
-        return np.array(rows, dtype=np.intp)
-
-    def _check_changes(self, changes: Mapping[str, object]) -> dict[str, float | bool]:
-        if not isinstance(changes, Mapping) or not changes:
-            raise ValueError("changes must be a non-empty mapping of field to value")
-        classes = self.classes
-        checked: dict[str, float | bool] = {}
-        for field, value in changes.items():
-            if field in FLAGS:
-                checked[field] = check_flag_value(field, value)
-            elif field in classes:
-                checked[field] = check_label_value(field, value)
-            else:
-                raise ValueError(f"unknown field {field!r}; fields are {classes + list(FLAGS)}")
-        return checked
+    def _acknowledged(self, action: int) -> None:
+        """Book-keeping after action ``action`` is durable and applied."""
+        self._last_action = action
+        self._pending += 1
+        self._exports.changed()
 
     # -- class edits ---------------------------------------------------------------------
 
@@ -341,35 +274,72 @@ class LabelStore:
 
     def _class_edit(self, kind: str, detail: dict) -> None:
         with self._lock:
-            self._check_open()
-            events = class_edit_events(self._df, kind, detail)
-            self._journal.append(kind, events, detail=detail)
-            recount = apply_class_edit(self._df, kind, detail)
-            if kind == "rename_class":
-                self._tracker.rename(detail["old"], detail["new"])
-            self._tracker.reset_classes(self._df, recount)
-            self._position = {name: j for j, name in enumerate(self._df.columns)}
+            self._check_writable()
+            events = self._table.class_edit_events(kind, detail)
+            action = self._journal.append(kind, events, detail=detail)
+            self._table.apply_class_edit(kind, detail)
             self._undo.clear()
-            self._pending += 1
+            self._acknowledged(action)
 
     # -- files ---------------------------------------------------------------------------
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the store was opened with ``read_only=True``."""
+        return self._writer is None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the store no longer writes (closed, or taken over by a later open)."""
+        return self._closed
+
+    @property
+    def export_state(self) -> ExportState:
+        """Whether the export file at :attr:`path` holds every acknowledged change."""
+        return self._exports.state()
+
+    def wait_exported(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for :attr:`export_state` to be ``"exported"``."""
+        return self._exports.wait(timeout)
+
     def export(self, path: str | os.PathLike | None = None) -> Path:
-        """Write the table atomically to ``path`` (default: the store's path); return it."""
+        """Write the table atomically to ``path`` (default: the store's path); return it.
+
+        Writing the store's own path needs a writable store; another path does not.
+        """
         target = self.path if path is None else Path(path)
+        if os.path.abspath(target) == os.path.abspath(self.path):
+            self._exports.write(self._snapshot, raise_errors=True)
+            return self.path
         with self._lock:
             self._check_open()
-            table = self._df.copy()
+            table = self._table.df.copy()
         save_labels(table, target)
         return target
 
+    def _snapshot(self) -> tuple[pd.DataFrame, int]:
+        """A copy of the table and its newest action, for an export of :attr:`path`."""
+        self._check_writable()
+        return self._table.df.copy(), self._last_action
+
     def compact(self) -> None:
-        """Fold the actions since the last snapshot into a new snapshot."""
+        """Fold the actions since the last snapshot into a new snapshot.
+
+        Only when this store holds every action in the journal: a snapshot never covers
+        an action it did not apply (then nothing is written and a warning logged).
+        """
         with self._lock:
-            self._check_open()
+            self._check_writable()
             if self._pending:
                 start = time.perf_counter()
-                self._journal.write_snapshot(self._df, self._journal.last_action())
+                if not self._journal.write_snapshot(
+                    self._table.df, self._last_action, self._pending
+                ):
+                    log.warning(
+                        "not compacting %s: it holds actions this store did not apply",
+                        self._journal.path,
+                    )
+                    return
                 log.info(
                     "compacted %d actions into %s in %.2f s",
                     self._pending, self._journal.path, time.perf_counter() - start,
@@ -377,21 +347,48 @@ class LabelStore:
                 self._pending = 0
 
     def close(self, export: bool = True) -> None:
-        """Export (unless ``export=False``), compact and close the journal; idempotent."""
+        """Stop autosaving, export (unless ``export=False`` or already current), compact
+        and close the journal, and give up the writer lock; idempotent.
+
+        A store taken over by a later open only closes (the new store owns the files).
+        """
+        self._exports.stop_autosave()
+        try:
+            with self._lock:
+                writable = not (self._closed or self._taken_over or self.read_only)
+            if export and writable and not self._exports.current:
+                self._exports.write(self._snapshot, raise_errors=True)
+            with self._lock:
+                if writable and not self._closed:
+                    self.compact()
+        finally:
+            with self._lock:
+                if not self._closed:
+                    self._journal.close()
+                    self._closed = True
+            if self._writer is not None:
+                self._writer.release()
+            _open_stores.discard(self)
+
+    def _stop_writing(self) -> None:
+        """Called when a later open in this process takes over: stop, write nothing more."""
+        with self._lock:  # waits for a call in flight
+            self._taken_over = True
+        self._exports.stop_autosave()  # an export in progress finishes; no new one starts
         with self._lock:
-            if self._closed:
-                return
-            try:
-                if export:
-                    self.export()
-                self.compact()
-            finally:
+            if not self._closed:
                 self._journal.close()
                 self._closed = True
+        _open_stores.discard(self)
+        log.info("%s: taken over by a newer store on the same file", self.path)
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise ValueError(f"the label store {str(self.path)!r} is closed")
+        check_usable(self.path, closed=self._closed, taken_over=self._taken_over)
+
+    def _check_writable(self) -> None:
+        check_usable(
+            self.path, closed=self._closed, taken_over=self._taken_over, read_only=self.read_only
+        )
 
     def __enter__(self) -> LabelStore:
         return self
@@ -405,5 +402,19 @@ class LabelStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"LabelStore({str(self.path)!r}, rows={len(self._df)}, classes={self.classes})"
+        mode = ", read_only=True" if self.read_only else ""
+        return (
+            f"LabelStore({str(self.path)!r}, rows={len(self._table.df)}, "
+            f"classes={self.classes}{mode})"
+        )
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    """Export and close every store still open at interpreter exit."""
+    for store in list(_open_stores):
+        try:
+            store.close()
+        except Exception:  # one failing store must not keep the others from closing
+            log.exception("could not close %s at exit", store.path)
 

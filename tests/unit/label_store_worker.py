@@ -5,13 +5,23 @@ Usage: python label_store_worker.py EXPORT_PATH SEED N_ROWS
 Prints ``ready`` once the store is open, then ``ack I`` after operation I returned
 (so its change is durable). The operations are a pure function of the seed, so the test
 can rebuild the expected table with :func:`apply_reference`.
+
+Also, for test_labels_writers:
+
+- ``python label_store_worker.py hold EXPORT_PATH N_ROWS ROW...``: annotate each ROW
+  (``cat`` = 1), printing ``ack ROW``, then ``holding`` and sleep until killed.
+- ``python label_store_worker.py race GO_FILE NAME ROW EXPORT_PATH...``: wait for GO_FILE,
+  then for each export path open the store (waiting for other writers), annotate ROW,
+  close and print ``ok PATH``, or ``error PATH TYPE MESSAGE``.
 """
 
 from __future__ import annotations
 
 import random
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 
@@ -84,5 +94,34 @@ def main(path: str, seed: int, n_rows: int) -> None:
         print(f"ack {i}", flush=True)
 
 
+def hold(path: str, n_rows: int, rows: list[int]) -> None:
+    store = LabelStore.open(path, df=start_table(n_rows), autosave=None)
+    for row in rows:
+        store.annotate(row, {"cat": 1})
+        print(f"ack {row}", flush=True)
+    print("holding", flush=True)
+    while True:
+        time.sleep(1)
+
+
+def race(go: str, name: str, row: int, paths: list[str]) -> None:
+    while not Path(go).exists():
+        time.sleep(0.001)
+    for path in paths:
+        try:
+            store = LabelStore.open(path, df=start_table(8), user=name, wait=30, autosave=None)
+            store.annotate(row, {"dog": 1})
+            store.close()
+        except Exception as error:  # reported to the test, which fails on it
+            print(f"error {path} {type(error).__name__} {error}", flush=True)
+        else:
+            print(f"ok {path}", flush=True)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    if sys.argv[1] == "hold":
+        hold(sys.argv[2], int(sys.argv[3]), [int(r) for r in sys.argv[4:]])
+    elif sys.argv[1] == "race":
+        race(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:])
+    else:
+        main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

@@ -124,11 +124,12 @@ def test_replay_of_class_edits_and_annotations_without_close(tmp_path: Path) -> 
     expected = expected[["filepath", "exclude", "validation"]].assign(alpha=alpha, bc=bc)
 
     pd.testing.assert_frame_equal(first.df, expected)
-    second = LabelStore.open(path)
+    counts, history = first.counts, first.history()
+    second = LabelStore.open(path)  # takes over from first, which never closed
     try:
         pd.testing.assert_frame_equal(second.df, expected)
-        pd.testing.assert_frame_equal(second.counts, first.counts)
-        pd.testing.assert_frame_equal(second.history(), first.history())
+        pd.testing.assert_frame_equal(second.counts, counts)
+        pd.testing.assert_frame_equal(second.history(), history)
     finally:
         second.close(export=False)
         first.close(export=False)

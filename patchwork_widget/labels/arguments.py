@@ -1,0 +1,69 @@
+"""Checks of the arguments of LabelStore calls: rows, changes, seconds, user."""
+
+from __future__ import annotations
+
+import getpass
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from .schema import FLAGS, check_flag_value, check_label_value
+
+
+def check_seconds(seconds: float | None) -> float | None:
+    """``seconds`` on screen: None or a finite number >= 0 (as float)."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, (int, float, np.integer, np.floating)) and not isinstance(
+        seconds, (bool, np.bool_)
+    ):
+        if math.isfinite(seconds) and seconds >= 0:
+            return float(seconds)
+    raise ValueError(f"seconds must be None or a finite number >= 0; got {seconds!r}")
+
+
+def check_rows(rows: Iterable[int], n: int) -> np.ndarray:
+    """Distinct integer row labels in ``0 .. n - 1``, as an intp array."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no rows given")
+    for row in rows:
+        if isinstance(row, (bool, np.bool_)) or not isinstance(row, (int, np.integer)):
+            raise ValueError(f"row {row!r} is not an integer row label")
+        if not 0 <= row < n:
+            raise ValueError(f"unknown row {row}; rows are 0 to {n - 1}")
+    if len(set(rows)) != len(rows):
+        raise ValueError(f"rows {rows} repeat a row")
+    return np.array(rows, dtype=np.intp)
+
+
+def check_changes(changes: Mapping[str, object], classes: list[str]) -> dict[str, float | bool]:
+    """Field -> value, each field a class or flag and each value allowed for it."""
+    if not isinstance(changes, Mapping) or not changes:
+        raise ValueError("changes must be a non-empty mapping of field to value")
+    checked: dict[str, float | bool] = {}
+    for field, value in changes.items():
+        if field in FLAGS:
+            checked[field] = check_flag_value(field, value)
+        elif field in classes:
+            checked[field] = check_label_value(field, value)
+        else:
+            raise ValueError(f"unknown field {field!r}; fields are {classes + list(FLAGS)}")
+    return checked
+
+
+def check_wait(wait: float) -> float:
+    """``wait`` for another writer: a finite number of seconds >= 0."""
+    if isinstance(wait, (int, float)) and not isinstance(wait, bool):
+        if math.isfinite(wait) and wait >= 0:
+            return float(wait)
+    raise ValueError(f"wait must be a number of seconds >= 0; got {wait!r}")
+
+
+def default_user() -> str:
+    """The login name, or ``"unknown"``."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"

@@ -1,0 +1,164 @@
+"""Opening a LabelStore's journal: the writer lock, and which table the store starts from
+(its journal, ``df`` or the export file)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .arguments import check_wait, default_user
+from .files import load_labels, remove_stale_temps, table_format
+from .journal import Journal, journal_path
+from .lock import WriterLock, acquire
+from .replay import replay
+from .schema import check_same_filepaths, class_columns
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Start:
+    """The table at open and where the journal stands."""
+
+    table: pd.DataFrame
+    pending: int  # actions after the snapshot (replayed)
+    last_action: int  # id of the newest action in the table (0: none)
+    resumed: bool  # the journal existed (else it is to be created from ``table``)
+
+
+def open_journal(
+    path: Path,
+    df: pd.DataFrame | None,
+    classes: Iterable[str] | None,
+    user: str | None,
+    read_only: bool,
+    wait: float,
+) -> tuple[Journal, Start, WriterLock | None, bool]:
+    """Check :meth:`LabelStore.open`'s arguments, open its journal and load its table.
+
+    As writer: take the writer lock (so nobody else creates or writes the journal),
+    remove exports a killed process left unfinished, create the journal if new (and
+    delete it again if the open fails). Read-only: no lock, an existing journal only.
+
+    Returns
+    -------
+    tuple
+        The journal, the :class:`Start`, the writer lock (None when read-only) and
+        whether the export file is known to hold the table.
+    """
+    table_format(path)
+    classes = None if classes is None else list(classes)
+    wait = check_wait(wait)
+    if not isinstance(read_only, bool):
+        raise ValueError(f"read_only must be True or False; got {read_only!r}")
+    user = user or default_user()
+    where = journal_path(path)
+    session = uuid.uuid4().hex
+    if read_only:
+        try:
+            journal = Journal(where, user, session, read_only=True)
+        except FileNotFoundError as error:
+            raise ValueError(f"read_only=True needs an existing journal; {error}") from None
+        try:
+            start = start_table(path, journal, df, classes, read_only=True)
+            return journal, start, None, export_is_current(path, journal, start.last_action)
+        except BaseException:
+            journal.close()
+            raise
+
+    writer = acquire(where, user, wait)
+    try:
+        removed = remove_stale_temps(path)
+        fresh = not where.exists()
+        journal = Journal(where, user, session)
+        try:
+            begin = time.perf_counter()
+            start = start_table(path, journal, df, classes)
+            if not start.resumed:
+                journal.create(start.table)
+            exported = export_is_current(path, journal, start.last_action)
+        except BaseException:
+            journal.close()
+            if fresh:  # leave no empty journal behind (we are its only writer)
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{where}{suffix}").unlink(missing_ok=True)
+            raise
+    except BaseException:
+        writer.release()
+        raise
+    log.info(
+        "opened %s: %d rows, %d actions replayed in %.2f s%s",
+        where, len(start.table), start.pending, time.perf_counter() - begin,
+        f"; removed {len(removed)} unfinished export file(s)" if removed else "",
+    )
+    return journal, start, writer, exported
+
+
+def start_table(
+    path: Path,
+    journal: Journal,
+    df: pd.DataFrame | None,
+    classes: list[str] | None,
+    read_only: bool = False,
+) -> Start:
+    """Load the table a store opens with (see :meth:`LabelStore.open` for the rules).
+
+    Raises
+    ------
+    ValueError
+        When ``df`` lists other filepaths than the journal, there is nothing to start
+        from, ``classes`` differ from the table's, or (``read_only``) the journal is not
+        complete.
+    """
+    if journal.initialised():
+        table, upto = journal.load_snapshot()
+        actions, events = journal.pending(upto)
+        replay(table, actions, events)
+        last = int(actions["id"].iloc[-1]) if len(actions) else upto
+        start = Start(table, len(actions), last, resumed=True)
+        if df is not None:
+            check_same_filepaths(table, load_labels(df), f"the journal {journal.path.name}")
+    elif read_only:
+        raise ValueError(
+            f"the label journal {os.fspath(journal.path)!r} is empty or still being "
+            "created; open it read-only once its writer has opened it"
+        )
+    elif df is not None:
+        start = Start(load_labels(df), 0, 0, resumed=False)
+    elif path.exists():
+        start = Start(load_labels(path), 0, 0, resumed=False)
+    else:
+        raise ValueError(
+            f"no journal {journal.path.name} and no file {str(path)!r} to start from; "
+            "pass df (see prep_label_dataframe(filepaths, classes))"
+        )
+    if classes is not None and classes != class_columns(start.table):
+        raise ValueError(
+            f"the table at {str(path)!r} has classes {class_columns(start.table)}, "
+            f"not {classes}; change classes with add_class/rename_class/"
+            "remove_class/merge_classes"
+        )
+    return start
+
+
+def export_is_current(path: Path, journal: Journal, last_action: int) -> bool:
+    """Whether the export file provably holds the table after ``last_action``.
+
+    True when the journal's record of the last export names that action and the file
+    still has the size and modification time it had then.
+    """
+    record = journal.export_record()
+    if record is None or record.get("upto") != last_action:
+        return False
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns) == (record.get("size"), record.get("mtime_ns"))
