@@ -234,7 +234,8 @@ class Journal:
 
     def first_action_time(self, after: int) -> float | None:
         """The time of the oldest action with id > ``after`` (None if there is none)."""
-        return self._db.execute("SELECT min(time) FROM actions WHERE id > ?", (after,)).fetchone()[0]
+        query = "SELECT min(time) FROM actions WHERE id > ?"
+        return self._db.execute(query, (after,)).fetchone()[0]
 
     def pending(self, after: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Actions with id > ``after`` and their events, both in order."""

@@ -8,12 +8,10 @@ the export file is kept current in the background (see :mod:`.autosave`).
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +19,7 @@ from types import TracebackType
 import numpy as np
 import pandas as pd
 
+from . import shutdown
 from .arguments import check_changes, check_rows, check_seconds
 from .autosave import ExportState, check_delay
 from .errors import check_usable
@@ -29,16 +28,12 @@ from .files import save_labels
 from .journal import Journal, history_frame
 from .lock import WriterLock
 from .opening import Start, open_journal
-from .schema import FLAGS
-from .table import LiveTable, undo_grid
+from .table import LiveTable, constant_grid, undo_grid
 
 log = logging.getLogger(__name__)
 
 #: Opening a journal with more pending actions than this folds them into the snapshot.
 COMPACT_AFTER = 20_000
-
-#: Stores open for writing in this process, closed (exported) at interpreter exit.
-_open_stores: weakref.WeakSet[LabelStore] = weakref.WeakSet()
 
 
 class LabelStore:
@@ -49,12 +44,7 @@ class LabelStore:
     """
 
     def __init__(
-        self,
-        path: Path,
-        journal: Journal,
-        start: Start,
-        writer: WriterLock | None,
-        exported: bool,
+        self, path: Path, journal: Journal, start: Start, writer: WriterLock | None, exported: bool
     ) -> None:
         self.path = path
         self._journal = journal
@@ -129,7 +119,7 @@ class LabelStore:
             store.compact()
         if delay is not None:
             store._exports.start_autosave(delay, store._snapshot)
-        _open_stores.add(store)
+        shutdown.track(store)
         writer.bind(store._stop_writing)  # last: a takeover from now on stops all of it
         return store
 
@@ -202,10 +192,7 @@ class LabelStore:
             rows_arr = check_rows(rows, len(self._table.df))
             values = check_changes(changes, self.classes)
             seconds = check_seconds(seconds)
-            grid = {
-                field: np.full(len(rows_arr), value, dtype=bool if field in FLAGS else float)
-                for field, value in values.items()
-            }
+            grid = constant_grid(len(rows_arr), values)
             self._undo.append(self._commit("annotate", rows_arr, grid, seconds=seconds))
 
     def undo(self) -> dict | None:
@@ -368,7 +355,7 @@ class LabelStore:
                     self._closed = True
             if self._writer is not None:
                 self._writer.release()
-            _open_stores.discard(self)
+            shutdown.forget(self)
 
     def _stop_writing(self) -> None:
         """Called when a later open in this process takes over: stop, write nothing more."""
@@ -379,7 +366,7 @@ class LabelStore:
             if not self._closed:
                 self._journal.close()
                 self._closed = True
-        _open_stores.discard(self)
+        shutdown.forget(self)
         log.info("%s: taken over by a newer store on the same file", self.path)
 
     def _check_open(self) -> None:
@@ -407,14 +394,4 @@ class LabelStore:
             f"LabelStore({str(self.path)!r}, rows={len(self._table.df)}, "
             f"classes={self.classes}{mode})"
         )
-
-
-@atexit.register
-def _close_open_stores() -> None:
-    """Export and close every store still open at interpreter exit."""
-    for store in list(_open_stores):
-        try:
-            store.close()
-        except Exception:  # one failing store must not keep the others from closing
-            log.exception("could not close %s at exit", store.path)
 

@@ -80,3 +80,11 @@ def undo_grid(events: list[Event]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         column = grid.setdefault(field, np.empty(len(rows), dtype=dtype))
         column[position[row]] = math.nan if old is None else old
     return rows, grid
+
+
+def constant_grid(n: int, values: dict[str, float | bool]) -> dict[str, np.ndarray]:
+    """Field -> ``n`` copies of its value (bool for flags, float for classes)."""
+    return {
+        field: np.full(n, value, dtype=bool if field in FLAGS else float)
+        for field, value in values.items()
+    }
