@@ -26,7 +26,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from patchwork_widget.active.simulate import aulc_summary, compare_strategies
-from patchwork_widget.active.strategies import STRATEGIES, mixed
+from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.datasets import demo_classes, load_demo_dataset
 from patchwork_widget.images.batch import read_images
 
@@ -44,10 +44,10 @@ def image_features(paths: list[str]) -> np.ndarray:
     return (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-8)
 
 
-def strategies() -> dict:
-    named = {name: name for name in STRATEGIES}
-    named["margin + 20% random"] = mixed("margin", 0.2)
-    return named
+def strategies() -> list:
+    """The widget's orders that need no class, and margin with 20% random picks."""
+    return ["random", "least confidence", "max entropy", "margin", "badge", "coreset",
+            "knn confidence", OrderChoice("margin", random_fraction=0.2)]
 
 
 def table(name: str, results, seconds: float) -> list[tuple]:

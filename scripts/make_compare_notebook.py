@@ -27,7 +27,8 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from patchwork_widget.active.simulate import compare_strategies, aulc_summary, picked_rows
-from patchwork_widget.active.strategies import mixed, from_scores
+from patchwork_widget.active.registry import OrderChoice
+from patchwork_widget.active.strategies import from_scores
 from patchwork_widget.active.plots import plot_comparison, plot_picks
 
 x, y = load_digits(return_X_y=True)
@@ -37,18 +38,19 @@ def logistic():
     return LogisticRegression(max_iter=300, tol=1e-3)"""),
     ("markdown", """## Built-in strategies, a mix with random picks, and your own score
 
-A strategy is a name, or any function `(state, k, rng) -> rows`; `from_scores` turns a
-scoring function of the model's probabilities into one (higher = label first)."""),
+A strategy is an order the widget offers (its name, or an `OrderChoice` with a
+`random_fraction`), or any function `(state, k, rng) -> rows`; `from_scores` turns a scoring
+function of the model's probabilities into one (higher = label first)."""),
     ("code", """def smallest_top_probability(probs):
     return -probs.max(axis=1)   # the same idea as least confidence
 
 strategies = {
     "random": "random",
-    "entropy": "entropy",
+    "max entropy": "max entropy",
     "margin": "margin",
     "badge": "badge",
     "coreset": "coreset",
-    "margin + 20% random": mixed("margin", 0.2),
+    "margin + 20% random": OrderChoice("margin", random_fraction=0.2),
     "my score": from_scores(smallest_top_probability),
 }
 results = compare_strategies(x, y, strategies, logistic, seed_size=20, query_size=20,

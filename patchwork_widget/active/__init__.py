@@ -5,8 +5,7 @@ TensorFlow. Heavier modules are imported from their own paths, e.g.
 ``from patchwork_widget.active.propagate import propagate``.
 """
 
-from patchwork_widget.active.orders import (
-    ORDER_INFO,
+from patchwork_widget.active.registry import (
     ORDERS,
     OrderChoice,
     available_orders,
@@ -17,7 +16,6 @@ from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask, sub
 
 __all__ = [
     "ORDERS",
-    "ORDER_INFO",
     "OrderChoice",
     "Subset",
     "SubsetKind",

@@ -18,16 +18,16 @@ best first. Arrays come by keyword, each optional until an order needs it:
 A missing array raises ``ValueError`` naming it and how to get it. Per-class orders also take
 ``cls``, a class column index; batch orders (BADGE, diversity, coreset) take ``count``, the batch
 size, and return that many rows (:data:`DEFAULT_BATCH` without it), since choosing the k-th row
-depends on the first k - 1. :data:`ORDER_INFO` says what each order needs; an
-:class:`OrderChoice` (an order name plus, for per-class orders, a class *name*) is what a menu
-offers, so a class called ``"maxent: x"`` works like any other.
+depends on the first k - 1. Uncertainty orders take ``output``: ``"sigmoid"`` (multi-hot, one
+probability per class; the default) or ``"softmax"`` (one label per row).
+
+:mod:`.registry` names every order and says what it needs; the widget's menus, ``Session.sample``
+and the strategy comparison all choose from it.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,11 +35,13 @@ import numpy as np
 from patchwork_widget.active import diversity, uncertainty
 from patchwork_widget.active._checks import HOW_TO_GET, check_class, check_probs, require
 from patchwork_widget.active.badge import badge
+from patchwork_widget.active.neighbors import knn_search
 
 Order = Callable[..., np.ndarray]
 
 DEFAULT_BATCH = 100  # rows a batch order picks when no count is given
 HARD_MINING_POWER = 4  # high / low sample with weights p^4 / (1 - p)^4
+KNN_CONFIDENCE_K = 10  # neighbours averaged by the k-nearest-confidence order
 
 
 def _rows(candidates: np.ndarray) -> np.ndarray:
@@ -61,16 +63,44 @@ def random_order(candidates: np.ndarray, *, rng: np.random.Generator, **_: Any) 
     return rng.permutation(_rows(candidates))
 
 
-def max_entropy(candidates: np.ndarray, *, rng: np.random.Generator, **arrays: Any) -> np.ndarray:
-    """Largest mean binary entropy over the classes first (uncertainty sampling; Settles 2009).
+def _uncertainty_order(name: str, kind: str) -> Order:
+    """The order ``name``: descending uncertainty score ``kind`` (:func:`~.uncertainty.score`)."""
 
-    With ``labels``, a row's already-labeled classes are left out of its mean (see
-    :func:`~.uncertainty.mean_binary_entropy`).
-    """
+    def order(candidates: np.ndarray, *, rng: np.random.Generator, output: str = "sigmoid",
+              **arrays: Any) -> np.ndarray:
+        rows = _rows(candidates)
+        probs = require(arrays, "probs", name)
+        score = uncertainty.score(kind, probs, output, arrays.get("labels"))
+        return _by_score(rows, score[rows])
+
+    order.__name__ = name.replace(" ", "_")
+    order.__doc__ = (f"Largest {kind} first (uncertainty sampling; Settles 2009). Multi-hot "
+                     "outputs score the mean over a row's classes not labeled yet.")
+    return order
+
+
+max_entropy = _uncertainty_order("max entropy", "entropy")
+least_confidence = _uncertainty_order("least confidence", "least confidence")
+margin = _uncertainty_order("margin", "margin")
+
+
+def knn_confidence(candidates: np.ndarray, *, rng: np.random.Generator, output: str = "sigmoid",
+                   **arrays: Any) -> np.ndarray:
+    """k-nearest confidence: a row's least confidence averaged with that of its
+    ``KNN_CONFIDENCE_K`` nearest neighbours in ``features`` (or the given ``neighbors``, N x k
+    indices, -1 for none), so uncertain rows in uncertain regions come first (a
+    density-weighted uncertainty in the spirit of Settles and Craven 2008)."""
     rows = _rows(candidates)
-    probs = require(arrays, "probs", "max entropy")
-    score = uncertainty.mean_binary_entropy(probs, arrays.get("labels"))
-    return _by_score(rows, score[rows])
+    probs = require(arrays, "probs", "knn confidence")
+    score = uncertainty.score("least confidence", probs, output)
+    neighbors = arrays.get("neighbors")
+    if neighbors is None:
+        features = require(arrays, "features", "knn confidence")
+        neighbors = knn_search(features, min(KNN_CONFIDENCE_K, len(score) - 1))[0]
+    neighbors = np.asarray(neighbors)
+    known = neighbors >= 0
+    smooth = (score + np.where(known, score[neighbors], 0.0).sum(axis=1)) / (1 + known.sum(axis=1))
+    return _by_score(rows, smooth[rows])
 
 
 def maxent(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
@@ -138,8 +168,10 @@ def badge_order(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | 
     embeddings = require(arrays, "embeddings", "badge")
     if cls is not None:
         check_class(cls, probs.shape[1], "badge")
+    output = arrays.get("output", "sigmoid")
+    labels = arrays.get("labels") if output == "sigmoid" else None
     return badge(probs, embeddings, count or DEFAULT_BATCH, candidates=candidates,
-                 labels=arrays.get("labels"), cls=cls, seed=rng)
+                 labels=labels, cls=cls, seed=rng, output=output)
 
 
 def diversity_order(candidates: np.ndarray, *, rng: np.random.Generator,
@@ -214,147 +246,3 @@ def disagreement(candidates: np.ndarray, *, rng: np.random.Generator, cls: int |
     score = disagreement_scores(labels, probs, scores, cls)[rows]
     keep = ~np.isnan(score)
     return _by_score(rows[keep], score[keep])
-
-
-class ClassUse(str, enum.Enum):
-    """Whether an order is about one class."""
-
-    NONE = "none"
-    REQUIRED = "required"
-    OPTIONAL = "optional"  # offered both for all classes and per class
-
-
-@dataclass(frozen=True)
-class OrderInfo:
-    """What an order needs: arrays (all of ``needs``, at least one of ``any_of``) and a class."""
-
-    needs: tuple[str, ...] = ()
-    any_of: tuple[str, ...] = ()
-    uses: tuple[str, ...] = ()  # arrays it uses when present
-    per_class: ClassUse = ClassUse.NONE
-    batch: bool = False  # picks a batch of ``count`` rows rather than ranking every candidate
-
-    def ready(self, arrays: Mapping[str, Any]) -> bool:
-        """True when every needed array is present (not None)."""
-        have = {name for name, value in arrays.items() if value is not None}
-        return set(self.needs) <= have and (not self.any_of or bool(set(self.any_of) & have))
-
-
-ORDERS: dict[str, Order] = {
-    "random": random_order,
-    "max entropy": max_entropy,
-    "maxent": maxent,
-    "highest": highest,
-    "lowest": lowest,
-    "high": high,
-    "low": low,
-    "badge": badge_order,
-    "diversity": diversity_order,
-    "coreset": coreset_order,
-    "propagation score": propagation_score,
-    "disagreement": disagreement,
-}
-
-ORDER_INFO: dict[str, OrderInfo] = {
-    "random": OrderInfo(),
-    "max entropy": OrderInfo(needs=("probs",), uses=("labels",)),
-    "maxent": OrderInfo(needs=("probs",), per_class=ClassUse.REQUIRED),
-    "highest": OrderInfo(needs=("probs",), per_class=ClassUse.REQUIRED),
-    "lowest": OrderInfo(needs=("probs",), per_class=ClassUse.REQUIRED),
-    "high": OrderInfo(needs=("probs",), per_class=ClassUse.REQUIRED),
-    "low": OrderInfo(needs=("probs",), per_class=ClassUse.REQUIRED),
-    "badge": OrderInfo(needs=("probs", "embeddings"), uses=("labels",),
-                       per_class=ClassUse.OPTIONAL, batch=True),
-    "diversity": OrderInfo(needs=("features",), batch=True),
-    "coreset": OrderInfo(needs=("features",), uses=("labels",), batch=True),
-    "propagation score": OrderInfo(needs=("scores",), per_class=ClassUse.REQUIRED),
-    "disagreement": OrderInfo(needs=("labels",), any_of=("probs", "scores"),
-                              per_class=ClassUse.OPTIONAL),
-}
-
-
-@dataclass(frozen=True)
-class OrderChoice:
-    """A menu entry: an order name and, for per-class orders, the class *name*."""
-
-    name: str = "random"
-    cls: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.name not in ORDERS:
-            raise ValueError(f"unknown order {self.name!r}; available: {', '.join(ORDERS)}")
-        use = ORDER_INFO[self.name].per_class
-        if use is ClassUse.REQUIRED and not isinstance(self.cls, str):
-            raise ValueError(f"order {self.name!r} needs a class name, got {self.cls!r}")
-        if use is ClassUse.NONE and self.cls is not None:
-            raise ValueError(f"order {self.name!r} takes no class, got {self.cls!r}")
-        if self.cls is not None and not isinstance(self.cls, str):
-            raise ValueError(f"a class name is a string, got {self.cls!r}")
-
-    @property
-    def title(self) -> str:
-        """Text for a menu, e.g. ``maxent: cat``."""
-        return f"{self.name}: {self.cls}" if self.cls is not None else self.name
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "cls": self.cls, "title": self.title}
-
-    @classmethod
-    def from_dict(cls, value: Mapping[str, Any]) -> OrderChoice:
-        """Build from ``{"name": ..., "cls": ...}`` (the widget's message form)."""
-        if not isinstance(value, Mapping) or "name" not in value:
-            raise ValueError(f"an order is a mapping with a 'name' key, got {value!r}")
-        return cls(value["name"], value.get("cls"))
-
-
-def order_options(classes: Sequence[str], available: Iterable[str] | None = None
-                  ) -> list[OrderChoice]:
-    """Menu entries, in registry order, each per-class order once per class; only the
-    ``available`` order names (e.g. from :func:`available_orders`) when given."""
-    names = list(ORDERS) if available is None else [n for n in ORDERS if n in set(available)]
-    options = []
-    for name in names:
-        use = ORDER_INFO[name].per_class
-        if use is not ClassUse.REQUIRED:
-            options.append(OrderChoice(name))
-        if use is not ClassUse.NONE:
-            options += [OrderChoice(name, c) for c in classes]
-    return options
-
-
-def available_orders(**arrays: Any) -> list[str]:
-    """Names of the orders whose needed arrays are all present (not None)."""
-    return [name for name, info in ORDER_INFO.items() if info.ready(arrays)]
-
-
-def rank(
-    order: str | OrderChoice | Mapping[str, Any],
-    candidates: np.ndarray,
-    count: int,
-    *,
-    rng: np.random.Generator,
-    classes: Sequence[str] | None = None,
-    **arrays: Any,
-) -> np.ndarray:
-    """The first ``count`` candidates under an order.
-
-    ``order`` is a registry name (``"max entropy"``), an :class:`OrderChoice` or its dict form;
-    a choice's class name is turned into the column index ``cls`` through ``classes``. A plain
-    name may take ``cls`` (an index) among ``arrays`` instead.
-    """
-    if isinstance(order, Mapping):
-        order = OrderChoice.from_dict(order)
-    if isinstance(order, OrderChoice):
-        if order.cls is not None:
-            if classes is None or order.cls not in classes:
-                raise ValueError(f"unknown class {order.cls!r}; classes are "
-                                 f"{None if classes is None else list(classes)}")
-            arrays["cls"] = list(classes).index(order.cls)
-        order = order.name
-    if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r}; available: {', '.join(ORDERS)}")
-    if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}")
-    if ORDER_INFO[order].batch:
-        arrays["count"] = int(count)
-    return ORDERS[order](np.asarray(candidates, dtype=bool), rng=rng, **arrays)[:count]

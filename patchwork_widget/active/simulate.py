@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.strategies import PoolState, Strategy, resolve
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ METRICS = ("accuracy", "macro_f1", "auc")
 def compare_strategies(
     features: np.ndarray,
     labels: np.ndarray,
-    strategies: Sequence[str] | Mapping[str, Strategy | str],
+    strategies: Sequence[str | OrderChoice] | Mapping[str, Strategy | str | OrderChoice],
     model_factory: Callable[[], Any],
     seed_size: int | float = 0.05,
     query_size: int | float = 0.05,
@@ -63,9 +64,9 @@ def compare_strategies(
     labels : np.ndarray
         N class values (multi-class) or N x C 0/1 (multi-hot), all known.
     strategies : sequence of names, or mapping of display name to strategy
-        Names from :data:`~.strategies.STRATEGIES` or callables ``(state, k, rng) -> rows``
-        (see :mod:`~.strategies` for the plug-in signature, :func:`~.strategies.mixed` for a
-        random fraction).
+        Order names from :data:`~.registry.ORDERS` (the widget's orders), ``OrderChoice``
+        values (e.g. with a ``random_fraction``), or callables ``(state, k, rng) -> rows``
+        (see :mod:`~.strategies` for the plug-in signature).
     model_factory : callable
         Returns a fresh unfitted scikit-learn-style classifier (``fit``, ``predict_proba``);
         make it deterministic (fixed ``random_state``) for reproducible runs.
@@ -116,6 +117,7 @@ def compare_strategies(
             raise ValueError(f"{name} must be a callable returning an unfitted classifier, "
                              f"got {factory!r}")
     classes = None if multilabel else np.unique(y)
+    names = [str(j) for j in range(y.shape[1])] if multilabel else [str(c) for c in classes]
     score = _metric(metric, classes)
     _check_fraction(test_fraction, "test_fraction")
     for name, value in (("rounds", rounds), ("repeats", repeats), ("seed", seed)):
@@ -148,7 +150,10 @@ def compare_strategies(
                 state = PoolState(features=x[pool], labeled=labeled,
                                   probs=_probs(model, x[pool], classes),
                                   embeddings=_embeddings(model, x[pool], embed),
-                                  multilabel=multilabel, model=model, shared=cache)
+                                  multilabel=multilabel,
+                                  known_labels=_known(y[pool], labeled, classes),
+                                  class_names=names,
+                                  model=model, shared=cache)
                 picks = _checked(strategy(state, min(n_query, int((~labeled).sum())), rng),
                                  labeled, name)
                 labeled = labeled.copy()
@@ -218,15 +223,18 @@ def load_results(path: str | os.PathLike) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
-def _named(strategies: Sequence[str] | Mapping[str, Strategy | str]) -> dict[str, Strategy]:
+def _named(strategies: Sequence[str | OrderChoice] | Mapping[str, Strategy | str | OrderChoice]
+           ) -> dict[str, Strategy]:
     if isinstance(strategies, Mapping):
         items = list(strategies.items())
     elif isinstance(strategies, (list, tuple)):
         items = []
         for s in strategies:
-            if not isinstance(s, str):
+            if isinstance(s, Mapping):
+                s = OrderChoice.from_dict(s)
+            if not isinstance(s, (str, OrderChoice)):
                 raise ValueError("give callables as a mapping {display name: strategy}")
-            items.append((s, s))
+            items.append((s if isinstance(s, str) else s.title, s))
     else:
         raise ValueError(f"strategies must be a list of names or a mapping name -> strategy, "
                          f"got {type(strategies).__name__}")
@@ -313,6 +321,13 @@ def _probs(model: Any, x: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
     full = np.zeros((len(x), len(classes)))
     full[:, np.searchsorted(classes, model.classes_)] = p
     return full
+
+
+def _known(y: np.ndarray, labeled: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+    """The labels given so far as N x C floats (one-hot for multi-class), NaN elsewhere."""
+    known = (y if classes is None else (y[:, None] == classes[None, :])).astype(np.float64)
+    known[~labeled] = np.nan
+    return known
 
 
 def _embeddings(model: Any, x: np.ndarray, embed: Callable | None) -> np.ndarray:

@@ -1,6 +1,9 @@
 """Query strategies for simulated active learning, and how to plug in your own (A5).
 
-A strategy is any callable with the signature::
+Built-in strategies are the orders of :mod:`.registry`, the same ones the widget offers, named
+by registry name or :class:`~.registry.OrderChoice` (e.g. ``OrderChoice("margin",
+random_fraction=0.2)`` for margin with 20% random picks): :func:`order_strategy` runs an order
+on the simulation's pool. Your own strategy is any callable with the signature::
 
     strategy(state: PoolState, k: int, rng: np.random.Generator) -> np.ndarray
 
@@ -15,10 +18,8 @@ wrap the common cases, as the reference framework's "scoring" and "diversity" fu
 
 :func:`mixed` replaces a fraction of any strategy's picks by random ones (exploration).
 
-Multi-class (softmax, one label per row) outputs use the classic scores; multi-hot (sigmoid,
-one probability per class) outputs use their per-class analogues averaged over classes:
-entropy -> mean binary entropy, least confidence -> mean ``1 - max(p, 1 - p)``, margin -> mean
-``1 - |2p - 1|`` (the two outcomes of each class are the "top two").
+Multi-class (softmax, one label per row) outputs use the classic uncertainty scores;
+multi-hot (sigmoid) outputs their per-class analogues (:func:`~.uncertainty.score`).
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from patchwork_widget.active import diversity, uncertainty
-from patchwork_widget.active.badge import badge
 from patchwork_widget.active.neighbors import knn_search
+from patchwork_widget.active.orders import KNN_CONFIDENCE_K
+from patchwork_widget.active.registry import ORDERS, OrderChoice, mix_random, rank
 
 Strategy = Callable[["PoolState", int, np.random.Generator], np.ndarray]
 ScoreFn = Callable[[np.ndarray], np.ndarray]
 DiversityFn = Callable[[np.ndarray, int, np.ndarray, np.random.Generator], np.ndarray]
-
-KNN_CONFIDENCE_K = 10  # neighbours averaged by the k-nearest-confidence strategy
 
 
 @dataclass
@@ -56,6 +55,11 @@ class PoolState:
         N x e penultimate features of the model (the features for a linear model).
     multilabel : bool
         True for multi-hot labels.
+    known_labels : np.ndarray
+        N x C labels given so far (0/1, one-hot for multi-class), NaN on unlabeled rows.
+    class_names : list of str
+        Names of the columns of ``probs``: the class values as text (multi-class) or the
+        column numbers ``"0"``, ``"1"``, ... (multi-hot); per-class orders name one of them.
     model : object
         The fitted model, for strategies that need more.
     shared : dict
@@ -67,6 +71,8 @@ class PoolState:
     probs: np.ndarray
     embeddings: np.ndarray
     multilabel: bool
+    known_labels: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
     model: Any = None
     shared: dict = field(default_factory=dict, repr=False)  # cache kept across rounds
 
@@ -82,6 +88,16 @@ class PoolState:
         if key not in self.shared:
             self.shared[key] = knn_search(self.features, k)[0]
         return self.shared[key]
+
+    def propagation_scores(self) -> np.ndarray:
+        """Label-propagation scores (N x C) of the labels given so far over the pool's kNN
+        graph (built once per simulation repeat with the defaults of :func:`~.graph.knn_graph`)."""
+        from patchwork_widget.active.graph import knn_graph
+        from patchwork_widget.active.propagate import propagate
+
+        if "graph" not in self.shared:
+            self.shared["graph"] = knn_graph(self.features)
+        return propagate(self.shared["graph"], self.known_labels)
 
 
 def _top_unlabeled(state: PoolState, score: np.ndarray, k: int) -> np.ndarray:
@@ -113,56 +129,26 @@ def from_diversity(select: DiversityFn) -> Strategy:
     return strategy
 
 
-def random_strategy(state: PoolState, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniformly random unlabeled rows (passive learning)."""
-    rows = np.flatnonzero(state.candidates)
-    return rng.choice(rows, size=min(k, len(rows)), replace=False)
+def order_strategy(choice: str | OrderChoice | dict) -> Strategy:
+    """A registry order as a strategy: it sees the pool's model outputs, features, the
+    model's embeddings, the labels given so far (NaN elsewhere) and, for the orders that use
+    them, label-propagation scores of those labels. Per-class orders name a column of
+    ``probs`` as in :attr:`PoolState.class_names`."""
+    choice = OrderChoice.parse(choice)
+    info = ORDERS[choice.name]
 
-
-def _score_for(state: PoolState, kind: str) -> np.ndarray:
-    p = state.probs
-    if state.multilabel:
-        per_class = {
-            "entropy": uncertainty.binary_entropy(p),
-            "least confidence": 1.0 - np.maximum(p, 1.0 - p),
-            "margin": 1.0 - np.abs(2.0 * p - 1.0),
-        }[kind]
-        return per_class.mean(axis=1)
-    return {"entropy": uncertainty.entropy, "least confidence": uncertainty.least_confidence,
-            "margin": uncertainty.margin}[kind](p)
-
-
-def _uncertainty(kind: str) -> Strategy:
     def strategy(state: PoolState, k: int, rng: np.random.Generator) -> np.ndarray:
-        return _top_unlabeled(state, _score_for(state, kind), k)
+        arrays = {"probs": state.probs, "features": state.features,
+                  "embeddings": state.embeddings, "labels": state.known_labels,
+                  "output": "sigmoid" if state.multilabel else "softmax"}
+        if "scores" in info.needs + info.any_of:
+            arrays["scores"] = state.propagation_scores()
+        if choice.name == "knn confidence":
+            arrays["neighbors"] = state.neighbors(min(KNN_CONFIDENCE_K, len(state.labeled) - 1))
+        return rank(choice, state.candidates, k, rng=rng, classes=state.class_names, **arrays)
 
-    strategy.__name__ = kind.replace(" ", "_")
+    strategy.__name__ = choice.title.replace(" ", "_")
     return strategy
-
-
-def badge_strategy(state: PoolState, k: int, rng: np.random.Generator) -> np.ndarray:
-    """BADGE (Ash et al. 2020) on the model's gradient embeddings; softmax or sigmoid by the
-    label kind."""
-    output = "sigmoid" if state.multilabel else "softmax"
-    return badge(state.probs, state.embeddings, k, candidates=state.candidates, seed=rng,
-                 output=output)
-
-
-def coreset_strategy(state: PoolState, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Greedy k-center over the features, labeled rows as the starting centres (Sener and
-    Savarese 2018)."""
-    return diversity.kcenter_greedy(state.features, k, state.candidates, state.labeled, seed=rng)
-
-
-def knn_confidence_strategy(state: PoolState, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-nearest confidence: a row's least confidence averaged with that of its
-    ``KNN_CONFIDENCE_K`` nearest neighbours, so uncertain rows in uncertain *regions* come first
-    (a density-weighted uncertainty in the spirit of Settles and Craven 2008)."""
-    score = _score_for(state, "least confidence")
-    neighbors = state.neighbors(min(KNN_CONFIDENCE_K, len(score) - 1))
-    smooth = (score + np.where(neighbors >= 0, score[neighbors], 0.0).sum(axis=1)) / (
-        1 + (neighbors >= 0).sum(axis=1))
-    return _top_unlabeled(state, smooth, k)
 
 
 def mixed(strategy: Strategy | str, random_fraction: float) -> Strategy:
@@ -175,34 +161,21 @@ def mixed(strategy: Strategy | str, random_fraction: float) -> Strategy:
         n_random = int(round(k * random_fraction))
         picks = np.asarray(base(state, k - n_random, rng), dtype=np.int64) if k > n_random else (
             np.empty(0, dtype=np.int64))
-        rest = np.flatnonzero(state.candidates)
-        rest = rest[~np.isin(rest, picks)]
-        extra = rng.choice(rest, size=min(n_random, len(rest)), replace=False)
-        return np.concatenate([picks, extra])
+        return mix_random(picks, state.candidates, n_random, rng)
 
     strategy_mix.__name__ = f"{getattr(base, '__name__', 'strategy')}_mix"
     return strategy_mix
 
 
-STRATEGIES: dict[str, Strategy] = {
-    "random": random_strategy,
-    "least confidence": _uncertainty("least confidence"),
-    "entropy": _uncertainty("entropy"),
-    "margin": _uncertainty("margin"),
-    "badge": badge_strategy,
-    "coreset": coreset_strategy,
-    "knn confidence": knn_confidence_strategy,
-}
-
-
-def resolve(strategy: Strategy | str) -> Strategy:
-    """A strategy from a registry name or a callable (returned as is)."""
-    if isinstance(strategy, str):
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r}; available: "
-                             f"{', '.join(STRATEGIES)}, or a callable (state, k, rng) -> rows")
-        return STRATEGIES[strategy]
+def resolve(strategy: Strategy | str | OrderChoice | dict) -> Strategy:
+    """A strategy from a registry order (name, :class:`OrderChoice` or its dict) or a
+    callable (returned as is)."""
+    if isinstance(strategy, (str, OrderChoice, dict)):
+        if isinstance(strategy, str) and strategy not in ORDERS:
+            raise ValueError(f"unknown strategy {strategy!r}; available: {', '.join(ORDERS)}, "
+                             "or a callable (state, k, rng) -> rows")
+        return order_strategy(strategy)
     if not callable(strategy):
-        raise ValueError(f"a strategy is a name or a callable (state, k, rng) -> rows; got "
-                         f"{strategy!r}")
+        raise ValueError(f"a strategy is an order name or a callable (state, k, rng) -> rows; "
+                         f"got {strategy!r}")
     return strategy

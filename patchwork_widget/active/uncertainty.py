@@ -22,24 +22,45 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def mean_binary_entropy(probs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """Mean binary entropy over a row's classes (the "max entropy" score for multi-hot outputs).
+KINDS = ("entropy", "least confidence", "margin")
+OUTPUTS = ("sigmoid", "softmax")
 
-    The mean rather than the sum keeps the score in [0, 1] whatever the number of classes; the
-    mean rather than the max rewards rows that are uncertain about several classes at once.
-    With ``labels`` (N x C, NaN = missing), classes already labeled for a row are left out of
-    its mean, and a row with every class labeled scores 0.
+
+def score(kind: str, probs: np.ndarray, output: str = "sigmoid",
+          labels: np.ndarray | None = None) -> np.ndarray:
+    """Uncertainty of each row; larger = label first.
+
+    ``kind`` is ``"entropy"``, ``"least confidence"`` or ``"margin"``. Softmax outputs (one
+    label per row) use the classic scores. Sigmoid outputs (multi-hot) use their per-class
+    analogues: binary entropy, ``1 - max(p, 1 - p)`` and ``1 - |2p - 1|`` (the two outcomes of
+    a class are its "top two"), averaged over the row's classes. The mean rather than the sum
+    keeps the score in [0, 1] whatever the number of classes, and rewards rows uncertain about
+    several classes at once. With ``labels`` (N x C, NaN = missing), classes already labeled
+    for a row are left out of its mean; a row with every class labeled scores 0.
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown uncertainty kind {kind!r}; allowed: {', '.join(KINDS)}")
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(OUTPUTS)}; got {output!r}")
+    if output == "softmax":
+        return {"entropy": entropy, "least confidence": least_confidence, "margin": margin}[kind](probs)
     p = check_probs(probs)
-    ent = binary_entropy(p)
+    per_class = {"entropy": binary_entropy, "least confidence": lambda q: 1.0 - np.maximum(q, 1.0 - q),
+                 "margin": lambda q: 1.0 - np.abs(2.0 * q - 1.0)}[kind](p)
     if labels is None:
-        return ent.mean(axis=1)
+        return per_class.mean(axis=1)
     open_ = np.isnan(np.asarray(labels, dtype=np.float64))
     if open_.shape != p.shape:
         raise ValueError(f"labels has shape {open_.shape}; probs has {p.shape}")
     count = open_.sum(axis=1)
-    total = np.where(open_, ent, 0.0).sum(axis=1)
+    total = np.where(open_, per_class, 0.0).sum(axis=1)
     return np.divide(total, count, out=np.zeros(len(p)), where=count > 0)
+
+
+def mean_binary_entropy(probs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Mean binary entropy over a row's open classes: :func:`score` ``("entropy")`` for
+    sigmoid outputs (the "max entropy" order)."""
+    return score("entropy", probs, "sigmoid", labels)
 
 
 def least_confidence(probs: np.ndarray) -> np.ndarray:

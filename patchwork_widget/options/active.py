@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from patchwork_widget.active.orders import OrderChoice
+from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.propagate import Method as PropagationMethod
 from patchwork_widget.active.subsets import Subset, SubsetKind
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patchwork_widget.active.orders import OrderChoice, available_orders, order_options, rank
+from patchwork_widget.active.registry import OrderChoice, available_orders, order_options, rank
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels

@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from patchwork_widget.active.orders import (
-    ORDER_INFO,
+from patchwork_widget.active.orders import disagreement_scores, weighted_permutation
+from patchwork_widget.active.registry import (
     ORDERS,
     OrderChoice,
     available_orders,
-    disagreement_scores,
+    mix_random,
     order_options,
     rank,
-    weighted_permutation,
 )
 from patchwork_widget.active.uncertainty import binary_entropy, entropy, least_confidence, margin
 
@@ -139,9 +138,10 @@ def test_order_choices_are_structured_not_parsed():
     tricky = ["maxent: x", "cat"]
     menu = order_options(tricky)
     titles = [o.title for o in menu]
-    assert titles[:4] == ["random", "max entropy", "maxent: maxent: x", "maxent: cat"]
+    assert titles[:7] == ["random", "max entropy", "least confidence", "margin", "knn confidence",
+                          "maxent: maxent: x", "maxent: cat"]
     assert "badge" in titles and "badge: cat" in titles and "diversity: cat" not in titles
-    choice = OrderChoice.from_dict(menu[2].to_dict())
+    choice = OrderChoice.from_dict(menu[5].to_dict())
     assert choice == OrderChoice("maxent", "maxent: x")
     picked = rank(choice.to_dict(), ALL5, 2, rng=np.random.default_rng(0), classes=tricky,
                   probs=PROBS)
@@ -158,8 +158,38 @@ def test_order_choices_are_structured_not_parsed():
 def test_available_orders_follow_the_arrays_present():
     assert available_orders() == ["random"]
     assert set(available_orders(probs=PROBS)) == {
-        "random", "max entropy", "maxent", "highest", "lowest", "high", "low"}
+        "random", "max entropy", "least confidence", "margin", "maxent", "highest", "lowest",
+        "high", "low"}
     every = available_orders(probs=PROBS, embeddings=PROBS, features=PROBS, labels=PROBS, scores=PROBS)
-    assert every == list(ORDERS) and set(ORDER_INFO) == set(ORDERS)
+    assert every == list(ORDERS)
     assert {"disagreement", "propagation score"} <= set(available_orders(labels=PROBS, scores=PROBS))
     assert "propagation score" not in available_orders(probs=PROBS, labels=PROBS)
+
+
+def test_a_random_fraction_mixes_uniform_picks_into_any_order():
+    probs = np.linspace(0.01, 0.99, 100)[:, None]
+    everything = np.ones(100, dtype=bool)
+    picks = rank(OrderChoice("highest", "c", random_fraction=0.3), everything, 10,
+                 rng=np.random.default_rng(0), classes=["c"], probs=probs)
+    assert len(set(picks)) == 10
+    top = set(range(93, 100))  # the 7 ranked picks are the 7 highest
+    assert top <= set(picks.tolist()) and len(set(picks.tolist()) - top) == 3
+    assert OrderChoice("margin", random_fraction=0.2).title == "margin + 20% random"
+    with pytest.raises(ValueError, match="random_fraction must be a number in \\[0, 1\\]"):
+        OrderChoice("margin", random_fraction=1.5)
+
+
+def test_mix_random_spreads_distinct_extra_rows_among_the_picks():
+    out = mix_random(np.array([5, 6, 7]), np.ones(50, dtype=bool), 20, np.random.default_rng(1))
+    assert len(out) == 23 and len(set(out.tolist())) == 23
+    assert [r for r in out if r in (5, 6, 7)] == [5, 6, 7]  # the ranked rows keep their order
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+def test_least_confidence_and_margin_orders_match_their_scores(output):
+    probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25], [0.9, 0.05, 0.05], [0.5, 0.45, 0.05]])
+    from patchwork_widget.active.uncertainty import score
+    for name, kind in (("least confidence", "least confidence"), ("margin", "margin"),
+                       ("max entropy", "entropy")):
+        expected = np.argsort(-score(kind, probs, output), kind="stable").tolist()
+        assert ranked(name, np.ones(4, dtype=bool), 4, probs=probs, output=output) == expected

@@ -20,13 +20,15 @@ from patchwork_widget.active.simulate import (
     load_results,
     picked_rows,
 )
-from patchwork_widget.active.strategies import (
-    STRATEGIES,
-    PoolState,
-    from_diversity,
-    from_scores,
-    mixed,
-)
+from patchwork_widget.active.registry import OrderChoice
+from patchwork_widget.active.strategies import PoolState, from_diversity, from_scores, mixed
+
+# every order the widget offers that needs no class, and per-class ones on a named class
+STRATEGIES = ["random", "max entropy", "least confidence", "margin", "knn confidence", "badge",
+              "coreset", "diversity", "disagreement", OrderChoice("highest", "3"),
+              OrderChoice("low", "3"), OrderChoice("propagation score", "3"),
+              OrderChoice("margin", random_fraction=0.5)]
+TITLES = [s if isinstance(s, str) else s.title for s in STRATEGIES]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ def small_run(digits, **kwargs):
 def test_every_strategy_runs_and_the_frame_is_tidy(digits):
     results = small_run(digits)
     assert list(results.columns) == ["strategy", "repeat", "round", "n_labeled", "metric", "model"]
-    assert set(results["strategy"]) == set(STRATEGIES)
+    assert set(results["strategy"]) == set(TITLES)
     assert len(results) == len(STRATEGIES) * 2 * 3
     assert results.groupby(["strategy", "repeat"])["n_labeled"].apply(list).map(
         lambda n: n == [15, 25, 35]).all()
@@ -107,8 +109,8 @@ def test_multi_hot_labels():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 6))
     y = np.c_[x[:, 0] + 0.3 * x[:, 1] > 0, x[:, 2] > 0.5, x[:, 3] - x[:, 4] > 0].astype(int)
-    results = compare_strategies(x, y, ["random", "entropy", "badge", "least confidence",
-                                        "margin"], logistic, seed_size=20, query_size=10,
+    results = compare_strategies(x, y, ["random", "max entropy", "badge", "least confidence",
+                                        "margin", OrderChoice("highest", "1")], logistic, seed_size=20, query_size=10,
                                  rounds=2, repeats=2, metric="auc")
     assert results["metric"].between(0.5, 1.0).all()
     with pytest.raises(ValueError, match="multi-hot labels must be 0 or 1"):
@@ -132,7 +134,7 @@ def test_options_are_validated(digits):
 def test_badge_beats_random_on_digits_in_area_under_the_learning_curve(digits):
     """Digits, logistic regression, 20 seed rows + 6 rounds of 20, 5 repeats (~10 s)."""
     x, y = digits
-    results = compare_strategies(x, y, ["random", "entropy", "badge"], logistic, seed_size=20,
+    results = compare_strategies(x, y, ["random", "max entropy", "badge"], logistic, seed_size=20,
                                  query_size=20, rounds=6, repeats=5, seed=0)
     summary = aulc_summary(results)
     logger.info("AULC on digits:\n%s", summary)

@@ -1,0 +1,204 @@
+"""The one registry of sampling orders (A2, A5): what each needs, menu entries, and ranking.
+
+The widget's order menu, ``Session.sample`` and the strategy comparison
+(:func:`~.simulate.compare_strategies`) all choose from :data:`ORDERS`. An
+:class:`OrderChoice` is a registry name, a class *name* for per-class orders (so a class called
+``"maxent: x"`` works like any other) and a ``random_fraction`` of the picks drawn at random
+instead (exploration, as in the mixes of the reference framework).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from patchwork_widget.active import orders as o
+
+
+class ClassUse(str, enum.Enum):
+    """Whether an order is about one class."""
+
+    NONE = "none"
+    REQUIRED = "required"
+    OPTIONAL = "optional"  # offered both for all classes and per class
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    """An order function and what it needs: arrays (all of ``needs``, at least one of
+    ``any_of``) and a class."""
+
+    order: o.Order
+    needs: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()  # arrays it uses when present
+    per_class: ClassUse = ClassUse.NONE
+    batch: bool = False  # picks a batch of ``count`` rows rather than ranking every candidate
+
+    def ready(self, arrays: Mapping[str, Any]) -> bool:
+        """True when every needed array is present (not None)."""
+        have = {name for name, value in arrays.items() if value is not None}
+        return set(self.needs) <= have and (not self.any_of or bool(set(self.any_of) & have))
+
+
+ORDERS: dict[str, OrderInfo] = {
+    "random": OrderInfo(o.random_order),
+    "max entropy": OrderInfo(o.max_entropy, needs=("probs",), uses=("labels",)),
+    "least confidence": OrderInfo(o.least_confidence, needs=("probs",), uses=("labels",)),
+    "margin": OrderInfo(o.margin, needs=("probs",), uses=("labels",)),
+    "knn confidence": OrderInfo(o.knn_confidence, needs=("probs", "features"), uses=("neighbors",)),
+    "maxent": OrderInfo(o.maxent, needs=("probs",), per_class=ClassUse.REQUIRED),
+    "highest": OrderInfo(o.highest, needs=("probs",), per_class=ClassUse.REQUIRED),
+    "lowest": OrderInfo(o.lowest, needs=("probs",), per_class=ClassUse.REQUIRED),
+    "high": OrderInfo(o.high, needs=("probs",), per_class=ClassUse.REQUIRED),
+    "low": OrderInfo(o.low, needs=("probs",), per_class=ClassUse.REQUIRED),
+    "badge": OrderInfo(o.badge_order, needs=("probs", "embeddings"), uses=("labels",),
+                       per_class=ClassUse.OPTIONAL, batch=True),
+    "diversity": OrderInfo(o.diversity_order, needs=("features",), batch=True),
+    "coreset": OrderInfo(o.coreset_order, needs=("features",), uses=("labels",), batch=True),
+    "propagation score": OrderInfo(o.propagation_score, needs=("scores",),
+                                   per_class=ClassUse.REQUIRED),
+    "disagreement": OrderInfo(o.disagreement, needs=("labels",), any_of=("probs", "scores"),
+                              per_class=ClassUse.OPTIONAL),
+}
+
+
+@dataclass(frozen=True)
+class OrderChoice:
+    """A menu entry: an order name, for per-class orders the class *name*, and the fraction
+    of picks made at random instead."""
+
+    name: str = "random"
+    cls: str | None = None
+    random_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in ORDERS:
+            raise ValueError(f"unknown order {self.name!r}; available: {', '.join(ORDERS)}")
+        use = ORDERS[self.name].per_class
+        if use is ClassUse.REQUIRED and not isinstance(self.cls, str):
+            raise ValueError(f"order {self.name!r} needs a class name, got {self.cls!r}")
+        if use is ClassUse.NONE and self.cls is not None:
+            raise ValueError(f"order {self.name!r} takes no class, got {self.cls!r}")
+        if self.cls is not None and not isinstance(self.cls, str):
+            raise ValueError(f"a class name is a string, got {self.cls!r}")
+        fraction = self.random_fraction
+        if (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
+                or not 0.0 <= fraction <= 1.0):
+            raise ValueError(f"random_fraction must be a number in [0, 1], got {fraction!r}")
+
+    @property
+    def title(self) -> str:
+        """Text for a menu, e.g. ``maxent: cat`` or ``margin + 20% random``."""
+        title = f"{self.name}: {self.cls}" if self.cls is not None else self.name
+        return f"{title} + {self.random_fraction:.0%} random" if self.random_fraction else title
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "cls": self.cls, "random_fraction": self.random_fraction,
+                "title": self.title}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> OrderChoice:
+        """Build from ``{"name": ..., "cls": ..., "random_fraction": ...}`` (the widget's form)."""
+        if not isinstance(value, Mapping) or "name" not in value:
+            raise ValueError(f"an order is a mapping with a 'name' key, got {value!r}")
+        unknown = set(value) - {"name", "cls", "random_fraction", "title"}
+        if unknown:
+            raise ValueError(f"unknown order field(s) {sorted(unknown)}; allowed: name, cls, "
+                             "random_fraction")
+        return cls(value["name"], value.get("cls"), value.get("random_fraction", 0.0))
+
+    @classmethod
+    def parse(cls, value: str | OrderChoice | Mapping[str, Any]) -> OrderChoice:
+        """A choice from a registry name, a choice, or its dict form."""
+        if isinstance(value, OrderChoice):
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        if isinstance(value, str):
+            return cls(value)
+        raise ValueError(f"an order is a name, an OrderChoice or a dict; got {value!r}")
+
+
+def order_options(classes: Sequence[str], available: Iterable[str] | None = None
+                  ) -> list[OrderChoice]:
+    """Menu entries, in registry order, each per-class order once per class; only the
+    ``available`` order names (e.g. from :func:`available_orders`) when given."""
+    names = list(ORDERS) if available is None else [n for n in ORDERS if n in set(available)]
+    options = []
+    for name in names:
+        use = ORDERS[name].per_class
+        if use is not ClassUse.REQUIRED:
+            options.append(OrderChoice(name))
+        if use is not ClassUse.NONE:
+            options += [OrderChoice(name, c) for c in classes]
+    return options
+
+
+def available_orders(**arrays: Any) -> list[str]:
+    """Names of the orders whose needed arrays are all present (not None)."""
+    return [name for name, info in ORDERS.items() if info.ready(arrays)]
+
+
+def mix_random(picks: np.ndarray, candidates: np.ndarray, n_random: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """``picks`` with ``n_random`` other candidates drawn uniformly and spread among them at
+    random positions (no duplicates)."""
+    picks = np.asarray(picks, dtype=np.int64)
+    rest = np.flatnonzero(np.asarray(candidates, dtype=bool))
+    rest = rest[~np.isin(rest, picks)]
+    extra = rng.choice(rest, size=min(n_random, len(rest)), replace=False).astype(np.int64)
+    merged = np.concatenate([picks, extra])
+    slots = np.sort(rng.choice(len(merged), size=len(extra), replace=False))
+    out = np.empty_like(merged)
+    is_extra = np.zeros(len(merged), dtype=bool)
+    is_extra[slots] = True
+    out[is_extra], out[~is_extra] = extra, picks
+    return out
+
+
+def rank(
+    order: str | OrderChoice | Mapping[str, Any],
+    candidates: np.ndarray,
+    count: int,
+    *,
+    rng: np.random.Generator,
+    classes: Sequence[str] | None = None,
+    **arrays: Any,
+) -> np.ndarray:
+    """The first ``count`` candidates under an order.
+
+    ``order`` is a registry name (``"max entropy"``), an :class:`OrderChoice` or its dict form;
+    a choice's class name is turned into the column index ``cls`` through ``classes``. A plain
+    name may take ``cls`` (an index) among ``arrays`` instead. With a ``random_fraction``, that
+    share of the ``count`` rows is drawn uniformly from the other candidates.
+    """
+    if isinstance(order, str):  # a bare name: any class comes as an index in ``arrays``
+        if order not in ORDERS:
+            raise ValueError(f"unknown order {order!r}; available: {', '.join(ORDERS)}")
+        name, fraction = order, 0.0
+    else:
+        choice = OrderChoice.parse(order)
+        name, fraction = choice.name, choice.random_fraction
+        if choice.cls is not None:
+            if classes is None or choice.cls not in classes:
+                raise ValueError(f"unknown class {choice.cls!r}; classes are "
+                                 f"{None if classes is None else list(classes)}")
+            arrays["cls"] = list(classes).index(choice.cls)
+    if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"count must be a positive integer, got {count!r}")
+    info = ORDERS[name]
+    candidates = np.asarray(candidates, dtype=bool)
+    n_random = int(round(count * fraction))
+    n_ranked = int(count) - n_random
+    if n_ranked == 0:
+        picks = np.empty(0, dtype=np.int64)
+    else:
+        if info.batch:
+            arrays["count"] = n_ranked
+        picks = info.order(candidates, rng=rng, **arrays)[:n_ranked]
+    return mix_random(picks, candidates, n_random, rng) if n_random else picks
