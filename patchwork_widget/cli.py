@@ -1,4 +1,4 @@
-"""Command line: ``patchwork-widget demo`` (B6)."""
+"""Command line (B6): ``patchwork-widget demo`` builds and labels the offline demo set (B7)."""
 
 from __future__ import annotations
 
