@@ -1,20 +1,46 @@
+// @ts-check
 // DOM helpers of the labeler: elements built from text (never HTML), selects, the counts
-// table, the class editor and thumbnail decoding.
+// table and thumbnail decoding.
 
-export const HELP =
-  "Keys: arrows move (shift extends the selection) · 1-9 cycle a class (? → yes → no) · " +
-  "0 rest are no, next · x exclude · v validation · a accept suggestions · u undo · " +
-  "Enter/Space next · Esc leave";
+import { suppressShortcuts } from "./focus.mjs";
 
-/** Create an element with a class and optional text (always as text, never as HTML). */
+const CONTROLS = new Set(["button", "select", "input", "textarea"]);
+
+/**
+ * Create an element with a class and optional text (always as text, never as HTML).
+ * Controls are marked so that no notebook shortcut fires while they have focus.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {string} [className]
+ * @param {string} [text]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
+  if (CONTROLS.has(tag)) suppressShortcuts(node);
   return node;
 }
 
-/** Fill a <select> with items' titles (values are indices), keeping the selected title. */
+/**
+ * A button that runs `onClick`.
+ * @param {string} className
+ * @param {string} text
+ * @param {() => void} onClick
+ */
+export function button(className, text, onClick) {
+  const node = h("button", className, text);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+/**
+ * Fill a <select> with items' titles (values are indices), keeping the selected title.
+ * @param {HTMLSelectElement} select
+ * @param {{title: string}[]} items
+ */
 export function fillSelect(select, items) {
   const title = select.selectedOptions[0]?.textContent;
   select.replaceChildren(...items.map((item, i) => Object.assign(h("option", "", item.title), { value: String(i) })));
@@ -22,58 +48,48 @@ export function fillSelect(select, items) {
   if (keep >= 0) select.value = String(keep);
 }
 
-/** How a tri-state class value reads on its toggle. */
+/**
+ * How a tri-state class value reads on its toggle.
+ * @param {number | null | undefined} value
+ */
 export function valueText(value) {
   if (value === 1) return "yes";
   if (value === 0) return "no";
   return "?";
 }
 
-/** Header and body rows of the counts table from the `counts` trait. */
+/**
+ * Header and body rows of the counts table from the `counts` trait.
+ * @param {import("./types.mjs").Counts} counts
+ */
 export function countsRows({ columns = [], index = [], data = [] }) {
   const head = h("tr");
   head.append(h("th", "", "class"), ...columns.map((c) => h("th", "", c)));
   const rows = index.map((name, i) => {
     const tr = h("tr");
-    tr.append(h("th", "", name), ...data[i].map((v) => h("td", "", String(v))));
+    tr.append(h("th", "", name), ...(data[i] ?? []).map((v) => h("td", "", String(v))));
     return tr;
   });
   return [head, ...rows];
 }
 
-/** Add / rename / remove classes; removing asks for a second click. */
-export function classEditor(onEdit) {
-  const box = h("div", "pw-classes");
-  const select = h("select", "pw-class-select");
-  const input = h("input", "pw-class-name");
-  input.placeholder = "class name";
-  const add = h("button", "pw-button", "Add class");
-  add.addEventListener("click", () => onEdit("add"));
-  const rename = h("button", "pw-button", "Rename to");
-  rename.addEventListener("click", () => onEdit("rename"));
-  const remove = h("button", "pw-button pw-remove", "Remove");
-  remove.addEventListener("click", () => {
-    if (remove.dataset.armed) {
-      delete remove.dataset.armed;
-      remove.textContent = "Remove";
-      onEdit("remove");
-    } else {
-      remove.dataset.armed = "1";
-      remove.textContent = "Really remove?";
-    }
-  });
-  box.append(select, rename, input, add, remove);
-  return { box, select, input };
-}
+/**
+ * @typedef {{url?: string, img?: HTMLImageElement, error?: string}} ImageEntry
+ *   a decoded thumbnail (`url`, `img`) or why there is none (`error`)
+ */
 
 /**
- * A `thumb` message and its buffer -> a decoded image ready to draw, `{url, img}`, or
- * `{error}` when the kernel could not read the file or the browser cannot decode it.
+ * A `thumb` message and its buffer -> a decoded image ready to draw, or `{error}` when the
+ * kernel could not read the file or the browser cannot decode it.
+ * @param {{error?: string, mime?: string, [field: string]: any}} msg
+ * @param {DataView[]} buffers
+ * @returns {Promise<ImageEntry>}
  */
 export async function decodeThumbnail(msg, buffers) {
   if (msg.error) return { error: msg.error };
   const dv = buffers[0];
-  const bytes = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
+  if (!dv) return { error: "the kernel sent no image bytes" };
+  const bytes = new Uint8Array(/** @type {ArrayBuffer} */ (dv.buffer), dv.byteOffset, dv.byteLength);
   const url = URL.createObjectURL(new Blob([bytes], { type: msg.mime }));
   const img = new Image();
   img.src = url;
@@ -86,9 +102,14 @@ export async function decodeThumbnail(msg, buffers) {
   }
 }
 
-/** Draw a cached image centred and scaled into the canvas, or the reason it is missing. */
+/**
+ * Draw a cached image centred and scaled into the canvas, or the reason it is missing.
+ * @param {HTMLCanvasElement} canvas
+ * @param {ImageEntry | undefined} entry
+ */
 export function drawEntry(canvas, entry) {
   const ctx = canvas.getContext("2d");
+  if (!ctx) return;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   if (entry && entry.img) {
     const { naturalWidth: w, naturalHeight: hh } = entry.img;
@@ -103,7 +124,11 @@ export function drawEntry(canvas, entry) {
   }
 }
 
-/** A grid caption: the classes marked yes (or "none"), excluded and validation. */
+/**
+ * A grid caption: the classes marked yes (or "none"), excluded and validation.
+ * @param {import("./types.mjs").RowValues} values
+ * @param {string[]} classes
+ */
 export function summary(values, classes) {
   const yes = classes.filter((_, i) => values.labels[i] === 1);
   const parts = yes.length ? yes : values.labels.some((v) => v === 0) ? ["none"] : [];

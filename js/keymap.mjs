@@ -1,66 +1,133 @@
-// Keyboard map of the labeler: a pure function from a keydown to an action.
-// Kept free of the DOM so it can be unit-tested with node's test runner.
+// @ts-check
+// The labeler's keyboard: one table that both turns a keydown into an action and writes the
+// help text, so the keys a user reads are the keys that work. Free of the DOM (unit-tested
+// with node's test runner).
+
+/**
+ * @typedef {{type: "move", delta: number, extend: boolean}
+ *   | {type: "cycle", classIndex: number}
+ *   | {type: "toggle", field: "exclude" | "validation"}
+ *   | {type: "rest-negative"} | {type: "accept"} | {type: "undo"} | {type: "leave"}
+ *   | {type: "ignored", key: string}} Action
+ * @typedef {{key: string, shiftKey?: boolean, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} KeyLike
+ * @typedef {{nClasses: number, columns: number}} KeyContext
+ * @typedef {{keys: string[], ctrlKeys?: string[], label: string, help: string,
+ *   act: (ev: KeyLike, ctx: KeyContext) => Action}} Binding  `ctrlKeys` work with Ctrl or Cmd
+ */
+
+/** @type {Binding[]} Every fixed binding, in the order the help lists them. */
+export const BINDINGS = [
+  {
+    keys: ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"],
+    label: "arrows",
+    help: "move (shift extends the selection)",
+    act: (ev, ctx) => {
+      const row = Math.max(1, ctx.columns);
+      const delta = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -row, ArrowDown: row }[ev.key] ?? 0;
+      return { type: "move", delta, extend: Boolean(ev.shiftKey) };
+    },
+  },
+  { keys: ["0"], label: "0", help: "classes still ? are no, then next", act: () => ({ type: "rest-negative" }) },
+  { keys: ["x"], label: "x", help: "exclude", act: () => ({ type: "toggle", field: "exclude" }) },
+  { keys: ["v"], label: "v", help: "validation", act: () => ({ type: "toggle", field: "validation" }) },
+  { keys: ["a"], label: "a", help: "accept suggestions", act: () => ({ type: "accept" }) },
+  { keys: ["u"], ctrlKeys: ["z"], label: "u/Ctrl+Z", help: "undo", act: () => ({ type: "undo" }) },
+  { keys: ["Enter", " "], label: "Enter/Space", help: "next", act: () => ({ type: "move", delta: 1, extend: false }) },
+  { keys: ["Escape"], label: "Esc", help: "leave the widget", act: () => ({ type: "leave" }) },
+];
+
+const FIXED = new Map(BINDINGS.flatMap((b) => b.keys.map((k) => [k, b])));
+const WITH_CTRL = new Map(BINDINGS.flatMap((b) => (b.ctrlKeys ?? []).map((k) => [k, b])));
+
+/** Letters that cycle classes past the ninth: a-z in order, less those bound above. */
+export const CLASS_LETTERS = [..."abcdefghijklmnopqrstuvwxyz"].filter((c) => !FIXED.has(c));
+
+/** How many classes have a key: 1-9, then CLASS_LETTERS. */
+export const MAX_KEYED_CLASSES = 9 + CLASS_LETTERS.length;
+
+/**
+ * The `KeyboardEvent.key` that cycles class `index`, or null past MAX_KEYED_CLASSES.
+ * @param {number} index
+ * @returns {string | null}
+ */
+export function classKey(index) {
+  if (!Number.isInteger(index) || index < 0) throw new RangeError(`class index must be an integer >= 0, got ${index}`);
+  if (index < 9) return String(index + 1);
+  return CLASS_LETTERS[index - 9] ?? null;
+}
+
+/**
+ * Index of the class a key cycles, or -1 when the key names no class.
+ * @param {string} key
+ * @returns {number}
+ */
+function classIndexOf(key) {
+  if (key.length !== 1) return -1;
+  if (key >= "1" && key <= "9") return Number(key) - 1;
+  const letter = CLASS_LETTERS.indexOf(key.toLowerCase());
+  return letter < 0 ? -1 : 9 + letter;
+}
 
 /**
  * Translate a keydown into a labeling action.
  *
- * @param {{key: string, shiftKey?: boolean, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} ev
- * @param {{nClasses: number, columns: number}} ctx  number of class toggles and grid columns
- * @returns {object|null} an action, or null when the key is not ours (let it through)
+ * Single characters that name no action are swallowed (`ignored`): while the widget has the
+ * keyboard, a notebook shortcut must never fire by accident. Modified keys other than
+ * the `ctrlKeys` of the table pass through (copy, paste, browser shortcuts), and so do Tab and function keys.
+ *
+ * @param {KeyLike} ev
+ * @param {KeyContext} ctx  number of classes and grid columns
+ * @returns {Action | null} an action, or null when the key is not ours (let it through)
  */
 export function actionForKey(ev, ctx) {
   const { key } = ev;
-  const mod = ev.ctrlKey || ev.metaKey;
   if (ev.altKey) return null;
-  if (mod) {
-    if (key === "z" || key === "Z") return { type: "undo" };
-    return null; // leave copy/paste and browser shortcuts alone
+  if (ev.ctrlKey || ev.metaKey) {
+    const binding = WITH_CTRL.get(key.toLowerCase());
+    return binding ? binding.act(ev, ctx) : null;
   }
-  const extend = Boolean(ev.shiftKey);
-  switch (key) {
-    case "ArrowLeft":
-      return { type: "move", delta: -1, extend };
-    case "ArrowRight":
-      return { type: "move", delta: 1, extend };
-    case "ArrowUp":
-      return { type: "move", delta: -Math.max(1, ctx.columns), extend };
-    case "ArrowDown":
-      return { type: "move", delta: Math.max(1, ctx.columns), extend };
-    case "Enter":
-    case " ":
-      return { type: "move", delta: 1, extend: false };
-    case "Escape":
-      return { type: "leave" };
-    case "x":
-    case "X":
-      return { type: "toggle", field: "exclude" };
-    case "v":
-    case "V":
-      return { type: "toggle", field: "validation" };
-    case "0":
-      return { type: "rest-negative" };
-    case "u":
-    case "U":
-      return { type: "undo" };
-    case "a":
-    case "A":
-      return { type: "accept" };
-    default:
-      break;
-  }
-  if (key.length === 1 && key >= "1" && key <= "9") {
-    const classIndex = Number(key) - 1;
-    return classIndex < ctx.nClasses ? { type: "cycle", classIndex } : { type: "ignored" };
-  }
-  return null;
+  const binding = FIXED.get(key) ?? FIXED.get(key.toLowerCase());
+  if (binding) return binding.act(ev, ctx);
+  const classIndex = classIndexOf(key);
+  if (classIndex >= 0 && classIndex < ctx.nClasses) return { type: "cycle", classIndex };
+  return key.length === 1 ? { type: "ignored", key } : null;
+}
+
+/**
+ * The keys of the class toggles, compactly: "1-9, then b c d" for 12 classes.
+ * @param {number} nClasses
+ * @returns {string}
+ */
+export function classKeysText(nClasses) {
+  const keys = [];
+  for (let i = 0; i < Math.min(nClasses, MAX_KEYED_CLASSES); i++) keys.push(/** @type {string} */ (classKey(i)));
+  if (!keys.length) return "";
+  const digits = keys.slice(0, 9);
+  const letters = keys.slice(9);
+  const span = (/** @type {string[]} */ ks) => (ks.length > 2 ? `${ks[0]}-${ks.at(-1)}` : ks.join(", "));
+  return letters.length ? `${span(digits)}, then ${letters.join(" ")}` : span(digits);
+}
+
+/**
+ * The help line, written from the same table that handles the keys.
+ * @param {number} nClasses
+ * @returns {string}
+ */
+export function helpText(nClasses) {
+  const parts = [];
+  const keyed = classKeysText(nClasses);
+  if (keyed) parts.push(`${keyed} cycle a class (? → yes → no)`);
+  if (nClasses > MAX_KEYED_CLASSES) parts.push(`classes past the first ${MAX_KEYED_CLASSES}: click their toggle`);
+  for (const b of BINDINGS) parts.push(`${b.label} ${b.help}`);
+  return `Keys: ${parts.join(" · ")}`;
 }
 
 /**
  * Next value of a tri-state class toggle: unlabeled -> 1 -> 0 -> unlabeled.
  * Positive first, since "this image shows C" is the label a user reaches for.
  *
- * @param {number|null} value  null (unlabeled), 0 or 1
- * @returns {number|null}
+ * @param {number | null | undefined} value  null (unlabeled), 0 or 1
+ * @returns {number | null}
  */
 export function cycleValue(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return 1;

@@ -1,4 +1,5 @@
-// Which thumbnails to ask the kernel for next: a pure planning function.
+// @ts-check
+// Which thumbnails to ask the kernel for next: pure planning functions.
 
 /**
  * Rows to request so the images around the cursor are ready before they are shown.
@@ -7,7 +8,7 @@
  * @param {number[]} queue  row ids in display order
  * @param {number} cursor   index into `queue`
  * @param {{has: (row: number) => boolean}} cache  rows already held
- * @param {Set<number>} inflight  rows already requested
+ * @param {{has: (row: number) => boolean}} inflight  rows already requested
  * @param {{ahead?: number, behind?: number, batch?: number}} [opts]
  * @returns {number[]} at most `batch` row ids
  */
@@ -29,7 +30,21 @@ export function planPrefetch(queue, cursor, cache, inflight, opts = {}) {
   return rows;
 }
 
-/** First index of the grid page holding `cursor`. */
+/**
+ * Forget thumbnail requests older than `maxAge` (a lost reply), so they are asked for again.
+ * @param {Map<number, number>} inflight  row -> when it was requested
+ * @param {number} now
+ * @param {number} maxAge  same unit as `now`
+ */
+export function expireInflight(inflight, now, maxAge) {
+  for (const [row, since] of inflight) if (now - since > maxAge) inflight.delete(row);
+}
+
+/**
+ * First index of the grid page holding `cursor`.
+ * @param {number} cursor
+ * @param {number} pageSize
+ */
 export function pageStart(cursor, pageSize) {
   return Math.floor(cursor / pageSize) * pageSize;
 }

@@ -1,9 +1,11 @@
+// @ts-check
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LruCache } from "../lru.mjs";
 import { planPrefetch, pageStart } from "../prefetch.mjs";
 
 test("LRU evicts the least recently used entry and reports it", () => {
+  /** @type {[number, string][]} */
   const evicted = [];
   const cache = new LruCache(2, (k, v) => evicted.push([k, v]));
   cache.set(1, "a");

@@ -1,0 +1,265 @@
+// @ts-check
+// What the labeler does, without the DOM: turns actions into requests, keeps the label state
+// in step with the kernel's replies, and says what to show (status and message). The view
+// (view.mjs) paints it; the unit tests drive it with a fake widget model.
+
+import { LabelState } from "./labels.mjs";
+import { RequestError, Rpc } from "./rpc.mjs";
+
+/**
+ * @typedef {import("./types.mjs").Model} Model
+ * @typedef {import("./types.mjs").Message} Message
+ * @typedef {import("./types.mjs").RowValues} RowValues
+ * @typedef {import("./keymap.mjs").Action} Action
+ * @typedef {import("./labels.mjs").Edit} Edit
+ * @typedef {{paint: number[], ack: number[], labels: number[]}} Timings
+ * @typedef {{
+ *   rpc?: Rpc,
+ *   now?: () => number,
+ *   onChange?: () => void,
+ *   onNote?: (text: string, isError: boolean) => void,
+ * }} ControllerOptions
+ */
+
+export const ROWS_PER_PAGE = 3;
+
+export class LabelController {
+  /**
+   * @param {Model} model
+   * @param {ControllerOptions} [options]  `onChange`: state changed, repaint; `onNote`: a message
+   */
+  constructor(model, options = {}) {
+    this.model = model;
+    this.rpc = options.rpc ?? new Rpc((content) => model.send(content));
+    this.now = options.now ?? (() => performance.now());
+    this.onChange = options.onChange ?? (() => {});
+    this.onNote = options.onNote ?? (() => {});
+    this.state = new LabelState();
+    this.state.setQueue(model.get("queue"));
+    /** @type {Timings} milliseconds, read by the benchmarks */
+    this.timings = { paint: [], ack: [], labels: [] };
+    this.markTime = this.now();
+  }
+
+  get classes() {
+    return this.model.get("classes");
+  }
+
+  get pageSize() {
+    return this.model.get("columns") * ROWS_PER_PAGE;
+  }
+
+  /** What the status line says: `saved`, `pending` (edits not yet acknowledged) or `unconfirmed`. */
+  status() {
+    const waiting = this.state.pendingCount;
+    const unconfirmed = this.state.unconfirmed.size;
+    if (waiting) return { text: `saving ${waiting}…`, state: "pending" };
+    if (unconfirmed) return { text: `${unconfirmed} not confirmed`, state: "unconfirmed" };
+    return { text: "all saved", state: "saved" };
+  }
+
+  // ---------------------------------------------------------------- trait changes
+  classesChanged() {
+    this.state.resetValues();
+    this.fetchLabels();
+  }
+
+  queueChanged() {
+    this.state.setQueue(this.model.get("queue"));
+    this.fetchLabels();
+  }
+
+  /** New predictions or scores (`revision`): fetch fresh suggestions near the cursor only. */
+  revisionChanged() {
+    this.state.invalidate();
+    this.fetchLabels();
+  }
+
+  // ---------------------------------------------------------------- actions
+  /**
+   * Carry out an action (from a key or a click).
+   * @param {Action} action
+   * @param {number} [t0]  when the key was pressed, for the timings
+   */
+  run(action, t0 = this.now()) {
+    if (action.type === "ignored") return;
+    this.onNote("", false); // a new action clears the last note
+    switch (action.type) {
+      case "move":
+        this.move(action.delta, action.extend);
+        return;
+      case "undo":
+        this.undo(t0);
+        return;
+      case "accept":
+        this.accept(t0);
+        return;
+      case "leave":
+        return;
+      default:
+        break;
+    }
+    for (const edit of this.state.edits(action, this.classes)) this.annotate(edit, t0);
+    if (action.type === "rest-negative") this.move(1, false);
+  }
+
+  /**
+   * @param {number} delta
+   * @param {boolean} extend
+   * @returns {boolean} whether the cursor could move
+   */
+  move(delta, extend) {
+    if (!this.state.move(delta, extend)) return false;
+    this.markTime = this.now();
+    this.fetchLabels();
+    this.onChange();
+    return true;
+  }
+
+  /**
+   * A click on an image of the grid.
+   * @param {number} index
+   * @param {boolean} additive
+   */
+  select(index, additive) {
+    this.state.select(index, additive);
+    this.fetchLabels();
+    this.onChange();
+  }
+
+  /** Seconds spent on the current image since the last move or label (time accounting). */
+  seconds() {
+    const now = this.now();
+    const s = (now - this.markTime) / 1000;
+    this.markTime = now;
+    return Math.min(Math.max(s, 0), 3600);
+  }
+
+  // ---------------------------------------------------------------- requests
+  /**
+   * Send a request; on failure show why and run `recover`.
+   * @param {Message} content
+   * @param {{timing?: "ack" | "labels", t0?: number, recover?: (err: RequestError) => void}} [opts]
+   * @returns {Promise<Message | null>} the reply, or null when the request failed
+   */
+  async request(content, opts = {}) {
+    const t0 = opts.t0 ?? this.now();
+    try {
+      const reply = await this.rpc.request(content);
+      if (opts.timing) this.timings[opts.timing].push(this.now() - t0);
+      return reply;
+    } catch (err) {
+      if (!(err instanceof RequestError)) throw err;
+      this.onNote(err.message, true);
+      opts.recover?.(err);
+      return null;
+    }
+  }
+
+  /**
+   * Show an edit at once (pending), send it, and settle it on the acknowledgement. A refusal
+   * or a lost acknowledgement re-reads the rows, so the view ends up showing what the kernel
+   * holds; a row whose acknowledgement was lost counts as unconfirmed until then.
+   * @param {Edit} edit
+   * @param {number} t0
+   */
+  async annotate(edit, t0) {
+    const { state } = this;
+    state.applyOptimistic(edit, this.classes);
+    this.onChange();
+    const content = { type: "annotate", rows: edit.rows, changes: edit.changes, seconds: this.seconds() };
+    await this.request(content, {
+      timing: "ack",
+      t0,
+      recover: (err) => {
+        if (err.timedOut) for (const row of edit.rows) state.unconfirmed.add(row);
+        this.reread(edit.rows);
+      },
+    });
+    state.settle(edit.rows);
+    this.onChange();
+  }
+
+  /** @param {number} t0 */
+  async undo(t0) {
+    if (await this.request({ type: "undo" }, { timing: "ack", t0 })) this.onNote("Undone.", false);
+  }
+
+  /** @param {number} t0 */
+  async accept(t0) {
+    const { row, current } = this.state;
+    if (row === undefined || !current) return;
+    if (!current.suggest) {
+      this.onNote("No model predictions yet.", true);
+      return;
+    }
+    await this.request({ type: "accept", row, seconds: this.seconds() }, { timing: "ack", t0 });
+  }
+
+  /**
+   * Ask again for rows (after a failed edit), so the view shows what the kernel holds.
+   * @param {number[]} rows
+   */
+  reread(rows) {
+    this.state.forget(rows);
+    for (const row of rows) this.state.fresh.delete(row);
+    this.requestLabels(rows);
+  }
+
+  /** Fetch the values of rows near the cursor that the view does not hold, or holds stale. */
+  fetchLabels() {
+    const rows = this.state.wanted(this.pageSize);
+    if (rows.length) this.requestLabels(rows);
+  }
+
+  /** @param {number[]} rows */
+  async requestLabels(rows) {
+    for (const row of rows) this.state.requested.add(row);
+    await this.request({ type: "labels", rows }, { timing: "labels", recover: () => this.state.forget(rows) });
+    this.onChange();
+  }
+
+  /**
+   * Draw a new queue; the `queue` trait brings it.
+   * @param {{kind: string, cls: string | null}} subset
+   * @param {{name: string, cls: string | null}} order
+   * @param {number} count
+   */
+  async sample(subset, order, count) {
+    this.onNote("Sampling…", false);
+    const content = { type: "sample", subset: { kind: subset.kind, cls: subset.cls }, order: { name: order.name, cls: order.cls }, count };
+    const reply = await this.request(content);
+    if (reply) this.onNote(`Sampled ${reply.count} images.`, false);
+  }
+
+  async save() {
+    this.onNote("Saving…", false);
+    const reply = await this.request({ type: "save" });
+    if (reply) this.onNote(`Saved to ${reply.path}`, false);
+  }
+
+  /**
+   * Add, rename or remove a class; the `classes` trait brings the result.
+   * @param {Message} content  `{type: "class", action, name, new?}`
+   * @returns {Promise<boolean>} whether the kernel accepted it
+   */
+  async editClass(content) {
+    return (await this.request(content)) !== null;
+  }
+
+  /**
+   * A custom message other than a thumbnail: values of rows (replies reach every view, so each
+   * keeps its copy of a row current) and the reply to a request of this view.
+   * @param {Message} msg
+   */
+  receive(msg) {
+    const values = msg.type === "labels" || msg.type === "ack";
+    if (values && Array.isArray(msg.rows)) this.state.receive(/** @type {RowValues[]} */ (msg.rows));
+    this.rpc.handle(msg);
+    if (values) this.onChange();
+  }
+
+  close() {
+    this.rpc.close();
+  }
+}

@@ -1,0 +1,2 @@
+// esbuild bundles the stylesheet that widget.mjs imports for its side effect.
+declare module "*.css";

@@ -1,0 +1,68 @@
+// @ts-check
+// Keeping the keyboard inside the labeler. Notebook shortcuts (JupyterLab, Notebook 7) are
+// skipped for key events from inside an element marked `data-lm-suppress-shortcuts`, but
+// Lumino looks for a matching shortcut selector from the event target upwards and stops at the
+// first marked element: in Notebook 7 a focused button matches `.jp-Notebook :focus` before the
+// walk reaches a marked root, so `a` inserted a cell after a click on a toggle. So every
+// focusable element is marked, buttons never take focus from a click (the root does), and a
+// re-render that drops the focused element hands focus back to the root, not to the page.
+
+export const SUPPRESS = "data-lm-suppress-shortcuts";
+
+/** Elements that hold focus and need it to work (typing, choosing). */
+const EDITABLE = "select, input, textarea";
+
+/** Mark an element so that no notebook shortcut fires while it has focus. */
+export function suppressShortcuts(/** @type {HTMLElement} */ el) {
+  el.setAttribute(SUPPRESS, "true");
+  return el;
+}
+
+/**
+ * Whether a key event belongs to a control that needs it (typing in a box, choosing in a menu,
+ * Enter/Space on a button reached with Tab) rather than to the labeler's keymap.
+ * @param {KeyboardEvent} ev
+ */
+export function keyForControl(ev) {
+  const target = /** @type {HTMLElement} */ (ev.target);
+  if (target.closest?.(EDITABLE)) return ev.key !== "Escape";
+  if (target.closest?.("button")) return ev.key === "Enter" || ev.key === " ";
+  return false;
+}
+
+/**
+ * Make `root` the labeler's keyboard target: focusable, marked, focused by clicks inside it.
+ * @param {HTMLElement} root
+ */
+export function holdKeyboard(root) {
+  root.tabIndex = 0;
+  suppressShortcuts(root);
+  root.addEventListener("mousedown", (ev) => {
+    const target = /** @type {HTMLElement} */ (ev.target);
+    if (target.closest(EDITABLE)) return; // boxes and menus take focus themselves
+    // A button or image keeps no focus of its own; the root takes it, without scrolling
+    // (a scroll between mousedown and mouseup would move the target and lose the click).
+    if (target.closest("button, .pw-cell")) ev.preventDefault();
+    root.focus({ preventScroll: true });
+  });
+  // Once a choice is made in a menu, the keys label again.
+  root.addEventListener("change", (ev) => {
+    if (/** @type {HTMLElement} */ (ev.target).tagName === "SELECT") root.focus({ preventScroll: true });
+  });
+}
+
+/**
+ * Run `render`; if the keyboard was inside `root` and the render removed or disabled the
+ * focused element (which hands focus to the page body), give focus back to `root`.
+ * @template T
+ * @param {HTMLElement} root
+ * @param {() => T} render
+ * @returns {T}
+ */
+export function keepFocus(root, render) {
+  const doc = root.ownerDocument;
+  const inside = root.contains(doc.activeElement);
+  const result = render();
+  if (inside && !root.contains(doc.activeElement)) root.focus({ preventScroll: true });
+  return result;
+}

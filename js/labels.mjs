@@ -1,0 +1,213 @@
+// @ts-check
+// The labeler's view state, free of the DOM: the queue, cursor and selection, the values the
+// kernel reported for rows near the cursor, and the edits still waiting for an acknowledgement.
+// Every rule about which rows an action touches lives here (unit-tested without a browser).
+
+import { MAX_KEYED_CLASSES, cycleValue } from "./keymap.mjs";
+
+/**
+ * @typedef {import("./types.mjs").RowValues} RowValues
+ * @typedef {import("./types.mjs").Changes} Changes
+ * @typedef {import("./keymap.mjs").Action} Action
+ * @typedef {{rows: number[], changes: Changes}} Edit  one `annotate` request
+ */
+
+/** Rows around the cursor whose values are fetched: behind and ahead of it. */
+export const LABEL_WINDOW = { behind: 50, ahead: 200 };
+
+export class LabelState {
+  constructor() {
+    /** @type {number[]} row numbers in display order */
+    this.queue = [];
+    this.cursor = 0;
+    /** @type {Set<number>} indices into the queue */
+    this.selection = new Set([0]);
+    /** @type {Map<number, RowValues>} row -> values the kernel reported */
+    this.values = new Map();
+    /** @type {Set<number>} rows whose values are current (since the last `invalidate`) */
+    this.fresh = new Set();
+    /** @type {Set<number>} rows whose values have been asked for and not yet received */
+    this.requested = new Set();
+    /** @type {Map<number, number>} row -> edits sent and not yet acknowledged */
+    this.pending = new Map();
+    /** @type {Set<number>} rows whose edit got no acknowledgement in time, until re-read */
+    this.unconfirmed = new Set();
+  }
+
+  /** A new queue: cursor on its first image; values of rows are kept (still true). */
+  setQueue(/** @type {number[]} */ queue) {
+    this.queue = queue;
+    this.cursor = 0;
+    this.selection = new Set([0]);
+  }
+
+  /** The class list changed: every row's label array is stale. */
+  resetValues() {
+    this.values.clear();
+    this.fresh.clear();
+    this.requested.clear();
+  }
+
+  /** New predictions: values stay on screen, but are fetched again near the cursor. */
+  invalidate() {
+    this.fresh.clear();
+  }
+
+  /** The current row, or undefined for an empty queue. */
+  get row() {
+    return this.queue[this.cursor];
+  }
+
+  /** Values of the current row, if known. */
+  get current() {
+    const row = this.row;
+    return row === undefined ? undefined : this.values.get(row);
+  }
+
+  /** Rows of the selection, in queue order. */
+  selectedRows() {
+    return [...this.selection].sort((a, b) => a - b).map((i) => this.queue[i]).filter((r) => r !== undefined);
+  }
+
+  /**
+   * Move the cursor by `delta` (clamped to the queue); `extend` adds to the selection.
+   * @returns {boolean} whether there was anywhere to move
+   */
+  move(/** @type {number} */ delta, extend = false) {
+    if (!this.queue.length) return false;
+    const next = Math.min(this.queue.length - 1, Math.max(0, this.cursor + delta));
+    if (extend) this.selection.add(next);
+    else this.selection = new Set([next]);
+    this.cursor = next;
+    return true;
+  }
+
+  /** A click on the image at `index`; `additive` (shift/ctrl) toggles it in the selection. */
+  select(/** @type {number} */ index, additive = false) {
+    if (!(index >= 0 && index < this.queue.length)) return;
+    if (!additive) this.selection = new Set([index]);
+    else if (this.selection.has(index) && this.selection.size > 1) this.selection.delete(index);
+    else this.selection.add(index);
+    this.cursor = index;
+  }
+
+  /** Values from a `labels` or `ack` reply. */
+  receive(/** @type {RowValues[]} */ rows) {
+    for (const v of rows) {
+      this.values.set(v.row, v);
+      this.fresh.add(v.row);
+      this.requested.delete(v.row);
+      this.unconfirmed.delete(v.row);
+    }
+  }
+
+  /**
+   * Rows to ask the kernel for: when a row near the cursor lacks current values, every row of
+   * the window around the cursor that lacks them (so requests come in batches, not one per
+   * move). Marks them requested; `forget` them if the request fails.
+   * @param {number} pageSize  images on one grid page (all of them get captions)
+   * @returns {number[]}
+   */
+  wanted(pageSize) {
+    const behind = Math.max(LABEL_WINDOW.behind, pageSize);
+    const ahead = Math.max(LABEL_WINDOW.ahead, 2 * pageSize);
+    const missing = (/** @type {number} */ i) => {
+      const row = this.queue[i];
+      return row !== undefined && !this.fresh.has(row) && !this.requested.has(row);
+    };
+    let near = false;
+    for (let i = this.cursor - Math.floor(behind / 2); i <= this.cursor + Math.floor(ahead / 2) && !near; i++) near = missing(i);
+    if (!near) return [];
+    const rows = new Set();
+    for (let i = Math.max(0, this.cursor - behind); i <= Math.min(this.queue.length - 1, this.cursor + ahead); i++) {
+      if (missing(i)) rows.add(this.queue[i]);
+    }
+    for (const row of rows) this.requested.add(row);
+    return [...rows];
+  }
+
+  /** A values request failed or timed out: its rows may be asked for again. */
+  forget(/** @type {number[]} */ rows) {
+    for (const row of rows) this.requested.delete(row);
+  }
+
+  /**
+   * The `annotate` requests an action makes, computed from the current row's values (the
+   * selection gets the same change). Empty when the action writes nothing or the current
+   * row's values are not known yet.
+   * @param {Action} action
+   * @param {string[]} classes
+   * @returns {Edit[]}
+   */
+  edits(action, classes) {
+    const current = this.current;
+    const rows = this.selectedRows();
+    if (!current || !rows.length) return [];
+    if (action.type === "cycle") {
+      const name = classes[action.classIndex];
+      if (name === undefined) return [];
+      return [{ rows, changes: { [name]: cycleValue(current.labels[action.classIndex]) } }];
+    }
+    if (action.type === "toggle") return [{ rows, changes: { [action.field]: !current[action.field] } }];
+    if (action.type === "rest-negative") return this.restNegative(rows, classes);
+    return [];
+  }
+
+  /**
+   * `0`: every class still unset becomes "no", on each selected row, but only classes the
+   * user can reach with a key (a class without a key is never set by accident). Rows with
+   * the same changes share one request.
+   * @param {number[]} rows
+   * @param {string[]} classes
+   * @returns {Edit[]}
+   */
+  restNegative(rows, classes) {
+    const reachable = Math.min(classes.length, MAX_KEYED_CLASSES);
+    /** @type {Map<string, Edit>} */
+    const groups = new Map();
+    for (const row of rows) {
+      const v = this.values.get(row);
+      if (!v) continue;
+      /** @type {Changes} */
+      const changes = {};
+      for (let i = 0; i < reachable; i++) if (v.labels[i] === null || v.labels[i] === undefined) changes[classes[i]] = 0;
+      if (!Object.keys(changes).length) continue;
+      const key = JSON.stringify(changes);
+      const group = groups.get(key);
+      if (group) group.rows.push(row);
+      else groups.set(key, { rows: [row], changes });
+    }
+    return [...groups.values()];
+  }
+
+  /** Show an edit at once (as pending) before the kernel acknowledges it. */
+  applyOptimistic(/** @type {Edit} */ edit, /** @type {string[]} */ classes) {
+    for (const row of edit.rows) {
+      const v = this.values.get(row);
+      if (v) {
+        for (const [field, value] of Object.entries(edit.changes)) {
+          const i = classes.indexOf(field);
+          if (i >= 0) v.labels[i] = /** @type {number | null} */ (value);
+          else if (field === "exclude" || field === "validation") v[field] = Boolean(value);
+        }
+      }
+      this.pending.set(row, (this.pending.get(row) ?? 0) + 1);
+    }
+  }
+
+  /** An edit of these rows was acknowledged (or refused, or timed out). */
+  settle(/** @type {number[]} */ rows) {
+    for (const row of rows) {
+      const n = (this.pending.get(row) ?? 1) - 1;
+      if (n > 0) this.pending.set(row, n);
+      else this.pending.delete(row);
+    }
+  }
+
+  /** Edits still waiting for an acknowledgement. */
+  get pendingCount() {
+    let n = 0;
+    for (const k of this.pending.values()) n += k;
+    return n;
+  }
+}

@@ -1,0 +1,64 @@
+// @ts-check
+// The side panel's labels: one toggle per class (its name, key, value and the model's
+// suggestion), the exclude / validation flags, and the current image's name and position.
+
+import { button, h, valueText } from "./dom.mjs";
+import { classKey } from "./keymap.mjs";
+
+/**
+ * @typedef {import("./types.mjs").RowValues} RowValues
+ */
+
+/**
+ * One toggle per class. Each carries `data-class` (its name) and `data-key` (the
+ * `KeyboardEvent.key` that cycles it; absent for a class without a key).
+ * @param {string[]} classes
+ * @param {(classIndex: number) => void} onCycle
+ * @returns {HTMLButtonElement[]}
+ */
+export function classToggles(classes, onCycle) {
+  return classes.map((name, i) => {
+    const key = classKey(i);
+    const toggle = button("pw-toggle", "", () => onCycle(i));
+    toggle.dataset.class = name;
+    if (key !== null) toggle.dataset.key = key;
+    toggle.title = key === null ? `${name}: no key, click to cycle` : `${name}: press ${key} to cycle`;
+    toggle.append(h("span", "pw-key", key ?? ""), h("span", "pw-class", name), h("span", "pw-state"), h("span", "pw-suggest"));
+    return toggle;
+  });
+}
+
+/**
+ * Show a row's values on the toggles and flags (all unset when the values are unknown).
+ * @param {HTMLButtonElement[]} toggles
+ * @param {HTMLButtonElement[]} flags  the exclude and validation buttons (`data-field`)
+ * @param {RowValues | undefined} values
+ */
+export function paintToggles(toggles, flags, values) {
+  toggles.forEach((toggle, i) => {
+    const value = values ? values.labels[i] ?? null : null;
+    toggle.dataset.value = value === null ? "unset" : String(value);
+    toggle.children[2].textContent = valueText(value);
+    const p = values && values.suggest ? values.suggest[i] : null;
+    toggle.children[3].textContent = p === null || p === undefined ? "" : `model ${p.toFixed(2)}`;
+  });
+  for (const flag of flags) {
+    const field = /** @type {"exclude" | "validation"} */ (flag.dataset.field);
+    const on = Boolean(values && values[field]);
+    flag.dataset.on = String(on);
+    flag.textContent = `${flag.dataset.key} ${field}: ${on ? "yes" : "no"}`;
+  }
+}
+
+/**
+ * The current image's position line: "3 / 50 · row 812 · 2 selected".
+ * @param {number} cursor
+ * @param {number} length
+ * @param {number | undefined} row
+ * @param {number} selected
+ */
+export function positionText(cursor, length, row, selected) {
+  if (row === undefined) return "";
+  const extra = selected > 1 ? ` · ${selected} selected` : "";
+  return `${cursor + 1} / ${length} · row ${row}${extra}`;
+}

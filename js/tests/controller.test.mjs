@@ -1,0 +1,133 @@
+// @ts-check
+// The labeler's behaviour without a browser: a fake widget model and kernel (fake-model.mjs).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { LabelController } from "../controller.mjs";
+import { LABEL_WINDOW } from "../labels.mjs";
+import { Rpc, TIMEOUTS } from "../rpc.mjs";
+import { FakeKernel, FakeModel, FakeTimers, settle } from "./fake-model.mjs";
+
+const CLASSES = ["cat", "dog", "owl"];
+
+/** A controller over a fake model whose kernel holds `nRows` rows; the queue is rows 0.. */
+function setup(nRows = 20, queueLength = nRows) {
+  const model = new FakeModel({ classes: CLASSES, queue: Array.from({ length: queueLength }, (_, i) => i) });
+  const kernel = new FakeKernel(model, CLASSES, nRows);
+  const timers = new FakeTimers();
+  const notes = /** @type {[string, boolean][]} */ ([]);
+  const rpc = new Rpc((m) => model.send(m), { viewId: "t", setTimer: (f, ms) => timers.set(f, ms), clearTimer: (t) => timers.clear(t) });
+  const control = new LabelController(/** @type {any} */ (model), {
+    rpc, now: () => timers.now, onNote: (text, isError) => notes.push([text, isError]),
+  });
+  model.on("msg:custom", (msg) => control.receive(msg));
+  control.classesChanged();
+  return { model, kernel, timers, notes, control };
+}
+
+test("the view asks for the rows near the cursor, then labels by key and is acknowledged", async () => {
+  const { model, kernel, control } = setup();
+  await settle();
+  assert.equal(model.sentOf("labels").length, 1);
+  assert.equal(control.state.current?.name, "img0.png");
+  control.run({ type: "cycle", classIndex: 1 });
+  assert.equal(control.status().state, "pending", "shown at once, as pending");
+  assert.deepEqual(control.state.current?.labels, [null, 1, null]);
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [null, 1, null]);
+  assert.deepEqual(control.status(), { text: "all saved", state: "saved" });
+  control.run({ type: "rest-negative" });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, 1, 0]);
+  assert.equal(control.state.cursor, 1, "0 moves on");
+});
+
+test("a lost acknowledgement never leaves 'saving' on screen: the row is re-read", async () => {
+  const { kernel, timers, notes, control } = setup();
+  await settle();
+  kernel.drop("annotate");
+  control.run({ type: "toggle", field: "exclude" });
+  await settle();
+  assert.equal(control.status().state, "pending");
+  timers.advance(TIMEOUTS.default);
+  await settle();
+  assert.match(notes.at(-1)?.[0] ?? "", /did not answer within 15 s/);
+  assert.equal(notes.at(-1)?.[1], true);
+  // The re-read answered: the view shows what the kernel holds (not excluded), all settled.
+  assert.equal(control.state.current?.exclude, false);
+  assert.deepEqual(control.status(), { text: "all saved", state: "saved" });
+});
+
+test("with the kernel silent, the status says 'not confirmed' instead of 'saving' forever", async () => {
+  const { kernel, timers, control } = setup();
+  await settle();
+  kernel.drop("annotate");
+  kernel.drop("labels");
+  control.run({ type: "cycle", classIndex: 0 });
+  timers.advance(TIMEOUTS.default);
+  await settle();
+  assert.deepEqual(control.status(), { text: "1 not confirmed", state: "unconfirmed" });
+  timers.advance(TIMEOUTS.default);
+  await settle();
+  assert.equal(control.status().state, "unconfirmed");
+  kernel.dropping.clear();
+  control.reread([0]);
+  await settle();
+  assert.equal(control.status().state, "saved");
+});
+
+test("a refused edit shows the kernel's message and restores the kernel's values", async () => {
+  const { model, kernel, notes, control } = setup();
+  await settle();
+  model.traits.classes = [...CLASSES, "ghost"]; // the view knows a class the kernel does not
+  control.state.values.get(0)?.labels.push(null);
+  control.run({ type: "cycle", classIndex: 3 });
+  await settle();
+  assert.deepEqual(notes.at(-1), ["unknown field ghost", true]);
+  assert.deepEqual(control.state.current?.labels, [null, null, null]);
+  assert.equal(control.status().state, "saved");
+  assert.deepEqual(kernel.table[0].labels, [null, null, null]);
+});
+
+test("after a big sample only the rows near the cursor are fetched, again on new predictions", async () => {
+  const { model, control } = setup(100_000);
+  await settle();
+  const fetched = () => model.sentOf("labels").flatMap((m) => m.rows).length;
+  assert.equal(fetched(), LABEL_WINDOW.ahead + 1);
+  model.set("revision", 1);
+  control.revisionChanged();
+  await settle();
+  assert.equal(fetched(), 2 * (LABEL_WINDOW.ahead + 1));
+  for (let i = 0; i < 150; i++) control.move(1, false);
+  await settle();
+  assert.ok(fetched() < 4 * (LABEL_WINDOW.ahead + 1), `${fetched()} rows fetched for 150 moves`);
+});
+
+test("accept without predictions says so and sends nothing", async () => {
+  const { model, notes, control } = setup();
+  await settle();
+  control.run({ type: "accept" });
+  await settle();
+  assert.deepEqual(notes.at(-1), ["No model predictions yet.", true]);
+  assert.equal(model.sentOf("accept").length, 0);
+});
+
+test("ignored keys leave the last message; other actions clear it", async () => {
+  const { notes, control } = setup();
+  await settle();
+  control.run({ type: "accept" });
+  const before = notes.length;
+  control.run({ type: "ignored", key: "b" });
+  assert.equal(notes.length, before);
+  control.run({ type: "move", delta: 1, extend: false });
+  assert.deepEqual(notes.at(-1), ["", false]);
+});
+
+test("save reports the path; time per image is measured between actions", async () => {
+  const { model, timers, notes, control } = setup();
+  await settle();
+  await control.save();
+  assert.deepEqual(notes.at(-1), ["Saved to /tmp/x.csv", false]);
+  timers.advance(2500);
+  control.run({ type: "cycle", classIndex: 0 });
+  assert.equal(model.sentOf("annotate")[0].seconds, 2.5);
+});

@@ -1,0 +1,119 @@
+// @ts-check
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { LABEL_WINDOW, LabelState } from "../labels.mjs";
+import { MAX_KEYED_CLASSES } from "../keymap.mjs";
+
+/**
+ * @param {number} row
+ * @param {(number | null)[]} labels
+ */
+const values = (row, labels, extra = {}) => ({ row, labels, exclude: false, validation: false, suggest: null, name: `r${row}`, ...extra });
+
+/** A state over rows 100.. with known values for the given rows. */
+function stateWith(/** @type {number} */ n, /** @type {import("../types.mjs").RowValues[]} */ known = []) {
+  const state = new LabelState();
+  state.setQueue(Array.from({ length: n }, (_, i) => 100 + i));
+  state.receive(known);
+  return state;
+}
+
+test("moving clamps to the queue; shift extends the selection; clicks toggle it", () => {
+  const state = stateWith(5);
+  assert.equal(state.move(-1), true);
+  assert.equal(state.cursor, 0);
+  state.move(10);
+  assert.equal(state.cursor, 4);
+  state.move(-1, true);
+  assert.deepEqual(state.selectedRows(), [103, 104]);
+  state.select(1, true);
+  assert.deepEqual(state.selectedRows(), [101, 103, 104]);
+  state.select(1, true);
+  assert.deepEqual(state.selectedRows(), [103, 104]);
+  state.select(2);
+  assert.deepEqual(state.selectedRows(), [102]);
+  assert.equal(state.row, 102);
+  assert.equal(new LabelState().move(1), false);
+});
+
+test("a class key cycles the class on every selected row, from the current row's value", () => {
+  const state = stateWith(3, [values(100, [1, null]), values(101, [null, null])]);
+  state.move(1, true);
+  state.move(-1, true); // cursor back on 100, selection {100, 101}
+  assert.deepEqual(state.edits({ type: "cycle", classIndex: 0 }, ["a", "b"]), [{ rows: [100, 101], changes: { a: 0 } }]);
+  assert.deepEqual(state.edits({ type: "toggle", field: "exclude" }, ["a", "b"]), [{ rows: [100, 101], changes: { exclude: true } }]);
+  assert.deepEqual(state.edits({ type: "cycle", classIndex: 5 }, ["a", "b"]), []);
+});
+
+test("no edit before the current row's values are known", () => {
+  const state = stateWith(3);
+  assert.deepEqual(state.edits({ type: "cycle", classIndex: 0 }, ["a"]), []);
+});
+
+test("0 sets only unset classes, grouping rows with the same changes", () => {
+  const state = stateWith(3, [values(100, [1, null, null]), values(101, [null, 0, null]), values(102, [1, null, null])]);
+  state.move(1, true);
+  state.move(1, true);
+  state.move(-2, true);
+  assert.deepEqual(state.edits({ type: "rest-negative" }, ["a", "b", "c"]), [
+    { rows: [100, 102], changes: { b: 0, c: 0 } },
+    { rows: [101], changes: { a: 0, c: 0 } },
+  ]);
+});
+
+test("0 never sets a class the user cannot reach with a key", () => {
+  const classes = Array.from({ length: MAX_KEYED_CLASSES + 2 }, (_, i) => `c${i}`);
+  const state = stateWith(1, [values(100, classes.map(() => null))]);
+  const [edit] = state.edits({ type: "rest-negative" }, classes);
+  assert.equal(Object.keys(edit.changes).length, MAX_KEYED_CLASSES);
+  assert.ok(!(`c${MAX_KEYED_CLASSES}` in edit.changes));
+});
+
+test("optimistic edits show at once and count as pending until settled", () => {
+  const state = stateWith(2, [values(100, [null, null])]);
+  state.applyOptimistic({ rows: [100, 101], changes: { b: 1, exclude: true } }, ["a", "b"]);
+  assert.deepEqual(state.values.get(100)?.labels, [null, 1]);
+  assert.equal(state.values.get(100)?.exclude, true);
+  assert.equal(state.pendingCount, 2);
+  state.applyOptimistic({ rows: [100], changes: { a: 0 } }, ["a", "b"]);
+  state.settle([100, 101]);
+  assert.equal(state.pendingCount, 1);
+  state.settle([100]);
+  assert.equal(state.pendingCount, 0);
+});
+
+test("values are fetched for a window around the cursor, in batches, not for the whole queue", () => {
+  const n = 100_000;
+  const state = stateWith(n);
+  const first = state.wanted(15);
+  assert.equal(first.length, LABEL_WINDOW.ahead + 1); // the cursor and the rows ahead of it
+  assert.equal(first[0], 100);
+  assert.deepEqual(state.wanted(15), [], "rows already asked for are not asked for again");
+  state.receive(first.map((r) => values(r, [null])));
+  for (let i = 0; i < LABEL_WINDOW.ahead / 2 - 1; i++) state.move(1);
+  assert.deepEqual(state.wanted(15), [], "no request while the rows near the cursor are known");
+  state.move(2);
+  const next = state.wanted(15);
+  assert.ok(next.length > 0 && next.length <= LABEL_WINDOW.ahead, `${next.length} rows`);
+  assert.equal(Math.min(...next), 100 + LABEL_WINDOW.ahead + 1);
+});
+
+test("new predictions re-fetch only the window; forgotten requests are asked again", () => {
+  const state = stateWith(1000);
+  const first = state.wanted(15);
+  state.receive(first.map((r) => values(r, [null])));
+  state.invalidate();
+  const again = state.wanted(15);
+  assert.deepEqual(again, first);
+  assert.deepEqual(state.wanted(15), []);
+  state.forget(again);
+  assert.deepEqual(state.wanted(15), first);
+  assert.ok(state.values.has(100), "stale values stay on screen until fresh ones arrive");
+});
+
+test("a new class list drops every row's values", () => {
+  const state = stateWith(2, [values(100, [1])]);
+  state.resetValues();
+  assert.equal(state.current, undefined);
+  assert.equal(state.wanted(15).length, 2);
+});

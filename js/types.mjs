@@ -1,0 +1,23 @@
+// @ts-check
+// Shapes shared by the labeler's modules (JSDoc only; see docs/architecture.md, "Messages").
+
+/**
+ * @typedef {{kind: string, cls: string | null, title: string}} SubsetOption
+ * @typedef {{name: string, cls: string | null, title: string}} OrderOption
+ * @typedef {{columns?: string[], index?: string[], data?: number[][]}} Counts
+ * @typedef {{
+ *   classes: string[], queue: number[], counts: Counts, subsets: SubsetOption[],
+ *   orders: OrderOption[], stats: {labels_per_minute?: number}, outfile: string,
+ *   thumb_size: number[], columns: number, revision: number,
+ * }} Traits  the synced traits of patchwork_widget.widget.labeler.Labeler
+ * @typedef {import("@anywidget/types").AnyModel<Traits>} Model
+ *
+ * @typedef {{
+ *   row: number, labels: (number | null)[], exclude: boolean, validation: boolean,
+ *   suggest?: (number | null)[] | null, name: string,
+ * }} RowValues  what the kernel holds for one row (`labels` in class order)
+ * @typedef {Record<string, number | boolean | null>} Changes  field or class name -> new value
+ * @typedef {{type: string, id?: string | null, [field: string]: any}} Message  a custom message
+ */
+
+export {};

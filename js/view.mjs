@@ -1,0 +1,243 @@
+// @ts-check
+// One view of the labeler: builds the elements, routes keys, clicks and trait changes to the
+// controller (controller.mjs) and paints its state: the grid, the large view, the toggles, the
+// status and the message. Thumbnails are fetched and cached here.
+
+import { countsRows, decodeThumbnail, drawEntry, fillSelect } from "./dom.mjs";
+import { keepFocus, keyForControl } from "./focus.mjs";
+import { layoutGrid, paintCell } from "./grid.mjs";
+import { actionForKey, helpText } from "./keymap.mjs";
+import { LabelController } from "./controller.mjs";
+import { buildLayout } from "./layout.mjs";
+import { LruCache } from "./lru.mjs";
+import { classToggles, paintToggles, positionText } from "./panel.mjs";
+import { expireInflight, pageStart, planPrefetch } from "./prefetch.mjs";
+
+/**
+ * @typedef {import("./types.mjs").Model} Model
+ * @typedef {import("./types.mjs").Message} Message
+ * @typedef {import("./dom.mjs").ImageEntry} ImageEntry
+ */
+
+const IMAGE_CACHE = 256;
+const THUMB_TIMEOUT_MS = 20_000;
+
+export class LabelerView {
+  /**
+   * @param {Model} model
+   * @param {HTMLElement} el
+   */
+  constructor(model, el) {
+    this.model = model;
+    /** @type {LruCache<number, ImageEntry>} */
+    this.images = new LruCache(IMAGE_CACHE, (_row, entry) => entry.url && URL.revokeObjectURL(entry.url));
+    /** @type {Map<number, number>} row -> when its thumbnail was asked for */
+    this.inflight = new Map();
+    this.gridStart = -1;
+    /** @type {HTMLButtonElement[]} */
+    this.toggleButtons = [];
+    this.ui = buildLayout(el, { thumbSize: model.get("thumb_size"), outfile: model.get("outfile") }, {
+      sample: () => this.sample(),
+      save: () => this.control.save(),
+      toggle: (field) => this.control.run({ type: "toggle", field }),
+      editClass: (action) => this.editClass(action),
+    });
+    this.control = new LabelController(model, {
+      onChange: () => this.paint(),
+      onNote: (text, isError) => this.showMessage(text, isError),
+    });
+    this.timings = this.control.timings; // for the benchmarks: patchworkViews.at(-1).timings
+    this.ui.root.addEventListener("keydown", (ev) => this.onKey(ev));
+    /** @type {[string, (...args: any[]) => void][]} */
+    this.listeners = [
+      ["msg:custom", (msg, buffers) => this.onMessage(msg, buffers)],
+      ["change:queue", () => this.onQueue()],
+      ["change:classes", () => this.onClasses()],
+      ["change:counts", () => this.renderCounts()],
+      ["change:stats", () => this.renderStatus()],
+      ["change:subsets change:orders", () => this.renderControls()],
+      ["change:revision", () => this.control.revisionChanged()],
+    ];
+    for (const [name, fn] of this.listeners) model.on(name, fn);
+    this.onClasses();
+    this.renderCounts();
+    this.renderControls();
+    // Open views, for the console and the benchmarks.
+    const global = /** @type {any} */ (globalThis);
+    (global.patchworkViews ||= []).push(this);
+  }
+
+  destroy() {
+    const global = /** @type {any} */ (globalThis);
+    global.patchworkViews = (global.patchworkViews || []).filter((/** @type {LabelerView} */ v) => v !== this);
+    for (const [name, fn] of this.listeners) this.model.off(/** @type {any} */ (name), fn);
+    this.control.close();
+    this.images.clear();
+  }
+
+  // ---------------------------------------------------------------- trait changes
+  onClasses() {
+    const classes = this.model.get("classes");
+    const { classSelect, toggles, help, root } = this.ui;
+    classSelect.replaceChildren(...classes.map((c) => Object.assign(document.createElement("option"), { value: c, textContent: c })));
+    keepFocus(root, () => {
+      this.toggleButtons = classToggles(classes, (classIndex) => this.control.run({ type: "cycle", classIndex }));
+      toggles.replaceChildren(...this.toggleButtons);
+    });
+    help.textContent = helpText(classes.length);
+    this.control.classesChanged();
+    this.paint();
+  }
+
+  onQueue() {
+    this.control.queueChanged();
+    this.gridStart = -1;
+    this.paint();
+  }
+
+  renderControls() {
+    fillSelect(this.ui.subsetSelect, this.model.get("subsets"));
+    fillSelect(this.ui.orderSelect, this.model.get("orders"));
+  }
+
+  renderCounts() {
+    this.ui.countsTable.replaceChildren(...countsRows(this.model.get("counts")));
+  }
+
+  // ---------------------------------------------------------------- painting
+  /** Paint everything that depends on the label state, then prefetch around the cursor. */
+  paint() {
+    const { state } = this.control;
+    const { root, grid, canvas, name, position, excludeButton, validationButton } = this.ui;
+    const pageSize = this.control.pageSize;
+    const start = pageStart(state.cursor, pageSize);
+    if (start !== this.gridStart) {
+      keepFocus(root, () =>
+        layoutGrid(grid, { queue: state.queue, start, pageSize, columns: this.model.get("columns") }, (i, ev) =>
+          this.control.select(i, ev.shiftKey || ev.ctrlKey || ev.metaKey),
+        ),
+      );
+      this.gridStart = start;
+    }
+    this.paintGrid();
+    const row = state.row;
+    drawEntry(canvas, row === undefined ? undefined : this.images.get(row));
+    const values = state.current;
+    name.textContent = values ? values.name : "";
+    position.textContent = positionText(state.cursor, state.queue.length, row, state.selection.size);
+    root.dataset.row = row === undefined ? "" : String(row);
+    paintToggles(this.toggleButtons, [excludeButton, validationButton], values);
+    this.renderStatus();
+    this.prefetch();
+  }
+
+  paintGrid() {
+    const ctx = { state: this.control.state, classes: this.model.get("classes"), image: (/** @type {number} */ row) => this.images.get(row) };
+    for (const cell of /** @type {HTMLCollectionOf<HTMLElement>} */ (this.ui.grid.children)) {
+      if (cell.dataset.index !== undefined) paintCell(cell, ctx);
+    }
+  }
+
+  renderStatus() {
+    const { status, pace } = this.ui;
+    const { text, state } = this.control.status();
+    status.textContent = text;
+    status.dataset.state = state;
+    const lpm = this.model.get("stats")?.labels_per_minute;
+    pace.textContent = lpm ? `${lpm.toFixed(1)} labels/min` : "";
+  }
+
+  /**
+   * @param {string} text
+   * @param {boolean} isError
+   */
+  showMessage(text, isError) {
+    this.ui.message.textContent = text;
+    this.ui.message.dataset.error = String(isError);
+  }
+
+  // ---------------------------------------------------------------- input
+  /** @param {KeyboardEvent} ev */
+  onKey(ev) {
+    if (keyForControl(ev)) return; // typing in a box, choosing in a menu
+    const action = actionForKey(ev, { nClasses: this.model.get("classes").length, columns: this.model.get("columns") });
+    if (!action) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    if (action.type === "leave") {
+      // Esc in a box or menu hands the keys back to the labeler; Esc on the labeler leaves it.
+      if (ev.target === this.ui.root) this.ui.root.blur();
+      else this.ui.root.focus({ preventScroll: true });
+    }
+    else if (action.type === "move") this.move(action.delta, action.extend, ev.timeStamp);
+    else this.control.run(action, ev.timeStamp);
+  }
+
+  /**
+   * Move the cursor and record how long the new image took to paint.
+   * @param {number} delta
+   * @param {boolean} extend
+   * @param {number} t0
+   */
+  move(delta, extend, t0) {
+    this.showMessage("", false);
+    if (this.control.move(delta, extend)) {
+      requestAnimationFrame(() => this.control.timings.paint.push(performance.now() - t0));
+    }
+  }
+
+  sample() {
+    const { subsetSelect, orderSelect, countInput } = this.ui;
+    const subset = this.model.get("subsets")[Number(subsetSelect.value || 0)];
+    const order = this.model.get("orders")[Number(orderSelect.value || 0)];
+    if (!subset || !order) return this.showMessage("No subset or order to sample from.", true);
+    this.control.sample(subset, order, Math.max(1, Math.floor(Number(countInput.value) || 50)));
+  }
+
+  /** @param {"add" | "rename" | "remove"} action */
+  async editClass(action) {
+    const { classInput, classSelect } = this.ui;
+    const name = classInput.value.trim();
+    const selected = classSelect.value;
+    /** @type {Message} */
+    let content;
+    if (action === "add") content = { type: "class", action, name };
+    else if (action === "rename") content = { type: "class", action, name: selected, new: name };
+    else content = { type: "class", action, name: selected };
+    // The name stays in the box until the kernel accepts it: a refused name can be corrected.
+    if ((await this.control.editClass(content)) && action !== "remove") classInput.value = "";
+  }
+
+  /**
+   * @param {Message} msg
+   * @param {DataView[]} buffers
+   */
+  onMessage(msg, buffers) {
+    if (msg.type === "thumb") this.onThumb(msg, buffers);
+    else this.control.receive(msg);
+  }
+
+  // ---------------------------------------------------------------- thumbnails
+  prefetch() {
+    const now = performance.now();
+    expireInflight(this.inflight, now, THUMB_TIMEOUT_MS);
+    const { queue, cursor } = this.control.state;
+    const rows = planPrefetch(queue, cursor, this.images, this.inflight);
+    if (!rows.length) return;
+    for (const row of rows) this.inflight.set(row, now);
+    this.control.rpc.notify({ type: "thumbs", rows });
+  }
+
+  /**
+   * @param {Message} msg
+   * @param {DataView[]} buffers
+   */
+  onThumb(msg, buffers) {
+    decodeThumbnail(msg, buffers).then((entry) => {
+      this.inflight.delete(msg.row);
+      this.images.set(msg.row, entry);
+      if (this.control.state.row === msg.row) this.paint();
+      else this.paintGrid();
+    });
+  }
+}

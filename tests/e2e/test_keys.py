@@ -1,0 +1,142 @@
+"""Keys stay in the labeler after any click inside it, in JupyterLab and Notebook 7.
+
+Notebook 7 ran its command-mode shortcuts on keys pressed after a click on a button inside the
+widget (`a` inserted a cell, `x` cut one, `0` twice asked to restart the kernel). Here every kind
+of control is clicked, then the notebook-shortcut keys are pressed: the widget must act on each
+and the notebook must not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from patchwork_widget.datasets import demo_classes, load_demo_dataset
+
+from .harness import JupyterServer, PageLog, open_notebook, run_all, write_notebook
+from .labeler_page import (
+    NotebookGuard,
+    current_row,
+    cycled,
+    labeler_cells,
+    row_values,
+    wait_row_values,
+    wait_saved,
+    wait_widget_ready,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from playwright.sync_api import Page
+
+CLASSES = demo_classes()[:4]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    load_demo_dataset(folder)
+    return folder
+
+
+def click_select(css: str, label: str) -> Callable[[Page], None]:
+    def act(page: Page) -> None:
+        select = page.locator(css)
+        select.focus()
+        select.select_option(label=label)
+
+    return act
+
+
+def click(css: str, nth: int = 0) -> Callable[[Page], None]:
+    return lambda page: page.locator(css).nth(nth).click()
+
+
+def type_count(page: Page) -> None:
+    """Type a sample size (digits stay in the box), then Esc hands the keys back to the widget."""
+    box = page.locator(".pw-count")
+    box.click()
+    box.press("Control+a")
+    page.keyboard.type("12")
+    assert box.input_value() == "12", "digits typed into the count box did not reach it"
+    page.keyboard.press("Escape")
+
+
+def sample(page: Page) -> None:
+    page.locator(".pw-sample").click()
+    page.wait_for_function("() => /\\/ 12 /.test(document.querySelector('.pw-position').textContent)")
+    wait_widget_ready(page, thumbs=1)
+
+
+def save(page: Page) -> None:
+    page.locator(".pw-save").click()
+    page.locator(".pw-message").filter(has_text="Saved to").wait_for()
+
+
+# Every kind of control inside the widget, in an order that keeps the queue non-empty.
+CONTROLS: list[tuple[str, Callable[[Page], None]]] = [
+    ("a class toggle", click(".pw-toggle", 1)),
+    ("the exclude flag", click(".pw-flag-exclude")),
+    ("the validation flag", click(".pw-flag-validation")),
+    ("a grid cell", click(".pw-cell", 2)),
+    ("the subset menu", click_select(".pw-subset", "all images")),
+    ("the order menu", click_select(".pw-order", "random")),
+    ("the count box", type_count),
+    ("the Sample button", sample),
+    ("the Save button", save),
+    ("the class menu", click_select(".pw-class-select", CLASSES[1])),
+    ("the Remove button (armed, not confirmed)", click(".pw-remove")),
+]
+
+
+def press_keys_and_check(page: Page) -> None:
+    """Press the notebook's shortcut keys; check that the widget acted on each."""
+    row = current_row(page)
+    before = row_values(page, row, CLASSES)
+    # `1` cycles the first class, `x` toggles exclude, `0` sets the other classes to "no" and
+    # moves on: in command mode these would change a cell type, cut a cell, restart the kernel.
+    for key in ["1", "x", "0"]:
+        page.keyboard.press(key)
+    expected = {
+        "labels": [cycled(before["labels"][0])] + [0.0 if v is None else v for v in before["labels"][1:]],
+        "exclude": not before["exclude"],
+        "validation": before["validation"],
+    }
+    if expected["labels"][0] is None:  # `0` sets every class left unset, the first one too
+        expected["labels"][0] = 0.0
+    wait_row_values(page, row, CLASSES, expected, timeout=10)
+    next_row = current_row(page)
+    assert next_row != row, "`0` did not move to the next image"
+    # `a` asks for suggestions (none yet: the widget says so); `b` and `m` belong to no action.
+    for key in ["a", "b", "m"]:
+        page.keyboard.press(key)
+    page.locator(".pw-message").filter(has_text="No model predictions yet.").wait_for()
+    before = row_values(page, next_row, CLASSES)
+    page.keyboard.press("2")
+    after = dict(before, labels=[before["labels"][0], cycled(before["labels"][1]), *before["labels"][2:]])
+    wait_row_values(page, next_row, CLASSES, after, timeout=10)
+    wait_saved(page)
+
+
+@pytest.mark.e2e
+def test_keys_stay_in_the_widget_after_clicks(
+    jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
+) -> None:
+    outfile = jupyter_server.root_dir / f"{Path(notebook_name).stem}_labels.csv"
+    write_notebook(jupyter_server.root_dir / notebook_name, labeler_cells(demo_dir, outfile, CLASSES))
+    open_notebook(page, jupyter_server, notebook_name)
+    run_all(page, jupyter_server)
+    wait_widget_ready(page)
+    guard = NotebookGuard(page)
+
+    for step, act in CONTROLS:
+        act(page)
+        wait_saved(page)
+        try:
+            press_keys_and_check(page)
+        except AssertionError as err:
+            raise AssertionError(f"after clicking {step}: {err}") from err
+        guard.check(f"clicking {step}")
+    page_log.assert_no_errors(frontend=jupyter_server.frontend)
