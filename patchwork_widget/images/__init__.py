@@ -1,17 +1,20 @@
 """Images: reading files into arrays (I1). No TensorFlow import here."""
 
 from patchwork_widget.images.batch import BatchResult, read_images
+from patchwork_widget.images.guard import DEFAULT_LIMITS, BadFiles, ImageReadError, ReadLimits
 from patchwork_widget.images.read import (
     SUPPORTED_EXTENSIONS,
-    ImageReadError,
     read_array,
     read_image,
 )
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "SUPPORTED_EXTENSIONS",
+    "BadFiles",
     "BatchResult",
     "ImageReadError",
+    "ReadLimits",
     "read_array",
     "read_image",
     "read_images",

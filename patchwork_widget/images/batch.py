@@ -10,8 +10,8 @@ from typing import Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
+from patchwork_widget.images.guard import ImageReadError, ReadLimits, check_limits
 from patchwork_widget.images.read import (
-    ImageReadError,
     PathLike,
     ReadOptions,
     _is_int,
@@ -42,9 +42,11 @@ class BatchResult:
     errors: List[Tuple[str, ImageReadError]]
 
 
-def _attempt(path: str, opts: ReadOptions) -> Union[np.ndarray, ImageReadError]:
+def _attempt(
+    path: str, opts: ReadOptions, limits: ReadLimits
+) -> Union[np.ndarray, ImageReadError]:
     try:
-        return to_float(read_array(path), path, opts)
+        return to_float(read_array(path, limits), path, opts)
     except ImageReadError as e:
         return e
 
@@ -53,9 +55,10 @@ def read_images(
     paths: Iterable[PathLike],
     imshape: Optional[Tuple[int, int]] = None,
     num_channels: int = 3,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     single_channel: bool = False,
     num_workers: int = 1,
+    limits: Optional[ReadLimits] = None,
 ) -> BatchResult:
     """Read many files with :func:`read_image`'s options; bad files are listed, not raised.
 
@@ -69,6 +72,8 @@ def read_images(
     num_workers : int
         Threads used for decoding (Pillow, tifffile and NumPy release the GIL); 1 reads
         serially in the calling thread.
+    limits : ReadLimits, optional
+        Largest file and image accepted (see :func:`read_array`); larger ones are errors.
 
     Returns
     -------
@@ -81,6 +86,7 @@ def read_images(
         An option is invalid (nothing is read).
     """
     opts = check_options(imshape, num_channels, norm, single_channel)
+    limits = check_limits(limits)
     if not (_is_int(num_workers) and num_workers >= 1):
         raise ValueError(f"num_workers must be an int >= 1; got {num_workers!r}")
     paths = [os.fspath(p) for p in paths]
@@ -88,9 +94,9 @@ def read_images(
     pool = ThreadPoolExecutor(num_workers) if num_workers > 1 and len(paths) > 1 else None
     try:
         if pool is None:
-            results = (_attempt(p, opts) for p in paths)
+            results = (_attempt(p, opts, limits) for p in paths)
         else:
-            results = pool.map(_attempt, paths, [opts] * len(paths))
+            results = pool.map(_attempt, paths, [opts] * len(paths), [limits] * len(paths))
         out: Optional[np.ndarray] = None
         good: List[int] = []
         errors: List[Tuple[str, ImageReadError]] = []

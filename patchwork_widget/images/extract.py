@@ -29,6 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from patchwork_widget.images.batch import read_images
+from patchwork_widget.images.guard import ReadLimits, check_limits
 from patchwork_widget.images.read import PathLike, check_options
 
 logger = logging.getLogger(__name__)
@@ -143,13 +144,14 @@ def extract_features(
     extractor: Union[Any, Callable[[np.ndarray], Any]],
     imshape: Tuple[int, int] = (256, 256),
     num_channels: int = 3,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     single_channel: bool = False,
     batch_size: int = 64,
     memmap_path: Optional[PathLike] = None,
     resume: bool = True,
     num_workers: int = 2,
     progress: bool = True,
+    limits: Optional[ReadLimits] = None,
 ) -> Extraction:
     """Compute ``extractor`` features of every file, in order.
 
@@ -173,6 +175,9 @@ def extract_features(
         Threads decoding images.
     progress : bool
         Show a tqdm progress bar.
+    limits : ReadLimits, optional
+        Largest file and image read (see :func:`~patchwork_widget.images.read.read_array`);
+        larger files are listed in ``errors``.
 
     Returns
     -------
@@ -185,6 +190,7 @@ def extract_features(
         For invalid options, or a ``memmap_path`` holding another extraction when resuming.
     """
     opts = check_options(imshape, num_channels, norm, single_channel)
+    limits = check_limits(limits)
     if opts.imshape is None:
         raise ValueError("imshape is required: pass (height, width)")
     if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
@@ -201,7 +207,8 @@ def extract_features(
 
     def read(rows: np.ndarray):
         return read_images([paths[r] for r in rows], opts.imshape, opts.num_channels,
-                           opts.norm, opts.single_channel, num_workers=num_workers)
+                           opts.norm, opts.single_channel, num_workers=num_workers,
+                           limits=limits)
 
     bar = tqdm(total=n, initial=n - len(todo), desc="extracting features", unit="img",
                disable=not progress)

@@ -3,11 +3,20 @@
 :func:`dataset` returns ``(tf.data.Dataset, steps)`` the way the reference's loader does, ready
 for Keras ``fit`` or a custom loop. Decoding:
 
-- 8-bit PNG and JPEG are decoded by TensorFlow's own kernels (``tf.io.decode_png`` /
+- every file is first checked by :func:`~patchwork_widget.images.guard.sniff_for_tf` (in
+  ``tf.numpy_function``): only regular files, within one
+  :class:`~patchwork_widget.images.guard.ReadLimits` read from the header, so a FIFO, a link
+  to ``/dev/zero`` or a decompression bomb is refused before TensorFlow touches it;
+- 8-bit PNG and JPEG are then decoded by TensorFlow's own kernels (``tf.io.decode_png`` /
   ``decode_jpeg``), in parallel and without the Python GIL;
-- everything else (16-bit PNG, found from the PNG header's bit-depth byte; BMP; GIF; TIFF;
-  ``.npy``) goes through :func:`patchwork_widget.images.read.read_image` inside
-  ``tf.numpy_function``, so every format of feature I1 works.
+- everything else (16-bit PNG, BMP, GIF, TIFF, ``.npy``, a file whose content is not what its
+  name says, a PNG/JPEG without its end marker) goes through
+  :func:`patchwork_widget.images.read.read_image`, so every format of feature I1 works and
+  every error names the path and the cause.
+
+By default :func:`dataset` records a bad file in a
+:class:`~patchwork_widget.images.guard.BadFiles` and skips it (FEATURES I1: a loop never stops
+at one bad file).
 
 Channel rules, ``norm`` and clipping are those of ``read_image``; resizing uses
 ``tf.image.resize`` (bilinear, antialiased), which differs from Pillow's by a small fraction of a
@@ -25,6 +34,14 @@ import numpy as np
 import tensorflow as tf
 
 from patchwork_widget.images.augment import augment_batch, is_active, validate_augment
+from patchwork_widget.images.guard import (
+    ROUTE_PY,
+    BadFiles,
+    ImageReadError,
+    ReadLimits,
+    check_limits,
+    sniff_for_tf,
+)
 from patchwork_widget.images.read import check_options, dtype_norm, read_image
 
 logger = logging.getLogger(__name__)
@@ -68,23 +85,31 @@ def _fix_channels(img: tf.Tensor, num_channels: int, single_channel: bool,
                    lambda: tf.tile(img, [1, 1, num_channels]), lambda: img)
 
 
-def image_loader(
+def checked_image_loader(
     imshape: Tuple[int, int],
     num_channels: int = 3,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     single_channel: bool = False,
     kinds: Sequence[int] = (_PNG, _JPEG, _PY),
-) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """A graph function ``(path, kind) -> float32 (h, w, num_channels)`` in [0, 1].
+    limits: Optional[ReadLimits] = None,
+    bad_files: Optional[BadFiles] = None,
+) -> Callable[[tf.Tensor, tf.Tensor], Tuple[tf.Tensor, tf.Tensor]]:
+    """A graph function ``(path, kind) -> (image, ok)``: float32 (h, w, num_channels) in
+    [0, 1] and a bool.
 
     ``kind`` comes from :func:`decoder_kinds`; ``kinds`` lists the kinds that can occur, so
     branches for absent kinds are left out of the graph (every op costs microseconds per image).
     Options are those of ``read_image``; ``imshape`` is required (batches need one size).
+    Every file passes the checks of :mod:`~patchwork_widget.images.guard` within ``limits``.
+    With ``bad_files``, a file that cannot be read is recorded there and gives ``ok`` False
+    and a zero image; without, it raises an error naming the path and the cause.
     """
     opts = check_options(imshape, num_channels, norm, single_channel)
     if opts.imshape is None:
         raise ValueError("imshape is required for the tf.data pipeline: pass (height, width)")
+    limits = check_limits(limits)
     h, w = opts.imshape
+    shape = (h, w, opts.num_channels)
     tf_norm = opts.norm if opts.norm is not None else dtype_norm(np.uint8)
     present = {int(k) for k in kinds}
     # For 3 channels TF's own conversion is read_image's rule (gray and gray+alpha repeated,
@@ -92,12 +117,39 @@ def image_loader(
     rgb = opts.num_channels == 3 and not opts.single_channel
     want = 3 if rgb else 0
 
-    def read_py(path: tf.Tensor) -> tf.Tensor:
-        def fn(p: bytes) -> np.ndarray:
-            return read_image(p.decode(), opts.imshape, opts.num_channels, opts.norm,
-                              opts.single_channel)
+    def failed(error: ImageReadError):
+        if bad_files is None:
+            raise error
+        bad_files.add(error)
 
-        return tf.numpy_function(fn, [path], tf.float32, stateful=False)
+    def read_py(path: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        def fn(p: bytes) -> Tuple[np.ndarray, np.ndarray]:
+            try:
+                img = read_image(p.decode(), opts.imshape, opts.num_channels, opts.norm,
+                                 opts.single_channel, limits)
+            except ImageReadError as error:
+                failed(error)
+                return np.zeros(shape, np.float32), np.array(False)
+            return img, np.array(True)
+
+        img, ok = tf.numpy_function(fn, [path], (tf.float32, tf.bool), stateful=False)
+        return tf.ensure_shape(img, shape), tf.ensure_shape(ok, ())
+
+    def sniff(path: tf.Tensor, kind: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        """Checked bytes of a PNG/JPEG and where they go: 0 TF, 1 read_image, 2 bad."""
+        def fn(p: bytes, k: np.int32) -> Tuple[bytes, np.int32]:
+            if k == _PY:
+                return b"", np.int32(ROUTE_PY)
+            try:
+                contents, route = sniff_for_tf(p.decode(), "PNG" if k == _PNG else "JPEG", limits)
+            except ImageReadError as error:
+                failed(error)
+                return b"", np.int32(len(branches) - 1)
+            return contents, np.int32(route)
+
+        contents, route = tf.numpy_function(fn, [path, kind], (tf.string, tf.int32),
+                                            stateful=False)
+        return tf.ensure_shape(contents, ()), tf.ensure_shape(route, ())
 
     def png() -> Callable[[tf.Tensor], tf.Tensor]:
         return lambda c: tf.io.decode_png(c, channels=want, dtype=tf.uint8)
@@ -124,25 +176,44 @@ def image_loader(
             lambda: tf.clip_by_value(tf.image.resize(img, (h, w), antialias=True), 0.0, 1.0),
         )
 
-    def by_tf(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:
-        contents = tf.io.read_file(path)
-        if _PNG not in present:
-            return decode_tf(contents, kind, path)
-        # byte 24 of a PNG is the IHDR bit depth: 16-bit files keep their values via read_image
-        sixteen = tf.equal(tf.strings.substr(contents, 24, 1), b"\x10")
-        if _JPEG in present:
-            sixteen = tf.logical_and(tf.equal(kind, _PNG), sixteen)
-        return tf.cond(sixteen, lambda: read_py(path), lambda: decode_tf(contents, kind, path))
+    # the routes of guard.sniff_for_tf: ROUTE_TF, ROUTE_PY, then a bad file
+    branches = [
+        lambda contents, kind, path: (decode_tf(contents, kind, path), tf.constant(True)),
+        lambda contents, kind, path: read_py(path),
+        lambda contents, kind, path: (tf.zeros(shape), tf.constant(False)),
+    ]
+
+    @tf.autograph.experimental.do_not_convert
+    def load(path: tf.Tensor, kind: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        if present == {_PY}:
+            return read_py(path)
+        contents, route = sniff(path, kind)
+        img, ok = tf.switch_case(
+            route, [lambda b=b: b(contents, kind, path) for b in branches]
+        )
+        return tf.ensure_shape(img, shape), ok
+
+    return load
+
+
+def image_loader(
+    imshape: Tuple[int, int],
+    num_channels: int = 3,
+    norm: Optional[float] = None,
+    single_channel: bool = False,
+    kinds: Sequence[int] = (_PNG, _JPEG, _PY),
+    limits: Optional[ReadLimits] = None,
+) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """A graph function ``(path, kind) -> float32 (h, w, num_channels)`` in [0, 1].
+
+    :func:`checked_image_loader` without skipping: a file that cannot be read raises an
+    error naming the path and the cause.
+    """
+    checked = checked_image_loader(imshape, num_channels, norm, single_channel, kinds, limits)
 
     @tf.autograph.experimental.do_not_convert
     def load(path: tf.Tensor, kind: tf.Tensor) -> tf.Tensor:
-        if present == {_PY}:
-            img = read_py(path)
-        elif _PY not in present:
-            img = by_tf(path, kind)
-        else:
-            img = tf.cond(tf.equal(kind, _PY), lambda: read_py(path), lambda: by_tf(path, kind))
-        return tf.ensure_shape(img, (h, w, opts.num_channels))
+        return checked(path, kind)[0]
 
     return load
 
@@ -186,12 +257,22 @@ def array_loader(
     return load
 
 
+@tf.autograph.experimental.do_not_convert
+def _is_ok(x: tf.Tensor, ok: tf.Tensor, *y: tf.Tensor) -> tf.Tensor:
+    return ok
+
+
+@tf.autograph.experimental.do_not_convert
+def _drop_ok(x: tf.Tensor, ok: tf.Tensor, *y: tf.Tensor) -> Any:
+    return (x, *y) if y else x
+
+
 def dataset(
     files: Files,
     ys: Optional[np.ndarray] = None,
     imshape: Tuple[int, int] = (256, 256),
     num_channels: int = 3,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     batch_size: int = 64,
     augment: Union[bool, Mapping[str, Any], None] = False,
     shuffle: bool = True,
@@ -201,7 +282,9 @@ def dataset(
     shuffle_buffer: int = 1024,
     drop_remainder: bool = False,
     repeat: bool = False,
-    skip_errors: bool = False,
+    skip_errors: bool = True,
+    bad_files: Optional[BadFiles] = None,
+    limits: Optional[ReadLimits] = None,
 ) -> Tuple[tf.data.Dataset, int]:
     """Build a batched, prefetched ``tf.data`` pipeline over image files or arrays.
 
@@ -235,8 +318,13 @@ def dataset(
         Repeat forever; batches then run across pass boundaries, so every batch is full
         (``steps`` is still the number of batches in one pass).
     skip_errors : bool
-        Drop images that fail to decode (``Dataset.ignore_errors``) instead of raising; the
-        pass then has fewer batches than ``steps`` says.
+        Skip a file that cannot be read (the default) instead of raising: it is recorded in
+        ``bad_files`` with its cause and logged once, and the pass has fewer images than
+        ``steps`` says. False: the first bad file stops the pass with an error naming it.
+    bad_files : BadFiles, optional
+        Receives ``(path, cause)`` of every skipped file (one is made when not given).
+    limits : ReadLimits, optional
+        Largest file and image read (see :func:`~patchwork_widget.images.read.read_array`).
 
     Returns
     -------
@@ -266,7 +354,12 @@ def dataset(
         paths = [os.fspath(p) for p in files]
         n = len(paths)
         kinds = decoder_kinds(paths)
-        load_file = image_loader(imshape, num_channels, norm, single_channel, np.unique(kinds))
+        if skip_errors and bad_files is None:
+            bad_files = BadFiles()
+        load_file = checked_image_loader(
+            imshape, num_channels, norm, single_channel, np.unique(kinds), limits,
+            bad_files if skip_errors else None,
+        )
         items = (tf.constant(paths, dtype=tf.string), kinds)
     if ys is not None:
         ys = np.asarray(ys, dtype=np.float32)
@@ -279,12 +372,16 @@ def dataset(
         ds = ds.shuffle(max(n, 1), reshuffle_each_iteration=True)
 
     def load(*t):
-        x = load_array(t[0]) if in_memory else load_file(t[0], t[1])
-        return (x, t[-1]) if ys is not None else x
+        x, ok = (load_array(t[0]), True) if in_memory else load_file(t[0], t[1])
+        return (x, ok, t[-1]) if ys is not None else (x, ok)
 
     ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=not shuffle)
-    if skip_errors:
+    if skip_errors and not in_memory:
+        ds = ds.filter(_is_ok)
+        # TensorFlow's own errors on a file that passed every check (corrupt data inside a
+        # complete PNG/JPEG, fewer channels than asked) drop it too, with TF's warning
         ds = ds.ignore_errors(log_warning=True)
+    ds = ds.map(_drop_ok)
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
         if shuffle:

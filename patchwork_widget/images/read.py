@@ -3,6 +3,8 @@
 Formats: PNG, JPEG, BMP and GIF (first frame) through Pillow; TIFF (first page, any number of
 bands, 8/16-bit integer or float) through tifffile; ``.npy`` arrays through NumPy. Nothing here
 imports TensorFlow. Every failure is an :class:`ImageReadError` that names the path and the cause.
+Files are opened through :mod:`.guard`: regular files only, within one :class:`ReadLimits`
+checked from the header before decoding.
 """
 
 from __future__ import annotations
@@ -11,13 +13,20 @@ import logging
 import math
 import numbers
 import os
-import stat
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 import tifffile
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+from patchwork_widget.images.guard import (
+    ImageReadError,
+    ReadLimits,
+    check_limits,
+    open_image_file,
+    pillow_bomb_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +42,6 @@ SUPPORTED_EXTENSIONS: Tuple[str, ...] = tuple(
 # Pillow modes whose pixels go to NumPy unchanged (8-bit, 16-bit, 32-bit int and float).
 _KEEP_MODES = frozenset({"L", "RGB", "RGBA", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _warned_load_truncated = False
-
-
-class ImageReadError(ValueError):
-    """An image file could not be read; ``path`` and ``cause`` say which and why."""
-
-    def __init__(self, path: PathLike, cause: str) -> None:
-        self.path = os.fspath(path)
-        self.cause = cause
-        super().__init__(f"cannot read image {self.path!r}: {cause}")
-
-    def __reduce__(self):  # keep it picklable (process pools) despite the two-argument init
-        return (type(self), (self.path, self.cause))
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ def _is_int(x: object) -> bool:
 def check_options(
     imshape: Optional[Tuple[int, int]] = None,
     num_channels: int = 3,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     single_channel: bool = False,
 ) -> ReadOptions:
     """Validate reader options; raise ``ValueError`` saying what is wrong and what is allowed."""
@@ -116,28 +113,40 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))  # palette, CMYK, YCbCr, LAB, HSV
 
 
-def _read_pil(path: str) -> np.ndarray:
+# Bytes per sample of the Pillow modes that are not 8-bit.
+_PIL_SAMPLE_BYTES = {"I": 4, "F": 4, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+
+
+def _read_pil(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
     _warn_if_pil_accepts_truncated()
     try:
-        with Image.open(path) as im:  # opens at the first frame (GIF, multi-page TIFF)
+        with Image.open(handle) as im:  # opens at the first frame (GIF, multi-page TIFF)
+            width, height = im.size  # from the header: checked before decoding
+            bands = len(im.getbands()) if im.mode in _KEEP_MODES else 4  # converted below
+            limits.check_image(path, (height, width, bands), _PIL_SAMPLE_BYTES.get(im.mode, 1))
             im.load()
             return _pil_to_array(im)
+    except ImageReadError:
+        raise
     except UnidentifiedImageError:
         raise ImageReadError(path, "not a recognised image (Pillow cannot identify it)") from None
     except Image.DecompressionBombError as e:
-        raise ImageReadError(path, f"image too large ({e})") from e
+        raise pillow_bomb_error(path, e, limits) from e
     except Exception as e:  # decoders raise many types on bad data: OSError, SyntaxError, ...
         raise ImageReadError(path, f"truncated or corrupt file ({type(e).__name__}: {e})") from e
 
 
-def _read_tiff(path: str) -> np.ndarray:
+def _read_tiff(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
     try:
-        with tifffile.TiffFile(path) as tif:
+        with tifffile.TiffFile(handle, name=os.path.basename(path)) as tif:
             page = tif.pages[0]
-            arr = page.asarray()
             axes = page.axes
             if "Y" not in axes or "X" not in axes:
                 raise ImageReadError(path, f"TIFF page has axes {axes!r}; expected Y and X")
+            sizes = dict(zip(axes, page.shape))
+            other = [n for axis, n in sizes.items() if axis not in "YX"]
+            limits.check_image(path, (sizes["Y"], sizes["X"], *other), page.dtype.itemsize)
+            arr = page.asarray()
             arr = np.moveaxis(arr, (axes.index("Y"), axes.index("X")), (0, 1))
             return arr.reshape(arr.shape[0], arr.shape[1], -1)  # samples/planes -> channels
     except ImageReadError:
@@ -153,34 +162,44 @@ def _read_tiff(path: str) -> np.ndarray:
     # LZW, JPEG and PackBits need the optional imagecodecs package; Pillow decodes the
     # common 1-4 band 8/16-bit and float cases itself.
     try:
-        return _read_pil(path)
+        handle.seek(0)
+        return _read_pil(path, handle, limits)
     except ImageReadError:
         raise ImageReadError(
             path, f"{codec_error}; install it with `pip install imagecodecs`"
         ) from codec_error
 
 
-def _read_npy(path: str) -> np.ndarray:
+def _read_npy(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
     try:
-        arr = np.load(path, allow_pickle=False)
+        if handle.read(4) == b"PK\x03\x04":
+            raise ImageReadError(path, "file is an .npz archive, not a single .npy array")
+        handle.seek(0)
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+        if len(shape) not in (2, 3):
+            raise ImageReadError(path, f"array has shape {shape}; expected (H, W) or (H, W, C)")
+        limits.check_image(path, shape, dtype.itemsize)  # from the header: before reading
+        handle.seek(0)
+        return np.load(handle, allow_pickle=False)
+    except ImageReadError:
+        raise
     except Exception as e:  # bad headers raise ValueError, EOFError, tokenize.TokenError, ...
         raise ImageReadError(
             path, f"not a readable .npy array ({type(e).__name__}: {e})"
         ) from e
-    if not isinstance(arr, np.ndarray):  # an .npz archive under a .npy name
-        arr.close()
-        raise ImageReadError(path, "file is an .npz archive, not a single .npy array")
-    if arr.ndim not in (2, 3):
-        raise ImageReadError(path, f"array has shape {arr.shape}; expected (H, W) or (H, W, C)")
-    return arr
 
 
-_READERS: Dict[str, Callable[[str], np.ndarray]] = {ext: _read_pil for ext in PIL_EXTENSIONS}
+Reader = Callable[[str, BinaryIO, ReadLimits], np.ndarray]
+_READERS: Dict[str, Reader] = {ext: _read_pil for ext in PIL_EXTENSIONS}
 _READERS.update({ext: _read_tiff for ext in TIFF_EXTENSIONS})
 _READERS.update({ext: _read_npy for ext in NPY_EXTENSIONS})
 
 
-def read_array(path: PathLike) -> np.ndarray:
+def read_array(path: PathLike, limits: Optional[ReadLimits] = None) -> np.ndarray:
     """Read an image file as stored: the file's own dtype, shape (H, W, C).
 
     Use it where raw values matter (contrast stretch or band choice for 16-bit and
@@ -189,7 +208,10 @@ def read_array(path: PathLike) -> np.ndarray:
     Parameters
     ----------
     path : str or os.PathLike
-        File with one of :data:`SUPPORTED_EXTENSIONS` (case-insensitive).
+        A regular file with one of :data:`SUPPORTED_EXTENSIONS` (case-insensitive).
+    limits : ReadLimits, optional
+        Largest file and image accepted (default :data:`~.guard.DEFAULT_LIMITS`: 100
+        megapixels, 512 MiB), checked from the file's header before decoding.
 
     Returns
     -------
@@ -200,9 +222,11 @@ def read_array(path: PathLike) -> np.ndarray:
     Raises
     ------
     ImageReadError
-        Unsupported extension, missing, empty, truncated, corrupt or non-image file.
+        Unsupported extension; missing, empty, truncated, corrupt or non-image file; not a
+        regular file (FIFO, device, folder); over the limits.
     """
     p = os.fspath(path)
+    limits = check_limits(limits)
     ext = os.path.splitext(p)[1].lower()
     reader = _READERS.get(ext)
     if reader is None:
@@ -211,17 +235,8 @@ def read_array(path: PathLike) -> np.ndarray:
             f"unsupported extension {ext or '(none)'!r}; supported: "
             + ", ".join(SUPPORTED_EXTENSIONS),
         )
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise ImageReadError(p, "file not found") from None
-    except OSError as e:
-        raise ImageReadError(p, f"cannot access file ({e.strerror or e})") from e
-    if not stat.S_ISREG(st.st_mode):
-        raise ImageReadError(p, "not a regular file")
-    if st.st_size == 0:
-        raise ImageReadError(p, "file is empty (0 bytes)")
-    arr = reader(p)
+    with open_image_file(p, limits) as handle:
+        arr = reader(p, handle, limits)
     if arr.dtype.kind not in "biuf":
         raise ImageReadError(p, f"pixel dtype {arr.dtype} is not bool, integer or float")
     if arr.ndim == 2:
@@ -287,8 +302,9 @@ def read_image(
     path: PathLike,
     imshape: Optional[Tuple[int, int]] = None,
     num_channels: int = 3,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     single_channel: bool = False,
+    limits: Optional[ReadLimits] = None,
 ) -> np.ndarray:
     """Read an image file into a float32 array of shape (H, W, num_channels) in [0, 1].
 
@@ -302,11 +318,13 @@ def read_image(
         Channels in the result. Extra channels are dropped (RGBA -> RGB); a 1-channel image is
         repeated. An image with 2..num_channels-1 channels is an error.
     norm : float or None
-        Divide pixel values by this, then clip to [0, 1]. 255 suits 8-bit files; pass 65535
-        for 16-bit, 1 for float data already in [0, 1]. None picks the file dtype's maximum
-        (255, 65535, ...) and 1 for float. NaN becomes 0.
+        Divide pixel values by this, then clip to [0, 1]. None (the default) chooses from
+        the file's dtype: its maximum for integers (255 for 8-bit, 65535 for 16-bit), 1 for
+        float (values kept, clipped) and bool (0/1). NaN becomes 0.
     single_channel : bool
         Use the first channel only and repeat it ``num_channels`` times.
+    limits : ReadLimits, optional
+        Largest file and image accepted (see :func:`read_array`).
 
     Returns
     -------
@@ -322,4 +340,4 @@ def read_image(
         opts = check_options(imshape, num_channels, norm, single_channel)
     except ValueError as e:
         raise ImageReadError(path, str(e)) from None
-    return to_float(read_array(path), path, opts)
+    return to_float(read_array(path, limits), path, opts)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from patchwork_widget.images.guard import ReadLimits, check_limits
 from patchwork_widget.images.read import read_array
 
 FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -86,9 +87,14 @@ def display_array(raw: np.ndarray, options: DisplayOptions) -> np.ndarray:
     return out[:, :, 0] if out.shape[2] == 1 else out
 
 
-def encode_thumbnail(path: str, options: DisplayOptions) -> bytes:
-    """Read ``path`` and encode it at display size; raises ``ImageReadError``."""
-    image = Image.fromarray(display_array(read_array(path), options))
+def encode_thumbnail(
+    path: str, options: DisplayOptions, limits: ReadLimits | None = None
+) -> bytes:
+    """Read ``path`` (within ``limits``) and encode it at display size.
+
+    Raises ``ImageReadError`` naming the path and the cause.
+    """
+    image = Image.fromarray(display_array(read_array(path, limits), options))
     height, width = options.size
     if image.height > height or image.width > width:
         image.thumbnail((width, height), Image.BILINEAR)
@@ -102,11 +108,20 @@ def encode_thumbnail(path: str, options: DisplayOptions) -> bytes:
 
 
 class ThumbnailCache:
-    """Thread-safe LRU cache of encoded thumbnails, keyed by file path."""
+    """Thread-safe LRU cache of encoded thumbnails, keyed by file path.
 
-    def __init__(self, options: DisplayOptions | None = None, maxsize: int = 2048) -> None:
+    ``limits`` bounds the files read (see :func:`~patchwork_widget.images.read.read_array`).
+    """
+
+    def __init__(
+        self,
+        options: DisplayOptions | None = None,
+        maxsize: int = 2048,
+        limits: ReadLimits | None = None,
+    ) -> None:
         self.options = options or DisplayOptions()
         self.maxsize = maxsize
+        self.limits = check_limits(limits)
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -117,7 +132,7 @@ class ThumbnailCache:
             if data is not None:
                 self._items.move_to_end(path)
                 return data
-        data = encode_thumbnail(path, self.options)
+        data = encode_thumbnail(path, self.options, self.limits)
         with self._lock:
             self._items[path] = data
             while len(self._items) > self.maxsize:

@@ -117,9 +117,24 @@ def test_tiff_16bit_norm_choices(tmp_path):
     want = expected(U16_GRAY, 65535)
     np.testing.assert_array_equal(read_image(tmp_path / "a.tiff", norm=65535)[:, :, 1], want)
     np.testing.assert_array_equal(read_image(tmp_path / "a.tiff", norm=None)[:, :, 1], want)
-    # the default norm=255 is for 8-bit data: 16-bit values above 255 clip to 1
-    np.testing.assert_array_equal(read_image(tmp_path / "a.tiff")[:, :, 0],
+    # the default norm follows the file's dtype: 16-bit data is not saturated (issue 10 item 6)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.tiff")[:, :, 0], want)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.tiff", norm=255)[:, :, 0],
                                   expected(U16_GRAY, 255))
+
+
+def test_default_norm_follows_the_dtype(tmp_path):
+    """Issue 10 item 6: 16-bit PNG, bool and float .npy read right without ``norm``."""
+    save_pil(tmp_path / "g16.png", U16_GRAY)
+    np.testing.assert_array_equal(read_image(tmp_path / "g16.png", num_channels=1)[:, :, 0],
+                                  expected(U16_GRAY, 65535))
+    mask = RNG.random((5, 6)) > 0.5
+    np.save(tmp_path / "mask.npy", mask)
+    np.testing.assert_array_equal(read_image(tmp_path / "mask.npy", num_channels=1)[:, :, 0],
+                                  mask.astype(np.float32))
+    data = RNG.random((5, 6), dtype=np.float32)
+    np.save(tmp_path / "f.npy", data)
+    np.testing.assert_array_equal(read_image(tmp_path / "f.npy", num_channels=1)[:, :, 0], data)
 
 
 def test_tiff_float32_clip_and_nan(tmp_path):

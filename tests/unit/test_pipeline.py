@@ -7,6 +7,7 @@ import tifffile
 from PIL import Image
 
 from patchwork_widget import loaders
+from patchwork_widget.images import BadFiles
 from patchwork_widget.images.pipeline import dataset, decoder_kinds
 from patchwork_widget.images.read import read_image
 
@@ -90,9 +91,12 @@ def test_channel_options_match_read_image(files):
 
 
 def test_too_few_channels_is_an_error(files):
-    ds, _ = dataset([files["rgb.png"]], imshape=(20, 20), num_channels=4)
+    ds, _ = dataset([files["rgb.png"]], imshape=(20, 20), num_channels=4, skip_errors=False)
     with pytest.raises(tf.errors.InvalidArgumentError, match="fewer channels"):
         collect(ds)
+    ds, _ = dataset([files["rgb.png"], files["rgba.png"]], imshape=(20, 20), num_channels=4,
+                    shuffle=False)
+    assert len(collect(ds)) == 1  # skipped by default
 
 
 def test_resizing_is_close_to_pillows(files):
@@ -162,10 +166,15 @@ def test_bad_files_fail_or_are_skipped(files, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png at all" * 4)
     paths = [files["rgb.png"], str(bad), files["bands.tif"], str(tmp_path / "missing.tif")]
-    with pytest.raises(tf.errors.OpError):
-        collect(dataset(paths, imshape=(20, 20), shuffle=False)[0])
-    out = collect(dataset(paths, imshape=(20, 20), shuffle=False, skip_errors=True)[0])
-    assert len(out) == 2
+    with pytest.raises(tf.errors.OpError, match="bad.png.*not a recognised image"):
+        collect(dataset(paths, imshape=(20, 20), shuffle=False, skip_errors=False)[0])
+    bad_files = BadFiles()
+    out = collect(dataset(paths, imshape=(20, 20), shuffle=False, bad_files=bad_files)[0])
+    assert len(out) == 2  # skipped by default (I1)
+    assert dict(bad_files.items()) == {
+        str(bad): "not a recognised image (Pillow cannot identify it)",
+        str(tmp_path / "missing.tif"): "file not found",
+    }
 
 
 @pytest.mark.parametrize("bad", [{"imshape": None}, {"batch_size": 0}, {"augment": {"x": 1}},

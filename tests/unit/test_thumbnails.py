@@ -87,7 +87,9 @@ def test_cache_encodes_once_and_evicts_the_least_recent(tmp_path, monkeypatch):
     import patchwork_widget.images.thumbnails as thumbnails
 
     real = thumbnails.encode_thumbnail
-    monkeypatch.setattr(thumbnails, "encode_thumbnail", lambda p, o: calls.append(p) or real(p, o))
+    monkeypatch.setattr(
+        thumbnails, "encode_thumbnail", lambda p, o, lim: calls.append(p) or real(p, o, lim)
+    )
     cache = ThumbnailCache(DisplayOptions(size=(4, 4)), maxsize=2)
     first = cache.get(paths[0])
     assert cache.get(paths[0]) is first and calls == [paths[0]]

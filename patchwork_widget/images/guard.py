@@ -1,0 +1,235 @@
+"""What every image reader checks before it decodes (FEATURES I1; issue 10 item 3).
+
+- Only regular files are opened for reading: a FIFO is refused from its ``stat`` (never
+  opened, so nothing hangs), a link to ``/dev/zero`` or another device likewise, and the
+  open file is checked again (a file swapped in between is refused too).
+- One :class:`ReadLimits` bounds the file size and the decoded image (pixels and bytes), read
+  from the file's header before anything is decoded, so a 400 KB "decompression bomb" costs
+  nothing.
+- :class:`BadFiles` collects ``(path, cause)`` of files skipped by loops over many files.
+
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import numbers
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read; ``path`` and ``cause`` say which and why."""
+
+    def __init__(self, path: str | os.PathLike, cause: str) -> None:
+        self.path = os.fspath(path)
+        self.cause = cause
+        super().__init__(f"cannot read image {self.path!r}: {cause}")
+
+    def __reduce__(self):  # keep it picklable (process pools) despite the two-argument init
+        return (type(self), (self.path, self.cause))
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The most an image reader will take on.
+
+    Parameters
+    ----------
+    max_pixels : int
+        Height x width of the image (default 100 megapixels).
+    max_bytes : int
+        Size of the file, and of the decoded array in the file's own dtype (default 512 MiB).
+    """
+
+    max_pixels: int = 100_000_000
+    max_bytes: int = 512 * 2**20
+
+    def __post_init__(self) -> None:
+        for name in ("max_pixels", "max_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+
+    def check_image(self, path: str, shape: tuple[int, ...], itemsize: int) -> None:
+        """Refuse an image of ``shape`` (H, W[, C...]) and ``itemsize`` bytes per sample."""
+        if len(shape) < 2:
+            raise ImageReadError(path, f"image has shape {shape}; expected (H, W) or (H, W, C)")
+        pixels = int(shape[0]) * int(shape[1])
+        if pixels > self.max_pixels:
+            raise ImageReadError(
+                path,
+                f"image is {shape[1]}x{shape[0]} = {pixels:,} pixels, over the limit of "
+                f"{self.max_pixels:,} (ReadLimits.max_pixels)",
+            )
+        size = math.prod(int(s) for s in shape) * itemsize
+        if size > self.max_bytes:
+            raise ImageReadError(
+                path,
+                f"image of shape {tuple(shape)} decodes to {size:,} bytes, over the limit of "
+                f"{self.max_bytes:,} (ReadLimits.max_bytes)",
+            )
+
+
+DEFAULT_LIMITS = ReadLimits()
+
+
+def pillow_bomb_error(
+    path: str, error: Image.DecompressionBombError, limits: ReadLimits
+) -> ImageReadError:
+    """The error for an image Pillow itself refuses as too large (over twice
+    ``PIL.Image.MAX_IMAGE_PIXELS``, before its size reaches :meth:`ReadLimits.check_image`)."""
+    pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    if limits.max_pixels < pillow_limit:
+        return ImageReadError(
+            path,
+            f"image is over the limit of {limits.max_pixels:,} pixels "
+            f"(ReadLimits.max_pixels; Pillow says: {error})",
+        )
+    return ImageReadError(
+        path, f"image is over Pillow's limit (raise PIL.Image.MAX_IMAGE_PIXELS): {error}"
+    )
+
+
+def check_limits(limits: ReadLimits | None) -> ReadLimits:
+    """``limits`` as given, :data:`DEFAULT_LIMITS` for None; anything else is an error."""
+    if limits is None:
+        return DEFAULT_LIMITS
+    if not isinstance(limits, ReadLimits):
+        raise ValueError(f"limits must be a ReadLimits or None; got {limits!r}")
+    return limits
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def _check_stat(path: str, st: os.stat_result, limits: ReadLimits) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(path, f"not a regular file: it is {_kind(st.st_mode)}")
+    if st.st_size == 0:
+        raise ImageReadError(path, "file is empty (0 bytes)")
+    if st.st_size > limits.max_bytes:
+        raise ImageReadError(
+            path,
+            f"file is {st.st_size:,} bytes, over the limit of {limits.max_bytes:,} "
+            "(ReadLimits.max_bytes)",
+        )
+
+
+def open_image_file(path: str, limits: ReadLimits) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular, non-empty file within the limits.
+
+    Symbolic links are followed (to regular files only). Never blocks: a FIFO or device is
+    refused from its ``stat`` before any open, and the open itself is non-blocking.
+    """
+    try:
+        _check_stat(path, os.stat(path), limits)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except OSError as e:
+        raise ImageReadError(path, f"cannot access file ({e.strerror or e})") from e
+    try:
+        _check_stat(path, os.fstat(fd), limits)  # the file opened is the file checked
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_file_bytes(path: str, limits: ReadLimits) -> bytes:
+    """The whole content of a file that :func:`open_image_file` accepts."""
+    with open_image_file(path, limits) as handle:
+        try:
+            return handle.read()
+        except OSError as e:
+            raise ImageReadError(path, f"cannot read file ({e.strerror or e})") from e
+
+
+# Where the tf.data pipeline sends a file after :func:`sniff_for_tf`.
+ROUTE_TF, ROUTE_PY, ROUTE_BAD = 0, 1, 2
+
+_COMPLETE = {"PNG": b"IEND", "JPEG": b"\xff\xd9"}  # marker a complete file ends with
+_TF_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA"})  # 8-bit modes TF decodes
+
+
+def sniff_for_tf(path: str, fmt: str, limits: ReadLimits) -> tuple[bytes, int]:
+    """Check a file named as ``fmt`` (``"PNG"`` or ``"JPEG"``) for TensorFlow's decoder.
+
+    Returns the file's bytes and :data:`ROUTE_TF` when TensorFlow's 8-bit decoder can take
+    them, or empty bytes and :data:`ROUTE_PY` for :func:`read_image` (16-bit PNG, CMYK JPEG,
+    content of another format than the name says, a damaged header or no end marker: a
+    truncated file, which the Python reader then reports). Raises :class:`ImageReadError`
+    for a file that cannot be read (not regular, empty, over the limits, not an image).
+    """
+    data = read_file_bytes(path, limits)
+    try:
+        with Image.open(io.BytesIO(data)) as im:  # parses the header only
+            found, mode, (width, height) = im.format, im.mode, im.size
+            bands = len(im.getbands())
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not a recognised image (Pillow cannot identify it)") from None
+    except Image.DecompressionBombError as e:
+        raise pillow_bomb_error(path, e, limits) from e
+    except Exception:  # a damaged header: the Python reader names the cause
+        return b"", ROUTE_PY
+    sixteen = found == "PNG" and data[24:25] == b"\x10"
+    limits.check_image(path, (height, width, bands), 2 if sixteen else 1)
+    if (
+        found != fmt
+        or sixteen
+        or mode not in _TF_MODES
+        # no end marker: truncated, or trailing data; Pillow's reader tells which
+        or data.rfind(_COMPLETE[fmt], max(0, len(data) - 64)) < 0
+    ):
+        return b"", ROUTE_PY
+    return data, ROUTE_TF
+
+
+class BadFiles:
+    """Thread-safe record of the files a loop skipped: ``path -> cause`` (first cause)."""
+
+    def __init__(self) -> None:
+        self._causes: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, error: ImageReadError) -> None:
+        """Record ``error`` (logged as a warning the first time its path is met)."""
+        with self._lock:
+            if error.path in self._causes:
+                return
+            self._causes[error.path] = error.cause
+        logger.warning("skipping %s", error)
+
+    def items(self) -> list[tuple[str, str]]:
+        """``(path, cause)`` pairs in the order they were met."""
+        with self._lock:
+            return list(self._causes.items())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._causes)
+
+    def __contains__(self, path: object) -> bool:
+        with self._lock:
+            return path in self._causes
