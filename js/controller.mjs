@@ -60,7 +60,7 @@ export class LabelController {
 
   // ---------------------------------------------------------------- trait changes
   classesChanged() {
-    this.state.resetValues();
+    this.state.setClasses(this.classes);
     this.fetchLabels();
   }
 
@@ -99,7 +99,7 @@ export class LabelController {
       default:
         break;
     }
-    for (const edit of this.state.edits(action, this.classes)) this.annotate(edit, t0);
+    for (const edit of this.state.edits(action)) this.annotate(edit, t0);
     if (action.type === "rest-negative") this.move(1, false);
   }
 
@@ -165,18 +165,19 @@ export class LabelController {
    */
   async annotate(edit, t0) {
     const { state } = this;
-    state.applyOptimistic(edit, this.classes);
+    state.applyOptimistic(edit);
     this.onChange();
     const content = { type: "annotate", rows: edit.rows, changes: edit.changes, seconds: this.seconds() };
-    await this.request(content, {
+    const reply = await this.request(content, {
       timing: "ack",
       t0,
       recover: (err) => {
+        state.settle(edit); // before the re-read, whose answer must not get the edit re-applied
         if (err.timedOut) for (const row of edit.rows) state.unconfirmed.add(row);
         this.reread(edit.rows);
       },
     });
-    state.settle(edit.rows);
+    if (reply) state.settle(edit);
     this.onChange();
   }
 

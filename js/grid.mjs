@@ -52,7 +52,7 @@ export function paintCell(cell, ctx) {
   caption.textContent = values ? summary(values, ctx.classes) : "";
   cell.classList.toggle("pw-current", index === state.cursor);
   cell.classList.toggle("pw-selected", state.selection.has(index));
-  cell.classList.toggle("pw-pending", (state.pending.get(row) ?? 0) > 0);
+  cell.classList.toggle("pw-pending", state.isPending(row));
   cell.classList.toggle("pw-unreadable", Boolean(entry && entry.error));
   cell.classList.toggle("pw-excluded", Boolean(values && values.exclude));
 }

@@ -28,7 +28,9 @@ export class LabelState {
     this.fresh = new Set();
     /** @type {Set<number>} rows whose values have been asked for and not yet received */
     this.requested = new Set();
-    /** @type {Map<number, number>} row -> edits sent and not yet acknowledged */
+    /** @type {string[]} class names, in the order of each row's `labels` */
+    this.classes = [];
+    /** @type {Map<number, Changes[]>} row -> changes sent and not yet acknowledged, in order */
     this.pending = new Map();
     /** @type {Set<number>} rows whose edit got no acknowledgement in time, until re-read */
     this.unconfirmed = new Set();
@@ -41,8 +43,9 @@ export class LabelState {
     this.selection = new Set([0]);
   }
 
-  /** The class list changed: every row's label array is stale. */
-  resetValues() {
+  /** A new class list: every row's label array is stale. */
+  setClasses(/** @type {string[]} */ classes) {
+    this.classes = classes;
     this.values.clear();
     this.fresh.clear();
     this.requested.clear();
@@ -91,9 +94,14 @@ export class LabelState {
     this.cursor = index;
   }
 
-  /** Values from a `labels` or `ack` reply. */
+  /**
+   * Values from a `labels` or `ack` reply. Edits of the row still on their way are applied on
+   * top: the kernel answers in order, so a reply may predate them (without this, a fast `8`
+   * then `0` read the reply to the key before `8` and set the class to "no").
+   */
   receive(/** @type {RowValues[]} */ rows) {
     for (const v of rows) {
+      for (const changes of this.pending.get(v.row) ?? []) this.change(v, changes);
       this.values.set(v.row, v);
       this.fresh.add(v.row);
       this.requested.delete(v.row);
@@ -136,10 +144,10 @@ export class LabelState {
    * selection gets the same change). Empty when the action writes nothing or the current
    * row's values are not known yet.
    * @param {Action} action
-   * @param {string[]} classes
    * @returns {Edit[]}
    */
-  edits(action, classes) {
+  edits(action) {
+    const { classes } = this;
     const current = this.current;
     const rows = this.selectedRows();
     if (!current || !rows.length) return [];
@@ -149,7 +157,7 @@ export class LabelState {
       return [{ rows, changes: { [name]: cycleValue(current.labels[action.classIndex]) } }];
     }
     if (action.type === "toggle") return [{ rows, changes: { [action.field]: !current[action.field] } }];
-    if (action.type === "rest-negative") return this.restNegative(rows, classes);
+    if (action.type === "rest-negative") return this.restNegative(rows);
     return [];
   }
 
@@ -158,10 +166,10 @@ export class LabelState {
    * user can reach with a key (a class without a key is never set by accident). Rows with
    * the same changes share one request.
    * @param {number[]} rows
-   * @param {string[]} classes
    * @returns {Edit[]}
    */
-  restNegative(rows, classes) {
+  restNegative(rows) {
+    const { classes } = this;
     const reachable = Math.min(classes.length, MAX_KEYED_CLASSES);
     /** @type {Map<string, Edit>} */
     const groups = new Map();
@@ -181,33 +189,45 @@ export class LabelState {
   }
 
   /** Show an edit at once (as pending) before the kernel acknowledges it. */
-  applyOptimistic(/** @type {Edit} */ edit, /** @type {string[]} */ classes) {
+  applyOptimistic(/** @type {Edit} */ edit) {
     for (const row of edit.rows) {
       const v = this.values.get(row);
-      if (v) {
-        for (const [field, value] of Object.entries(edit.changes)) {
-          const i = classes.indexOf(field);
-          if (i >= 0) v.labels[i] = /** @type {number | null} */ (value);
-          else if (field === "exclude" || field === "validation") v[field] = Boolean(value);
-        }
-      }
-      this.pending.set(row, (this.pending.get(row) ?? 0) + 1);
+      if (v) this.change(v, edit.changes);
+      this.pending.set(row, [...(this.pending.get(row) ?? []), edit.changes]);
     }
   }
 
-  /** An edit of these rows was acknowledged (or refused, or timed out). */
-  settle(/** @type {number[]} */ rows) {
-    for (const row of rows) {
-      const n = (this.pending.get(row) ?? 1) - 1;
-      if (n > 0) this.pending.set(row, n);
+  /**
+   * Write changes into a row's values.
+   * @param {RowValues} values
+   * @param {Changes} changes
+   */
+  change(values, changes) {
+    for (const [field, value] of Object.entries(changes)) {
+      const i = this.classes.indexOf(field);
+      if (i >= 0) values.labels[i] = /** @type {number | null} */ (value);
+      else if (field === "exclude" || field === "validation") values[field] = Boolean(value);
+    }
+  }
+
+  /** An edit was acknowledged (or refused, or timed out): it is no longer pending. */
+  settle(/** @type {Edit} */ edit) {
+    for (const row of edit.rows) {
+      const left = (this.pending.get(row) ?? []).filter((changes) => changes !== edit.changes);
+      if (left.length) this.pending.set(row, left);
       else this.pending.delete(row);
     }
+  }
+
+  /** Whether a row has edits waiting for an acknowledgement. */
+  isPending(/** @type {number} */ row) {
+    return this.pending.has(row);
   }
 
   /** Edits still waiting for an acknowledgement. */
   get pendingCount() {
     let n = 0;
-    for (const k of this.pending.values()) n += k;
+    for (const list of this.pending.values()) n += list.length;
     return n;
   }
 }

@@ -79,7 +79,8 @@ test("a refused edit shows the kernel's message and restores the kernel's values
   const { model, kernel, notes, control } = setup();
   await settle();
   model.traits.classes = [...CLASSES, "ghost"]; // the view knows a class the kernel does not
-  control.state.values.get(0)?.labels.push(null);
+  control.classesChanged();
+  await settle();
   control.run({ type: "cycle", classIndex: 3 });
   await settle();
   assert.deepEqual(notes.at(-1), ["unknown field ghost", true]);

@@ -10,9 +10,15 @@ import { MAX_KEYED_CLASSES } from "../keymap.mjs";
  */
 const values = (row, labels, extra = {}) => ({ row, labels, exclude: false, validation: false, suggest: null, name: `r${row}`, ...extra });
 
-/** A state over rows 100.. with known values for the given rows. */
-function stateWith(/** @type {number} */ n, /** @type {import("../types.mjs").RowValues[]} */ known = []) {
+/**
+ * A state over rows 100.. with known values for the given rows.
+ * @param {number} n
+ * @param {import("../types.mjs").RowValues[]} [known]
+ * @param {string[]} [classes]
+ */
+function stateWith(n, known = [], classes = ["a", "b", "c"]) {
   const state = new LabelState();
+  state.setClasses(classes);
   state.setQueue(Array.from({ length: n }, (_, i) => 100 + i));
   state.receive(known);
   return state;
@@ -37,17 +43,17 @@ test("moving clamps to the queue; shift extends the selection; clicks toggle it"
 });
 
 test("a class key cycles the class on every selected row, from the current row's value", () => {
-  const state = stateWith(3, [values(100, [1, null]), values(101, [null, null])]);
+  const state = stateWith(3, [values(100, [1, null]), values(101, [null, null])], ["a", "b"]);
   state.move(1, true);
   state.move(-1, true); // cursor back on 100, selection {100, 101}
-  assert.deepEqual(state.edits({ type: "cycle", classIndex: 0 }, ["a", "b"]), [{ rows: [100, 101], changes: { a: 0 } }]);
-  assert.deepEqual(state.edits({ type: "toggle", field: "exclude" }, ["a", "b"]), [{ rows: [100, 101], changes: { exclude: true } }]);
-  assert.deepEqual(state.edits({ type: "cycle", classIndex: 5 }, ["a", "b"]), []);
+  assert.deepEqual(state.edits({ type: "cycle", classIndex: 0 }), [{ rows: [100, 101], changes: { a: 0 } }]);
+  assert.deepEqual(state.edits({ type: "toggle", field: "exclude" }), [{ rows: [100, 101], changes: { exclude: true } }]);
+  assert.deepEqual(state.edits({ type: "cycle", classIndex: 5 }), []);
 });
 
 test("no edit before the current row's values are known", () => {
   const state = stateWith(3);
-  assert.deepEqual(state.edits({ type: "cycle", classIndex: 0 }, ["a"]), []);
+  assert.deepEqual(state.edits({ type: "cycle", classIndex: 0 }), []);
 });
 
 test("0 sets only unset classes, grouping rows with the same changes", () => {
@@ -55,7 +61,7 @@ test("0 sets only unset classes, grouping rows with the same changes", () => {
   state.move(1, true);
   state.move(1, true);
   state.move(-2, true);
-  assert.deepEqual(state.edits({ type: "rest-negative" }, ["a", "b", "c"]), [
+  assert.deepEqual(state.edits({ type: "rest-negative" }), [
     { rows: [100, 102], changes: { b: 0, c: 0 } },
     { rows: [101], changes: { a: 0, c: 0 } },
   ]);
@@ -63,23 +69,38 @@ test("0 sets only unset classes, grouping rows with the same changes", () => {
 
 test("0 never sets a class the user cannot reach with a key", () => {
   const classes = Array.from({ length: MAX_KEYED_CLASSES + 2 }, (_, i) => `c${i}`);
-  const state = stateWith(1, [values(100, classes.map(() => null))]);
-  const [edit] = state.edits({ type: "rest-negative" }, classes);
+  const state = stateWith(1, [values(100, classes.map(() => null))], classes);
+  const [edit] = state.edits({ type: "rest-negative" });
   assert.equal(Object.keys(edit.changes).length, MAX_KEYED_CLASSES);
   assert.ok(!(`c${MAX_KEYED_CLASSES}` in edit.changes));
 });
 
 test("optimistic edits show at once and count as pending until settled", () => {
-  const state = stateWith(2, [values(100, [null, null])]);
-  state.applyOptimistic({ rows: [100, 101], changes: { b: 1, exclude: true } }, ["a", "b"]);
+  const state = stateWith(2, [values(100, [null, null])], ["a", "b"]);
+  const first = { rows: [100, 101], changes: { b: 1, exclude: true } };
+  state.applyOptimistic(first);
   assert.deepEqual(state.values.get(100)?.labels, [null, 1]);
   assert.equal(state.values.get(100)?.exclude, true);
   assert.equal(state.pendingCount, 2);
-  state.applyOptimistic({ rows: [100], changes: { a: 0 } }, ["a", "b"]);
-  state.settle([100, 101]);
+  const second = { rows: [100], changes: { a: 0 } };
+  state.applyOptimistic(second);
+  state.settle(first);
   assert.equal(state.pendingCount, 1);
-  state.settle([100]);
+  assert.ok(state.isPending(100) && !state.isPending(101));
+  state.settle(second);
   assert.equal(state.pendingCount, 0);
+});
+
+test("a reply that predates an edit still on its way does not undo that edit", () => {
+  const state = stateWith(1, [values(100, [null, null, null])]);
+  const yesA = { rows: [100], changes: { a: 1 } };
+  const yesB = { rows: [100], changes: { b: 1 } };
+  state.applyOptimistic(yesA);
+  state.applyOptimistic(yesB);
+  state.receive([values(100, [1, null, null])]); // the kernel's ack of the first edit
+  state.settle(yesA);
+  assert.deepEqual(state.current?.labels, [1, 1, null]);
+  assert.deepEqual(state.edits({ type: "rest-negative" }), [{ rows: [100], changes: { c: 0 } }]);
 });
 
 test("values are fetched for a window around the cursor, in batches, not for the whole queue", () => {
@@ -113,7 +134,7 @@ test("new predictions re-fetch only the window; forgotten requests are asked aga
 
 test("a new class list drops every row's values", () => {
   const state = stateWith(2, [values(100, [1])]);
-  state.resetValues();
+  state.setClasses(["a", "b"]);
   assert.equal(state.current, undefined);
   assert.equal(state.wanted(15).length, 2);
 });

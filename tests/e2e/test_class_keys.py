@@ -1,0 +1,84 @@
+"""Every class is reachable from the keyboard: a 12-class table labeled by keys only.
+
+Classes 1-9 have the digits; the tenth and later have the letters no other action uses, in
+alphabetical order (b, c, d, ...). Each toggle shows its key and carries ``data-class`` and
+``data-key``; the help line lists the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from patchwork_widget.datasets import demo_classes, load_demo_dataset
+
+from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, write_notebook
+from .labeler_page import NotebookGuard, labeler_cells, wait_saved, wait_widget_ready
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from playwright.sync_api import Page
+
+CLASSES = [*demo_classes(), "moss"]
+KEYS = [str(i) for i in range(1, 10)] + ["b", "c", "d"]
+N_IMAGES = 8
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    load_demo_dataset(folder)
+    return folder
+
+
+def expected_labels(i: int) -> list[float]:
+    """Image i: two classes yes (i and i + 5), the rest no; odd images cycle one class to no."""
+    return [1.0 if c in (i % 12, (i + 5) % 12) else 0.0 for c in range(len(CLASSES))]
+
+
+def label_image(page: Page, i: int) -> None:
+    for c in sorted({i % 12, (i + 5) % 12}):
+        page.keyboard.press(KEYS[c])  # ? -> yes
+    if i % 2:
+        other = (i + 9) % 12
+        page.keyboard.press(KEYS[other])  # ? -> yes
+        page.keyboard.press(KEYS[other])  # yes -> no
+    page.keyboard.press("0")  # the rest are no; next image
+
+
+@pytest.mark.e2e
+def test_twelve_classes_labeled_by_keyboard_only(
+    jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
+) -> None:
+    outfile = jupyter_server.root_dir / f"{Path(notebook_name).stem}_labels.csv"
+    write_notebook(jupyter_server.root_dir / notebook_name, labeler_cells(demo_dir, outfile, CLASSES))
+    open_notebook(page, jupyter_server, notebook_name)
+    run_all(page, jupyter_server)
+    wait_widget_ready(page)
+
+    toggles = page.locator(".pw-toggle")
+    assert toggles.evaluate_all("ts => ts.map(t => t.dataset.class)") == CLASSES
+    assert toggles.evaluate_all("ts => ts.map(t => t.dataset.key)") == KEYS
+    assert page.locator(".pw-toggle .pw-key").all_inner_texts() == KEYS
+    assert "1-9, then b c d cycle a class" in page.locator(".pw-help").inner_text()
+
+    page.locator(".pw-help").click()  # focus the widget without moving its cursor
+    guard = NotebookGuard(page)
+    queue = json.loads(kernel_exec(page, "import json; print(json.dumps(widget.labeler.queue))"))
+    for i in range(N_IMAGES):
+        label_image(page, i)
+    wait_saved(page)
+    guard.check("labeling 12 classes by keyboard")
+
+    code = (
+        "import json\n"
+        f"_t = widget.df.iloc[{queue[: N_IMAGES + 1]!r}][{CLASSES!r}]\n"
+        "print(json.dumps([[None if v != v else float(v) for v in r] for r in _t.to_numpy().tolist()]))"
+    )
+    table = json.loads(kernel_exec(page, code))
+    for i in range(N_IMAGES):
+        assert table[i] == expected_labels(i), f"image {i} (row {queue[i]})"
+    assert table[N_IMAGES] == [None] * len(CLASSES), "the image after the last one was labeled"
+    page_log.assert_no_errors(frontend=jupyter_server.frontend)
