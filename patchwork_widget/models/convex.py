@@ -6,12 +6,12 @@ Objective, for kernel ``W`` (d x C) and bias ``b`` (C), row weights ``w_i``, the
 present labels and smoothed targets ``t_ij``::
 
     sum_ij w_i m_ij H(t_ij, sigmoid(x_i W_j + b_j)) + l2 / 2 * ||W||^2
-        + sum_j (H(1, sigmoid(b_j)) + H(0, sigmoid(b_j))) / 2
+        + sum_{j one-valued} (H(1, sigmoid(b_j)) + H(0, sigmoid(b_j))) / 2
 
 with ``H`` the binary cross-entropy. The first two terms are scikit-learn's
-``LogisticRegression(C=1 / l2)`` per class (with ``sample_weight``); the last is a Jeffreys prior
-on each bias (half a positive and half a negative pseudo-label), which keeps the bias finite for
-a class labeled only one way. The problem is convex, so the result does not depend on the
+``LogisticRegression(C=1 / l2)`` per class (with ``sample_weight``); the last, only for a class
+whose labels are all 1 or all 0, is a Jeffreys prior on its bias (half a positive and half a
+negative pseudo-label), which keeps that bias finite. The problem is convex, so the result does not depend on the
 starting point, and it needs no learning rate, batch size or number of epochs.
 """
 
@@ -110,6 +110,8 @@ def fit_logistic(
     mask = ~np.isnan(y)
     target = np.where(mask, y, 0.0) * (1.0 - label_smoothing) + 0.5 * label_smoothing
     weight = w[:, None] * mask  # (n, C)
+    present = np.where(mask, y, np.nan)
+    one_valued = ~((present == 1).any(axis=0) & (present == 0).any(axis=0))  # (C,)
     scale = max(float(weight.sum()), 1.0)  # the objective is divided by it: O(1) values
     if init is None:
         kernel0, bias0 = np.zeros((d, c)), prior_bias(y, w)
@@ -124,11 +126,11 @@ def fit_logistic(
         z = x @ kernel + bias
         p = expit(z)
         data = float((weight * (_softplus(z) - target * z)).sum())
-        prior = float((0.5 * (_softplus(bias) + _softplus(-bias))).sum())
+        prior = float((0.5 * one_valued * (_softplus(bias) + _softplus(-bias))).sum())
         value = data + 0.5 * l2 * float((kernel ** 2).sum()) + prior
         dz = weight * (p - target)
         g_kernel = x.T @ dz + l2 * kernel
-        g_bias = dz.sum(axis=0) + (expit(bias) - 0.5)
+        g_bias = dz.sum(axis=0) + one_valued * (expit(bias) - 0.5)
         return value / scale, np.concatenate([g_kernel.ravel(), g_bias]) / scale
 
     res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
