@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from patchwork_widget.session.background import Dispatcher
 from patchwork_widget.session.derived import DerivedState
 from patchwork_widget.session.events import EventKind, Listener, Listeners, SessionEvent
 from patchwork_widget.session.modeling import ModelMethods
+from patchwork_widget.session.online import OnlineLearner, OnlineMethods
 from patchwork_widget.session.propagation import PropagationMethods
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ FLAGS = ("exclude", "validation")
 DEFAULT_OUTFILE = "patchwork_labels.csv"
 
 
-class Session(ModelMethods, PropagationMethods):
+class Session(ModelMethods, PropagationMethods, OnlineMethods):
     """Labels, sampling and display for one labeling project.
 
     Parameters
@@ -56,6 +58,8 @@ class Session(ModelMethods, PropagationMethods):
 
     The thread that creates a Session owns it: call its methods from that thread (in a
     notebook, the kernel's). Background results are applied on it (see :mod:`.background`).
+    ``annotate`` may also be called from other threads (it is as durable and ordered as the
+    store); what it triggers (counts for online learning) is handed to the owner thread.
     """
 
     def __init__(
@@ -77,13 +81,16 @@ class Session(ModelMethods, PropagationMethods):
         self.feature_extractor = feature_extractor
         self.thumbnails = ThumbnailCache(display)
         self.queue: list[int] = []
+        self.cursor = 0  # position in the queue of the image on screen (the view reports it)
         self.num_channels = num_channels
         self.derived = DerivedState()
         self.dispatcher = Dispatcher()
         self.listeners = Listeners()
         self._labels_done = 0
         self._seconds_spent = 0.0
+        self._bookkeeping = threading.Lock()
         self._rng = np.random.default_rng(seed)
+        self.online = OnlineLearner(self)
 
     @classmethod
     def open(
@@ -182,8 +189,13 @@ class Session(ModelMethods, PropagationMethods):
         candidates = subset_mask(self.df, self.classes, subset)
         picked = rank(order, candidates, count, rng=self._rng, classes=self.classes,
                       **self._order_inputs())
-        self.queue = [int(r) for r in picked]
+        self.queue, self.cursor = [int(r) for r in picked], 0
         return self.queue
+
+    def set_queue(self, rows: Sequence[int]) -> None:
+        """Replace the queue (e.g. re-ranked after an online round) and tell the views."""
+        self.queue = [int(r) for r in rows]
+        self._emit(EventKind.QUEUE, source="queue")
 
     @property
     def orders(self) -> list[OrderChoice]:
@@ -214,11 +226,19 @@ class Session(ModelMethods, PropagationMethods):
             self.store.annotate(rows[0], changes, seconds=seconds)
         else:
             self.store.annotate_many(rows, changes, seconds=seconds)
-        self.derived.labels_changed()
+        given = 0
         if before is not None:
             after = self._cells(rows, classes).astype(float)
-            self._labels_done += int(np.sum(~np.isnan(after) & (after != before)))
-        self._seconds_spent += seconds or 0.0
+            given = int(np.sum(~np.isnan(after) & (after != before)))
+        with self._bookkeeping:
+            self.derived.labels_changed()
+            self._labels_done += given
+            self._seconds_spent += seconds or 0.0
+        if given:
+            if self.dispatcher.on_owner_thread:
+                self.online.labels_changed(given)
+            else:
+                self.dispatcher.post(lambda: self.online.labels_changed(given))
         return rows
 
     def pace(self) -> dict[str, float | int | None]:

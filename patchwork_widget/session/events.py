@@ -20,6 +20,8 @@ class EventKind(str, enum.Enum):
     DERIVED = "derived"  # predictions, propagation scores or embeddings changed
     PROGRESS = "progress"  # a background task reported progress (``payload``)
     TASK_END = "task_end"  # a background task ended (``task``: look at ``task.exception()``)
+    QUEUE = "queue"  # the queue was re-ranked (online learning)
+    ONLINE = "online"  # online learning changed state or finished a round (``payload``: status)
 
 
 @dataclass(frozen=True)

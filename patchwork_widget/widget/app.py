@@ -15,6 +15,7 @@ from patchwork_widget.images.thumbnails import DisplayOptions
 from patchwork_widget.session import Session
 from patchwork_widget.widget.labeler import Labeler
 from patchwork_widget.widget.model_tab import ModelTab
+from patchwork_widget.widget.online_tab import OnlineTab
 from patchwork_widget.widget.propagate_tab import PropagateTab
 from patchwork_widget.widget.train_tab import TrainTab
 
@@ -66,9 +67,10 @@ class PatchworkWidget(widgets.VBox):
         self.model_tab = ModelTab(self.session)
         self.train_tab = TrainTab(self.session)
         self.propagate_tab = PropagateTab(self.session)
+        self.online_tab = OnlineTab(self.session)
         self.tabs = widgets.Tab(
-            children=[self.labeler, self.model_tab, self.train_tab, self.propagate_tab],
-            titles=["Label", "Model", "Train", "Propagate"],
+            children=[self.labeler, self.model_tab, self.train_tab, self.propagate_tab, self.online_tab],
+            titles=["Label", "Model", "Train", "Propagate", "Online"],
         )
         self.tabs.observe(self._tab_shown, names="selected_index")
         super().__init__(children=[self.tabs])
@@ -76,7 +78,7 @@ class PatchworkWidget(widgets.VBox):
     def _tab_shown(self, change: dict[str, Any]) -> None:
         """Draw a tab's figures the first time it is shown (bqplot cannot lay them out hidden)."""
         shown = self.tabs.children[change["new"]] if change["new"] is not None else None
-        if isinstance(shown, (TrainTab, PropagateTab)):
+        if isinstance(shown, (TrainTab, PropagateTab, OnlineTab)):
             shown.show()
 
     @property

@@ -86,6 +86,10 @@ class Labeler(anywidget.AnyWidget):
         elif event.kind is EventKind.DERIVED:
             self.refresh()
             self.revision += 1
+        elif event.kind is EventKind.QUEUE:
+            self.queue = list(self.session.queue)
+        elif event.kind is EventKind.ONLINE:
+            self._refresh_counts()
 
     def _refresh_counts(self) -> None:
         counts = self.session.counts
@@ -94,7 +98,9 @@ class Labeler(anywidget.AnyWidget):
             "index": [str(i) for i in counts.index],
             "data": counts.astype(int).to_numpy().tolist(),
         }
-        self.stats = self.session.pace()
+        online = self.session.online.status()
+        self.stats = {**self.session.pace(), "online": {
+            key: online[key] for key in ("state", "rounds", "labels_since_update", "training")}}
 
     def _on_request(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
         try:

@@ -114,6 +114,15 @@ def _class_edit(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
     return [({"type": "classes", "id": msg.get("id"), "notices": notices}, [])]
 
 
+def _cursor(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    """The view moved to position ``index`` of the queue (online re-ranking keeps it)."""
+    index = _field(msg, "index", numbers.Integral)
+    if not 0 <= index < max(len(session.queue), 1):
+        raise BadRequest(f"'index' must be a queue position 0..{len(session.queue) - 1}, got {index}")
+    session.cursor = int(index)
+    return []
+
+
 def _save(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
     return [({"type": "saved", "id": msg.get("id"), "path": session.save()}, [])]
 
@@ -126,6 +135,7 @@ HANDLERS: dict[str, Callable[[Session, Mapping[str, Any]], list[Reply]]] = {
     "thumbs": _thumbs,
     "sample": _sample,
     "class": _class_edit,
+    "cursor": _cursor,
     "save": _save,
 }
 

@@ -1,0 +1,255 @@
+"""Online active learning (A6, B3): the model keeps learning while the user labels.
+
+After every ``every`` new labels a training round starts in the background (warm-started: the
+same model trains on, on a snapshot of the table taken when the round starts). When the round's
+results are in place (on the owner thread, see :mod:`.background`), the round's validation
+figures are recorded, the stop rule is checked, and the unlabeled part of the queue after the
+cursor is re-ranked by the chosen order, with a share of random picks. Labels that arrive during
+a round count towards the next one. Nothing here blocks labeling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from patchwork_widget.options.active import OnlineOptions
+from patchwork_widget.options.checks import Choice, check_fields
+from patchwork_widget.session.background import Task
+from patchwork_widget.session.events import EventKind
+
+if TYPE_CHECKING:
+    from patchwork_widget.session.core import Session
+
+logger = logging.getLogger(__name__)
+
+
+class OnlineState(Choice):
+    OFF = "off"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class OnlineRound:
+    """Figures of one finished round."""
+
+    round: int
+    labels: int  # labeled training rows the round saw
+    val_auc: float  # NaN without validation labels
+    val_loss: float
+    class_auc: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class OnlineLearner:
+    """The online loop of one Session (use it through the Session's ``*_online`` methods)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.options: OnlineOptions | None = None
+        self.state = OnlineState.OFF
+        self.rounds: list[OnlineRound] = []
+        self.labels_since = 0  # labels given since the running model last saw the table
+        self.reason = ""  # why it stopped
+        self.job: Task | None = None
+        self._started = 0.0
+
+    # ------------------------------------------------------------------ control
+    def start(self, options: OnlineOptions) -> None:
+        session = self.session
+        if self.state in (OnlineState.RUNNING, OnlineState.PAUSED):
+            raise ValueError("online learning is already on: stop it first, or pause / resume it")
+        model = session.derived.model
+        if model is None:
+            session.build_model()
+        elif list(model.classes) != session.classes:
+            raise ValueError("the model was built for other classes: build it again (build_model)")
+        self.options, self.state, self.reason = options, OnlineState.RUNNING, ""
+        self.rounds, self.labels_since = [], 0
+        self._start_round()
+        self._tell()
+
+    def pause(self) -> None:
+        """No new rounds until :meth:`resume`; a round already going finishes and is used."""
+        self._require(OnlineState.RUNNING, "pause")
+        self.state = OnlineState.PAUSED
+        self._tell()
+
+    def resume(self) -> None:
+        self._require(OnlineState.PAUSED, "resume")
+        self.state = OnlineState.RUNNING
+        self._maybe_start()
+        self._tell()
+
+    def stop(self, reason: str = "stopped by the user") -> None:
+        """Stop for good (the model keeps its last completed round); a running round is
+        cancelled."""
+        if self.state in (OnlineState.OFF, OnlineState.STOPPED):
+            return
+        self.state, self.reason = OnlineState.STOPPED, reason
+        if self.job is not None and not self.job.done():
+            self.job.cancel()
+        logger.info("online learning stopped: %s", reason)
+        self._tell()
+
+    def _require(self, state: OnlineState, action: str) -> None:
+        if self.state is not state:
+            raise ValueError(f"cannot {action} online learning: it is {self.state.value}")
+
+    # ------------------------------------------------------------------ rounds
+    def labels_changed(self, count: int) -> None:
+        """``count`` labels were given (on the owner thread)."""
+        self.labels_since += count
+        self._maybe_start()
+
+    def _maybe_start(self) -> None:
+        if (self.state is OnlineState.RUNNING and self.options is not None
+                and self.labels_since >= self.options.every
+                and (self.job is None or self.job.done())):
+            self._start_round()
+
+    def _start_round(self) -> None:
+        session, options = self.session, self.options
+        assert options is not None
+        from patchwork_widget.active.registry import ORDERS
+
+        needs = ORDERS[options.order.name].needs
+        try:
+            self.job = session.train(options.train, update_embeddings="embeddings" in needs,
+                                     on_done=self._round_done)
+        except ValueError as err:  # e.g. no training labels yet: wait for more
+            logger.info("online round not started: %s", err)
+            return
+        self.labels_since = 0
+        self._started = time.perf_counter()
+
+    def _round_done(self, task: Task) -> None:
+        if self.state is OnlineState.OFF:
+            return
+        error = task.exception()
+        if error is not None:
+            self.stop(f"round {len(self.rounds) + 1} failed: {error}")
+            return
+        result = task.result()
+        if result.cancelled:
+            return
+        session = self.session
+        history = result.history
+        last = history.iloc[-1] if len(history) else {}
+        labels = int(session.counts[["train_positive", "train_negative"]].to_numpy().sum())
+        self.rounds.append(OnlineRound(
+            round=len(self.rounds) + 1, labels=labels,
+            val_auc=float(last.get("val_auc", math.nan)), val_loss=float(last.get("val_loss", math.nan)),
+            class_auc=self._class_auc(), seconds=time.perf_counter() - self._started))
+        reason = self._stop_reason()
+        if reason:
+            self.stop(reason)
+        else:
+            self.rerank()
+            self._maybe_start()
+        self._tell()
+
+    def _class_auc(self) -> dict[str, float]:
+        from patchwork_widget.models import validation_metrics
+
+        session = self.session
+        predictions = session.derived.predictions
+        if predictions is None:
+            return {}
+        covered = [c for c in session.classes if c in predictions.columns]
+        metrics = validation_metrics(predictions, session.df, covered)
+        return {c: float(v) for c, v in metrics["auc"].items()}
+
+    def _stop_reason(self) -> str:
+        rule, last = self.options.stop, self.rounds[-1]
+        if rule.macro_auc is not None and last.val_auc >= rule.macro_auc:
+            return f"validation macro AUC {last.val_auc:.3f} reached {rule.macro_auc}"
+        if rule.class_auc and all(last.class_auc.get(c, -1.0) >= t for c, t in rule.class_auc.items()):
+            return "every class reached its validation AUC threshold"
+        if rule.all_labeled and not self._unlabeled(keep=[]).any():
+            return "every image of the subset is labeled"
+        return ""
+
+    # ------------------------------------------------------------------ the queue
+    def _unlabeled(self, keep: list[int]) -> np.ndarray:
+        from patchwork_widget.active.subsets import subset_mask
+        from patchwork_widget.labels.groups import labeled_classes
+
+        session = self.session
+        mask = subset_mask(session.df, session.classes, self.options.subset)
+        mask &= labeled_classes(session.df, session.classes) == 0
+        mask[np.asarray(keep, dtype=np.intp)] = False
+        return mask
+
+    def rerank(self) -> list[int]:
+        """Re-rank the queue after the cursor: the rows up to the cursor stay as they are, the
+        rest is the subset's unlabeled rows in the chosen order (with random picks)."""
+        session = self.session
+        keep = session.queue[: session.cursor + 1]
+        candidates = self._unlabeled(keep)
+        if not candidates.any():
+            return session.queue
+        from patchwork_widget.active.registry import rank
+
+        picked = rank(self.options.order, candidates, self.options.count, rng=session._rng,
+                      classes=session.classes, **session._order_inputs())
+        session.set_queue(keep + [int(r) for r in picked])
+        return session.queue
+
+    # ------------------------------------------------------------------ reporting
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "rounds": len(self.rounds),
+            "labels_since_update": self.labels_since,
+            "training": self.job is not None and not self.job.done(),
+            "reason": self.reason,
+            "history": [vars(r) for r in self.rounds],
+        }
+
+    def _tell(self) -> None:
+        self.session._emit(EventKind.ONLINE, payload=self.status(), source="online")
+
+
+class OnlineMethods:
+    """Mixed into :class:`~.core.Session`: online active learning."""
+
+    online: OnlineLearner
+
+    def start_online(self: Session, options: OnlineOptions | Mapping[str, Any] | None = None,
+                     **fields: Any) -> dict[str, Any]:
+        """Retrain in the background after every ``every`` new labels and re-rank the queue
+        (A6). Give :class:`~patchwork_widget.options.active.OnlineOptions` or its fields, e.g.
+        ``start_online(every=20, order="margin", explore=0.2, stop={"macro_auc": 0.95})``.
+        Builds a default model if there is none. Returns :meth:`online_status`."""
+        if options is not None and fields:
+            raise ValueError("give OnlineOptions or keyword fields, not both")
+        if not isinstance(options, OnlineOptions):
+            values = dict(options or {}, **fields)
+            check_fields(OnlineOptions, values, "online")
+            options = OnlineOptions(**values)
+        self.online.start(options)
+        return self.online.status()
+
+    def pause_online(self: Session) -> None:
+        self.online.pause()
+
+    def resume_online(self: Session) -> None:
+        self.online.resume()
+
+    def stop_online(self: Session) -> None:
+        self.online.stop()
+
+    def online_status(self: Session) -> dict[str, Any]:
+        """State (off / running / paused / stopped), rounds done, labels since the model was
+        last updated, whether a round is training, why it stopped, and every round's figures."""
+        self.dispatcher.drain()
+        return self.online.status()

@@ -1,0 +1,113 @@
+"""The Online tab: online active learning while labeling (W4; A6, B3).
+
+Start, pause, resume and stop the loop of :mod:`patchwork_widget.session.online`; a strip of
+the validation macro AUC per round, the label distribution, and why the loop stopped.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+
+from patchwork_widget.active.registry import ORDERS, ClassUse
+from patchwork_widget.session import EventKind, Session, SessionEvent
+from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
+from patchwork_widget.widget.model_tab import missing_ml_packages
+
+# the orders a round can re-rank by without a class or propagation scores
+ONLINE_ORDERS = [name for name, info in ORDERS.items()
+                 if info.per_class is not ClassUse.REQUIRED and "scores" not in info.needs + info.any_of
+                 and name != "disagreement"]
+
+
+class OnlineTab(widgets.VBox):
+    """Retrain after every n labels and re-rank what comes next."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        style, layout = FORM_STYLE, widgets.Layout(**FORM_LAYOUT)
+        self.every = widgets.BoundedIntText(value=20, min=1, max=100_000, description="retrain every (labels)",
+                                            style=style, layout=layout)
+        self.order = widgets.Dropdown(options=ONLINE_ORDERS, value="max entropy", description="then order by",
+                                      style=style, layout=layout)
+        self.explore = widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05, description="random share",
+                                           style=style, layout=layout)
+        self.count = widgets.BoundedIntText(value=50, min=1, max=100_000, description="re-ranked rows",
+                                            style=style, layout=layout)
+        self.macro_auc = widgets.BoundedFloatText(value=0.0, min=0.0, max=1.0, step=0.01,
+                                                  description="stop at val. macro AUC (0: off)", style=style, layout=layout)
+        self.start_button = widgets.Button(description="Start", button_style="primary")
+        self.pause_button = widgets.Button(description="Pause", disabled=True)
+        self.stop_button = widgets.Button(description="Stop", disabled=True)
+        self.status = Status(layout=widgets.Layout(min_height="3em", width="380px"))
+        self.distribution = widgets.HTML()
+        self.figure = LazyFigure("Validation macro AUC per round", "labels", "macro AUC",
+                                 ["macro AUC"], ["#1976d2"])
+        self.start_button.on_click(lambda _: self._act(self.start))
+        self.pause_button.on_click(lambda _: self._act(self.toggle_pause))
+        self.stop_button.on_click(lambda _: self._act(self.session.stop_online))
+        form = widgets.VBox([self.every, self.order, self.explore, self.count, self.macro_auc,
+                             widgets.HBox([self.start_button, self.pause_button, self.stop_button]),
+                             self.status])
+        super().__init__([widgets.HBox([form, widgets.VBox([self.figure, self.distribution])],
+                                       layout=widgets.Layout(flex_flow="row wrap"))])
+        missing = missing_ml_packages()
+        if missing:
+            self.start_button.disabled = True
+            self.status.say(f"Online learning needs {' and '.join(missing)}: pip install 'patchwork_widget[all]'")
+        session.subscribe(self._on_event)
+        self._show_distribution()
+
+    def show(self) -> None:
+        """The tab became visible: draw its figure."""
+        self.figure.show()
+
+    def start(self) -> None:
+        stop: dict[str, Any] = {"macro_auc": self.macro_auc.value or None}
+        self.session.start_online(every=self.every.value, order=self.order.value,
+                                  explore=self.explore.value, count=self.count.value, stop=stop)
+
+    def toggle_pause(self) -> None:
+        if self.session.online_status()["state"] == "paused":
+            self.session.resume_online()
+        else:
+            self.session.pause_online()
+
+    def _act(self, action: Any) -> None:
+        try:
+            action()
+        except ValueError as err:
+            self.status.say(str(err), error=True)
+
+    def _on_event(self, event: SessionEvent) -> None:
+        if event.kind is EventKind.ONLINE:
+            self._show_status(event.payload)
+        elif event.kind in (EventKind.CLASSES, EventKind.DERIVED):
+            self._show_distribution()
+
+    def _show_status(self, status: dict[str, Any]) -> None:
+        state = status["state"]
+        on = state in ("running", "paused")
+        self.start_button.disabled = on
+        self.pause_button.disabled, self.stop_button.disabled = not on, not on
+        self.pause_button.description = "Resume" if state == "paused" else "Pause"
+        rounds = status["history"]
+        self.figure.plot([r["labels"] for r in rounds], [[r["val_auc"] for r in rounds]] if rounds else [])
+        text = f"{state}: {status['rounds']} round(s); model updated {status['labels_since_update']} label(s) ago"
+        if status["training"]:
+            text += "; training"
+        if status["reason"]:
+            text += f". {status['reason']}"
+        self.status.say(text, error="failed" in status["reason"])
+        self._show_distribution()
+
+    def _show_distribution(self) -> None:
+        """Training labels per class: yes / no."""
+        counts = self.session.counts
+        rows = "".join(
+            f"<tr><td>{html.escape(str(c))}</td><td>{int(r['train_positive'])}</td>"
+            f"<td>{int(r['train_negative'])}</td></tr>" for c, r in counts.iterrows())
+        self.distribution.value = ("<table class='pw-online-labels'><tr><th>class</th><th>yes</th>"
+                                   f"<th>no</th></tr>{rows}</table>")
