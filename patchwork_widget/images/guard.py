@@ -13,7 +13,6 @@ Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import numbers
@@ -23,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -155,55 +154,6 @@ def open_image_file(path: str, limits: ReadLimits) -> BinaryIO:
         os.close(fd)
         raise
     return os.fdopen(fd, "rb")
-
-
-def read_file_bytes(path: str, limits: ReadLimits) -> bytes:
-    """The whole content of a file that :func:`open_image_file` accepts."""
-    with open_image_file(path, limits) as handle:
-        try:
-            return handle.read()
-        except OSError as e:
-            raise ImageReadError(path, f"cannot read file ({e.strerror or e})") from e
-
-
-# Where the tf.data pipeline sends a file after :func:`sniff_for_tf`.
-ROUTE_TF, ROUTE_PY, ROUTE_BAD = 0, 1, 2
-
-_COMPLETE = {"PNG": b"IEND", "JPEG": b"\xff\xd9"}  # marker a complete file ends with
-_TF_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA"})  # 8-bit modes TF decodes
-
-
-def sniff_for_tf(path: str, fmt: str, limits: ReadLimits) -> tuple[bytes, int]:
-    """Check a file named as ``fmt`` (``"PNG"`` or ``"JPEG"``) for TensorFlow's decoder.
-
-    Returns the file's bytes and :data:`ROUTE_TF` when TensorFlow's 8-bit decoder can take
-    them, or empty bytes and :data:`ROUTE_PY` for :func:`read_image` (16-bit PNG, CMYK JPEG,
-    content of another format than the name says, a damaged header or no end marker: a
-    truncated file, which the Python reader then reports). Raises :class:`ImageReadError`
-    for a file that cannot be read (not regular, empty, over the limits, not an image).
-    """
-    data = read_file_bytes(path, limits)
-    try:
-        with Image.open(io.BytesIO(data)) as im:  # parses the header only
-            found, mode, (width, height) = im.format, im.mode, im.size
-            bands = len(im.getbands())
-    except UnidentifiedImageError:
-        raise ImageReadError(path, "not a recognised image (Pillow cannot identify it)") from None
-    except Image.DecompressionBombError as e:
-        raise pillow_bomb_error(path, e, limits) from e
-    except Exception:  # a damaged header: the Python reader names the cause
-        return b"", ROUTE_PY
-    sixteen = found == "PNG" and data[24:25] == b"\x10"
-    limits.check_image(path, (height, width, bands), 2 if sixteen else 1)
-    if (
-        found != fmt
-        or sixteen
-        or mode not in _TF_MODES
-        # no end marker: truncated, or trailing data; Pillow's reader tells which
-        or data.rfind(_COMPLETE[fmt], max(0, len(data) - 64)) < 0
-    ):
-        return b"", ROUTE_PY
-    return data, ROUTE_TF
 
 
 class BadFiles:
