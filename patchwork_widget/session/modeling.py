@@ -139,8 +139,9 @@ class ModelMethods:
         def work(cancel: threading.Event, report: Report) -> TrainingOutcome:
             result = m.fit(model, snapshot, options=train_options, cancel=cancel,
                            progress=lambda *step: report(step), **inputs)
-            probs = (m.predict(model, snapshot, **inputs)[list(stamp.classes)].to_numpy()
-                     if update_predictions else None)
+            # columns in output order, which is stamp.classes (a rename meanwhile renames
+            # model.classes, not the outputs)
+            probs = m.predict(model, snapshot, **inputs).to_numpy() if update_predictions else None
             embeddings = (np.asarray(model.fine_tuning.predict(features, batch_size=1024, verbose=0))
                           if update_embeddings else None)
             return TrainingOutcome(result, probs, embeddings)
