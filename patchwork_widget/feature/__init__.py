@@ -4,7 +4,8 @@ Each trainer trains the fully-convolutional Keras model it is given (``fcn``) in
 
     from patchwork_widget.feature import SimCLRTrainer
 
-    trainer = SimCLRTrainer("logs/simclr", files, fcn=fcn, imshape=(64, 64), batch_size=64,
+    trainer = SimCLRTrainer("logs/simclr", files, fcn=fcn,
+                            options=FeatureTrainerOptions(imshape=(64, 64), batch_size=64),
                             downstream_labels={path: label, ...})
     trainer.fit(10)
     fcn.save("extractor.keras")      # or hand `fcn` to PatchworkWidget(feature_extractor=fcn)
@@ -23,11 +24,13 @@ from patchwork_widget.feature.hcl import HCLTrainer
 from patchwork_widget.feature.losses import hcl_loss, mochi_negatives, moco_loss, nt_xent_loss
 from patchwork_widget.feature.moco import MomentumContrastTrainer
 from patchwork_widget.feature.models import BNAlexNetFCN, ResNetFCN, projection_head
-from patchwork_widget.feature.schedules import LARS, DecaySchedule, build_optimizer
 from patchwork_widget.feature.simclr import SimCLRTrainer
+from patchwork_widget.models.optim import LARS, DecaySchedule, build_optimizer
+from patchwork_widget.options.feature import FeatureTrainerOptions
 
 __all__ = [
-    "BNAlexNetFCN", "DecaySchedule", "FeatureTrainer", "HCLTrainer", "LARS",
+    "BNAlexNetFCN", "DecaySchedule", "FeatureTrainer", "FeatureTrainerOptions", "HCLTrainer",
+    "LARS",
     "MomentumContrastTrainer", "ResNetFCN", "SimCLRTrainer", "alignment", "build_optimizer",
     "hcl_loss", "linear_classification_test", "mochi_negatives", "moco_loss", "nt_xent_loss",
     "projection_head", "rotation_classification_test", "uniformity",

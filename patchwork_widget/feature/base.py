@@ -10,7 +10,6 @@ benchmarks (F2) and records (F3) come from :class:`~patchwork_widget.feature.rep
 from __future__ import annotations
 
 import logging
-import math
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -24,13 +23,14 @@ from patchwork_widget.feature import records
 from patchwork_widget.feature.data import TrainingData, pair_dataset
 from patchwork_widget.feature.models import ResNetFCN
 from patchwork_widget.feature.reporting import ReportingMixin
-from patchwork_widget.feature.schedules import DecaySchedule, build_optimizer
 from patchwork_widget.images.augment import is_active, validate_augment
-from patchwork_widget.images.pipeline import AUTOTUNE
+from patchwork_widget.models.optim import DecaySchedule, build_optimizer
+from patchwork_widget.options.checks import check_int
+from patchwork_widget.options.feature import FeatureTrainerOptions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FeatureTrainer", "check_int", "check_number"]
+__all__ = ["FeatureTrainer"]
 
 Every = Union[bool, int]
 
@@ -45,34 +45,19 @@ def _due(flag: Every, epoch: int, name: str) -> bool:
     raise ValueError(f"{name} must be True, False or an int >= 1 (every N epochs); got {flag!r}")
 
 
-def check_int(name: str, value: Any, low: int) -> int:
-    """``value`` as an int, or ValueError unless it is an int >= ``low``."""
-    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            and value >= low):
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
-    return int(value)
-
-
-def check_number(name: str, value: Any, low: float, high: float = math.inf,
-                 open_low: bool = False, open_high: bool = False) -> float:
-    """``value`` as a float, or ValueError unless it is a number in the given interval."""
-    ok = (isinstance(value, (int, float, np.integer, np.floating))
-          and not isinstance(value, bool) and math.isfinite(value)
-          and (value > low if open_low else value >= low)
-          and (value < high if open_high else value <= high))
-    if not ok:
-        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        raise ValueError(f"{name} must be a number in {interval}; got {value!r}")
-    return float(value)
-
-
 class FeatureTrainer(ReportingMixin):
     """Train a fully-convolutional network ``fcn`` without labels, in place.
+
+    Construction checks every option and builds the models, the optimizer and the input
+    pipeline; it writes no file and seeds nothing. :meth:`fit` does the work; the records
+    (``config.yaml``, TensorBoard hyperparameters and events) are written when the first one
+    is needed.
 
     Parameters
     ----------
     logdir : str or PathLike
-        Folder for TensorBoard events, ``config.yaml`` and saved models (created).
+        Folder for TensorBoard events, ``config.yaml`` and saved models (created when first
+        written to).
     trainingdata : list of paths, image array or tf.data.Dataset
         Training images (see :func:`patchwork_widget.feature.data.pair_dataset`).
     testdata : list of paths or image array, optional
@@ -82,38 +67,18 @@ class FeatureTrainer(ReportingMixin):
         Any fully-convolutional Keras model, trained in place (build it inside
         ``strategy.scope()`` when passing a multi-device strategy). Default
         :func:`~patchwork_widget.feature.models.ResNetFCN`.
-    augment : bool or dict
-        The shared augmentation vocabulary (I3); True for its defaults.
-    imshape : (int, int)
-        Height and width images are resized to.
-    num_channels, norm, single_channel
-        As in :func:`patchwork_widget.images.read.read_image`.
-    batch_size : int
-        GLOBAL batch size, split evenly over the strategy's replicas.
-    num_parallel_calls : int
-        Parallel decode and augment calls in the input pipeline.
-    cache : bool or str
-        Cache decoded training images in memory (True) or files with this prefix.
-    opt_type : {"adam", "momentum", "lars"}
-    lr : float
-        Initial (peak) learning rate.
-    decay_type : {"none", "exponential", "staircase", "cosine", "warmup_cosine"}
-    lr_decay : int
-        Steps of the decay (see :class:`~patchwork_widget.feature.schedules.DecaySchedule`).
-    warmup_steps : int
-        Linear warm-up steps for ``warmup_cosine``.
-    weight_decay : float
-        Decoupled for adam and momentum, added to the gradient for LARS; 0 disables.
-    notes : str
-        Anything about the experiment; saved in ``config.yaml`` (and MLflow).
+    augment : bool or dict, optional
+        Shorthand for ``options.augment`` (the reference's positional argument).
+    options : FeatureTrainerOptions, optional
+        Input, batch, optimizer, schedule, augmentation, seed and notes
+        (:class:`~patchwork_widget.options.FeatureTrainerOptions`).
     downstream_labels : mapping of path to label, optional
         Labelled images for the linear probe after each epoch (accuracy and confusion matrix).
     strategy : tf.distribute.Strategy, optional
         Default: the current (default) strategy.
-    seed : int, optional
-        Seeds Python, NumPy and TensorFlow before the models are built.
-    eval_batch_size : int
-        Batch size of feature extraction in the benchmarks.
+    **settings
+        Instead of ``options``: its fields as keywords, or the reference's names
+        (``opt_type``, ``lr``, ``decay_type``, ``lr_decay``).
     """
 
     modelname = "feature"
@@ -126,41 +91,21 @@ class FeatureTrainer(ReportingMixin):
         trainingdata: TrainingData,
         testdata: Optional[TrainingData] = None,
         fcn: Optional[keras.Model] = None,
-        augment: Union[bool, Mapping[str, Any]] = True,
-        imshape: Tuple[int, int] = (64, 64),
-        num_channels: int = 3,
-        norm: Optional[float] = 255,
-        single_channel: bool = False,
-        batch_size: int = 64,
-        num_parallel_calls: int = AUTOTUNE,
-        cache: Union[bool, str] = False,
-        opt_type: str = "adam",
-        lr: float = 1e-3,
-        decay_type: str = "none",
-        lr_decay: int = 0,
-        warmup_steps: int = 0,
-        weight_decay: float = 0.0,
-        notes: str = "",
+        augment: Union[bool, Mapping[str, Any], None] = None,
+        *,
+        options: Optional[FeatureTrainerOptions] = None,
         downstream_labels: Optional[Mapping[str, Any]] = None,
         strategy: Optional[tf.distribute.Strategy] = None,
-        seed: Optional[int] = None,
-        eval_batch_size: int = 256,
+        **settings: Any,
     ) -> None:
+        self.options = o = self._resolve_options(options, augment, settings)
         self.logdir = os.fspath(logdir)
-        os.makedirs(self.logdir, exist_ok=True)
-        self.augment_params = validate_augment(augment)
+        self.augment_params = validate_augment(o.augment)
         if self.needs_augment and not is_active(self.augment_params):
             raise ValueError(f"{type(self).__name__} learns by comparing augmented views; "
                              "augment must be True or a dict with at least one active key")
-        if not (isinstance(imshape, (tuple, list)) and len(imshape) == 2):
-            raise ValueError(f"imshape must be (height, width); got {imshape!r}")
-        self.imshape = (check_int("imshape[0]", imshape[0], 1),
-                        check_int("imshape[1]", imshape[1], 1))
-        self.num_channels = check_int("num_channels", num_channels, 1)
-        self.batch_size = check_int("batch_size", batch_size, 2)
-        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size, 1)
-        if not isinstance(notes, str):
-            raise ValueError(f"notes must be a string; got {type(notes).__name__}")
+        self.imshape, self.num_channels = o.imshape, o.num_channels
+        self.batch_size, self.eval_batch_size = o.batch_size, o.eval_batch_size
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.num_replicas = int(self.strategy.num_replicas_in_sync)
         if self.batch_size % self.num_replicas or (
@@ -170,18 +115,19 @@ class FeatureTrainer(ReportingMixin):
                 f"{self.num_replicas} replicas with at least {self.min_local_batch} images "
                 f"per replica"
             )
-        if seed is not None:
-            keras.utils.set_random_seed(check_int("seed", seed, 0))
         self._downstream = self._check_labels(downstream_labels)
-        self._input = dict(imshape=self.imshape, num_channels=self.num_channels, norm=norm,
-                           single_channel=single_channel)
+        self._input = dict(imshape=self.imshape, num_channels=self.num_channels, norm=o.norm,
+                           single_channel=o.single_channel)
         self.step = 0
         self._mlflow: Any = None
-        self._schedule = DecaySchedule(lr, decay_type, lr_decay, warmup_steps)
+        self._seeded = False
+        self._summary_writer: Any = None
+        self._schedule = DecaySchedule(o.learning_rate, o.schedule, o.decay_steps,
+                                       o.warmup_steps)
 
         ds, self.steps_per_epoch = pair_dataset(
             trainingdata, self.augment_params, batch_size=self.batch_size, shuffle=True,
-            num_parallel_calls=num_parallel_calls, cache=cache, **self._input)
+            num_parallel_calls=o.num_parallel_calls, cache=o.cache, **self._input)
         self._ds = self.strategy.experimental_distribute_dataset(ds)
         self._trainingdata = trainingdata
         self._testdata = testdata
@@ -190,7 +136,7 @@ class FeatureTrainer(ReportingMixin):
             self._test_ds, _ = pair_dataset(
                 testdata, self.augment_params, batch_size=min(self.eval_batch_size,
                                                               self._count(testdata)),
-                shuffle=False, num_parallel_calls=num_parallel_calls, **self._input)
+                shuffle=False, num_parallel_calls=o.num_parallel_calls, **self._input)
 
         with self.strategy.scope():
             if fcn is None:
@@ -198,8 +144,8 @@ class FeatureTrainer(ReportingMixin):
             self._check_in_scope(fcn)
             self.fcn = fcn
             self._models: Dict[str, keras.Model] = {"fcn": fcn, **self._build_models()}
-            self.optimizer = build_optimizer(opt_type, self._schedule, weight_decay)
-            self.optimizer.build(self._trainable_variables())
+            self.optimizer = build_optimizer(o.optimizer, self._schedule,
+                                             self._trainable_variables(), o.weight_decay)
         self._downstream_images: Optional[np.ndarray] = None
         self._features = ev.feature_function(self.fcn)
         self._train_step = self._make_train_step()
@@ -209,23 +155,42 @@ class FeatureTrainer(ReportingMixin):
             "trainer": self.modelname,
             **self._method_config(),
             "fcn": self.fcn.name,
-            "opt_type": opt_type, "lr": float(lr), "decay_type": decay_type,
-            "lr_decay": int(lr_decay), "warmup_steps": int(warmup_steps),
-            "weight_decay": float(weight_decay),
-            "input": {**self._input, "batch_size": self.batch_size,
-                      "num_replicas": self.num_replicas, "cache": cache,
-                      "eval_batch_size": self.eval_batch_size,
-                      "num_parallel_calls": int(num_parallel_calls)},
+            **{k: v for k, v in o.as_dict().items() if k != "augment"},
+            "num_replicas": self.num_replicas,
             "augment": dict(self.augment_params),
-            "seed": seed,
             "num_downstream_labels": 0 if self._downstream is None else len(self._downstream[0]),
-            "notes": notes,
         }
-        records.write_config(self.logdir, self.config)
-        self._writer = tf.summary.create_file_writer(self.logdir)
-        records.write_hparams(self._writer, {k: v for k, v in self.config.items()
-                                             if k != "notes"},
-                              trial_id=os.path.basename(os.path.abspath(self.logdir)))
+
+    @staticmethod
+    def _resolve_options(options: Optional[FeatureTrainerOptions],
+                         augment: Union[bool, Mapping[str, Any], None],
+                         settings: Mapping[str, Any]) -> FeatureTrainerOptions:
+        if options is None:
+            given = dict(settings)
+            if augment is not None:
+                given["augment"] = augment
+            return FeatureTrainerOptions.from_dict(given)
+        if not isinstance(options, FeatureTrainerOptions):
+            raise ValueError(f"options must be a FeatureTrainerOptions; got "
+                             f"{type(options).__name__}")
+        if settings or augment is not None:
+            extra = sorted(settings) + (["augment"] if augment is not None else [])
+            raise ValueError(f"give options or keyword settings, not both; got options and "
+                             f"{extra}")
+        return options
+
+    @property
+    def _writer(self) -> Any:
+        """The TensorBoard writer; the first use creates ``logdir`` and writes
+        ``config.yaml`` and the hyperparameters."""
+        if self._summary_writer is None:
+            os.makedirs(self.logdir, exist_ok=True)
+            records.write_config(self.logdir, self.config)
+            self._summary_writer = tf.summary.create_file_writer(self.logdir)
+            records.write_hparams(self._summary_writer,
+                                  {k: v for k, v in self.config.items() if k != "notes"},
+                                  trial_id=os.path.basename(os.path.abspath(self.logdir)))
+        return self._summary_writer
 
     # -- hooks for subclasses ------------------------------------------------------------------
 
@@ -339,6 +304,9 @@ class FeatureTrainer(ReportingMixin):
             The mean training metrics of the last epoch and the last benchmarks.
         """
         epochs = check_int("epochs", epochs, 1)
+        if self.options.seed is not None and not self._seeded:
+            keras.utils.set_random_seed(self.options.seed)  # asked for: at the first fit
+            self._seeded = True
         for name, flag in (("save", save), ("evaluate", evaluate),
                            ("save_projections", save_projections),
                            ("visualize_kernels", visualize_kernels), ("query_fig", query_fig)):
@@ -378,6 +346,7 @@ class FeatureTrainer(ReportingMixin):
     def save(self) -> Dict[str, str]:
         """Write ``fcn.keras`` (the extractor, ready for the widget) and the weights of every
         component as ``<name>.weights.h5`` into ``logdir``; returns the paths."""
+        os.makedirs(self.logdir, exist_ok=True)
         paths = {"fcn.keras": os.path.join(self.logdir, "fcn.keras")}
         self.fcn.save(paths["fcn.keras"])
         for name, model in self._models.items():

@@ -6,9 +6,9 @@ from typing import Any, Dict, Tuple
 
 import tensorflow as tf
 
-from patchwork_widget.feature.base import check_number
 from patchwork_widget.feature.losses import hcl_loss
 from patchwork_widget.feature.simclr import SimCLRTrainer
+from patchwork_widget.options.checks import check_number
 
 __all__ = ["HCLTrainer"]
 

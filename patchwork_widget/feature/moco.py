@@ -9,10 +9,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from patchwork_widget.feature.base import FeatureTrainer, check_int, check_number
+from patchwork_widget.feature.base import FeatureTrainer
 from patchwork_widget.feature.data import TrainingData
 from patchwork_widget.feature.losses import mochi_negatives, moco_loss
 from patchwork_widget.feature.models import projection_head
+from patchwork_widget.options.checks import check_int, check_number
 
 __all__ = ["MomentumContrastTrainer", "enqueue", "momentum_update"]
 
@@ -82,7 +83,7 @@ class MomentumContrastTrainer(FeatureTrainer):
         trainingdata: TrainingData,
         testdata: Optional[TrainingData] = None,
         fcn: Optional[keras.Model] = None,
-        augment: Union[bool, Mapping[str, Any]] = True,
+        augment: Union[bool, Mapping[str, Any], None] = None,
         alpha: float = 0.999,
         tau: float = 0.07,
         batches_in_buffer: int = 16,

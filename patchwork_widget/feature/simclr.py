@@ -7,10 +7,11 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import keras
 import tensorflow as tf
 
-from patchwork_widget.feature.base import FeatureTrainer, check_int, check_number
+from patchwork_widget.feature.base import FeatureTrainer
 from patchwork_widget.feature.data import TrainingData
 from patchwork_widget.feature.losses import nt_xent_loss
 from patchwork_widget.feature.models import projection_head
+from patchwork_widget.options.checks import check_int, check_number
 
 __all__ = ["SimCLRTrainer"]
 
@@ -37,8 +38,8 @@ class SimCLRTrainer(FeatureTrainer):
         Batch norm in the head's hidden layer; switch it off if the loss plateaus early or the
         probe stays at the base rate with small batches (see docs/feature.md).
     **kwargs
-        Every option of :class:`~patchwork_widget.feature.base.FeatureTrainer` (``imshape``,
-        ``batch_size``, ``opt_type``, ``lr``, ``decay_type``, ``strategy``, ...).
+        ``options``, ``downstream_labels``, ``strategy`` or the option fields as keywords
+        (see :class:`~patchwork_widget.feature.base.FeatureTrainer`).
     """
 
     modelname = "SimCLR"
@@ -49,7 +50,7 @@ class SimCLRTrainer(FeatureTrainer):
         trainingdata: TrainingData,
         testdata: Optional[TrainingData] = None,
         fcn: Optional[keras.Model] = None,
-        augment: Union[bool, Mapping[str, Any]] = True,
+        augment: Union[bool, Mapping[str, Any], None] = None,
         temperature: float = 0.1,
         num_hidden: int = 128,
         output_dim: int = 64,

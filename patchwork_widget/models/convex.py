@@ -11,8 +11,9 @@ present labels and smoothed targets ``t_ij``::
 with ``H`` the binary cross-entropy. The first two terms are scikit-learn's
 ``LogisticRegression(C=1 / l2)`` per class (with ``sample_weight``); the last, only for a class
 whose labels are all 1 or all 0, is a Jeffreys prior on its bias (half a positive and half a
-negative pseudo-label), which keeps that bias finite. The problem is convex, so the result does not depend on the
-starting point, and it needs no learning rate, batch size or number of epochs.
+negative pseudo-label), which keeps that bias finite. Otherwise the result equals
+scikit-learn's. The problem is convex, so the result does not depend on the starting point, and
+it needs no learning rate, batch size or number of epochs.
 """
 
 from __future__ import annotations

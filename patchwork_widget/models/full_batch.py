@@ -50,6 +50,11 @@ def fit_full_batch(models: PatchworkModels, rows: TrainingRows, features: np.nda
     """Fit the output layer on the training rows and set its weights (unless cancelled, when
     :class:`~patchwork_widget.models.convex.Cancelled` propagates and nothing changes)."""
     x = pooled_features(models, features, rows.train_rows, options.eval_batch_size)
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise ValueError(f"the features of {int(bad.sum())} labelled training row(s) hold NaN "
+                         f"or infinite values, e.g. row {int(rows.train_rows[bad][0])}: fix or "
+                         "exclude them")
     dense = models.output.layers[-1]
     init = tuple(dense.get_weights()) if warm_start else None
     found = fit_logistic(x, rows.labels[rows.train_rows], rows.row_weights(), options.l2,

@@ -63,8 +63,10 @@ class FeatureTrainerOptions:
         Decoupled, except for LARS (added to the gradient, as SimCLR); never on biases or
         batch norm.
     seed : int or None
-        Seeds the input pipeline's shuffling and augmentation. Weight initialisation follows
-        Keras' global seed: call ``keras.utils.set_random_seed`` yourself for it.
+        ``keras.utils.set_random_seed(seed)`` when ``fit`` first runs, so the shuffling,
+        augmentation and dropout draws repeat. Weights are initialised when the trainer (and
+        your ``fcn``) is built, before that: to repeat them too, call
+        ``keras.utils.set_random_seed`` yourself before building. Construction never seeds.
     eval_batch_size : int
         Batch size of feature extraction in the benchmarks.
     notes : str

@@ -1,4 +1,5 @@
-"""F1: learning-rate schedules against their formulas, LARS against NumPy, option checks."""
+"""F1 and M3: the shared learning-rate schedules against their formulas, LARS against NumPy,
+the weight-decay rule, option checks."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from patchwork_widget.feature.schedules import LARS, DecaySchedule, build_optimizer  # noqa: E402
+from patchwork_widget.models.optim import (  # noqa: E402
+    LARS,
+    DecaySchedule,
+    build_optimizer,
+    make_schedule,
+)
 
 STEPS = [0, 1, 7, 50, 99, 100, 101, 150, 250, 1000]
 LR, DECAY, WARM = 0.2, 100, 20
 
 
 def expected(kind: str, step: int) -> float:
-    if kind == "none":
+    if kind == "constant":
         return LR
     if kind == "exponential":
         return LR * 0.5 ** (step / DECAY)
@@ -30,9 +36,10 @@ def expected(kind: str, step: int) -> float:
     return LR * 0.5 * (1 + math.cos(math.pi * min(step - WARM, DECAY) / DECAY))
 
 
-@pytest.mark.parametrize("kind", ["none", "exponential", "staircase", "cosine", "warmup_cosine"])
+@pytest.mark.parametrize("kind", ["constant", "exponential", "staircase", "cosine",
+                                  "warmup_cosine"])
 def test_schedule_matches_formula(kind):
-    sched = DecaySchedule(LR, kind, 0 if kind == "none" else DECAY,
+    sched = DecaySchedule(LR, kind, None if kind == "constant" else DECAY,
                           WARM if kind == "warmup_cosine" else 0)
     got = [float(sched(s)) for s in STEPS]
     np.testing.assert_allclose(got, [expected(kind, s) for s in STEPS], rtol=1e-5, atol=1e-7)
@@ -48,11 +55,12 @@ def test_schedule_landmarks():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(lr=0.1, decay_type="linear"), "decay_type must be one of"),
-    (dict(lr=0.1, decay_type="cosine"), "needs lr_decay > 0"),
-    (dict(lr=0.1, decay_type="warmup_cosine", lr_decay=10), "warmup_steps >= 1"),
-    (dict(lr=-1.0), "lr must be a positive number"),
-    (dict(lr=0.1, decay_type="exponential", lr_decay=1.5), "lr_decay must be an int"),
+    (dict(lr=0.1, schedule="linear"), "schedule must be one of"),
+    (dict(lr=0.1, schedule="cosine"), "needs decay_steps >= 1"),
+    (dict(lr=0.1, schedule="warmup_cosine", decay_steps=10), "warmup_steps >= 1"),
+    (dict(lr=-1.0), "lr must be a finite number > 0"),
+    (dict(lr=float("nan")), "lr must be a finite number"),
+    (dict(lr=0.1, schedule="exponential", decay_steps=1.5), "decay_steps must be an int"),
 ])
 def test_schedule_rejects_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -60,14 +68,37 @@ def test_schedule_rejects_bad_options(kwargs, match):
 
 
 def test_build_optimizer_kinds_and_errors():
-    assert isinstance(build_optimizer("adam", 0.1), keras.optimizers.Adam)
-    sgd = build_optimizer("momentum", 0.1, weight_decay=1e-4)
+    w, b = keras.Variable(np.ones((3, 2), np.float32)), keras.Variable(np.ones(2, np.float32))
+    assert isinstance(build_optimizer("adam", 0.1, [w, b]), keras.optimizers.Adam)
+    sgd = build_optimizer("sgd", 0.1, [w, b], weight_decay=1e-4)
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9
-    assert isinstance(build_optimizer("lars", 0.1), LARS)
-    with pytest.raises(ValueError, match="opt_type must be one of"):
-        build_optimizer("rmsprop", 0.1)
+    assert isinstance(build_optimizer("lars", 0.1, [w, b]), LARS)
+    assert isinstance(build_optimizer("rmsprop", 0.1, [w, b]), keras.optimizers.RMSprop)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        build_optimizer("momentum", 0.1, [w, b])
     with pytest.raises(ValueError, match="weight_decay"):
-        build_optimizer("adam", 0.1, weight_decay=-1)
+        build_optimizer("adam", 0.1, [w, b], weight_decay=-1)
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw", "sgd", "rmsprop", "lars"])
+def test_weight_decay_skips_biases_and_batch_norm_for_every_optimizer(kind):
+    """One rule for fine-tuning and the feature trainers: with a zero gradient, only the
+    matrices shrink."""
+    w = keras.Variable(np.ones((3, 2), np.float32))
+    b = keras.Variable(np.ones(2, np.float32))
+    opt = build_optimizer(kind, 0.1, [w, b], weight_decay=0.1)
+    for _ in range(3):
+        opt.apply_gradients([(tf.zeros((3, 2)), w), (tf.zeros(2), b)])
+    assert np.all(np.asarray(w) < 1.0)
+    np.testing.assert_array_equal(np.asarray(b), 1.0)
+
+
+def test_make_schedule_spans_the_run():
+    assert float(make_schedule("cosine", 1.0, 100, 10)(100)) == pytest.approx(0.0, abs=1e-6)
+    assert float(make_schedule("staircase", 1.0, 100, 10)(10)) == pytest.approx(0.5)
+    warm = make_schedule("warmup_cosine", 1.0, 100, 10)
+    assert float(warm(5)) == pytest.approx(0.5) and float(warm(10)) == pytest.approx(1.0)
+    assert float(make_schedule("constant", 0.3, 100, 10)(77)) == pytest.approx(0.3)
 
 
 def test_lars_matches_numpy():

@@ -85,9 +85,12 @@ def test_fit_one_epoch_trains_in_place_and_records(demo, tmp_path, name):
 
     config = yaml.safe_load(open(os.path.join(logdir, "config.yaml")))
     assert config["trainer"] == cls.modelname and config["notes"] == "unit test run"
-    assert config["input"]["batch_size"] == 16 and config["decay_type"] == "cosine"
+    assert config["batch_size"] == 16 and config["schedule"] == "cosine"
+    assert config["decay_steps"] == 10 and config["optimizer"] in ("adam", "sgd")
     assert config["augment"]["zoom_scale"] == 0.5 and config["augment"]["mask"] == 0.0
+    legacy = {"opt_type": ("optimizer", "sgd"), "lr": ("learning_rate", 0.01)}
     for key, value in kwargs.items():
+        key, value = legacy.get(key, (key, value))  # the reference's names, recorded as ours
         assert config[key] == value
 
     tags, plugins = events(logdir)
@@ -152,7 +155,7 @@ def test_mlflow_tracking_logs_params_and_metrics(simclr, monkeypatch):
     monkeypatch.setattr(simclr, "_mlflow", None)
     assert simclr.track_with_mlflow("exp", tracking_uri="file:/tmp/x") == "run"
     assert calls["experiment"] == "exp" and calls["params"]["temperature"] == 0.1
-    assert calls["params"]["input.batch_size"] == 16 and "notes" not in calls["params"]
+    assert calls["params"]["batch_size"] == 16 and "notes" not in calls["params"]
     metrics = simclr.evaluate()
     assert calls["metrics"][-1][0] == pytest.approx(metrics)
 
@@ -174,16 +177,47 @@ def test_trainingdata_as_dataset(tmp_path):
     (dict(augment=False), "augment must be True or a dict"),
     (dict(augment={"wobble": 1}), "unknown augmentation key"),
     (dict(batch_size=1000), "larger than the training set"),
-    (dict(temperature=0), "temperature must be a number"),
+    (dict(temperature=0), "temperature must be a finite number"),
     (dict(imshape=(32,)), "imshape must be"),
-    (dict(opt_type="rmsprop"), "opt_type must be one of"),
-    (dict(decay_type="cosine"), "needs lr_decay > 0"),
+    (dict(opt_type="adagrad"), "optimizer must be one of"),
+    (dict(decay_type="cosine"), "needs decay_steps"),
+    (dict(lr=float("nan")), "learning_rate must be a finite number"),
+    (dict(lr=0.1, learning_rate=0.2), "same option"),
+    (dict(wobble=1), "unknown feature trainer option"),
     (dict(downstream_labels=["a"]), "downstream_labels must be"),
 ])
 def test_simclr_rejects_bad_options(demo, tmp_path, kwargs, match):
     opts = {**SMALL, **kwargs}
     with pytest.raises(ValueError, match=match):
         SimCLRTrainer(str(tmp_path), demo[0], fcn=small_fcn(), **opts)
+
+
+def test_construction_writes_nothing_and_seeds_nothing(demo, tmp_path):
+    """Construction validates and builds; records appear with the first fit, and the global
+    random state is the caller's until then."""
+    logdir = tmp_path / "run"
+    keras.utils.set_random_seed(123)
+    expected = np.random.default_rng(0).random()  # numpy's global state is not used here
+    state = np.random.get_state()[1].copy()
+    trainer = SimCLRTrainer(str(logdir), demo[0], fcn=small_fcn(), **SMALL)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+    assert not logdir.exists() and expected == np.random.default_rng(0).random()
+    trainer.fit(1, evaluate=False, save=False, progress=False)
+    assert (logdir / "config.yaml").is_file()
+
+
+def test_options_object_and_keywords_are_one_vocabulary(demo, tmp_path):
+    from patchwork_widget.feature import FeatureTrainerOptions
+
+    opts = FeatureTrainerOptions(imshape=SHAPE, batch_size=16, augment=AUG, optimizer="sgd",
+                                 learning_rate=0.05, schedule="cosine", decay_steps=8)
+    a = SimCLRTrainer(str(tmp_path / "a"), demo[0], fcn=small_fcn(), options=opts)
+    b = SimCLRTrainer(str(tmp_path / "b"), demo[0], fcn=small_fcn(), imshape=SHAPE,
+                      batch_size=16, augment=AUG, opt_type="momentum", lr=0.05,
+                      decay_type="cosine", lr_decay=8)
+    assert a.options == b.options and isinstance(a.optimizer, keras.optimizers.SGD)
+    with pytest.raises(ValueError, match="not both"):
+        SimCLRTrainer(str(tmp_path / "c"), demo[0], fcn=small_fcn(), options=opts, lr=0.1)
 
 
 def test_fcn_must_be_fully_convolutional(demo, tmp_path):
