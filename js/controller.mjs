@@ -22,6 +22,8 @@ import { RequestError, Rpc } from "./rpc.mjs";
  */
 
 export const ROWS_PER_PAGE = 3;
+/** Rows per `labels` request at most (the kernel's limit). */
+export const LABEL_CHUNK = 1000;
 
 export class LabelController {
   /**
@@ -210,7 +212,7 @@ export class LabelController {
   /** Fetch the values of rows near the cursor that the view does not hold, or holds stale. */
   fetchLabels() {
     const rows = this.state.wanted(this.pageSize);
-    if (rows.length) this.requestLabels(rows);
+    for (let i = 0; i < rows.length; i += LABEL_CHUNK) this.requestLabels(rows.slice(i, i + LABEL_CHUNK));
   }
 
   /** @param {number[]} rows */

@@ -69,6 +69,21 @@ function classIndexOf(key) {
 }
 
 /**
+ * The key of the exclude or validation toggle, from the table.
+ * @param {"exclude" | "validation"} field
+ * @returns {string}
+ */
+export function flagKey(field) {
+  const ctx = { nClasses: 0, columns: 1 };
+  const binding = BINDINGS.find((b) => {
+    const action = b.act({ key: b.keys[0] }, ctx);
+    return action.type === "toggle" && action.field === field;
+  });
+  if (!binding) throw new Error(`no key toggles ${field}`);
+  return binding.keys[0];
+}
+
+/**
  * Translate a keydown into a labeling action.
  *
  * Single characters that name no action are swallowed (`ignored`): while the widget has the

@@ -4,6 +4,7 @@
 
 import { button, h } from "./dom.mjs";
 import { holdKeyboard } from "./focus.mjs";
+import { flagKey } from "./keymap.mjs";
 
 /**
  * @typedef {{
@@ -54,8 +55,8 @@ export function buildLayout(el, opts, on) {
   const name = h("div", "pw-name");
   const position = h("div", "pw-position");
   const toggles = h("div", "pw-toggles");
-  const excludeButton = flagButton("exclude", "x", on.toggle);
-  const validationButton = flagButton("validation", "v", on.toggle);
+  const excludeButton = flagButton("exclude", on.toggle);
+  const validationButton = flagButton("validation", on.toggle);
   const flags = h("div", "pw-flags");
   flags.append(excludeButton, validationButton);
   const message = h("div", "pw-message");
@@ -79,12 +80,11 @@ export function buildLayout(el, opts, on) {
 /**
  * An exclude / validation flag; its key is shown on it.
  * @param {"exclude" | "validation"} field
- * @param {string} key
  * @param {(field: "exclude" | "validation") => void} onToggle
  */
-function flagButton(field, key, onToggle) {
+function flagButton(field, onToggle) {
   const node = button(`pw-flag pw-flag-${field}`, "", () => onToggle(field));
-  node.dataset.key = key;
+  node.dataset.key = flagKey(field);
   node.dataset.field = field;
   return node;
 }

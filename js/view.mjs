@@ -3,7 +3,7 @@
 // controller (controller.mjs) and paints its state: the grid, the large view, the toggles, the
 // status and the message. Thumbnails are fetched and cached here.
 
-import { countsRows, decodeThumbnail, drawEntry, fillSelect } from "./dom.mjs";
+import { countsRows, decodeThumbnail, drawEntry, fillSelect, h } from "./dom.mjs";
 import { keepFocus, keyForControl } from "./focus.mjs";
 import { layoutGrid, paintCell } from "./grid.mjs";
 import { actionForKey, helpText } from "./keymap.mjs";
@@ -79,7 +79,7 @@ export class LabelerView {
   onClasses() {
     const classes = this.model.get("classes");
     const { classSelect, toggles, help, root } = this.ui;
-    classSelect.replaceChildren(...classes.map((c) => Object.assign(document.createElement("option"), { value: c, textContent: c })));
+    classSelect.replaceChildren(...classes.map((c) => Object.assign(h("option", "", c), { value: c })));
     keepFocus(root, () => {
       this.toggleButtons = classToggles(classes, (classIndex) => this.control.run({ type: "cycle", classIndex }));
       toggles.replaceChildren(...this.toggleButtons);

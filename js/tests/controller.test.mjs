@@ -132,3 +132,12 @@ test("save reports the path; time per image is measured between actions", async 
   control.run({ type: "cycle", classIndex: 0 });
   assert.equal(model.sentOf("annotate")[0].seconds, 2.5);
 });
+
+test("a very wide grid still asks for at most the kernel's limit per request", async () => {
+  const { model, control } = setup(10_000);
+  model.traits.columns = 400; // 1,200 images a page
+  control.classesChanged();
+  await settle();
+  const sizes = model.sentOf("labels").map((m) => m.rows.length);
+  assert.ok(sizes.every((n) => n <= 1000), `request sizes ${sizes}`);
+});

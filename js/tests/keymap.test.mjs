@@ -1,7 +1,7 @@
 // @ts-check
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BINDINGS, CLASS_LETTERS, MAX_KEYED_CLASSES, actionForKey, classKey, classKeysText, cycleValue, helpText } from "../keymap.mjs";
+import { BINDINGS, CLASS_LETTERS, MAX_KEYED_CLASSES, actionForKey, classKey, classKeysText, cycleValue, flagKey, helpText } from "../keymap.mjs";
 
 const ctx = { nClasses: 3, columns: 5 };
 /**
@@ -65,6 +65,11 @@ test("notebook shortcut letters never pass through; modified keys and Tab do", (
   assert.equal(key("1", { altKey: true }), null);
   assert.equal(key("Tab"), null);
   assert.equal(key("F5"), null);
+});
+
+test("the flags show the keys the table gives them", () => {
+  assert.equal(flagKey("exclude"), "x");
+  assert.equal(flagKey("validation"), "v");
 });
 
 test("the help is written from the keymap table", () => {

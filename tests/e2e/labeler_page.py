@@ -19,7 +19,18 @@ from .harness import kernel_exec, notebook_cells_snapshot
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
 
-    from .harness import CellSnapshot
+    from .harness import CellSnapshot, PageLog
+
+
+#: Console errors that do not come from the labeler: bqplot figures of the Model / Train /
+#: Propagate tabs log these while their tab is hidden (18 per page load). Python side, issue 12
+#: item 9; drop this once the figures are sized or built when their tab is first shown.
+NOT_FROM_THE_LABELER: tuple[str, ...] = (r"^Error: <rect> attribute (width|height): A negative value is not valid",)
+
+
+def assert_no_labeler_errors(page_log: PageLog, frontend: str) -> None:
+    """No uncaught error and no console error from the labeler (known noise of others aside)."""
+    page_log.assert_no_errors(frontend=frontend, console=True, ignore=NOT_FROM_THE_LABELER)
 
 
 def labeler_cells(data_dir: Path, outfile: Path, classes: Sequence[str], count: int = 50) -> list:

@@ -16,7 +16,13 @@ import pytest
 from patchwork_widget.datasets import demo_classes, load_demo_dataset
 
 from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, write_notebook
-from .labeler_page import NotebookGuard, labeler_cells, wait_saved, wait_widget_ready
+from .labeler_page import (
+    NotebookGuard,
+    assert_no_labeler_errors,
+    labeler_cells,
+    wait_saved,
+    wait_widget_ready,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
@@ -81,4 +87,4 @@ def test_twelve_classes_labeled_by_keyboard_only(
     for i in range(N_IMAGES):
         assert table[i] == expected_labels(i), f"image {i} (row {queue[i]})"
     assert table[N_IMAGES] == [None] * len(CLASSES), "the image after the last one was labeled"
-    page_log.assert_no_errors(frontend=jupyter_server.frontend)
+    assert_no_labeler_errors(page_log, jupyter_server.frontend)

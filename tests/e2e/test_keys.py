@@ -19,6 +19,7 @@ from patchwork_widget.datasets import demo_classes, load_demo_dataset
 from .harness import JupyterServer, PageLog, open_notebook, run_all, write_notebook
 from .labeler_page import (
     NotebookGuard,
+    assert_no_labeler_errors,
     current_row,
     cycled,
     labeler_cells,
@@ -139,4 +140,4 @@ def test_keys_stay_in_the_widget_after_clicks(
         except AssertionError as err:
             raise AssertionError(f"after clicking {step}: {err}") from err
         guard.check(f"clicking {step}")
-    page_log.assert_no_errors(frontend=jupyter_server.frontend)
+    assert_no_labeler_errors(page_log, jupyter_server.frontend)

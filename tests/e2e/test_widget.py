@@ -23,6 +23,7 @@ from .harness import (
     screenshot,
     write_notebook,
 )
+from .labeler_page import assert_no_labeler_errors
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
@@ -131,7 +132,7 @@ def test_label_by_keyboard_and_everything_is_saved(
     screenshot(root, f"widget-{jupyter_server.frontend}")
     if jupyter_server.frontend == "lab":
         check_dark_theme(page, root)
-    page_log.assert_no_errors(frontend=jupyter_server.frontend)
+    assert_no_labeler_errors(page_log, jupyter_server.frontend)
 
 
 def check_table(table: pd.DataFrame, queue: list[int], expected: list[dict]) -> None:
