@@ -21,9 +21,13 @@ import pandas as pd
 
 from patchwork_widget.active.registry import OrderChoice, available_orders, order_options, rank
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
+from patchwork_widget.active.suggest import (DEFAULT_NO, DEFAULT_YES, accept_changes,
+                                             has_positive_labels, strengths)
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
+from patchwork_widget.labels.groups import train_mask
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
+from patchwork_widget.options.checks import check_number
 from patchwork_widget.session.background import Dispatcher
 from patchwork_widget.session.derived import DerivedState
 from patchwork_widget.session.events import EventKind, Listener, Listeners, SessionEvent
@@ -55,6 +59,10 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         Channels of the model input when training on images.
     seed : int, optional
         Seed of the sampling random generator.
+    suggest_yes, suggest_no : float
+        The suggestion rule (B10): accepting a row's suggestions writes "yes" for an unlabeled
+        class where the model's p >= ``suggest_yes`` (in (0.5, 1]) and the training rows hold
+        a positive of that class, "no" where p <= ``suggest_no`` (in [0, 0.5)), nothing else.
 
     The thread that creates a Session owns it: call its methods from that thread (in a
     notebook, the kernel's). Background results are applied on it (see :mod:`.background`).
@@ -71,7 +79,11 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         display: DisplayOptions | None = None,
         num_channels: int = 3,
         seed: int | None = None,
+        suggest_yes: float = DEFAULT_YES,
+        suggest_no: float = DEFAULT_NO,
     ) -> None:
+        check_number("suggest_yes", suggest_yes, 0.5, 1.0, open_low=True)
+        check_number("suggest_no", suggest_no, 0.0, 0.5, open_high=True)
         if features is not None and len(features) != len(store.df):
             raise ValueError(
                 f"features has {len(features)} rows but the label table has {len(store.df)}"
@@ -83,6 +95,7 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         self.queue: list[int] = []
         self.cursor = 0  # position in the queue of the image on screen (the view reports it)
         self.num_channels = num_channels
+        self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
         self.derived = DerivedState()
         self.dispatcher = Dispatcher()
         self.listeners = Listeners()
@@ -156,12 +169,16 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
 
     def row_values(self, rows: Sequence[int]) -> list[dict[str, Any]]:
         """Labels of ``rows`` as plain JSON-ready values: ``None`` for unlabeled (and for a
-        class the predictions do not cover, or a NaN prediction, in ``suggest``)."""
+        class the predictions do not cover, or a NaN prediction, in ``suggest``); ``strength``
+        says per class what accepting would do: ``solid`` (writes it), ``faint`` (leaves it)
+        or ``none``."""
         rows = np.asarray(rows, dtype=np.intp)
         labels = self._cells(rows, self.classes).astype(float)
         flags = self._cells(rows, FLAGS).astype(bool)
         paths = self.df["filepath"].to_numpy()[rows]
         suggest = self.derived.partial(self.derived.predictions, self.classes, rows)
+        strength = None if suggest is None else strengths(
+            suggest, labels, self._trained_positives(), self.suggest_yes, self.suggest_no)
         return [
             {
                 "row": int(row),
@@ -170,6 +187,7 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
                 "exclude": bool(flags[i, 0]),
                 "validation": bool(flags[i, 1]),
                 "suggest": None if suggest is None else [_json_number(p) for p in suggest[i]],
+                "strength": None if strength is None else list(strength[i]),
             }
             for i, (row, path) in enumerate(zip(rows, paths))
         ]
@@ -255,19 +273,24 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         return sorted(reverted["rows"]) if reverted else []
 
     def accept_suggestions(self, row: int, seconds: float | None = None) -> list[int]:
-        """Give every unlabeled class of ``row`` the model's label (p >= 0.5 means 1); a class
-        without a prediction (not covered, or NaN) gets nothing."""
+        """Write the model's confident suggestions for the unlabeled classes of ``row`` (the
+        rule of ``suggest_yes`` / ``suggest_no``); a class without a prediction (not covered,
+        or NaN) gets nothing."""
         if self.derived.predictions is None:
             raise ValueError("no predictions yet: train a model before accepting suggestions")
-        current = self.row_values([row])[0]
-        changes = {
-            c: float(p >= 0.5)
-            for c, value, p in zip(self.classes, current["labels"], current["suggest"])
-            if value is None and p is not None
-        }
+        rows = np.asarray([row], dtype=np.intp)
+        probs = self.derived.partial(self.derived.predictions, self.classes, rows)[0]
+        labels = self._cells(rows, self.classes).astype(float)[0]
+        changes = accept_changes(probs, labels, self.classes, self._trained_positives(),
+                                 self.suggest_yes, self.suggest_no)
         if changes:
             self.annotate(row, changes, seconds=seconds)
         return [row]
+
+    def _trained_positives(self) -> np.ndarray:
+        """Which classes have a positive label among the training rows (no "yes" suggestion
+        for the others: the model has never seen one)."""
+        return has_positive_labels(self.df[self.classes].to_numpy(dtype=float), train_mask(self.df))
 
     # ------------------------------------------------------------------ classes (L3)
     def edit_classes(self, edit: ClassEdit | Mapping[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from patchwork_widget.active.subsets import Subset, SubsetKind
+from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES
 from patchwork_widget.images.thumbnails import DisplayOptions
 from patchwork_widget.session import Session
 from patchwork_widget.widget.labeler import Labeler
@@ -42,6 +43,9 @@ class PatchworkWidget(widgets.VBox):
         Band choice and percentile stretch for 16-bit or multispectral images.
     seed : int, optional
         Seed for random sampling.
+    suggest_yes, suggest_no : float
+        The suggestion rule: ``a`` writes "yes" where the model's p >= ``suggest_yes`` (and the
+        class has positive training labels), "no" where p <= ``suggest_no``, nothing else.
     """
 
     def __init__(
@@ -55,11 +59,14 @@ class PatchworkWidget(widgets.VBox):
         bands: tuple[int, ...] | None = None,
         stretch: tuple[float, float] | None = None,
         seed: int | None = None,
+        suggest_yes: float = DEFAULT_YES,
+        suggest_no: float = DEFAULT_NO,
     ) -> None:
         display = DisplayOptions(size=tuple(imshape), bands=bands, stretch=stretch)
         self.session = Session.open(
             df_or_path, outfile=outfile, classes=classes, features=features,
             feature_extractor=feature_extractor, display=display, seed=seed,
+            suggest_yes=suggest_yes, suggest_no=suggest_no,
         )
         if not self.session.queue:
             self.session.sample()

@@ -145,7 +145,8 @@ def test_undo_and_accept_requests(session):
     assert undo["type"] == "ack" and undo["rows"][0]["labels"] == [None, None]
     ((refused, _),) = protocol.handle(session, {"type": "accept", "id": 3, "row": 2})
     assert refused["type"] == "error" and "no predictions yet" in refused["message"]
-    session.set_predictions(pd.DataFrame(np.full((40, 2), 0.8), columns=CLASSES))
+    session.annotate(0, {"cat": 1, "dog": 1})
+    session.set_predictions(pd.DataFrame(np.full((40, 2), 0.95), columns=CLASSES))
     ((accepted, _),) = protocol.handle(session, {"type": "accept", "id": 4, "row": 2})
     assert accepted["rows"][0]["labels"] == [1.0, 1.0]
 

@@ -118,14 +118,27 @@ def test_pace_counts_labels_per_minute_of_screen_time(session):
     assert pace["labels_per_minute"] == pytest.approx(2.0)
 
 
-def test_predictions_give_suggestions_and_accept_fills_only_unset_classes(session):
-    probs = np.tile([0.9, 0.2, 0.6], (40, 1))
+def test_accept_writes_only_confident_suggestions_on_unset_classes(session):
+    probs = np.tile([0.95, 0.05, 0.6], (40, 1))
+    probs[6] = [0.05, 0.95, 0.95]
     session.set_predictions(pd.DataFrame(probs, columns=CLASSES))
+    session.annotate([0, 1], {"cat": 1, "dog": 1, "contains: x": 0})  # positives to learn from
     session.annotate(5, {"dog": 1})
-    session.accept_suggestions(5)
-    assert session.df.loc[5, CLASSES].tolist() == [1.0, 1.0, 1.0]  # dog kept, others from p
     (values,) = session.row_values([5])
-    assert values["suggest"] == pytest.approx([0.9, 0.2, 0.6])
+    assert values["suggest"] == pytest.approx([0.95, 0.05, 0.6])
+    assert values["strength"] == ["solid", "none", "faint"]  # dog labeled; 0.6 is not sure
+    session.accept_suggestions(5)
+    assert session.df.loc[5, CLASSES].tolist()[:2] == [1.0, 1.0]  # cat from p, dog kept
+    assert np.isnan(session.df.at[5, "contains: x"])  # 0.6: nothing written
+    session.accept_suggestions(6)  # "contains: x" has no positive training label: no yes
+    row = session.df.loc[6, CLASSES].tolist()
+    assert row[:2] == [0.0, 1.0] and np.isnan(row[2])
+
+
+def test_suggestion_thresholds_are_validated(tmp_path, image_paths):
+    df = prep_label_dataframe(image_paths, CLASSES)
+    with pytest.raises(ValueError, match="suggest_yes must be a finite number in \\(0.5, 1\\]"):
+        Session.open(df, outfile=tmp_path / "l.csv", suggest_yes=0.4)
 
 
 def test_accept_without_predictions_and_misaligned_predictions_fail(session):
@@ -157,6 +170,7 @@ def test_row_values_are_json_ready(session):
         "exclude": False,
         "validation": True,
         "suggest": None,
+        "strength": None,
     }
 
 
