@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from patchwork_widget.images.batch import read_images
 from patchwork_widget.labels.groups import train_mask, validation_mask
+from patchwork_widget.models.calibration import calibration_error
 from patchwork_widget.models.finetune import PatchworkModels
 
 logger = logging.getLogger(__name__)
@@ -151,20 +152,21 @@ def _masks(df: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
 
 def validation_metrics(predictions: pd.DataFrame, df: pd.DataFrame,
                        classes: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    """Per-class validation AUC and accuracy.
+    """Per-class validation AUC, accuracy and calibration error.
 
     Returns
     -------
     pandas.DataFrame
-        Index = classes; columns ``auc``, ``accuracy``, ``positives``, ``negatives`` over the
-        validation rows (not excluded) labelled for that class.
+        Index = classes; columns ``auc``, ``accuracy``, ``ece`` (expected calibration error,
+        :func:`~patchwork_widget.models.calibration.calibration_error`), ``positives``,
+        ``negatives`` over the validation rows (not excluded) labelled for that class.
     """
     classes = list(classes) if classes is not None else list(predictions.columns)
     _, val = _masks(df)
     labels = df.loc[val, classes].to_numpy(dtype=np.float64)
     probs = predictions.loc[val, classes].to_numpy(dtype=np.float64)
     auc, acc = class_metrics(probs, labels)
-    return pd.DataFrame({"auc": auc, "accuracy": acc,
+    return pd.DataFrame({"auc": auc, "accuracy": acc, "ece": calibration_error(probs, labels),
                          "positives": (labels == 1).sum(axis=0),
                          "negatives": (labels == 0).sum(axis=0)}, index=classes)
 

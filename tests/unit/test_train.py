@@ -261,6 +261,8 @@ def test_validation_metrics_match_sklearn_and_are_nan_for_one_valued_classes():
     assert m.loc["a", "accuracy"] == pytest.approx(2 / 3)
     assert np.isnan(m.loc["b", "auc"]) and m.loc["b", "accuracy"] == pytest.approx(2 / 3)
     assert m.loc["a", "positives"] == 1 and m.loc["a", "negatives"] == 2
+    # validation rows 4-6 for "a": p 0.8, 0.4, 0.6 against 1, 0, 0 in bins 8, 4, 6
+    assert m.loc["a", "ece"] == pytest.approx((0.2 + 0.4 + 0.6) / 3)
 
 
 def test_histograms_count_each_group():
