@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
 from patchwork_widget.session.background import Report, Task, run_in_background
 from patchwork_widget.session.events import EventKind
 
@@ -39,8 +40,8 @@ class ModelMethods:
     """Mixed into :class:`~.core.Session`; uses its store, features and derived state."""
 
     job: Task | None = None
-    loss: Any = None  # LossOptions of the model, set by build_model
-    fixmatch: Any = None  # FixMatchOptions, set by build_model
+    loss: LossOptions | None = None  # of the model, set by build_model
+    fixmatch: FixMatchOptions | None = None  # of the model, set by build_model
 
     # ------------------------------------------------------------------ what exists
     @property
@@ -80,12 +81,15 @@ class ModelMethods:
 
     # ------------------------------------------------------------------ build and train
     def build_model(
-        self: Session, finetune: Any = None, loss: Any = None, fixmatch: Any = None
+        self: Session,
+        finetune: FineTuneOptions | Mapping[str, Any] | None = None,
+        loss: LossOptions | Mapping[str, Any] | None = None,
+        fixmatch: FixMatchOptions | Mapping[str, Any] | None = None,
     ) -> PatchworkModels:
         """Build fine-tuning and output models for the current classes (the Model tab).
 
-        ``finetune``, ``loss`` and ``fixmatch`` are ``FineTuneOptions``, ``LossOptions`` and
-        ``FixMatchOptions`` from :mod:`patchwork_widget.models`, or dicts of their fields.
+        ``finetune``, ``loss`` and ``fixmatch`` are options from :mod:`patchwork_widget.options`
+        or dicts of their fields; None means the defaults.
         """
         from patchwork_widget import models as m
 
@@ -96,15 +100,15 @@ class ModelMethods:
             self.classes,
             feature_shape=None if self.features is None else self.features.shape[1:],
             extractor=None if self.features is not None else self.feature_extractor,
-            options=_options(m.FineTuneOptions, finetune),
+            options=_options(FineTuneOptions, finetune),
         )
-        self.loss = _options(m.LossOptions, loss)
-        self.fixmatch = _options(m.FixMatchOptions, fixmatch)
+        self.loss = _options(LossOptions, loss)
+        self.fixmatch = _options(FixMatchOptions, fixmatch)
         return self.derived.model
 
     def train(
         self: Session,
-        options: Any = None,
+        options: TrainOptions | Mapping[str, Any] | None = None,
         *,
         progress: Progress | None = None,
         update_predictions: bool = True,
@@ -129,7 +133,7 @@ class ModelMethods:
         self._check_not_training()
         if update_embeddings and self.features is None:
             raise ValueError("BADGE embeddings need pre-extracted features (features=...)")
-        train_options = replace(_options(m.TrainOptions, options), loss=self.loss,
+        train_options = replace(_options(TrainOptions, options), loss=self.loss,
                                 fixmatch=self.fixmatch)
         stamp = self.derived.stamp(self.classes)
         snapshot = self.df[["filepath", "exclude", "validation", *self.classes]].copy()

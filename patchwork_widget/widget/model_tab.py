@@ -7,12 +7,11 @@ import logging
 
 import ipywidgets as widgets
 
+from patchwork_widget.options import FineTuneOptions, FixMatchOptions, HeadKind, LossKind, LossOptions, Pooling
 from patchwork_widget.session import Session
 from patchwork_widget.widget.forms import Status
 
 logger = logging.getLogger(__name__)
-
-LOSSES = [("sigmoid, masked cross-entropy", "bce"), ("sigmoid, masked focal loss", "focal")]
 
 
 def missing_ml_packages() -> list[str]:
@@ -26,19 +25,20 @@ class ModelTab(widgets.VBox):
     def __init__(self, session: Session) -> None:
         self.session = session
         style = {"description_width": "140px"}
-        self.kind = widgets.ToggleButtons(
-            options=[("global pooling", "pool"), ("convnet", "convnet")], description="fine-tuning", style=style
-        )
-        self.pooling = widgets.Dropdown(options=["max", "avg", "flatten"], description="pooling", style=style)
-        self.spec = widgets.Text(value="128,p,d,r,64", description="convnet layers", style=style)
-        self.kernel_size = widgets.BoundedIntText(value=3, min=1, max=15, step=2, description="kernel size", style=style)
-        self.dropout = widgets.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="dropout rate", style=style)
-        self.loss = widgets.Dropdown(options=LOSSES, description="output", style=style)
-        self.smoothing = widgets.BoundedFloatText(value=0.0, min=0.0, max=0.99, step=0.05, description="label smoothing", style=style)
-        self.gamma = widgets.BoundedFloatText(value=2.0, min=0.0, max=10.0, step=0.5, description="focal gamma", style=style)
-        self.lam = widgets.BoundedFloatText(value=0.0, min=0.0, max=100.0, step=0.5, description="FixMatch lambda", style=style)
-        self.tau = widgets.BoundedFloatText(value=0.95, min=0.51, max=1.0, step=0.01, description="FixMatch tau", style=style)
-        self.mu = widgets.BoundedIntText(value=4, min=1, max=64, description="FixMatch mu", style=style)
+        head, loss, fixmatch = FineTuneOptions(), LossOptions(), FixMatchOptions()  # the defaults
+        self.kind = widgets.ToggleButtons(options=HeadKind.choices(), value=head.kind.value,
+                                          description="fine-tuning", style=style)
+        self.pooling = widgets.Dropdown(options=Pooling.choices(), value=head.pooling.value,
+                                        description="pooling", style=style)
+        self.spec = widgets.Text(value=head.spec, description="convnet layers", style=style)
+        self.kernel_size = widgets.BoundedIntText(value=head.kernel_size, min=1, max=15, step=2, description="kernel size", style=style)
+        self.dropout = widgets.FloatSlider(value=head.dropout_rate, min=0.0, max=0.95, step=0.05, description="dropout rate", style=style)
+        self.loss = widgets.Dropdown(options=LossKind.choices(), value=loss.kind.value, description="output", style=style)
+        self.smoothing = widgets.BoundedFloatText(value=loss.label_smoothing, min=0.0, max=0.99, step=0.05, description="label smoothing", style=style)
+        self.gamma = widgets.BoundedFloatText(value=loss.gamma, min=0.0, max=10.0, step=0.5, description="focal gamma", style=style)
+        self.lam = widgets.BoundedFloatText(value=fixmatch.lam, min=0.0, max=100.0, step=0.5, description="FixMatch lambda", style=style)
+        self.tau = widgets.BoundedFloatText(value=fixmatch.tau, min=0.51, max=1.0, step=0.01, description="FixMatch tau", style=style)
+        self.mu = widgets.BoundedIntText(value=fixmatch.mu, min=1, max=64, description="FixMatch mu", style=style)
         self.build = widgets.Button(description="Build model", button_style="primary")
         self.status = Status()
         self.build.on_click(lambda _: self.build_model())
@@ -67,8 +67,8 @@ class ModelTab(widgets.VBox):
             self.status.say(f"Models need {' and '.join(missing)}: pip install 'patchwork_widget[all]'")
 
     def _show_fields(self) -> None:
-        self.convnet_fields.layout.display = "" if self.kind.value == "convnet" else "none"
-        self.gamma.layout.display = "" if self.loss.value == "focal" else "none"
+        self.convnet_fields.layout.display = "" if self.kind.value == HeadKind.CONVNET else "none"
+        self.gamma.layout.display = "" if self.loss.value == LossKind.FOCAL else "none"
 
     def build_model(self) -> None:
         """Build the models from the form (the Build button)."""

@@ -13,6 +13,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
+from patchwork_widget.options import Optimizer, Schedule, Solver, TrainOptions, Weighting
 from patchwork_widget.session import EventKind, Session, SessionEvent
 from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
 from patchwork_widget.widget.model_tab import missing_ml_packages
@@ -45,15 +46,21 @@ class TrainTab(widgets.VBox):
         def field(kind: type, **kw: Any) -> Any:
             return kind(style=style, layout=layout, **kw)
 
-        self.batch_size = field(widgets.BoundedIntText, value=32, min=1, max=4096, description="batch size")
-        self.batches = field(widgets.BoundedIntText, value=0, min=0, max=100_000, description="batches per epoch (0: auto)")
-        self.epochs = field(widgets.BoundedIntText, value=10, min=1, max=10_000, description="epochs")
-        self.optimizer = field(widgets.Dropdown, options=["adam", "adamw", "sgd", "rmsprop"], description="optimizer")
-        self.learning_rate = field(widgets.BoundedFloatText, value=1e-3, min=1e-7, max=10.0, step=1e-4, description="learning rate")
-        self.schedule = field(widgets.Dropdown, options=["constant", "cosine", "exponential", "staircase", "warmup_cosine"], description="schedule")
-        self.weight_decay = field(widgets.BoundedFloatText, value=0.0, min=0.0, max=1.0, step=1e-4, description="weight decay")
-        self.unfreeze = field(widgets.BoundedIntText, value=0, min=0, max=10_000, description="unfreeze after (0: never)")
-        self.sampling = field(widgets.Dropdown, options=[("uniform", "uniform"), ("square root", "sqrt"), ("proportional", "proportional")],
+        default = TrainOptions()  # the form starts at the library's defaults
+        self.solver = field(widgets.Dropdown, options=Solver.choices(), value=default.solver.value, description="solver")
+        self.batch_size = field(widgets.BoundedIntText, value=default.batch_size, min=1, max=4096, description="batch size")
+        self.batches = field(widgets.BoundedIntText, value=default.batches_per_epoch or 0, min=0, max=100_000,
+                             description="batches per epoch (0: auto)")
+        self.epochs = field(widgets.BoundedIntText, value=default.epochs, min=1, max=10_000, description="epochs")
+        self.optimizer = field(widgets.Dropdown, options=Optimizer.choices(), value=default.optimizer.value, description="optimizer")
+        self.learning_rate = field(widgets.BoundedFloatText, value=default.learning_rate, min=1e-7, max=10.0, step=1e-4,
+                                   description="learning rate")
+        self.schedule = field(widgets.Dropdown, options=Schedule.choices(), value=default.schedule.value, description="schedule")
+        self.weight_decay = field(widgets.BoundedFloatText, value=default.weight_decay, min=0.0, max=1.0, step=1e-4,
+                                  description="weight decay")
+        self.unfreeze = field(widgets.BoundedIntText, value=default.unfreeze_after or 0, min=0, max=10_000,
+                              description="unfreeze after (0: never)")
+        self.sampling = field(widgets.Dropdown, options=Weighting.choices(), value=default.sampling.value,
                               description="stratum weights")
         self.update_predictions = widgets.Checkbox(value=True, description="update predictions after training", indent=False)
         self.update_embeddings = widgets.Checkbox(value=False, description="update BADGE embeddings", indent=False)
@@ -73,7 +80,7 @@ class TrainTab(widgets.VBox):
         self._history: list[dict[str, float]] = []
 
         form = widgets.VBox([
-            self.batch_size, self.batches, self.epochs, self.optimizer, self.learning_rate, self.schedule,
+            self.solver, self.batch_size, self.batches, self.epochs, self.optimizer, self.learning_rate, self.schedule,
             self.weight_decay, self.unfreeze, self.sampling, self.update_predictions, self.update_embeddings,
             widgets.HBox([self.train_button, self.cancel_button]), self.progress, self.status,
         ])
@@ -93,6 +100,7 @@ class TrainTab(widgets.VBox):
     def options(self) -> dict[str, Any]:
         """The form as ``TrainOptions`` fields."""
         return {
+            "solver": self.solver.value,
             "batch_size": self.batch_size.value,
             "batches_per_epoch": self.batches.value or None,
             "epochs": self.epochs.value,
