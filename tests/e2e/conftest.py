@@ -11,6 +11,7 @@ Fixtures
 ``page_log``          :class:`harness.PageLog` of the test's page (console + page errors).
 ``page``              a fresh Playwright ``Page`` (own browser context, 1400x1000 viewport).
 ``notebook_name``     a notebook file name unique to the test, e.g. ``test_x_lab.ipynb``.
+``demo_dir``          session-scoped folder holding the demo images (written once, read only).
 
 On a failing test the page is screenshotted and its console log written to
 ``<artifacts>/failures/<test>.png`` / ``.console.log``; server logs are always in
@@ -166,3 +167,13 @@ def page(
 def notebook_name(request: pytest.FixtureRequest) -> str:
     """A notebook file name unique to this test (and front end)."""
     return safe_name(request.node.name) + ".ipynb"
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo images, written once per session; tests only read them."""
+    from patchwork_widget.datasets import load_demo_dataset
+
+    folder = tmp_path_factory.mktemp("demo")
+    load_demo_dataset(folder)
+    return folder

@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .harness import kernel_exec, notebook_cells_snapshot
+from .harness import kernel_exec, notebook_cells_snapshot, open_notebook, run_all, write_notebook
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
 
-    from .harness import CellSnapshot, PageLog
+    from .harness import CellSnapshot, JupyterServer, PageLog
 
 
 #: Console errors that do not come from the labeler: bqplot figures of the Model / Train /
@@ -50,6 +50,18 @@ def labeler_cells(data_dir: Path, outfile: Path, classes: Sequence[str], count: 
         "widget",
         "after = 'a cell after the widget'",
     ]
+
+
+def open_labeler(
+    page: Page, server: JupyterServer, notebook_name: str, demo_dir: Path, classes: Sequence[str]
+) -> Path:
+    """Write, open and run a notebook showing the labeler over the demo; return its outfile."""
+    outfile = server.root_dir / f"{Path(notebook_name).stem}_labels.csv"
+    write_notebook(server.root_dir / notebook_name, labeler_cells(demo_dir, outfile, classes))
+    open_notebook(page, server, notebook_name)
+    run_all(page, server)
+    wait_widget_ready(page)
+    return outfile
 
 
 def wait_widget_ready(page: Page, thumbs: int = 10) -> None:

@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from patchwork_widget.datasets import demo_classes, load_demo_dataset
+from patchwork_widget.datasets import demo_classes
 
-from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, write_notebook
+from .harness import JupyterServer, PageLog, kernel_exec
 from .labeler_page import (
     NotebookGuard,
     assert_no_labeler_errors,
-    labeler_cells,
+    open_labeler,
     wait_saved,
-    wait_widget_ready,
 )
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -31,12 +30,6 @@ CLASSES = [*demo_classes(), "moss"]
 KEYS = [str(i) for i in range(1, 10)] + ["b", "c", "d"]
 N_IMAGES = 8
 
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    load_demo_dataset(folder)
-    return folder
 
 
 def expected_labels(i: int) -> list[float]:
@@ -58,11 +51,7 @@ def label_image(page: Page, i: int) -> None:
 def test_twelve_classes_labeled_by_keyboard_only(
     jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
 ) -> None:
-    outfile = jupyter_server.root_dir / f"{Path(notebook_name).stem}_labels.csv"
-    write_notebook(jupyter_server.root_dir / notebook_name, labeler_cells(demo_dir, outfile, CLASSES))
-    open_notebook(page, jupyter_server, notebook_name)
-    run_all(page, jupyter_server)
-    wait_widget_ready(page)
+    open_labeler(page, jupyter_server, notebook_name, demo_dir, CLASSES)
 
     toggles = page.locator(".pw-toggle")
     assert toggles.evaluate_all("ts => ts.map(t => t.dataset.class)") == CLASSES

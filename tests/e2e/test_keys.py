@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from patchwork_widget.datasets import demo_classes, load_demo_dataset
+from patchwork_widget.datasets import demo_classes
 
-from .harness import JupyterServer, PageLog, open_notebook, run_all, write_notebook
+from .harness import JupyterServer, PageLog
 from .labeler_page import (
     NotebookGuard,
     assert_no_labeler_errors,
     current_row,
     cycled,
-    labeler_cells,
+    open_labeler,
     row_values,
     wait_row_values,
     wait_saved,
@@ -34,12 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 CLASSES = demo_classes()[:4]
 
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    load_demo_dataset(folder)
-    return folder
 
 
 def click_select(css: str, label: str) -> Callable[[Page], None]:
@@ -125,11 +119,7 @@ def press_keys_and_check(page: Page) -> None:
 def test_keys_stay_in_the_widget_after_clicks(
     jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
 ) -> None:
-    outfile = jupyter_server.root_dir / f"{Path(notebook_name).stem}_labels.csv"
-    write_notebook(jupyter_server.root_dir / notebook_name, labeler_cells(demo_dir, outfile, CLASSES))
-    open_notebook(page, jupyter_server, notebook_name)
-    run_all(page, jupyter_server)
-    wait_widget_ready(page)
+    open_labeler(page, jupyter_server, notebook_name, demo_dir, CLASSES)
     guard = NotebookGuard(page)
 
     for step, act in CONTROLS:

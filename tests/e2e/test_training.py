@@ -9,19 +9,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from patchwork_widget.datasets import load_demo_dataset
 
 from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, screenshot, write_notebook
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
 
-
-@pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("demo_training")
-    load_demo_dataset(folder)
-    return folder
 
 
 def cells(demo_dir: Path, outfile: Path) -> list[str]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
-from patchwork_widget.datasets import demo_classes, load_demo_dataset
+from patchwork_widget.datasets import demo_classes
 
 from .harness import (
     JupyterServer,
@@ -32,12 +32,6 @@ XSS = "<img src=x onerror=alert(1)>"
 CLASSES = demo_classes()[:3] + [XSS]
 N_LABELED = 22
 
-
-@pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    load_demo_dataset(folder)
-    return folder
 
 
 def notebook_cells(demo_dir: Path, outfile: Path) -> list:
