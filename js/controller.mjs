@@ -66,6 +66,7 @@ export class LabelController {
     this.fetchLabels();
   }
 
+  /** A new queue: a new sample (cursor to the start) or re-ranked after the cursor (it stays). */
   queueChanged() {
     this.state.setQueue(this.model.get("queue"));
     this.fetchLabels();
@@ -113,8 +114,7 @@ export class LabelController {
   move(delta, extend) {
     if (!this.state.move(delta, extend)) return false;
     this.markTime = this.now();
-    this.fetchLabels();
-    this.onChange();
+    this.cursorMoved();
     return true;
   }
 
@@ -124,9 +124,17 @@ export class LabelController {
    * @param {boolean} additive
    */
   select(index, additive) {
+    this.onNote("", false);
     this.state.select(index, additive);
+    this.cursorMoved();
+  }
+
+  /** Fetch what the new position needs, repaint, and tell the kernel where the view is. */
+  cursorMoved() {
     this.fetchLabels();
     this.onChange();
+    // Online re-ranking keeps the rows up to the cursor; nothing answers this message.
+    this.rpc.notify({ type: "cursor", index: this.state.cursor });
   }
 
   /** Seconds spent on the current image since the last move or label (time accounting). */
@@ -247,6 +255,7 @@ export class LabelController {
    * @returns {Promise<boolean>} whether the kernel accepted it
    */
   async editClass(content) {
+    this.onNote("", false);
     return (await this.request(content)) !== null;
   }
 

@@ -36,11 +36,24 @@ export class LabelState {
     this.unconfirmed = new Set();
   }
 
-  /** A new queue: cursor on its first image; values of rows are kept (still true). */
-  setQueue(/** @type {number[]} */ queue) {
+  /**
+   * A new queue. When it keeps the rows up to the cursor (online re-ranking changes only the
+   * rows after it), the cursor stays, and the selection up to it; otherwise (a new sample) the
+   * cursor goes to the first image. Values of rows are kept: they are still true.
+   * @param {number[]} queue
+   * @returns {boolean} whether the cursor stayed
+   */
+  setQueue(queue) {
+    const old = this.queue;
+    const keeps = old.length > 0 && this.cursor < queue.length && old.slice(0, this.cursor + 1).every((row, i) => queue[i] === row);
     this.queue = queue;
+    if (keeps) {
+      this.selection = new Set([...this.selection].filter((i) => i <= this.cursor));
+      return true;
+    }
     this.cursor = 0;
     this.selection = new Set([0]);
+    return false;
   }
 
   /** A new class list: every row's label array is stale. */

@@ -9,6 +9,13 @@ import { classKey } from "./keymap.mjs";
  * @typedef {import("./types.mjs").RowValues} RowValues
  */
 
+/** What a press of `a` does with a suggestion, by its strength. */
+const SUGGESTION_TITLES = /** @type {Record<string, string>} */ ({
+  solid: "a accepts this suggestion",
+  faint: "too uncertain: a leaves this class as it is",
+  none: "",
+});
+
 /**
  * One toggle per class. Each carries `data-class` (its name) and `data-key` (the
  * `KeyboardEvent.key` that cycles it; absent for a class without a key).
@@ -40,7 +47,11 @@ export function paintToggles(toggles, flags, values) {
     toggle.dataset.value = value === null ? "unset" : String(value);
     toggle.children[2].textContent = valueText(value);
     const p = values && values.suggest ? values.suggest[i] : null;
-    toggle.children[3].textContent = p === null || p === undefined ? "" : `model ${p.toFixed(2)}`;
+    const suggest = /** @type {HTMLElement} */ (toggle.children[3]);
+    const strength = (values && values.strength && values.strength[i]) || "none";
+    suggest.textContent = p === null || p === undefined ? "" : `model ${p.toFixed(2)}`;
+    suggest.dataset.strength = strength;
+    suggest.title = SUGGESTION_TITLES[strength] ?? "";
   });
   for (const flag of flags) {
     const field = /** @type {"exclude" | "validation"} */ (flag.dataset.field);

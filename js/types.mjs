@@ -8,14 +8,16 @@
  * @typedef {{
  *   classes: string[], queue: number[], counts: Counts, subsets: SubsetOption[],
  *   orders: OrderOption[], stats: {labels_per_minute?: number}, outfile: string,
- *   thumb_size: number[], columns: number, revision: number,
+ *   thumb_size: number[], columns: number, revision: number, notices: string[],
  * }} Traits  the synced traits of patchwork_widget.widget.labeler.Labeler
  * @typedef {import("@anywidget/types").AnyModel<Traits>} Model
  *
  * @typedef {{
  *   row: number, labels: (number | null)[], exclude: boolean, validation: boolean,
- *   suggest?: (number | null)[] | null, name: string,
- * }} RowValues  what the kernel holds for one row (`labels` in class order)
+ *   suggest?: (number | null)[] | null, strength?: ("solid" | "faint" | "none")[] | null,
+ *   name: string,
+ * }} RowValues  what the kernel holds for one row (`labels`, `suggest` and `strength` in class
+ *   order; `strength`: what `a` would do with each suggestion, write it or leave it)
  * @typedef {Record<string, number | boolean | null>} Changes  field or class name -> new value
  * @typedef {{type: string, id?: string | null, [field: string]: any}} Message  a custom message
  */

@@ -57,6 +57,7 @@ export class LabelerView {
       ["change:stats", () => this.renderStatus()],
       ["change:subsets change:orders", () => this.renderControls()],
       ["change:revision", () => this.control.revisionChanged()],
+      ["change:notices", () => this.showNotices()],
     ];
     for (const [name, fn] of this.listeners) model.on(name, fn);
     this.onClasses();
@@ -145,6 +146,12 @@ export class LabelerView {
     status.dataset.state = state;
     const lpm = this.model.get("stats")?.labels_per_minute;
     pace.textContent = lpm ? `${lpm.toFixed(1)} labels/min` : "";
+  }
+
+  /** What the last class edit did to predictions and suggestions (the `notices` trait). */
+  showNotices() {
+    const notices = this.model.get("notices") ?? [];
+    if (notices.length) this.showMessage(notices.join(" "), false);
   }
 
   /**

@@ -141,3 +141,15 @@ test("a very wide grid still asks for at most the kernel's limit per request", a
   const sizes = model.sentOf("labels").map((m) => m.rows.length);
   assert.ok(sizes.every((n) => n <= 1000), `request sizes ${sizes}`);
 });
+
+test("the kernel hears where the cursor is, and online re-ranking keeps it there", async () => {
+  const { model, control } = setup();
+  await settle();
+  control.move(3, false);
+  control.select(2, false);
+  assert.deepEqual(model.sentOf("cursor").map((m) => m.index), [3, 2]);
+  model.traits.queue = [0, 1, 2, 19, 18, 17];
+  control.queueChanged();
+  assert.equal(control.state.cursor, 2);
+  assert.equal(control.state.row, 2);
+});

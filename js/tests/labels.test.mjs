@@ -138,3 +138,15 @@ test("a new class list drops every row's values", () => {
   assert.equal(state.current, undefined);
   assert.equal(state.wanted(15).length, 2);
 });
+
+test("a queue re-ranked after the cursor keeps the cursor; a new sample starts over", () => {
+  const state = stateWith(6);
+  state.move(2);
+  state.move(-1, true); // cursor 1, selection {1, 2}
+  assert.equal(state.setQueue([100, 101, 205, 204, 203]), true);
+  assert.equal(state.cursor, 1);
+  assert.deepEqual(state.selectedRows(), [101], "selected rows after the cursor were re-ranked away");
+  assert.equal(state.setQueue([300, 301]), false);
+  assert.equal(state.cursor, 0);
+  assert.deepEqual(state.selectedRows(), [300]);
+});
