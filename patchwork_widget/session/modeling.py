@@ -91,19 +91,20 @@ class ModelMethods:
         ``finetune``, ``loss`` and ``fixmatch`` are options from :mod:`patchwork_widget.options`
         or dicts of their fields; None means the defaults.
         """
-        from patchwork_widget import models as m
-
+        head = _options(FineTuneOptions, finetune)  # validated before TensorFlow is loaded
+        loss_options, fixmatch_options = _options(LossOptions, loss), _options(FixMatchOptions, fixmatch)
         if self.features is None and self.feature_extractor is None:
             raise ValueError("a model needs features or a feature_extractor; the session has neither")
         self._check_not_training()
+        from patchwork_widget import models as m
+
         self.derived.model = m.build_models(
             self.classes,
             feature_shape=None if self.features is None else self.features.shape[1:],
             extractor=None if self.features is not None else self.feature_extractor,
-            options=_options(FineTuneOptions, finetune),
+            options=head,
         )
-        self.loss = _options(LossOptions, loss)
-        self.fixmatch = _options(FixMatchOptions, fixmatch)
+        self.loss, self.fixmatch = loss_options, fixmatch_options
         return self.derived.model
 
     def train(
