@@ -31,7 +31,6 @@ KEYS = [str(i) for i in range(1, 10)] + ["b", "c", "d"]
 N_IMAGES = 8
 
 
-
 def expected_labels(i: int) -> list[float]:
     """Image i: two classes yes (i and i + 5), the rest no; odd images cycle one class to no."""
     return [1.0 if c in (i % 12, (i + 5) % 12) else 0.0 for c in range(len(CLASSES))]

@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 CLASSES = demo_classes()[:4]
 
 
-
 def click_select(css: str, label: str) -> Callable[[Page], None]:
     def act(page: Page) -> None:
         select = page.locator(css)

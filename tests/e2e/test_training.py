@@ -9,12 +9,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-
 from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, screenshot, write_notebook
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
-
 
 
 def cells(demo_dir: Path, outfile: Path) -> list[str]:
@@ -72,8 +70,10 @@ def test_build_train_and_sort_by_max_entropy(
     random_queue = json.loads(kernel_exec(page, read_queue))
     page.locator(".pw-order").select_option(label="max entropy")
     page.locator(".pw-sample").click()
+    # The view says so once the kernel has answered the sample request (reading the queue at
+    # once could run before the request was handled).
+    page.locator(".pw-message", has_text="Sampled 50 images.").wait_for()
     page.locator(".pw-suggest", has_text="model 0.").first.wait_for()
-    # The kernel handles the sample request before this later execute request.
     queue = json.loads(kernel_exec(page, read_queue))
     assert queue != random_queue
     expected = json.loads(kernel_exec(

@@ -33,7 +33,6 @@ CLASSES = demo_classes()[:3] + [XSS]
 N_LABELED = 22
 
 
-
 def notebook_cells(demo_dir: Path, outfile: Path) -> list:
     return [
         ("markdown", "# Labeling by keyboard"),
