@@ -19,23 +19,26 @@ Once a few dozen images are labeled: **Model** → Build model, **Train** → Tr
 background while you keep labeling), then sample by *max entropy* in the Label tab. The
 **Propagate** tab spreads your labels over a nearest-neighbour graph of the features."""),
     ("code", """from patchwork_widget import PatchworkWidget, prep_label_dataframe
-from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset
+from patchwork_widget.datasets import default_demo_dir, demo_classes, demo_features, load_demo_dataset
 
 truth = load_demo_dataset()  # ground truth, for checking your labels later
 features = demo_features(truth["filepath"].tolist())  # simple colour and shape features
 df = prep_label_dataframe(truth["filepath"].tolist(), demo_classes())
-widget = PatchworkWidget(df, features=features, outfile="demo_labels.csv", imshape=(192, 192), seed=0)
+outfile = default_demo_dir() / "demo_labels.csv"  # beside the demo images, not in this folder
+widget = PatchworkWidget(df, features=features, outfile=outfile, imshape=(192, 192), seed=0)
 widget"""),
-    ("markdown", """Every click is journaled to `demo_labels.csv.journal.sqlite` before the widget shows it as
-saved; re-running the cell above picks up where you left off. `widget.df` is the live table:"""),
-    ("code", """labeled = widget.df[widget.df[demo_classes()].notna().any(axis=1)]
+    ("markdown", """Every click is journaled beside `outfile` before the widget shows it as saved, and the
+outfile itself is rewritten in the background a moment later; re-running the cell above picks
+up where you left off. `widget.df` is the live table:"""),
+    ("code", """classes = widget.session.classes  # yours, after any class you added or renamed
+labeled = widget.df[widget.df[classes].notna().any(axis=1)]
 labeled.head()"""),
     ("code", """widget.session.counts"""),
-    ("code", """# how your labels compare with the ground truth
-classes = demo_classes()
-agree = (labeled[classes] == truth.loc[labeled.index, classes]) | labeled[classes].isna()
-print(f"{len(labeled)} images labeled; all labels agree with ground truth: {bool(agree.all().all())}")
-widget.save()  # CSV written atomically"""),
+    ("code", """# how your labels compare with the ground truth (for the classes the demo knows)
+known = [c for c in widget.session.classes if c in truth.columns]
+agree = (labeled[known] == truth.loc[labeled.index, known]) | labeled[known].isna()
+print(f"{len(labeled)} images labeled; their labels agree with ground truth: {bool(agree.all().all())}")
+widget.save()  # write the CSV now, atomically"""),
 ]
 
 
