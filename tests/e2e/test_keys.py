@@ -69,6 +69,15 @@ def save(page: Page) -> None:
     page.locator(".pw-message").filter(has_text="Saved to").wait_for()
 
 
+def refused_class_name(page: Page) -> None:
+    """A class name the kernel refuses stays in the box, with the reason on screen."""
+    box = page.locator(".pw-class-name")
+    box.fill(CLASSES[0])
+    page.locator(".pw-add").click()
+    page.locator(".pw-message[data-error='true']").filter(has_text=CLASSES[0]).wait_for()
+    assert box.input_value() == CLASSES[0], "the refused name was erased from the box"
+
+
 # Every kind of control inside the widget, in an order that keeps the queue non-empty.
 CONTROLS: list[tuple[str, Callable[[Page], None]]] = [
     ("a class toggle", click(".pw-toggle", 1)),
@@ -82,6 +91,7 @@ CONTROLS: list[tuple[str, Callable[[Page], None]]] = [
     ("the Save button", save),
     ("the class menu", click_select(".pw-class-select", CLASSES[1])),
     ("the Remove button (armed, not confirmed)", click(".pw-remove")),
+    ("Add class with a name already taken", refused_class_name),
 ]
 
 
