@@ -38,6 +38,7 @@ class OrderInfo:
     uses: tuple[str, ...] = ()  # arrays it uses when present
     per_class: ClassUse = ClassUse.NONE
     batch: bool = False  # picks a batch of ``count`` rows rather than ranking every candidate
+    leaves_out: str = ""  # which candidates it cannot rank, if any (for messages)
 
     def ready(self, arrays: Mapping[str, Any]) -> bool:
         """True when every needed array is present (not None)."""
@@ -63,7 +64,9 @@ ORDERS: dict[str, OrderInfo] = {
     "propagation score": OrderInfo(o.propagation_score, needs=("scores",),
                                    per_class=ClassUse.REQUIRED),
     "disagreement": OrderInfo(o.disagreement, needs=("labels",), any_of=("probs", "scores"),
-                              per_class=ClassUse.OPTIONAL),
+                              per_class=ClassUse.OPTIONAL,
+                              leaves_out="it ranks labeled images, and unlabeled ones only once "
+                                         "both model predictions and propagation scores exist"),
 }
 
 

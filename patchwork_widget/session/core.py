@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patchwork_widget.active.registry import OrderChoice, available_orders, order_options, rank
+from patchwork_widget.active.registry import ORDERS, OrderChoice, available_orders, order_options, rank
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
 from patchwork_widget.active.suggest import (DEFAULT_NO, DEFAULT_YES, accept_changes,
                                              has_positive_labels, strengths)
@@ -94,6 +94,7 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         self.thumbnails = ThumbnailCache(display)
         self.queue: list[int] = []
         self.cursor = 0  # position in the queue of the image on screen (the view reports it)
+        self.sampled: dict[str, Any] = {}  # the subset, order and count of the current queue
         self.num_channels = num_channels
         self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
         self.derived = DerivedState()
@@ -204,10 +205,15 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         self.dispatcher.drain()
         if not isinstance(subset, Subset):
             subset = Subset.from_dict(subset)
+        choice = OrderChoice.parse(order)
         candidates = subset_mask(self.df, self.classes, subset)
-        picked = rank(order, candidates, count, rng=self._rng, classes=self.classes,
+        picked = rank(choice, candidates, count, rng=self._rng, classes=self.classes,
                       **self._order_inputs())
+        if not len(picked) and candidates.any():
+            raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "
+                             f"images in {subset.title!r}: {ORDERS[choice.name].leaves_out}")
         self.queue, self.cursor = [int(r) for r in picked], 0
+        self.sampled = {"subset": subset.to_dict(), "order": choice.to_dict(), "count": int(count)}
         return self.queue
 
     def set_queue(self, rows: Sequence[int]) -> None:

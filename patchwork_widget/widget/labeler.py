@@ -49,6 +49,7 @@ class Labeler(anywidget.AnyWidget):
     columns = traitlets.Int(5).tag(sync=True)
     revision = traitlets.Int(0).tag(sync=True)  # bumped when predictions change
     notices = traitlets.List(traitlets.Unicode()).tag(sync=True)  # what the last class edit did
+    sampled = traitlets.Dict().tag(sync=True)  # subset, order and count of the current queue
 
     def __init__(self, session: Session) -> None:
         super().__init__()
@@ -76,6 +77,7 @@ class Labeler(anywidget.AnyWidget):
         self.subsets = [s.to_dict() for s in subset_options(session.classes)]
         self.orders = [o.to_dict() for o in session.orders]
         self.queue = list(session.queue)
+        self.sampled = dict(session.sampled)
         self._refresh_counts()
 
     def _on_event(self, event: SessionEvent) -> None:

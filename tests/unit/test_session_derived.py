@@ -92,3 +92,16 @@ def test_a_bad_class_edit_names_the_value_and_the_allowed_kinds():
         ClassEdit("split", "cat")
     with pytest.raises(ValueError, match="unknown class edit field"):
         ClassEdit.from_dict({"kind": "add", "name": "x", "colour": "red"})
+
+
+def test_an_order_that_can_rank_nothing_says_why_instead_of_an_empty_queue(session):
+    session.set_predictions(pd.DataFrame(np.full((40, 2), 0.3), columns=CLASSES))
+    queue = list(session.queue)
+    with pytest.raises(ValueError, match="order 'disagreement' can rank none of the 30 images in "
+                                         "'unlabeled': it ranks labeled images"):
+        session.sample({"kind": "unlabeled"}, "disagreement", count=5)
+    assert session.queue == queue
+    assert len(session.sample({"kind": "all"}, "disagreement", count=5)) == 5
+    assert session.sampled == {"subset": {"kind": "all", "cls": None, "title": "all images"},
+                               "order": {"name": "disagreement", "cls": None, "random_fraction": 0.0,
+                                         "title": "disagreement"}, "count": 5}
