@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -74,6 +74,9 @@ class TrainResult:
     stopped : str or None
         Why training stopped early without being cancelled (a loss that became NaN or
         infinite); the models keep the last good weights.
+    classes_with_positives : list of str
+        Classes with a positive label among the training rows: the suggestion rule
+        (:func:`patchwork_widget.active.suggest.suggestions`) never says "yes" for the others.
     """
 
     history: pd.DataFrame
@@ -82,6 +85,7 @@ class TrainResult:
     steps_per_epoch: int
     solver: str = Solver.MINIBATCH.value
     stopped: Optional[str] = None
+    classes_with_positives: List[str] = field(default_factory=list)
 
 
 class _Diverged(Exception):
@@ -161,7 +165,9 @@ def fit(
                                 fresh)
     if result.epochs_completed:
         models.trained = True
-    return result
+    positives = (rows.labels[rows.train_rows] == 1).any(axis=0)
+    return replace(result, classes_with_positives=[c for c, p in zip(models.classes, positives)
+                                                   if p])
 
 
 def _fit_lbfgs(models: PatchworkModels, rows: TrainingRows, features: np.ndarray,

@@ -71,6 +71,8 @@ def test_default_training_matches_logistic_regression_from_30_labels(demo, count
     models = build_models(CLASSES, feature_shape=x.shape[1:])
     result = fit(models, table, features=x)
     assert result.solver == "lbfgs" and len(result.history) == 1
+    positives = (truth[rows] == 1).any(axis=0)
+    assert result.classes_with_positives == [c for c, p in zip(CLASSES, positives) if p]
     rest = np.setdiff1d(np.arange(len(df)), rows)
     ours = macro(predict(models, table, features=x).to_numpy(), truth, rest)
     theirs = macro(sklearn_probs(x, table[CLASSES].to_numpy()), truth, rest)
