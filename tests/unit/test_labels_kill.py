@@ -91,7 +91,7 @@ def test_random_kills_lose_no_acknowledged_change(tmp_path: Path) -> None:
     for trial in range(TRIALS):
         # one kill in eight while opening (replaying what the previous workers left)
         after = 0 if rng.random() < 0.125 else rng.randint(1, 40)
-        delay = rng.uniform(0.0, 0.1) if after == 0 else rng.uniform(0.0, 0.01)
+        delay = rng.uniform(0.0, 0.05) if after == 0 else rng.uniform(0.0, 0.01)
         lines = _run_and_kill(path, seed=trial, after=after, delay=delay)
         ops = [json.loads(line[4:]) for line in lines if line.startswith("try ")]
         acks = sum(line == "ack" for line in lines)
