@@ -74,12 +74,6 @@ class WriterLock:
         self._on_takeover: Callable[[], None] | None = None
         self._taken_over = False
 
-    @property
-    def held(self) -> bool:
-        """Whether this object still owns the lock (not released, not taken over)."""
-        with _registry_lock:
-            return _registry.get(self._key) is self
-
     def bind(self, on_takeover: Callable[[], None]) -> None:
         """Call ``on_takeover`` when a later :func:`acquire` in this process takes over.
 

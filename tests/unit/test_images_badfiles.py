@@ -245,3 +245,20 @@ def test_bad_files_record_the_first_cause_once() -> None:
     record.add(ImageReadError(Path("b.png"), "file is empty (0 bytes)"))
     assert record.items() == [("a.png", "file not found"), ("b.png", "file is empty (0 bytes)")]
     assert len(record) == 2 and "a.png" in record
+
+
+def test_only_plain_8bit_png_and_jpeg_take_tensorflows_decoder(corpus) -> None:
+    from patchwork_widget.images.sniff import fast_path_ok
+
+    good, bad = corpus
+    assert fast_path_ok(good["rgb.png"], "PNG", LIMITS)
+    assert fast_path_ok(good["bilevel.png"], "PNG", LIMITS)
+    assert fast_path_ok(good["rgb.jpg"], "JPEG", LIMITS)
+    assert not fast_path_ok(good["gray16.png"], "PNG", LIMITS)  # read_image keeps 16 bits
+    assert not fast_path_ok(good["cmyk.jpg"], "JPEG", LIMITS)
+    assert not fast_path_ok(good["jpeg_named.png"], "PNG", LIMITS)
+    for name in ("missing.png", "empty.png", "truncated.png", "text.png", "fifo.png",
+                 "zero.png", "folder.png", "bomb.png", "header_bomb.png"):
+        assert not fast_path_ok(bad[name][0], "PNG", LIMITS), name
+    for name in ("truncated.jpg", "bomb.jpg"):
+        assert not fast_path_ok(bad[name][0], "JPEG", LIMITS), name
