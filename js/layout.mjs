@@ -51,7 +51,7 @@ export function buildLayout(el, opts, on) {
   const [height, width] = opts.thumbSize;
   Object.assign(canvas, { width, height });
   const side = h("div", "pw-side");
-  side.style.width = `${Math.max(width, 240)}px`;
+  side.style.setProperty("--pw-side-width", `${Math.max(width, 240)}px`);
   const name = h("div", "pw-name");
   const position = h("div", "pw-position");
   const toggles = h("div", "pw-toggles");
@@ -68,7 +68,9 @@ export function buildLayout(el, opts, on) {
   const help = h("div", "pw-help");
   const editor = classEditor(on.editClass);
   const countsTable = h("table", "pw-counts");
-  root.append(bar, main, help, editor.box, countsTable);
+  const countsBox = h("div", "pw-counts-box"); // scrolls sideways on its own when narrow
+  countsBox.append(countsTable);
+  root.append(bar, main, help, editor.box, countsBox);
   el.append(root);
   return {
     root, subsetSelect, orderSelect, countInput, save, status, pace, grid, canvas, name, position,

@@ -1,0 +1,72 @@
+"""The labeler reflows in narrow windows: nothing clipped from 500 px up, light and dark.
+
+At 1400 px the side panel (large view, toggles) sits beside the grid; in a narrow output (900 px
+with JupyterLab's file browser open, 500 px) it moves below the grid. Screenshots of each width
+and theme land in the artifacts folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from patchwork_widget.datasets import demo_classes
+
+from .harness import JupyterServer, PageLog, screenshot
+from .labeler_page import assert_no_labeler_errors, open_labeler
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from playwright.sync_api import Page
+
+CLASSES = demo_classes()
+WIDTHS = (1400, 900, 500)
+
+# Elements of the labeler that stick out of its root (right edge past the root's), and whether
+# the root scrolls sideways.
+_CLIPPED_JS = """() => {
+  const root = document.querySelector('.pw-root');
+  const edge = root.getBoundingClientRect().right + 1;
+  const out = [...root.querySelectorAll('.pw-toggle, .pw-flag, .pw-big, .pw-cell, .pw-bar > *, .pw-classes > *')]
+    .filter((el) => el.getBoundingClientRect().right > edge)
+    .map((el) => el.className + ' ' + (el.dataset.class || el.textContent.slice(0, 20)));
+  return { out, scrolls: root.scrollWidth > root.clientWidth + 1 };
+}"""
+
+
+def check_width(page: Page, width: int, label: str) -> None:
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.wait_for_timeout(400)  # let the notebook lay out again
+    clipped = page.evaluate(_CLIPPED_JS)
+    screenshot(page.locator(".pw-root"), f"labeler-{label}")
+    assert not clipped["out"], f"{label}: clipped {clipped['out']}"
+    assert not clipped["scrolls"], f"{label}: the labeler scrolls sideways"
+
+
+def side_below_grid(page: Page) -> bool:
+    side, grid = (page.locator(sel).bounding_box() for sel in (".pw-side", ".pw-grid"))
+    assert side and grid
+    return side["y"] >= grid["y"] + grid["height"] - 1
+
+
+@pytest.mark.e2e
+def test_reflows_from_500_px(
+    jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
+) -> None:
+    open_labeler(page, jupyter_server, notebook_name, demo_dir, CLASSES)
+    lab = jupyter_server.frontend == "lab"
+    for theme in ["light", "dark"] if lab else ["light"]:
+        if theme == "dark":
+            page.evaluate("jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+            page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+        if lab:  # JupyterLab opens with the file browser beside the notebook
+            page.evaluate("() => jupyterapp.shell.expandLeft()")
+        for width in WIDTHS:
+            if lab and width <= 500:  # a 500 px window leaves no room for a side bar
+                page.evaluate("() => jupyterapp.shell.collapseLeft()")
+            check_width(page, width, f"{width}px-{jupyter_server.frontend}-{theme}")
+            if width == 1400:
+                assert not side_below_grid(page), "a wide output keeps the side panel beside the grid"
+        assert side_below_grid(page), "a narrow output puts the side panel below the grid"
+    assert_no_labeler_errors(page_log, jupyter_server.frontend)
