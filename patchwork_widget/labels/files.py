@@ -114,15 +114,14 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     """
     path = Path(path)
     prefix = _temp_prefix(path)
-    removed = []
     try:
-        entries = list(path.parent.iterdir())
+        with os.scandir(path.parent) as entries:  # fast in a folder of many images
+            names = [e.name for e in entries if e.name.startswith(prefix)]
     except FileNotFoundError:
-        return removed
-    for entry in entries:
-        if entry.name.startswith(prefix) and entry.name.endswith(_TEMP_SUFFIX):
-            entry.unlink(missing_ok=True)
-            removed.append(entry)
+        return []
+    removed = [path.parent / name for name in names if name.endswith(_TEMP_SUFFIX)]
+    for entry in removed:
+        entry.unlink(missing_ok=True)
     if removed:
         log.info("removed %d unfinished export file(s) of %s", len(removed), path)
     return removed
