@@ -73,13 +73,14 @@ def check_matrix(value: Any, name: str, rows: int | None = None, cols: int | Non
 
 
 def check_probs(probs: Any, rows: int | None = None, name: str = "probs") -> np.ndarray:
-    """Probabilities as an N x C float64 array in [0, 1] (a 1-D array is one class)."""
+    """Probabilities as an N x C float64 array in [0, 1] (a 1-D array is one class); NaN
+    marks a missing output (an unreadable image): orders leave such rows out."""
     arr = np.asarray(probs, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
     arr = check_matrix(arr, name, rows)
-    if not np.all(np.isfinite(arr)) or arr.min(initial=0.0) < 0 or arr.max(initial=0.0) > 1:
-        raise ValueError(f"{name} must hold finite probabilities in [0, 1]")
+    if np.nanmin(arr, initial=0.0) < 0 or np.nanmax(arr, initial=0.0) > 1 or np.isinf(arr).any():
+        raise ValueError(f"{name} must hold probabilities in [0, 1] (NaN for none)")
     return arr
 
 

@@ -5,7 +5,9 @@ Labeling and Quality Evaluation", arXiv:2111.10932), ``w = exp(-d / temperature)
 negative exponent (the paper prints a positive one, which would favour far neighbours), or
 Iscen et al. 2019 ("Label Propagation for Deep Semi-supervised Learning", CVPR),
 ``w = max(s, 0)^gamma`` for cosine similarity ``s``. The graph is symmetrised, ``W + W^T``,
-and normalised, ``S = D^-1/2 W D^-1/2`` (Zhou et al. 2004).
+and normalised, ``S = D^-1/2 W D^-1/2`` (Zhou et al. 2004). The neighbour search is built to a
+recall target (:func:`~patchwork_widget.active.neighbors.find_neighbors`); the graph carries
+its :class:`~patchwork_widget.active.neighbors.SearchReport` as the attribute ``search``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from patchwork_widget.active._checks import parse_enum
-from patchwork_widget.active.neighbors import EXACT_MAX_ROWS, Backend, Metric, knn_search
+from patchwork_widget.active.neighbors import (
+    DEFAULT_RECALL,
+    EXACT_MAX_ROWS,
+    Backend,
+    Metric,
+    find_neighbors,
+)
 
 
 class Weighting(str, enum.Enum):
@@ -36,7 +44,8 @@ def knn_graph(
     normalize: bool = True,
     backend: Backend | str = Backend.AUTO,
     exact_max_rows: int = EXACT_MAX_ROWS,
-    **hnsw: int,
+    recall: float = DEFAULT_RECALL,
+    **search: int,
 ) -> sp.csr_matrix:
     """Symmetric k-nearest-neighbour graph of the feature rows as a sparse matrix.
 
@@ -55,20 +64,27 @@ def knn_graph(
         Parameters of the two weightings (positive).
     normalize : bool
         Return ``S = D^-1/2 (W + W^T) D^-1/2`` (default) or the raw symmetric ``W + W^T``.
-    backend, exact_max_rows, **hnsw
-        Passed to :func:`~patchwork_widget.active.neighbors.knn_search` (exact search below
-        ``exact_max_rows`` rows, HNSW above; ``hnsw_m``, ``ef_construction``, ``ef_search``).
+    backend, exact_max_rows, recall, **search
+        Passed to :func:`~patchwork_widget.active.neighbors.find_neighbors`: exact search up to
+        ``exact_max_rows`` rows, above it IVF-Flat tuned until ``recall`` (default 0.95) of the
+        k nearest neighbours are found on sampled rows; ``sample_rows``, ``seed``, ``hnsw_m``,
+        ``ef_construction``.
 
     Returns
     -------
     scipy.sparse.csr_matrix
-        N x N, symmetric, float32, zero diagonal.
+        N x N, symmetric, float32, zero diagonal. Its attribute ``search`` is the search's
+        :class:`~patchwork_widget.active.neighbors.SearchReport` (``graph.search.recall``);
+        matrices computed from the graph do not carry it.
     """
     metric = parse_enum(Metric, metric, "metric")
     weighting = parse_enum(Weighting, weighting, "weighting")
     _check_weights(metric, weighting, temperature, gamma)
-    idx, dist = knn_search(features, k, metric, backend, exact_max_rows, **hnsw)
-    return graph_from_neighbors(idx, dist, weighting, temperature, gamma, normalize)
+    found = find_neighbors(features, k, metric, backend, exact_max_rows, recall, **search)
+    graph = graph_from_neighbors(found.indices, found.distances, weighting, temperature, gamma,
+                                 normalize)
+    graph.search = found.report
+    return graph
 
 
 def graph_from_neighbors(

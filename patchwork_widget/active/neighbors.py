@@ -1,24 +1,30 @@
-"""k-nearest-neighbour search over feature rows: exact for small sets, HNSW for large (A4).
+"""k-nearest-neighbour search over feature rows at a recall you choose (A4).
 
-Below ``exact_max_rows`` rows the search is exact (scikit-learn's brute force). Above,
-it uses faiss's HNSW index (Malkov and Yashunin 2018, "Efficient and robust approximate nearest
-neighbor search using Hierarchical Navigable Small World graphs", IEEE TPAMI), which builds in
-O(N log N) and answers every row's query in about O(log N), at a recall set by ``ef_search``.
+At most ``exact_max_rows`` rows (or with ``recall=1``) the search is exact (scikit-learn's brute
+force). Above, it is approximate, and built to a recall target: faiss IVF-Flat by default, or
+HNSW on request, whose query-time setting is raised until a few hundred sampled rows reach
+``recall`` against exact search (see :mod:`patchwork_widget.active.ann`). The result carries a
+:class:`SearchReport` saying what was built and the recall measured.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import numbers
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from patchwork_widget.active import ann
 from patchwork_widget.active._checks import parse_enum
 
 logger = logging.getLogger(__name__)
 
-EXACT_MAX_ROWS = 50_000
+EXACT_MAX_ROWS = 20_000
+DEFAULT_RECALL = 0.95
+RECALL_SAMPLE_ROWS = 500
 
 
 class Metric(str, enum.Enum):
@@ -31,22 +37,58 @@ class Metric(str, enum.Enum):
 class Backend(str, enum.Enum):
     """How neighbours are found."""
 
-    AUTO = "auto"  # exact below EXACT_MAX_ROWS rows, HNSW above
+    AUTO = "auto"  # exact up to EXACT_MAX_ROWS rows (or at recall 1), IVF-Flat above
     EXACT = "exact"
+    IVF = "ivf"
     HNSW = "hnsw"
 
 
-def knn_search(
+@dataclass(frozen=True)
+class SearchReport:
+    """How a neighbour search was done and how good it is.
+
+    ``recall`` is the mean recall@k of ``sample_rows`` randomly sampled rows against exact
+    search (1.0 for exact search, where nothing is sampled); ``reached`` says whether the
+    sample's recall, less two standard errors, reached ``target``. ``setting`` holds the index
+    parameters used (``nlist`` and ``nprobe`` for IVF, ``hnsw_m``, ``ef_construction`` and
+    ``ef_search`` for HNSW)."""
+
+    backend: str
+    target: float
+    recall: float
+    reached: bool
+    sample_rows: int
+    seconds: float
+    setting: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Neighbors:
+    """The ``k`` nearest other rows of every row, with the search's report.
+
+    ``indices`` is int64, N x k, nearest first; a row never lists itself; an approximate index
+    may, rarely, find fewer than k neighbours: the missing slots hold -1. ``distances`` is
+    float32, N x k, in the chosen metric (infinite in the -1 slots)."""
+
+    indices: np.ndarray
+    distances: np.ndarray
+    report: SearchReport
+
+
+def find_neighbors(
     features: np.ndarray,
     k: int,
     metric: Metric | str = Metric.COSINE,
     backend: Backend | str = Backend.AUTO,
     exact_max_rows: int = EXACT_MAX_ROWS,
-    hnsw_m: int = 16,
-    ef_construction: int = 40,
-    ef_search: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest other rows of every row.
+    recall: float = DEFAULT_RECALL,
+    *,
+    sample_rows: int = RECALL_SAMPLE_ROWS,
+    seed: int = 0,
+    hnsw_m: int = 32,
+    ef_construction: int = 100,
+) -> Neighbors:
+    """The ``k`` nearest other rows of every row, found at recall@k >= ``recall``.
 
     Parameters
     ----------
@@ -57,20 +99,19 @@ def knn_search(
     metric : Metric or str
         ``"cosine"`` (default) or ``"euclidean"``.
     backend : Backend or str
-        ``"auto"``, ``"exact"`` or ``"hnsw"``.
+        ``"auto"`` (exact up to ``exact_max_rows`` rows or at ``recall=1``, IVF-Flat above),
+        ``"exact"``, ``"ivf"`` or ``"hnsw"``.
     exact_max_rows : int
         Largest N searched exactly under ``"auto"``.
-    hnsw_m, ef_construction, ef_search : int
-        HNSW links per node, build-time and query-time beam widths (``ef_search`` defaults to
-        ``max(2 k, 48)``); larger is slower and more accurate.
-
-    Returns
-    -------
-    indices : np.ndarray
-        int64, N x k, nearest first; a row never lists itself. HNSW may, rarely, find fewer
-        than k neighbours: the missing slots hold -1.
-    distances : np.ndarray
-        float32, N x k, in the chosen metric (infinite in the -1 slots).
+    recall : float
+        Target recall@k in (0, 1] of the approximate backends, checked on ``sample_rows``
+        sampled rows against exact search while the index is tuned.
+    sample_rows : int
+        Rows sampled to measure recall (all rows when N is smaller).
+    seed : int
+        Seed of the sample and of IVF's k-means.
+    hnsw_m, ef_construction : int
+        HNSW links per node and build-time beam width (``backend="hnsw"`` only).
     """
     metric = parse_enum(Metric, metric, "metric")
     backend = parse_enum(Backend, backend, "backend")
@@ -78,21 +119,40 @@ def knn_search(
     n = len(x)
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k < n:
         raise ValueError(f"k must be an integer in [1, {n - 1}] for {n} rows, got {k!r}")
+    _check_search_options(recall, sample_rows, exact_max_rows, seed)
     if metric is Metric.COSINE:
         x = _unit_rows(x)
     if backend is Backend.AUTO:
-        backend = Backend.EXACT if n <= exact_max_rows else Backend.HNSW
+        exact = n <= exact_max_rows or recall == 1
+        backend = Backend.EXACT if exact else Backend.IVF
     start = time.perf_counter()
     if backend is Backend.EXACT:
-        idx, sim = _exact(x, k + 1, metric)
+        idx, d2 = _exact(x, k + 1)
+        idx, d2 = ann.drop_self(np.arange(n), idx, d2)
+        found = (1.0, True, 0, {})
     else:
-        idx, sim = _hnsw(x, k + 1, metric, hnsw_m, ef_construction, ef_search or max(2 * k, 48))
-    idx, sim = _drop_self(idx, sim)
-    dist = 1.0 - sim if metric is Metric.COSINE else np.sqrt(np.maximum(-sim, 0.0))
-    dist = np.where(idx >= 0, np.maximum(dist, 0.0), np.inf).astype(np.float32)
-    logger.info("%s kNN search, %d rows, k=%d: %.1f s", backend.value, n, k,
-                time.perf_counter() - start)
-    return idx, dist
+        sample = np.sort(np.random.default_rng(seed).choice(n, min(n, sample_rows),
+                                                            replace=False))
+        if backend is Backend.IVF:
+            tuned = ann.search_ivf(x, k + 1, sample, recall, seed)
+        else:
+            tuned = ann.search_hnsw(x, k + 1, sample, recall, hnsw_m, ef_construction)
+        idx, d2 = ann.drop_self(np.arange(n), tuned.indices, tuned.sq_distances)
+        found = (tuned.recall, tuned.reached, len(sample), tuned.setting)
+    dist = d2 / 2.0 if metric is Metric.COSINE else np.sqrt(d2)
+    dist = np.where(idx >= 0, dist, np.inf).astype(np.float32)
+    report = SearchReport(backend.value, float(recall), found[0], found[1], found[2],
+                          time.perf_counter() - start, found[3])
+    logger.info("kNN search, %d rows, k=%d: %s", n, k, report)
+    return Neighbors(idx, dist, report)
+
+
+def knn_search(features: np.ndarray, k: int, *args: object, **options: object
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, distances)`` of :func:`find_neighbors` (same arguments), without the
+    report."""
+    found = find_neighbors(features, k, *args, **options)
+    return found.indices, found.distances
 
 
 def pooled_float32(features: np.ndarray) -> np.ndarray:
@@ -107,50 +167,28 @@ def pooled_float32(features: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def _check_search_options(recall: object, sample_rows: object, exact_max_rows: object,
+                          seed: object) -> None:
+    if (not isinstance(recall, numbers.Real) or isinstance(recall, bool)
+            or not 0 < recall <= 1):
+        raise ValueError(f"recall must be a number in (0, 1], got {recall!r}")
+    for name, value, low in (("sample_rows", sample_rows, 10),
+                             ("exact_max_rows", exact_max_rows, 0), ("seed", seed, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norm > 0, norm, 1)
 
 
-def _exact(x: np.ndarray, k: int, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+def _exact(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by scikit-learn's brute-force euclidean search (chunked matrix products and
     heaps, multi-threaded); on unit rows that is also the cosine order, ``cos = 1 - d^2 / 2``.
-    Returns similarities (cosine) or minus squared distances (euclidean)."""
+    Returns squared distances."""
     from sklearn.neighbors import NearestNeighbors
 
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x)
     dist, idx = nn.kneighbors(x)
-    sq = dist.astype(np.float64) ** 2
-    sim = 1.0 - sq / 2.0 if metric is Metric.COSINE else -sq
-    return idx.astype(np.int64), sim.astype(np.float32)
-
-
-def _hnsw(x: np.ndarray, k: int, metric: Metric, m: int, ef_construction: int,
-          ef_search: int) -> tuple[np.ndarray, np.ndarray]:
-    """faiss HNSW; returns similarities (cosine) or minus squared distances (euclidean)."""
-    import faiss  # imported here: it loads OpenMP and BLAS, which the exact path never needs
-
-    for name, value in (("hnsw_m", m), ("ef_construction", ef_construction),
-                        ("ef_search", ef_search)):
-        if not isinstance(value, (int, np.integer)) or value < 2:
-            raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
-    space = faiss.METRIC_INNER_PRODUCT if metric is Metric.COSINE else faiss.METRIC_L2
-    index = faiss.IndexHNSWFlat(x.shape[1], int(m), space)
-    index.hnsw.efConstruction = int(ef_construction)
-    index.add(x)
-    index.hnsw.efSearch = max(int(ef_search), k)
-    sim, idx = index.search(x, k)
-    if metric is Metric.EUCLIDEAN:
-        sim = -sim
-    return idx.astype(np.int64), sim
-
-
-def _drop_self(idx: np.ndarray, sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own index (or, where absent, its last neighbour)."""
-    n, k1 = idx.shape
-    own = idx == np.arange(n)[:, None]
-    drop = np.where(own.any(axis=1), own.argmax(axis=1), k1 - 1)
-    keep = np.ones_like(own)
-    keep[np.arange(n), drop] = False
-    idx = idx[keep].reshape(n, k1 - 1)
-    return idx, sim[keep].reshape(n, k1 - 1)
+    return idx.astype(np.int64), (dist.astype(np.float64) ** 2)

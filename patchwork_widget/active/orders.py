@@ -48,30 +48,71 @@ def _rows(candidates: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.asarray(candidates, dtype=bool))
 
 
-def _by_score(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """``rows`` by descending ``score`` (one value per row); ties keep row order."""
-    return rows[np.argsort(-score, kind="stable")]
+def _by_score(rows: np.ndarray, score: np.ndarray, count: int | None = None) -> np.ndarray:
+    """``rows`` by descending ``score`` (one value per row), only the first ``count`` when
+    given; ties keep row order; rows scoring NaN (no model output) are left out.
+
+    With ``count`` it selects in linear time (a partition) and sorts only what it keeps: the
+    result is the first ``count`` rows of the full sort.
+    """
+    keep = ~np.isnan(score)
+    if not keep.all():
+        rows, score = rows[keep], score[keep]
+    key = -score
+    if count is None or count >= len(rows):
+        return rows[np.argsort(key, kind="stable")]
+    kth = np.partition(key, count - 1)[count - 1]
+    better = np.flatnonzero(key < kth)
+    tied = np.flatnonzero(key == kth)[: count - len(better)]
+    chosen = np.sort(np.concatenate([better, tied]))
+    return rows[chosen[np.argsort(key[chosen], kind="stable")]]
+
+
+def _scored_rows(candidates: np.ndarray, arrays: Mapping[str, Any]) -> np.ndarray:
+    """Candidate rows that have model outputs (no NaN in ``probs``)."""
+    rows = _rows(candidates)
+    probs = arrays.get("probs")
+    if probs is not None:
+        rows = rows[~np.isnan(np.asarray(probs)[rows]).any(axis=1)]
+    return rows
 
 
 def _class_probs(name: str, arrays: Mapping[str, Any], cls: Any) -> np.ndarray:
-    probs = check_probs(require(arrays, "probs", name))
+    probs = _cached(arrays, ("checked probs",), lambda: check_probs(require(arrays, "probs", name)))
     return probs[:, check_class(cls, probs.shape[1], name)]
 
 
-def random_order(candidates: np.ndarray, *, rng: np.random.Generator, **_: Any) -> np.ndarray:
-    """Candidates in uniformly random order."""
-    return rng.permutation(_rows(candidates))
+def _cached(arrays: Mapping[str, Any], key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``, memoised in ``arrays["cache"]`` when the caller gives one: a dict it
+    empties whenever the arrays change (a Session does, when predictions change)."""
+    cache = arrays.get("cache")
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def random_order(candidates: np.ndarray, *, rng: np.random.Generator, count: int | None = None,
+                 **_: Any) -> np.ndarray:
+    """Candidates in uniformly random order (``count`` of them when given)."""
+    rows = _rows(candidates)
+    if count is None or count >= len(rows):
+        return rng.permutation(rows)
+    return rng.choice(rows, size=count, replace=False)
 
 
 def _uncertainty_order(name: str, kind: str) -> Order:
     """The order ``name``: descending uncertainty score ``kind`` (:func:`~.uncertainty.score`)."""
 
     def order(candidates: np.ndarray, *, rng: np.random.Generator, output: str = "sigmoid",
-              **arrays: Any) -> np.ndarray:
+              count: int | None = None, **arrays: Any) -> np.ndarray:
         rows = _rows(candidates)
         probs = require(arrays, "probs", name)
-        score = uncertainty.score(kind, probs, output, arrays.get("labels"))
-        return _by_score(rows, score[rows])
+        per_class = _cached(arrays, ("per class", kind, output),
+                            lambda: uncertainty.per_class(kind, probs, output))
+        score = uncertainty.score(kind, probs, output, arrays.get("labels"), class_scores=per_class)
+        return _by_score(rows, score[rows], count)
 
     order.__name__ = name.replace(" ", "_")
     order.__doc__ = (f"Largest {kind} first (uncertainty sampling; Settles 2009). Multi-hot "
@@ -100,34 +141,35 @@ def knn_confidence(candidates: np.ndarray, *, rng: np.random.Generator, output: 
     neighbors = np.asarray(neighbors)
     known = neighbors >= 0
     smooth = (score + np.where(known, score[neighbors], 0.0).sum(axis=1)) / (1 + known.sum(axis=1))
-    return _by_score(rows, smooth[rows])
+    return _by_score(rows, smooth[rows], arrays.get("count"))
 
 
 def maxent(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
-           **arrays: Any) -> np.ndarray:
+           count: int | None = None, **arrays: Any) -> np.ndarray:
     """Largest binary entropy of class ``cls`` first (p nearest 0.5)."""
     rows = _rows(candidates)
     p = _class_probs("maxent", arrays, cls)
-    return _by_score(rows, uncertainty.binary_entropy(p[rows]))
+    return _by_score(rows, uncertainty.binary_entropy(p[rows]), count)
 
 
 def highest(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
-            **arrays: Any) -> np.ndarray:
+            count: int | None = None, **arrays: Any) -> np.ndarray:
     """Highest p of class ``cls`` first (top-k)."""
     rows = _rows(candidates)
-    return _by_score(rows, _class_probs("highest", arrays, cls)[rows])
+    return _by_score(rows, _class_probs("highest", arrays, cls)[rows], count)
 
 
 def lowest(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
-           **arrays: Any) -> np.ndarray:
+           count: int | None = None, **arrays: Any) -> np.ndarray:
     """Lowest p of class ``cls`` first (top-k)."""
     rows = _rows(candidates)
-    return _by_score(rows, -_class_probs("lowest", arrays, cls)[rows])
+    return _by_score(rows, -_class_probs("lowest", arrays, cls)[rows], count)
 
 
 def weighted_permutation(rows: np.ndarray, weights: np.ndarray,
-                         rng: np.random.Generator) -> np.ndarray:
-    """``rows`` sampled without replacement with probability proportional to ``weights``.
+                         rng: np.random.Generator, count: int | None = None) -> np.ndarray:
+    """``rows`` sampled without replacement with probability proportional to ``weights``
+    (the first ``count`` of them when given).
 
     Efraimidis and Spirakis 2006 ("Weighted random sampling with a reservoir"): sort by
     ``E_i / w_i`` with ``E_i`` standard exponential; each prefix is a weighted sample without
@@ -140,24 +182,29 @@ def weighted_permutation(rows: np.ndarray, weights: np.ndarray,
     tie = rng.random(len(rows))
     with np.errstate(divide="ignore"):
         key = np.where(w > 0, key / np.where(w > 0, w, 1.0), np.inf)
-    return rows[np.lexsort((tie, key))]
+    if count is not None and count < len(rows):
+        keep = np.argpartition(key, count - 1)[:count]
+        kth = key[keep].max()
+        keep = np.flatnonzero(key <= kth)  # every row tied at the boundary, then the tie-break
+        rows, key, tie = rows[keep], key[keep], tie[keep]
+    return rows[np.lexsort((tie, key))][:count]
 
 
 def high(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
          **arrays: Any) -> np.ndarray:
     """Sampled with weights ``p^4`` for class ``cls``: mostly high scores, some spread, for
     hard-negative mining among likely positives."""
-    rows = _rows(candidates)
+    rows = _scored_rows(candidates, arrays)
     p = _class_probs("high", arrays, cls)[rows]
-    return weighted_permutation(rows, p ** HARD_MINING_POWER, rng)
+    return weighted_permutation(rows, p ** HARD_MINING_POWER, rng, arrays.get("count"))
 
 
 def low(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
         **arrays: Any) -> np.ndarray:
     """Sampled with weights ``(1 - p)^4`` for class ``cls``."""
-    rows = _rows(candidates)
+    rows = _scored_rows(candidates, arrays)
     p = _class_probs("low", arrays, cls)[rows]
-    return weighted_permutation(rows, (1.0 - p) ** HARD_MINING_POWER, rng)
+    return weighted_permutation(rows, (1.0 - p) ** HARD_MINING_POWER, rng, arrays.get("count"))
 
 
 def badge_order(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
@@ -170,8 +217,10 @@ def badge_order(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | 
         check_class(cls, probs.shape[1], "badge")
     output = arrays.get("output", "sigmoid")
     labels = arrays.get("labels") if output == "sigmoid" else None
-    return badge(probs, embeddings, count or DEFAULT_BATCH, candidates=candidates,
-                 labels=labels, cls=cls, seed=rng, output=output)
+    missing = np.isnan(probs).any(axis=1)  # rows without model outputs are not candidates
+    candidates = np.asarray(candidates, dtype=bool) & ~missing
+    return badge(np.where(missing[:, None], 0.5, probs), embeddings, count or DEFAULT_BATCH,
+                 candidates=candidates, labels=labels, cls=cls, seed=rng, output=output)
 
 
 def diversity_order(candidates: np.ndarray, *, rng: np.random.Generator,
@@ -193,12 +242,12 @@ def coreset_order(candidates: np.ndarray, *, rng: np.random.Generator,
 
 
 def propagation_score(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
-                      **arrays: Any) -> np.ndarray:
+                      count: int | None = None, **arrays: Any) -> np.ndarray:
     """Highest label-propagation score of class ``cls`` first (Bai et al. 2021): the images
     the graph thinks most likely hold the class."""
     rows = _rows(candidates)
     scores = check_probs(require(arrays, "scores", "propagation score"), name="scores")
-    return _by_score(rows, scores[rows, check_class(cls, scores.shape[1], "propagation score")])
+    return _by_score(rows, scores[rows, check_class(cls, scores.shape[1], "propagation score")], count)
 
 
 def disagreement_scores(labels: np.ndarray, probs: np.ndarray | None = None,
@@ -231,7 +280,7 @@ def disagreement_scores(labels: np.ndarray, probs: np.ndarray | None = None,
 
 
 def disagreement(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
-                 **arrays: Any) -> np.ndarray:
+                 count: int | None = None, **arrays: Any) -> np.ndarray:
     """Label-error review (B4): candidates whose label disagrees most with the model and/or
     label propagation first (:func:`disagreement_scores`); rows with no evidence (unlabeled,
     and not both predictions present) are left out."""
@@ -243,6 +292,4 @@ def disagreement(candidates: np.ndarray, *, rng: np.random.Generator, cls: int |
     if cls is not None:
         check_class(cls, np.shape(labels)[1], "disagreement")
     rows = _rows(candidates)
-    score = disagreement_scores(labels, probs, scores, cls)[rows]
-    keep = ~np.isnan(score)
-    return _by_score(rows[keep], score[keep])
+    return _by_score(rows, disagreement_scores(labels, probs, scores, cls)[rows], count)

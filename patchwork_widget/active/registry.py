@@ -200,8 +200,6 @@ def rank(
     n_ranked = int(count) - n_random
     if n_ranked == 0:
         picks = np.empty(0, dtype=np.int64)
-    else:
-        if info.batch:
-            arrays["count"] = n_ranked
-        picks = info.order(candidates, rng=rng, **arrays)[:n_ranked]
+    else:  # every order may use ``count``: batch orders pick that many, others stop sorting there
+        picks = info.order(candidates, rng=rng, **dict(arrays, count=n_ranked))[:n_ranked]
     return mix_random(picks, candidates, n_random, rng) if n_random else picks

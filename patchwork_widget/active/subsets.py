@@ -94,8 +94,10 @@ def subset_options(classes: Sequence[str]) -> list[Subset]:
     return options + [Subset(SubsetKind.VALIDATION), Subset(SubsetKind.EXCLUDED)]
 
 
-def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset) -> np.ndarray:
-    """Boolean mask over the rows of ``df`` that belong to ``subset``."""
+def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset,
+                labels: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask over the rows of ``df`` that belong to ``subset``; ``labels`` may give
+    ``df[classes]`` as an N x C float array already at hand (saves a pass at 1M rows)."""
     excluded = excluded_mask(df)
     kind = subset.kind
     if kind is SubsetKind.ALL:
@@ -115,7 +117,10 @@ def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset) -> np.
         else:
             inside = np.isnan(values)
         return inside & ~excluded
-    labeled = labeled_classes(df, list(classes))
+    if labels is None:
+        labeled = labeled_classes(df, list(classes))
+    else:
+        labeled = (~np.isnan(labels)).sum(axis=1)
     if kind is SubsetKind.UNLABELED:
         inside = labeled == 0
     elif kind is SubsetKind.PARTIAL:

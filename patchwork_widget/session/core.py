@@ -206,9 +206,9 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         if not isinstance(subset, Subset):
             subset = Subset.from_dict(subset)
         choice = OrderChoice.parse(order)
-        candidates = subset_mask(self.df, self.classes, subset)
-        picked = rank(choice, candidates, count, rng=self._rng, classes=self.classes,
-                      **self._order_inputs())
+        arrays = self._order_inputs()
+        candidates = subset_mask(self.df, self.classes, subset, labels=arrays["labels"])
+        picked = rank(choice, candidates, count, rng=self._rng, classes=self.classes, **arrays)
         if not len(picked) and candidates.any():
             raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "
                              f"images in {subset.title!r}: {ORDERS[choice.name].leaves_out}")
@@ -231,10 +231,11 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         classes, derived = self.classes, self.derived
         arrays: dict[str, Any] = {
             "labels": self.df[classes].to_numpy(dtype=float),
-            "probs": derived.covering(derived.predictions, classes),
+            "probs": derived.covering("predictions", classes),
             "features": self.features,
             "embeddings": derived.embeddings,
-            "scores": derived.covering(derived.propagation, classes),
+            "scores": derived.covering("propagation", classes),
+            "cache": derived.cache,
         }
         return {name: value for name, value in arrays.items() if value is not None}
 

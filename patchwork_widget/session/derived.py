@@ -59,6 +59,9 @@ class DerivedState:
         self.graph: Any = None
         self.model: Any = None
         self.history: pd.DataFrame | None = None
+        # values computed from the arrays above (order scores, the arrays for the current
+        # classes), kept until one of them changes
+        self.cache: dict[Any, Any] = {}
 
     def stamp(self, classes: list[str]) -> Stamp:
         """The stamp of something computed now, for ``classes``."""
@@ -83,17 +86,27 @@ class DerivedState:
     def set_predictions(self, frame: pd.DataFrame, stamp: Stamp) -> None:
         self.predictions = self.translate(frame, stamp)
         self.predictions_stamp = stamp
+        self.cache.clear()
 
     def set_propagation(self, frame: pd.DataFrame, stamp: Stamp) -> None:
         self.propagation = self.translate(frame, stamp)
         self.propagation_stamp = stamp
+        self.cache.clear()
 
-    @staticmethod
-    def covering(frame: pd.DataFrame | None, classes: list[str]) -> np.ndarray | None:
-        """``frame``'s values for ``classes`` (N x C) if it has a column for each, else None."""
+    def set_embeddings(self, embeddings: np.ndarray) -> None:
+        self.embeddings = embeddings
+        self.cache.clear()
+
+    def covering(self, name: str, classes: list[str]) -> np.ndarray | None:
+        """The ``predictions`` or ``propagation`` values for ``classes`` (N x C) if they have a
+        column for each, else None; computed once until they change."""
+        frame = getattr(self, name)
         if frame is None or any(c not in frame.columns for c in classes):
             return None
-        return frame[classes].to_numpy(dtype=float)
+        key = (name, tuple(classes))
+        if key not in self.cache:
+            self.cache[key] = frame[classes].to_numpy(dtype=float)
+        return self.cache[key]
 
     @staticmethod
     def partial(frame: pd.DataFrame | None, classes: list[str], rows: np.ndarray
@@ -112,6 +125,7 @@ class DerivedState:
         """Carry every derived array over ``edit`` (already applied to the table, whose
         classes are now ``classes``); returns sentences for the view."""
         self.edits.append(edit)
+        self.cache.clear()
         notices: list[str] = []
         for name in ("predictions", "propagation"):
             frame = getattr(self, name)

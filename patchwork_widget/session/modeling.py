@@ -157,7 +157,7 @@ class ModelMethods:
                 frame = pd.DataFrame(outcome.probs, columns=list(stamp.classes), index=snapshot.index)
                 self.derived.set_predictions(frame, stamp)
             if outcome.embeddings is not None:
-                self.derived.embeddings = outcome.embeddings
+                self.derived.set_embeddings(outcome.embeddings)
             self._emit(EventKind.DERIVED, source="train")
             return outcome.result
 
@@ -197,8 +197,8 @@ class ModelMethods:
         model = self.derived.model
         if model is None or self.features is None:
             raise ValueError("BADGE embeddings need a model trained on pre-extracted features")
-        self.derived.embeddings = np.asarray(
-            model.fine_tuning.predict(self.features, batch_size=1024, verbose=0))
+        self.derived.set_embeddings(np.asarray(
+            model.fine_tuning.predict(self.features, batch_size=1024, verbose=0)))
         self._emit(EventKind.DERIVED, source="embeddings")
         return self.derived.embeddings
 

@@ -193,3 +193,35 @@ def test_least_confidence_and_margin_orders_match_their_scores(output):
                        ("max entropy", "entropy")):
         expected = np.argsort(-score(kind, probs, output), kind="stable").tolist()
         assert ranked(name, np.ones(4, dtype=bool), 4, probs=probs, output=output) == expected
+
+
+@pytest.mark.parametrize("name", ["max entropy", "margin", "least confidence", "highest", "lowest",
+                                  "maxent", "high", "low", "random"])
+def test_a_count_gives_the_first_rows_of_the_full_ranking(name):
+    """Orders stop sorting at ``count`` (partial selection): same rows, same order, ties too."""
+    rng = np.random.default_rng(3)
+    probs = np.round(rng.random((500, 3)), 1)  # many ties
+    probs[7] = np.nan  # a row without outputs is left out
+    labels = np.where(rng.random((500, 3)) < 0.2, 1.0, np.nan)
+    arrays = {"probs": probs, "labels": labels, "cls": 1}
+    full = ORDERS[name].order(ALL500, rng=np.random.default_rng(0), **arrays)
+    for count in (1, 10, 77):
+        part = ORDERS[name].order(ALL500, rng=np.random.default_rng(0), count=count, **arrays)
+        if name == "random":
+            assert len(part) == count and len(set(part)) == count
+        else:
+            assert part.tolist() == full[:count].tolist()
+    if name != "random":
+        assert 7 not in full
+
+
+ALL500 = np.ones(500, dtype=bool)
+
+
+def test_uncertainty_scores_use_a_cache_the_caller_clears():
+    probs = np.array([[0.5, 0.9], [0.1, 0.2]])
+    cache: dict = {}
+    first = ranked("max entropy", np.ones(2, dtype=bool), 2, probs=probs, cache=cache)
+    assert first == [0, 1] and any(key[0] == "per class" for key in cache)
+    cache[("per class", "entropy", "sigmoid")] = np.array([[0.0, 0.0], [1.0, 1.0]])  # stale on purpose
+    assert ranked("max entropy", np.ones(2, dtype=bool), 2, probs=probs, cache=cache) == [1, 0]

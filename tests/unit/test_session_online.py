@@ -206,6 +206,7 @@ def test_the_online_tab_starts_pauses_and_shows_rounds(tmp_path, monkeypatch):
                         outfile=tmp_path / "l.csv", seed=0)
     for row in range(6):
         w.session.annotate(row, {"cat": cat[row]})
+    w.sample({"kind": "unlabeled"}, count=50)
     tab = w.online_tab
     tab.every.value, tab.order.value = 3, "margin"
     tab.start_button.click()
