@@ -135,6 +135,11 @@ class LabelStore:
         """The class names, in column order."""
         return self._table.classes
 
+    def copy(self, columns: list[str]) -> pd.DataFrame:
+        """A consistent copy of ``columns`` (no change half-applied), e.g. for training."""
+        with self._lock:
+            return self._table.df[columns].copy()
+
     @property
     def counts(self) -> pd.DataFrame:
         """The :func:`label_counts` table, kept up to date per change."""

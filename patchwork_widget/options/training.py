@@ -254,7 +254,7 @@ class TrainOptions:
     batch_size: int = 32
     batches_per_epoch: Optional[int] = None
     epochs: int = 10
-    min_steps: int = 300
+    min_steps: int = 1000
     optimizer: Optimizer = Optimizer.ADAM
     learning_rate: float = 1e-3
     schedule: Schedule = Schedule.CONSTANT

@@ -53,6 +53,14 @@ class Dispatcher:
             except RuntimeError:  # the loop closed meanwhile: the owner drains by hand
                 pass
 
+    def call_later(self, delay: float, fn: Callable[[], None]) -> bool:
+        """Run ``fn`` on the owner thread after ``delay`` seconds, through the owner's running
+        loop; False (nothing scheduled) when there is none, as in a plain script."""
+        if self._loop is None or self._loop.is_closed():
+            return False
+        self._loop.call_soon_threadsafe(self._loop.call_later, delay, fn)
+        return True
+
     def drain(self) -> None:
         """Run everything posted so far (only on the owner thread; elsewhere a no-op)."""
         if not self.on_owner_thread:

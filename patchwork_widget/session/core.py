@@ -338,9 +338,16 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         return self.thumbnails.get(str(self.df.at[row, "filepath"]))
 
     def save(self, path: str | os.PathLike | None = None) -> str:
-        """Write the table atomically (CSV or Parquet by extension); returns the path."""
+        """Write the table atomically now (CSV or Parquet by extension); returns the path.
+        The outfile is also kept current in the background (``store.export_state``)."""
         self.store.export(path)
         return str(self.store.path if path is None else path)
+
+    def close(self) -> None:
+        """Stop online learning, write the outfile if it is behind, release the journal (a
+        later open of the same outfile, here or elsewhere, takes it over)."""
+        self.online.stop("the session was closed")
+        self.store.close()
 
 
 def _json_number(value: float) -> float | None:

@@ -137,7 +137,7 @@ class ModelMethods:
         train_options = replace(_options(TrainOptions, options), loss=self.loss,
                                 fixmatch=self.fixmatch)
         stamp = self.derived.stamp(self.classes)
-        snapshot = self.df[["filepath", "exclude", "validation", *self.classes]].copy()
+        snapshot = self.store.copy(["filepath", "exclude", "validation", *self.classes])
         inputs = self._model_inputs()
         features = self.features
 

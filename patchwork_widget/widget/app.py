@@ -118,8 +118,14 @@ class PatchworkWidget(widgets.VBox):
         return queue
 
     def save(self, path: str | os.PathLike | None = None) -> str:
-        """Write the labels atomically; returns the path written."""
+        """Write the labels atomically now; returns the path written (the outfile is also
+        kept current in the background)."""
         return self.session.save(path)
+
+    def close(self) -> None:
+        """Close the session (outfile written, journal released), then the widget."""
+        self.session.close()
+        super().close()
 
 
 GUI = PatchworkWidget

@@ -30,6 +30,7 @@ COUNT_TITLES = {
 }
 
 STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
+EXPORT_POLL_SECONDS = 1.0  # how often the view learns whether the outfile has caught up
 
 
 class Labeler(anywidget.AnyWidget):
@@ -54,6 +55,7 @@ class Labeler(anywidget.AnyWidget):
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
+        self._watching_export = False
         self.outfile = str(session.store.path)
         self.thumb_size = list(session.thumbnails.options.size)
         self.on_msg(self._on_request)
@@ -100,9 +102,25 @@ class Labeler(anywidget.AnyWidget):
             "index": [str(i) for i in counts.index],
             "data": counts.astype(int).to_numpy().tolist(),
         }
+        self._refresh_stats()
+
+    def _refresh_stats(self) -> None:
+        """Pace, whether the outfile holds every saved label, and the online loop's state."""
         online = self.session.online.status()
-        self.stats = {**self.session.pace(), "online": {
-            key: online[key] for key in ("state", "rounds", "labels_since_update", "training")}}
+        export = self.session.store.export_state
+        self.stats = {
+            **self.session.pace(),
+            "export": {"state": export.state, "exported_at": export.exported_at, "error": export.error},
+            "online": {key: online[key] for key in ("state", "rounds", "labels_since_update", "training")},
+        }
+        if export.state != "exported" and not self._watching_export:
+            self._watching_export = self.session.dispatcher.call_later(EXPORT_POLL_SECONDS, self._export_tick)
+
+    def _export_tick(self) -> None:
+        """While the outfile is behind the journal, look again every second (kernel thread)."""
+        self._watching_export = False
+        if not self.session.store.closed:
+            self._refresh_stats()
 
     def _on_request(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
         try:

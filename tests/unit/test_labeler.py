@@ -99,3 +99,16 @@ def test_a_class_edit_tells_the_view_what_happened_to_the_suggestions(widget):
     assert widget.labeler.notices == sent[-1][0]["notices"] and widget.labeler.revision > revision
     assert widget.train_tab.hist_class.options[-1] == "dog"
     assert widget.propagate_tab.hist_class.options[-1] == "dog"
+
+
+def test_the_view_tells_saved_from_exported_and_close_releases_the_project(widget, tmp_path):
+    row = widget.labeler.queue[0]
+    request(widget, {"type": "annotate", "id": 9, "rows": [row], "changes": {"cat": 1}})
+    assert widget.labeler.stats["export"]["state"] in ("pending", "exported")
+    assert widget.session.store.wait_exported(10)
+    widget.labeler.refresh()  # in a kernel its loop looks again every second while pending
+    assert widget.labeler.stats["export"]["state"] == "exported"
+    widget.close()
+    again = PatchworkWidget(tmp_path / "labels.parquet", imshape=(64, 64))  # the file holds it
+    assert again.df.at[row, "cat"] == 1.0
+    again.close()
