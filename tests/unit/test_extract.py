@@ -2,10 +2,11 @@
 
 import json
 
-import keras
 import numpy as np
 import pytest
 from conftest import write_pngs
+
+keras = pytest.importorskip("keras")
 
 from patchwork_widget.images import read_images
 from patchwork_widget.images.extract import extract_features

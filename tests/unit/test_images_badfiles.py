@@ -198,6 +198,7 @@ def test_extraction_lists_every_bad_file(corpus) -> None:
 
 
 def test_tf_data_loader_skips_and_records_every_bad_file(corpus, opened) -> None:
+    pytest.importorskip("tensorflow")
     from patchwork_widget.images.pipeline import dataset
 
     good, bad = corpus
@@ -217,7 +218,7 @@ def test_tf_data_loader_skips_and_records_every_bad_file(corpus, opened) -> None
 
 
 def test_tf_data_loader_can_stop_at_the_first_bad_file(corpus) -> None:
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow")
 
     from patchwork_widget.images.pipeline import dataset
 

@@ -2,14 +2,15 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tifffile
 from PIL import Image
 
-from patchwork_widget import loaders
-from patchwork_widget.images import BadFiles
-from patchwork_widget.images.pipeline import dataset, decoder_kinds
-from patchwork_widget.images.read import read_image
+tf = pytest.importorskip("tensorflow")
+
+from patchwork_widget import loaders  # noqa: E402
+from patchwork_widget.images import BadFiles  # noqa: E402
+from patchwork_widget.images.pipeline import dataset, decoder_kinds  # noqa: E402
+from patchwork_widget.images.read import read_image  # noqa: E402
 
 RNG = np.random.default_rng(3)
 
