@@ -7,11 +7,13 @@ toggles with ``data-class`` / ``data-key``, ``.pw-status[data-state]``, ``.pw-me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .harness import kernel_exec, notebook_cells_snapshot, open_notebook, run_all, write_notebook
@@ -105,6 +107,23 @@ def wait_row_values(
         if time.monotonic() > deadline:
             raise AssertionError(f"row {row}: kernel holds {got}, expected {expected}")
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def dark_theme(page: Page) -> Iterator[None]:
+    """JupyterLab's dark theme inside the block, the light one again after it.
+
+    The theme is a user setting of the test server, which every later test of the session
+    shares: a test that leaves it dark changes what the next one sees.
+    """
+    switch = "(theme) => jupyterapp.commands.execute('apputils:change-theme', {theme})"
+    page.evaluate(switch, "JupyterLab Dark")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    try:
+        yield
+    finally:
+        page.evaluate(switch, "JupyterLab Light")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
 
 
 def cycled(value: float | None) -> float | None:

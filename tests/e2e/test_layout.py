@@ -15,7 +15,7 @@ import pytest
 from patchwork_widget.datasets import demo_classes
 
 from .harness import JupyterServer, PageLog, screenshot
-from .labeler_page import assert_no_labeler_errors, open_labeler
+from .labeler_page import assert_no_labeler_errors, dark_theme, open_labeler
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
@@ -55,18 +55,21 @@ def test_reflows_from_500_px(
     jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
 ) -> None:
     open_labeler(page, jupyter_server, notebook_name, demo_dir, CLASSES)
-    lab = jupyter_server.frontend == "lab"
-    for theme in ["light", "dark"] if lab else ["light"]:
-        if theme == "dark":
-            page.evaluate("jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
-            page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
-        if lab:  # JupyterLab opens with the file browser beside the notebook
-            page.evaluate("() => jupyterapp.shell.expandLeft()")
-        for width in WIDTHS:
-            if lab and width <= 500:  # a 500 px window leaves no room for a side bar
-                page.evaluate("() => jupyterapp.shell.collapseLeft()")
-            check_width(page, width, f"{width}px-{jupyter_server.frontend}-{theme}")
-            if width == 1400:
-                assert not side_below_grid(page), "a wide output keeps the side panel beside the grid"
-        assert side_below_grid(page), "a narrow output puts the side panel below the grid"
+    check_widths(page, jupyter_server.frontend, "light")
+    if jupyter_server.frontend == "lab":
+        with dark_theme(page):
+            check_widths(page, "lab", "dark")
     assert_no_labeler_errors(page_log, jupyter_server.frontend)
+
+
+def check_widths(page: Page, frontend: str, theme: str) -> None:
+    lab = frontend == "lab"
+    if lab:  # JupyterLab opens with the file browser beside the notebook
+        page.evaluate("() => jupyterapp.shell.expandLeft()")
+    for width in WIDTHS:
+        if lab and width <= 500:  # a 500 px window leaves no room for a side bar
+            page.evaluate("() => jupyterapp.shell.collapseLeft()")
+        check_width(page, width, f"{width}px-{frontend}-{theme}")
+        if width == 1400:
+            assert not side_below_grid(page), "a wide output keeps the side panel beside the grid"
+    assert side_below_grid(page), "a narrow output puts the side panel below the grid"

@@ -23,7 +23,7 @@ from .harness import (
     screenshot,
     write_notebook,
 )
-from .labeler_page import assert_no_labeler_errors
+from .labeler_page import assert_no_labeler_errors, dark_theme
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
@@ -149,10 +149,10 @@ def check_dark_theme(page: Page, root) -> None:
     """The widget takes its colours from JupyterLab's theme: dark theme, dark widget."""
     background = "() => getComputedStyle(document.querySelector('.pw-root')).backgroundColor"
     assert luminance(page.evaluate(background)) > 0.8
-    page.evaluate("jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
-    page.wait_for_function(f"() => ({background})() !== 'rgb(255, 255, 255)'")
-    page.wait_for_timeout(500)
-    assert luminance(page.evaluate(background)) < 0.3
-    text = "() => getComputedStyle(document.querySelector('.pw-class')).color"
-    assert luminance(page.evaluate(text)) > 0.6
-    screenshot(root, "widget-lab-dark")
+    with dark_theme(page):
+        page.wait_for_function(f"() => ({background})() !== 'rgb(255, 255, 255)'")
+        page.wait_for_timeout(500)
+        assert luminance(page.evaluate(background)) < 0.3
+        text = "() => getComputedStyle(document.querySelector('.pw-class')).color"
+        assert luminance(page.evaluate(text)) > 0.6
+        screenshot(root, "widget-lab-dark")
