@@ -30,6 +30,7 @@ class SubsetKind(str, enum.Enum):
     UNLABELED_FOR = "unlabeled_for"
     VALIDATION = "validation"
     EXCLUDED = "excluded"
+    UNREADABLE = "unreadable"
 
     @property
     def needs_class(self) -> bool:
@@ -46,6 +47,7 @@ _TITLES = {
     SubsetKind.UNLABELED_FOR: "unlabeled for",
     SubsetKind.VALIDATION: "validation",
     SubsetKind.EXCLUDED: "excluded",
+    SubsetKind.UNREADABLE: "unreadable images",
 }
 
 
@@ -91,15 +93,20 @@ def subset_options(classes: Sequence[str]) -> list[Subset]:
     options = [Subset(kind) for kind in plain]
     for kind in (SubsetKind.UNLABELED_FOR, SubsetKind.CONTAINS, SubsetKind.NOT_CONTAINS):
         options += [Subset(kind, c) for c in classes]
-    return options + [Subset(SubsetKind.VALIDATION), Subset(SubsetKind.EXCLUDED)]
+    return options + [Subset(SubsetKind.VALIDATION), Subset(SubsetKind.EXCLUDED),
+                      Subset(SubsetKind.UNREADABLE)]
 
 
 def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset,
-                labels: np.ndarray | None = None) -> np.ndarray:
+                labels: np.ndarray | None = None, unreadable: np.ndarray | None = None
+                ) -> np.ndarray:
     """Boolean mask over the rows of ``df`` that belong to ``subset``; ``labels`` may give
-    ``df[classes]`` as an N x C float array already at hand (saves a pass at 1M rows)."""
+    ``df[classes]`` as an N x C float array already at hand (saves a pass at 1M rows);
+    ``unreadable`` marks the rows whose image could not be read (the ``unreadable`` subset)."""
     excluded = excluded_mask(df)
     kind = subset.kind
+    if kind is SubsetKind.UNREADABLE:
+        return np.zeros(len(df), dtype=bool) if unreadable is None else np.asarray(unreadable, bool).copy()
     if kind is SubsetKind.ALL:
         return np.ones(len(df), dtype=bool)
     if kind is SubsetKind.EXCLUDED:

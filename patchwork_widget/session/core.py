@@ -23,6 +23,7 @@ from patchwork_widget.active.registry import ORDERS, OrderChoice, available_orde
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
 from patchwork_widget.active.suggest import (DEFAULT_NO, DEFAULT_YES, accept_changes,
                                              has_positive_labels, strengths)
+from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
 from patchwork_widget.labels.groups import train_mask
@@ -95,6 +96,7 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         self.queue: list[int] = []
         self.cursor = 0  # position in the queue of the image on screen (the view reports it)
         self.sampled: dict[str, Any] = {}  # the subset, order and count of the current queue
+        self._unreadable: dict[int, str] = {}  # row -> why its image cannot be read
         self.num_channels = num_channels
         self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
         self.derived = DerivedState()
@@ -207,7 +209,8 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
             subset = Subset.from_dict(subset)
         choice = OrderChoice.parse(order)
         arrays = self._order_inputs()
-        candidates = subset_mask(self.df, self.classes, subset, labels=arrays["labels"])
+        candidates = subset_mask(self.df, self.classes, subset, labels=arrays["labels"],
+                                 unreadable=self.unreadable_mask())
         picked = rank(choice, candidates, count, rng=self._rng, classes=self.classes, **arrays)
         if not len(picked) and candidates.any():
             raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "
@@ -246,6 +249,10 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         """Set fields of one row or several; returns only once the change is durable (L4)."""
         rows = [rows] if isinstance(rows, (int, np.integer)) else list(rows)
         classes = [c for c in changes if c in self.classes]
+        blocked = [r for r in rows if r in self._unreadable] if set(changes) - {"exclude"} else []
+        if blocked:
+            raise ValueError(f"row {blocked[0]}'s image cannot be read ({self._unreadable[blocked[0]]}): "
+                             "only 'exclude' can be set on it")
         before = self._cells(rows, classes).astype(float) if classes else None
         if len(rows) == 1:
             self.store.annotate(rows[0], changes, seconds=seconds)
@@ -334,8 +341,28 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
 
     # ------------------------------------------------------------------ images and files
     def thumbnail(self, row: int) -> bytes:
-        """Encoded display image of ``row``; raises ``ImageReadError``."""
-        return self.thumbnails.get(str(self.df.at[row, "filepath"]))
+        """Encoded display image of ``row``; raises ``ImageReadError`` and records the row as
+        unreadable (a row that reads again is no longer)."""
+        try:
+            data = self.thumbnails.get(str(self.df.at[row, "filepath"]))
+        except ImageReadError as err:
+            self._unreadable[int(row)] = err.cause
+            raise
+        self._unreadable.pop(int(row), None)
+        return data
+
+    @property
+    def unreadable(self) -> pd.DataFrame:
+        """Rows whose image could not be read, with the cause: columns ``row``, ``filepath``,
+        ``cause``. They get no class labels (only ``exclude``), no training, no predictions."""
+        rows = sorted(self._unreadable)
+        return pd.DataFrame({"row": rows, "filepath": self.df["filepath"].to_numpy()[rows],
+                             "cause": [self._unreadable[r] for r in rows]})
+
+    def unreadable_mask(self) -> np.ndarray:
+        mask = np.zeros(len(self.df), dtype=bool)
+        mask[list(self._unreadable)] = True
+        return mask
 
     def save(self, path: str | os.PathLike | None = None) -> str:
         """Write the table atomically now (CSV or Parquet by extension); returns the path.

@@ -138,6 +138,8 @@ class ModelMethods:
                                 fixmatch=self.fixmatch)
         stamp = self.derived.stamp(self.classes)
         snapshot = self.store.copy(["filepath", "exclude", "validation", *self.classes])
+        unreadable = self.unreadable_mask()
+        snapshot.loc[unreadable, "exclude"] = True  # never trained or validated on
         inputs = self._model_inputs()
         features = self.features
 
@@ -154,7 +156,9 @@ class ModelMethods:
         def apply(outcome: TrainingOutcome) -> TrainResult:
             self.derived.history = outcome.result.history
             if outcome.probs is not None:
-                frame = pd.DataFrame(outcome.probs, columns=list(stamp.classes), index=snapshot.index)
+                probs = outcome.probs.astype(float)
+                probs[unreadable | self.unreadable_mask()] = np.nan  # no output: no suggestion
+                frame = pd.DataFrame(probs, columns=list(stamp.classes), index=snapshot.index)
                 self.derived.set_predictions(frame, stamp)
             if outcome.embeddings is not None:
                 self.derived.set_embeddings(outcome.embeddings)

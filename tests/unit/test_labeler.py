@@ -112,3 +112,24 @@ def test_the_view_tells_saved_from_exported_and_close_releases_the_project(widge
     again = PatchworkWidget(tmp_path / "labels.parquet", imshape=(64, 64))  # the file holds it
     assert again.df.at[row, "cat"] == 1.0
     again.close()
+
+
+def test_unreadable_images_are_listed_with_their_cause_and_take_only_exclude(tmp_path, image_paths, monkeypatch):
+    install(monkeypatch)
+    broken = image_paths[::10]  # 10% of the folder
+    for path in broken:
+        with open(path, "wb") as f:
+            f.write(b"not a png at all")
+    w = PatchworkWidget(prep_label_dataframe(image_paths, ["cat"]), outfile=tmp_path / "l.csv", seed=0)
+    sent = request(w, {"type": "thumbs", "id": 1, "rows": list(range(40))[:32]})
+    sent = request(w, {"type": "thumbs", "id": 2, "rows": list(range(32, 40))})
+    errors = {c["row"]: c["error"] for c, _ in sent if "error" in c}
+    assert sorted(errors) == [0, 10, 20, 30]
+    table = w.session.unreadable
+    assert table["row"].tolist() == [0, 10, 20, 30] and table["filepath"].tolist() == broken
+    assert all(table["cause"]) and list(table["cause"]) == [errors[r] for r in table["row"]]
+    refused = request(w, {"type": "annotate", "id": 3, "rows": [10], "changes": {"cat": 1}})[-1][0]
+    assert refused["type"] == "error" and "only 'exclude' can be set" in refused["message"]
+    ok = request(w, {"type": "annotate", "id": 4, "rows": [10], "changes": {"exclude": True}})[-1][0]
+    assert ok["type"] == "ack"
+    assert sorted(w.sample({"kind": "unreadable"}, count=10)) == [0, 10, 20, 30]
