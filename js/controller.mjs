@@ -97,7 +97,7 @@ export class LabelController {
       case "accept":
         this.accept(t0);
         return;
-      case "leave":
+      case "leave": // where focus goes is the view's business
         return;
       default:
         break;
