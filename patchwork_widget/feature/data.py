@@ -43,7 +43,7 @@ def pair_dataset(
     augment: Mapping[str, Any],
     imshape: Tuple[int, int],
     num_channels: int = 3,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     single_channel: bool = False,
     batch_size: int = 64,
     num_parallel_calls: int = AUTOTUNE,

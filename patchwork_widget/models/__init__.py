@@ -3,16 +3,15 @@
 The option dataclasses and choice enums live in the TF-free :mod:`patchwork_widget.options` and
 are re-exported here.
 
-Typical use from a script or the widget's controller::
+Typical use from a script (``Session.train`` runs the same in the background)::
 
-    from patchwork_widget.models import (FineTuneOptions, TrainOptions, build_models,
-                                         start_training, predict, output_histograms)
+    from patchwork_widget.models import (FineTuneOptions, TrainOptions, build_models, fit,
+                                         predict, output_histograms)
 
     models = build_models(classes, feature_shape=features.shape[1:],
                           options=FineTuneOptions(kind="pool", pooling="avg"))
-    job = start_training(models, df, features=features, options=TrainOptions(epochs=5),
-                         progress=lambda epoch, step, logs: ...)
-    result = job.result()              # or job.cancel()
+    result = fit(models, df, features=features, options=TrainOptions(),
+                 progress=lambda epoch, step, logs: ...)
     preds = predict(models, df, features=features)
 """
 
@@ -41,7 +40,6 @@ from patchwork_widget.models.io import (
     save_predictions,
     save_table,
 )
-from patchwork_widget.models.jobs import TrainingJob, start_training
 from patchwork_widget.models.losses import (
     LossOptions,
     loss_elements,
@@ -64,11 +62,11 @@ from patchwork_widget.models.train import TrainResult, choose_solver, fit
 __all__ = [
     "DecaySchedule", "FineTuneOptions", "FixMatchOptions", "LARS", "LayerSpec", "LossOptions",
     "Optimizer", "PatchworkModels", "ResidualBlock", "Schedule", "Solver", "TrainOptions",
-    "TrainResult", "TrainingJob", "build_classifier", "build_finetuning_model", "build_models",
+    "TrainResult", "build_classifier", "build_finetuning_model", "build_models",
     "build_optimizer", "build_output_model", "calibration_error", "choose_solver",
     "class_metrics", "fit", "fixmatch_loss", "load_keras", "load_models", "load_predictions",
     "loss_elements", "loss_function", "macro_auc", "make_schedule",
     "masked_binary_crossentropy", "masked_binary_focal_crossentropy", "output_histograms",
     "parse_spec", "perturb_features", "platt_scaling", "predict", "pseudo_labels",
-    "save_models", "save_predictions", "save_table", "start_training", "validation_metrics",
+    "save_models", "save_predictions", "save_table", "validation_metrics",
 ]

@@ -109,7 +109,7 @@ class MinibatchRun:
         shape = tuple(ext.inputs[0].shape[1:])
         self.read = {"imshape": read.get("imshape") or (shape[0], shape[1]),
                      "num_channels": read.get("num_channels") or shape[2],
-                     "norm": read.get("norm", 255),
+                     "norm": read.get("norm"),
                      "single_channel": read.get("single_channel", False)}
         if None in self.read["imshape"]:
             raise ValueError(f"the extractor's input shape {shape} has unknown sizes: pass imshape")

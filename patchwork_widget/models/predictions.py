@@ -55,7 +55,7 @@ def predict_files(
     files: Sequence[str],
     imshape: Optional[Tuple[int, int]] = None,
     num_channels: Optional[int] = None,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     single_channel: bool = False,
     batch_size: int = 256,
     num_workers: int = 2,

@@ -114,7 +114,7 @@ def fit(
     cancel: Optional[threading.Event] = None,
     imshape: Optional[Tuple[int, int]] = None,
     num_channels: Optional[int] = None,
-    norm: Optional[float] = 255,
+    norm: Optional[float] = None,
     single_channel: bool = False,
 ) -> TrainResult:
     """Train ``models.fine_tuning`` and ``models.output`` in place.
@@ -143,7 +143,8 @@ def fit(
         get back the weights of the last completed epoch and :attr:`TrainResult.cancelled` is
         True.
     imshape, num_channels, norm, single_channel
-        Image reading options (defaults: the extractor's input shape, 255, False).
+        Image reading options (defaults: the extractor's input shape, by the file's dtype,
+        False).
 
     Returns
     -------

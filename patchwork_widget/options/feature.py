@@ -37,7 +37,8 @@ class FeatureTrainerOptions:
         Height and width images are resized to.
     num_channels : int
     norm : float or None
-        Pixel values are divided by it (None: as read).
+        Pixel values are divided by it (None: by what the file's dtype allows, 255 for
+        8-bit, 65535 for 16-bit; see ``read_image``).
     single_channel : bool
         Read one channel and repeat it ``num_channels`` times.
     batch_size : int
@@ -75,7 +76,7 @@ class FeatureTrainerOptions:
 
     imshape: Tuple[int, int] = (64, 64)
     num_channels: int = 3
-    norm: Optional[float] = 255
+    norm: Optional[float] = None
     single_channel: bool = False
     batch_size: int = 64
     num_parallel_calls: int = AUTOTUNE

@@ -99,3 +99,18 @@ def test_training_needs_a_model_for_the_current_classes(session):
     session.add_class("dog")
     with pytest.raises(ValueError, match="build a model for the current classes first"):
         session.train()
+
+
+def test_cancel_stops_a_run_and_keeps_the_last_completed_epoch(session):
+    session.build_model({"kind": "pool"})
+    started = threading.Event()
+    job = session.train({"solver": "minibatch", "epochs": 1000, "batch_size": 8},
+                        progress=lambda *step: started.set())
+    deadline = threading.Event()
+    while not job.done() and not deadline.wait(0.05):  # progress arrives on this thread
+        session.dispatcher.drain()
+        if started.is_set():
+            job.cancel()
+    result = job.result(timeout=60)
+    assert result.cancelled and result.epochs_completed < 1000
+    assert session.predictions is not None  # predicted with the weights it kept

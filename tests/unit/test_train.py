@@ -20,7 +20,6 @@ from patchwork_widget.models import (
     fit,
     output_histograms,
     predict,
-    start_training,
     validation_metrics,
 )
 
@@ -145,31 +144,6 @@ def test_features_never_read_images(demo, monkeypatch, tmp_path):
     result = fit(models, df, features=on_disk, options=opts)
     assert len(result.history) == 2 and "mask_fraction" in result.history
     assert predict(models, df, features=on_disk).shape == (len(df), len(CLASSES))
-
-
-def test_background_job_reports_from_its_thread_and_can_be_cancelled(demo):
-    df, feats, _, _ = demo
-    threads = set()
-    started = threading.Event()
-
-    def progress(epoch, step, logs):
-        threads.add(threading.current_thread().name)
-        started.set()
-
-    models = pooled_models(feats)
-    job = start_training(models, df, features=feats, progress=progress,
-                         options=TrainOptions(solver="minibatch", epochs=2, batch_size=16,
-                                                              batches_per_epoch=3))
-    result = job.result(timeout=60)
-    assert job.done() and len(result.history) == 2
-    assert threads and all(t.startswith("patchwork-train") for t in threads)
-
-    long_job = start_training(models, df, features=feats, progress=progress,
-                              options=TrainOptions(solver="minibatch", epochs=1000, batch_size=16))
-    started.wait(30)
-    long_job.cancel()
-    result = long_job.result(timeout=60)
-    assert result.cancelled and result.epochs_completed < 1000
 
 
 @pytest.mark.parametrize("optimizer,schedule", [
