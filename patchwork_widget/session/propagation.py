@@ -37,15 +37,22 @@ class PropagationMethods:
         self.derived.graph = knn_graph(self.features, k=k, temperature=temperature)
         return self.derived.graph
 
-    def propagate(self: Session, method: Method | str = Method.ZHOU) -> pd.DataFrame:
-        """Spread the current labels over the graph: a score in [0, 1] per row and class."""
+    def propagate(self: Session, method: Method | str = Method.ZHOU, alpha: float = 0.9,
+                  iterations: int = 20) -> pd.DataFrame:
+        """Spread the current labels over the graph: a score in [0, 1] per row and class.
+
+        ``method`` is ``"zhou"`` (closed form; ``alpha`` in (0, 1) weighs the graph against the
+        labels) or ``"bai"`` (``iterations`` clamped steps). The defaults were chosen by
+        measurement (docs/active_learning.md).
+        """
         from patchwork_widget.active.propagate import propagate
 
         if self.derived.graph is None:
             raise ValueError("build the graph first (build_graph)")
         labels = self.df[self.classes].to_numpy(dtype=float, copy=True)
         labels[excluded_mask(self.df)] = np.nan
-        scores = propagate(self.derived.graph, labels, method=method)
+        scores = propagate(self.derived.graph, labels, method=method, alpha=alpha,
+                           iterations=iterations)
         frame = pd.DataFrame(scores, columns=self.classes, index=self.df.index)
         self.derived.set_propagation(frame, self.derived.stamp(self.classes))
         self._emit(EventKind.DERIVED, source="propagate")

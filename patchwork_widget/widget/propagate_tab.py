@@ -38,6 +38,11 @@ class PropagateTab(widgets.VBox):
                                                     style=style, layout=layout)
         self.method = widgets.Dropdown(options=[(METHOD_TITLES[m], m.value) for m in PropagationMethod],
                                        description="method", style=style, layout=layout)
+        self.alpha = widgets.BoundedFloatText(value=0.9, min=0.01, max=0.999, step=0.01, description="alpha (Zhou)",
+                                              style=style, layout=layout)
+        self.iterations = widgets.BoundedIntText(value=20, min=1, max=1000, description="iterations (Bai)",
+                                                 style=style, layout=layout)
+        self.method.observe(lambda _: self._show_method_fields(), names="value")
         self.threshold = widgets.BoundedFloatText(value=0.9, min=0.51, max=1.0, step=0.01, description="threshold",
                                                   style=style, layout=layout)
         self.build_button = widgets.Button(description="Build graph", button_style="primary")
@@ -52,11 +57,13 @@ class PropagateTab(widgets.VBox):
         self.hist_class = widgets.Dropdown(options=session.classes, description="class")
         self.hist_class.observe(lambda _: self.show_histogram(), names="value")
         form = widgets.VBox([
-            self.k, self.temperature, self.build_button, self.method, self.propagate_button,
+            self.k, self.temperature, self.build_button, self.method, self.alpha, self.iterations,
+            self.propagate_button,
             self.threshold, self.export_button, self.status,
         ])
         super().__init__([widgets.HBox([form, widgets.VBox([self.hist_class, self.figure])],
                                        layout=widgets.Layout(flex_flow="row wrap"))])
+        self._show_method_fields()
         if session.features is None:
             self.build_button.disabled = True
             self.status.say("Label propagation needs pre-extracted features (features=...).")
@@ -65,6 +72,11 @@ class PropagateTab(widgets.VBox):
     def show(self) -> None:
         """The tab became visible: draw its figure."""
         self.figure.show()
+
+    def _show_method_fields(self) -> None:
+        zhou = self.method.value == PropagationMethod.ZHOU.value
+        self.alpha.layout.display = "" if zhou else "none"
+        self.iterations.layout.display = "none" if zhou else ""
 
     def _on_event(self, event: SessionEvent) -> None:
         if event.kind is EventKind.CLASSES:
@@ -79,7 +91,8 @@ class PropagateTab(widgets.VBox):
         return f"Graph built: {graph.shape[0]:,} images, {graph.nnz:,} edges."
 
     def run_propagation(self) -> str:
-        scores = self.session.propagate(self.method.value)
+        scores = self.session.propagate(self.method.value, alpha=self.alpha.value,
+                                        iterations=self.iterations.value)
         self.export_button.disabled = False
         return f"Propagated: scores for {len(scores):,} images; 'disagreement' is now an order."
 
