@@ -69,7 +69,7 @@ def search_ivf(x: np.ndarray, k1: int, sample: np.ndarray, target: float, seed: 
         index.nprobe = nprobe
         return index.search(queries, k1)
 
-    return _tune(x, sample, k1, target, "nprobe", _steps(1, nlist), search, {"nlist": nlist})
+    return _tune(x, sample, k1, target, "nprobe", knob_steps(1, nlist), search, {"nlist": nlist})
 
 
 def search_hnsw(x: np.ndarray, k1: int, sample: np.ndarray, target: float, m: int,
@@ -88,7 +88,7 @@ def search_hnsw(x: np.ndarray, k1: int, sample: np.ndarray, target: float, m: in
         index.hnsw.efSearch = ef
         return index.search(queries, k1)
 
-    steps = _steps(max(k1, 16), max(MAX_EF_SEARCH, k1))
+    steps = knob_steps(max(k1, 16), max(MAX_EF_SEARCH, k1))
     return _tune(x, sample, k1, target, "ef_search", steps, search,
                  {"hnsw_m": int(m), "ef_construction": int(ef_construction)})
 
@@ -116,7 +116,7 @@ def _tune(x: np.ndarray, sample: np.ndarray, k1: int, target: float, knob: str,
     return Tuned(idx, d2, {**fixed, knob: int(value)}, float(per_row.mean()), reached)
 
 
-def _steps(first: int, last: int) -> Iterator[int]:
+def knob_steps(first: int, last: int) -> Iterator[int]:
     """first, then about sqrt(2) times more each time, ending exactly at last."""
     value = first
     while value < last:
