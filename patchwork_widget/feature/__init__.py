@@ -14,6 +14,7 @@ See docs/feature.md for every option, the benchmarks and the records each run wr
 """
 
 from patchwork_widget.feature.base import FeatureTrainer
+from patchwork_widget.feature.deepcluster import DeepClusterTrainer
 from patchwork_widget.feature.evaluate import (
     alignment,
     linear_classification_test,
@@ -29,7 +30,7 @@ from patchwork_widget.models.optim import LARS, DecaySchedule, build_optimizer
 from patchwork_widget.options.feature import FeatureTrainerOptions
 
 __all__ = [
-    "BNAlexNetFCN", "DecaySchedule", "FeatureTrainer", "FeatureTrainerOptions", "HCLTrainer",
+    "BNAlexNetFCN", "DecaySchedule", "DeepClusterTrainer", "FeatureTrainer", "FeatureTrainerOptions", "HCLTrainer",
     "LARS",
     "MomentumContrastTrainer", "ResNetFCN", "SimCLRTrainer", "alignment", "build_optimizer",
     "hcl_loss", "linear_classification_test", "mochi_negatives", "moco_loss", "nt_xent_loss",

@@ -119,16 +119,15 @@ class FeatureTrainer(ReportingMixin):
         self._input = dict(imshape=self.imshape, num_channels=self.num_channels, norm=o.norm,
                            single_channel=o.single_channel)
         self.step = 0
+        self._epochs_started = 0
         self._mlflow: Any = None
         self._seeded = False
         self._summary_writer: Any = None
         self._schedule = DecaySchedule(o.learning_rate, o.schedule, o.decay_steps,
                                        o.warmup_steps)
 
-        ds, self.steps_per_epoch = pair_dataset(
-            trainingdata, self.augment_params, batch_size=self.batch_size, shuffle=True,
-            num_parallel_calls=o.num_parallel_calls, cache=o.cache, **self._input)
-        self._ds = self.strategy.experimental_distribute_dataset(ds)
+        ds, self.steps_per_epoch = self._training_dataset(trainingdata)
+        self._ds = None if ds is None else self.strategy.experimental_distribute_dataset(ds)
         self._trainingdata = trainingdata
         self._testdata = testdata
         self._test_ds = None
@@ -193,6 +192,21 @@ class FeatureTrainer(ReportingMixin):
         return self._summary_writer
 
     # -- hooks for subclasses ------------------------------------------------------------------
+
+    def _training_dataset(self, trainingdata: TrainingData
+                          ) -> Tuple[Optional[tf.data.Dataset], Optional[int]]:
+        """The batches :meth:`fit` passes to the train step, and their number per epoch:
+        ``(view1, view2)`` pairs by default. A method whose batches depend on its models
+        (DeepCluster's pseudo-labels) returns ``(None, steps)`` here and sets ``_ds`` in
+        :meth:`_before_epoch`."""
+        o = self.options
+        return pair_dataset(trainingdata, self.augment_params, batch_size=self.batch_size,
+                            shuffle=True, num_parallel_calls=o.num_parallel_calls,
+                            cache=o.cache, **self._input)
+
+    def _before_epoch(self, epoch: int) -> None:
+        """Work before each training epoch (``epoch`` counts every epoch this trainer has
+        started, from 0), e.g. DeepCluster's refit of its clusters."""
 
     def _method_config(self) -> Dict[str, Any]:
         """The method's own hyperparameters, for ``config.yaml``, HPARAMS and MLflow."""
@@ -313,6 +327,8 @@ class FeatureTrainer(ReportingMixin):
             _due(flag, 1, name)
         summary: Dict[str, float] = {}
         for epoch in range(1, epochs + 1):
+            self._before_epoch(self._epochs_started)
+            self._epochs_started += 1
             totals: Dict[str, float] = {}
             n = 0
             bar = tqdm(self._ds, total=self.steps_per_epoch, disable=not progress,
