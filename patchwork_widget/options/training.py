@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional, Union
 
+from patchwork_widget.options.augment import validate_augment
 from patchwork_widget.options.checks import Choice, check_fields, check_int, check_number, plain
 
 __all__ = ["FixMatchOptions", "LossKind", "LossOptions", "Optimizer", "Schedule", "Solver",
@@ -91,18 +92,13 @@ class Weighting(Choice):
 def check_augment(name: str, value: Any) -> None:
     """Check an augmentation option: True, False or a dict of augmentation parameters.
 
-    A dict is checked key by key by :func:`patchwork_widget.images.augment.validate_augment`
-    (which imports TensorFlow); True, False and the default weak augmentation need no import.
+    A dict is checked key by key by :func:`patchwork_widget.options.augment.validate_augment`.
     """
     if isinstance(value, bool):
         return
     if not isinstance(value, Mapping):
         raise ValueError(f"{name} must be True, False or a dict of augmentation parameters; "
                          f"got {value!r}")
-    if dict(value) == WEAK_AUGMENT:
-        return
-    from patchwork_widget.images.augment import validate_augment
-
     try:
         validate_augment(value)
     except ValueError as e:
