@@ -113,7 +113,12 @@ def test_label_by_keyboard_and_everything_is_saved(
     # The kernel's table holds exactly the labels given, and nothing else.
     table = pd.read_json(io.StringIO(kernel_exec(page, "print(widget.df.to_json(orient='split'))")), orient="split")
     table.columns = ["filepath", "exclude", "validation", *CLASSES]
-    check_table(table, queue, expected)
+    try:
+        check_table(table, queue, expected)
+    except AssertionError as err:  # say what the kernel's log and the view hold for the rows
+        history = kernel_exec(page, "print(widget.history.tail(40).to_string())")
+        view = page.evaluate("() => JSON.stringify([...globalThis.patchworkViews.at(-1).control.state.values.values()].slice(0, 30))")
+        raise AssertionError(f"{err}\nlast annotations:\n{history}\nview values: {view}") from err
 
     # The Save button writes the outfile atomically; it holds the same labels.
     page.locator(".pw-save").click()
