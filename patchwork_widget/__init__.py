@@ -24,12 +24,21 @@ _EXPORTS = {
     "Session": "patchwork_widget.session",
     "PatchworkWidget": "patchwork_widget.widget",
     "GUI": "patchwork_widget.widget",
+    "distill": "patchwork_widget.models.distill",
 }
+# Subpackages reachable as attributes (``pw.feature.SimCLRTrainer``, as in the original's
+# examples), imported on first use.
+_SUBMODULES = ("feature", "viz", "loaders", "models", "images", "labels", "active", "options",
+               "datasets")
 
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"patchwork_widget.{name}")
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'patchwork_widget' has no attribute {name!r}")
@@ -39,4 +48,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))

@@ -48,6 +48,7 @@ from patchwork_widget.models.losses import (
     masked_binary_focal_crossentropy,
 )
 from patchwork_widget.models.calibration import calibration_error, platt_scaling
+from patchwork_widget.models.distill import DistillResult, distill
 from patchwork_widget.models.optim import DecaySchedule, LARS, build_optimizer, make_schedule
 from patchwork_widget.options.training import Optimizer, Schedule, Solver, TrainOptions
 from patchwork_widget.models.predictions import (
@@ -60,11 +61,11 @@ from patchwork_widget.models.predictions import (
 from patchwork_widget.models.train import TrainResult, choose_solver, fit
 
 __all__ = [
-    "DecaySchedule", "FineTuneOptions", "FixMatchOptions", "LARS", "LayerSpec", "LossOptions",
+    "DecaySchedule", "DistillResult", "FineTuneOptions", "FixMatchOptions", "LARS", "LayerSpec", "LossOptions",
     "Optimizer", "PatchworkModels", "ResidualBlock", "Schedule", "Solver", "TrainOptions",
     "TrainResult", "build_classifier", "build_finetuning_model", "build_models",
     "build_optimizer", "build_output_model", "calibration_error", "choose_solver",
-    "class_metrics", "fit", "fixmatch_loss", "load_keras", "load_models", "load_predictions",
+    "class_metrics", "distill", "fit", "fixmatch_loss", "load_keras", "load_models", "load_predictions",
     "loss_elements", "loss_function", "macro_auc", "make_schedule",
     "masked_binary_crossentropy", "masked_binary_focal_crossentropy", "output_histograms",
     "parse_spec", "perturb_features", "platt_scaling", "predict", "pseudo_labels",
