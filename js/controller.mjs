@@ -267,7 +267,9 @@ export class LabelController {
   receive(msg) {
     const values = msg.type === "labels" || msg.type === "ack";
     if (values && Array.isArray(msg.rows)) this.state.receive(/** @type {RowValues[]} */ (msg.rows));
-    this.rpc.handle(msg);
+    // The queue of a sample this view asked for follows its reply: start it at its first image
+    // (the queue change would otherwise keep the cursor where a matching start allows).
+    if (this.rpc.handle(msg) && msg.type === "sampled") this.state.restart();
     if (values) this.onChange();
   }
 

@@ -38,22 +38,35 @@ export class LabelState {
 
   /**
    * A new queue. When it keeps the rows up to the cursor (online re-ranking changes only the
-   * rows after it), the cursor stays, and the selection up to it; otherwise (a new sample) the
-   * cursor goes to the first image. Values of rows are kept: they are still true.
+   * rows after it), the cursor stays, and the selection up to it. When it keeps an earlier
+   * part only (the kernel re-ranked from where it last heard the cursor was, and the view had
+   * moved on since), the cursor follows the current image to its new place, or, if it was
+   * dropped, goes to the first re-ranked image. Otherwise (a new sample) the cursor goes to the
+   * first image. Values of rows are kept: they are still true.
    * @param {number[]} queue
-   * @returns {boolean} whether the cursor stayed
+   * @returns {boolean} whether the cursor stayed on the same image
    */
   setQueue(queue) {
     const old = this.queue;
-    const keeps = old.length > 0 && this.cursor < queue.length && old.slice(0, this.cursor + 1).every((row, i) => queue[i] === row);
+    const row = old[this.cursor];
+    const n = this.cursor + 1;
     this.queue = queue;
-    if (keeps) {
+    if (old.length > 0 && n <= queue.length && old.slice(0, n).every((r, i) => queue[i] === r)) {
       this.selection = new Set([...this.selection].filter((i) => i <= this.cursor));
       return true;
     }
+    let kept = 0; // how many rows at the start are unchanged
+    while (kept < Math.min(old.length, queue.length) && old[kept] === queue[kept]) kept++;
+    const moved = kept > 0 ? queue.indexOf(row) : -1;
+    this.cursor = moved >= 0 ? moved : Math.min(kept, Math.max(queue.length - 1, 0));
+    this.selection = new Set([this.cursor]);
+    return moved >= 0;
+  }
+
+  /** Back to the first image (a sample this view asked for). */
+  restart() {
     this.cursor = 0;
     this.selection = new Set([0]);
-    return false;
   }
 
   /** A new class list: every row's label array is stale. */

@@ -153,3 +153,16 @@ test("the kernel hears where the cursor is, and online re-ranking keeps it there
   assert.equal(control.state.cursor, 2);
   assert.equal(control.state.row, 2);
 });
+
+test("a sample this view asked for starts at the first image, even when it begins the same", async () => {
+  const { model, control } = setup();
+  await settle();
+  control.move(4, false);
+  const done = control.sample({ kind: "unlabeled", cls: null }, { name: "random", cls: null }, 5);
+  const [request] = model.sentOf("sample");
+  control.receive({ type: "sampled", id: request.id, count: 5 });
+  model.traits.queue = [0, 1, 2, 3, 4];
+  control.queueChanged();
+  await done;
+  assert.equal(control.state.cursor, 0);
+});

@@ -146,6 +146,13 @@ test("a queue re-ranked after the cursor keeps the cursor; a new sample starts o
   assert.equal(state.setQueue([100, 101, 205, 204, 203]), true);
   assert.equal(state.cursor, 1);
   assert.deepEqual(state.selectedRows(), [101], "selected rows after the cursor were re-ranked away");
+  state.move(1); // cursor 2 (row 205); the kernel re-ranks from position 1, not having heard of it
+  assert.equal(state.setQueue([100, 101, 207, 205, 206]), true);
+  assert.equal(state.cursor, 3, "the cursor follows the image on screen");
+  assert.deepEqual(state.selectedRows(), [205]);
+  state.move(1); // row 206, which the next re-ranking drops
+  assert.equal(state.setQueue([100, 101, 207, 208, 209]), false);
+  assert.equal(state.cursor, 3, "the first image that changed");
   assert.equal(state.setQueue([300, 301]), false);
   assert.equal(state.cursor, 0);
   assert.deepEqual(state.selectedRows(), [300]);
