@@ -15,6 +15,7 @@ See docs/feature.md for every option, the benchmarks and the records each run wr
 
 from patchwork_widget.feature.base import FeatureTrainer
 from patchwork_widget.feature.deepcluster import DeepClusterTrainer
+from patchwork_widget.feature.detcon import DetConTrainer, masked_hcl_loss
 from patchwork_widget.feature.evaluate import (
     alignment,
     linear_classification_test,
@@ -30,9 +31,10 @@ from patchwork_widget.models.optim import LARS, DecaySchedule, build_optimizer
 from patchwork_widget.options.feature import FeatureTrainerOptions
 
 __all__ = [
-    "BNAlexNetFCN", "DecaySchedule", "DeepClusterTrainer", "FeatureTrainer", "FeatureTrainerOptions", "HCLTrainer",
+    "BNAlexNetFCN", "DecaySchedule", "DeepClusterTrainer", "DetConTrainer",
+    "FeatureTrainer", "FeatureTrainerOptions", "HCLTrainer",
     "LARS",
     "MomentumContrastTrainer", "ResNetFCN", "SimCLRTrainer", "alignment", "build_optimizer",
-    "hcl_loss", "linear_classification_test", "mochi_negatives", "moco_loss", "nt_xent_loss",
+    "hcl_loss", "linear_classification_test", "masked_hcl_loss", "mochi_negatives", "moco_loss", "nt_xent_loss",
     "projection_head", "rotation_classification_test", "uniformity",
 ]
