@@ -122,6 +122,31 @@ class PatchworkWidget(widgets.VBox):
         kept current in the background)."""
         return self.session.save(path)
 
+    def panel(self) -> PatchworkWidget:
+        """The displayable app (this widget), for code written for the original's ``panel()``."""
+        return self
+
+    def serve(self, **kwargs: Any) -> Any:
+        """Serve this project as a standalone web app (Voila) and return its
+        :class:`~patchwork_widget.widget.serve.ServedApp` (``.url`` carries the token).
+
+        One writer holds a journal at a time, so this widget's session is closed first; the
+        app writes to the same journal. In-memory features are saved beside the label file
+        as ``<outfile>.features.npy``. Keyword arguments go to
+        :func:`~patchwork_widget.widget.serve.serve` (``port``, ``ip``, ``token``, ...).
+        """
+        from patchwork_widget.widget.serve import serve
+
+        project = self.session.store.path
+        features = self.session.features
+        kwargs.setdefault("imshape", self.session.thumbnails.options.size)
+        path = getattr(features, "filename", None)
+        if features is not None and path is None:
+            path = f"{project}.features.npy"
+            np.save(path, np.asarray(features))
+        self.close()
+        return serve(project, path, **kwargs)
+
     def close(self) -> None:
         """Close the session (outfile written, journal released), then the widget."""
         self.session.close()
