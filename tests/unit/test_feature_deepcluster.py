@@ -120,31 +120,3 @@ def test_dataset_trainingdata_is_refused(tmp_path):
         DeepClusterTrainer(str(tmp_path), ds, fcn=ResNetFCN(3, filters=(8,)), k=4,
                            **SMALL)
 
-
-def test_the_reference_example_runs_with_only_the_import_changed(tmp_path):
-    """docs/feature.md's DeepCluster example (the seeds'), on 256 small images and a small
-    fcn: every keyword as written there."""
-    import patchwork_widget as pw
-    from conftest import write_pngs
-
-    trainfiles = write_pngs(tmp_path / "images", 256, size=32)
-    labeldict = {f: i % 3 for i, f in enumerate(trainfiles[:60])}
-    fcn = pw.feature.BNAlexNetFCN(width=0.1)
-    log_dir = str(tmp_path / "log_dir")
-    dctrainer = pw.feature.DeepClusterTrainer(
-        log_dir,
-        fcn=fcn,
-        trainingdata=trainfiles,
-        augment=True,
-        pca_dim=256,
-        k=250,
-        dense=[1024, 1024],
-        lr=1e-3,
-        lr_decay=100000,
-        batch_size=64,
-        num_parallel_calls=6,
-        downstream_labels=labeldict
-    )
-    out = dctrainer.fit(1, progress=False)
-    assert np.isfinite(out["epoch_loss"]) and "linear_classification_accuracy" in out
-    assert os.path.isfile(os.path.join(log_dir, "config.yaml"))

@@ -192,3 +192,23 @@ def test_rejects_bad_options(demo, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         DetConTrainer(str(tmp_path), demo[:32], fcn=ResNetFCN(3, filters=(8,)),
                       imshape=SHAPE, batch_size=8, augment={"flip_left_right": True}, **kwargs)
+
+
+def test_viz_input_pipeline_reports_replacement_and_discards(demo):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from patchwork_widget import viz
+
+    # a huge scale finds few segments: every image samples with replacement
+    out = viz.detcon_input_pipeline(demo[:12], {"zoom_scale": 0.1}, mean_scale=2000,
+                                    num_samples=6, imshape=SHAPE, num_pairs=3)
+    assert out["images"] == 12 and out["pairs"] == 72
+    assert out["sampled_with_replacement"] == 12 and out["replacement_rate"] == 1.0
+    assert 0 <= out["pairs_discarded"] <= 72
+    assert len(out["figure"].axes) == 12
+    # a 4x4 grid never needs replacement, and without crops nothing is discarded
+    out = viz.detcon_input_pipeline(demo[:8], {"flip_left_right": True}, mean_scale=0,
+                                    num_samples=16, imshape=SHAPE)
+    assert out["sampled_with_replacement"] == 0 and out["pairs_discarded"] == 0
