@@ -21,12 +21,10 @@ import pandas as pd
 
 from patchwork_widget.active.registry import ORDERS, OrderChoice, available_orders, order_options, rank
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
-from patchwork_widget.active.suggest import (DEFAULT_NO, DEFAULT_YES, accept_changes,
-                                             has_positive_labels, strengths)
+from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
-from patchwork_widget.labels.groups import train_mask
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import check_number
 from patchwork_widget.session.background import Dispatcher
@@ -302,9 +300,11 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         return [row]
 
     def _trained_positives(self) -> np.ndarray:
-        """Which classes have a positive label among the training rows (no "yes" suggestion
-        for the others: the model has never seen one)."""
-        return has_positive_labels(self.df[self.classes].to_numpy(dtype=float), train_mask(self.df))
+        """Which classes the model saw a positive of among its training rows (no "yes"
+        suggestion for the others)."""
+        return self.derived.positives_for(self.classes)
+
+
 
     # ------------------------------------------------------------------ classes (L3)
     def edit_classes(self, edit: ClassEdit | Mapping[str, Any]) -> list[str]:

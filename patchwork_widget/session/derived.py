@@ -11,12 +11,15 @@ trains gets its predictions under the new name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.active.suggest import has_positive_labels
+from patchwork_widget.labels.groups import train_mask
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 
 
@@ -53,6 +56,8 @@ class DerivedState:
         self.revision = 0
         self.predictions: pd.DataFrame | None = None
         self.predictions_stamp: Stamp | None = None
+        # per class the predictions cover: did the model's training rows hold a positive?
+        self.trained_positives: pd.DataFrame | None = None  # one row, a column per class
         self.propagation: pd.DataFrame | None = None
         self.propagation_stamp: Stamp | None = None
         self.embeddings: np.ndarray | None = None
@@ -83,10 +88,20 @@ class DerivedState:
                 columns={c: new for c, new in mapping.items() if new is not None})
         return frame
 
-    def set_predictions(self, frame: pd.DataFrame, stamp: Stamp) -> None:
+    def set_predictions(self, frame: pd.DataFrame, stamp: Stamp, positives: np.ndarray) -> None:
+        """Keep model outputs computed for ``stamp`` and, per class of ``stamp.classes``,
+        whether the model's training rows held a positive (the suggestion rule needs it)."""
         self.predictions = self.translate(frame, stamp)
+        self.trained_positives = self.translate(
+            pd.DataFrame([np.asarray(positives, dtype=bool)], columns=list(stamp.classes)), stamp)
         self.predictions_stamp = stamp
         self.cache.clear()
+
+    def positives_for(self, classes: list[str]) -> np.ndarray:
+        """Per class of ``classes``: whether the model saw a positive of it (False if unknown)."""
+        known = self.trained_positives
+        return np.array([bool(known[c].iloc[0]) if known is not None and c in known else False
+                         for c in classes])
 
     def set_propagation(self, frame: pd.DataFrame, stamp: Stamp) -> None:
         self.propagation = self.translate(frame, stamp)
@@ -127,14 +142,15 @@ class DerivedState:
         self.edits.append(edit)
         self.cache.clear()
         notices: list[str] = []
-        for name in ("predictions", "propagation"):
+        for name in ("predictions", "propagation", "trained_positives"):
             frame = getattr(self, name)
             if frame is None:
                 continue
             stamp = Stamp(tuple(frame.columns), len(self.edits) - 1, self.revision)
             setattr(self, name, self.translate(frame, stamp))
-            what = "Predictions" if name == "predictions" else "Propagation scores"
-            notices += _frame_notice(what, edit)
+            if name != "trained_positives":
+                what = "Predictions" if name == "predictions" else "Propagation scores"
+                notices += _frame_notice(what, edit)
         if self.model is not None:
             notices += self._model_edited(edit, classes)
         return notices
@@ -147,6 +163,11 @@ class DerivedState:
             return []
         return ["The model was built for other classes: build it again (Model tab) before "
                 "training."]
+
+
+def training_positives(table: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
+    """Per class of ``classes``: whether the training rows of ``table`` hold a positive."""
+    return has_positive_labels(table[list(classes)].to_numpy(dtype=float), train_mask(table))
 
 
 def _frame_notice(what: str, edit: ClassEdit) -> list[str]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
 from patchwork_widget.session.background import Report, Task, run_in_background
+from patchwork_widget.session.derived import training_positives
 from patchwork_widget.session.events import EventKind
 
 if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is built
@@ -76,7 +77,8 @@ class ModelMethods:
                 f"predictions need one row per table row ({len(self.df)}) and a column per "
                 f"class; got {len(predictions)} rows, missing columns {missing}"
             )
-        self.derived.set_predictions(predictions, self.derived.stamp(self.classes))
+        self.derived.set_predictions(predictions, self.derived.stamp(self.classes),
+                                     training_positives(self.df, self.classes))
         self._emit(EventKind.DERIVED, source="predictions")
 
     # ------------------------------------------------------------------ build and train
@@ -159,7 +161,8 @@ class ModelMethods:
                 probs = outcome.probs.astype(float)
                 probs[unreadable | self.unreadable_mask()] = np.nan  # no output: no suggestion
                 frame = pd.DataFrame(probs, columns=list(stamp.classes), index=snapshot.index)
-                self.derived.set_predictions(frame, stamp)
+                self.derived.set_predictions(frame, stamp,
+                                             training_positives(snapshot, stamp.classes))
             if outcome.embeddings is not None:
                 self.derived.set_embeddings(outcome.embeddings)
             self._emit(EventKind.DERIVED, source="train")

@@ -121,8 +121,8 @@ def test_pace_counts_labels_per_minute_of_screen_time(session):
 def test_accept_writes_only_confident_suggestions_on_unset_classes(session):
     probs = np.tile([0.95, 0.05, 0.6], (40, 1))
     probs[6] = [0.05, 0.95, 0.95]
+    session.annotate([0, 1], {"cat": 1, "dog": 1, "contains: x": 0})  # what the model learned from
     session.set_predictions(pd.DataFrame(probs, columns=CLASSES))
-    session.annotate([0, 1], {"cat": 1, "dog": 1, "contains: x": 0})  # positives to learn from
     session.annotate(5, {"dog": 1})
     (values,) = session.row_values([5])
     assert values["suggest"] == pytest.approx([0.95, 0.05, 0.6])

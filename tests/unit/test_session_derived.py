@@ -105,3 +105,12 @@ def test_an_order_that_can_rank_nothing_says_why_instead_of_an_empty_queue(sessi
     assert session.sampled == {"subset": {"kind": "all", "cls": None, "title": "all images"},
                                "order": {"name": "disagreement", "cls": None, "random_fraction": 0.0,
                                          "title": "disagreement"}, "count": 5}
+
+
+def test_the_suggestion_rule_uses_what_the_model_saw_and_follows_renames(session):
+    session.set_predictions(pd.DataFrame(np.full((40, 2), 0.95), columns=CLASSES))
+    session.add_class("bird")
+    session.annotate(11, {"bird": 1})  # a positive the model never saw
+    assert session.row_values([20])[0]["strength"] == ["solid", "solid", "none"]
+    session.rename_class("cat", "kitten")
+    assert session.row_values([20])[0]["strength"] == ["solid", "solid", "none"]
