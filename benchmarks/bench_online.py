@@ -63,9 +63,9 @@ def labels_to_target(session: Session, truth, mode: str) -> tuple[int, float]:
     target; returns (labels given, AUC reached)."""
     classes = demo_classes()
     if mode == "online":
+        session.sample({"kind": "unlabeled"}, "random", 50)
         session.start_online(every=20, order="max entropy", explore=0.2, count=50,
                              stop={"macro_auc": TARGET_AUC})
-        session.online.job.result(timeout=300)
     else:
         session.build_model()
         session.sample({"kind": "unlabeled"}, "random", 50)
@@ -112,6 +112,7 @@ def main() -> None:
         rows = [r for r in range(len(truth)) if np.isnan(session.df.at[r, demo_classes()[0]])][:300]
         quiet = ack_latency(session, rows[:150], background=False)
         busy = ack_latency(session, rows[150:], background=True)
+        session.close()
         p = lambda a, q: float(np.percentile(a, q))  # noqa: E731
         print_table("Annotate request latency, ms (validated, journaled, answered)",
                     ["", "p50", "p95"],
@@ -124,6 +125,7 @@ def main() -> None:
             start = time.perf_counter()
             given, auc = labels_to_target(session, truth, mode)
             table.append((mode, given, auc, time.perf_counter() - start))
+            session.close()
         print_table(f"Labels until the validation macro AUC reaches {TARGET_AUC} (demo set, "
                     f"{VALIDATION_ROWS} validation rows; at most {MAX_LABELS})",
                     ["mode", "labels", "AUC reached", "seconds"], table)

@@ -121,6 +121,8 @@ class OnlineLearner:
         assert options is not None
         from patchwork_widget.active.registry import ORDERS
 
+        if not int(session.counts[["train_positive", "train_negative"]].to_numpy().sum()):
+            return  # nothing to learn from yet: the first training label starts a round
         needs = ORDERS[options.order.name].needs
         try:
             self.job = session.train(options.train, update_embeddings="embeddings" in needs,
