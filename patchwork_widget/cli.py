@@ -1,10 +1,25 @@
-"""Command line (B6): ``patchwork-widget demo`` builds and labels the offline demo set (B7)."""
+"""The ``patchwork-widget`` command (B6), for batch jobs on servers.
+
+- ``demo``: build the demo images and label a few from ground truth (B7);
+- ``pretrain CONFIG.yaml``: train a feature extractor (:mod:`patchwork_widget.cli_pretrain`);
+- ``extract`` and ``join``: features of a file list, optionally in shards
+  (:mod:`patchwork_widget.cli_extract`);
+- ``export PROJECT``: labels, annotation history and predictions as CSV or Parquet;
+- ``serve PROJECT``: the labeling app in a browser, without Jupyter (W6).
+
+Each has ``--help``; docs/cli.md shows them end to end.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+from patchwork_widget import cli_extract, cli_pretrain
+
+logger = logging.getLogger(__name__)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -19,18 +34,132 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``patchwork-widget`` command."""
-    parser = argparse.ArgumentParser(prog="patchwork-widget", description=__doc__)
+def _export(args: argparse.Namespace) -> int:
+    from patchwork_widget.labels import LabelStore, save_labels
+
+    project = Path(args.project)
+    if not project.is_file():
+        raise ValueError(f"PROJECT must be an existing label file; got {args.project!r}")
+    out = Path(args.out) if args.out else project.parent / f"{project.stem}_export"
+    out.mkdir(parents=True, exist_ok=True)
+    ext = f".{args.format}"
+    store = LabelStore.open(project, read_only=True, autosave=None)
+    try:
+        labels, history = store.copy(list(store.df.columns)), store.history()
+    finally:
+        store.close()
+    written = [out / f"labels{ext}", out / f"history{ext}"]
+    save_labels(labels, written[0])
+    _write_table(history, written[1])
+    if args.models:
+        written.append(_export_predictions(args, labels, out / f"predictions{ext}"))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _write_table(df, path: Path) -> None:
+    """A plain table (not a label table) as CSV or Parquet, atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        df.to_parquet(tmp, index=False)
+    else:
+        df.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def _export_predictions(args: argparse.Namespace, labels, path: Path) -> Path:
+    import numpy as np
+
+    from patchwork_widget.models.io import load_models, save_predictions
+    from patchwork_widget.models.predictions import predict
+
+    models = load_models(args.models)
+    features = np.load(args.features, mmap_mode="r") if args.features else None
+    if features is None and models.extractor is None:
+        raise ValueError(f"{args.models} holds no feature extractor: give --features F.npy")
+    preds = predict(models, labels, features=features)
+    save_predictions(preds, path, filepaths=labels["filepath"])
+    return path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from patchwork_widget.widget.serve import serve
+
+    token = False if args.no_token else (args.token or True)
+    app = serve(args.project, args.features, feature_extractor=args.extractor,
+                imshape=tuple(args.imshape), port=args.port, ip=args.ip, token=token,
+                open_browser=args.open_browser)
+    print(f"the labeling app is at {app.url}", flush=True)
+    print("press Ctrl-C to stop", flush=True)
+    try:
+        return app.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        app.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's parser (every subcommand with its ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="patchwork-widget", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
+
     demo = sub.add_parser("demo", help="build the demo data and label a few images headless")
     demo.add_argument("--workdir", default="patchwork_demo", help="folder for data and labels")
     demo.add_argument("--annotate", type=int, default=20, help="images to label from ground truth")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return args.run(args)
+
+    cli_pretrain.add_parser(sub)
+    cli_extract.add_parsers(sub)
+
+    export = sub.add_parser(
+        "export", help="labels, annotation history and predictions as CSV or Parquet",
+        description="Read a project (its label file and journal, without becoming its "
+                    "writer) and write labels, history (one row per changed cell) and, with "
+                    "--models, predictions into a folder.")
+    export.add_argument("project", help="the project's label file (CSV or Parquet)")
+    export.add_argument("--out", help="folder to write to (default: PROJECT_export beside it)")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--models", help="a folder written by save_models: add predictions")
+    export.add_argument("--features", help="the project's features (.npy) for --models")
+    export.set_defaults(run=_export)
+
+    srv = sub.add_parser(
+        "serve", help="the labeling app in a browser, without Jupyter (needs Voila)",
+        description="Serve the labeling app on PROJECT with Voila (pip install "
+                    "'patchwork_widget[serve]'). Listens on the loopback interface with a "
+                    "random token unless told otherwise; labels go to the project's journal.")
+    srv.add_argument("project", help="the project's label file (CSV or Parquet)")
+    srv.add_argument("--features", help="pre-extracted features (.npy), one row per image")
+    srv.add_argument("--extractor", help="a feature extractor (.keras) instead of --features")
+    srv.add_argument("--imshape", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
+                     help="display size of an image")
+    srv.add_argument("--port", type=int, help="port (default: a free one)")
+    srv.add_argument("--ip", default="127.0.0.1",
+                     help="interface to listen on (default loopback; 0.0.0.0 for all)")
+    srv.add_argument("--token", help="the token to ask for (default: a random one)")
+    srv.add_argument("--no-token", action="store_true",
+                     help="ask for no token (loopback only)")
+    srv.add_argument("--open-browser", action="store_true")
+    srv.set_defaults(run=_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``patchwork-widget`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except (ValueError, ImportError, RuntimeError) as e:
+        print(f"patchwork-widget {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

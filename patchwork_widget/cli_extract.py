@@ -1,0 +1,161 @@
+"""``patchwork-widget extract`` and ``join``: features of a file list, in shards (B6).
+
+``extract --shard i/n`` computes rows ``[i*N//n, (i+1)*N//n)`` of the list into their own
+resumable ``.npy`` part (see :func:`~patchwork_widget.images.extract.extract_features`), so n
+jobs (a cluster's array job, several machines sharing a folder) each write one part; ``join``
+checks every part is complete and writes them, in order, into one ``.npy`` (TensorFlow-free).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import List, Tuple
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def read_file_list(path: str | os.PathLike) -> List[str]:
+    """Image paths from a text file (one a line, blank lines skipped) or a CSV / Parquet
+    label table (its ``filepath`` column); relative paths are taken from the list's folder."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"--files: no such file {os.fspath(path)!r}")
+    if p.suffix.lower() in (".csv", ".parquet"):
+        from patchwork_widget.labels import load_labels
+
+        files = [str(f) for f in load_labels(p)["filepath"]]
+    else:
+        files = [line.strip() for line in p.read_text().splitlines() if line.strip()]
+    if not files:
+        raise ValueError(f"--files: {os.fspath(path)!r} lists no images")
+    return [f if os.path.isabs(f) else str(p.parent / f) for f in files]
+
+
+def parse_shard(text: str) -> Tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``."""
+    m = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not m or not int(m.group(1)) < int(m.group(2)):
+        raise argparse.ArgumentTypeError(f"--shard must be i/n with 0 <= i < n (e.g. 0/4); "
+                                         f"got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_rows(n_rows: int, shard: Tuple[int, int]) -> range:
+    """The rows of shard ``i`` of ``n``: contiguous, sizes differing by at most one."""
+    i, n = shard
+    return range(i * n_rows // n, (i + 1) * n_rows // n)
+
+
+def part_path(out: str | os.PathLike, shard: Tuple[int, int]) -> Path:
+    """Where shard ``i/n`` of ``out`` is written: ``<out stem>.part-i-of-n.npy``."""
+    out = Path(out)
+    i, n = shard
+    return out.with_name(f"{out.stem}.part-{i}-of-{n}.npy")
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from patchwork_widget.images.extract import extract_features
+    from patchwork_widget.models.io import load_keras
+
+    files = read_file_list(args.files)
+    rows = shard_rows(len(files), args.shard) if args.shard else range(len(files))
+    target = part_path(args.out, args.shard) if args.shard else Path(args.out)
+    model = load_keras(args.model)
+    shape = tuple(args.imshape) if args.imshape else tuple(model.inputs[0].shape[1:3])
+    if None in shape:
+        raise ValueError(f"{args.model} takes images of any size: give --imshape H W")
+    result = extract_features([files[r] for r in rows], model, imshape=shape,
+                              num_channels=args.num_channels, norm=args.norm,
+                              batch_size=args.batch_size, memmap_path=target,
+                              resume=not args.restart, progress=not args.no_progress)
+    print(f"features:  {target}  rows {rows.start}..{rows.stop - 1} of {len(files)}, "
+          f"shape {result.features.shape}")
+    if result.errors:
+        print(f"unreadable: {len(result.errors)} (listed in {target}.errors.jsonl)")
+    return 0
+
+
+def run_join(args: argparse.Namespace) -> int:
+    from patchwork_widget.images.extract import TODO
+
+    out = Path(args.out)
+    n = args.shards
+    if n < 1:
+        raise ValueError(f"--shards must be >= 1; got {n}")
+    parts = [part_path(out, (i, n)) for i in range(n)]
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise ValueError(f"missing part(s) {missing}: run `extract --shard i/{n}` for each")
+    arrays = [np.load(p, mmap_mode="r") for p in parts]
+    for p, a in zip(parts, arrays):
+        status = np.load(f"{p}.status.npy", mmap_mode="r")
+        todo = int((status == TODO).sum())
+        if todo:
+            raise ValueError(f"{p} is unfinished ({todo} of {len(status)} rows left): run its "
+                             "extract again, it resumes")
+        if a.shape[1:] != arrays[0].shape[1:]:
+            raise ValueError(f"{p} has features of shape {a.shape[1:]}, {parts[0]} "
+                             f"{arrays[0].shape[1:]}: the parts come from different models")
+    total = sum(len(a) for a in arrays)
+    tmp = out.with_name(f".{out.name}.tmp.npy")
+    joined = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                       shape=(total,) + arrays[0].shape[1:])
+    errors = []
+    start = 0
+    for p, a in zip(parts, arrays):
+        for s in range(0, len(a), 4096):
+            chunk = a[s:s + 4096]
+            joined[start + s:start + s + len(chunk)] = chunk
+        errors_file = Path(f"{p}.errors.jsonl")
+        if errors_file.is_file():
+            for line in errors_file.read_text().splitlines():
+                if line.strip():
+                    e = json.loads(line)
+                    errors.append({**e, "row": int(e["row"]) + start})
+        start += len(a)
+    joined.flush()
+    del joined
+    os.replace(tmp, out)
+    errors_out = Path(f"{out}.errors.jsonl")
+    errors_out.write_text("".join(json.dumps(e) + "\n" for e in errors))
+    print(f"features:  {out}  {total} rows from {n} parts; unreadable: {len(errors)}")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser(
+        "extract", help="features of every image with a saved model (.npy, resumable)",
+        description="Run a saved Keras model (.keras) over a list of images and write the "
+                    "features to a .npy file, memory-mapped, with a progress bar. An "
+                    "interrupted run resumes where it stopped. With --shard i/n only the "
+                    "i-th of n contiguous parts is computed, into OUT's part file; `join` "
+                    "then assembles the parts in order.")
+    ex.add_argument("--model", required=True, help="a .keras model: images -> features")
+    ex.add_argument("--files", required=True,
+                    help="text file of image paths (one a line) or a label table (CSV/Parquet)")
+    ex.add_argument("--out", required=True, help="the .npy file to write")
+    ex.add_argument("--shard", type=parse_shard, help="i/n: compute part i of n (0-based)")
+    ex.add_argument("--imshape", type=int, nargs=2, metavar=("H", "W"),
+                    help="image size (default: the model's input size)")
+    ex.add_argument("--num-channels", type=int, default=3)
+    ex.add_argument("--norm", type=float, default=None,
+                    help="divide pixels by this (default: by the file's dtype maximum)")
+    ex.add_argument("--batch-size", type=int, default=64)
+    ex.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    ex.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ex.set_defaults(run=run_extract)
+
+    jn = sub.add_parser(
+        "join", help="join the parts of `extract --shard i/n` into one .npy",
+        description="Check that every part OUT.part-i-of-N.npy is complete and write them in "
+                    "order into OUT (unreadable images listed in OUT.errors.jsonl).")
+    jn.add_argument("--out", required=True, help="the .npy file the parts were written for")
+    jn.add_argument("--shards", required=True, type=int, help="N, the number of parts")
+    jn.set_defaults(run=run_join)

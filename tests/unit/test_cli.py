@@ -1,0 +1,148 @@
+"""B6: the command line. The round trip runs each step in its own process, as batch jobs would:
+pretrain (1 epoch, tiny net) -> extract in two shards -> join -> the widget opens on the
+features -> export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from patchwork_widget import cli
+from patchwork_widget.cli_extract import parse_shard, part_path, shard_rows
+from patchwork_widget.datasets import load_demo_dataset
+
+COMMANDS = ["demo", "pretrain", "extract", "join", "export", "serve"]
+
+
+def run(*args: str, cwd) -> str:
+    done = subprocess.run([sys.executable, "-m", "patchwork_widget.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def demo_files(tmp_path):
+    df = load_demo_dataset(tmp_path / "demo", n_per_class=4, patch_size=32)
+    (tmp_path / "files.txt").write_text("\n".join(df.filepath) + "\n")
+    return df.filepath.tolist()
+
+
+CONFIG = """\
+trainer: simclr
+logdir: run
+trainingdata: files.txt
+fcn: resnet_small
+epochs: 1
+imshape: [32, 32]
+batch_size: 16
+lr: 1.0e-3
+augment: {flip_left_right: true, zoom_scale: 0.5}
+"""
+
+
+def test_round_trip_pretrain_extract_in_shards_join_open_export(tmp_path, demo_files):
+    pytest.importorskip("tensorflow")
+    (tmp_path / "cfg.yaml").write_text(CONFIG)
+    out = run("pretrain", "cfg.yaml", cwd=tmp_path)
+    assert (tmp_path / "run" / "fcn.keras").is_file() and "fcn.keras" in out
+    assert (tmp_path / "run" / "config.yaml").is_file()  # the Python API's records
+    for shard in ("0/2", "1/2"):
+        run("extract", "--model", "run/fcn.keras", "--files", "files.txt", "--out",
+            "feats.npy", "--shard", shard, "--imshape", "32", "32", "--no-progress",
+            cwd=tmp_path)
+    again = run("extract", "--model", "run/fcn.keras", "--files", "files.txt", "--out",
+                "feats.npy", "--shard", "1/2", "--imshape", "32", "32", "--no-progress",
+                cwd=tmp_path)  # resumes: nothing left to do
+    assert "rows 26..51 of 52" in again
+    run("join", "--out", "feats.npy", "--shards", "2", cwd=tmp_path)
+    features = np.load(tmp_path / "feats.npy", mmap_mode="r")
+    assert features.shape[0] == len(demo_files)
+
+    from patchwork_widget.images.extract import extract_features
+    from patchwork_widget.models.io import load_keras
+
+    whole = extract_features(demo_files, load_keras(tmp_path / "run" / "fcn.keras"),
+                             imshape=(32, 32), progress=False).features
+    np.testing.assert_allclose(features, whole, atol=1e-5)  # the parts joined in order
+
+    from patchwork_widget import PatchworkWidget, prep_label_dataframe
+
+    prep_label_dataframe(demo_files, ["a", "b"]).to_csv(tmp_path / "labels.csv", index=False)
+    widget = PatchworkWidget(str(tmp_path / "labels.csv"), features=features)
+    widget.session.annotate(3, {"a": 1.0})
+    widget.close()
+
+    run("export", "labels.csv", "--out", "exported", "--format", "parquet", cwd=tmp_path)
+    labels = pd.read_parquet(tmp_path / "exported" / "labels.parquet")
+    history = pd.read_parquet(tmp_path / "exported" / "history.parquet")
+    assert labels.loc[3, "a"] == 1.0 and labels["a"].notna().sum() == 1
+    assert list(history[["row", "field", "new"]].iloc[0]) == [3, "a", 1.0]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, "--help"])
+    assert e.value.code == 0 and "usage: patchwork-widget " + command in capsys.readouterr().out
+
+
+def test_an_unknown_yaml_key_fails_listing_the_valid_ones(tmp_path, demo_files, capsys):
+    pytest.importorskip("tensorflow")
+    (tmp_path / "cfg.yaml").write_text(CONFIG + "temprature: 0.5\n")
+    assert cli.main(["pretrain", str(tmp_path / "cfg.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key(s) ['temprature']" in err and "'temperature'" in err
+    assert "'lr'" in err and "'epochs'" in err
+    (tmp_path / "cfg.yaml").write_text(CONFIG.replace("simclr", "simclr2"))
+    assert cli.main(["pretrain", str(tmp_path / "cfg.yaml")]) == 2
+    assert "trainer must be one of" in capsys.readouterr().err
+
+
+def test_shards_cover_every_row_once_in_order():
+    for n_rows in (0, 1, 7, 52):
+        for n in (1, 2, 3, 8):
+            rows = [r for i in range(n) for r in shard_rows(n_rows, (i, n))]
+            assert rows == list(range(n_rows))
+    assert parse_shard("1/4") == (1, 4)
+    assert part_path("x/feats.npy", (1, 4)).name == "feats.part-1-of-4.npy"
+    for bad in ("4/4", "1", "-1/2", "a/b"):
+        with pytest.raises(Exception, match="i/n"):
+            parse_shard(bad)
+
+
+def test_join_refuses_missing_or_unfinished_parts(tmp_path, capsys):
+    assert cli.main(["join", "--out", str(tmp_path / "f.npy"), "--shards", "2"]) == 2
+    assert "missing part(s)" in capsys.readouterr().err
+    for i in range(2):
+        part = part_path(tmp_path / "f.npy", (i, 2))
+        np.save(part, np.zeros((3, 2), np.float32))
+        np.save(f"{part}.status.npy", np.array([1, 1, i], np.int8))  # part 0 has a row to do
+    assert cli.main(["join", "--out", str(tmp_path / "f.npy"), "--shards", "2"]) == 2
+    assert "unfinished (1 of 3 rows left)" in capsys.readouterr().err
+    assert not (tmp_path / "f.npy").exists()
+
+
+def test_export_writes_labels_and_history_as_csv(tmp_path, demo_files):
+    from patchwork_widget.labels import LabelStore, prep_label_dataframe
+
+    path = tmp_path / "labels.csv"
+    with LabelStore.open(path, df=prep_label_dataframe(demo_files[:5], ["x"])) as store:
+        store.annotate(2, {"x": 0.0})
+    assert cli.main(["export", str(path)]) == 0
+    folder = tmp_path / "labels_export"
+    assert pd.read_csv(folder / "labels.csv")["x"].tolist()[2] == 0.0
+    assert pd.read_csv(folder / "history.csv")["row"].tolist() == [2]
+    assert cli.main(["export", str(tmp_path / "nope.csv")]) == 2
+
+
+def test_serve_refuses_an_open_interface_without_a_token(tmp_path, demo_files, capsys):
+    from patchwork_widget.labels import prep_label_dataframe
+
+    prep_label_dataframe(demo_files[:3], ["x"]).to_csv(tmp_path / "l.csv", index=False)
+    assert cli.main(["serve", str(tmp_path / "l.csv"), "--ip", "0.0.0.0", "--no-token"]) == 2
+    assert "token=False is allowed only on the loopback" in capsys.readouterr().err
