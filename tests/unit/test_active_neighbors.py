@@ -89,7 +89,7 @@ def test_approximate_graph_is_symmetric_normalised_and_carries_its_report(hard):
     w = knn_graph(x, k=K, exact_max_rows=1000, normalize=False)
     s = knn_graph(x, k=K, exact_max_rows=1000)
     assert w.search.backend == "ivf" and w.search.recall >= 0.95 and w.search.reached
-    assert s.search == w.search or s.search.setting == w.search.setting
+    assert s.search.setting == w.search.setting  # seeded: the same search
     assert sp.isspmatrix_csr(s) and s.dtype == np.float32
     assert (w != w.T).nnz == 0 and w.diagonal().max() == 0
     degree = np.asarray(w.sum(axis=1)).ravel()

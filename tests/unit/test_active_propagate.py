@@ -38,9 +38,10 @@ def test_exact_search_equals_sklearn(metric):
     assert not np.any(idx == np.arange(700)[:, None])
 
 
-def test_hnsw_path_recall_against_exact_sklearn_neighbours():
+def test_approximate_path_recall_against_exact_sklearn_neighbours():
     x, _ = clustered(6000, 32, seed=2)
-    graph = knn_graph(x, k=10, exact_max_rows=2000, normalize=False)  # 6,000 rows: HNSW
+    graph = knn_graph(x, k=10, exact_max_rows=2000, normalize=False)  # 6,000 rows: IVF-Flat
+    assert graph.search.backend == "ivf" and graph.search.reached
     assert graph.shape == (6000, 6000) and (graph != graph.T).nnz == 0
     # a row's 10 heaviest edges are its neighbours (a mutual pair's weight counts twice)
     found = [row.indices[np.argsort(-row.data, kind="stable")[:10]] for row in graph]
