@@ -116,9 +116,12 @@ def test_label_by_keyboard_and_everything_is_saved(
     try:
         check_table(table, queue, expected)
     except AssertionError as err:  # say what the kernel's log and the view hold for the rows
-        history = kernel_exec(page, "print(widget.history.tail(40).to_string())")
-        view = page.evaluate("() => JSON.stringify([...globalThis.patchworkViews.at(-1).control.state.values.values()].slice(0, 30))")
-        raise AssertionError(f"{err}\nlast annotations:\n{history}\nview values: {view}") from err
+        history = kernel_exec(page, "print(widget.history.to_string())")
+        view = page.evaluate(
+            "(rows) => JSON.stringify(rows.map((r) => globalThis.patchworkViews.at(-1).control.state.values.get(r)))",
+            queue[: len(expected)],
+        )
+        raise AssertionError(f"{err}\nannotations:\n{history}\nview values: {view}") from err
 
     # The Save button writes the outfile atomically; it holds the same labels.
     page.locator(".pw-save").click()
