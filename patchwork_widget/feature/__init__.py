@@ -25,16 +25,16 @@ from patchwork_widget.feature.evaluate import (
 from patchwork_widget.feature.hcl import HCLTrainer
 from patchwork_widget.feature.losses import hcl_loss, mochi_negatives, moco_loss, nt_xent_loss
 from patchwork_widget.feature.moco import MomentumContrastTrainer
+from patchwork_widget.feature.multitask import MultiTaskTrainer
 from patchwork_widget.feature.models import BNAlexNetFCN, ResNetFCN, projection_head
 from patchwork_widget.feature.simclr import SimCLRTrainer
 from patchwork_widget.models.optim import LARS, DecaySchedule, build_optimizer
 from patchwork_widget.options.feature import FeatureTrainerOptions
 
 __all__ = [
-    "BNAlexNetFCN", "DecaySchedule", "DeepClusterTrainer", "DetConTrainer",
-    "FeatureTrainer", "FeatureTrainerOptions", "HCLTrainer",
-    "LARS",
-    "MomentumContrastTrainer", "ResNetFCN", "SimCLRTrainer", "alignment", "build_optimizer",
-    "hcl_loss", "linear_classification_test", "masked_hcl_loss", "mochi_negatives", "moco_loss", "nt_xent_loss",
-    "projection_head", "rotation_classification_test", "uniformity",
+    "BNAlexNetFCN", "DecaySchedule", "DeepClusterTrainer", "DetConTrainer", "FeatureTrainer",
+    "FeatureTrainerOptions", "HCLTrainer", "LARS", "MomentumContrastTrainer", "MultiTaskTrainer",
+    "ResNetFCN", "SimCLRTrainer", "alignment", "build_optimizer", "hcl_loss",
+    "linear_classification_test", "masked_hcl_loss", "mochi_negatives", "moco_loss",
+    "nt_xent_loss", "projection_head", "rotation_classification_test", "uniformity",
 ]

@@ -1,5 +1,5 @@
 """Subprocess for test_feature_ssl2_distributed: one training step of the part-two trainers
-(F7-F10) under MirroredStrategy over two logical CPU devices and on one device, on the same
+(F7, F8, F10) under MirroredStrategy over two logical CPU devices and on one device, on the same
 global batch.
 
 Usage: python feature_ssl2_distributed_worker.py LOGDIR
@@ -26,6 +26,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from patchwork_widget.feature import (  # noqa: E402
     DeepClusterTrainer,
     DetConTrainer,
+    MultiTaskTrainer,
     ResNetFCN,
 )
 
@@ -46,13 +47,19 @@ def batches(rng: np.random.Generator) -> dict:
     cropped[1, ..., 2] = 0          # replica 0 loses a pair, replica 1 keeps all of its pairs
     cropped[2, ..., 1] = 0
     labels = np.arange(BATCH, dtype=np.float32) % 4
-    return {"DetConTrainer": ((x1, masks), (x2, cropped)),
+    # task b is labelled on replica 1's half only; task a misses one row on each half
+    tasks = np.array([[0, -1], [1, -1], [-1, -1], [0, -1], [1, 0], [-1, 1], [0, 1], [1, 0]],
+                     np.float32)
+    return {"MultiTaskTrainer": (x1, tasks),
+            "DetConTrainer": ((x1, masks), (x2, cropped)),
             "DeepClusterTrainer": (x1, labels)}
 
 
 def build(cls, strategy, logdir, images, **kw):
     with strategy.scope():
         fcn = ResNetFCN(3, filters=(8, 16), synchronized_bn=True)
+    if cls is MultiTaskTrainer:
+        kw["labels"] = {"a": [0, 1] * BATCH, "b": [1, None, 0, None] * (BATCH // 2)}
     return cls(logdir, images, fcn=fcn, strategy=strategy, **COMMON, **kw)
 
 
@@ -73,13 +80,16 @@ def main(logdir: str, seed: int = 0) -> None:
     results = {"replicas": mirrored.num_replicas_in_sync}
     cases = ((DetConTrainer, dict(augment={"flip_left_right": True}, mean_scale=0,
                                   num_samples=3, beta=0.5, tau_plus=0.1)),
-             (DeepClusterTrainer, dict(k=4, pca_dim=4, dense=[8])))
+             (DeepClusterTrainer, dict(k=4, pca_dim=4, dense=[8])),
+             (MultiTaskTrainer, dict(shared_layers="8", task_weights="adaptive")))
     for cls, kw in cases:
         name = cls.__name__
         two = build(cls, mirrored, os.path.join(logdir, name + "_2"), images, **kw)
         one = build(cls, single, os.path.join(logdir, name + "_1"), images, **kw)
         for model in two._models:
             one._models[model].set_weights(two._models[model].get_weights())
+        if cls is MultiTaskTrainer:
+            one.log_variances.assign(two.log_variances.numpy())
         start = one.fcn.get_weights()
         loss2 = one_step(two, mirrored, *data[name])
         loss1 = one_step(one, single, *data[name])

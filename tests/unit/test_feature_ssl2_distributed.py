@@ -1,7 +1,8 @@
-"""F11 for the part-two trainers (F7-F10): one training step under MirroredStrategy over two
+"""F11 for the part-two trainers (F7, F8, F10): one training step under MirroredStrategy over two
 logical CPU devices gives the same loss and the same updated weights as one device on the
-same global batch. DetCon's batch leaves out pairs on one replica only, so a per-replica
-mean (instead of the global one) would show.
+same global batch. DetCon's batch leaves out pairs on one replica only and the multitask
+batch has a task labelled on one replica only, so a per-replica mean (instead of the global
+one) would show.
 
 The logical devices must be set before TensorFlow initialises, so the work runs in a
 subprocess (tests/unit/feature_ssl2_distributed_worker.py)."""
@@ -20,7 +21,7 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("skimage")
 
 WORKER = Path(__file__).with_name("feature_ssl2_distributed_worker.py")
-TRAINERS = ["DetConTrainer", "DeepClusterTrainer"]
+TRAINERS = ["DetConTrainer", "DeepClusterTrainer", "MultiTaskTrainer"]
 
 
 @pytest.fixture(scope="module")
