@@ -67,3 +67,18 @@ def default_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return "unknown"
+
+
+def is_server_url(journal: object) -> bool:
+    """Whether ``journal`` (the ``journal`` argument of ``LabelStore.open``) names a server."""
+    return isinstance(journal, str) and journal.startswith(("postgresql://", "postgres://"))
+
+
+def check_project(project: object) -> str:
+    """``project``: a non-empty name of at most 200 characters."""
+    if isinstance(project, str) and project.strip() and len(project) <= 200:
+        return project
+    raise ValueError(
+        f"project must be a non-empty name of at most 200 characters (a team journal "
+        f"holds several projects); got {project!r}"
+    )

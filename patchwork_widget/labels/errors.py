@@ -35,3 +35,11 @@ def check_usable(path: Path, closed: bool, taken_over: bool, read_only: bool = F
             f"the label store {str(path)!r} was opened read-only; open it without "
             "read_only=True to change it"
         )
+
+
+class JournalUnavailableError(ConnectionError):
+    """The team journal's server cannot be reached: the change was not saved.
+
+    Nothing was applied to the table; retry the call once the server is back (the store
+    reconnects by itself).
+    """

@@ -18,19 +18,15 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .schema import FILEPATH, FLAGS, class_columns
+from .records import CLASS_EDITS, Event, decode_snapshot, encode_snapshot
 
 FORMAT_VERSION = "1"
-CLASS_EDITS = ("add_class", "rename_class", "remove_class", "merge_classes")
-
-Event = tuple[int, str, float | None, float | None]
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,39 +67,10 @@ def journal_path(export_path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".journal.sqlite")
 
 
-def encode_snapshot(df: pd.DataFrame) -> tuple[int, str, bytes, bytes, bytes]:
-    """Encode a label table as (nrows, classes JSON, paths, flags, labels) blobs."""
-    classes = class_columns(df)
-    paths = "\0".join(df[FILEPATH].tolist()).encode("utf-8")
-    flags = np.stack([df[f].to_numpy(dtype=bool) for f in FLAGS]).astype(np.uint8)
-    labels = np.full((len(classes), len(df)), -1, dtype=np.int8)
-    for i, name in enumerate(classes):
-        values = df[name].to_numpy()
-        labels[i][values == 0] = 0
-        labels[i][values == 1] = 1
-    return len(df), json.dumps(classes), paths, flags.tobytes(), labels.tobytes()
-
-
-def decode_snapshot(
-    nrows: int, classes_json: str, paths: bytes, flags: bytes, labels: bytes
-) -> pd.DataFrame:
-    """Inverse of :func:`encode_snapshot`."""
-    classes = json.loads(classes_json)
-    filepaths = paths.decode("utf-8").split("\0") if nrows else []
-    flag_arr = np.frombuffer(flags, dtype=np.uint8).reshape(len(FLAGS), nrows)
-    label_arr = np.frombuffer(labels, dtype=np.int8).reshape(len(classes), nrows)
-    data: dict[str, object] = {FILEPATH: pd.Series(filepaths, dtype="str")}
-    for i, flag in enumerate(FLAGS):
-        data[flag] = flag_arr[i].astype(bool)
-    for i, name in enumerate(classes):
-        column = label_arr[i].astype(float)
-        column[label_arr[i] < 0] = np.nan
-        data[name] = column
-    return pd.DataFrame(data, index=pd.RangeIndex(nrows))
-
-
 class Journal:
-    """Append-only SQLite journal of one label table.
+    """Append-only SQLite journal of one label table (one writer: see :mod:`.lock`).
+
+    The interface every journal backend has (see :mod:`.pg_journal` for PostgreSQL).
 
     Parameters
     ----------
@@ -124,6 +91,8 @@ class Journal:
         self, path: str | os.PathLike, user: str, session: str, read_only: bool = False
     ) -> None:
         self.path = Path(path)
+        self.where = str(self.path)  # for messages: in full, and short
+        self.name = self.path.name
         self.user = user
         self.session = session
         if read_only:
@@ -145,8 +114,11 @@ class Journal:
         ).fetchone()
         return bool(row[0])
 
-    def create(self, df: pd.DataFrame) -> None:
-        """Create the tables and store ``df`` as the base snapshot, atomically."""
+    def create(self, df: pd.DataFrame) -> bool:
+        """Create the tables and store ``df`` as the base snapshot, atomically.
+
+        Returns whether this call created the journal (always, for the only writer).
+        """
         with self._transaction() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -155,6 +127,7 @@ class Journal:
             db.execute(
                 "INSERT INTO snapshot VALUES (1, 0, ?, ?, ?, ?, ?)", encode_snapshot(df)
             )
+        return True
 
     def load_snapshot(self) -> tuple[pd.DataFrame, int]:
         """Return the snapshot table and the id of the last action folded into it."""
@@ -190,6 +163,22 @@ class Journal:
                 (upto_action, *encode_snapshot(df)),
             )
         return True
+
+    def writing(self, after: int) -> AbstractContextManager[None]:
+        """Hold the right to append across a change's validation and :meth:`append`.
+
+        Yields the actions other writers committed after action ``after`` (to apply
+        before validating), or None when there cannot be any: with SQLite the store is
+        the only writer, so this holds nothing and yields None.
+        """
+        return nullcontext()
+
+    def watch(self, on_change: Callable[[str], None]) -> None:
+        """Call ``on_change`` when another writer commits; a single-writer journal never
+        has one, so this does nothing."""
+
+    def unwatch(self) -> None:
+        """Stop :meth:`watch` (nothing to stop here)."""
 
     def append(
         self,
@@ -241,9 +230,9 @@ class Journal:
         """Actions with id > ``after`` and their events, both in order."""
         actions = pd.DataFrame(
             self._db.execute(
-                "SELECT id, kind, detail FROM actions WHERE id > ? ORDER BY id", (after,)
+                "SELECT id, kind, detail, user FROM actions WHERE id > ? ORDER BY id", (after,)
             ).fetchall(),
-            columns=["id", "kind", "detail"],
+            columns=["id", "kind", "detail", "user"],
         )
         events = pd.DataFrame(
             self._db.execute(
@@ -308,41 +297,3 @@ class Journal:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
-
-
-HISTORY_COLUMNS = [
-    "action", "time", "kind", "row", "field", "old", "new", "seconds", "user", "session",
-    "undone",
-]
-
-
-def _edit_text(kind: str, detail: dict) -> str:
-    if kind == "rename_class":
-        return f"{detail['old']} -> {detail['new']}"
-    if kind == "merge_classes":
-        return f"{detail['a']} + {detail['b']} -> {detail['into']}"
-    return detail["name"]
-
-
-def history_frame(actions: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """Shape :meth:`Journal.read_history` output as one row per cell event.
-
-    Class edits add one row each with ``row`` -1 and a description in ``field``
-    (``"cat"``, ``"cat -> feline"``, ``"cat + kitten -> feline"``), placed before the
-    cell events that record the values they dropped or changed.
-    """
-    cells = events.merge(actions, on="action", how="left")
-    edits = actions[actions["kind"].isin(CLASS_EDITS)].copy()
-    edits["field"] = [
-        _edit_text(kind, json.loads(detail)) for kind, detail in zip(edits["kind"], edits["detail"])
-    ]
-    edits["row"], edits["seq"], edits["old"], edits["new"] = -1, -1, np.nan, np.nan
-    out = pd.concat([edits, cells], ignore_index=True).sort_values(
-        ["action", "seq"], kind="stable", ignore_index=True
-    )
-    out["time"] = pd.to_datetime(out["time"].astype(float), unit="s", utc=True)
-    out["undone"] = out["action"].isin(actions["undoes"].dropna().astype("int64"))
-    out = out.astype({"action": "int64", "row": "int64", "old": float, "new": float})
-    out["seconds"] = out["seconds"].astype(float)
-    return out[HISTORY_COLUMNS]
-

@@ -1,24 +1,28 @@
-"""Opening a LabelStore's journal: the writer lock, and which table the store starts from
-(its journal, ``df`` or the export file)."""
+"""Opening a LabelStore's journal (SQLite beside the export file, or a project on a
+PostgreSQL server): the writer lock, and which table the store starts from (its journal,
+``df`` or the export file)."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .arguments import check_wait, default_user
+from .arguments import check_project, check_wait, default_user, is_server_url
 from .files import load_labels, remove_stale_temps, table_format
 from .journal import Journal, journal_path
 from .lock import WriterLock, acquire
 from .replay import replay
 from .schema import check_same_filepaths, class_columns
+
+if TYPE_CHECKING:
+    from .pg_journal import PgJournal
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,14 @@ def open_journal(
     user: str | None,
     read_only: bool,
     wait: float,
-) -> tuple[Journal, Start, WriterLock | None, bool]:
+    server: str | None = None,
+    project: str | None = None,
+    annotator: str | None = None,
+) -> tuple[Journal | PgJournal, Start, WriterLock | None, bool]:
     """Check :meth:`LabelStore.open`'s arguments, open its journal and load its table.
+
+    ``server`` (the ``journal`` argument) is None for the SQLite journal, else a
+    PostgreSQL URL (see :func:`open_team_journal`).
 
     As writer: take the writer lock (so nobody else creates or writes the journal),
     remove exports a killed process left unfinished, create the journal if new (and
@@ -58,9 +68,21 @@ def open_journal(
     wait = check_wait(wait)
     if not isinstance(read_only, bool):
         raise ValueError(f"read_only must be True or False; got {read_only!r}")
-    user = user or default_user()
-    where = journal_path(path)
+    user = _annotator(user, annotator)
     session = uuid.uuid4().hex
+    if server is not None:
+        if not is_server_url(server):
+            raise ValueError(
+                f"journal must be None (SQLite beside the export file) or a PostgreSQL URL "
+                f"'postgresql://[user@]host[:port]/dbname'; got {server!r}"
+            )
+        return open_team_journal(path, df, classes, user, read_only, wait, server, project,
+                                 session)
+    if project is not None:
+        raise ValueError(
+            f"project={project!r} needs a team journal: pass journal='postgresql://...'"
+        )
+    where = journal_path(path)
     if read_only:
         try:
             journal = Journal(where, user, session, read_only=True)
@@ -101,9 +123,74 @@ def open_journal(
     return journal, start, writer, exported
 
 
+def _annotator(user: str | None, annotator: str | None) -> str:
+    """The name recorded on actions: ``annotator`` or ``user`` (the same thing), or the
+    login name."""
+    if user is not None and annotator is not None and user != annotator:
+        raise ValueError(
+            f"user={user!r} and annotator={annotator!r} name the same thing; give one"
+        )
+    name = annotator if annotator is not None else user
+    if name is not None and not (isinstance(name, str) and name.strip()):
+        raise ValueError(f"annotator must be a non-empty name; got {name!r}")
+    return name or default_user()
+
+
+def open_team_journal(
+    path: Path,
+    df: pd.DataFrame | None,
+    classes: list[str] | None,
+    user: str,
+    read_only: bool,
+    wait: float,
+    url: str,
+    project: str | None,
+    session: str,
+) -> tuple[PgJournal, Start, WriterLock | None, bool]:
+    """Open ``project`` on the PostgreSQL server at ``url`` (see :func:`open_journal`).
+
+    Several stores write a project at once, so the writer lock only guards the export
+    file (``<path>.team.lock``: one store per file, a rerun cell takes over). The first
+    store to open a project creates it from ``df`` (or the export file).
+    """
+    project = check_project(project)
+    try:
+        from .pg_journal import PgJournal
+    except ImportError as error:
+        raise ImportError(
+            f"a PostgreSQL journal needs psycopg ({error}): pip install 'patchwork_widget[team]'"
+        ) from None
+    writer = None if read_only else acquire(team_lock_target(path), user, wait)
+    try:
+        journal = PgJournal(url, project, user, session, path)
+        try:
+            start = start_table(path, journal, df, classes, read_only)
+            if not start.resumed and not journal.create(start.table):
+                start = start_table(path, journal, df, classes)  # another store was first
+            exported = export_is_current(path, journal, start.last_action)
+        except BaseException:
+            journal.close()
+            raise
+    except BaseException:
+        if writer is not None:
+            writer.release()
+        raise
+    log.info(
+        "opened %s as %r: %d rows, %d actions replayed",
+        journal.where, user, len(start.table), start.pending,
+    )
+    return journal, start, writer, exported
+
+
+def team_lock_target(path: Path) -> Path:
+    """What the writer lock of a team store's export file is named after
+    (``labels.csv`` -> ``labels.csv.team``, locked through ``labels.csv.team.lock``)."""
+    return path.with_name(path.name + ".team")
+
+
 def start_table(
     path: Path,
-    journal: Journal,
+    journal: Journal | PgJournal,
     df: pd.DataFrame | None,
     classes: list[str] | None,
     read_only: bool = False,
@@ -124,10 +211,10 @@ def start_table(
         last = int(actions["id"].iloc[-1]) if len(actions) else upto
         start = Start(table, len(actions), last, resumed=True)
         if df is not None:
-            check_same_filepaths(table, load_labels(df), f"the journal {journal.path.name}")
+            check_same_filepaths(table, load_labels(df), f"the journal {journal.name}")
     elif read_only:
         raise ValueError(
-            f"the label journal {os.fspath(journal.path)!r} is empty or still being "
+            f"the label journal {journal.where!r} is empty or still being "
             "created; open it read-only once its writer has opened it"
         )
     elif df is not None:
@@ -136,7 +223,7 @@ def start_table(
         start = Start(load_labels(path), 0, 0, resumed=False)
     else:
         raise ValueError(
-            f"no journal {journal.path.name} and no file {str(path)!r} to start from; "
+            f"no journal {journal.name} and no file {str(path)!r} to start from; "
             "pass df (see prep_label_dataframe(filepaths, classes))"
         )
     if classes is not None and classes != class_columns(start.table):
@@ -148,7 +235,7 @@ def start_table(
     return start
 
 
-def export_is_current(path: Path, journal: Journal, last_action: int) -> bool:
+def export_is_current(path: Path, journal: Journal | PgJournal, last_action: int) -> bool:
     """Whether the export file provably holds the table after ``last_action``.
 
     True when the journal's record of the last export names that action and the file

@@ -1,9 +1,12 @@
 """LabelStore: the live label table backed by a durable journal (FEATURES L3, L4, L5).
 
-Every change is written to the SQLite journal (see :mod:`.journal`) in one committed
-transaction before the in-memory DataFrame changes, so the DataFrame never shows a
-label that a crash could lose. One store at a time writes a journal (see :mod:`.lock`);
-the export file is kept current in the background (see :mod:`.autosave`).
+Every change is written to the journal in one committed transaction before the
+in-memory DataFrame changes, so the DataFrame never shows a label that a crash could
+lose. The journal is SQLite beside the export file (:mod:`.journal`; one store at a time
+writes it, see :mod:`.lock`) or a project on a PostgreSQL server that several annotators
+write at once (:mod:`.pg_journal`); the store does not know which. Other annotators'
+changes arrive on a listener thread and are applied under the store's lock. The export
+file is kept current in the background (see :mod:`.autosave`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -25,9 +28,11 @@ from .autosave import ExportState, check_delay
 from .errors import check_usable
 from .exporting import Exports
 from .files import save_labels
-from .journal import Journal, history_frame
+from .journal import Journal
 from .lock import WriterLock
 from .opening import Start, open_journal
+from .records import CLASS_EDITS, history_frame
+from .remote import RemoteChange, remote_change
 from .table import LiveTable, constant_grid, undo_grid
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,8 @@ class LabelStore:
         self._closed = False
         self._taken_over = False
         self._exports = Exports(path, journal, self._lock, exported)
+        self._listeners: list[Callable[[RemoteChange], None]] = []
+        self._news: list[RemoteChange] = []  # applied, not yet told to the listeners
 
     @classmethod
     def open(
@@ -69,6 +76,9 @@ class LabelStore:
         read_only: bool = False,
         wait: float = 0.0,
         autosave: float | None = 1.0,
+        journal: str | None = None,
+        project: str | None = None,
+        annotator: str | None = None,
     ) -> LabelStore:
         """Open (or start) the store whose export file is ``path``.
 
@@ -76,7 +86,7 @@ class LabelStore:
         ----------
         path
             The export file, ``.csv`` or ``.parquet``; the journal is
-            ``<path>.journal.sqlite`` beside it.
+            ``<path>.journal.sqlite`` beside it unless ``journal`` names a server.
         df
             The table to start from when there is no journal yet. With an existing
             journal the journal wins, and ``df`` must have the same filepaths in the same
@@ -95,6 +105,16 @@ class LabelStore:
             Export ``path`` in the background this many seconds after the last change
             (at most 5 s after the first unexported one), and at close and interpreter
             exit. None: only on :meth:`export` and :meth:`close`.
+        journal
+            None (the SQLite journal beside ``path``) or the URL of a PostgreSQL
+            database, ``postgresql://[user[:password]@]host[:port]/dbname``, shared by a
+            team (see docs/team.md): several annotators' stores write one ``project``
+            at once and each sees the others' changes within about a second. The
+            writer lock then only guards this store's export file.
+        project
+            The project in the team journal (required with a server URL).
+        annotator
+            Who labels, recorded on every action (the same as ``user``; give one).
 
         Returns
         -------
@@ -109,10 +129,11 @@ class LabelStore:
         """
         delay = check_delay(autosave)
         path = Path(path)
-        journal, start, writer, exported = open_journal(
-            path, df, classes, user, read_only, wait
+        backend, start, writer, exported = open_journal(
+            path, df, classes, user, read_only, wait, journal, project, annotator
         )
-        store = cls(path, journal, start, writer, exported)
+        store = cls(path, backend, start, writer, exported)
+        backend.watch(store._pull)
         if writer is None:
             return store
         if start.pending > COMPACT_AFTER:
@@ -192,13 +213,18 @@ class LabelStore:
 
         ``seconds`` is the time for the whole call. See :meth:`annotate`.
         """
+        rows = list(rows)
+
+        def cells() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            rows_arr = check_rows(rows, len(self._table.df))
+            return rows_arr, constant_grid(len(rows_arr), check_changes(changes, self.classes))
+
         with self._lock:
             self._check_writable()
-            rows_arr = check_rows(rows, len(self._table.df))
-            values = check_changes(changes, self.classes)
             seconds = check_seconds(seconds)
-            grid = constant_grid(len(rows_arr), values)
-            self._undo.append(self._commit("annotate", rows_arr, grid, seconds=seconds))
+            action, _, _ = self._commit("annotate", cells, seconds=seconds)
+            self._undo.append(action)
+        self._tell_listeners()
 
     def undo(self) -> dict | None:
         """Revert the most recent annotate call not yet undone.
@@ -217,32 +243,92 @@ class LabelStore:
             if not self._undo:
                 return None
             target = self._undo[-1]
-            rows, grid = undo_grid(self._journal.action_events(target))
-            self._commit("undo", rows, grid, undoes=target)
+
+            def cells() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                if self._undo[-1:] != [target]:  # another annotator's class edit came first
+                    raise ValueError("nothing to undo: the classes changed meanwhile")
+                return undo_grid(self._journal.action_events(target))
+
+            _, rows, grid = self._commit("undo", cells, undoes=target)
             self._undo.pop()
-            restored = {field: values.tolist() for field, values in grid.items()}
-            return {"action": target, "rows": rows.tolist(), "restored": restored}
+        self._tell_listeners()
+        restored = {field: values.tolist() for field, values in grid.items()}
+        return {"action": target, "rows": rows.tolist(), "restored": restored}
 
     def _commit(
         self,
         kind: str,
-        rows: np.ndarray,
-        grid: dict[str, np.ndarray],
+        cells: Callable[[], tuple[np.ndarray, dict[str, np.ndarray]]],
         seconds: float | None = None,
         undoes: int | None = None,
-    ) -> int:
-        """Journal, then apply, new values for ``rows`` x fields; return the action id."""
-        events = self._table.cell_events(rows, grid)
-        action = self._journal.append(kind, events, seconds=seconds, undoes=undoes)
+    ) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
+        """Journal, then apply, the new values ``cells()`` gives (rows and field -> values).
+
+        ``cells`` validates against the table once it holds every action other writers
+        committed before this one (see :meth:`Journal.writing`). Returns the action id,
+        the rows and the values.
+        """
+        with self._journal.writing(self._last_action) as others:
+            self._apply_others(others)
+            rows, grid = cells()
+            events = self._table.cell_events(rows, grid)
+            action = self._journal.append(kind, events, seconds=seconds, undoes=undoes)
         self._table.set(rows, grid)
         self._acknowledged(action)
-        return action
+        return action, rows, grid
 
-    def _acknowledged(self, action: int) -> None:
-        """Book-keeping after action ``action`` is durable and applied."""
+    def _acknowledged(self, action: int, count: int = 1) -> None:
+        """Book-keeping after ``count`` actions up to ``action`` are durable and applied."""
         self._last_action = action
-        self._pending += 1
+        self._pending += count
         self._exports.changed()
+
+    # -- other annotators (team journal) -------------------------------------------------
+
+    def on_remote_change(self, callback: Callable[[RemoteChange], None]) -> None:
+        """Call ``callback(change)`` after changes by other stores of a team journal are
+        applied to :attr:`df` and :attr:`counts`.
+
+        It is called on the store's listener thread (or the thread of the call that
+        caught up with them), never holding the store's lock; hand the work to your own
+        thread or loop. A callback that raises is logged and kept.
+        """
+        if not callable(callback):
+            raise ValueError(f"callback must be callable; got {callback!r}")
+        with self._lock:
+            self._listeners.append(callback)
+
+    def _pull(self) -> None:
+        """Apply every action committed after the newest one the table holds (called by
+        the journal's listener when another store commits)."""
+        with self._lock:
+            if self._closed or self._taken_over:
+                return
+            self._apply_others(self._journal.pending(self._last_action))
+        self._tell_listeners()
+
+    def _apply_others(self, found: tuple[pd.DataFrame, pd.DataFrame] | None) -> None:
+        """Apply actions other stores committed (``Journal.pending``'s frames), if any."""
+        if found is None or not len(found[0]):
+            return
+        actions, events = found
+        self._table.apply_actions(actions, events)
+        if actions["kind"].isin(CLASS_EDITS).any():
+            self._undo.clear()
+        self._acknowledged(int(actions["id"].iloc[-1]), len(actions))
+        self._news.append(remote_change(actions))
+
+    def _tell_listeners(self) -> None:
+        """Call the :meth:`on_remote_change` callbacks for changes applied since last time."""
+        with self._lock:
+            news, self._news = self._news, []
+            listeners = list(self._listeners)
+        for change in news:
+            for callback in listeners:
+                try:
+                    callback(change)
+                except Exception:  # the store stays usable; the callback's owner sees the log
+                    log.exception("on_remote_change callback %r failed", callback)
 
     # -- class edits ---------------------------------------------------------------------
 
@@ -267,11 +353,14 @@ class LabelStore:
     def _class_edit(self, kind: str, detail: dict) -> None:
         with self._lock:
             self._check_writable()
-            events = self._table.class_edit_events(kind, detail)
-            action = self._journal.append(kind, events, detail=detail)
+            with self._journal.writing(self._last_action) as others:
+                self._apply_others(others)
+                events = self._table.class_edit_events(kind, detail)
+                action = self._journal.append(kind, events, detail=detail)
             self._table.apply_class_edit(kind, detail)
             self._undo.clear()
             self._acknowledged(action)
+        self._tell_listeners()
 
     # -- files ---------------------------------------------------------------------------
 
@@ -329,12 +418,12 @@ class LabelStore:
                 ):
                     log.warning(
                         "not compacting %s: it holds actions this store did not apply",
-                        self._journal.path,
+                        self._journal.where,
                     )
                     return
                 log.info(
                     "compacted %d actions into %s in %.2f s",
-                    self._pending, self._journal.path, time.perf_counter() - start,
+                    self._pending, self._journal.where, time.perf_counter() - start,
                 )
                 self._pending = 0
 
@@ -345,6 +434,7 @@ class LabelStore:
         A store taken over by a later open only closes (the new store owns the files).
         """
         self._exports.stop_autosave()
+        self._journal.unwatch()  # before the lock: the listener may be waiting for it
         try:
             with self._lock:
                 writable = not (self._closed or self._taken_over or self.read_only)
@@ -364,6 +454,7 @@ class LabelStore:
 
     def _stop_writing(self) -> None:
         """Called when a later open in this process takes over: stop, write nothing more."""
+        self._journal.unwatch()
         with self._lock:  # waits for a call in flight
             self._taken_over = True
         self._exports.stop_autosave()  # an export in progress finishes; no new one starts

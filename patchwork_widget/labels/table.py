@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .counts import CountTracker
-from .journal import Event
-from .replay import apply_class_edit, as_db, class_edit_events
+from .records import Event
+from .replay import apply_class_edit, as_db, class_edit_events, replay_actions
 from .schema import FLAGS
 
 
@@ -68,6 +68,14 @@ class LiveTable:
             self.tracker.rename(detail["old"], detail["new"])
         self.tracker.reset_classes(self.df, recount)
         self._position = {name: j for j, name in enumerate(self.df.columns)}
+
+    def apply_actions(self, actions: pd.DataFrame, events: pd.DataFrame) -> None:
+        """Apply journaled actions (e.g. other annotators') in order, counts included."""
+
+        def set_cells(field: str, rows: np.ndarray, values: np.ndarray) -> None:
+            self.set(rows, {field: values.astype(bool) if field in FLAGS else values})
+
+        replay_actions(actions, events, set_cells, self.apply_class_edit)
 
 
 def undo_grid(events: list[Event]) -> tuple[np.ndarray, dict[str, np.ndarray]]:

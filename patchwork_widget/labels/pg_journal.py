@@ -1,0 +1,343 @@
+"""The PostgreSQL journal behind a team LabelStore (issue 16).
+
+Several annotators' stores write one project at once. The tables (see :mod:`.pg_schema`)
+mirror the SQLite journal's (snapshot, actions, events), each row keyed by project, and
+every action names its annotator. Action ids are numbered per project without gaps, in
+commit order: a writer first locks its project's row (``SELECT ... FOR UPDATE``), so
+writers take turns, and each one sees every earlier action before it validates its own
+change (:meth:`PgJournal.writing` hands them to the store). An action is acknowledged only
+after its transaction committed with ``synchronous_commit`` on; the commit also sends a
+NOTIFY that other stores' :class:`.listener.Listener` hear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+
+from .errors import JournalUnavailableError
+from .listener import Listener
+from .pg_schema import CHANNEL, connect, describe, migrate, notify_payload
+from .records import CLASS_EDITS, Event, decode_snapshot, encode_snapshot
+
+#: One statement writes an action, its events and its notification (sent at commit).
+_APPEND = """
+WITH counter AS (
+    UPDATE patchwork_projects SET last_action = %(id)s WHERE project = %(project)s
+), action AS (
+    INSERT INTO patchwork_actions VALUES (%(project)s, %(id)s, %(time)s, %(kind)s,
+        %(detail)s, %(seconds)s, %(undoes)s, %(annotator)s, %(session)s)
+), events AS (
+    INSERT INTO patchwork_events (project, action, seq, row_index, field, old, new)
+    SELECT %(project)s, %(id)s, e.seq - 1, e.row_index, e.field, e.old, e.new
+    FROM unnest(%(rows)s::integer[], %(fields)s::text[], %(old)s::float8[],
+                %(new)s::float8[]) WITH ORDINALITY AS e (row_index, field, old, new, seq)
+)
+SELECT pg_notify(%(channel)s, %(note)s)
+"""
+
+
+class PgJournal:
+    """One project of a team journal on a PostgreSQL server (the :class:`.journal.Journal`
+    interface).
+
+    Parameters
+    ----------
+    url
+        ``postgresql://[user[:password]@]host[:port]/dbname``; a password may also come
+        from ``PGPASSWORD`` or a pgpass file.
+    project
+        The project's name (one database holds many).
+    user
+        The annotator, recorded on every action written through this object.
+    session
+        Recorded on every action; notifications from it are not this store's news.
+    export_path
+        The store's export file (its export record is kept per host and path).
+
+    Raises
+    ------
+    JournalUnavailableError
+        When the server cannot be reached.
+    """
+
+    def __init__(
+        self, url: str, project: str, user: str, session: str, export_path: Path
+    ) -> None:
+        self.where = f"{describe(url)} project {project!r}"  # for messages
+        self.name = f"project {project!r}"
+        self.user = user
+        self.session = session
+        self.project = project
+        self._url = url
+        self._place = f"{socket.gethostname()}:{os.path.abspath(export_path)}"
+        self._conn: psycopg.Connection | None = None
+        self._next: int | None = None  # the id of the action being written
+        self._staged: tuple[str, dict] | None = None  # its statement, until the commit
+        self._listener: Listener | None = None
+        migrate(self._connection(), self.where)
+
+    # -- connection ----------------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection:
+        """The connection, opened again if the server dropped it."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = connect(self._url)
+        return self._conn
+
+    @contextmanager
+    def _unavailable_as_error(self) -> Iterator[None]:
+        """Raise a lost connection as :class:`JournalUnavailableError` (nothing committed
+        unless the loss came after the server's commit, which the next read shows)."""
+        try:
+            yield
+        except psycopg.OperationalError as error:
+            raise JournalUnavailableError(
+                f"the label journal at {self.where} is unreachable; nothing was saved: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+
+    def _fetch(self, query: str, params: tuple = ()) -> list[tuple]:
+        with self._unavailable_as_error():
+            return self._connection().execute(query, params).fetchall()
+
+    # -- the journal interface -----------------------------------------------------------
+
+    def initialised(self) -> bool:
+        """Whether the project exists (creating it is one transaction)."""
+        return bool(
+            self._fetch("SELECT 1 FROM patchwork_snapshots WHERE project=%s", (self.project,))
+        )
+
+    def create(self, df: pd.DataFrame) -> bool:
+        """Create the project with ``df`` as its base snapshot, unless another annotator
+        just did; return whether this call created it."""
+        with self._unavailable_as_error():
+            conn = self._connection()
+            with conn.transaction():
+                created = conn.execute(
+                    "INSERT INTO patchwork_projects (project, created) VALUES (%s, %s) "
+                    "ON CONFLICT (project) DO NOTHING RETURNING project",
+                    (self.project, time.time()),
+                ).fetchone()
+                if created is None:
+                    return False
+                conn.execute(
+                    "INSERT INTO patchwork_snapshots VALUES (%s, 0, %s, %s, %s, %s, %s)",
+                    (self.project, *encode_snapshot(df)),
+                )
+        return True
+
+    def load_snapshot(self) -> tuple[pd.DataFrame, int]:
+        """Return the snapshot table and the id of the last action folded into it."""
+        upto, *blobs = self._fetch(
+            "SELECT upto_action, nrows, classes, filepath, flags, labels "
+            "FROM patchwork_snapshots WHERE project=%s",
+            (self.project,),
+        )[0]
+        return decode_snapshot(*blobs), upto
+
+    def write_snapshot(self, df: pd.DataFrame, upto_action: int, applied: int) -> bool:
+        """Replace the snapshot with ``df`` if it holds all the project's actions, the
+        newest being ``upto_action``; return whether the snapshot now covers them.
+
+        The store applies every project's action in order, so holding the newest means
+        holding all (``applied`` is not needed here); another store may have written
+        the snapshot already.
+        """
+        with self._unavailable_as_error():
+            conn = self._connection()
+            with conn.transaction():
+                last, upto = conn.execute(
+                    "SELECT p.last_action, s.upto_action FROM patchwork_projects p "
+                    "JOIN patchwork_snapshots s USING (project) WHERE project=%s "
+                    "FOR UPDATE OF p",
+                    (self.project,),
+                ).fetchone()
+                if last != upto_action:  # actions (in order) ``df`` does not hold
+                    return False
+                if upto >= upto_action:  # another store's snapshot already covers them
+                    return True
+                conn.execute(
+                    "UPDATE patchwork_snapshots SET upto_action=%s, nrows=%s, classes=%s, "
+                    "filepath=%s, flags=%s, labels=%s WHERE project=%s",
+                    (upto_action, *encode_snapshot(df), self.project),
+                )
+        return True
+
+    @contextmanager
+    def writing(self, after: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame] | None]:
+        """Take the project's turn to write, for one :meth:`append`.
+
+        Yields the actions other stores committed after ``after`` (see :meth:`pending`),
+        or None if there are none; the store applies them before validating its change.
+        When the block ends the appended action is written and committed (durably) in
+        one round trip; if the block raises, the transaction rolls back.
+        """
+        with self._unavailable_as_error():
+            conn = self._connection()
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                cursor = conn.execute(
+                    "SELECT last_action FROM patchwork_projects WHERE project=%s FOR UPDATE",
+                    (self.project,),
+                )
+            try:
+                last = cursor.fetchone()[0]
+                self._next, self._staged = last + 1, None
+                yield self.pending(after) if last > after else None
+                with conn.pipeline():
+                    if self._staged is not None:
+                        conn.execute(*self._staged)
+                    conn.execute("COMMIT")
+            except BaseException:
+                if not (conn.closed or conn.broken):
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._next = self._staged = None
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` (on a listener thread) when another store commits."""
+        self._listener = Listener(self._url, self.project, self.session, on_change)
+
+    def unwatch(self) -> None:
+        """Stop calling the :meth:`watch` function; idempotent."""
+        if self._listener is not None:
+            self._listener.stop()
+
+    def append(
+        self,
+        kind: str,
+        events: Iterable[Event],
+        seconds: float | None = None,
+        detail: dict | None = None,
+        undoes: int | None = None,
+    ) -> int:
+        """Stage one action and its cell events inside :meth:`writing` (which writes and
+        commits them as it ends); return the action's id."""
+        if self._next is None:
+            raise RuntimeError("PgJournal.append is called once inside PgJournal.writing()")
+        action, self._next = self._next, None
+        events = list(events)
+        rows, fields, old, new = (list(c) for c in zip(*events)) if events else ([],) * 4
+        self._staged = (
+            _APPEND,
+            {
+                "project": self.project, "id": action, "time": time.time(), "kind": kind,
+                "detail": None if detail is None else json.dumps(detail),
+                "seconds": seconds, "undoes": undoes, "annotator": self.user,
+                "session": self.session, "rows": rows, "fields": fields, "old": old,
+                "new": new, "channel": CHANNEL,
+                "note": notify_payload(self.project, action, self.session),
+            },
+        )
+        return action
+
+    def record_export(self, upto_action: int, size: int, mtime_ns: int) -> None:
+        """Note that this store's export file holds the table after ``upto_action``."""
+        record = {"upto": upto_action, "size": size, "mtime_ns": mtime_ns, "time": time.time()}
+        with self._unavailable_as_error():
+            self._connection().execute(
+                "INSERT INTO patchwork_exports VALUES (%s, %s, %s) "
+                "ON CONFLICT (project, place) DO UPDATE SET record = excluded.record",
+                (self.project, self._place, json.dumps(record)),
+            )
+
+    def export_record(self) -> dict | None:
+        """The last :meth:`record_export` of this host's export file, if any."""
+        rows = self._fetch(
+            "SELECT record FROM patchwork_exports WHERE project=%s AND place=%s",
+            (self.project, self._place),
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    def first_action_time(self, after: int) -> float | None:
+        """The time of the oldest action with id > ``after`` (None if there is none)."""
+        return self._fetch(
+            "SELECT min(time) FROM patchwork_actions WHERE project=%s AND id > %s",
+            (self.project, after),
+        )[0][0]
+
+    def pending(self, after: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Actions with id > ``after`` (``id``, ``kind``, ``detail``, ``user``) and their
+        events (``action``, ``row``, ``field``, ``new``), both in order."""
+        actions = pd.DataFrame(
+            self._fetch(
+                "SELECT id, kind, detail, annotator FROM patchwork_actions "
+                "WHERE project=%s AND id > %s ORDER BY id",
+                (self.project, after),
+            ),
+            columns=["id", "kind", "detail", "user"],
+        )
+        upto = int(actions["id"].iloc[-1]) if len(actions) else after
+        events = pd.DataFrame(
+            self._fetch(
+                "SELECT action, row_index, field, new FROM patchwork_events "
+                "WHERE project=%s AND action > %s AND action <= %s ORDER BY action, seq",
+                (self.project, after, upto),
+            ),
+            columns=["action", "row", "field", "new"],
+        )
+        events["new"] = events["new"].astype(float)
+        return actions, events
+
+    def action_events(self, action: int) -> list[Event]:
+        """The cell events of one action, in order."""
+        return self._fetch(
+            "SELECT row_index, field, old, new FROM patchwork_events "
+            "WHERE project=%s AND action=%s ORDER BY seq",
+            (self.project, action),
+        )
+
+    def last_action(self) -> int:
+        """The id of the project's newest action, 0 if none."""
+        return self._fetch(
+            "SELECT last_action FROM patchwork_projects WHERE project=%s", (self.project,)
+        )[0][0]
+
+    def undo_stack(self) -> list[int]:
+        """This annotator's annotate actions after the project's last class edit that are
+        not undone, oldest first."""
+        rows = self._fetch(
+            "SELECT id FROM patchwork_actions a WHERE project=%s AND kind='annotate' "
+            "AND annotator=%s AND id > (SELECT coalesce(max(id), 0) FROM patchwork_actions "
+            "WHERE project=%s AND kind = ANY(%s)) AND NOT EXISTS (SELECT 1 FROM "
+            "patchwork_actions u WHERE u.project=a.project AND u.undoes=a.id) ORDER BY id",
+            (self.project, self.user, self.project, list(CLASS_EDITS)),
+        )
+        return [r[0] for r in rows]
+
+    def read_history(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """All the project's actions and events (the annotator as ``user``)."""
+        actions = pd.DataFrame(
+            self._fetch(
+                "SELECT id, time, kind, detail, seconds, undoes, annotator, session "
+                "FROM patchwork_actions WHERE project=%s ORDER BY id",
+                (self.project,),
+            ),
+            columns=["action", "time", "kind", "detail", "seconds", "undoes", "user", "session"],
+        )
+        events = pd.DataFrame(
+            self._fetch(
+                "SELECT seq, action, row_index, field, old, new FROM patchwork_events "
+                "WHERE project=%s ORDER BY action, seq",
+                (self.project,),
+            ),
+            columns=["seq", "action", "row", "field", "old", "new"],
+        )
+        return actions, events
+
+    def close(self) -> None:
+        """Stop listening and close the connection."""
+        self.unwatch()
+        if self._conn is not None:
+            self._conn.close()

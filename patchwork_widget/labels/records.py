@@ -1,0 +1,85 @@
+"""What every label journal stores, whatever its backend: action kinds, cell events, the
+snapshot encoding and the shape of the history."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .schema import FILEPATH, FLAGS, class_columns
+
+CLASS_EDITS = ("add_class", "rename_class", "remove_class", "merge_classes")
+
+#: One changed cell: (row, field, old, new), with None for NaN.
+Event = tuple[int, str, float | None, float | None]
+
+
+def encode_snapshot(df: pd.DataFrame) -> tuple[int, str, bytes, bytes, bytes]:
+    """Encode a label table as (nrows, classes JSON, paths, flags, labels) blobs."""
+    classes = class_columns(df)
+    paths = "\0".join(df[FILEPATH].tolist()).encode("utf-8")
+    flags = np.stack([df[f].to_numpy(dtype=bool) for f in FLAGS]).astype(np.uint8)
+    labels = np.full((len(classes), len(df)), -1, dtype=np.int8)
+    for i, name in enumerate(classes):
+        values = df[name].to_numpy()
+        labels[i][values == 0] = 0
+        labels[i][values == 1] = 1
+    return len(df), json.dumps(classes), paths, flags.tobytes(), labels.tobytes()
+
+
+def decode_snapshot(
+    nrows: int, classes_json: str, paths: bytes, flags: bytes, labels: bytes
+) -> pd.DataFrame:
+    """Inverse of :func:`encode_snapshot`."""
+    classes = json.loads(classes_json)
+    filepaths = paths.decode("utf-8").split("\0") if nrows else []
+    flag_arr = np.frombuffer(flags, dtype=np.uint8).reshape(len(FLAGS), nrows)
+    label_arr = np.frombuffer(labels, dtype=np.int8).reshape(len(classes), nrows)
+    data: dict[str, object] = {FILEPATH: pd.Series(filepaths, dtype="str")}
+    for i, flag in enumerate(FLAGS):
+        data[flag] = flag_arr[i].astype(bool)
+    for i, name in enumerate(classes):
+        column = label_arr[i].astype(float)
+        column[label_arr[i] < 0] = np.nan
+        data[name] = column
+    return pd.DataFrame(data, index=pd.RangeIndex(nrows))
+
+
+HISTORY_COLUMNS = [
+    "action", "time", "kind", "row", "field", "old", "new", "seconds", "user", "session",
+    "undone",
+]
+
+
+def _edit_text(kind: str, detail: dict) -> str:
+    if kind == "rename_class":
+        return f"{detail['old']} -> {detail['new']}"
+    if kind == "merge_classes":
+        return f"{detail['a']} + {detail['b']} -> {detail['into']}"
+    return detail["name"]
+
+
+def history_frame(actions: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Shape :meth:`Journal.read_history` output as one row per cell event.
+
+    Class edits add one row each with ``row`` -1 and a description in ``field``
+    (``"cat"``, ``"cat -> feline"``, ``"cat + kitten -> feline"``), placed before the
+    cell events that record the values they dropped or changed.
+    """
+    cells = events.merge(actions, on="action", how="left")
+    edits = actions[actions["kind"].isin(CLASS_EDITS)].copy()
+    edits["field"] = [
+        _edit_text(kind, json.loads(detail)) for kind, detail in zip(edits["kind"], edits["detail"])
+    ]
+    edits["row"], edits["seq"], edits["old"], edits["new"] = -1, -1, np.nan, np.nan
+    out = pd.concat([edits, cells], ignore_index=True).sort_values(
+        ["action", "seq"], kind="stable", ignore_index=True
+    )
+    out["time"] = pd.to_datetime(out["time"].astype(float), unit="s", utc=True)
+    out["undone"] = out["action"].isin(actions["undoes"].dropna().astype("int64"))
+    out = out.astype({"action": "int64", "row": "int64", "old": float, "new": float})
+    out["seconds"] = out["seconds"].astype(float)
+    return out[HISTORY_COLUMNS]
+
