@@ -79,7 +79,7 @@ async ([n, row]) => {
   const view = globalThis.patchworkViews.at(-1);
   const before = view.timings.labels.length;
   for (let i = 0; i < n; i++) {
-    view.request({ type: "labels", rows: [row] });
+    view.control.requestLabels([row]);
     while (view.timings.labels.length < before + i + 1) await new Promise((r) => setTimeout(r, 1));
   }
   return view.timings.labels.slice(before);

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Rows after the cursor a re-ranking leaves in place: the view's grid page, which is on screen
+# (the view reports its cursor a moment after it moves).
+KEEP_AHEAD = 15
+
 
 class OnlineState(Choice):
     OFF = "off"
@@ -192,10 +196,11 @@ class OnlineLearner:
         return mask
 
     def rerank(self) -> list[int]:
-        """Re-rank the queue after the cursor: the rows up to the cursor stay as they are, the
-        rest is the subset's unlabeled rows in the chosen order (with random picks)."""
+        """Re-rank the queue after the cursor: the rows up to the cursor and the next
+        :data:`KEEP_AHEAD` stay as they are, the rest is the subset's unlabeled rows in the
+        chosen order (with random picks)."""
         session = self.session
-        keep = session.queue[: session.cursor + 1]
+        keep = session.queue[: session.cursor + 1 + KEEP_AHEAD]
         candidates = self._unlabeled(keep)
         if not candidates.any():
             return session.queue

@@ -13,6 +13,7 @@ pytest.importorskip("tensorflow")
 
 from patchwork_widget.labels import LabelStore, prep_label_dataframe  # noqa: E402
 from patchwork_widget.session import EventKind, Session  # noqa: E402
+from patchwork_widget.session.online import KEEP_AHEAD  # noqa: E402
 
 N = 400
 
@@ -49,14 +50,15 @@ def test_a_round_after_every_n_labels_then_the_queue_is_reranked_behind_the_curs
     status = wait_round(session)
     assert status["state"] == "running" and status["rounds"] == 1
     session.cursor = 4
-    on_screen = session.queue[:5]
+    on_screen = session.queue[:5 + KEEP_AHEAD]
     label(session, on_screen[:4])  # not yet a round: 4 < 5
     assert session.online_status()["labels_since_update"] == 4 and not session.online_status()["training"]
     label(session, [on_screen[4]])
     status = wait_round(session)
     assert status["rounds"] == 2 and status["labels_since_update"] == 0
-    assert session.queue[:5] == on_screen  # the image on screen and the rows before it stay
-    rest = session.queue[5:]
+    # the image on screen, the rows before it and the rest of its grid page stay
+    assert session.queue[:5 + KEEP_AHEAD] == on_screen
+    rest = session.queue[5 + KEEP_AHEAD:]
     assert len(rest) == 30 and len(set(rest)) == 30 and not set(rest) & set(on_screen)
     assert session.df.loc[rest, "cat"].isna().all()
     margin = 1 - np.abs(2 * session.predictions["cat"].to_numpy()[rest] - 1)
@@ -74,10 +76,11 @@ def test_exploration_mixes_random_rows_into_the_reranked_part(session):
     session.cursor = 0
     label(session, [session.queue[0]] + list(range(12, 16)))
     wait_round(session)
-    rest = session.queue[1:]
+    kept = session.queue[:1 + KEEP_AHEAD]
+    rest = session.queue[1 + KEEP_AHEAD:]
     p = session.predictions["cat"].to_numpy()
     unlabeled = np.flatnonzero(session.df["cat"].isna().to_numpy())
-    unlabeled = unlabeled[unlabeled != session.queue[0]]
+    unlabeled = unlabeled[~np.isin(unlabeled, kept)]
     top = set(unlabeled[np.argsort(-p[unlabeled], kind="stable")[:10]].tolist())
     assert len(rest) == 20 and len(set(rest)) == 20
     assert top <= set(rest)  # half ranked (the 10 highest) ...
@@ -217,11 +220,11 @@ def test_the_online_tab_starts_pauses_and_shows_rounds(tmp_path, monkeypatch):
     assert w.session.cursor == 2
     browser_sends(w.labeler, {"type": "cursor", "id": 2, "index": 10_000})
     assert replies(w.labeler)[-1][0]["type"] == "error" and w.session.cursor == 2
-    head = list(w.labeler.queue[:3])
-    for row in head:
+    head = list(w.labeler.queue[:3 + KEEP_AHEAD])
+    for row in head[:3]:
         browser_sends(w.labeler, {"type": "annotate", "id": 3, "rows": [row], "changes": {"cat": cat[row]}})
     w.session.online.job.result(timeout=120)
-    assert w.labeler.queue[:3] == head and w.labeler.stats["online"]["rounds"] == 2
+    assert w.labeler.queue[:3 + KEEP_AHEAD] == head and w.labeler.stats["online"]["rounds"] == 2
     tab.pause_button.click()
     assert tab.pause_button.description == "Resume" and "paused" in tab.status.value
     tab.stop_button.click()
