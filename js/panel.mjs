@@ -73,3 +73,25 @@ export function positionText(cursor, length, row, selected) {
   const extra = selected > 1 ? ` · ${selected} selected` : "";
   return `${cursor + 1} / ${length} · row ${row}${extra}`;
 }
+
+/**
+ * The status line's second half: pace, whether the outfile has caught up with the journal,
+ * and how many labels ago the online loop last updated the model.
+ * @param {import("./types.mjs").Stats} stats
+ * @returns {string}
+ */
+export function statsText(stats) {
+  const parts = [];
+  if (stats.labels_per_minute) parts.push(`${stats.labels_per_minute.toFixed(1)} labels/min`);
+  const exported = stats.export;
+  if (exported?.state === "pending") parts.push("outfile updating");
+  if (exported?.state === "failed") parts.push(`outfile not written: ${exported.error}`);
+  const online = stats.online;
+  if (online && online.state !== "off") {
+    const updated = online.rounds
+      ? `model updated ${online.labels_since_update} label${online.labels_since_update === 1 ? "" : "s"} ago`
+      : "first model training";
+    parts.push(`online ${online.state === "running" ? "" : `(${online.state}) `}· ${updated}`);
+  }
+  return parts.join(" · ");
+}

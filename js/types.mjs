@@ -5,9 +5,14 @@
  * @typedef {{kind: string, cls: string | null, title: string}} SubsetOption
  * @typedef {{name: string, cls: string | null, title: string}} OrderOption
  * @typedef {{columns?: string[], index?: string[], data?: number[][]}} Counts
+ * @typedef {{state: "exported" | "pending" | "failed", exported_at: number | null,
+ *   error: string | null}} ExportState  whether the outfile holds every saved label
+ * @typedef {{state: "off" | "running" | "paused" | "stopped", rounds: number,
+ *   labels_since_update: number, training: boolean}} OnlineState  the online learning loop
+ * @typedef {{labels_per_minute?: number | null, export?: ExportState, online?: OnlineState}} Stats
  * @typedef {{
  *   classes: string[], queue: number[], counts: Counts, subsets: SubsetOption[],
- *   orders: OrderOption[], stats: {labels_per_minute?: number}, outfile: string,
+ *   orders: OrderOption[], stats: Stats, outfile: string,
  *   thumb_size: number[], columns: number, revision: number, notices: string[],
  * }} Traits  the synced traits of patchwork_widget.widget.labeler.Labeler
  * @typedef {import("@anywidget/types").AnyModel<Traits>} Model

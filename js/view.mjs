@@ -10,7 +10,7 @@ import { actionForKey, helpText } from "./keymap.mjs";
 import { LabelController } from "./controller.mjs";
 import { buildLayout } from "./layout.mjs";
 import { LruCache } from "./lru.mjs";
-import { classToggles, paintToggles, positionText } from "./panel.mjs";
+import { classToggles, paintToggles, positionText, statsText } from "./panel.mjs";
 import { expireInflight, pageStart, planPrefetch } from "./prefetch.mjs";
 
 /**
@@ -144,8 +144,7 @@ export class LabelerView {
     const { text, state } = this.control.status();
     status.textContent = text;
     status.dataset.state = state;
-    const lpm = this.model.get("stats")?.labels_per_minute;
-    pace.textContent = lpm ? `${lpm.toFixed(1)} labels/min` : "";
+    pace.textContent = statsText(this.model.get("stats") ?? {});
   }
 
   /** What the last class edit did to predictions and suggestions (the `notices` trait). */
