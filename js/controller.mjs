@@ -235,10 +235,14 @@ export class LabelController {
    * @param {{kind: string, cls: string | null}} subset
    * @param {{name: string, cls: string | null}} order
    * @param {number} count
+   * @param {number} [randomFraction]  share of the rows drawn at random instead
    */
-  async sample(subset, order, count) {
+  async sample(subset, order, count, randomFraction = 0) {
     this.onNote("Sampling…", false);
-    const content = { type: "sample", subset: { kind: subset.kind, cls: subset.cls }, order: { name: order.name, cls: order.cls }, count };
+    const content = {
+      type: "sample", subset: { kind: subset.kind, cls: subset.cls },
+      order: { name: order.name, cls: order.cls, random_fraction: randomFraction }, count,
+    };
     const reply = await this.request(content);
     if (reply) this.onNote(`Sampled ${reply.count} images.`, false);
   }

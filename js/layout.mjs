@@ -5,6 +5,7 @@
 import { button, h } from "./dom.mjs";
 import { holdKeyboard } from "./focus.mjs";
 import { flagKey } from "./keymap.mjs";
+import { RANDOM_SHARES } from "./menus.mjs";
 
 /**
  * @typedef {{
@@ -27,8 +28,16 @@ export function buildLayout(el, opts, on) {
 
   const subsetSelect = h("select", "pw-subset");
   subsetSelect.title = "which images to sample from";
+  const subsetClass = h("select", "pw-subset-class");
+  subsetClass.title = "the class of this subset";
   const orderSelect = h("select", "pw-order");
   orderSelect.title = "sampling order";
+  const orderClass = h("select", "pw-order-class");
+  orderClass.title = "the class this order ranks by";
+  const randomShare = h("select", "pw-random-share");
+  randomShare.title = "share of the sample drawn at random instead (exploration)";
+  randomShare.replaceChildren(...RANDOM_SHARES.map((share) =>
+    Object.assign(h("option", "", share ? `+${Math.round(share * 100)}% random` : "no random"), { value: String(share) })));
   const countInput = h("input", "pw-count");
   Object.assign(countInput, { type: "number", min: "1", value: "50", title: "how many (Enter samples)" });
   countInput.addEventListener("keydown", (ev) => {
@@ -44,7 +53,8 @@ export function buildLayout(el, opts, on) {
   status.dataset.state = "saved";
   const pace = h("span", "pw-pace");
   const bar = h("div", "pw-bar");
-  bar.append(subsetSelect, orderSelect, countInput, sample, save, status, pace);
+  bar.append(subsetSelect, subsetClass, orderSelect, orderClass, randomShare, countInput, sample, save,
+    status, pace);
 
   const grid = h("div", "pw-grid");
   const canvas = h("canvas", "pw-big");
@@ -73,7 +83,8 @@ export function buildLayout(el, opts, on) {
   root.append(bar, main, help, editor.box, countsBox);
   el.append(root);
   return {
-    root, subsetSelect, orderSelect, countInput, save, status, pace, grid, canvas, name, position,
+    root, subsetSelect, subsetClass, orderSelect, orderClass, randomShare, countInput, save, status,
+    pace, grid, canvas, name, position,
     toggles, excludeButton, validationButton, message, help, countsTable,
     classSelect: editor.select, classInput: editor.input,
   };

@@ -10,6 +10,7 @@ import { actionForKey, helpText } from "./keymap.mjs";
 import { LabelController } from "./controller.mjs";
 import { buildLayout } from "./layout.mjs";
 import { LruCache } from "./lru.mjs";
+import { classChoices, groupOptions, locate } from "./menus.mjs";
 import { classToggles, paintToggles, positionText, statsText } from "./panel.mjs";
 import { expireInflight, pageStart, planPrefetch } from "./prefetch.mjs";
 
@@ -56,13 +57,21 @@ export class LabelerView {
       ["change:counts", () => this.renderCounts()],
       ["change:stats", () => this.renderStatus()],
       ["change:subsets change:orders", () => this.renderControls()],
+      ["change:sampled", () => this.showSampled()],
       ["change:revision", () => this.control.revisionChanged()],
       ["change:notices", () => this.showNotices()],
     ];
     for (const [name, fn] of this.listeners) model.on(name, fn);
+    /** @type {import("./menus.mjs").Group[]} */
+    this.subsetGroups = [];
+    /** @type {import("./menus.mjs").Group[]} */
+    this.orderGroups = [];
+    this.ui.subsetSelect.addEventListener("change", () => this.renderClassMenus());
+    this.ui.orderSelect.addEventListener("change", () => this.renderClassMenus());
     this.onClasses();
     this.renderCounts();
     this.renderControls();
+    this.showSampled();
     // Open views, for the console and the benchmarks.
     const global = /** @type {any} */ (globalThis);
     (global.patchworkViews ||= []).push(this);
@@ -96,9 +105,39 @@ export class LabelerView {
     this.paint();
   }
 
+  /** The sample menus: subsets by kind and orders by name, each with a class menu beside it. */
   renderControls() {
-    fillSelect(this.ui.subsetSelect, this.model.get("subsets"));
-    fillSelect(this.ui.orderSelect, this.model.get("orders"));
+    this.subsetGroups = groupOptions(this.model.get("subsets"), (s) => s.kind);
+    this.orderGroups = groupOptions(this.model.get("orders"), (o) => o.name);
+    fillSelect(this.ui.subsetSelect, this.subsetGroups);
+    fillSelect(this.ui.orderSelect, this.orderGroups);
+    this.renderClassMenus();
+  }
+
+  renderClassMenus() {
+    const { subsetSelect, subsetClass, orderSelect, orderClass } = this.ui;
+    for (const [select, classSelect, groups] of /** @type {const} */ ([
+      [subsetSelect, subsetClass, this.subsetGroups], [orderSelect, orderClass, this.orderGroups]])) {
+      const choices = classChoices(groups[Number(select.value || 0)]);
+      fillSelect(classSelect, choices.map((title) => ({ title })));
+      classSelect.hidden = !choices.length;
+    }
+  }
+
+  /** Show the subset and order of the current queue (the `sampled` trait), e.g. after a reload. */
+  showSampled() {
+    const sampled = this.model.get("sampled");
+    if (!sampled?.subset || !sampled?.order) return;
+    const { subsetSelect, subsetClass, orderSelect, orderClass, randomShare } = this.ui;
+    const subset = locate(this.subsetGroups, sampled.subset.kind, sampled.subset.cls);
+    const order = locate(this.orderGroups, sampled.order.name, sampled.order.cls);
+    if (subset) subsetSelect.value = String(subset[0]);
+    if (order) orderSelect.value = String(order[0]);
+    this.renderClassMenus();
+    if (subset) subsetClass.value = String(subset[1]);
+    if (order) orderClass.value = String(order[1]);
+    randomShare.value = String(sampled.order.random_fraction ?? 0);
+    this.ui.countInput.value = String(sampled.count ?? this.ui.countInput.value);
   }
 
   renderCounts() {
@@ -193,11 +232,21 @@ export class LabelerView {
   }
 
   sample() {
-    const { subsetSelect, orderSelect, countInput } = this.ui;
-    const subset = this.model.get("subsets")[Number(subsetSelect.value || 0)];
-    const order = this.model.get("orders")[Number(orderSelect.value || 0)];
-    if (!subset || !order) return this.showMessage("No subset or order to sample from.", true);
-    this.control.sample(subset, order, Math.max(1, Math.floor(Number(countInput.value) || 50)));
+    const { subsetSelect, subsetClass, orderSelect, orderClass, randomShare, countInput } = this.ui;
+    /**
+     * @param {import("./menus.mjs").Group[]} groups
+     * @param {HTMLSelectElement} select
+     * @param {HTMLSelectElement} classSelect
+     */
+    const chosen = (groups, select, classSelect) =>
+      groups[Number(select.value || 0)]?.entries[classSelect.hidden ? 0 : Number(classSelect.value || 0)];
+    const subsetEntry = chosen(this.subsetGroups, subsetSelect, subsetClass);
+    const orderEntry = chosen(this.orderGroups, orderSelect, orderClass);
+    if (!subsetEntry || !orderEntry) return this.showMessage("No subset or order to sample from.", true);
+    const subset = this.model.get("subsets")[subsetEntry.index];
+    const order = this.model.get("orders")[orderEntry.index];
+    this.control.sample(subset, order, Math.max(1, Math.floor(Number(countInput.value) || 50)),
+      Number(randomShare.value) || 0);
   }
 
   /** @param {"add" | "rename" | "remove"} action */
