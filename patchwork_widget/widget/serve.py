@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, "os.PathLike[str]"]
 LOOPBACK = "127.0.0.1"
 NOTEBOOK = "patchwork_app.ipynb"
+# JupyterLab extensions of the environment that Voila's page must not load: Notebook 7's needs
+# JupyterLab's own application and fails to load in Voila.
+DENIED_EXTENSIONS = ("@jupyter-notebook/lab-extension",)
 
 __all__ = ["LOOPBACK", "ServedApp", "app_notebook", "serve"]
 
@@ -196,6 +199,7 @@ def serve(
     log = folder / "server.log"
     cmd = [sys.executable, "-m", "voila", str(folder / NOTEBOOK), f"--port={port}",
            f"--Voila.ip={ip}", "--Voila.port_retries=0", f"--token={token_value}",
+           *(f"--VoilaConfiguration.extension_denylist={name}" for name in DENIED_EXTENSIONS),
            *([] if open_browser else ["--no-browser"]), *voila_args]
     with open(log, "wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
