@@ -1,4 +1,4 @@
-"""Self-supervised feature-extractor trainers (features F1-F6, F11). Imports TensorFlow.
+"""Self-supervised feature-extractor trainers (features F1-F11). Imports TensorFlow.
 
 Each trainer trains the fully-convolutional Keras model it is given (``fcn``) in place::
 
@@ -14,6 +14,7 @@ See docs/feature.md for every option, the benchmarks and the records each run wr
 """
 
 from patchwork_widget.feature.base import FeatureTrainer
+from patchwork_widget.feature.context_encoder import ContextEncoderTrainer
 from patchwork_widget.feature.deepcluster import DeepClusterTrainer
 from patchwork_widget.feature.detcon import DetConTrainer, masked_hcl_loss
 from patchwork_widget.feature.evaluate import (
@@ -32,9 +33,10 @@ from patchwork_widget.models.optim import LARS, DecaySchedule, build_optimizer
 from patchwork_widget.options.feature import FeatureTrainerOptions
 
 __all__ = [
-    "BNAlexNetFCN", "DecaySchedule", "DeepClusterTrainer", "DetConTrainer", "FeatureTrainer",
-    "FeatureTrainerOptions", "HCLTrainer", "LARS", "MomentumContrastTrainer", "MultiTaskTrainer",
-    "ResNetFCN", "SimCLRTrainer", "alignment", "build_optimizer", "hcl_loss",
-    "linear_classification_test", "masked_hcl_loss", "mochi_negatives", "moco_loss",
-    "nt_xent_loss", "projection_head", "rotation_classification_test", "uniformity",
+    "BNAlexNetFCN", "ContextEncoderTrainer", "DecaySchedule", "DeepClusterTrainer",
+    "DetConTrainer", "FeatureTrainer", "FeatureTrainerOptions", "HCLTrainer", "LARS",
+    "MomentumContrastTrainer", "MultiTaskTrainer", "ResNetFCN", "SimCLRTrainer", "alignment",
+    "build_optimizer", "hcl_loss", "linear_classification_test", "masked_hcl_loss",
+    "mochi_negatives", "moco_loss", "nt_xent_loss", "projection_head",
+    "rotation_classification_test", "uniformity",
 ]

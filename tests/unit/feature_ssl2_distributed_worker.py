@@ -1,5 +1,5 @@
 """Subprocess for test_feature_ssl2_distributed: one training step of the part-two trainers
-(F7, F8, F10) under MirroredStrategy over two logical CPU devices and on one device, on the same
+(F7-F10) under MirroredStrategy over two logical CPU devices and on one device, on the same
 global batch.
 
 Usage: python feature_ssl2_distributed_worker.py LOGDIR
@@ -24,6 +24,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from patchwork_widget.feature import (  # noqa: E402
+    ContextEncoderTrainer,
     DeepClusterTrainer,
     DetConTrainer,
     MultiTaskTrainer,
@@ -50,7 +51,9 @@ def batches(rng: np.random.Generator) -> dict:
     # task b is labelled on replica 1's half only; task a misses one row on each half
     tasks = np.array([[0, -1], [1, -1], [-1, -1], [0, -1], [1, 0], [-1, 1], [0, 1], [1, 0]],
                      np.float32)
-    return {"MultiTaskTrainer": (x1, tasks),
+    holes = np.zeros((BATCH, *SHAPE, 1), np.float32)
+    holes[:, 4:10, 3:12] = 1
+    return {"MultiTaskTrainer": (x1, tasks), "ContextEncoderTrainer": (x1, holes),
             "DetConTrainer": ((x1, masks), (x2, cropped)),
             "DeepClusterTrainer": (x1, labels)}
 
@@ -81,7 +84,8 @@ def main(logdir: str, seed: int = 0) -> None:
     cases = ((DetConTrainer, dict(augment={"flip_left_right": True}, mean_scale=0,
                                   num_samples=3, beta=0.5, tau_plus=0.1)),
              (DeepClusterTrainer, dict(k=4, pca_dim=4, dense=[8])),
-             (MultiTaskTrainer, dict(shared_layers="8", task_weights="adaptive")))
+             (MultiTaskTrainer, dict(shared_layers="8", task_weights="adaptive")),
+             (ContextEncoderTrainer, dict(adv_weight=0.1)))
     for cls, kw in cases:
         name = cls.__name__
         two = build(cls, mirrored, os.path.join(logdir, name + "_2"), images, **kw)

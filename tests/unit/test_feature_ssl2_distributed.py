@@ -1,4 +1,4 @@
-"""F11 for the part-two trainers (F7, F8, F10): one training step under MirroredStrategy over two
+"""F11 for the part-two trainers (F7-F10): one training step under MirroredStrategy over two
 logical CPU devices gives the same loss and the same updated weights as one device on the
 same global batch. DetCon's batch leaves out pairs on one replica only and the multitask
 batch has a task labelled on one replica only, so a per-replica mean (instead of the global
@@ -21,7 +21,8 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("skimage")
 
 WORKER = Path(__file__).with_name("feature_ssl2_distributed_worker.py")
-TRAINERS = ["DetConTrainer", "DeepClusterTrainer", "MultiTaskTrainer"]
+TRAINERS = ["DetConTrainer", "DeepClusterTrainer", "MultiTaskTrainer",
+            "ContextEncoderTrainer"]
 
 
 @pytest.fixture(scope="module")
