@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def _export_predictions(args: argparse.Namespace, labels, path: Path) -> Path:
 def _serve(args: argparse.Namespace) -> int:
     from patchwork_widget.widget.serve import serve
 
+    # `kill` or a service manager's stop (SIGTERM) ends the server too, as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     token = False if args.no_token else (args.token or True)
     app = serve(args.project, args.features, feature_extractor=args.extractor,
                 imshape=tuple(args.imshape), port=args.port, ip=args.ip, token=token,

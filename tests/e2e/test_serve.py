@@ -4,6 +4,7 @@ app is refused (the server answers with its login page)."""
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,3 +66,60 @@ def test_the_served_app_labels_into_the_journal_and_needs_the_token(
         assert (labeled[CLASSES[1:]] == 0.0).all().all()
     finally:
         store.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=10).close()
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
+
+
+def test_widget_serve_hands_its_project_to_the_server(demo_dir: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from patchwork_widget import PatchworkWidget
+
+    files = load_demo_dataset(demo_dir)["filepath"].tolist()[:20]
+    outfile = tmp_path / "labels.csv"
+    widget = PatchworkWidget(prep_label_dataframe(files, CLASSES), outfile=outfile,
+                             features=np.ones((20, 4), np.float32), imshape=(64, 64))
+    widget.session.annotate(0, {CLASSES[0]: 1.0})
+    assert widget.panel() is widget
+    app = widget.serve(token="a-token-of-ours", start_timeout=120)
+    try:
+        assert app.token == "a-token-of-ours" and app.url.endswith("?token=a-token-of-ours")
+        assert np.load(f"{outfile}.features.npy").shape == (20, 4)
+        # the widget let go of the journal: another writer may open it now
+        LabelStore.open(outfile).close()
+        with urllib.request.urlopen(app.url, timeout=60) as answer:
+            assert "/login" not in answer.url
+    finally:
+        app.stop()
+    assert not _answers(app.base_url)
+
+
+def test_the_serve_command_stops_its_server_on_sigterm(demo_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    files = load_demo_dataset(demo_dir)["filepath"].tolist()[:10]
+    prep_label_dataframe(files, CLASSES).to_csv(tmp_path / "l.csv", index=False)
+    proc = subprocess.Popen([sys.executable, "-m", "patchwork_widget.cli", "serve",
+                             str(tmp_path / "l.csv")], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "the labeling app is at http://127.0.0.1:" in line, line
+        base = line.split("at ", 1)[1].split("?", 1)[0]
+        assert _answers(base)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert not _answers(base)  # the Voila child went with it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
