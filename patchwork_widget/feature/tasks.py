@@ -11,7 +11,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSING", "TaskTable", "describe", "encode_tasks", "missingness_strata", "parse_task_weights"]
+__all__ = ["MISSING", "TaskTable", "describe", "encode_tasks", "missingness_strata",
+           "parse_task_weights"]
 
 MISSING = -1
 TaskWeights = Union[None, str, Mapping[str, float], Sequence[float]]
