@@ -1,0 +1,78 @@
+"""Online active learning in a real JupyterLab: label by keyboard while rounds run; the model
+updates, the upcoming images are re-ranked, and no key is lost (A6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, write_notebook
+from .labeler_page import assert_no_labeler_errors, current_row, wait_saved, wait_widget_ready
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from playwright.sync_api import Page
+
+EVERY = 4
+PRESSES = 12
+
+
+def cells(demo_dir: Path, outfile: Path) -> list[str]:
+    return [
+        "import numpy as np\n"
+        "from patchwork_widget import PatchworkWidget, prep_label_dataframe\n"
+        "from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset\n"
+        f"truth = load_demo_dataset({str(demo_dir)!r})\n"
+        "classes = demo_classes()\n"
+        "features = demo_features(truth['filepath'].tolist())\n"
+        "df = prep_label_dataframe(truth['filepath'].tolist(), classes)\n"
+        f"widget = PatchworkWidget(df, features=features, outfile={str(outfile)!r}, imshape=(96, 96), seed=0)\n"
+        "for i, r in enumerate(np.random.default_rng(0).choice(len(df), 60, replace=False)):\n"
+        "    widget.session.annotate(int(r), {**{c: truth.at[r, c] for c in classes}, 'validation': i % 4 == 0})\n"
+        "widget.sample({'kind': 'unlabeled'}, count=60)\n"
+        f"widget.session.start_online(every={EVERY}, order='max entropy', explore=0.0)\n"
+        "widget",
+    ]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("frontend", ["lab"])
+def test_labeling_by_keyboard_while_the_model_keeps_learning(
+    jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
+) -> None:
+    outfile = jupyter_server.root_dir / f"{Path(notebook_name).stem}_labels.parquet"
+    write_notebook(jupyter_server.root_dir / notebook_name, cells(demo_dir, outfile))
+    open_notebook(page, jupyter_server, notebook_name)
+    run_all(page, jupyter_server, timeout=240)
+    wait_widget_ready(page)
+    page.locator(".pw-pace", has_text="model updated").wait_for(timeout=180_000)  # first round
+    read = "import json; print(json.dumps([widget.labeler.queue, widget.session.online_status()['rounds']]))"
+    queue_before, rounds_before = json.loads(kernel_exec(page, read))
+
+    page.locator(".pw-root").click()
+    labeled = []
+    for _ in range(PRESSES):  # `0`: every class "no", then the next image
+        labeled.append(current_row(page))
+        page.keyboard.press("0")
+        page.wait_for_function(f"(row) => !document.querySelector('.pw-position').textContent.endsWith('row ' + row)",
+                               arg=labeled[-1])
+    wait_saved(page)
+    wait_rounds = (  # online_status() applies finished rounds on the kernel's thread
+        "import time\n"
+        "for _ in range(1200):\n"
+        f"    if widget.session.online_status()['rounds'] >= {rounds_before + 1}: break\n"
+        "    time.sleep(0.1)\n"
+        "print(widget.session.online_status()['rounds'])"
+    )
+    assert int(kernel_exec(page, wait_rounds)) > rounds_before  # the model kept learning
+    queue_after, _ = json.loads(kernel_exec(page, read))
+    # no key lost: every image pressed is labeled "no" for every class
+    saved = json.loads(kernel_exec(
+        page, f"print(json.dumps(widget.df.loc[{labeled}, classes].eq(0).all(axis=1).tolist()))"))
+    assert all(saved) and len(set(labeled)) == PRESSES
+    assert queue_after[:PRESSES] == queue_before[:PRESSES]  # what was on screen did not move
+    assert queue_after != queue_before  # the upcoming images were re-ranked
+    page.locator(".pw-pace", has_text="model updated").wait_for()
+    assert_no_labeler_errors(page_log, jupyter_server.frontend)
