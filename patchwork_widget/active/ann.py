@@ -3,7 +3,8 @@
 The index answers a few hundred sampled rows first, and the sample's answers are checked
 against exact (brute-force) search; the query-time knob (``nprobe`` for IVF-Flat, ``efSearch``
 for HNSW) is raised step by step until the sample's recall@k, less two standard errors, reaches
-the target. Only then are all rows searched, at that setting.
+the target, and bisected between the last setting that fell short and the first that reached
+it. Only then are all rows searched, at that setting.
 
 * IVF-Flat (Jegou et al. 2011, "Product Quantization for Nearest Neighbor Search", IEEE TPAMI,
   the inverted file without compression): k-means with ``nlist ~ 4 sqrt(N)`` lists; a query
@@ -69,7 +70,7 @@ def search_ivf(x: np.ndarray, k1: int, sample: np.ndarray, target: float, seed: 
         index.nprobe = nprobe
         return index.search(queries, k1)
 
-    return _tune(x, sample, k1, target, "nprobe", knob_steps(1, nlist), search, {"nlist": nlist})
+    return _tune(x, sample, k1, target, "nprobe", (1, nlist), search, {"nlist": nlist})
 
 
 def search_hnsw(x: np.ndarray, k1: int, sample: np.ndarray, target: float, m: int,
@@ -88,32 +89,47 @@ def search_hnsw(x: np.ndarray, k1: int, sample: np.ndarray, target: float, m: in
         index.hnsw.efSearch = ef
         return index.search(queries, k1)
 
-    steps = knob_steps(max(k1, 16), max(MAX_EF_SEARCH, k1))
-    return _tune(x, sample, k1, target, "ef_search", steps, search,
+    return _tune(x, sample, k1, target, "ef_search", (k1, max(MAX_EF_SEARCH, k1)), search,
                  {"hnsw_m": int(m), "ef_construction": int(ef_construction)})
 
 
 def _tune(x: np.ndarray, sample: np.ndarray, k1: int, target: float, knob: str,
-          steps: Iterator[int], search: Callable[[np.ndarray, int], tuple],
+          bounds: tuple[int, int], search: Callable[[np.ndarray, int], tuple],
           fixed: dict[str, int]) -> Tuned:
+    """Raise the knob from ``bounds[0]`` to ``bounds[1]`` until the sample reaches the target, then bisect between
+    the last setting that failed and the first that passed (recall grows with the knob)."""
     threshold = _kth_exact(x, sample, k1)
     queries = x[sample]
-    for value in steps:
+
+    def measure(value: int) -> tuple[bool, float]:
         d2, idx = search(queries, value)
         per_row = _row_recall(sample, idx, d2, threshold)
         lower = per_row.mean() - SAFETY_SE * _standard_error(per_row)
         logger.debug("%s=%d: sampled recall %.4f (lower bound %.4f)", knob, value,
                      per_row.mean(), lower)
-        if lower >= target:
+        return bool(lower >= target), float(per_row.mean())
+
+    failed = bounds[0] - 1
+    for value in knob_steps(*bounds):
+        reached, recall = measure(value)
+        if reached:
             break
-    reached = bool(lower >= target)
-    if not reached:
+        failed = value
+    if reached:
+        while value - failed > 1:
+            middle = (failed + value) // 2
+            ok, middle_recall = measure(middle)
+            if ok:
+                value, recall = middle, middle_recall
+            else:
+                failed = middle
+    else:
         logger.warning("recall target %.3f not reached: %.4f at %s=%d; use backend='ivf' or "
-                       "'exact'", target, per_row.mean(), knob, value)
+                       "'exact'", target, recall, knob, value)
     d2, idx = search(x, value)
     idx = idx.astype(np.int64)
     d2 = np.where(idx >= 0, np.maximum(d2, 0.0), np.inf).astype(np.float32)
-    return Tuned(idx, d2, {**fixed, knob: int(value)}, float(per_row.mean()), reached)
+    return Tuned(idx, d2, {**fixed, knob: int(value)}, recall, reached)
 
 
 def knob_steps(first: int, last: int) -> Iterator[int]:

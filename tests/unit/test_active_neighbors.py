@@ -105,3 +105,21 @@ def test_a_bad_recall_is_rejected_by_name(bad):
         knn_graph(x, k=3, recall=bad)
     with pytest.raises(ValueError, match="sample_rows must be an integer >= 10, got 2"):
         find_neighbors(x, 3, sample_rows=2)
+
+
+def test_tuning_bisects_to_the_smallest_setting_that_reaches_the_target():
+    import faiss
+
+    from patchwork_widget.active.ann import _tune
+
+    x = np.random.default_rng(4).standard_normal((300, 8)).astype(np.float32)
+    tried = []
+
+    def search(queries, value):  # exact from 37 on, nothing found below
+        tried.append(value)
+        d2, idx = faiss.knn(queries, x, K + 1)
+        return (d2, idx) if value >= 37 else (np.full_like(d2, np.inf), np.full_like(idx, -1))
+
+    tuned = _tune(x, np.arange(100), K + 1, 0.95, "nprobe", (1, 300), search, {})
+    assert tuned.setting == {"nprobe": 37} and tuned.reached and tuned.recall == 1.0
+    assert tried[-1] == 37 and len(tried) <= 20  # the ladder to 45, then bisection
