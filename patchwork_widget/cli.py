@@ -36,7 +36,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from patchwork_widget.labels import LabelStore, save_labels
+    import pandas as pd
+
+    from patchwork_widget.labels import LabelStore, journal_path, load_labels, save_labels
+    from patchwork_widget.labels.records import HISTORY_COLUMNS
 
     project = Path(args.project)
     if not project.is_file():
@@ -44,11 +47,14 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else project.parent / f"{project.stem}_export"
     out.mkdir(parents=True, exist_ok=True)
     ext = f".{args.format}"
-    store = LabelStore.open(project, read_only=True, autosave=None)
-    try:
-        labels, history = store.copy(list(store.df.columns)), store.history()
-    finally:
-        store.close()
+    if Path(journal_path(project)).is_file():
+        store = LabelStore.open(project, read_only=True, autosave=None)
+        try:
+            labels, history = store.copy(list(store.df.columns)), store.history()
+        finally:
+            store.close()
+    else:  # a label file nobody has labeled through the journal yet: no history
+        labels, history = load_labels(project), pd.DataFrame(columns=HISTORY_COLUMNS)
     written = [out / f"labels{ext}", out / f"history{ext}"]
     save_labels(labels, written[0])
     _write_table(history, written[1])

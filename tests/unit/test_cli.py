@@ -146,3 +146,22 @@ def test_serve_refuses_an_open_interface_without_a_token(tmp_path, demo_files, c
     prep_label_dataframe(demo_files[:3], ["x"]).to_csv(tmp_path / "l.csv", index=False)
     assert cli.main(["serve", str(tmp_path / "l.csv"), "--ip", "0.0.0.0", "--no-token"]) == 2
     assert "token=False is allowed only on the loopback" in capsys.readouterr().err
+
+
+def test_export_adds_predictions_of_saved_models(tmp_path, demo_files):
+    pytest.importorskip("tensorflow")
+    from patchwork_widget.labels import prep_label_dataframe
+    from patchwork_widget.models import build_models, save_models
+
+    path = tmp_path / "labels.csv"
+    prep_label_dataframe(demo_files[:6], ["x", "y"]).to_csv(path, index=False)
+    features = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
+    np.save(tmp_path / "f.npy", features)
+    models = build_models(["x", "y"], feature_shape=(5,))
+    save_models(models, tmp_path / "models")
+    assert cli.main(["export", str(path), "--models", str(tmp_path / "models"),
+                     "--features", str(tmp_path / "f.npy")]) == 0
+    preds = pd.read_csv(tmp_path / "labels_export" / "predictions.csv")
+    assert list(preds.columns) == ["filepath", "x", "y"] and len(preds) == 6
+    expected = models.head()(features).numpy()
+    np.testing.assert_allclose(preds[["x", "y"]].to_numpy(), expected, atol=1e-5)

@@ -144,3 +144,15 @@ def test_bad_inputs_name_the_argument(demo):
             df = pd.DataFrame({"filepath": files[:2]})
             predictions = None
         distill(None, Untrained(), imshape=SHAPE)
+
+
+def test_a_trained_patchwork_model_is_a_teacher(demo):
+    from patchwork_widget.models import build_models
+
+    files, _, _, _, classes = demo
+    inp = keras.Input(SHAPE + (3,))
+    extractor = keras.Model(inp, keras.layers.Conv2D(4, 3)(inp))
+    models = build_models(classes[:2], extractor=extractor)
+    result = distill(files[:24], models, "resnet_small", epochs=1, imshape=SHAPE,
+                     batch_size=8)
+    assert result.classes == classes[:2] and result.student.output_shape == (None, 2)
