@@ -48,6 +48,11 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 HISTORY_FILE = "history.yaml"
+# The original's keywords -> these; and its values that changed name. ``lr_decay`` (its
+# decay steps, 0 for none) maps to ``decay_steps`` / a constant schedule.
+ORIGINAL_NAMES = {"temp": "temperature", "lr": "learning_rate", "opt_type": "optimizer",
+                  "decay_type": "schedule", "class_names": "classes"}
+_ORIGINAL_VALUES = {"optimizer": {"momentum": "sgd"}, "schedule": {"warmupcosine": "warmup_cosine"}}
 _EPS = 1e-6
 
 # Named student backbones (fully convolutional; a pooled sigmoid head is added).
@@ -222,6 +227,8 @@ def distill(
     strategy: Optional[tf.distribute.Strategy] = None,
     seed: Optional[int] = None,
     notes: str = "",
+    decay_steps: Optional[int] = None,
+    **original: Any,
 ) -> DistillResult:
     """Train ``student`` to reproduce the teacher's probabilities on ``filepaths``.
 
@@ -257,7 +264,21 @@ def distill(
         ``keras.utils.set_random_seed(seed)`` before the student is built.
     notes : str
         Saved in ``config.yaml``.
+    decay_steps : int, optional
+        Half-life in steps of the ``exponential`` and ``staircase`` schedules (default: one
+        epoch).
+    **original
+        The original's names: ``temp``, ``lr``, ``opt_type``, ``decay_type``, ``class_names``
+        and ``lr_decay`` (its decay steps; 0 for a constant rate). Any other keyword is refused.
     """
+    if original:
+        named = _original_arguments(original)
+        temperature = named.get("temperature", temperature)
+        learning_rate = named.get("learning_rate", learning_rate)
+        optimizer = named.get("optimizer", optimizer)
+        schedule = named.get("schedule", schedule)
+        classes = named.get("classes", classes)
+        decay_steps = named.get("decay_steps", decay_steps)
     epochs = check_int("epochs", epochs, 1)
     temperature = check_number("temperature", temperature, 0.0, open_low=True)
     batch_size = check_int("batch_size", batch_size, 1)
@@ -300,7 +321,8 @@ def distill(
                 model.weights[0].value):
             raise ValueError("the student was built outside strategy.scope(); build (or load) "
                              "it inside `with strategy.scope():` before passing it")
-        lr = make_schedule(schedule, learning_rate, steps * epochs, steps)
+        lr = make_schedule(schedule, learning_rate, steps * epochs, steps,
+                           decay_steps=check_int("decay_steps", decay_steps, 1, allow_none=True))
         opt = build_optimizer(optimizer, lr, model.trainable_variables, weight_decay)
     step_fn = _train_step(model, opt, strategy, temperature)
     dist_ds = strategy.experimental_distribute_dataset(ds)
@@ -335,6 +357,26 @@ def distill(
             writer.flush()
             _write_history(os.fspath(logdir), rows)
     return DistillResult(model, pd.DataFrame(rows), names)
+
+
+def _original_arguments(original: Mapping[str, Any]) -> Dict[str, Any]:
+    """This function's arguments for the original's keywords; TypeError for any other."""
+    unknown = sorted(set(original) - set(ORIGINAL_NAMES) - {"lr_decay"})
+    if unknown:
+        raise TypeError(f"distill() got unexpected keyword argument(s) {unknown}; besides its "
+                        f"own it takes the original's {sorted(ORIGINAL_NAMES) + ['lr_decay']}")
+    out: Dict[str, Any] = {}
+    for key, value in original.items():
+        if key == "lr_decay":
+            if value != 0:
+                out["decay_steps"] = value
+            continue
+        name = ORIGINAL_NAMES[key]
+        out[name] = _ORIGINAL_VALUES.get(name, {}).get(value, value) if isinstance(
+            value, str) else value
+    if original.get("lr_decay") == 0:
+        out["schedule"] = Schedule.CONSTANT  # the original: lr_decay=0 means no decay
+    return out
 
 
 def _train_step(model: keras.Model, opt: keras.optimizers.Optimizer,

@@ -156,3 +156,15 @@ def test_a_trained_patchwork_model_is_a_teacher(demo):
     result = distill(files[:24], models, "resnet_small", epochs=1, imshape=SHAPE,
                      batch_size=8)
     assert result.classes == classes[:2] and result.student.output_shape == (None, 2)
+
+
+def test_the_originals_keywords_are_taken_and_others_refused(demo, tmp_path):
+    files, _, probs, _, classes = demo
+    distill(files[:16], probs[:16], "resnet_small", temp=2.0, lr=1e-3, opt_type="momentum",
+            decay_type="warmupcosine", lr_decay=0, class_names=classes, epochs=1,
+            imshape=SHAPE, batch_size=8, logdir=tmp_path)
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert (config["temperature"], config["learning_rate"], config["optimizer"],
+            config["schedule"], config["classes"]) == (2.0, 1e-3, "sgd", "constant", classes)
+    with pytest.raises(TypeError, match="'strong_aug'.*the original's"):
+        distill(files[:16], probs[:16], strong_aug=True, imshape=SHAPE)
