@@ -128,8 +128,7 @@ def find_neighbors(
     start = time.perf_counter()
     if backend is Backend.EXACT:
         idx, d2 = _exact(x, k + 1)
-        idx, d2 = ann.drop_self(np.arange(n), idx, d2)
-        found = (1.0, True, 0, {})
+        measured, reached, sampled, setting = 1.0, True, 0, {}
     else:
         sample = np.sort(np.random.default_rng(seed).choice(n, min(n, sample_rows),
                                                             replace=False))
@@ -137,12 +136,14 @@ def find_neighbors(
             tuned = ann.search_ivf(x, k + 1, sample, recall, seed)
         else:
             tuned = ann.search_hnsw(x, k + 1, sample, recall, hnsw_m, ef_construction)
-        idx, d2 = ann.drop_self(np.arange(n), tuned.indices, tuned.sq_distances)
-        found = (tuned.recall, tuned.reached, len(sample), tuned.setting)
+        idx, d2 = tuned.indices, tuned.sq_distances
+        measured, reached, sampled, setting = (tuned.recall, tuned.reached, len(sample),
+                                               tuned.setting)
+    idx, d2 = ann.drop_self(np.arange(n), idx, d2)
     dist = d2 / 2.0 if metric is Metric.COSINE else np.sqrt(d2)
     dist = np.where(idx >= 0, dist, np.inf).astype(np.float32)
-    report = SearchReport(backend.value, float(recall), found[0], found[1], found[2],
-                          time.perf_counter() - start, found[3])
+    report = SearchReport(backend.value, float(recall), measured, reached, sampled,
+                          time.perf_counter() - start, setting)
     logger.info("kNN search, %d rows, k=%d: %s", n, k, report)
     return Neighbors(idx, dist, report)
 
