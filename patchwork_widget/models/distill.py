@@ -61,6 +61,17 @@ STUDENTS = {
     "resnet": lambda c: ResNetFCN(c, filters=(32, 64, 128), blocks_per_stage=2,
                                   name="student_fcn"),
     "bn_alexnet": lambda c: BNAlexNetFCN(c, width=0.5, name="student_fcn"),
+    # the original's names: Keras applications, randomly initialised (nothing is downloaded)
+    "vgg16": lambda c: keras.applications.VGG16(weights=None, include_top=False,
+                                                input_shape=(None, None, c)),
+    "vgg19": lambda c: keras.applications.VGG19(weights=None, include_top=False,
+                                                input_shape=(None, None, c)),
+    "resnet50": lambda c: keras.applications.ResNet50(weights=None, include_top=False,
+                                                      input_shape=(None, None, c)),
+    "inception": lambda c: keras.applications.InceptionV3(weights=None, include_top=False,
+                                                          input_shape=(None, None, c)),
+    "mobilenet": lambda c: keras.applications.MobileNetV2(weights=None, include_top=False,
+                                                          input_shape=(None, None, c)),
 }
 
 

@@ -16,7 +16,7 @@ keras = pytest.importorskip("keras")
 import patchwork_widget as pw  # noqa: E402
 from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset  # noqa: E402
 from patchwork_widget.labels import prep_label_dataframe  # noqa: E402
-from patchwork_widget.models.distill import distill, distillation_loss  # noqa: E402
+from patchwork_widget.models.distill import build_student, distill, distillation_loss  # noqa: E402
 from patchwork_widget.models.predictions import class_metrics  # noqa: E402
 from patchwork_widget.session import Session  # noqa: E402
 
@@ -166,5 +166,7 @@ def test_the_originals_keywords_are_taken_and_others_refused(demo, tmp_path):
     config = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert (config["temperature"], config["learning_rate"], config["optimizer"],
             config["schedule"], config["classes"]) == (2.0, 1e-3, "sgd", "constant", classes)
+    student = build_student("mobilenet", 3, (32, 32), 3)  # the original's names too
+    assert student.output_shape == (None, 3)
     with pytest.raises(TypeError, match="'strong_aug'.*the original's"):
         distill(files[:16], probs[:16], strong_aug=True, imshape=SHAPE)
