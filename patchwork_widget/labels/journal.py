@@ -24,7 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .records import CLASS_EDITS, Event, decode_snapshot, encode_snapshot
+from .records import (
+    CLASS_EDITS,
+    Change,
+    Event,
+    changes_from_frames,
+    decode_snapshot,
+    encode_snapshot,
+)
 
 FORMAT_VERSION = "1"
 
@@ -167,9 +174,9 @@ class Journal:
     def writing(self, after: int) -> AbstractContextManager[None]:
         """Hold the right to append across a change's validation and :meth:`append`.
 
-        Yields the actions other writers committed after action ``after`` (to apply
-        before validating), or None when there cannot be any: with SQLite the store is
-        the only writer, so this holds nothing and yields None.
+        Yields the actions other writers committed after action ``after`` (a list of
+        :class:`Change`, to apply before validating), or None when there cannot be any:
+        with SQLite the store is the only writer, so this holds nothing and yields None.
         """
         return nullcontext()
 
@@ -243,6 +250,10 @@ class Journal:
         )
         events["new"] = events["new"].astype(float)
         return actions, events
+
+    def changes_after(self, after: int) -> list[Change]:
+        """The actions with id > ``after`` as :class:`Change` objects, in order."""
+        return changes_from_frames(*self.pending(after))
 
     def action_events(self, action: int) -> list[Event]:
         """The cell events of one action, in order."""

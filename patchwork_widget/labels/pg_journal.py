@@ -26,7 +26,7 @@ import psycopg
 from .errors import JournalUnavailableError
 from .listener import Listener
 from .pg_schema import CHANNEL, connect, describe, migrate, notify_payload
-from .records import CLASS_EDITS, Event, decode_snapshot, encode_snapshot
+from .records import CLASS_EDITS, Change, Event, decode_snapshot, encode_snapshot
 
 #: One statement writes an action, its events and its notification (sent at commit).
 _APPEND = """
@@ -174,11 +174,11 @@ class PgJournal:
         return True
 
     @contextmanager
-    def writing(self, after: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame] | None]:
+    def writing(self, after: int) -> Iterator[list[Change] | None]:
         """Take the project's turn to write, for one :meth:`append`.
 
-        Yields the actions other stores committed after ``after`` (see :meth:`pending`),
-        or None if there are none; the store applies them before validating its change.
+        Yields the actions other stores committed after ``after`` (see
+        :meth:`changes_after`), or None if there are none; the store applies them before validating its change.
         When the block ends the appended action is written and committed (durably) in
         one round trip; if the block raises, the transaction rolls back.
         """
@@ -193,7 +193,7 @@ class PgJournal:
             try:
                 last = cursor.fetchone()[0]
                 self._next, self._staged = last + 1, None
-                yield self.pending(after) if last > after else None
+                yield self.changes_after(after) if last > after else None
                 with conn.pipeline():
                     if self._staged is not None:
                         conn.execute(*self._staged)
@@ -289,6 +289,24 @@ class PgJournal:
         )
         events["new"] = events["new"].astype(float)
         return actions, events
+
+    def changes_after(self, after: int) -> list[Change]:
+        """The actions with id > ``after`` as :class:`Change` objects, in order (one
+        round trip: what other stores' commits cost this one)."""
+        rows = self._fetch(
+            "SELECT a.id, a.kind, a.detail, a.annotator, "
+            "coalesce(array_agg(e.row_index ORDER BY e.seq) FILTER (WHERE e.seq IS NOT NULL "
+            "AND a.kind <> ALL(%s)), '{}'), "
+            "coalesce(array_agg(e.field ORDER BY e.seq) FILTER (WHERE e.seq IS NOT NULL "
+            "AND a.kind <> ALL(%s)), '{}'), "
+            "coalesce(array_agg(e.new ORDER BY e.seq) FILTER (WHERE e.seq IS NOT NULL "
+            "AND a.kind <> ALL(%s)), '{}') "
+            "FROM patchwork_actions a LEFT JOIN patchwork_events e "
+            "ON e.project = a.project AND e.action = a.id "
+            "WHERE a.project = %s AND a.id > %s GROUP BY a.project, a.id ORDER BY a.id",
+            (*[list(CLASS_EDITS)] * 3, self.project, after),
+        )
+        return [Change(*row) for row in rows]
 
     def action_events(self, action: int) -> list[Event]:
         """The cell events of one action, in order."""

@@ -4,6 +4,7 @@ snapshot encoding and the shape of the history."""
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -83,3 +84,34 @@ def history_frame(actions: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     out["seconds"] = out["seconds"].astype(float)
     return out[HISTORY_COLUMNS]
 
+
+
+class Change(NamedTuple):
+    """One journaled action as another store applies it: ``rows``, ``fields`` and ``new``
+    are its cell events in order (empty for class edits, whose ``detail`` says it all)."""
+
+    id: int
+    kind: str
+    detail: str | None
+    user: str
+    rows: list[int]
+    fields: list[str]
+    new: list[float | None]
+
+
+def changes_from_frames(actions: pd.DataFrame, events: pd.DataFrame) -> list[Change]:
+    """:class:`Change` per action from a journal's ``pending`` frames."""
+    cells = events[~events["action"].isin(actions.loc[actions["kind"].isin(CLASS_EDITS), "id"])]
+    by_action = {a: group for a, group in cells.groupby("action", sort=False)}
+    empty = cells.iloc[:0]
+    return [
+        Change(
+            int(a), kind, detail, user,
+            by_action.get(a, empty)["row"].tolist(),
+            by_action.get(a, empty)["field"].tolist(),
+            by_action.get(a, empty)["new"].tolist(),
+        )
+        for a, kind, detail, user in zip(
+            actions["id"], actions["kind"], actions["detail"], actions["user"]
+        )
+    ]

@@ -1,12 +1,15 @@
-"""What a store tells its :meth:`LabelStore.on_remote_change` callbacks."""
+"""What a store tells its :meth:`LabelStore.on_remote_change` callbacks, and when."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
+from .records import CLASS_EDITS, Change
 
-from .records import CLASS_EDITS
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,48 @@ class RemoteChange:
     class_edits: bool
 
 
-def remote_change(actions: pd.DataFrame) -> RemoteChange:
-    """The :class:`RemoteChange` of ``Journal.pending``'s actions frame (not empty)."""
+def remote_change(changes: list[Change]) -> RemoteChange:
+    """The :class:`RemoteChange` of applied actions (not none)."""
     return RemoteChange(
-        actions=len(actions),
-        upto=int(actions["id"].iloc[-1]),
-        annotators=tuple(sorted(set(actions["user"]))),
-        class_edits=bool(actions["kind"].isin(CLASS_EDITS).any()),
+        actions=len(changes),
+        upto=changes[-1].id,
+        annotators=tuple(sorted({change.user for change in changes})),
+        class_edits=any(change.kind in CLASS_EDITS for change in changes),
     )
+
+
+class RemoteNews:
+    """The callbacks of one store and the changes they have not heard of yet.
+
+    The store calls :meth:`add` holding its lock and :meth:`deliver` after releasing it,
+    so a callback never runs under the store's lock.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._callbacks: list[Callable[[RemoteChange], None]] = []
+        self._unheard: list[RemoteChange] = []
+
+    def subscribe(self, callback: Callable[[RemoteChange], None]) -> None:
+        """Call ``callback`` for every later change."""
+        if not callable(callback):
+            raise ValueError(f"callback must be callable; got {callback!r}")
+        with self._mutex:
+            self._callbacks.append(callback)
+
+    def add(self, changes: list[Change]) -> None:
+        """Note applied changes (not none) for the next :meth:`deliver`."""
+        with self._mutex:
+            self._unheard.append(remote_change(changes))
+
+    def deliver(self) -> None:
+        """Call the callbacks for each change noted since the last delivery."""
+        with self._mutex:
+            unheard, self._unheard = self._unheard, []
+            callbacks = list(self._callbacks)
+        for change in unheard:
+            for callback in callbacks:
+                try:
+                    callback(change)
+                except Exception:  # the store stays usable; the callback's owner sees the log
+                    log.exception("on_remote_change callback %r failed", callback)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from itertools import repeat
 
 import numpy as np
@@ -77,47 +76,25 @@ def apply_class_edit(df: pd.DataFrame, kind: str, detail: dict) -> list[str]:
     return [merge_classes_inplace(df, detail["a"], detail["b"], detail["into"])]
 
 
-#: Sets ``field`` to ``values`` at ``rows`` (positions).
-SetCells = Callable[[str, np.ndarray, np.ndarray], None]
-
-
-def _set_latest(events: pd.DataFrame, set_cells: SetCells) -> None:
+def _apply_cell_events(df: pd.DataFrame, events: pd.DataFrame) -> None:
     """Apply cell events (in order) at once: the last value per (row, field) wins."""
     latest = events.drop_duplicates(["row", "field"], keep="last")
     for field, group in latest.groupby("field", sort=False):
-        set_cells(field, group["row"].to_numpy(dtype=np.intp), group["new"].to_numpy())
+        column = df[field].to_numpy(copy=True)
+        column[group["row"].to_numpy()] = group["new"].to_numpy()
+        df[field] = column
 
 
-def replay_actions(
-    actions: pd.DataFrame,
-    events: pd.DataFrame,
-    set_cells: SetCells,
-    class_edit: Callable[[str, dict], object],
-) -> None:
-    """Apply journal ``actions`` (columns ``id``, ``kind``, ``detail``) and their cell
-    ``events`` (``action``, ``row``, ``field``, ``new``) in order, through ``set_cells``
-    and ``class_edit(kind, detail)``.
+def replay(df: pd.DataFrame, actions: pd.DataFrame, events: pd.DataFrame) -> None:
+    """Apply journal actions and their events to ``df`` in place.
 
-    Cell events between two class edits are applied in one vectorised step per field.
+    Cell events between two class edits are applied in one vectorised step each.
     """
     previous = 0
     edits = actions[actions["kind"].isin(CLASS_EDITS)]
     for action, kind, detail in zip(edits["id"], edits["kind"], edits["detail"]):
         between = (events["action"] > previous) & (events["action"] < action)
-        _set_latest(events[between], set_cells)
-        class_edit(kind, json.loads(detail))
+        _apply_cell_events(df, events[between])
+        apply_class_edit(df, kind, json.loads(detail))
         previous = action
-    _set_latest(events[events["action"] > previous], set_cells)
-
-
-def replay(df: pd.DataFrame, actions: pd.DataFrame, events: pd.DataFrame) -> None:
-    """Apply journal actions and their events to ``df`` in place (see :func:`replay_actions`)."""
-
-    def set_cells(field: str, rows: np.ndarray, values: np.ndarray) -> None:
-        column = df[field].to_numpy(copy=True)
-        column[rows] = values
-        df[field] = column
-
-    replay_actions(
-        actions, events, set_cells, lambda kind, detail: apply_class_edit(df, kind, detail)
-    )
+    _apply_cell_events(df, events[events["action"] > previous])

@@ -31,8 +31,8 @@ from .files import save_labels
 from .journal import Journal
 from .lock import WriterLock
 from .opening import Start, open_journal
-from .records import CLASS_EDITS, history_frame
-from .remote import RemoteChange, remote_change
+from .records import CLASS_EDITS, Change, history_frame
+from .remote import RemoteChange, RemoteNews
 from .table import LiveTable, constant_grid, undo_grid
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ class LabelStore:
         self._closed = False
         self._taken_over = False
         self._exports = Exports(path, journal, self._lock, exported)
-        self._listeners: list[Callable[[RemoteChange], None]] = []
-        self._news: list[RemoteChange] = []  # applied, not yet told to the listeners
+        self._news = RemoteNews()
 
     @classmethod
     def open(
@@ -224,7 +223,7 @@ class LabelStore:
             seconds = check_seconds(seconds)
             action, _, _ = self._commit("annotate", cells, seconds=seconds)
             self._undo.append(action)
-        self._tell_listeners()
+        self._news.deliver()
 
     def undo(self) -> dict | None:
         """Revert the most recent annotate call not yet undone.
@@ -251,7 +250,7 @@ class LabelStore:
 
             _, rows, grid = self._commit("undo", cells, undoes=target)
             self._undo.pop()
-        self._tell_listeners()
+        self._news.deliver()
         restored = {field: values.tolist() for field, values in grid.items()}
         return {"action": target, "rows": rows.tolist(), "restored": restored}
 
@@ -286,17 +285,14 @@ class LabelStore:
     # -- other annotators (team journal) -------------------------------------------------
 
     def on_remote_change(self, callback: Callable[[RemoteChange], None]) -> None:
-        """Call ``callback(change)`` after changes by other stores of a team journal are
-        applied to :attr:`df` and :attr:`counts`.
+        """Call ``callback(change)`` (a :class:`RemoteChange`) after changes by other
+        stores of a team journal are applied to :attr:`df` and :attr:`counts`.
 
         It is called on the store's listener thread (or the thread of the call that
-        caught up with them), never holding the store's lock; hand the work to your own
+        caught up with them), never holding the store's lock: hand the work to your own
         thread or loop. A callback that raises is logged and kept.
         """
-        if not callable(callback):
-            raise ValueError(f"callback must be callable; got {callback!r}")
-        with self._lock:
-            self._listeners.append(callback)
+        self._news.subscribe(callback)
 
     def _pull(self) -> None:
         """Apply every action committed after the newest one the table holds (called by
@@ -304,31 +300,18 @@ class LabelStore:
         with self._lock:
             if self._closed or self._taken_over:
                 return
-            self._apply_others(self._journal.pending(self._last_action))
-        self._tell_listeners()
+            self._apply_others(self._journal.changes_after(self._last_action))
+        self._news.deliver()
 
-    def _apply_others(self, found: tuple[pd.DataFrame, pd.DataFrame] | None) -> None:
-        """Apply actions other stores committed (``Journal.pending``'s frames), if any."""
-        if found is None or not len(found[0]):
+    def _apply_others(self, changes: list[Change] | None) -> None:
+        """Apply actions other stores committed (``Journal.changes_after``), if any."""
+        if not changes:
             return
-        actions, events = found
-        self._table.apply_actions(actions, events)
-        if actions["kind"].isin(CLASS_EDITS).any():
+        self._table.apply_changes(changes)
+        if any(change.kind in CLASS_EDITS for change in changes):
             self._undo.clear()
-        self._acknowledged(int(actions["id"].iloc[-1]), len(actions))
-        self._news.append(remote_change(actions))
-
-    def _tell_listeners(self) -> None:
-        """Call the :meth:`on_remote_change` callbacks for changes applied since last time."""
-        with self._lock:
-            news, self._news = self._news, []
-            listeners = list(self._listeners)
-        for change in news:
-            for callback in listeners:
-                try:
-                    callback(change)
-                except Exception:  # the store stays usable; the callback's owner sees the log
-                    log.exception("on_remote_change callback %r failed", callback)
+        self._acknowledged(changes[-1].id, len(changes))
+        self._news.add(changes)
 
     # -- class edits ---------------------------------------------------------------------
 
@@ -360,7 +343,7 @@ class LabelStore:
             self._table.apply_class_edit(kind, detail)
             self._undo.clear()
             self._acknowledged(action)
-        self._tell_listeners()
+        self._news.deliver()
 
     # -- files ---------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from itertools import repeat
 
@@ -9,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .counts import CountTracker
-from .records import Event
-from .replay import apply_class_edit, as_db, class_edit_events, replay_actions
+from .records import CLASS_EDITS, Change, Event
+from .replay import apply_class_edit, as_db, class_edit_events
 from .schema import FLAGS
 
 
@@ -69,13 +70,24 @@ class LiveTable:
         self.tracker.reset_classes(self.df, recount)
         self._position = {name: j for j, name in enumerate(self.df.columns)}
 
-    def apply_actions(self, actions: pd.DataFrame, events: pd.DataFrame) -> None:
+    def apply_changes(self, changes: list[Change]) -> None:
         """Apply journaled actions (e.g. other annotators') in order, counts included."""
-
-        def set_cells(field: str, rows: np.ndarray, values: np.ndarray) -> None:
-            self.set(rows, {field: values.astype(bool) if field in FLAGS else values})
-
-        replay_actions(actions, events, set_cells, self.apply_class_edit)
+        for change in changes:
+            if change.kind in CLASS_EDITS:
+                self.apply_class_edit(change.kind, json.loads(change.detail))
+                continue
+            cells: dict[str, tuple[list[int], list[float | None]]] = {}
+            for row, field, new in zip(change.rows, change.fields, change.new):
+                rows, values = cells.setdefault(field, ([], []))
+                rows.append(row)
+                values.append(new)
+            grids: dict[tuple[int, ...], dict[str, np.ndarray]] = {}
+            for field, (rows, values) in cells.items():  # one set per row list: usually one
+                column = np.array(values, dtype=float)
+                grid = grids.setdefault(tuple(rows), {})
+                grid[field] = column.astype(bool) if field in FLAGS else column
+            for rows, grid in grids.items():
+                self.set(np.array(rows, dtype=np.intp), grid)
 
 
 def undo_grid(events: list[Event]) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -1,13 +1,13 @@
 """One annotator process of the team journal tests (see test_team_processes.py).
 
-Usage: team_worker.py URL PROJECT ANNOTATOR OUTFILE FIRST COUNT NROWS
+Usage: team_worker.py URL PROJECT ANNOTATOR OUTFILE FIRST COUNT NROWS EXPECT
 
 Opens the project (creating it from a table of NROWS images and class "cat" if it is
 new), prints ``ready`` and waits for a line on stdin, then labels rows FIRST .. FIRST +
 COUNT - 1 one call each, printing ``ack ROW`` after each call returns (so a parent that
-kills it knows what was acknowledged). Then it waits up to 90 s for its table to hold a
-label on every row (the other annotators' arrive through the listener), prints ``seen N``
-and closes.
+kills it knows what was acknowledged). Then it waits up to 90 s for its table to hold
+EXPECT labels (the other annotators' arrive through the listener), prints ``seen N`` (the
+labels it holds) and closes.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ def table(nrows: int):
 
 
 def main(url: str, project: str, annotator: str, outfile: str, first: str, count: str,
-         nrows: str) -> None:
-    first_row, n, total = int(first), int(count), int(nrows)
+         nrows: str, expect: str) -> None:
+    first_row, n, total, wanted = int(first), int(count), int(nrows), int(expect)
     store = LabelStore.open(outfile, df=table(total), journal=url, project=project,
                             annotator=annotator, autosave=None)
     print("ready", flush=True)
@@ -33,7 +33,7 @@ def main(url: str, project: str, annotator: str, outfile: str, first: str, count
         store.annotate(row, {"cat": row % 2}, seconds=0.5)
         print(f"ack {row}", flush=True)
     deadline = time.monotonic() + 90
-    while store.df["cat"].notna().sum() < total and time.monotonic() < deadline:
+    while store.df["cat"].notna().sum() < wanted and time.monotonic() < deadline:
         time.sleep(0.05)
     print(f"seen {int(store.df['cat'].notna().sum())}", flush=True)
     store.close()
