@@ -113,13 +113,18 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         *,
         outfile: str | os.PathLike | None = None,
         classes: Sequence[str] | None = None,
+        journal: str | None = None,
+        project: str | None = None,
+        annotator: str | None = None,
         **kwargs: Any,
     ) -> Session:
         """Open a project from a table (DataFrame, CSV or Parquet path).
 
         Labels are journaled beside ``outfile``; it defaults to the table's own path when
         ``source`` is a file, else to ``patchwork_labels.csv`` in the working directory.
-        Other keyword arguments go to :class:`Session`.
+        ``journal``, ``project`` and ``annotator`` choose a team journal on a PostgreSQL
+        server (see :meth:`LabelStore.open` and docs/team.md). Other keyword arguments go
+        to :class:`Session`.
         """
         is_path = isinstance(source, (str, os.PathLike))
         if outfile is None:
@@ -128,7 +133,9 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
                 logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         same_file = is_path and os.path.abspath(source) == os.path.abspath(outfile)
         df = None if same_file else load_labels(source)
-        store = LabelStore.open(outfile, df=df, classes=classes)
+        store = LabelStore.open(
+            outfile, df=df, classes=classes, journal=journal, project=project, annotator=annotator
+        )
         return cls(store, **kwargs)
 
     # ------------------------------------------------------------------ events

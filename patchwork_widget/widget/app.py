@@ -61,10 +61,14 @@ class PatchworkWidget(widgets.VBox):
         seed: int | None = None,
         suggest_yes: float = DEFAULT_YES,
         suggest_no: float = DEFAULT_NO,
+        journal: str | None = None,
+        project: str | None = None,
+        annotator: str | None = None,
     ) -> None:
         display = DisplayOptions(size=tuple(imshape), bands=bands, stretch=stretch)
         self.session = Session.open(
-            df_or_path, outfile=outfile, classes=classes, features=features,
+            df_or_path, outfile=outfile, classes=classes, journal=journal, project=project,
+            annotator=annotator, features=features,
             feature_extractor=feature_extractor, display=display, seed=seed,
             suggest_yes=suggest_yes, suggest_no=suggest_no,
         )
