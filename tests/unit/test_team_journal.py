@@ -264,3 +264,19 @@ def test_labeling_resumes_after_a_server_restart(team, postgres) -> None:  # noq
     bob.annotate(2, {"dog": 1})
     assert wait_until(lambda: ana.df.loc[2, "dog"] == 1.0)
     assert ana.history()["row"].tolist() == [0, 1, 2]
+
+
+def test_a_session_sees_another_annotators_label(postgres, tmp_path, base, team) -> None:  # noqa: F811
+    from patchwork_widget.session import Session
+
+    session = Session.open(base, outfile=tmp_path / "session.csv", journal=postgres.url,
+                           project=team.project, annotator="ana")
+    try:
+        heard: list[RemoteChange] = []
+        session.store.on_remote_change(heard.append)
+        team("bob").annotate(6, {"dog": 1})
+        assert wait_until(lambda: session.store.df.loc[6, "dog"] == 1.0 and heard)
+        assert session.store.counts.loc["dog", "train_positive"] == 1
+        assert heard[-1].annotators == ("bob",)
+    finally:
+        session.close()
