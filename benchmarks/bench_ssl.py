@@ -5,8 +5,16 @@
    MSE loss; same optimizer (Adam), no XLA. Goal: ratio <= 1.3.
 2. Images per second for each trainer, end to end over the demo images (decode, two
    augmentations, train step), batch 64 at 64x64, against SimCLR in the same process.
+3. The part-two trainers (DetCon, DeepCluster, context encoder, multitask), the same way; and
+   DetCon's input pipeline with Felzenszwalb segmentation, with a grid instead, and the plain
+   two-view pipeline, plus DetCon's step fed by its pipeline against the same step on one
+   batch already in memory (equal when the segmentation does not stall the step).
+4. E3 (``--part e3``, not in ``all``): linear-probe accuracy on 600 single-label demo patches
+   after two epochs of each trainer, against the same network at its random initialisation
+   (32x32, batch 64, ResNetFCN 16-32-64, seed 0; the multitask trainer learns the demo's class
+   columns on the other patches).
 
-Usage: python benchmarks/bench_ssl.py [--rounds N] [--part all|p7|rate]
+Usage: python benchmarks/bench_ssl.py [--rounds N] [--part all|p7|rate|part2|e3]
 """
 
 from __future__ import annotations
@@ -26,14 +34,19 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _table import print_table  # noqa: E402
 
-from patchwork_widget.datasets import load_demo_dataset  # noqa: E402
+from patchwork_widget.datasets import demo_classes, load_demo_dataset  # noqa: E402
 from patchwork_widget.feature import (  # noqa: E402
+    ContextEncoderTrainer,
+    DeepClusterTrainer,
+    DetConTrainer,
     HCLTrainer,
     MomentumContrastTrainer,
+    MultiTaskTrainer,
     ResNetFCN,
     SimCLRTrainer,
 )
 from patchwork_widget.feature.data import pair_dataset  # noqa: E402
+from patchwork_widget.feature.segments import detcon_dataset  # noqa: E402
 from patchwork_widget.feature.models import projection_head  # noqa: E402
 from patchwork_widget.images.augment import validate_augment  # noqa: E402
 
@@ -121,18 +134,121 @@ def throughput(files: list, logdir: str, rounds: int) -> None:
     )
 
 
+def part_two(files: list, table, logdir: str, rounds: int) -> None:
+    """Images/s of the part-two trainers, and DetCon's input pipeline with and without
+    segmentation."""
+    aug = validate_augment(True)
+    pipes = {
+        "two views, no segments": pair_dataset(files, aug, imshape=(SIZE, SIZE),
+                                               batch_size=BATCH)[0],
+        "DetCon, grid (mean_scale=0)": detcon_dataset(files, aug, 0, 16, imshape=(SIZE, SIZE),
+                                                      batch_size=BATCH)[0],
+        "DetCon, Felzenszwalb (mean_scale=100)": detcon_dataset(
+            files, aug, 100, 16, imshape=(SIZE, SIZE), batch_size=BATCH)[0],
+    }
+    # each alone, back to back: interleaved, their prefetching would overlap one another
+    pipe_t = {name: interleaved({name: partial(next, iter(ds.repeat()))}, 4 * rounds)[name]
+              for name, ds in pipes.items()}
+    print_table(
+        f"DetCon input pipeline on {os.cpu_count()} CPU cores, {SIZE}x{SIZE}, batch {BATCH}, "
+        f"16 segments per image, augment=True (images/s, median of {4 * rounds} batches)",
+        ["pipeline", "images/s"], [(name, BATCH / sec) for name, sec in pipe_t.items()])
+
+    trainers = {
+        "DetCon (16 segments, mean_scale 100)": DetConTrainer(
+            os.path.join(logdir, "detcon"), files, fcn=ResNetFCN(3), imshape=(SIZE, SIZE),
+            batch_size=BATCH, augment=True, seed=0, mean_scale=100, num_samples=16),
+        "DeepCluster (k 50, pca_dim 64)": DeepClusterTrainer(
+            os.path.join(logdir, "dc"), files, fcn=ResNetFCN(3), imshape=(SIZE, SIZE),
+            batch_size=BATCH, augment=True, seed=0, k=50, pca_dim=64, dense=[256]),
+        "context encoder (adv_weight 0.001)": ContextEncoderTrainer(
+            os.path.join(logdir, "ce"), files, fcn=ResNetFCN(3), imshape=(SIZE, SIZE),
+            batch_size=BATCH, augment=True, seed=0, adv_weight=0.001),
+        "multitask (3 tasks, adaptive)": MultiTaskTrainer(
+            os.path.join(logdir, "mt"), files, table, fcn=ResNetFCN(3), imshape=(SIZE, SIZE),
+            batch_size=BATCH, augment=True, seed=0, shared_layers="64,p"),
+        "SimCLR": SimCLRTrainer(os.path.join(logdir, "simclr"), files, fcn=ResNetFCN(3),
+                                imshape=(SIZE, SIZE), batch_size=BATCH, augment=True, seed=0),
+    }
+    cases: Dict[str, Callable[[], object]] = {}
+    for name, trainer in trainers.items():
+        trainer._before_epoch(0)        # DeepCluster clusters, multitask draws its epoch
+        batches = iter(trainer._ds.repeat())
+        cases[name] = (lambda t=trainer, b=batches: t._train_step(*next(b))["loss"].numpy())
+    detcon = trainers["DetCon (16 segments, mean_scale 100)"]
+    fixed = next(iter(detcon._ds))
+    cases["DetCon step on one batch in memory"] = (
+        lambda: detcon._train_step(*fixed)["loss"].numpy())
+    t = interleaved(cases, rounds, 2)
+    base = BATCH / t["SimCLR"]
+    print_table(
+        f"Part-two trainers end to end on {os.cpu_count()} CPU cores, {SIZE}x{SIZE}, batch "
+        f"{BATCH}, augment=True (images/s; median of {2 * rounds} steps, interleaved)",
+        ["trainer", "images/s", "x SimCLR"],
+        [(name, BATCH / sec, BATCH / sec / base) for name, sec in t.items()],
+    )
+
+
+E3_AUGMENT = {"flip_left_right": True, "flip_up_down": True, "rot90": True, "zoom_scale": 0.3,
+              "jitter": 1.0, "drop_color": 0.2, "gaussian_blur": 0.3}
+
+
+def e3(df, logdir: str) -> None:
+    """Linear-probe accuracy before and after two epochs of every trainer."""
+    classes = demo_classes()
+    single = df[df[classes].sum(axis=1) == 1].iloc[:600]
+    labels = {f: classes[int(np.argmax(r))] for f, r in zip(single.filepath,
+                                                            single[classes].values)}
+    files = df.filepath.tolist()
+    others = df[~df.filepath.isin(labels)]
+    common = dict(augment=E3_AUGMENT, imshape=(32, 32), batch_size=64, lr=3e-3,
+                  downstream_labels=labels, seed=0)
+    specs = {
+        "SimCLR": (SimCLRTrainer, (files,), dict(temperature=0.2)),
+        "HCL": (HCLTrainer, (files,), dict(temperature=0.2, beta=0.5, tau_plus=0.1)),
+        "MoCo v2": (MomentumContrastTrainer, (files,), dict(tau=0.2, alpha=0.99,
+                                                            batches_in_buffer=4)),
+        "DetCon-S": (DetConTrainer, (files,), dict(temperature=0.2, mean_scale=50,
+                                                   num_samples=4)),
+        "DeepCluster": (DeepClusterTrainer, (files,), dict(k=50, pca_dim=32, dense=[256])),
+        "context encoder": (ContextEncoderTrainer, (files,), dict(adv_weight=0.001)),
+        "multitask (supervised, other patches)": (
+            MultiTaskTrainer, (others.filepath.tolist(), others[classes]), dict()),
+    }
+    rows = []
+    for i, (name, (cls, data, kw)) in enumerate(specs.items()):
+        keras.utils.set_random_seed(0)     # the same initial network for every trainer
+        trainer = cls(os.path.join(logdir, str(i)), *data,
+                      fcn=ResNetFCN(3, filters=(16, 32, 64)), **common, **kw)
+        before = trainer.evaluate()["linear_classification_accuracy"]
+        start = time.perf_counter()
+        after = trainer.fit(2, save=False, progress=False)["linear_classification_accuracy"]
+        rows.append((name, before, after, after - before, time.perf_counter() - start))
+    print_table("E3: linear probe on 600 single-label demo patches (11 classes, one third "
+                "held out), two epochs, 32x32, batch 64, ResNetFCN 16-32-64, seed 0",
+                ["trainer", "random init", "after 2 epochs", "gain", "seconds"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=6, help="timed rounds per case")
-    parser.add_argument("--part", choices=["all", "p7", "rate"], default="all",
-                        help="run only P7 or only the throughput table")
+    parser.add_argument("--part", choices=["all", "p7", "rate", "part2", "e3"], default="all",
+                        help="run only P7, the throughput table, the part-two trainers or "
+                        "the E3 linear-probe table (not part of all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        files = load_demo_dataset(os.path.join(tmp, "demo")).filepath.tolist()
+        df = load_demo_dataset(os.path.join(tmp, "demo"))
+        files = df.filepath.tolist()
         if args.part in ("all", "p7"):
             p7(files, os.path.join(tmp, "p7"), args.rounds)
         if args.part in ("all", "rate"):
             throughput(files, os.path.join(tmp, "rate"), args.rounds)
+        if args.part in ("all", "part2"):
+            table = df[demo_classes()[:3]].astype(object)
+            table.iloc[::3, 0] = None       # some labels missing, as in a real table
+            part_two(files, table, os.path.join(tmp, "part2"), args.rounds)
+        if args.part == "e3":
+            e3(df, os.path.join(tmp, "e3"))
 
 
 if __name__ == "__main__":
