@@ -46,7 +46,7 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".w
 
 def trainer_class(name: Any) -> type:
     """The trainer class for a YAML ``trainer`` value."""
-    import patchwork_widget.feature as feature
+    from patchwork_widget import feature
 
     available = {k: getattr(feature, v) for k, v in TRAINERS.items() if hasattr(feature, v)}
     if name not in available:

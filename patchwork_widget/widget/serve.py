@@ -91,9 +91,9 @@ def app_notebook(project: PathLike, features: Optional[PathLike] = None,
         lines.append(f"features = np.load({os.path.abspath(features)!r}, mmap_mode='r')")
         args.append("features=features")
     if feature_extractor is not None:
+        path = os.path.abspath(feature_extractor)
         lines += ["import keras",
-                  f"extractor = keras.saving.load_model({os.path.abspath(feature_extractor)!r},"
-                  " compile=False)"]
+                  f"extractor = keras.saving.load_model({path!r}, compile=False)"]
         args.append("feature_extractor=extractor")
     args.append(f"imshape={tuple(int(v) for v in imshape)!r}")
     lines += [f"app = PatchworkWidget({', '.join(args)})", "app"]

@@ -165,3 +165,14 @@ def test_export_adds_predictions_of_saved_models(tmp_path, demo_files):
     assert list(preds.columns) == ["filepath", "x", "y"] and len(preds) == 6
     expected = models.head()(features).numpy()
     np.testing.assert_allclose(preds[["x", "y"]].to_numpy(), expected, atol=1e-5)
+
+
+def test_the_served_notebook_opens_the_project_with_its_features_or_extractor(tmp_path):
+    from patchwork_widget.widget.serve import app_notebook
+
+    nb = app_notebook(tmp_path / "l.csv", tmp_path / "f.npy", tmp_path / "m.keras", (64, 32))
+    source = nb["cells"][0]["source"]
+    compile(source, "app", "exec")
+    assert f"np.load({str(tmp_path / 'f.npy')!r}, mmap_mode='r')" in source
+    assert f"keras.saving.load_model({str(tmp_path / 'm.keras')!r}, compile=False)" in source
+    assert source.endswith("imshape=(64, 32))\napp")
