@@ -1,5 +1,6 @@
 """The label table, its durable store, counts and time accounting (FEATURES L1-L6)."""
 
+from .agreement import krippendorff_alpha, pairwise_kappa
 from .counts import COLUMNS as COUNT_COLUMNS
 from .counts import label_counts
 from .autosave import ExportState
@@ -33,11 +34,13 @@ __all__ = [
     "add_class",
     "class_columns",
     "journal_path",
+    "krippendorff_alpha",
     "label_counts",
     "labels_per_minute",
     "load_labels",
     "merge_classes",
     "merge_values",
+    "pairwise_kappa",
     "prep_label_dataframe",
     "remove_class",
     "rename_class",

@@ -100,6 +100,7 @@ class Journal:
         self.path = Path(path)
         self.where = str(self.path)  # for messages: in full, and short
         self.name = self.path.name
+        self.shared = False  # one writer (several writers: a team journal)
         self.user = user
         self.session = session
         if read_only:

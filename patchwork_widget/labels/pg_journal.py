@@ -74,6 +74,7 @@ class PgJournal:
     ) -> None:
         self.where = f"{describe(url)} project {project!r}"  # for messages
         self.name = f"project {project!r}"
+        self.shared = True  # several stores write the project at once
         self.user = user
         self.session = session
         self.project = project

@@ -399,7 +399,8 @@ class LabelStore:
                 if not self._journal.write_snapshot(
                     self._table.df, self._last_action, self._pending
                 ):
-                    log.warning(
+                    log.log(  # expected on a shared journal: others write on
+                        logging.INFO if self._journal.shared else logging.WARNING,
                         "not compacting %s: it holds actions this store did not apply",
                         self._journal.where,
                     )
