@@ -85,6 +85,9 @@ class Listener:
         """Call ``on_change``; return whether it succeeded."""
         try:
             self._on_change()
+        except JournalUnavailableError as error:  # the server is away: said once per try
+            log.warning("could not read other annotators' changes (%s); retrying", error)
+            return False
         except Exception:  # logged; the thread must live on and retry
             log.exception("applying other annotators' changes failed; retrying")
             return False
