@@ -82,3 +82,18 @@ def check_project(project: object) -> str:
         f"project must be a non-empty name of at most 200 characters (a team journal "
         f"holds several projects); got {project!r}"
     )
+
+
+def check_claim(n: object, lease: object, overlap: object) -> tuple[int, float, float]:
+    """``claim``'s ``n`` (int >= 0), ``lease`` (seconds > 0) and ``overlap`` (0 to 1)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be an integer >= 0; got {n!r}")
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not (
+        math.isfinite(lease) and lease > 0
+    ):
+        raise ValueError(f"lease must be a number of seconds > 0; got {lease!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not (
+        0 <= overlap <= 1
+    ):
+        raise ValueError(f"overlap must be a fraction from 0 to 1; got {overlap!r}")
+    return int(n), float(lease), float(overlap)

@@ -294,6 +294,10 @@ class Journal:
         )
         return actions, events
 
+    def claim(self, candidates: list[int], n: int, lease: float, overlap: float) -> list[int]:
+        """The first ``n`` candidates: with one writer there is no one to split work with."""
+        return candidates[:n]
+
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into the main file)."""
         self._db.close()

@@ -13,6 +13,7 @@ NOTIFY that other stores' :class:`.listener.Listener` hear.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -23,10 +24,13 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
+from . import pg_claims
 from .errors import JournalUnavailableError
 from .listener import Listener
 from .pg_schema import CHANNEL, connect, describe, migrate, notify_payload
 from .records import CLASS_EDITS, Change, Event, decode_snapshot, encode_snapshot
+
+log = logging.getLogger(__name__)
 
 #: One statement writes an action, its events and its notification (sent at commit).
 _APPEND = """
@@ -355,8 +359,20 @@ class PgJournal:
         )
         return actions, events
 
+    def claim(self, candidates: list[int], n: int, lease: float, overlap: float) -> list[int]:
+        """Claim up to ``n`` of ``candidates`` for this annotator (see :mod:`.pg_claims`)."""
+        with self._unavailable_as_error():
+            return pg_claims.claim(self._connection(), self.project, self.user, self.session,
+                                   candidates, n, lease, overlap)
+
     def close(self) -> None:
-        """Stop listening and close the connection."""
+        """Stop listening, give up this session's claims and close the connection."""
         self.unwatch()
         if self._conn is not None:
+            if not (self._conn.closed or self._conn.broken):
+                try:
+                    pg_claims.release(self._conn, self.project, self.session)
+                except psycopg.OperationalError as error:
+                    log.info("claims of %s not released (%s); they expire with their lease",
+                             self.where, type(error).__name__)
             self._conn.close()

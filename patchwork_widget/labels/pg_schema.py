@@ -20,7 +20,7 @@ from .errors import JournalUnavailableError
 log = logging.getLogger(__name__)
 
 #: Version of the schema this library writes; the newest key of :data:`MIGRATIONS`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: The NOTIFY channel of every team journal; the payload names project, action and session.
 CHANNEL = "patchwork_journal"
@@ -73,6 +73,16 @@ MIGRATIONS: dict[int, list[str]] = {
             place text NOT NULL,
             record text NOT NULL,
             PRIMARY KEY (project, place)
+        )""",
+    ],
+    2: [
+        """CREATE TABLE patchwork_claims (
+            project text NOT NULL REFERENCES patchwork_projects,
+            row_index integer NOT NULL,
+            annotator text NOT NULL,
+            session text NOT NULL,
+            expires double precision NOT NULL,
+            PRIMARY KEY (project, row_index, annotator)
         )""",
     ],
 }

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import shutdown
-from .arguments import check_changes, check_rows, check_seconds
+from .arguments import check_changes, check_claim, check_rows, check_seconds
 from .autosave import check_delay
 from .exporting import Exports
 from .journal import Journal
@@ -278,6 +278,32 @@ class LabelStore(StoreFiles):
         self._exports.changed()
 
     # -- other annotators (team journal) -------------------------------------------------
+
+    def claim(
+        self, candidates: Iterable[int], n: int, lease: float = 300.0, overlap: float = 0.0
+    ) -> list[int]:
+        """Up to ``n`` of ``candidates`` (row labels, in the order to label them) for this
+        annotator to label now, split from the other annotators' (team journal).
+
+        Rows another annotator holds an unexpired claim on are skipped; the rows handed
+        out are claimed for ``lease`` seconds (claim again to renew; a dead notebook's
+        claims expire, and close releases them). Up to ``overlap * n`` of them may be rows
+        exactly one other annotator holds, so that two label them (for agreement). With
+        the SQLite journal (one annotator) this is the first ``n`` candidates.
+
+        Raises
+        ------
+        ValueError
+            For an unknown row, a repeated row, or ``n``, ``lease``, ``overlap`` out of range.
+        """
+        n, lease, overlap = check_claim(n, lease, overlap)
+        candidates = list(candidates)
+        with self._lock:
+            self._check_writable()
+            if not candidates or n == 0:
+                return []
+            rows = check_rows(candidates, len(self._table.df)).tolist()
+            return self._journal.claim(rows, n, lease, overlap)
 
     def on_remote_change(self, callback: Callable[[RemoteChange], None]) -> None:
         """Call ``callback(change)`` (a :class:`RemoteChange`) after changes by other
