@@ -98,7 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
     token = False if args.no_token else (args.token or True)
     app = serve(args.project, args.features, feature_extractor=args.extractor,
                 imshape=tuple(args.imshape), port=args.port, ip=args.ip, token=token,
-                open_browser=args.open_browser)
+                open_browser=args.open_browser, journal=args.journal,
+                project_name=args.project_name, annotator=args.annotator)
     print(f"the labeling app is at {app.url}", flush=True)
     print("press Ctrl-C to stop", flush=True)
     try:
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--no-token", action="store_true",
                      help="ask for no token (loopback only)")
     srv.add_argument("--open-browser", action="store_true")
+    srv.add_argument("--journal", help="a team journal, postgresql://... (docs/team.md)")
+    srv.add_argument("--project-name", help="the project in the team journal")
+    srv.add_argument("--annotator", help="who labels (recorded on every change)")
     srv.set_defaults(run=_serve)
     return parser
 

@@ -137,7 +137,8 @@ class PatchworkWidget(widgets.VBox):
         One writer holds a journal at a time, so this widget's session is closed first; the
         app writes to the same journal. In-memory features are saved beside the label file
         as ``<outfile>.features.npy``. Keyword arguments go to
-        :func:`~patchwork_widget.widget.serve.serve` (``port``, ``ip``, ``token``, ...).
+        :func:`~patchwork_widget.widget.serve.serve` (``port``, ``ip``, ``token``, ...; with a
+        team journal give ``journal``, ``project_name`` and ``annotator`` again).
         """
         from patchwork_widget.widget.serve import serve
 

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,10 @@ class ServedApp:
 
 def app_notebook(project: PathLike, features: Optional[PathLike] = None,
                  feature_extractor: Optional[PathLike] = None,
-                 imshape: Tuple[int, int] = (256, 256)) -> dict:
-    """The notebook (nbformat 4, as a dict) whose one cell opens ``project`` in the app."""
+                 imshape: Tuple[int, int] = (256, 256),
+                 team: Optional[Dict[str, str]] = None) -> dict:
+    """The notebook (nbformat 4, as a dict) whose one cell opens ``project`` in the app;
+    ``team`` holds ``journal``, ``project`` and ``annotator`` of a team journal."""
     lines = ["import numpy as np", "from patchwork_widget import PatchworkWidget", ""]
     args = [repr(os.path.abspath(project))]
     if features is not None:
@@ -96,6 +98,7 @@ def app_notebook(project: PathLike, features: Optional[PathLike] = None,
                   f"extractor = keras.saving.load_model({path!r}, compile=False)"]
         args.append("feature_extractor=extractor")
     args.append(f"imshape={tuple(int(v) for v in imshape)!r}")
+    args += [f"{key}={value!r}" for key, value in (team or {}).items() if value is not None]
     lines += [f"app = PatchworkWidget({', '.join(args)})", "app"]
     source = "\n".join(lines)
     return {"cells": [{"cell_type": "code", "execution_count": None, "id": "app",
@@ -141,6 +144,9 @@ def serve(
     open_browser: bool = False,
     voila_args: Sequence[str] = (),
     start_timeout: float = 60.0,
+    journal: Optional[str] = None,
+    project_name: Optional[str] = None,
+    annotator: Optional[str] = None,
 ) -> ServedApp:
     """Start the labeling app on ``project`` in a Voila server and return when it answers.
 
@@ -167,6 +173,10 @@ def serve(
         More command-line options for Voila (e.g. ``["--theme=dark"]``).
     start_timeout : float
         Seconds to wait for the server to answer.
+    journal, project_name, annotator : str, optional
+        A team journal (``postgresql://...``), its project and who labels, as
+        ``PatchworkWidget(journal=, project=, annotator=)`` take them (docs/team.md). The URL
+        is written into the server's private notebook folder (mode 0700) for its kernel.
     """
     project = Path(project)
     if not project.is_file():
@@ -194,8 +204,9 @@ def serve(
                           ) from None
     port = _free_port(ip) if port is None else port
     folder = Path(tempfile.mkdtemp(prefix="patchwork_serve_"))
+    team = {"journal": journal, "project": project_name, "annotator": annotator}
     (folder / NOTEBOOK).write_text(json.dumps(app_notebook(project, features,
-                                                           feature_extractor, imshape)))
+                                                           feature_extractor, imshape, team)))
     log = folder / "server.log"
     cmd = [sys.executable, "-m", "voila", str(folder / NOTEBOOK), f"--port={port}",
            f"--Voila.ip={ip}", "--Voila.port_retries=0", f"--token={token_value}",
