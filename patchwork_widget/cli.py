@@ -1,13 +1,12 @@
-"""The ``patchwork-widget`` command (B6), for batch jobs on servers.
+"""The patchwork-widget command (B6), for batch jobs on servers.
 
-- ``demo``: build the demo images and label a few from ground truth (B7);
-- ``pretrain CONFIG.yaml``: train a feature extractor (:mod:`patchwork_widget.cli_pretrain`);
-- ``extract`` and ``join``: features of a file list, optionally in shards
-  (:mod:`patchwork_widget.cli_extract`);
-- ``export PROJECT``: labels, annotation history and predictions as CSV or Parquet;
-- ``serve PROJECT``: the labeling app in a browser, without Jupyter (W6).
+  demo               build the demo images and label a few from ground truth
+  pretrain CONFIG    train a feature extractor as a YAML file says
+  extract, join      features of a list of images, optionally in shards across jobs
+  export PROJECT     labels, annotation history and predictions as CSV or Parquet
+  serve PROJECT      the labeling app in a browser, without Jupyter
 
-Each has ``--help``; docs/cli.md shows them end to end.
+Each command has --help; docs/cli.md shows them end to end.
 """
 
 from __future__ import annotations
