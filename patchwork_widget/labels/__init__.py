@@ -20,7 +20,13 @@ from .schema import (
     validate_label_dataframe,
 )
 from .store import LabelStore
-from .timing import labels_per_minute, time_per_class, time_per_image, time_per_session
+from .timing import (
+    labels_per_minute,
+    time_per_annotator,
+    time_per_class,
+    time_per_image,
+    time_per_session,
+)
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -45,6 +51,7 @@ __all__ = [
     "remove_class",
     "rename_class",
     "save_labels",
+    "time_per_annotator",
     "time_per_class",
     "time_per_image",
     "time_per_session",

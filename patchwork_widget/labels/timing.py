@@ -95,6 +95,30 @@ def time_per_session(history: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def time_per_annotator(history: pd.DataFrame) -> pd.DataFrame:
+    """Seconds, labels and labels per minute per annotator (``user``), e.g. on a team
+    journal.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``user``; columns ``sessions``, ``seconds``, ``annotations`` (calls),
+        ``labels`` and ``labels_per_minute``.
+    """
+    events = _annotations(history)
+    grouped = events.groupby("user")
+    out = pd.DataFrame(
+        {
+            "sessions": grouped["session"].nunique(),
+            "seconds": grouped["share"].sum(),
+            "annotations": grouped["action"].nunique(),
+            "labels": grouped["label"].sum(),
+        }
+    )
+    out["labels_per_minute"] = _per_minute(out["labels"], out["seconds"])
+    return out
+
+
 def labels_per_minute(history: pd.DataFrame) -> float:
     """Labels per minute of recorded screen time over the whole history (NaN if none)."""
     events = _annotations(history)

@@ -280,3 +280,16 @@ def test_a_session_sees_another_annotators_label(postgres, tmp_path, base, team)
         assert heard[-1].annotators == ("bob",)
     finally:
         session.close()
+
+
+def test_time_is_accounted_per_annotator(team) -> None:
+    from patchwork_widget.labels import time_per_annotator
+
+    ana, bob = team("ana"), team("bob")
+    ana.annotate(1, {"cat": 1}, seconds=2.0)
+    ana.annotate_many([2, 3], {"cat": 0}, seconds=3.0)
+    bob.annotate(4, {"dog": 1}, seconds=4.0)
+    bob.undo()
+    table = time_per_annotator(bob.history())
+    assert table.loc["ana"].tolist() == [1, 5.0, 2, 3, 36.0]
+    assert table.loc["bob"].tolist() == [1, 4.0, 1, 0, 0.0]  # undone: time spent, no label
