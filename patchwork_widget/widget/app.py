@@ -64,7 +64,10 @@ class PatchworkWidget(widgets.VBox):
         journal: str | None = None,
         project: str | None = None,
         annotator: str | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise TypeError(unknown_arguments_message(unknown))
         display = DisplayOptions(size=tuple(imshape), bands=bands, stretch=stretch)
         self.session = Session.open(
             df_or_path, outfile=outfile, classes=classes, journal=journal, project=project,
@@ -154,8 +157,28 @@ class PatchworkWidget(widgets.VBox):
 
     def close(self) -> None:
         """Close the session (outfile written, journal released), then the widget."""
-        self.session.close()
+        session = getattr(self, "session", None)  # None when the constructor failed
+        if session is not None:
+            session.close()
         super().close()
 
 
 GUI = PatchworkWidget
+
+# Arguments of the original GUI that this one takes elsewhere or not at all (docs/migrating.md).
+ORIGINAL_ARGUMENTS = {
+    "strong_aug": "give FixMatch's strong augmentation to the model: "
+                  "widget.session.build_model(fixmatch={'strong_aug': ...}) or the Model tab",
+    "fixmatch_aug": "give FixMatch's augmentation to the model: "
+                    "widget.session.build_model(fixmatch={'strong_aug': ...})",
+    "aug": "augmentation is a training option: TrainOptions(augment=...) or the Train tab",
+    "logdir": "labels and their journal go to outfile=...",
+    "feature_vecs": "pass pre-extracted features as features=...",
+}
+
+
+def unknown_arguments_message(unknown: dict[str, Any]) -> str:
+    """Say which arguments PatchworkWidget does not take, and where the original's went."""
+    lines = [f"PatchworkWidget got unknown argument(s) {sorted(unknown)}"]
+    lines += [f"  {name}: {ORIGINAL_ARGUMENTS[name]}" for name in sorted(unknown) if name in ORIGINAL_ARGUMENTS]
+    return "\n".join(lines) + "\n(see help(PatchworkWidget) and docs/migrating.md)"

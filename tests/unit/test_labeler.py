@@ -133,3 +133,12 @@ def test_unreadable_images_are_listed_with_their_cause_and_take_only_exclude(tmp
     ok = request(w, {"type": "annotate", "id": 4, "rows": [10], "changes": {"exclude": True}})[-1][0]
     assert ok["type"] == "ack"
     assert sorted(w.sample({"kind": "unreadable"}, count=10)) == [0, 10, 20, 30]
+
+
+def test_unknown_arguments_are_refused_naming_them_and_where_the_originals_went(tmp_path, image_paths):
+    df = prep_label_dataframe(image_paths, ["cat"])
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['outfiel'\]"):
+        PatchworkWidget(df, outfiel=tmp_path / "l.csv")
+    with pytest.raises(TypeError, match=r"strong_aug: give FixMatch's strong augmentation to the model"):
+        PatchworkWidget(df, outfile=tmp_path / "l.csv", strong_aug={"jitter": 1.0})
+    assert not (tmp_path / "l.csv.journal.sqlite").exists()  # nothing was opened

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -29,7 +30,10 @@ def test_the_widget_and_label_store_need_no_tensorflow():
 
 
 def test_every_export_resolves():
+    has_tf = importlib.util.find_spec("tensorflow") is not None
     for name in patchwork_widget.__all__:
+        if name == "distill" and not has_tf:
+            continue  # needs TensorFlow, which the labeling core does not
         assert getattr(patchwork_widget, name) is not None
     assert patchwork_widget.GUI is patchwork_widget.PatchworkWidget
 
