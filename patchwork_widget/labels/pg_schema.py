@@ -100,15 +100,19 @@ def describe(url: str) -> str:
 
 
 def connect(url: str) -> psycopg.Connection:
-    """An autocommit connection with synchronous commit on (a commit returns once durable).
+    """An autocommit connection with synchronous commit on (a commit returns once durable);
+    giving up after 10 s unless the URL sets ``connect_timeout``.
 
     Raises
     ------
     JournalUnavailableError
         When the server cannot be reached or refuses the login.
     """
+    options = {} if "connect_timeout" in conninfo_to_dict(url) else {"connect_timeout": 10}
     try:
-        conn = psycopg.connect(url, autocommit=True, application_name="patchwork_widget")
+        conn = psycopg.connect(
+            url, autocommit=True, application_name="patchwork_widget", **options
+        )
     except psycopg.OperationalError as error:
         raise JournalUnavailableError(
             f"cannot reach the label journal at {describe(url)}: {error}"
