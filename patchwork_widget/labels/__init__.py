@@ -1,6 +1,6 @@
 """The label table, its durable store, counts and time accounting (FEATURES L1-L6)."""
 
-from .agreement import krippendorff_alpha, pairwise_kappa
+from .agreement import disagreements, krippendorff_alpha, pairwise_kappa
 from .counts import COLUMNS as COUNT_COLUMNS
 from .counts import label_counts
 from .autosave import ExportState
@@ -39,6 +39,7 @@ __all__ = [
     "StoreTakenOverError",
     "add_class",
     "class_columns",
+    "disagreements",
     "journal_path",
     "krippendorff_alpha",
     "label_counts",

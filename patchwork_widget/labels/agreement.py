@@ -5,7 +5,7 @@ call that is not undone (NaN, "unlabeled", is no value). :func:`pairwise_kappa` 
 Cohen's kappa for each pair of annotators and class over the rows both labeled (equal to
 scikit-learn's ``cohen_kappa_score`` on the same pairs); :func:`krippendorff_alpha`
 gives nominal Krippendorff's alpha per class and over all classes, over the rows that two
-or more annotators labeled.
+or more annotators labeled; :func:`disagreements` lists the cells to review.
 """
 
 from __future__ import annotations
@@ -101,3 +101,20 @@ def krippendorff_alpha(history: pd.DataFrame) -> pd.DataFrame:
         out.append((field, *_alpha([v for (f, _), v in groups.items() if f == field])))
     out.append((ALL_CLASSES, *_alpha(list(groups.values()))))
     return pd.DataFrame(out, columns=ALPHA_COLUMNS)
+
+
+def disagreements(history: pd.DataFrame) -> pd.DataFrame:
+    """The (row, class) cells where annotators' standing values differ, to review.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell, sorted by ``row`` then ``field``: columns ``row``, ``field``
+        and one column per annotator (their value, NaN if they gave none).
+    """
+    values = annotator_values(history)
+    wide = values.pivot_table(index=["row", "field"], columns="user", values="value")
+    split = wide.nunique(axis=1) > 1
+    out = wide[split].reset_index()
+    out.columns.name = None
+    return out

@@ -103,3 +103,19 @@ def test_agreement_from_a_team_stores_history(postgres, tmp_path) -> None:  # no
     finally:
         for store in stores.values():
             store.close()
+
+
+def test_disagreements_list_the_cells_annotators_differ_on() -> None:
+    from patchwork_widget.labels import disagreements
+
+    cells = [
+        ("ana", 1, "cat", 1.0), ("bob", 1, "cat", 0.0),  # differ
+        ("ana", 2, "cat", 1.0), ("bob", 2, "cat", 1.0),  # agree
+        ("ana", 3, "dog", 0.0), ("bob", 3, "dog", 1.0), ("bob", 3, "dog", 0.0),  # now agree
+        ("ana", 4, "dog", 1.0), ("eve", 4, "dog", 0.0),  # differ
+        ("ana", 5, "cat", 1.0),  # one annotator only
+    ]
+    table = disagreements(history(cells))
+    assert table.columns.tolist() == ["row", "field", "ana", "bob", "eve"]
+    assert table[["row", "field"]].values.tolist() == [[1, "cat"], [4, "dog"]]
+    assert table.loc[1, ["ana", "eve"]].tolist() == [1.0, 0.0] and np.isnan(table.loc[1, "bob"])
