@@ -105,6 +105,7 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         self._bookkeeping = threading.Lock()
         self._rng = np.random.default_rng(seed)
         self.online = OnlineLearner(self)
+        store.on_remote_change(lambda change: self.dispatcher.post(lambda: self._remote_changed(change)))
 
     @classmethod
     def open(
@@ -345,6 +346,15 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
 
     def merge_classes(self, a: str, b: str, into: str | None = None) -> list[str]:
         return self.edit_classes(ClassEdit(ClassEditKind.MERGE, a, new=into, other=b))
+
+    def _remote_changed(self, change: Any) -> None:
+        """Other annotators' changes reached the table (a team journal; owner thread)."""
+        self.derived.labels_changed()
+        if change.class_edits:
+            notices = self.derived.classes_replaced(self.classes)
+            self._emit(EventKind.CLASSES, notices=tuple(notices), source="remote")
+        else:
+            self._emit(EventKind.LABELS, payload=list(change.annotators), source="remote")
 
     # ------------------------------------------------------------------ images and files
     def thumbnail(self, row: int) -> bytes:

@@ -155,6 +155,20 @@ class DerivedState:
             notices += self._model_edited(edit, classes)
         return notices
 
+    def classes_replaced(self, classes: list[str]) -> list[str]:
+        """The class list changed by edits this session did not see (another annotator's, in
+        a team journal): keep the columns of classes still there, drop the others."""
+        self.cache.clear()
+        notices = ["Another annotator changed the classes."]
+        for name in ("predictions", "propagation", "trained_positives"):
+            frame = getattr(self, name)
+            if frame is not None:
+                setattr(self, name, frame[[c for c in frame.columns if c in classes]])
+        if self.model is not None and list(self.model.classes) != list(classes):
+            notices.append("The model was built for other classes: build it again (Model tab) "
+                           "before training.")
+        return notices
+
     def _model_edited(self, edit: ClassEdit, classes: list[str]) -> list[str]:
         model = self.model
         if edit.kind is ClassEditKind.RENAME and edit.name in model.classes:

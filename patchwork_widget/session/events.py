@@ -21,6 +21,7 @@ class EventKind(str, enum.Enum):
     PROGRESS = "progress"  # a background task reported progress (``payload``)
     TASK_END = "task_end"  # a background task ended (``task``: look at ``task.exception()``)
     QUEUE = "queue"  # the queue was re-ranked (online learning)
+    LABELS = "labels"  # other annotators' labels arrived (team journal); ``payload``: who
     ONLINE = "online"  # online learning changed state or finished a round (``payload``: status)
 
 

@@ -46,6 +46,9 @@ class PatchworkWidget(widgets.VBox):
     suggest_yes, suggest_no : float
         The suggestion rule: ``a`` writes "yes" where the model's p >= ``suggest_yes`` (and the
         class has positive training labels), "no" where p <= ``suggest_no``, nothing else.
+    journal, project, annotator : str, optional
+        Team labeling (docs/team.md): ``journal`` a ``postgresql://`` URL (None: the SQLite
+        journal beside the outfile), the ``project`` on that server, and who is labeling.
     """
 
     def __init__(

@@ -90,6 +90,9 @@ class Labeler(anywidget.AnyWidget):
         elif event.kind is EventKind.DERIVED:
             self.refresh()
             self.revision += 1
+        elif event.kind is EventKind.LABELS:  # others' labels: counts, and fresh row values
+            self._refresh_counts()
+            self.revision += 1
         elif event.kind is EventKind.QUEUE:
             self.queue = list(self.session.queue)
         elif event.kind is EventKind.ONLINE:

@@ -293,3 +293,32 @@ def test_time_is_accounted_per_annotator(team) -> None:
     table = time_per_annotator(bob.history())
     assert table.loc["ana"].tolist() == [1, 5.0, 2, 3, 36.0]
     assert table.loc["bob"].tolist() == [1, 4.0, 1, 0, 0.0]  # undone: time spent, no label
+
+
+def test_a_widget_hears_another_annotators_labels_and_class_edits(postgres, tmp_path, base, team,  # noqa: F811
+                                                                    monkeypatch) -> None:
+    from patchwork_widget.widget import PatchworkWidget
+    from widget_comm import install
+
+    install(monkeypatch)
+    widget = PatchworkWidget(base, outfile=tmp_path / "w.csv", journal=postgres.url,
+                             project=team.project, annotator="ana")
+    try:
+        revision = widget.labeler.revision
+        bob = team("bob")
+        bob.annotate(6, {"dog": 1})
+
+        def heard() -> bool:
+            widget.session.dispatcher.drain()  # the kernel's loop does this in a notebook
+            return widget.labeler.revision > revision
+
+        assert wait_until(heard)
+        counts = widget.labeler.counts
+        assert counts["data"][counts["index"].index("dog")][counts["columns"].index("train yes")] == 1
+        widget.session.set_predictions(pd.DataFrame(np.full((20, 2), 0.9), columns=["cat", "dog"]))
+        bob.remove_class("cat")
+        assert wait_until(lambda: widget.session.dispatcher.drain() or widget.labeler.classes == ["dog"])
+        assert "Another annotator changed the classes." in widget.labeler.notices
+        assert list(widget.session.predictions.columns) == ["dog"]
+    finally:
+        widget.close()
