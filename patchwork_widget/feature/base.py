@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["FeatureTrainer"]
 
 Every = Union[bool, int]
+STATE_FILE = "state.npz"   # variables outside the models (see FeatureTrainer._state_variables)
 
 
 def _due(flag: Every, epoch: int, name: str) -> bool:
@@ -208,6 +209,11 @@ class FeatureTrainer(ReportingMixin):
         """Work before each training epoch (``epoch`` counts every epoch this trainer has
         started, from 0), e.g. DeepCluster's refit of its clusters."""
 
+    def _state_variables(self) -> Dict[str, tf.Variable]:
+        """Variables outside the models that :meth:`save` keeps (in ``state.npz``) and
+        :meth:`load_weights` restores, e.g. DeepCluster's centroids; none by default."""
+        return {}
+
     def _method_config(self) -> Dict[str, Any]:
         """The method's own hyperparameters, for ``config.yaml``, HPARAMS and MLflow."""
         raise NotImplementedError
@@ -360,14 +366,19 @@ class FeatureTrainer(ReportingMixin):
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self) -> Dict[str, str]:
-        """Write ``fcn.keras`` (the extractor, ready for the widget) and the weights of every
-        component as ``<name>.weights.h5`` into ``logdir``; returns the paths."""
+        """Write ``fcn.keras`` (the extractor, ready for the widget), the weights of every
+        component as ``<name>.weights.h5`` and, for methods that have any, the variables
+        outside the models as ``state.npz`` into ``logdir``; returns the paths."""
         os.makedirs(self.logdir, exist_ok=True)
         paths = {"fcn.keras": os.path.join(self.logdir, "fcn.keras")}
         self.fcn.save(paths["fcn.keras"])
         for name, model in self._models.items():
             paths[name] = os.path.join(self.logdir, f"{name}.weights.h5")
             model.save_weights(paths[name])
+        state = self._state_variables()
+        if state:
+            paths["state"] = os.path.join(self.logdir, STATE_FILE)
+            np.savez(paths["state"], **{k: v.numpy() for k, v in state.items()})
         return paths
 
     def load_weights(self, logdir: Optional[Union[str, "os.PathLike[str]"]] = None) -> None:
@@ -376,8 +387,15 @@ class FeatureTrainer(ReportingMixin):
         folder = os.fspath(logdir) if logdir is not None else self.logdir
         missing = [n for n in self._models
                    if not os.path.isfile(os.path.join(folder, f"{n}.weights.h5"))]
+        state = self._state_variables()
+        if state and not os.path.isfile(os.path.join(folder, STATE_FILE)):
+            missing.append(STATE_FILE)
         if missing:
             raise FileNotFoundError(f"no saved weights for {missing} in {folder}; "
                                     "call save() in the run you load from")
         for name, model in self._models.items():
             model.load_weights(os.path.join(folder, f"{name}.weights.h5"))
+        if state:
+            with np.load(os.path.join(folder, STATE_FILE)) as saved:
+                for name, variable in state.items():
+                    variable.assign(saved[name])

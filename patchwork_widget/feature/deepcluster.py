@@ -130,6 +130,10 @@ class DeepClusterTrainer(FeatureTrainer):
                                       name="centroids")
         return {"head": self.head}
 
+    def _state_variables(self) -> Dict[str, tf.Variable]:
+        return {"pca_mean": self._pca_mean, "pca_projection": self._pca_projection,
+                "centroids": self._centroids}
+
     def _trainable_variables(self) -> list:
         return self.fcn.trainable_variables + self.head.trainable_variables
 

@@ -206,6 +206,9 @@ class MultiTaskTrainer(FeatureTrainer):
         return {"shared": self.shared, **{f"head_{t}": self.heads[task]
                                           for t, task in enumerate(self.tasks)}}
 
+    def _state_variables(self) -> Dict[str, tf.Variable]:
+        return {"log_variances": self.log_variances}
+
     def _trainable_variables(self) -> list:
         out = self.fcn.trainable_variables + self.shared.trainable_variables
         for head in self.heads.values():

@@ -100,6 +100,17 @@ def test_fit_one_epoch_on_demo_data_records_and_refits(demo, tmp_path):
     assert "pseudo_label_nmi" in events(logdir)
     assert os.path.isfile(os.path.join(logdir, "head.weights.h5"))
 
+    # the clusters travel with the weights: a fresh trainer assigns test images the same way
+    other = DeepClusterTrainer(str(tmp_path / "other"), demo[:48],
+                               fcn=ResNetFCN(3, filters=(8, 16)), pca_dim=8, k=6, dense=[16],
+                               **SMALL)
+    with pytest.raises(FileNotFoundError, match="state.npz"):
+        other.load_weights(tmp_path / "other")
+    trainer.save()
+    other.load_weights(logdir)
+    x = np.random.default_rng(0).random((5, *SHAPE, 3)).astype(np.float32)
+    np.testing.assert_array_equal(other.assign(x).numpy(), trainer.assign(x).numpy())
+
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(k=100), "k=100 clusters need at least 100 training images"),

@@ -101,6 +101,12 @@ def test_adaptive_weights_move_toward_the_noisier_task(tmp_path):
     s = dict(zip(trainer.tasks, trainer.log_variances.numpy()))
     assert s["noisy"] > s["clean"] + 0.1
     assert {"log_variance/clean", "log_variance/noisy", "loss/noisy"} <= events(str(tmp_path))
+    trainer.save()                                        # the learned weights are kept
+    again = MultiTaskTrainer(str(tmp_path / "again"), images.astype(np.float32), labels,
+                             fcn=ResNetFCN(3, filters=(4,)), imshape=(8, 8), norm=1.0,
+                             batch_size=32)
+    again.load_weights(str(tmp_path))
+    np.testing.assert_array_equal(again.log_variances.numpy(), trainer.log_variances.numpy())
 
 
 @pytest.fixture(scope="module")
