@@ -2,7 +2,7 @@
 
 The index answers a few hundred sampled rows first, and the sample's answers are checked
 against exact (brute-force) search; the query-time knob (``nprobe`` for IVF-Flat, ``efSearch``
-for HNSW) is raised step by step until the sample's recall@k, less two standard errors, reaches
+for HNSW) is raised step by step until the sample's recall@k, less three standard errors, reaches
 the target, and bisected between the last setting that fell short and the first that reached
 it. Only then are all rows searched, at that setting.
 
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 TRAIN_ROWS_PER_LIST = 48  # k-means training sample per IVF list (faiss asks for >= 39)
 MAX_EF_SEARCH = 4096
 STEP = math.sqrt(2.0)  # growth of nprobe / efSearch between two tries
-SAFETY_SE = 2.0  # the sample's mean recall, less this many standard errors, must reach the target
+SAFETY_SE = 3.0  # sampled mean recall less this many standard errors must reach the target
 
 
 

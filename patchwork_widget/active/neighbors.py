@@ -49,7 +49,7 @@ class SearchReport:
 
     ``recall`` is the mean recall@k of ``sample_rows`` randomly sampled rows against exact
     search (1.0 for exact search, where nothing is sampled); ``reached`` says whether the
-    sample's recall, less two standard errors, reached ``target``. ``setting`` holds the index
+    sample's recall, less three standard errors, reached ``target``. ``setting`` holds the index
     parameters used (``nlist`` and ``nprobe`` for IVF, ``hnsw_m``, ``ef_construction`` and
     ``ef_search`` for HNSW)."""
 
