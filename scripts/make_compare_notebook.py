@@ -87,8 +87,8 @@ rank(OrderChoice("maxent", "3"), unlabeled, 5, rng=np.random.default_rng(0), cla
      **arrays)"""),
     ("markdown", """## Label propagation over a kNN graph
 
-`knn_graph` builds a symmetric, normalised cosine kNN graph (exact search below 50,000 rows,
-HNSW above); `propagate` spreads the known labels per class (two channels, positive and
+`knn_graph` builds a symmetric, normalised cosine kNN graph (exact search up to 20,000 rows,
+above that IVF-Flat tuned while building to recall 0.95); `propagate` spreads the known labels per class (two channels, positive and
 negative) and returns scores in [0, 1] for every row."""),
     ("code", """from patchwork_widget.active.graph import knn_graph
 from patchwork_widget.active.propagate import propagate, pseudo_label_frame

@@ -28,13 +28,15 @@ class PropagationMethods:
         """Propagation scores in [0, 1] per row, one column per class they cover."""
         return self.derived.propagation
 
-    def build_graph(self: Session, k: int = 10, temperature: float = 0.1) -> Any:
-        """The symmetric, normalised kNN graph of the features (cosine; exp(-d / temperature))."""
+    def build_graph(self: Session, k: int = 10, temperature: float = 0.1, recall: float = 0.95) -> Any:
+        """The symmetric, normalised kNN graph of the features (cosine; exp(-d / temperature)),
+        its neighbours found with at least ``recall`` of the exact ones (measured while
+        building: ``graph.search`` reports it)."""
         from patchwork_widget.active.graph import knn_graph
 
         if self.features is None:
             raise ValueError("label propagation needs pre-extracted features (features=...)")
-        self.derived.graph = knn_graph(self.features, k=k, temperature=temperature)
+        self.derived.graph = knn_graph(self.features, k=k, temperature=temperature, recall=recall)
         return self.derived.graph
 
     def propagate(self: Session, method: Method | str = Method.ZHOU, alpha: float = 0.9,

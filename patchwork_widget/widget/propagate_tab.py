@@ -88,7 +88,10 @@ class PropagateTab(widgets.VBox):
     def build(self) -> str:
         graph = self.session.build_graph(k=self.k.value, temperature=self.temperature.value)
         self.propagate_button.disabled = False
-        return f"Graph built: {graph.shape[0]:,} images, {graph.nnz:,} edges."
+        search = graph.search
+        found = (f"{search.backend} search, recall {search.recall:.3f}"
+                 + ("" if search.reached else f", below the {search.target} asked for"))
+        return f"Graph built: {graph.shape[0]:,} images, {graph.nnz:,} edges ({found})."
 
     def run_propagation(self) -> str:
         scores = self.session.propagate(self.method.value, alpha=self.alpha.value,

@@ -70,3 +70,9 @@ def test_propagation_scores_become_a_per_class_order(widget):
     scores = widget.session.propagation["cat"].to_numpy()
     assert list(scores[queue]) == sorted(scores[queue], reverse=True)
     assert set(queue[:18]) == set(np.flatnonzero(widget.group == 0)) - {0, 2}
+
+
+def test_the_graph_reports_the_recall_of_its_neighbours(widget):
+    widget.propagate_tab.build_button.click()
+    assert "exact search, recall 1.000" in widget.propagate_tab.status.value
+    assert widget.session.build_graph(k=5, recall=0.9).search.recall == 1.0  # exact below 20,000 rows
