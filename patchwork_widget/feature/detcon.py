@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Tuple
 
 import tensorflow as tf
 
 from patchwork_widget.feature.data import TrainingData
 from patchwork_widget.feature.hcl import HCLTrainer
-from patchwork_widget.feature.losses import contrastive_logits
+from patchwork_widget.feature.losses import contrastive_logits, hard_negative_term
 from patchwork_widget.feature.segments import detcon_dataset, segment_present
 from patchwork_widget.options.checks import check_int, check_number
 
@@ -65,22 +64,7 @@ def masked_hcl_loss(
     n_neg = tf.maximum(n_neg, 1.0)
     s_pos = tf.gather(logits, positive, axis=1, batch_dims=1)
     very_small = tf.cast(-1e9, logits.dtype)
-
-    def masked_lse(x: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_logsumexp(tf.where(neg_mask, x, very_small), axis=1)
-
-    log_n = tf.math.log(n_neg)
-    log_r = masked_lse((1.0 + beta) * logits) - masked_lse(beta * logits) + log_n
-    if tau_plus > 0:
-        ratio = tf.exp(tf.minimum(s_pos - log_r, 60.0))
-        rest = 1.0 - tau_plus * n_neg * ratio
-        ok = rest > 0
-        log_ng = tf.where(
-            ok, log_r + tf.math.log(tf.where(ok, rest, 1.0)) - math.log(1.0 - tau_plus),
-            very_small)
-    else:
-        log_ng = log_r
-    log_ng = tf.maximum(log_ng, log_n - 1.0 / temperature)
+    log_ng = hard_negative_term(logits, s_pos, neg_mask, n_neg, beta, tau_plus, temperature)
     loss = tf.reduce_logsumexp(tf.stack([s_pos, log_ng], axis=1), axis=1) - s_pos
     weight = tf.cast(anchor_ok, logits.dtype)
     count = 2.0 * tf.reduce_sum(tf.cast(all_valid, logits.dtype))

@@ -89,6 +89,33 @@ def nt_xent_loss(
     return tf.reduce_mean(loss), tf.reduce_mean(tf.cast(hits, tf.float32))
 
 
+def hard_negative_term(logits: tf.Tensor, s_pos: tf.Tensor, neg_mask: tf.Tensor, n_neg: "tf.Tensor | float",
+                       beta: float, tau_plus: float, temperature: float) -> tf.Tensor:
+    """HCL's log of the reweighted, debiased negative sum per anchor (Robinson et al. 2021):
+    ``log R = logsumexp((1 + beta) s_n) - logsumexp(beta s_n) + log N`` over the negatives in
+    ``neg_mask``, debiased by ``tau_plus`` and clamped below at ``log N - 1 / temperature``.
+    ``n_neg`` is the number of negatives (a scalar, or one per anchor)."""
+    very_small = tf.cast(-1e9, logits.dtype)
+
+    def masked_lse(x: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_logsumexp(tf.where(neg_mask, x, very_small), axis=1)
+
+    log_n = tf.math.log(n_neg)
+    log_r = masked_lse((1.0 + beta) * logits) - masked_lse(beta * logits) + log_n
+    if tau_plus > 0:
+        # exp(s_pos - log R) is capped so its gradient stays finite where the clamp takes over
+        ratio = tf.exp(tf.minimum(s_pos - log_r, 60.0))
+        rest = 1.0 - tau_plus * n_neg * ratio
+        ok = rest > 0
+        log_ng = tf.where(
+            ok, log_r + tf.math.log(tf.where(ok, rest, 1.0)) - math.log(1.0 - tau_plus),
+            very_small,
+        )
+    else:
+        log_ng = log_r
+    return tf.maximum(log_ng, log_n - 1.0 / temperature)
+
+
 def hcl_loss(
     z1: tf.Tensor, z2: tf.Tensor, temperature: float = 0.1, beta: float = 0.0,
     tau_plus: float = 0.0, decoupled: bool = False,
@@ -126,24 +153,7 @@ def hcl_loss(
     n_neg = tf.cast(n_cand - 2, logits.dtype)
     s_pos = tf.gather(logits, positive, axis=1, batch_dims=1)
     very_small = tf.cast(-1e9, logits.dtype)
-
-    def masked_lse(x: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_logsumexp(tf.where(neg_mask, x, very_small), axis=1)
-
-    # log R = logsumexp((1 + beta) s_n) - logsumexp(beta s_n) + log N
-    log_r = masked_lse((1.0 + beta) * logits) - masked_lse(beta * logits) + tf.math.log(n_neg)
-    if tau_plus > 0:
-        # exp(s_pos - log R) is capped so its gradient stays finite where the clamp takes over
-        ratio = tf.exp(tf.minimum(s_pos - log_r, 60.0))
-        rest = 1.0 - tau_plus * n_neg * ratio
-        ok = rest > 0
-        log_ng = tf.where(
-            ok, log_r + tf.math.log(tf.where(ok, rest, 1.0)) - math.log(1.0 - tau_plus),
-            very_small,
-        )
-    else:
-        log_ng = log_r
-    log_ng = tf.maximum(log_ng, tf.math.log(n_neg) - 1.0 / temperature)
+    log_ng = hard_negative_term(logits, s_pos, neg_mask, n_neg, beta, tau_plus, temperature)
     if decoupled:
         loss = log_ng - s_pos
     else:
