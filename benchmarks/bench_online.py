@@ -25,7 +25,7 @@ from patchwork_widget.labels import prep_label_dataframe
 from patchwork_widget.session import Session
 from patchwork_widget.widget import protocol
 
-TARGET_AUC = 0.93
+TARGET_AUC = 0.97
 VALIDATION_ROWS = 200
 MAX_LABELS = 600
 
