@@ -22,19 +22,17 @@ from patchwork_widget import cli_extract, cli_pretrain
 logger = logging.getLogger(__name__)
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> list[str]:
     from patchwork_widget.demo import run_headless_demo
 
     result = run_headless_demo(args.workdir, n_annotate=args.annotate, seed=args.seed)
-    print(f"demo images:   {result.images}")
-    print(f"labels:        {result.labels}")
-    print(f"journal:       {result.journal}")
-    print(f"annotated {result.annotated} images from ground truth this run; counts now:")
-    print(result.counts.to_string())
-    return 0
+    return [f"demo images:   {result.images}", f"labels:        {result.labels}",
+            f"journal:       {result.journal}",
+            f"annotated {result.annotated} images from ground truth this run; counts now:",
+            result.counts.to_string()]
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export(args: argparse.Namespace) -> list[str]:
     import pandas as pd
 
     from patchwork_widget.labels import LabelStore, journal_path, load_labels, save_labels
@@ -59,9 +57,7 @@ def _export(args: argparse.Namespace) -> int:
     _write_table(history, written[1])
     if args.models:
         written.append(_export_predictions(args, labels, out / f"predictions{ext}"))
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    return [f"wrote {path}" for path in written]
 
 
 def _write_table(df, path: Path) -> None:
@@ -89,7 +85,7 @@ def _export_predictions(args: argparse.Namespace, labels, path: Path) -> Path:
     return path
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace) -> list[str]:
     from patchwork_widget.widget.serve import serve
 
     # `kill` or a service manager's stop (SIGTERM) ends the server too, as Ctrl-C does
@@ -99,14 +95,17 @@ def _serve(args: argparse.Namespace) -> int:
                 imshape=tuple(args.imshape), port=args.port, ip=args.ip, token=token,
                 open_browser=args.open_browser, journal=args.journal,
                 project_name=args.project_name, annotator=args.annotator)
-    print(f"the labeling app is at {app.url}", flush=True)
+    print(f"the labeling app is at {app.url}", flush=True)  # now: the server runs until stopped
     print("press Ctrl-C to stop", flush=True)
     try:
-        return app.wait()
+        code = app.wait()
     except KeyboardInterrupt:
-        return 0
+        code = 0
     finally:
         app.stop()
+    if code:
+        raise SystemExit(code)
+    return []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.run(args)
+        for line in args.run(args):  # each command returns what it has to say
+            print(line)
+        return 0
     except (ValueError, ImportError, RuntimeError) as e:
         print(f"patchwork-widget {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -60,7 +60,7 @@ def part_path(out: str | os.PathLike, shard: Tuple[int, int]) -> Path:
     return out.with_name(f"{out.stem}.part-{i}-of-{n}.npy")
 
 
-def run_extract(args: argparse.Namespace) -> int:
+def run_extract(args: argparse.Namespace) -> List[str]:
     from patchwork_widget.images.extract import extract_features
     from patchwork_widget.models.io import load_keras
 
@@ -75,14 +75,14 @@ def run_extract(args: argparse.Namespace) -> int:
                               num_channels=args.num_channels, norm=args.norm,
                               batch_size=args.batch_size, memmap_path=target,
                               resume=not args.restart, progress=not args.no_progress)
-    print(f"features:  {target}  rows {rows.start}..{rows.stop - 1} of {len(files)}, "
-          f"shape {result.features.shape}")
+    report = [f"features:  {target}  rows {rows.start}..{rows.stop - 1} of {len(files)}, "
+              f"shape {result.features.shape}"]
     if result.errors:
-        print(f"unreadable: {len(result.errors)} (listed in {target}.errors.jsonl)")
-    return 0
+        report.append(f"unreadable: {len(result.errors)} (listed in {target}.errors.jsonl)")
+    return report
 
 
-def run_join(args: argparse.Namespace) -> int:
+def run_join(args: argparse.Namespace) -> List[str]:
     from patchwork_widget.images.extract import TODO
 
     out = Path(args.out)
@@ -125,8 +125,7 @@ def run_join(args: argparse.Namespace) -> int:
     os.replace(tmp, out)
     errors_out = Path(f"{out}.errors.jsonl")
     errors_out.write_text("".join(json.dumps(e) + "\n" for e in errors))
-    print(f"features:  {out}  {total} rows from {n} parts; unreadable: {len(errors)}")
-    return 0
+    return [f"features:  {out}  {total} rows from {n} parts; unreadable: {len(errors)}"]
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -124,7 +124,7 @@ def _fcn(value: Any, num_channels: int) -> Any:
                      f"{value!r}")
 
 
-def run_pretrain(args: argparse.Namespace) -> int:
+def run_pretrain(args: argparse.Namespace) -> List[str]:
     config = load_config(args.config)
     base = Path(args.config).resolve().parent
     cls = trainer_class(config.pop("trainer"))
@@ -145,9 +145,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     trainer = cls(logdir, train, testdata=test, fcn=fcn, downstream_labels=labels, **config)
     trainer.fit(epochs)
     saved = trainer.save()
-    print(f"trained {cls.__name__} for {epochs} epoch(s); records in {logdir}")
-    print(f"feature extractor: {saved['fcn.keras']}")
-    return 0
+    return [f"trained {cls.__name__} for {epochs} epoch(s); records in {logdir}",
+            f"feature extractor: {saved['fcn.keras']}"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
