@@ -49,6 +49,24 @@ def labeler_cells(data_dir: Path, outfile: Path, classes: Sequence[str], count: 
     ]
 
 
+def demo_widget_source(demo_dir: Path, outfile: Path, labeled: int, validation_every: int) -> str:
+    """Notebook source of a widget over the demo with its features and ``labeled`` random rows
+    labeled from ground truth, every ``validation_every``-th of them for validation."""
+    return (
+        "import numpy as np\n"
+        "from patchwork_widget import PatchworkWidget, prep_label_dataframe\n"
+        "from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset\n"
+        f"truth = load_demo_dataset({str(demo_dir)!r})\n"
+        "classes = demo_classes()\n"
+        "features = demo_features(truth['filepath'].tolist())\n"
+        "df = prep_label_dataframe(truth['filepath'].tolist(), classes)\n"
+        f"widget = PatchworkWidget(df, features=features, outfile={str(outfile)!r}, imshape=(96, 96), seed=0)\n"
+        f"for i, r in enumerate(np.random.default_rng(0).choice(len(df), {labeled}, replace=False)):\n"
+        "    widget.session.annotate(int(r), {**{c: truth.at[r, c] for c in classes},"
+        f" 'validation': i % {validation_every} == 0}})\n"
+    )
+
+
 def open_labeler(
     page: Page, server: JupyterServer, notebook_name: str, demo_dir: Path, classes: Sequence[str]
 ) -> Path:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, write_notebook
-from .labeler_page import assert_no_labeler_errors, current_row, wait_saved, wait_widget_ready
+from .labeler_page import (assert_no_labeler_errors, current_row, demo_widget_source, wait_saved,
+                           wait_widget_ready)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
@@ -21,17 +22,8 @@ PRESSES = 12
 
 def cells(demo_dir: Path, outfile: Path) -> list[str]:
     return [
-        "import numpy as np\n"
-        "from patchwork_widget import PatchworkWidget, prep_label_dataframe\n"
-        "from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset\n"
-        f"truth = load_demo_dataset({str(demo_dir)!r})\n"
-        "classes = demo_classes()\n"
-        "features = demo_features(truth['filepath'].tolist())\n"
-        "df = prep_label_dataframe(truth['filepath'].tolist(), classes)\n"
-        f"widget = PatchworkWidget(df, features=features, outfile={str(outfile)!r}, imshape=(96, 96), seed=0)\n"
-        "for i, r in enumerate(np.random.default_rng(0).choice(len(df), 60, replace=False)):\n"
-        "    widget.session.annotate(int(r), {**{c: truth.at[r, c] for c in classes}, 'validation': i % 4 == 0})\n"
-        "widget.sample({'kind': 'unlabeled'}, count=60)\n"
+        demo_widget_source(demo_dir, outfile, labeled=60, validation_every=4)
+        + "widget.sample({'kind': 'unlabeled'}, count=60)\n"
         f"widget.session.start_online(every={EVERY}, order='max entropy', explore=0.0)\n"
         "widget",
     ]
@@ -56,7 +48,7 @@ def test_labeling_by_keyboard_while_the_model_keeps_learning(
     for _ in range(PRESSES):  # `0`: every class "no", then the next image
         labeled.append(current_row(page))
         page.keyboard.press("0")
-        page.wait_for_function(f"(row) => !document.querySelector('.pw-position').textContent.endsWith('row ' + row)",
+        page.wait_for_function("(row) => !document.querySelector('.pw-position').textContent.endsWith('row ' + row)",
                                arg=labeled[-1])
     wait_saved(page)
     wait_rounds = (  # online_status() applies finished rounds on the kernel's thread

@@ -10,26 +10,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, screenshot, write_notebook
+from .labeler_page import demo_widget_source
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
 
 
 def cells(demo_dir: Path, outfile: Path) -> list[str]:
-    return [
-        "import numpy as np\n"
-        "from patchwork_widget import PatchworkWidget, prep_label_dataframe\n"
-        "from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset\n"
-        f"truth = load_demo_dataset({str(demo_dir)!r})\n"
-        "classes = demo_classes()\n"
-        "features = demo_features(truth['filepath'].tolist())\n"
-        "df = prep_label_dataframe(truth['filepath'].tolist(), classes)\n"
-        f"widget = PatchworkWidget(df, features=features, outfile={str(outfile)!r}, imshape=(96, 96), seed=0)\n"
-        "rows = np.random.default_rng(0).choice(len(df), 300, replace=False)\n"
-        "for i, r in enumerate(rows):  # labels from ground truth, a fifth kept for validation\n"
-        "    widget.session.annotate(int(r), {**{c: truth.at[r, c] for c in classes}, 'validation': i % 5 == 0})\n"
-        "widget",
-    ]
+    return [demo_widget_source(demo_dir, outfile, labeled=300, validation_every=5) + "widget"]
 
 
 @pytest.mark.e2e
