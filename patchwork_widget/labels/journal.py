@@ -266,6 +266,13 @@ class Journal:
         """The id of the newest action, 0 if none."""
         return self._db.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0]
 
+    def details(self, kind: str) -> list[dict]:
+        """The details of every action of ``kind``, oldest first."""
+        rows = self._db.execute(
+            "SELECT detail FROM actions WHERE kind=? ORDER BY id", (kind,)
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
     def undo_stack(self) -> list[int]:
         """Annotate actions after the last class edit that are not undone, oldest first."""
         marks = ",".join("?" * len(CLASS_EDITS))

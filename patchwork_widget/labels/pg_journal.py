@@ -327,6 +327,14 @@ class PgJournal:
             "SELECT last_action FROM patchwork_projects WHERE project=%s", (self.project,)
         )[0][0]
 
+    def details(self, kind: str) -> list[dict]:
+        """The details of the project's actions of ``kind``, oldest first."""
+        rows = self._fetch(
+            "SELECT detail FROM patchwork_actions WHERE project=%s AND kind=%s ORDER BY id",
+            (self.project, kind),
+        )
+        return [json.loads(r[0]) for r in rows]
+
     def undo_stack(self) -> list[int]:
         """This annotator's annotate actions after the project's last class edit that are
         not undone, oldest first."""
