@@ -13,6 +13,9 @@ from .schema import FILEPATH, FLAGS, class_columns
 
 CLASS_EDITS = ("add_class", "rename_class", "remove_class", "merge_classes")
 
+#: The action kind recording that a row's image cannot be read (or reads again).
+UNREADABLE = "unreadable"
+
 #: One changed cell: (row, field, old, new), with None for NaN.
 Event = tuple[int, str, float | None, float | None]
 
@@ -115,3 +118,13 @@ def changes_from_frames(actions: pd.DataFrame, events: pd.DataFrame) -> list[Cha
             actions["id"], actions["kind"], actions["detail"], actions["user"]
         )
     ]
+
+
+def fold_unreadable(rows: dict[int, str], details: list[dict]) -> dict[int, str]:
+    """Apply :data:`UNREADABLE` action details (oldest first) to ``rows`` (row -> cause)."""
+    for detail in details:
+        if detail["cause"] is None:
+            rows.pop(int(detail["row"]), None)
+        else:
+            rows[int(detail["row"])] = detail["cause"]
+    return rows

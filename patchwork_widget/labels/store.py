@@ -11,6 +11,7 @@ file is kept current in the background (see :mod:`.autosave`).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -27,7 +28,7 @@ from .journal import Journal
 from .lifecycle import StoreFiles
 from .lock import WriterLock
 from .opening import Start, open_journal
-from .records import CLASS_EDITS, Change, history_frame
+from .records import CLASS_EDITS, UNREADABLE, Change, fold_unreadable, history_frame
 from .remote import RemoteChange, RemoteNews
 from .table import LiveTable, constant_grid, undo_grid
 
@@ -58,6 +59,7 @@ class LabelStore(StoreFiles):
         self._taken_over = False
         self._exports = Exports(path, journal, self._lock, exported)
         self._news = RemoteNews()
+        self._unreadable = fold_unreadable({}, journal.details(UNREADABLE))
 
     @classmethod
     def open(
@@ -277,6 +279,33 @@ class LabelStore(StoreFiles):
         self._pending += count
         self._exports.changed()
 
+    # -- unreadable images (I1) ----------------------------------------------------------
+
+    @property
+    def unreadable(self) -> dict[int, str]:
+        """Row -> why its image cannot be read, as recorded (by any annotator)."""
+        with self._lock:
+            return dict(self._unreadable)
+
+    def record_unreadable(self, row: int, cause: str | None) -> None:
+        """Record durably that ``row``'s image cannot be read, and why (``cause``), or
+        that it reads again (None). Recording what is already recorded writes nothing; a
+        store that cannot write (read-only, closed, taken over) keeps it in memory only."""
+        with self._lock:
+            row = int(check_rows([row], len(self._table.df))[0])
+            if cause is not None and not isinstance(cause, str):
+                raise TypeError(f"cause must be a str or None, got {cause!r}")
+            if self._unreadable.get(row) == cause:
+                return
+            detail = {"row": row, "cause": cause}
+            if not (self.read_only or self._closed or self._taken_over):
+                with self._journal.writing(self._last_action) as others:
+                    self._apply_others(others)
+                    action = self._journal.append(UNREADABLE, [], detail=detail)
+                self._acknowledged(action)
+            fold_unreadable(self._unreadable, [detail])
+        self._news.deliver()
+
     # -- other annotators (team journal) -------------------------------------------------
 
     def claim(
@@ -329,6 +358,8 @@ class LabelStore(StoreFiles):
         if not changes:
             return
         self._table.apply_changes(changes)
+        fold_unreadable(self._unreadable, [json.loads(change.detail) for change in changes
+                                           if change.kind == UNREADABLE])
         if any(change.kind in CLASS_EDITS for change in changes):
             self._undo.clear()
         self._acknowledged(changes[-1].id, len(changes))

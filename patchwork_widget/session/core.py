@@ -25,6 +25,7 @@ from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_chan
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
+from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import check_number
 from patchwork_widget.session.background import Dispatcher
@@ -94,7 +95,6 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         self.queue: list[int] = []
         self.cursor = 0  # position in the queue of the image on screen (the view reports it)
         self.sampled: dict[str, Any] = {}  # the subset, order and count of the current queue
-        self._unreadable: dict[int, str] = {}  # row -> why its image cannot be read
         self.num_channels = num_channels
         self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
         self.derived = DerivedState()
@@ -255,9 +255,10 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         """Set fields of one row or several; returns only once the change is durable (L4)."""
         rows = [rows] if isinstance(rows, (int, np.integer)) else list(rows)
         classes = [c for c in changes if c in self.classes]
-        blocked = [r for r in rows if r in self._unreadable] if set(changes) - {"exclude"} else []
+        unreadable = self.store.unreadable if set(changes) - {"exclude"} else {}
+        blocked = [r for r in rows if r in unreadable]
         if blocked:
-            raise ValueError(f"row {blocked[0]}'s image cannot be read ({self._unreadable[blocked[0]]}): "
+            raise ValueError(f"row {blocked[0]}'s image cannot be read ({unreadable[blocked[0]]}): "
                              "only 'exclude' can be set on it")
         before = self._cells(rows, classes).astype(float) if classes else None
         if len(rows) == 1:
@@ -359,26 +360,35 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
     # ------------------------------------------------------------------ images and files
     def thumbnail(self, row: int) -> bytes:
         """Encoded display image of ``row``; raises ``ImageReadError`` and records the row as
-        unreadable (a row that reads again is no longer)."""
+        unreadable in the journal (a row that reads again is no longer)."""
         try:
             data = self.thumbnails.get(str(self.df.at[row, "filepath"]))
         except ImageReadError as err:
-            self._unreadable[int(row)] = err.cause
+            self._record_unreadable(row, err.cause)
             raise
-        self._unreadable.pop(int(row), None)
+        self._record_unreadable(row, None)
         return data
+
+    def _record_unreadable(self, row: int, cause: str | None) -> None:
+        try:
+            self.store.record_unreadable(row, cause)
+        except JournalUnavailableError as err:  # the image error matters more; retried next read
+            logger.warning("could not record row %d as %s: %s", row,
+                           "readable" if cause is None else "unreadable", err)
 
     @property
     def unreadable(self) -> pd.DataFrame:
         """Rows whose image could not be read, with the cause: columns ``row``, ``filepath``,
-        ``cause``. They get no class labels (only ``exclude``), no training, no predictions."""
-        rows = sorted(self._unreadable)
+        ``cause``. Recorded in the journal, so they survive a restart. They get no class
+        labels (only ``exclude``), no training, no predictions."""
+        causes = self.store.unreadable
+        rows = sorted(causes)
         return pd.DataFrame({"row": rows, "filepath": self.df["filepath"].to_numpy()[rows],
-                             "cause": [self._unreadable[r] for r in rows]})
+                             "cause": [causes[r] for r in rows]})
 
     def unreadable_mask(self) -> np.ndarray:
         mask = np.zeros(len(self.df), dtype=bool)
-        mask[list(self._unreadable)] = True
+        mask[list(self.store.unreadable)] = True
         return mask
 
     def save(self, path: str | os.PathLike | None = None) -> str:
