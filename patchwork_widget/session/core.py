@@ -29,6 +29,7 @@ from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import check_number
 from patchwork_widget.session.background import Dispatcher
+from patchwork_widget.session.claims import CLAIMED_KINDS, DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
 from patchwork_widget.session.derived import DerivedState
 from patchwork_widget.session.events import EventKind, Listener, Listeners, SessionEvent
 from patchwork_widget.session.modeling import ModelMethods
@@ -63,6 +64,11 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         The suggestion rule (B10): accepting a row's suggestions writes "yes" for an unlabeled
         class where the model's p >= ``suggest_yes`` (in (0.5, 1]) and the training rows hold
         a positive of that class, "no" where p <= ``suggest_no`` (in [0, 0.5)), nothing else.
+    claim_lease, claim_overlap : float
+        Team labeling (docs/team.md): sampling a subset of rows still to label claims the
+        rows for ``claim_lease`` seconds (> 0; renewed while labeling), skipping rows other
+        annotators hold, except that up to the ``claim_overlap`` share (0 to 1) of a sample
+        may be rows one other annotator holds (labeled by two, for agreement).
 
     The thread that creates a Session owns it: call its methods from that thread (in a
     notebook, the kernel's). Background results are applied on it (see :mod:`.background`).
@@ -81,6 +87,8 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         seed: int | None = None,
         suggest_yes: float = DEFAULT_YES,
         suggest_no: float = DEFAULT_NO,
+        claim_lease: float = DEFAULT_LEASE,
+        claim_overlap: float = DEFAULT_OVERLAP,
     ) -> None:
         check_number("suggest_yes", suggest_yes, 0.5, 1.0, open_low=True)
         check_number("suggest_no", suggest_no, 0.0, 0.5, open_high=True)
@@ -89,6 +97,7 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
                 f"features has {len(features)} rows but the label table has {len(store.df)}"
             )
         self.store = store
+        self.claims = QueueClaims(store, claim_lease, claim_overlap)
         self.features = features
         self.feature_extractor = feature_extractor
         self.thumbnails = ThumbnailCache(display)
@@ -209,6 +218,9 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         """Fill the queue with ``count`` rows of ``subset`` in ``order`` (A1, A2).
 
         ``order`` is an order name, an ``OrderChoice`` (name and class) or its dict form.
+        Sampling rows still to label (unlabeled, unlabeled for a class, partially labeled)
+        claims them in the store (see ``claim_lease``): on a team journal, rows other
+        annotators hold are replaced by the next ones in the order.
         """
         self.dispatcher.drain()
         if not isinstance(subset, Subset):
@@ -221,6 +233,13 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
         if not len(picked) and candidates.any():
             raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "
                              f"images in {subset.title!r}: {ORDERS[choice.name].leaves_out}")
+        if subset.kind in CLAIMED_KINDS and not self.store.read_only:
+            def more(remaining: np.ndarray, n: int) -> np.ndarray:
+                return rank(choice, remaining, n, rng=self._rng, classes=self.classes, **arrays)
+
+            picked = self.claims.take(picked, candidates, int(count), more)
+        else:
+            self.claims.forget()
         self.queue, self.cursor = [int(r) for r in picked], 0
         self.sampled = {"subset": subset.to_dict(), "order": choice.to_dict(), "count": int(count)}
         return self.queue
@@ -273,6 +292,7 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
             self.derived.labels_changed()
             self._labels_done += given
             self._seconds_spent += seconds or 0.0
+        self.claims.renew(self.queue[self.cursor:])
         if given:
             if self.dispatcher.on_owner_thread:
                 self.online.labels_changed(given)
