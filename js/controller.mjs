@@ -247,6 +247,54 @@ export class LabelController {
     if (reply) this.onNote(`Sampled ${reply.count} images.`, false);
   }
 
+  /**
+   * The current image at full resolution; the view attaches the image bytes (`buffer`) to the
+   * reply before it reaches here.
+   * @param {{row: number, bands: number[] | null, stretch: [number, number] | null}} req
+   * @returns {Promise<Message | null>}
+   */
+  async full(req) {
+    return this.request({ type: "full", row: req.row, bands: req.bands, stretch: req.stretch });
+  }
+
+  /** "More like this": the queue becomes the current image and its nearest neighbours. */
+  async similar() {
+    const { row } = this.state;
+    if (row === undefined) return;
+    this.onNote("Finding the nearest neighbours…", false);
+    const reply = await this.request({ type: "similar", row });
+    if (!reply) return;
+    this.state.restart(); // the queue (its trait came first) starts with this image
+    this.cursorMoved();
+    this.onNote(`The ${reply.count} images most like this one follow it (→).`, false);
+  }
+
+  /**
+   * File names that match `text`, for the jump box's completions.
+   * @param {string} text
+   * @returns {Promise<string[]>}
+   */
+  async complete(text) {
+    const reply = await this.rpc.request({ type: "find", text }).catch(() => null);
+    return reply ? reply.names : [];
+  }
+
+  /**
+   * Move to the image named `text` (the kernel puts it in the queue after the cursor if it is
+   * not in it; the queue trait comes before the reply).
+   * @param {string} text
+   * @returns {Promise<boolean>} whether it was found
+   */
+  async jump(text) {
+    this.onNote("", false);
+    const reply = await this.request({ type: "jump", text });
+    if (!reply) return false;
+    this.state.select(reply.index, false);
+    this.markTime = this.now();
+    this.cursorMoved();
+    return true;
+  }
+
   async save() {
     this.onNote("Saving…", false);
     const reply = await this.request({ type: "save" });

@@ -8,6 +8,7 @@
  *   | {type: "cycle", classIndex: number}
  *   | {type: "toggle", field: "exclude" | "validation"}
  *   | {type: "rest-negative"} | {type: "accept"} | {type: "undo"} | {type: "leave"}
+ *   | {type: "full"} | {type: "similar"} | {type: "find"}
  *   | {type: "ignored", key: string}} Action
  * @typedef {{key: string, shiftKey?: boolean, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} KeyLike
  * @typedef {{nClasses: number, columns: number}} KeyContext
@@ -32,6 +33,9 @@ export const BINDINGS = [
   { keys: ["v"], label: "v", help: "validation", act: () => ({ type: "toggle", field: "validation" }) },
   { keys: ["a"], label: "a", help: "accept suggestions", act: () => ({ type: "accept" }) },
   { keys: ["u"], ctrlKeys: ["z"], label: "u/Ctrl+Z", help: "undo", act: () => ({ type: "undo" }) },
+  { keys: ["z"], label: "z", help: "full resolution (zoom, pan; Esc closes)", act: () => ({ type: "full" }) },
+  { keys: ["n"], label: "n", help: "more like this (nearest neighbours)", act: () => ({ type: "similar" }) },
+  { keys: ["/"], label: "/", help: "jump to a file by name", act: () => ({ type: "find" }) },
   { keys: ["Enter", " "], label: "Enter/Space", help: "next", act: () => ({ type: "move", delta: 1, extend: false }) },
   { keys: ["Escape"], label: "Esc", help: "leave the widget", act: () => ({ type: "leave" }) },
 ];

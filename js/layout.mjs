@@ -12,6 +12,7 @@ import { RANDOM_SHARES } from "./menus.mjs";
  *   sample: () => void, save: () => void,
  *   toggle: (field: "exclude" | "validation") => void,
  *   editClass: (action: "add" | "rename" | "remove") => void,
+ *   full: () => void, similar: () => void, jump: (text: string) => void, complete: (text: string) => void,
  * }} LayoutActions
  * @typedef {ReturnType<typeof buildLayout>} Layout
  */
@@ -57,21 +58,33 @@ export function buildLayout(el, opts, on) {
     status, pace);
 
   const grid = h("div", "pw-grid");
+  // The large view scales with the side panel's width; view.mjs sizes its pixels to match.
   const canvas = h("canvas", "pw-big");
   const [height, width] = opts.thumbSize;
   Object.assign(canvas, { width, height });
+  canvas.style.aspectRatio = `${width} / ${height}`;
+  canvas.title = "click (or press z) for the full-resolution image";
+  canvas.addEventListener("click", on.full);
   const side = h("div", "pw-side");
-  side.style.setProperty("--pw-side-width", `${Math.max(width, 240)}px`);
   const name = h("div", "pw-name");
   const position = h("div", "pw-position");
+  const progress = h("div", "pw-progress");
   const toggles = h("div", "pw-toggles");
+  const accept = h("div", "pw-accept");
   const excludeButton = flagButton("exclude", on.toggle);
   const validationButton = flagButton("validation", on.toggle);
   const flags = h("div", "pw-flags");
   flags.append(excludeButton, validationButton);
+  const jump = jumpBox(on.jump, on.complete);
+  const tools = h("div", "pw-tools");
+  tools.append(
+    button("pw-button pw-open-full", "z full size", on.full),
+    button("pw-button pw-similar", "n more like this", on.similar),
+    jump.input, jump.list,
+  );
   const message = h("div", "pw-message");
   message.setAttribute("role", "status");
-  side.append(canvas, name, position, toggles, flags, message);
+  side.append(canvas, name, position, progress, toggles, accept, flags, tools, message);
   const main = h("div", "pw-main");
   main.append(grid, side);
 
@@ -84,8 +97,9 @@ export function buildLayout(el, opts, on) {
   el.append(root);
   return {
     root, subsetSelect, subsetClass, orderSelect, orderClass, randomShare, countInput, save, status,
-    pace, grid, canvas, name, position,
+    pace, main, grid, canvas, name, position, progress, accept,
     toggles, excludeButton, validationButton, message, help, countsTable,
+    jumpInput: jump.input, jumpList: jump.list,
     classSelect: editor.select, classInput: editor.input,
   };
 }
@@ -100,6 +114,37 @@ function flagButton(field, onToggle) {
   node.dataset.key = flagKey(field);
   node.dataset.field = field;
   return node;
+}
+
+let jumpBoxes = 0; // each view's completion list needs an id of its own
+
+/**
+ * The box that jumps to an image by file name: completions as one types (from the kernel),
+ * Enter jumps.
+ * @param {(text: string) => void} onJump
+ * @param {(text: string) => void} onType
+ */
+function jumpBox(onJump, onType) {
+  const input = h("input", "pw-jump");
+  const list = h("datalist", "pw-jump-list");
+  list.id = `pw-jump-list-${++jumpBoxes}-${Math.random().toString(36).slice(2, 6)}`;
+  input.setAttribute("list", list.id);
+  Object.assign(input, { type: "search", placeholder: "/ jump to file…", title: "a file name or part of one; Enter jumps to it" });
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    const text = input.value.trim();
+    if (text.length >= 2) timer = setTimeout(() => onType(text), 200);
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && input.value.trim()) {
+      ev.preventDefault();
+      clearTimeout(timer);
+      onJump(input.value.trim());
+    }
+  });
+  return { input, list };
 }
 
 /**

@@ -95,3 +95,44 @@ export function statsText(stats) {
   }
   return parts.join(" · ");
 }
+
+/**
+ * The progress line: "Labeled: 3 of 50 in this sample · 130 of 5,000 in all" (a row is
+ * labeled when every class has a value, or it is excluded).
+ * @param {import("./types.mjs").Progress | undefined} progress
+ * @returns {string}
+ */
+export function progressText(progress) {
+  if (!progress?.all) return "";
+  const n = (/** @type {number} */ v) => v.toLocaleString("en-US");
+  const parts = [];
+  if (progress.queue?.total) parts.push(`${n(progress.queue.labeled)} of ${n(progress.queue.total)} in this sample`);
+  parts.push(`${n(progress.all.labeled)} of ${n(progress.all.total)} in all`);
+  return `Labeled: ${parts.join(" · ")}`;
+}
+
+/**
+ * What one press of `a` would write for a row: "a: writes yes cat, no dog; leaves bird
+ * (faint)". A `solid` suggestion is written (yes above one half, no below), a `faint` one left
+ * alone; empty when the row has no suggestions.
+ * @param {RowValues | undefined} values
+ * @param {string[]} classes
+ * @returns {string}
+ */
+export function acceptText(values, classes) {
+  if (!values || !values.suggest || !values.strength) return "";
+  /** @type {string[]} */
+  const writes = [];
+  /** @type {string[]} */
+  const leaves = [];
+  classes.forEach((name, i) => {
+    const p = values.suggest?.[i];
+    const strength = values.strength?.[i];
+    if (p === null || p === undefined) return;
+    if (strength === "solid") writes.push(`${p >= 0.5 ? "yes" : "no"} ${name}`);
+    else if (strength === "faint") leaves.push(name);
+  });
+  if (!writes.length && !leaves.length) return "a: nothing to accept (every class with a prediction is labeled)";
+  const said = writes.length ? `writes ${writes.join(", ")}` : "writes nothing";
+  return `a: ${said}${leaves.length ? `; leaves ${leaves.join(", ")} (faint)` : ""}`;
+}

@@ -17,7 +17,7 @@
  */
 
 /** Milliseconds to wait for each kind of reply; `default` for the others. */
-export const TIMEOUTS = Object.freeze({ default: 15_000, sample: 120_000, save: 120_000, class: 60_000 });
+export const TIMEOUTS = Object.freeze({ default: 15_000, sample: 120_000, save: 120_000, class: 60_000, full: 60_000, similar: 60_000, jump: 30_000 });
 
 /** A request the kernel refused (`error` reply) or did not answer within its timeout. */
 export class RequestError extends Error {

@@ -9,11 +9,13 @@
  *   error: string | null}} ExportState  whether the outfile holds every saved label
  * @typedef {{state: "off" | "running" | "paused" | "stopped", rounds: number,
  *   labels_since_update: number, training: boolean}} OnlineState  the online learning loop
+ * @typedef {{labeled: number, total: number}} Tally
+ * @typedef {{queue?: Tally, all?: Tally}} Progress  labeled rows of the queue and of the table
  * @typedef {{labels_per_minute?: number | null, export?: ExportState, online?: OnlineState}} Stats
  * @typedef {{
  *   classes: string[], queue: number[], counts: Counts, subsets: SubsetOption[],
  *   orders: OrderOption[], stats: Stats, outfile: string,
- *   thumb_size: number[], columns: number, revision: number, notices: string[],
+ *   thumb_size: number[], columns: number, revision: number, notices: string[], progress: Progress,
  *   sampled: {subset?: {kind: string, cls: string | null}, count?: number,
  *     order?: {name: string, cls: string | null, random_fraction?: number}},
  * }} Traits  the synced traits of patchwork_widget.widget.labeler.Labeler

@@ -11,8 +11,9 @@ import { LabelController } from "./controller.mjs";
 import { buildLayout } from "./layout.mjs";
 import { LruCache } from "./lru.mjs";
 import { classChoices, groupOptions, locate } from "./menus.mjs";
-import { classToggles, paintToggles, positionText, statsText } from "./panel.mjs";
+import { acceptText, classToggles, paintToggles, positionText, progressText, statsText } from "./panel.mjs";
 import { expireInflight, pageStart, planPrefetch } from "./prefetch.mjs";
+import { Viewer } from "./viewer.mjs";
 
 /**
  * @typedef {import("./types.mjs").Model} Model
@@ -42,7 +43,26 @@ export class LabelerView {
       save: () => this.control.save(),
       toggle: (field) => this.control.run({ type: "toggle", field }),
       editClass: (action) => this.editClass(action),
+      full: () => this.openViewer(),
+      similar: () => this.control.similar(),
+      jump: (text) => this.jump(text),
+      complete: (text) => this.complete(text),
     });
+    this.viewer = new Viewer({
+      load: async (req) => {
+        const reply = await this.control.full(req);
+        return reply ? { msg: reply, buffer: reply.buffer } : null;
+      },
+      onClose: () => this.closeViewer(),
+    });
+    this.ui.main.after(this.viewer.box);
+    // The large view's pixels follow its size on screen (it scales with the panel's width).
+    this.resize = new ResizeObserver(() => {
+      this.sizeCanvas();
+      this.viewer.resized();
+    });
+    this.resize.observe(this.ui.canvas);
+    this.resize.observe(this.viewer.port);
     this.control = new LabelController(model, {
       onChange: () => this.paint(),
       onNote: (text, isError) => this.showMessage(text, isError),
@@ -60,6 +80,7 @@ export class LabelerView {
       ["change:sampled", () => this.showSampled()],
       ["change:revision", () => this.control.revisionChanged()],
       ["change:notices", () => this.showNotices()],
+      ["change:progress", () => this.renderProgress()],
     ];
     for (const [name, fn] of this.listeners) model.on(name, fn);
     /** @type {import("./menus.mjs").Group[]} */
@@ -72,6 +93,7 @@ export class LabelerView {
     this.renderCounts();
     this.renderControls();
     this.showSampled();
+    this.renderProgress();
     // Open views, for the console and the benchmarks.
     const global = /** @type {any} */ (globalThis);
     (global.patchworkViews ||= []).push(this);
@@ -82,6 +104,8 @@ export class LabelerView {
     global.patchworkViews = (global.patchworkViews || []).filter((/** @type {LabelerView} */ v) => v !== this);
     for (const [name, fn] of this.listeners) this.model.off(/** @type {any} */ (name), fn);
     this.control.close();
+    this.resize.disconnect();
+    this.viewer.destroy();
     this.images.clear();
   }
 
@@ -167,6 +191,7 @@ export class LabelerView {
     position.textContent = positionText(state.cursor, state.queue.length, row, state.selection.size);
     root.dataset.row = row === undefined ? "" : String(row);
     paintToggles(this.toggleButtons, [excludeButton, validationButton], values);
+    this.ui.accept.textContent = acceptText(values, this.model.get("classes"));
     this.renderStatus();
     this.prefetch();
   }
@@ -176,6 +201,21 @@ export class LabelerView {
     for (const cell of /** @type {HTMLCollectionOf<HTMLElement>} */ (this.ui.grid.children)) {
       if (cell.dataset.index !== undefined) paintCell(cell, ctx);
     }
+  }
+
+  renderProgress() {
+    this.ui.progress.textContent = progressText(this.model.get("progress"));
+  }
+
+  /** Size the large view's canvas in device pixels to its size on screen, and draw it again. */
+  sizeCanvas() {
+    const { canvas } = this.ui;
+    const ratio = globalThis.devicePixelRatio || 1;
+    const [w, hh] = [Math.round(canvas.clientWidth * ratio), Math.round(canvas.clientHeight * ratio)];
+    if (!w || !hh || (w === canvas.width && hh === canvas.height)) return;
+    Object.assign(canvas, { width: w, height: hh });
+    const row = this.control.state.row;
+    drawEntry(canvas, row === undefined ? undefined : this.images.get(row));
   }
 
   renderStatus() {
@@ -205,6 +245,14 @@ export class LabelerView {
   /** @param {KeyboardEvent} ev */
   onKey(ev) {
     if (keyForControl(ev)) return; // typing in a box, choosing in a menu
+    if (this.viewer.isOpen) {
+      // The viewer has the keys while open; nothing it swallows reaches the notebook.
+      if (this.viewer.key(ev)) {
+        ev.preventDefault();
+        ev.stopPropagation();
+      }
+      return;
+    }
     const action = actionForKey(ev, { nClasses: this.model.get("classes").length, columns: this.model.get("columns") });
     if (!action) return;
     ev.preventDefault();
@@ -215,7 +263,45 @@ export class LabelerView {
       else this.ui.root.focus({ preventScroll: true });
     }
     else if (action.type === "move") this.move(action.delta, action.extend, ev.timeStamp);
+    else if (action.type === "full") this.openViewer();
+    else if (action.type === "similar") this.control.similar();
+    else if (action.type === "find") this.ui.jumpInput.focus();
     else this.control.run(action, ev.timeStamp);
+  }
+
+  /** Show the current image at full resolution in place of the grid and side panel. */
+  openViewer() {
+    const { state } = this.control;
+    if (state.row === undefined) return;
+    this.showMessage("", false);
+    keepFocus(this.ui.root, () => {
+      this.ui.main.hidden = true;
+      this.viewer.open(state.row, state.current?.name ?? `row ${state.row}`);
+    });
+    this.ui.root.focus({ preventScroll: true });
+  }
+
+  /** The viewer closed: the grid and panel again, and the keys label again. */
+  closeViewer() {
+    keepFocus(this.ui.root, () => {
+      this.ui.main.hidden = false;
+    });
+    this.ui.root.focus({ preventScroll: true });
+    this.sizeCanvas();
+  }
+
+  /** @param {string} text */
+  async jump(text) {
+    if (await this.control.jump(text)) {
+      this.ui.jumpInput.value = "";
+      this.ui.root.focus({ preventScroll: true });
+    }
+  }
+
+  /** @param {string} text */
+  async complete(text) {
+    const names = await this.control.complete(text);
+    this.ui.jumpList.replaceChildren(...names.map((name) => Object.assign(h("option"), { value: name })));
   }
 
   /**
@@ -269,6 +355,7 @@ export class LabelerView {
    */
   onMessage(msg, buffers) {
     if (msg.type === "thumb") this.onThumb(msg, buffers);
+    else if (msg.type === "full") this.control.receive({ ...msg, buffer: buffers[0] });
     else this.control.receive(msg);
   }
 

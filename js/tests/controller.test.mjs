@@ -166,3 +166,33 @@ test("a sample this view asked for starts at the first image, even when it begin
   await done;
   assert.equal(control.state.cursor, 0);
 });
+
+test("a jump moves to a queued image, or puts the image after the cursor and moves to it", async () => {
+  const { model, control, notes } = setup(20, 10);
+  model.on("change:queue", () => control.queueChanged());
+  await settle();
+  control.run({ type: "move", delta: 2, extend: false });
+  await settle();
+  assert.equal(await control.jump("img15.png"), true);
+  assert.deepEqual(model.get("queue").slice(0, 5), [0, 1, 2, 15, 3]);
+  assert.equal(control.state.cursor, 3);
+  await settle();
+  assert.equal(control.state.current?.name, "img15.png");
+  assert.equal(await control.jump("img7.png"), true);
+  assert.equal(control.state.cursor, 8, "a queued image is found where it is");
+  assert.equal(await control.jump("zebra.png"), false);
+  assert.equal(control.state.cursor, 8, "no match: the cursor stays");
+  assert.deepEqual(notes.at(-1), ["no file name contains 'zebra.png'", true]);
+});
+
+test("more like this: the queue starts at the current image, its neighbours follow", async () => {
+  const { model, control, notes } = setup(20, 10);
+  model.on("change:queue", () => control.queueChanged());
+  await settle();
+  control.run({ type: "move", delta: 4, extend: false });
+  await control.similar();
+  assert.deepEqual(model.get("queue"), [4, 19, 18, 17, 16, 15]);
+  assert.equal(control.state.cursor, 0);
+  assert.equal(control.state.row, 4);
+  assert.deepEqual(notes.at(-1), ["The 5 images most like this one follow it (→).", false]);
+});

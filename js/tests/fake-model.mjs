@@ -94,6 +94,7 @@ export class FakeKernel {
     this.dropping = new Set();
     /** @type {Message[]} requests it received (and did not drop) */
     this.received = [];
+    this.cursor = 0; // where the view last said it was
     model.kernel = (msg) => this.answer(msg);
   }
 
@@ -128,7 +129,36 @@ export class FakeKernel {
         }
         this.model.emit("msg:custom", { type: "ack", id: msg.id, rows: this.values(msg.rows) }, []);
       } else if (msg.type === "save") this.model.emit("msg:custom", { type: "saved", id: msg.id, path: "/tmp/x.csv" }, []);
+      else if (msg.type === "cursor") this.cursor = msg.index;
+      else if (msg.type === "jump") this.jump(msg);
+      else if (msg.type === "similar") {
+        // The row, then the others from the far end of the table (the "nearest").
+        const rest = this.table.map((v) => v.row).filter((r) => r !== msg.row).reverse().slice(0, 5);
+        this.model.set("queue", [msg.row, ...rest]);
+        this.model.emit("msg:custom", { type: "similar", id: msg.id, count: rest.length }, []);
+      }
     });
+  }
+
+  /**
+   * Like the kernel: a queued image is found where it is, another is put after the cursor;
+   * the queue trait changes before the reply comes.
+   * @param {Message} msg
+   */
+  jump(msg) {
+    const row = this.table.findIndex((v) => v.name === msg.text);
+    if (row < 0) {
+      this.model.emit("msg:custom", { type: "error", id: msg.id, message: `no file name contains '${msg.text}'` }, []);
+      return;
+    }
+    const queue = [...this.model.get("queue")];
+    let index = queue.indexOf(row);
+    if (index < 0) {
+      index = Math.min(this.cursor + 1, queue.length);
+      queue.splice(index, 0, row);
+      this.model.set("queue", queue);
+    }
+    this.model.emit("msg:custom", { type: "jumped", id: msg.id, index, row }, []);
   }
 }
 

@@ -32,17 +32,20 @@ test("letters map to flags, undo, accept; 0 is rest-negative; Esc leaves", () =>
   assert.deepEqual(key("Z", { metaKey: true }), { type: "undo" });
   assert.deepEqual(key("a"), { type: "accept" });
   assert.deepEqual(key("Escape"), { type: "leave" });
+  assert.deepEqual(key("z"), { type: "full" });
+  assert.deepEqual(key("n"), { type: "similar" });
+  assert.deepEqual(key("/"), { type: "find" });
 });
 
 test("classes 1-9 have digits, then the letters no action uses, in order", () => {
   assert.deepEqual(CLASS_LETTERS.slice(0, 4), ["b", "c", "d", "e"]);
-  for (const bound of ["a", "u", "v", "x"]) assert.ok(!CLASS_LETTERS.includes(bound));
-  assert.equal(MAX_KEYED_CLASSES, 9 + 22);
+  for (const bound of ["a", "n", "u", "v", "x", "z"]) assert.ok(!CLASS_LETTERS.includes(bound));
+  assert.equal(MAX_KEYED_CLASSES, 9 + 20);
   assert.equal(classKey(0), "1");
   assert.equal(classKey(8), "9");
   assert.equal(classKey(9), "b");
   assert.equal(classKey(11), "d");
-  assert.equal(classKey(MAX_KEYED_CLASSES - 1), "z");
+  assert.equal(classKey(MAX_KEYED_CLASSES - 1), "y");
   assert.equal(classKey(MAX_KEYED_CLASSES), null);
   assert.throws(() => classKey(-1), /class index must be an integer >= 0, got -1/);
 });
@@ -78,7 +81,7 @@ test("the help is written from the keymap table", () => {
   for (const b of BINDINGS) assert.ok(help.includes(`${b.label} ${b.help}`), b.label);
   assert.equal(classKeysText(2), "1, 2");
   assert.equal(classKeysText(0), "");
-  assert.match(helpText(40), /classes past the first 31: click their toggle/);
+  assert.match(helpText(40), /classes past the first 29: click their toggle/);
 });
 
 test("the tri-state cycle is unlabeled -> 1 -> 0 -> unlabeled", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { positionText, statsText } from "../panel.mjs";
+import { acceptText, positionText, progressText, statsText } from "../panel.mjs";
 
 test("the status says when the outfile is behind the journal, and never hides a failure", () => {
   assert.equal(statsText({ labels_per_minute: 12.34, export: { state: "exported", exported_at: 1, error: null } }),
@@ -24,4 +24,25 @@ test("the position reads as a person counts", () => {
   assert.equal(positionText(0, 50, 17, 1), "1 / 50 · row 17");
   assert.equal(positionText(4, 50, 3, 3), "5 / 50 · row 3 · 3 selected");
   assert.equal(positionText(0, 0, undefined, 0), "");
+});
+
+test("progress counts the sample and the whole table", () => {
+  assert.equal(progressText({ queue: { labeled: 3, total: 50 }, all: { labeled: 1234, total: 5000 } }),
+    "Labeled: 3 of 50 in this sample · 1,234 of 5,000 in all");
+  assert.equal(progressText({ queue: { labeled: 0, total: 0 }, all: { labeled: 0, total: 9 } }), "Labeled: 0 of 9 in all");
+  assert.equal(progressText(undefined), "");
+});
+
+test("what one press of a would write: solid suggestions, the faint ones left", () => {
+  const row = (/** @type {any} */ suggest, /** @type {any} */ strength) => ({
+    row: 0, name: "x", labels: [null, null, null, 1], exclude: false, validation: false, suggest, strength,
+  });
+  const classes = ["cat", "dog", "bird", "owl"];
+  assert.equal(acceptText(row([0.95, 0.03, 0.6, 0.99], ["solid", "solid", "faint", "none"]), classes),
+    "a: writes yes cat, no dog; leaves bird (faint)");
+  assert.equal(acceptText(row([0.7, null, 0.4, 0.99], ["faint", "none", "faint", "none"]), classes),
+    "a: writes nothing; leaves cat, bird (faint)");
+  assert.equal(acceptText(row([0.7, 0.2, 0.4, 0.99], ["none", "none", "none", "none"]), classes),
+    "a: nothing to accept (every class with a prediction is labeled)");
+  assert.equal(acceptText(row(null, null), classes), "");
 });

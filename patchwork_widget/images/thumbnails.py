@@ -64,18 +64,24 @@ class DisplayOptions:
         return FORMATS[self.fmt]
 
 
+DEFAULT_STRETCH = (2.0, 98.0)  # percentiles of images that are not 8-bit, unless told
+
+
+def _default_bands(nbands: int) -> tuple[int, ...]:
+    """The first three bands, or the first one of a one- or two-band image."""
+    return (0,) if nbands == 2 else tuple(range(min(nbands, 3)))
+
+
 def display_array(raw: np.ndarray, options: DisplayOptions) -> np.ndarray:
     """An (H, W, C) array as stored -> uint8 (H, W) or (H, W, 3) ready to encode."""
     nbands = raw.shape[2]
-    bands = options.bands if options.bands is not None else tuple(range(min(nbands, 3)))
-    if nbands == 2 and options.bands is None:
-        bands = (0,)
+    bands = options.bands if options.bands is not None else _default_bands(nbands)
     if max(bands) >= nbands:
         raise ValueError(f"bands {bands} asked of an image with {nbands} band(s)")
     img = raw[:, :, list(bands)]
     stretch = options.stretch
     if stretch is None and raw.dtype != np.uint8:
-        stretch = (2.0, 98.0)
+        stretch = DEFAULT_STRETCH
     if stretch is None:
         out = img
     else:
@@ -105,6 +111,66 @@ def encode_thumbnail(
     buffer = io.BytesIO()
     image.save(buffer, format=options.fmt.upper(), quality=options.quality)
     return buffer.getvalue()
+
+
+FULL_MAX_SIDE = 2048  # longest side of a full-resolution view sent to the browser
+FULL_PNG_PIXELS = 1024 * 1024  # up to this many pixels a full view is lossless PNG, above JPEG
+
+
+@dataclass(frozen=True)
+class FullImage:
+    """One image rendered for the full-resolution view.
+
+    ``data`` is encoded as ``mime``, ``width`` x ``height`` pixels: the file's own size
+    (``source_width`` x ``source_height``), or less when its long side was capped to
+    ``max_side`` (``scaled``). ``bands`` is the file's band count; ``shown_bands`` and
+    ``stretch`` what was shown (``stretch`` None: the values as stored)."""
+
+    data: bytes
+    mime: str
+    width: int
+    height: int
+    source_width: int
+    source_height: int
+    bands: int
+    dtype: str
+    shown_bands: tuple[int, ...]
+    stretch: tuple[float, float] | None
+
+    @property
+    def scaled(self) -> bool:
+        return (self.width, self.height) != (self.source_width, self.source_height)
+
+
+def encode_full(
+    path: str,
+    options: DisplayOptions,
+    max_side: int = FULL_MAX_SIDE,
+    limits: ReadLimits | None = None,
+) -> FullImage:
+    """Read ``path`` and encode it at its own resolution through ``options``' bands and
+    stretch (its size and format are not used), the long side capped to ``max_side``.
+
+    Lossless PNG up to :data:`FULL_PNG_PIXELS` pixels, JPEG at ``options.quality`` above.
+    Raises ``ImageReadError`` naming the path and the cause, ``ValueError`` for bands the
+    image does not have.
+    """
+    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 16:
+        raise ValueError(f"max_side must be an int >= 16, got {max_side!r}")
+    raw = read_array(path, limits)
+    shown = options.bands if options.bands is not None else _default_bands(raw.shape[2])
+    stretch = options.stretch
+    if stretch is None and raw.dtype != np.uint8:
+        stretch = DEFAULT_STRETCH
+    image = Image.fromarray(display_array(raw, options))
+    source_width, source_height = image.width, image.height
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.LANCZOS)
+    fmt = "png" if image.width * image.height <= FULL_PNG_PIXELS else "jpeg"
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt.upper(), quality=options.quality)
+    return FullImage(buffer.getvalue(), FORMATS[fmt], image.width, image.height, source_width,
+                     source_height, int(raw.shape[2]), str(raw.dtype), tuple(shown), stretch)
 
 
 class ThumbnailCache:

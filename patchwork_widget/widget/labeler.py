@@ -15,7 +15,7 @@ import anywidget
 import traitlets
 
 from patchwork_widget.active.subsets import subset_options
-from patchwork_widget.session import EventKind, Session, SessionEvent
+from patchwork_widget.session import EventKind, Session, SessionEvent, navigation
 from patchwork_widget.widget import protocol
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class Labeler(anywidget.AnyWidget):
     revision = traitlets.Int(0).tag(sync=True)  # bumped when predictions change
     notices = traitlets.List(traitlets.Unicode()).tag(sync=True)  # what the last class edit did
     sampled = traitlets.Dict().tag(sync=True)  # subset, order and count of the current queue
+    progress = traitlets.Dict().tag(sync=True)  # labeled rows of the queue and of the table
 
     def __init__(self, session: Session) -> None:
         super().__init__()
@@ -95,6 +96,7 @@ class Labeler(anywidget.AnyWidget):
             self.revision += 1
         elif event.kind is EventKind.QUEUE:
             self.queue = list(self.session.queue)
+            self.progress = navigation.progress(self.session)
         elif event.kind is EventKind.ONLINE:
             self._refresh_counts()
 
@@ -105,6 +107,7 @@ class Labeler(anywidget.AnyWidget):
             "index": [str(i) for i in counts.index],
             "data": counts.astype(int).to_numpy().tolist(),
         }
+        self.progress = navigation.progress(self.session)
         self._refresh_stats()
 
     def _refresh_stats(self) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from patchwork_widget.images.read import ImageReadError
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.options.active import ClassEdit
-from patchwork_widget.session import Session
+from patchwork_widget.session import Session, navigation
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ Reply = tuple[dict[str, Any], list[bytes]]
 MAX_ROWS_PER_REQUEST = 1000
 MAX_THUMBS_PER_REQUEST = 64
 MAX_SAMPLE = 100_000
+MAX_FOUND = 50  # file names offered as completions at most
+MAX_TEXT = 1000  # characters of a file name asked for
 
 
 class BadRequest(ValueError):
@@ -124,6 +127,62 @@ def _cursor(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
     return []
 
 
+def _optional_numbers(msg: Mapping[str, Any], name: str, kind: type) -> list | None:
+    value = msg.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool)
+                                               for v in value):
+        raise BadRequest(f"{name!r} must be a list of numbers or null, got {value!r}")
+    return value
+
+
+def _full(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    """The current image at full resolution (long side capped), through the bands and stretch
+    the viewer chose (null: the session's display options)."""
+    (row,) = _rows(session, [msg.get("row")], 1)
+    bands = _optional_numbers(msg, "bands", numbers.Integral)
+    stretch = _optional_numbers(msg, "stretch", numbers.Real)
+    try:
+        image = navigation.full_view(session, row, bands=bands, stretch=stretch)
+    except ImageReadError as err:
+        raise BadRequest(f"cannot read this image: {err.cause}") from None
+    reply = {
+        "type": "full", "id": msg.get("id"), "row": row, "mime": image.mime,
+        "width": image.width, "height": image.height, "source_width": image.source_width,
+        "source_height": image.source_height, "bands": image.bands, "dtype": image.dtype,
+        "shown_bands": list(image.shown_bands),
+        "stretch": None if image.stretch is None else list(image.stretch),
+        "scaled": image.scaled, "max_side": navigation.FULL_MAX_SIDE,
+    }
+    return [(reply, [image.data])]
+
+
+def _text(msg: Mapping[str, Any]) -> str:
+    text = _field(msg, "text", str)
+    if not text.strip() or len(text) > MAX_TEXT:
+        raise BadRequest(f"'text' must be 1 to {MAX_TEXT} characters of a file name, got {text[:40]!r}")
+    return text
+
+
+def _find(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    """File names that match the text typed so far (completions)."""
+    rows, total = navigation.find_files(session, _text(msg), limit=MAX_FOUND)
+    names = [os.path.basename(str(p)) for p in session.df["filepath"].to_numpy()[rows]]
+    return [({"type": "found", "id": msg.get("id"), "names": names, "total": total}, [])]
+
+
+def _jump(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    index = navigation.jump_to(session, _text(msg))
+    return [({"type": "jumped", "id": msg.get("id"), "index": index, "row": session.queue[index]}, [])]
+
+
+def _similar(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    (row,) = _rows(session, [msg.get("row")], 1)
+    queue = navigation.more_like_this(session, row)
+    return [({"type": "similar", "id": msg.get("id"), "count": len(queue) - 1}, [])]
+
+
 def _save(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
     return [({"type": "saved", "id": msg.get("id"), "path": session.save()}, [])]
 
@@ -138,6 +197,10 @@ HANDLERS: dict[str, Callable[[Session, Mapping[str, Any]], list[Reply]]] = {
     "class": _class_edit,
     "cursor": _cursor,
     "save": _save,
+    "full": _full,
+    "find": _find,
+    "jump": _jump,
+    "similar": _similar,
 }
 
 
