@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from patchwork_widget.active import orders as o
+from patchwork_widget.options.checks import check_names, shown
 
 
 class ClassUse(str, enum.Enum):
@@ -80,8 +81,9 @@ class OrderChoice:
     random_fraction: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.name not in ORDERS:
-            raise ValueError(f"unknown order {self.name!r}; available: {', '.join(ORDERS)}")
+        if not isinstance(self.name, str) or self.name not in ORDERS:
+            raise ValueError(f"name: unknown order {shown(self.name)}; available: "
+                             f"{', '.join(ORDERS)}")
         use = ORDERS[self.name].per_class
         if use is ClassUse.REQUIRED and not isinstance(self.cls, str):
             raise ValueError(f"order {self.name!r} needs a class name, got {self.cls!r}")
@@ -131,6 +133,9 @@ def order_options(classes: Sequence[str], available: Iterable[str] | None = None
                   ) -> list[OrderChoice]:
     """Menu entries, in registry order, each per-class order once per class; only the
     ``available`` order names (e.g. from :func:`available_orders`) when given."""
+    classes = check_names("classes", classes, allow_empty=True, what="class name")
+    if available is not None:
+        available = check_names("available", available, allow_empty=True, what="order")
     names = list(ORDERS) if available is None else [n for n in ORDERS if n in set(available)]
     options = []
     for name in names:
@@ -142,8 +147,24 @@ def order_options(classes: Sequence[str], available: Iterable[str] | None = None
     return options
 
 
+# Every array an order reads, with the order's other keyword inputs: what ``rank`` and
+# ``available_orders`` accept as keyword arguments.
+ARRAY_NAMES = frozenset(
+    {n for info in ORDERS.values() for n in (*info.needs, *info.any_of, *info.uses)}
+    | {"cls", "output", "cache"}
+)
+
+
+def _check_array_names(arrays: Mapping[str, Any]) -> None:
+    unknown = sorted(set(arrays) - ARRAY_NAMES)
+    if unknown:
+        raise TypeError(f"unknown keyword argument(s) {unknown}; the order inputs are "
+                        f"{sorted(ARRAY_NAMES)}")
+
+
 def available_orders(**arrays: Any) -> list[str]:
     """Names of the orders whose needed arrays are all present (not None)."""
+    _check_array_names(arrays)
     return [name for name, info in ORDERS.items() if info.ready(arrays)]
 
 
@@ -162,6 +183,19 @@ def mix_random(picks: np.ndarray, candidates: np.ndarray, n_random: int,
     is_extra[slots] = True
     out[is_extra], out[~is_extra] = extra, picks
     return out
+
+
+def _check_candidates(candidates: Any, arrays: Mapping[str, Any]) -> np.ndarray:
+    """``candidates`` as a boolean row mask, as long as every row-wise array given."""
+    mask = np.asarray(candidates) if not isinstance(candidates, str) else None
+    if mask is None or mask.ndim != 1 or mask.dtype != bool:
+        raise ValueError(f"candidates must be a 1-d boolean mask over the rows; got "
+                         f"{shown(candidates)}")
+    for name in ("probs", "features", "embeddings", "labels", "scores"):
+        value = arrays.get(name)
+        if value is not None and len(value) != len(mask):
+            raise ValueError(f"candidates has {len(mask)} rows but {name} has {len(value)}")
+    return mask
 
 
 def rank(
@@ -194,8 +228,12 @@ def rank(
             arrays["cls"] = list(classes).index(choice.cls)
     if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)); "
+                         f"got {shown(rng)}")
+    _check_array_names(arrays)
     info = ORDERS[name]
-    candidates = np.asarray(candidates, dtype=bool)
+    candidates = _check_candidates(candidates, arrays)
     n_random = int(round(count * fraction))
     n_ranked = int(count) - n_random
     if n_ranked == 0:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple, Union
@@ -19,6 +18,7 @@ from patchwork_widget.images.read import (
     read_array,
     to_float,
 )
+from patchwork_widget.options.checks import check_paths
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def read_images(
     limits = check_limits(limits)
     if not (_is_int(num_workers) and num_workers >= 1):
         raise ValueError(f"num_workers must be an int >= 1; got {num_workers!r}")
-    paths = [os.fspath(p) for p in paths]
+    paths = check_paths("paths", paths, allow_empty=True)
 
     pool = ThreadPoolExecutor(num_workers) if num_workers > 1 and len(paths) > 1 else None
     try:

@@ -27,6 +27,7 @@ from patchwork_widget.images.guard import (
     open_image_file,
     pillow_bomb_error,
 )
+from patchwork_widget.options.checks import check_path
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ def read_array(path: PathLike, limits: Optional[ReadLimits] = None) -> np.ndarra
         Unsupported extension; missing, empty, truncated, corrupt or non-image file; not a
         regular file (FIFO, device, folder); over the limits.
     """
-    p = os.fspath(path)
+    p = check_path("path", path)
     limits = check_limits(limits)
     ext = os.path.splitext(p)[1].lower()
     reader = _READERS.get(ext)
@@ -336,6 +337,7 @@ def read_image(
     ImageReadError
         The file cannot be read (see :func:`read_array`) or an option is invalid.
     """
+    check_path("path", path)
     try:
         opts = check_options(imshape, num_channels, norm, single_channel)
     except ValueError as e:

@@ -18,6 +18,8 @@ from collections.abc import Hashable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.options.checks import check_names, check_paths, shown
+
 FILEPATH = "filepath"
 FLAGS = ("exclude", "validation")
 RESERVED = (FILEPATH, *FLAGS)
@@ -26,33 +28,36 @@ _TRUE_STRINGS = {"true", "1", "1.0"}
 _FALSE_STRINGS = {"false", "0", "0.0"}
 
 
-def validate_classes(classes: Iterable[Hashable]) -> list[str]:
-    """Check class names and return them as a list.
+def validate_classes(classes: Iterable[Hashable], arg: str = "classes") -> list[str]:
+    """Check class names and return them as a list; ``arg`` names the argument in errors.
 
     Raises
     ------
     ValueError
-        For a name that is not a non-empty string, a reserved name or a duplicate.
+        For a string or non-iterable, a name that is not a non-empty string, a reserved name
+        or a duplicate.
     """
-    if isinstance(classes, str):
-        raise ValueError(f"classes must be a list of names, not the string {classes!r}")
-    names = list(classes)
-    seen: set[str] = set()
+    names = check_names(arg, classes, allow_empty=True, what="class name")
     for name in names:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"class names must be non-empty strings; got {name!r}")
         if name in RESERVED:
             raise ValueError(
-                f"class name {name!r} is reserved; the reserved columns are {list(RESERVED)}"
+                f"{arg}: class name {name!r} is reserved; the reserved columns are "
+                f"{list(RESERVED)}"
             )
-        if name in seen:
-            raise ValueError(f"duplicate class name {name!r}")
-        seen.add(name)
     return names
+
+
+def check_table(df: object, arg: str = "df") -> pd.DataFrame:
+    """``df`` itself, or ValueError unless it is a pandas DataFrame."""
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{arg} must be a pandas DataFrame; got {type(df).__name__} "
+                         f"{shown(df)}")
+    return df
 
 
 def class_columns(df: pd.DataFrame) -> list[str]:
     """Return the class columns of a label table: every column except the reserved ones."""
+    check_table(df)
     return [c for c in df.columns if c not in RESERVED]
 
 
@@ -76,7 +81,7 @@ def prep_label_dataframe(
         per class holding NaN, with a RangeIndex.
     """
     names = validate_classes(classes)
-    paths = [os.fspath(p) for p in filepaths]
+    paths = check_paths("filepaths", filepaths, allow_empty=True)
     n = len(paths)
     data: dict[str, object] = {
         FILEPATH: pd.Series(paths, dtype="str"),
@@ -105,8 +110,7 @@ def validate_label_dataframe(df: pd.DataFrame) -> pd.DataFrame:
         as a class named like a reserved column), a flag that is not boolean, a class
         column with a value other than NaN, 0 or 1.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    check_table(df)
     columns = list(df.columns)
     if FILEPATH not in columns:
         raise ValueError(
@@ -262,20 +266,21 @@ def _normalise_class(col: pd.Series) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def require_class(df: pd.DataFrame, name: str) -> None:
-    """Raise ValueError unless ``name`` is a class of ``df``."""
-    if name not in class_columns(df):
-        raise ValueError(f"unknown class {name!r}; classes are {class_columns(df)}")
+def require_class(df: pd.DataFrame, name: str, arg: str = "name") -> None:
+    """Raise ValueError unless ``name`` (argument ``arg``) is a class of ``df``."""
+    if not isinstance(name, str) or name not in class_columns(df):
+        raise ValueError(f"{arg}: unknown class {shown(name)}; classes are {class_columns(df)}")
 
 
-def require_new_class_name(df: pd.DataFrame, name: str, replacing: Sequence[str] = ()) -> None:
-    """Raise ValueError unless ``name`` is a valid class name free in ``df``.
-
-    Names in ``replacing`` (columns about to disappear) count as free.
+def require_new_class_name(df: pd.DataFrame, name: str, replacing: Sequence[str] = (),
+                           arg: str = "name") -> None:
+    """Raise ValueError unless ``name`` (argument ``arg``) is a valid class name free in
+    ``df``. Names in ``replacing`` (columns about to disappear) count as free.
     """
-    validate_classes([name])
+    validate_classes([name], arg)
     if name in df.columns and name not in replacing:
-        raise ValueError(f"class {name!r} already exists; classes are {class_columns(df)}")
+        raise ValueError(f"{arg}: class {name!r} already exists; classes are "
+                         f"{class_columns(df)}")
 
 
 def merge_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -292,12 +297,12 @@ def merge_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def check_merge(df: pd.DataFrame, a: str, b: str, into: str | None = None) -> str:
     """Validate a merge of classes ``a`` and ``b``; return the merged column's name."""
-    require_class(df, a)
-    require_class(df, b)
+    require_class(df, a, "a")
+    require_class(df, b, "b")
     if a == b:
-        raise ValueError(f"cannot merge class {a!r} with itself")
+        raise ValueError(f"cannot merge class {a!r} with itself (a == b)")
     into = a if into is None else into
-    require_new_class_name(df, into, replacing=[a, b])
+    require_new_class_name(df, into, replacing=[a, b], arg="into")
     return into
 
 
@@ -309,8 +314,8 @@ def add_class_inplace(df: pd.DataFrame, name: str) -> None:
 
 def rename_class_inplace(df: pd.DataFrame, old: str, new: str) -> None:
     """Rename class ``old`` to ``new`` in place, keeping its position."""
-    require_class(df, old)
-    require_new_class_name(df, new, replacing=[old])
+    require_class(df, old, "old")
+    require_new_class_name(df, new, replacing=[old], arg="new")
     df.columns = [new if c == old else c for c in df.columns]
 
 
@@ -339,21 +344,21 @@ def merge_classes_inplace(df: pd.DataFrame, a: str, b: str, into: str | None = N
 
 def add_class(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """Return a copy of ``df`` with a new all-NaN class ``name`` (FEATURES L3)."""
-    out = df.copy()
+    out = check_table(df).copy()
     add_class_inplace(out, name)
     return out
 
 
 def rename_class(df: pd.DataFrame, old: str, new: str) -> pd.DataFrame:
     """Return a copy of ``df`` with class ``old`` renamed to ``new`` (FEATURES L3)."""
-    out = df.copy()
+    out = check_table(df).copy()
     rename_class_inplace(out, old, new)
     return out
 
 
 def remove_class(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """Return a copy of ``df`` without class ``name`` (FEATURES L3)."""
-    out = df.copy()
+    out = check_table(df).copy()
     remove_class_inplace(out, name)
     return out
 
@@ -363,6 +368,6 @@ def merge_classes(df: pd.DataFrame, a: str, b: str, into: str | None = None) -> 
 
     See :func:`merge_classes_inplace` for naming and :func:`merge_values` for values.
     """
-    out = df.copy()
+    out = check_table(df).copy()
     merge_classes_inplace(out, a, b, into)
     return out

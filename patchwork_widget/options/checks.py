@@ -6,12 +6,16 @@ from __future__ import annotations
 import enum
 import math
 import numbers
+import os
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
 
+import numpy as np
+
 C = TypeVar("C", bound="Choice")
 
-__all__ = ["Choice", "check_fields", "check_int", "check_number", "plain"]
+__all__ = ["Choice", "check_array", "check_fields", "check_int", "check_names", "check_number",
+           "check_path", "check_paths", "check_seed", "plain", "shown"]
 
 
 class Choice(str, enum.Enum):
@@ -89,6 +93,93 @@ def check_number(name: str, value: Any, low: float = -math.inf, high: float = ma
         extra = " or None" if allow_none else ""
         raise ValueError(f"{name} must be a finite number {interval}{extra}; got {value!r}")
     return float(value)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_seed(name: str, value: Any) -> int | None:
+    """A random seed: None or an int >= 0 (booleans refused)."""
+    return check_int(name, value, 0, allow_none=True)
+
+
+def check_path(name: str, value: Any, allow_none: bool = False) -> str | None:
+    """``value`` as a path string, or ``ValueError`` unless it is a non-empty ``str`` or
+    ``os.PathLike`` (or None when allowed)."""
+    if allow_none and value is None:
+        return None
+    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(path, str) or not path:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a non-empty path (str or os.PathLike){extra}; "
+                         f"got {shown(value)}")
+    return path
+
+
+def check_paths(name: str, value: Any, allow_empty: bool = False) -> list[str]:
+    """``value`` as a list of path strings (non-empty unless ``allow_empty``); a single string
+    is refused (it would be read one character at a time)."""
+    if isinstance(value, (str, bytes, os.PathLike)) or not _is_sequence(value):
+        raise ValueError(f"{name} must be a list of paths, not {shown(value)}")
+    paths = list(value)
+    if not paths and not allow_empty:
+        raise ValueError(f"{name} must hold at least one path; got an empty list")
+    for i, path in enumerate(paths):
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise ValueError(f"{name}[{i}] must be a non-empty path (str or os.PathLike); "
+                             f"got {shown(path)}")
+    return [os.fspath(p) for p in paths]
+
+
+def check_names(name: str, value: Any, allow_empty: bool = False,
+                what: str = "name") -> list[str]:
+    """``value`` as a list of distinct non-empty strings; a single string is refused. ``what``
+    says what one item is in messages (e.g. ``"class name"``)."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a list of names, not the string {shown(value)}")
+    if not _is_sequence(value):
+        raise ValueError(f"{name} must be a list of names; got {shown(value)}")
+    names = list(value)
+    if not names and not allow_empty:
+        raise ValueError(f"{name} must hold at least one name; got an empty list")
+    seen: set = set()
+    for item in names:
+        if not isinstance(item, str) or not item:
+            raise ValueError(f"{name} must hold non-empty strings; got {shown(item)}")
+        if item in seen:
+            raise ValueError(f"{name}: duplicate {what} {item!r}")
+        seen.add(item)
+    return names
+
+
+def check_array(name: str, value: Any, ndim: int, rows: int | None = None,
+                low: float = -math.inf, high: float = math.inf) -> np.ndarray:
+    """``value`` as a float array of ``ndim`` dimensions (and ``rows`` rows when given) whose
+    values are finite and in ``[low, high]``."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric array; got {shown(value)}") from None
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-d array; got shape {arr.shape}")
+    if rows is not None and len(arr) != rows:
+        raise ValueError(f"{name} must have {rows} rows; got {len(arr)}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite; got {int((~np.isfinite(arr)).sum())} NaN or "
+                         "infinite value(s)")
+    if arr.size and (arr.min() < low or arr.max() > high):
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}]; got values from "
+                         f"{arr.min():g} to {arr.max():g}")
+    return arr
+
+
+def _is_sequence(value: Any) -> bool:
+    """Whether ``value`` is an iterable of items (a list, tuple, array, Series, generator...):
+    not a string, bytes or a mapping."""
+    return hasattr(value, "__iter__") and not isinstance(value, (str, bytes, Mapping))
 
 
 def check_fields(cls: type, values: Mapping[str, Any], what: str, hint: str = "") -> None:
