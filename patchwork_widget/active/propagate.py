@@ -37,6 +37,13 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from patchwork_widget.active._checks import check_matrix, parse_enum
+from patchwork_widget.options.checks import (
+    check_array,
+    check_int,
+    check_names,
+    check_number,
+    shown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +99,17 @@ def propagate(
     method = parse_enum(Method, method, "method")
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
-    y = np.asarray(labels, dtype=np.float64)
+    if isinstance(labels, (str, bytes)) or labels is None:
+        raise ValueError(f"labels must be an N x C array of 0, 1 or NaN; got {shown(labels)}")
+    try:
+        y = np.asarray(labels, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"labels must be an N x C array of 0, 1 or NaN; got "
+                         f"{shown(labels)}") from None
     y = y[:, None] if y.ndim == 1 else y
+    if not (sp.issparse(graph) or isinstance(graph, np.ndarray)) or graph.ndim != 2:
+        raise ValueError(f"graph must be an N x N scipy sparse matrix (from knn_graph); got "
+                         f"{shown(graph)}")
     s = sp.csr_matrix(graph, dtype=dtype)
     n = s.shape[0]
     if s.shape != (n, n):
@@ -103,12 +119,11 @@ def propagate(
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise ValueError(f"labels must be 0, 1 or NaN; row {row}, column {col} holds {y[row, col]}")
-    if method is Method.BAI:
-        _check_int(iterations, "iterations")
-    else:
-        if not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be a float in (0, 1), got {alpha!r}")
-        _check_int(max_iter, "max_iter")
+    check_int("iterations", iterations, 1)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be a float in (0, 1), got {alpha!r}")
+    check_number("tol", tol, 0.0, open_low=True)
+    check_int("max_iter", max_iter, 1)
     start = time.perf_counter()
     order = None
     if n >= REORDER_MIN_ROWS:
@@ -138,9 +153,11 @@ def pseudo_labels(scores: np.ndarray, threshold: float = 0.9,
                   labels: np.ndarray | None = None) -> np.ndarray:
     """Threshold scores into labels: 1 where ``score >= threshold``, 0 where ``score <= 1 -
     threshold``, NaN between; known ``labels`` (N x C, NaN = missing) are kept as they are."""
-    if not isinstance(threshold, (int, float)) or not 0.5 < threshold <= 1.0:
+    if (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+            or not 0.5 < threshold <= 1.0):
         raise ValueError(f"threshold must be a number in (0.5, 1], got {threshold!r}")
-    s = np.asarray(scores, dtype=np.float64)
+    s = check_array("scores", scores, 1 if np.ndim(scores) == 1 else 2, low=0.0, high=1.0,
+                    allow_nan=True)
     out = np.full(s.shape, np.nan)
     out[s >= threshold] = 1.0
     out[s <= 1.0 - threshold] = 0.0
@@ -155,6 +172,7 @@ def pseudo_label_frame(scores: np.ndarray, classes: Sequence[str], threshold: fl
                        ) -> pd.DataFrame:
     """:func:`pseudo_labels` as a DataFrame with one float column per class (NaN, 0.0, 1.0),
     aligned to ``index`` (e.g. the label table's), ready to merge into a label table."""
+    classes = check_names("classes", classes, what="class name")
     out = pseudo_labels(scores, threshold, labels)
     if out.ndim != 2 or out.shape[1] != len(classes):
         raise ValueError(f"scores have shape {out.shape}; expected N x {len(classes)} classes")
@@ -176,10 +194,6 @@ def _column_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Column-wise dot products of two N x m arrays, accumulated in float64."""
     return np.einsum("ij,ij->j", a, b, dtype=np.float64)
 
-
-def _check_int(value: object, name: str) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _iterate(s: sp.csr_matrix, seeds: np.ndarray, clamp: np.ndarray, steps: int) -> np.ndarray:

@@ -16,6 +16,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from patchwork_widget.options.checks import check_array, check_int
+
 logger = logging.getLogger(__name__)
 
 EPS = 1e-7
@@ -27,14 +29,25 @@ def logits(probs: np.ndarray) -> np.ndarray:
     return np.log(p / (1.0 - p))
 
 
+def check_scores_and_labels(scores: Any, labels: Any, name: str = "probs",
+                            low: float = 0.0, high: float = 1.0
+                            ) -> Tuple[np.ndarray, np.ndarray]:
+    """``scores`` (argument ``name``; (n, C) in ``[low, high]``, NaN for missing) and
+    ``labels`` ((n, C) of 0, 1 or NaN) as float arrays of one shape, or ``ValueError``."""
+    p = check_array(name, scores, 2, low=low, high=high, allow_nan=True)
+    y = check_array("labels", labels, 2, allow_nan=True, values=(0.0, 1.0))
+    if p.shape != y.shape:
+        raise ValueError(f"{name} has shape {p.shape} but labels has {y.shape}; they must match")
+    return p, y
+
+
 def platt_scaling(z: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Per-class ``(a, b)`` for logits ``z`` (n, C) and labels (n, C; 1, 0 or NaN).
 
     A class without both a positive and a negative label (or with a NaN logit) keeps
     ``a = 1, b = 0``.
     """
-    z = np.asarray(z, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
+    z, y = check_scores_and_labels(z, labels, "z", low=-np.inf, high=np.inf)
     c = y.shape[1]
     a, b = np.ones(c), np.zeros(c)
     for j in range(c):
@@ -67,8 +80,8 @@ def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> 
     """Expected calibration error per class (Naeini et al. 2015; Guo et al. 2017):
     ``sum_k n_k / n * |mean(y in bin k) - mean(p in bin k)|`` over ``bins`` equal-width bins of
     the predicted probability, on the labelled entries; NaN for a class with no label."""
-    p = np.asarray(probs, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
+    p, y = check_scores_and_labels(probs, labels)
+    bins = check_int("bins", bins, 1)
     out = np.full(y.shape[1], np.nan)
     for j in range(y.shape[1]):
         ok = ~np.isnan(y[:, j]) & ~np.isnan(p[:, j])

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from patchwork_widget.images.batch import read_images
 from patchwork_widget.labels.groups import train_mask, validation_mask
-from patchwork_widget.models.calibration import calibration_error
+from patchwork_widget.models.calibration import calibration_error, check_scores_and_labels
 from patchwork_widget.models.finetune import PatchworkModels
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ def class_metrics(probs: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np
     """
     from sklearn.metrics import roc_auc_score
 
+    probs, labels = check_scores_and_labels(probs, labels)
     c = labels.shape[1]
     auc = np.full(c, np.nan)
     acc = np.full(c, np.nan)

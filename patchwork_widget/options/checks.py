@@ -156,9 +156,13 @@ def check_names(name: str, value: Any, allow_empty: bool = False,
 
 
 def check_array(name: str, value: Any, ndim: int, rows: int | None = None,
-                low: float = -math.inf, high: float = math.inf) -> np.ndarray:
+                low: float = -math.inf, high: float = math.inf, allow_nan: bool = False,
+                values: tuple[float, ...] | None = None) -> np.ndarray:
     """``value`` as a float array of ``ndim`` dimensions (and ``rows`` rows when given) whose
-    values are finite and in ``[low, high]``."""
+    values are in ``[low, high]`` (only ``values`` when given) and finite (NaN allowed when
+    ``allow_nan``: it means "missing")."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{name} must be a numeric array; got {shown(value)}")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -167,12 +171,19 @@ def check_array(name: str, value: Any, ndim: int, rows: int | None = None,
         raise ValueError(f"{name} must be a {ndim}-d array; got shape {arr.shape}")
     if rows is not None and len(arr) != rows:
         raise ValueError(f"{name} must have {rows} rows; got {len(arr)}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be finite; got {int((~np.isfinite(arr)).sum())} NaN or "
-                         "infinite value(s)")
-    if arr.size and (arr.min() < low or arr.max() > high):
+    present = arr[~np.isnan(arr)] if allow_nan else arr
+    if not np.isfinite(present).all():
+        bad = "infinite" if allow_nan else "NaN or infinite"
+        raise ValueError(f"{name} must be finite; got {int((~np.isfinite(present)).sum())} "
+                         f"{bad} value(s)")
+    if values is not None:
+        other = present[~np.isin(present, values)]
+        if other.size:
+            raise ValueError(f"{name} may hold only {list(values)}{' or NaN' * allow_nan}; got "
+                             f"{other[0]:g}")
+    elif present.size and (present.min() < low or present.max() > high):
         raise ValueError(f"{name} must lie in [{low:g}, {high:g}]; got values from "
-                         f"{arr.min():g} to {arr.max():g}")
+                         f"{present.min():g} to {present.max():g}")
     return arr
 
 
