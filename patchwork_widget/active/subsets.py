@@ -31,6 +31,7 @@ class SubsetKind(str, enum.Enum):
     VALIDATION = "validation"
     EXCLUDED = "excluded"
     UNREADABLE = "unreadable"
+    DISAGREEMENTS = "disagreements"
 
     @property
     def needs_class(self) -> bool:
@@ -48,6 +49,7 @@ _TITLES = {
     SubsetKind.VALIDATION: "validation",
     SubsetKind.EXCLUDED: "excluded",
     SubsetKind.UNREADABLE: "unreadable images",
+    SubsetKind.DISAGREEMENTS: "annotators disagree",
 }
 
 
@@ -94,17 +96,24 @@ def subset_options(classes: Sequence[str]) -> list[Subset]:
     for kind in (SubsetKind.UNLABELED_FOR, SubsetKind.CONTAINS, SubsetKind.NOT_CONTAINS):
         options += [Subset(kind, c) for c in classes]
     return options + [Subset(SubsetKind.VALIDATION), Subset(SubsetKind.EXCLUDED),
-                      Subset(SubsetKind.UNREADABLE)]
+                      Subset(SubsetKind.UNREADABLE), Subset(SubsetKind.DISAGREEMENTS)]
 
 
 def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset,
-                labels: np.ndarray | None = None, unreadable: np.ndarray | None = None
-                ) -> np.ndarray:
+                labels: np.ndarray | None = None, unreadable: np.ndarray | None = None,
+                disagreements: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask over the rows of ``df`` that belong to ``subset``; ``labels`` may give
     ``df[classes]`` as an N x C float array already at hand (saves a pass at 1M rows);
-    ``unreadable`` marks the rows whose image could not be read (the ``unreadable`` subset)."""
+    ``unreadable`` marks the rows whose image could not be read (the ``unreadable`` subset);
+    ``disagreements`` the rows where annotators' values differ for some class (the
+    ``disagreements`` subset, from the label history: required for it)."""
     excluded = excluded_mask(df)
     kind = subset.kind
+    if kind is SubsetKind.DISAGREEMENTS:
+        if disagreements is None:
+            raise ValueError("the 'disagreements' subset needs the rows where annotators "
+                             "disagree: pass disagreements= (see labels.disagreeing_rows)")
+        return np.asarray(disagreements, dtype=bool) & ~excluded
     if kind is SubsetKind.UNREADABLE:
         return np.zeros(len(df), dtype=bool) if unreadable is None else np.asarray(unreadable, bool).copy()
     if kind is SubsetKind.ALL:

@@ -5,11 +5,13 @@ call that is not undone (NaN, "unlabeled", is no value). :func:`pairwise_kappa` 
 Cohen's kappa for each pair of annotators and class over the rows both labeled (equal to
 scikit-learn's ``cohen_kappa_score`` on the same pairs); :func:`krippendorff_alpha`
 gives nominal Krippendorff's alpha per class and over all classes, over the rows that two
-or more annotators labeled; :func:`disagreements` lists the cells to review.
+or more annotators labeled; :func:`disagreements` lists the cells to review and
+:func:`disagreeing_rows` marks their rows (the widget's "disagreements" subset).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
@@ -118,3 +120,13 @@ def disagreements(history: pd.DataFrame) -> pd.DataFrame:
     out = wide[split].reset_index()
     out.columns.name = None
     return out
+
+
+def disagreeing_rows(history: pd.DataFrame, classes: Sequence[str], nrows: int) -> np.ndarray:
+    """Boolean mask over ``nrows`` rows: where annotators' standing values differ for one
+    of ``classes`` (the table's classes now; cells of removed classes do not count)."""
+    cells = disagreements(history)
+    rows = cells.loc[cells["field"].isin(list(classes)), "row"].to_numpy(dtype=np.intp)
+    mask = np.zeros(nrows, dtype=bool)
+    mask[rows[(rows >= 0) & (rows < nrows)]] = True
+    return mask

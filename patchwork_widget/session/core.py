@@ -25,6 +25,7 @@ from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_chan
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
+from patchwork_widget.labels.agreement import disagreeing_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import check_number
@@ -227,8 +228,10 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
             subset = Subset.from_dict(subset)
         choice = OrderChoice.parse(order)
         arrays = self._order_inputs()
+        disagree = (disagreeing_rows(self.store.history(), self.classes, len(self.df))
+                    if subset.kind is SubsetKind.DISAGREEMENTS else None)
         candidates = subset_mask(self.df, self.classes, subset, labels=arrays["labels"],
-                                 unreadable=self.unreadable_mask())
+                                 unreadable=self.unreadable_mask(), disagreements=disagree)
         picked = rank(choice, candidates, count, rng=self._rng, classes=self.classes, **arrays)
         if not len(picked) and candidates.any():
             raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "

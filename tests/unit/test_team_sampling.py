@@ -18,6 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from patchwork_widget.active.subsets import (
+    Subset,
+    SubsetKind,
+    subset_mask,
+    subset_options,
+)
 from patchwork_widget.labels import LabelStore, prep_label_dataframe
 from patchwork_widget.session import Session
 from patchwork_widget.session import claims as claims_module
@@ -189,3 +195,31 @@ def test_bad_claim_settings_are_refused(tmp_path, kwargs, message) -> None:
             Session(store, **kwargs)
     finally:
         store.close()
+
+
+def test_the_disagreements_subset_holds_the_rows_annotators_differ_on(team) -> None:
+    ana, bob = team("ana"), team("bob")
+    ana.annotate(3, {"cat": 1})
+    bob.annotate(3, {"cat": 0})  # differ
+    ana.annotate([4, 5], {"dog": 1})
+    bob.annotate(4, {"dog": 1})  # agree
+    bob.annotate(6, {"cat": 0, "dog": 0})
+    ana.annotate(6, {"dog": 1})  # differ on dog
+    bob.annotate(7, {"cat": 1})
+    ana.annotate(7, {"cat": 0, "exclude": True})  # differ, but excluded
+    subset = {"kind": "disagreements"}
+    # ana's table holds her flag: the rows come from the server's history
+    assert sorted(ana.sample(subset, count=20)) == [3, 6]
+    assert "annotators disagree" in [s.title for s in subset_options(ana.classes)]
+    ana.remove_class("dog")
+    assert sorted(ana.sample(subset, count=20)) == [3]  # a removed class no longer counts
+
+
+def test_the_disagreements_subset_needs_its_rows() -> None:
+    df = table(3)
+    subset = Subset(SubsetKind.DISAGREEMENTS)
+    with pytest.raises(ValueError, match="needs the rows where annotators disagree"):
+        subset_mask(df, ["cat", "dog"], subset)
+    df.loc[1, "exclude"] = True
+    mask = subset_mask(df, ["cat", "dog"], subset, disagreements=np.array([True, True, False]))
+    assert mask.tolist() == [True, False, False]
