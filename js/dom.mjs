@@ -114,7 +114,10 @@ export function drawEntry(canvas, entry) {
   if (entry && entry.img) {
     const { naturalWidth: w, naturalHeight: hh } = entry.img;
     const scale = Math.min(canvas.width / w, canvas.height / hh);
-    ctx.imageSmoothingEnabled = scale < 1; // small patches stay crisp
+    // Smooth: a thumbnail drawn larger than it was encoded (the large view grows with the
+    // output) would otherwise show blocks that are not in the image; z shows its pixels.
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
     const [dw, dh] = [w * scale, hh * scale];
     ctx.drawImage(entry.img, (canvas.width - dw) / 2, (canvas.height - dh) / 2, dw, dh);
   } else if (entry && entry.error) {

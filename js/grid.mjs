@@ -51,7 +51,8 @@ export function paintCell(cell, ctx) {
   const caption = /** @type {HTMLElement} */ (cell.lastChild);
   caption.textContent = values ? summary(values, ctx.classes) : "";
   cell.classList.toggle("pw-current", index === state.cursor);
-  cell.classList.toggle("pw-selected", state.selection.has(index));
+  // The check mark only when several are selected: alone, the current image is the selection.
+  cell.classList.toggle("pw-selected", state.selection.size > 1 && state.selection.has(index));
   cell.classList.toggle("pw-pending", state.isPending(row));
   cell.classList.toggle("pw-unreadable", Boolean(entry && entry.error));
   cell.classList.toggle("pw-excluded", Boolean(values && values.exclude));
