@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from patchwork_widget.options.checks import check_path, check_paths
+
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -84,7 +86,9 @@ def _load_digits() -> np.ndarray:
         path = os.path.join(location, "datasets", "data", "digits.csv.gz")
         if os.path.isfile(path):
             return np.loadtxt(path, delimiter=",")[:, :64].reshape(-1, 8, 8)
-    from sklearn.datasets import load_digits  # layout changed: take the slow, public way
+    from sklearn.datasets import (
+        load_digits,  # layout changed: take the slow, public way
+    )
 
     return load_digits().images
 
@@ -230,6 +234,7 @@ def build_demo_dataset(
         column per class of :func:`demo_classes` holding 1.0 or 0.0; also written to
         ``outdir/ground_truth.csv``. Rows are in random order.
     """
+    check_path("outdir", outdir)
     params = _params(seed, patch_size, n_per_class, multi_label_fraction)
     start = time.perf_counter()
     classes = demo_classes()
@@ -319,6 +324,7 @@ def load_demo_dataset(
     set is built with :func:`build_demo_dataset`. Paths are re-rooted at ``outdir``, so a
     copied or moved demo folder still works.
     """
+    check_path("outdir", outdir, allow_none=True)
     params = _params(seed, patch_size, n_per_class, multi_label_fraction)
     outdir = Path(outdir if outdir is not None else default_demo_dir()).expanduser().absolute()
     df = _read_finished_build(outdir, params)
@@ -337,10 +343,11 @@ def demo_features(paths: List[str]) -> np.ndarray:
     """
     from patchwork_widget.images.batch import read_images
 
-    images = read_images(paths, imshape=(32, 32), num_channels=3)
+    images = read_images(check_paths("paths", paths), imshape=(32, 32), num_channels=3)
     if images.errors:
         path, err = images.errors[0]
-        raise ValueError(f"{len(images.errors)} demo image(s) could not be read, e.g. {path}: {err}")
+        raise ValueError(f"paths: {len(images.errors)} demo image(s) could not be read, e.g. "
+                         f"{path}: {err}")
     x = images.arrays
     bins = [np.apply_along_axis(lambda v: np.histogram(v, bins=8, range=(0.0, 1.0))[0], 1,
                                 x[..., c].reshape(len(x), -1)) for c in range(3)]

@@ -15,7 +15,7 @@ import numpy as np
 C = TypeVar("C", bound="Choice")
 
 __all__ = ["Choice", "check_array", "check_fields", "check_int", "check_names", "check_number",
-           "check_path", "check_paths", "check_seed", "plain", "shown"]
+           "check_path", "check_paths", "check_seed", "check_shape", "plain", "shown"]
 
 
 class Choice(str, enum.Enum):
@@ -104,6 +104,17 @@ def shown(value: Any, limit: int = 80) -> str:
 def check_seed(name: str, value: Any) -> int | None:
     """A random seed: None or an int >= 0 (booleans refused)."""
     return check_int(name, value, 0, allow_none=True)
+
+
+def check_shape(name: str, value: Any, lengths: tuple[int, ...] = (2,),
+                what: str = "(height, width)") -> tuple[int, ...]:
+    """``value`` as a tuple of positive ints whose length is one of ``lengths``."""
+    ok = (isinstance(value, (tuple, list)) and len(value) in lengths
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                  for v in value))
+    if not ok:
+        raise ValueError(f"{name} must be {what}: positive ints; got {shown(value)}")
+    return tuple(int(v) for v in value)
 
 
 def check_path(name: str, value: Any, allow_none: bool = False) -> str | None:

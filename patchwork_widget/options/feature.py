@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Tuple, Union
 
-from patchwork_widget.options.checks import check_fields, check_int, check_number, plain
+from patchwork_widget.options.checks import (
+    check_fields,
+    check_int,
+    check_number,
+    check_shape,
+    plain,
+)
 from patchwork_widget.options.training import Optimizer, Schedule, check_augment
 
 __all__ = ["AUTOTUNE", "FeatureTrainerOptions", "LEGACY_NAMES"]
@@ -94,11 +100,7 @@ class FeatureTrainerOptions:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        shape = self.imshape
-        if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
-            raise ValueError(f"imshape must be (height, width); got {shape!r}")
-        set_(self, "imshape", (check_int("imshape[0]", shape[0], 1),
-                               check_int("imshape[1]", shape[1], 1)))
+        set_(self, "imshape", check_shape("imshape", self.imshape))
         check_int("num_channels", self.num_channels, 1)
         check_number("norm", self.norm, 0.0, open_low=True, allow_none=True)
         for name in ("single_channel",):

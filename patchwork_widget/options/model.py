@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
-from patchwork_widget.options.checks import Choice, check_fields, check_int, check_number
+from patchwork_widget.options.checks import (
+    Choice,
+    check_fields,
+    check_int,
+    check_number,
+)
 
 __all__ = ["FineTuneOptions", "HeadKind", "LayerKind", "LayerSpec", "Pooling", "parse_spec"]
 
@@ -121,6 +126,8 @@ class FineTuneOptions:
         object.__setattr__(self, "pooling", Pooling.parse(self.pooling, "pooling"))
         check_int("kernel_size", self.kernel_size, 1)
         check_number("dropout_rate", self.dropout_rate, 0.0, 1.0, open_high=True)
+        if not isinstance(self.spec, str):  # parsed only for a convnet, but always a string
+            raise ValueError(f"spec must be a string like '128,p,d,r,64'; got {self.spec!r}")
         if self.kind is HeadKind.CONVNET:
             parse_spec(self.spec)
 

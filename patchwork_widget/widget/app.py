@@ -13,12 +13,39 @@ import pandas as pd
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES
 from patchwork_widget.images.thumbnails import DisplayOptions
+from patchwork_widget.options.checks import (
+    check_array,
+    check_names,
+    check_path,
+    check_seed,
+    check_shape,
+    shown,
+)
 from patchwork_widget.session import Session
 from patchwork_widget.widget.labeler import Labeler
 from patchwork_widget.widget.model_tab import ModelTab
 from patchwork_widget.widget.online_tab import OnlineTab
 from patchwork_widget.widget.propagate_tab import PropagateTab
 from patchwork_widget.widget.train_tab import TrainTab
+
+
+def check_widget_arguments(df_or_path: Any, *, features: Any, outfile: Any, classes: Any,
+                           seed: Any) -> None:
+    """Refuse, by name, constructor arguments the session would otherwise fail on obscurely or
+    accept silently: the table or its file, features (a finite 2-d array, one row per table
+    row of an in-memory table), the outfile, class names and the seed."""
+    if not isinstance(df_or_path, pd.DataFrame):
+        if not isinstance(df_or_path, (str, os.PathLike)):
+            raise TypeError(f"df_or_path must be a label table (pandas DataFrame) or the path "
+                            f"of a CSV / Parquet file holding one; got {shown(df_or_path)}")
+        check_path("df_or_path", df_or_path)
+    if features is not None:
+        rows = len(df_or_path) if isinstance(df_or_path, pd.DataFrame) else None
+        check_array("features", features, 2, rows=rows)
+    check_path("outfile", outfile, allow_none=True)
+    if classes is not None:
+        check_names("classes", classes, what="class name")
+    check_seed("seed", seed)
 
 
 class PatchworkWidget(widgets.VBox):
@@ -71,7 +98,10 @@ class PatchworkWidget(widgets.VBox):
     ) -> None:
         if unknown:
             raise TypeError(unknown_arguments_message(unknown))
-        display = DisplayOptions(size=tuple(imshape), bands=bands, stretch=stretch)
+        check_widget_arguments(df_or_path, features=features, outfile=outfile, classes=classes,
+                               seed=seed)
+        display = DisplayOptions(size=check_shape("imshape", imshape), bands=bands,
+                                 stretch=stretch)
         self.session = Session.open(
             df_or_path, outfile=outfile, classes=classes, journal=journal, project=project,
             annotator=annotator, features=features,
