@@ -40,8 +40,8 @@ WITH counter AS (
     INSERT INTO patchwork_actions VALUES (%(project)s, %(id)s, %(time)s, %(kind)s,
         %(detail)s, %(seconds)s, %(undoes)s, %(annotator)s, %(session)s)
 ), events AS (
-    INSERT INTO patchwork_events (project, action, seq, row_index, field, old, new)
-    SELECT %(project)s, %(id)s, e.seq - 1, e.row_index, e.field, e.old, e.new
+    INSERT INTO patchwork_events (project, action, seq, row_index, field, old, new, annotator)
+    SELECT %(project)s, %(id)s, e.seq - 1, e.row_index, e.field, e.old, e.new, %(annotator)s
     FROM unnest(%(rows)s::integer[], %(fields)s::text[], %(old)s::float8[],
                 %(new)s::float8[]) WITH ORDINALITY AS e (row_index, field, old, new, seq)
 )
@@ -101,9 +101,17 @@ class PgJournal:
     @contextmanager
     def _unavailable_as_error(self) -> Iterator[None]:
         """Raise a lost connection as :class:`JournalUnavailableError` (nothing committed
-        unless the loss came after the server's commit, which the next read shows)."""
+        unless the loss came after the server's commit, which the next read shows), and a
+        refusal of the server's row-level security as ``PermissionError``."""
         try:
             yield
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise PermissionError(
+                f"the label journal at {self.where} refused {self.user!r}: "
+                f"{error.diag.message_primary}; an annotator's database role writes only "
+                "under its own name (annotator=<role>) in the projects granted to it "
+                "(see grant_annotator in docs/team.md)"
+            ) from None
         except psycopg.OperationalError as error:
             raise JournalUnavailableError(
                 f"the label journal at {self.where} is unreachable; nothing was saved: "
@@ -156,8 +164,16 @@ class PgJournal:
 
         The store applies every project's action in order, so holding the newest means
         holding all (``applied`` is not needed here); another store may have written
-        the snapshot already.
+        the snapshot already. An annotator role (:mod:`.pg_roles`) may not rewrite the
+        snapshot: then nothing is written (False).
         """
+        try:
+            return self._replace_snapshot(df, upto_action)
+        except PermissionError as error:
+            log.info("not compacting: %s", error)
+            return False
+
+    def _replace_snapshot(self, df: pd.DataFrame, upto_action: int) -> bool:
         with self._unavailable_as_error():
             conn = self._connection()
             with conn.transaction():

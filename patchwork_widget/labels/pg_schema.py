@@ -20,7 +20,7 @@ from .errors import JournalUnavailableError
 log = logging.getLogger(__name__)
 
 #: Version of the schema this library writes; the newest key of :data:`MIGRATIONS`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The NOTIFY channel of every team journal; the payload names project, action and session.
 CHANNEL = "patchwork_journal"
@@ -83,6 +83,21 @@ MIGRATIONS: dict[int, list[str]] = {
             session text NOT NULL,
             expires double precision NOT NULL,
             PRIMARY KEY (project, row_index, annotator)
+        )""",
+    ],
+    # each event names its action's annotator, so row-level security can check who
+    # writes it (:mod:`.pg_roles`); events written before have none (NULL passes the key)
+    3: [
+        "ALTER TABLE patchwork_events ADD COLUMN annotator text",
+        """ALTER TABLE patchwork_actions ADD CONSTRAINT patchwork_actions_annotator
+            UNIQUE (project, id, annotator)""",
+        """ALTER TABLE patchwork_events ADD CONSTRAINT patchwork_events_annotator
+            FOREIGN KEY (project, action, annotator)
+            REFERENCES patchwork_actions (project, id, annotator)""",
+        """CREATE TABLE patchwork_members (
+            project text NOT NULL,
+            annotator text NOT NULL,
+            PRIMARY KEY (project, annotator)
         )""",
     ],
 }

@@ -1,5 +1,5 @@
 """Claims with a lease (issue 16, work split): different annotators get different rows; an
-overlap share goes to two; a killed annotator's claims expire; schema migration to v2."""
+overlap share goes to two; a killed annotator's claims expire; a version-1 schema is migrated."""
 
 from __future__ import annotations
 
@@ -129,6 +129,6 @@ def test_a_version_1_database_is_migrated(postgres, tmp_path, monkeypatch) -> No
     try:
         assert store.claim(range(3), 2) == [0, 1]
         with psycopg.connect(url) as conn:
-            assert pg_schema.schema_version(conn) == 2
+            assert pg_schema.schema_version(conn) == pg_schema.SCHEMA_VERSION
     finally:
         store.close()
