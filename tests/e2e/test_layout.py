@@ -1,8 +1,9 @@
 """The labeler reflows in narrow windows: nothing clipped from 500 px up, light and dark.
 
 At 1400 px the side panel (large view, toggles) sits beside the grid; in a narrow output (900 px
-with JupyterLab's file browser open, 500 px) it moves below the grid. Screenshots of each width
-and theme land in the artifacts folder.
+with JupyterLab's file browser open, 500 px) it moves below the grid. The large view grows with
+the output. The full-resolution viewer fits each width too. Screenshots of each width and theme,
+viewer closed (two images selected, the second current) and open, land in the artifacts folder.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ WIDTHS = (1400, 900, 500)
 _CLIPPED_JS = """() => {
   const root = document.querySelector('.pw-root');
   const edge = root.getBoundingClientRect().right + 1;
-  const out = [...root.querySelectorAll('.pw-toggle, .pw-flag, .pw-big, .pw-cell, .pw-bar > *, .pw-classes > *')]
+  const out = [...root.querySelectorAll('.pw-toggle, .pw-flag, .pw-big, .pw-cell, .pw-bar > *, .pw-classes > *, .pw-tools > *, .pw-viewer-bar > *, .pw-viewport')]
+    .filter((el) => el.getClientRects().length)
     .filter((el) => el.getBoundingClientRect().right > edge)
     .map((el) => el.className + ' ' + (el.dataset.class || el.textContent.slice(0, 20)));
   return { out, scrolls: root.scrollWidth > root.clientWidth + 1 };
@@ -38,10 +40,22 @@ _CLIPPED_JS = """() => {
 def check_width(page: Page, width: int, label: str) -> None:
     page.set_viewport_size({"width": width, "height": 1000})
     page.wait_for_timeout(400)  # let the notebook lay out again
+    check_clipping(page, f"labeler-{label}")
+    big = page.locator(".pw-big").bounding_box()
+    assert big and big["width"] > 200, f"{label}: the large view is {big} px, no bigger than the grid"
+    page.locator(".pw-big").click()
+    page.locator(".pw-viewer:not([hidden]) .pw-full[src]").wait_for()
+    page.locator(".pw-viewer-info").filter(has_text="zoom").wait_for()
+    check_clipping(page, f"labeler-viewer-{label}")
+    page.keyboard.press("Escape")
+    page.locator(".pw-viewer").wait_for(state="hidden")
+
+
+def check_clipping(page: Page, name: str) -> None:
     clipped = page.evaluate(_CLIPPED_JS)
-    screenshot(page.locator(".pw-root"), f"labeler-{label}")
-    assert not clipped["out"], f"{label}: clipped {clipped['out']}"
-    assert not clipped["scrolls"], f"{label}: the labeler scrolls sideways"
+    screenshot(page.locator(".pw-root"), name)
+    assert not clipped["out"], f"{name}: clipped {clipped['out']}"
+    assert not clipped["scrolls"], f"{name}: the labeler scrolls sideways"
 
 
 def side_below_grid(page: Page) -> bool:
@@ -55,6 +69,9 @@ def test_reflows_from_500_px(
     jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
 ) -> None:
     open_labeler(page, jupyter_server, notebook_name, demo_dir, CLASSES)
+    page.locator(".pw-cell").nth(1).click()
+    page.keyboard.press("Shift+ArrowRight")  # two selected, the second one current
+    page.locator(".pw-cell.pw-selected").nth(1).wait_for()
     check_widths(page, jupyter_server.frontend, "light")
     if jupyter_server.frontend == "lab":
         with dark_theme(page):
