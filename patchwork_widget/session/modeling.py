@@ -37,6 +37,39 @@ class TrainingOutcome:
     embeddings: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class RoundRequest:
+    """What one training run needs besides the model and the features: the table as of the
+    run's start (flags and class columns) and what to compute after training."""
+
+    snapshot: pd.DataFrame
+    options: TrainOptions
+    update_predictions: bool
+    update_embeddings: bool
+
+
+# runner(model, request, model inputs, cancel event, report) -> outcome; the model ends trained
+Runner = Callable[[Any, RoundRequest, dict, threading.Event, Report], TrainingOutcome]
+
+
+def train_and_predict(model: PatchworkModels, request: RoundRequest, inputs: dict[str, Any],
+                      cancel: threading.Event, report: Report) -> TrainingOutcome:
+    """Train ``model`` in place on ``request.snapshot``, then predict every row (and compute
+    BADGE embeddings) as asked. ``inputs`` are :func:`~patchwork_widget.models.fit`'s
+    ``features`` or image reading options."""
+    from patchwork_widget import models as m
+
+    snapshot = request.snapshot
+    result = m.fit(model, snapshot, options=request.options, cancel=cancel,
+                   progress=lambda *step: report(step), **inputs)
+    # columns in output order, which is the snapshot's classes (a rename meanwhile renames
+    # model.classes, not the outputs)
+    probs = m.predict(model, snapshot, **inputs).to_numpy() if request.update_predictions else None
+    embeddings = (np.asarray(model.fine_tuning.predict(inputs["features"], batch_size=1024, verbose=0))
+                  if request.update_embeddings else None)
+    return TrainingOutcome(result, probs, embeddings)
+
+
 class ModelMethods:
     """Mixed into :class:`~.core.Session`; uses its store, features and derived state."""
 
@@ -117,6 +150,7 @@ class ModelMethods:
         update_predictions: bool = True,
         update_embeddings: bool = False,
         on_done: Callable[[Task], None] | None = None,
+        runner: Runner | None = None,
     ) -> Task:
         """Train the model in a background thread (M3); labeling goes on meanwhile.
 
@@ -126,9 +160,9 @@ class ModelMethods:
         in place on this thread, then ``on_done(task)`` is called, also on this thread.
         ``progress(epoch, step, logs)`` is called on this thread too. ``task.result()`` waits
         for the :class:`~patchwork_widget.models.TrainResult` with everything in place.
+        ``runner`` trains elsewhere (online mode's worker process, see
+        :mod:`.round_worker`); by default :func:`train_and_predict` runs in the thread.
         """
-        from patchwork_widget import models as m
-
         self.dispatcher.drain()
         model = self.derived.model
         if model is None or list(model.classes) != self.classes:
@@ -143,17 +177,10 @@ class ModelMethods:
         unreadable = self.unreadable_mask()
         snapshot.loc[unreadable, "exclude"] = True  # never trained or validated on
         inputs = self._model_inputs()
-        features = self.features
+        request = RoundRequest(snapshot, train_options, update_predictions, update_embeddings)
 
         def work(cancel: threading.Event, report: Report) -> TrainingOutcome:
-            result = m.fit(model, snapshot, options=train_options, cancel=cancel,
-                           progress=lambda *step: report(step), **inputs)
-            # columns in output order, which is stamp.classes (a rename meanwhile renames
-            # model.classes, not the outputs)
-            probs = m.predict(model, snapshot, **inputs).to_numpy() if update_predictions else None
-            embeddings = (np.asarray(model.fine_tuning.predict(features, batch_size=1024, verbose=0))
-                          if update_embeddings else None)
-            return TrainingOutcome(result, probs, embeddings)
+            return (runner or train_and_predict)(model, request, inputs, cancel, report)
 
         def apply(outcome: TrainingOutcome) -> TrainResult:
             self.derived.history = outcome.result.history

@@ -6,6 +6,12 @@ results are in place (on the owner thread, see :mod:`.background`), the round's 
 figures are recorded, the stop rule is checked, and the unlabeled part of the queue after the
 cursor is re-ranked by the chosen order, with a share of random picks. Labels that arrive during
 a round count towards the next one. Nothing here blocks labeling.
+
+With pre-extracted features the rounds train in a worker process kept for the whole run
+(:mod:`.round_worker`), so training never competes with message handling for the kernel's GIL;
+on images they train in a thread of the kernel. The owner thread's share of a round is the same
+either way: the snapshot when it starts, putting the predictions in place and re-ranking when it
+ends.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from patchwork_widget.options.active import OnlineOptions
 from patchwork_widget.options.checks import Choice, check_fields
 from patchwork_widget.session.background import Task
 from patchwork_widget.session.events import EventKind
+from patchwork_widget.session.round_worker import RoundProcess
 
 if TYPE_CHECKING:
     from patchwork_widget.session.core import Session
@@ -32,6 +39,15 @@ logger = logging.getLogger(__name__)
 # Rows after the cursor a re-ranking leaves in place: the view's grid page, which is on screen
 # (the view reports its cursor a moment after it moves).
 KEEP_AHEAD = 15
+
+
+class RoundRunner(Choice):
+    """Where rounds train: ``process`` (a worker process; needs pre-extracted features),
+    ``thread`` (a thread of the kernel), ``auto`` (process when the session has features)."""
+
+    AUTO = "auto"
+    PROCESS = "process"
+    THREAD = "thread"
 
 
 class OnlineState(Choice):
@@ -64,11 +80,16 @@ class OnlineLearner:
         self.labels_since = 0  # labels given since the running model last saw the table
         self.reason = ""  # why it stopped
         self.job: Task | None = None
+        self.worker: RoundProcess | None = None  # the run's worker process, if it has one
         self._started = 0.0
 
     # ------------------------------------------------------------------ control
-    def start(self, options: OnlineOptions) -> None:
+    def start(self, options: OnlineOptions, runner: RoundRunner | str = RoundRunner.AUTO) -> None:
         session = self.session
+        runner = RoundRunner.parse(runner, "runner")
+        if runner is RoundRunner.PROCESS and session.features is None:
+            raise ValueError("runner 'process' needs pre-extracted features (features=...); "
+                             "on images use runner 'thread' or 'auto'")
         if self.state in (OnlineState.RUNNING, OnlineState.PAUSED):
             raise ValueError("online learning is already on: stop it first, or pause / resume it")
         model = session.derived.model
@@ -78,6 +99,8 @@ class OnlineLearner:
             raise ValueError("the model was built for other classes: build it again (build_model)")
         self.options, self.state, self.reason = options, OnlineState.RUNNING, ""
         self.rounds, self.labels_since = [], 0
+        if runner is RoundRunner.PROCESS or (runner is RoundRunner.AUTO and session.features is not None):
+            self.worker = RoundProcess(session.features)
         self._start_round()
         self._tell()
 
@@ -101,6 +124,9 @@ class OnlineLearner:
         self.state, self.reason = OnlineState.STOPPED, reason
         if self.job is not None and not self.job.done():
             self.job.cancel()
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
         logger.info("online learning stopped: %s", reason)
         self._tell()
 
@@ -130,7 +156,8 @@ class OnlineLearner:
         needs = ORDERS[options.order.name].needs
         try:
             self.job = session.train(options.train, update_embeddings="embeddings" in needs,
-                                     on_done=self._round_done)
+                                     on_done=self._round_done,
+                                     runner=None if self.worker is None else self.worker.run)
         except ValueError as err:  # e.g. no training labels yet: wait for more
             logger.info("online round not started: %s", err)
             return
@@ -146,6 +173,9 @@ class OnlineLearner:
             return
         result = task.result()
         if result.cancelled:
+            return
+        if result.stopped:  # a NaN loss: the model kept its last good epoch
+            self.stop(f"round {len(self.rounds) + 1} failed: {result.stopped}")
             return
         session = self.session
         history = result.history
@@ -218,6 +248,7 @@ class OnlineLearner:
             "rounds": len(self.rounds),
             "labels_since_update": self.labels_since,
             "training": self.job is not None and not self.job.done(),
+            "runner": "thread" if self.worker is None else "process",
             "reason": self.reason,
             "history": [vars(r) for r in self.rounds],
         }
@@ -232,18 +263,20 @@ class OnlineMethods:
     online: OnlineLearner
 
     def start_online(self: Session, options: OnlineOptions | Mapping[str, Any] | None = None,
-                     **fields: Any) -> dict[str, Any]:
+                     *, runner: RoundRunner | str = RoundRunner.AUTO, **fields: Any) -> dict[str, Any]:
         """Retrain in the background after every ``every`` new labels and re-rank the queue
         (A6). Give :class:`~patchwork_widget.options.active.OnlineOptions` or its fields, e.g.
         ``start_online(every=20, order="margin", explore=0.2, stop={"macro_auc": 0.95})``.
-        Builds a default model if there is none. Returns :meth:`online_status`."""
+        ``runner`` says where rounds train (:class:`RoundRunner`: by default in a worker
+        process when the session has features, else in a thread). Builds a default model if
+        there is none. Returns :meth:`online_status`."""
         if options is not None and fields:
             raise ValueError("give OnlineOptions or keyword fields, not both")
         if not isinstance(options, OnlineOptions):
             values = dict(options or {}, **fields)
             check_fields(OnlineOptions, values, "online")
             options = OnlineOptions(**values)
-        self.online.start(options)
+        self.online.start(options, runner)
         return self.online.status()
 
     def pause_online(self: Session) -> None:

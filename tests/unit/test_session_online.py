@@ -126,7 +126,7 @@ def test_the_users_stop_and_a_failing_round(session, monkeypatch):
     wait_round(session)
     session.stop_online()
     assert session.online_status()["state"] == "stopped"
-    session.start_online(every=5)
+    session.start_online(every=5, runner="thread")  # the patched fit below is this process's
     wait_round(session)
     from patchwork_widget import models
 
@@ -150,8 +150,10 @@ def test_bad_online_options_name_the_field():
 
 
 def test_many_threads_annotating_while_rounds_run_lose_nothing(session, tmp_path):
-    """10,000 annotations from four threads while rounds run every 50 labels."""
-    session.start_online(every=50, explore=0.2, count=40)
+    """10,000 annotations from four threads while rounds run every 50 labels (in the worker
+    process, started and warm before the threads start)."""
+    assert session.start_online(every=50, explore=0.2, count=40)["runner"] == "process"
+    wait_round(session)
     per_thread, threads = 2500, 4
     rng = np.random.default_rng(1)
     plans = [[(int(r), float(v)) for r, v in zip(rng.integers(12, N, per_thread),

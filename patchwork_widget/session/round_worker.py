@@ -1,0 +1,250 @@
+"""Online rounds in a worker process, so that training never holds the kernel's GIL.
+
+:class:`RoundProcess` starts one process the first time a round needs it and keeps it warm for
+the whole online run. It uses the ``spawn`` context: the kernel runs TensorFlow threads, which
+a fork would copy in an unusable state. The cached features go to the worker once, as a raw file
+it maps read-only (they do not change while online mode runs). Each round sends the table's
+snapshot (flags and class columns), the model's build spec and weights and the training
+options; the worker trains its copy of the model with the same function as an in-process run
+(:func:`~patchwork_widget.session.modeling.train_and_predict`) and sends back the outcome
+(history, predictions, embeddings) and the trained weights.
+
+:meth:`RoundProcess.run` is a ``runner`` for :meth:`Session.train
+<patchwork_widget.session.modeling.ModelMethods.train>`: it runs in the training thread and
+waits on a pipe (holding no GIL), and the Task applies the outcome on the owner thread exactly as
+for an in-process run. A worker that dies is a failed round (:class:`WorkerDied`), never a hang;
+an exception in the worker fails the round with that exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from patchwork_widget.options import FineTuneOptions
+from patchwork_widget.session.background import Report
+from patchwork_widget.session.modeling import (
+    RoundRequest,
+    TrainingOutcome,
+    train_and_predict,
+)
+
+if TYPE_CHECKING:
+    from patchwork_widget.models import PatchworkModels
+
+logger = logging.getLogger(__name__)
+
+CONTEXT = multiprocessing.get_context("spawn")
+NICENESS = 10  # the worker's CPU priority below the kernel's: labeling comes first
+POLL_SECONDS = 0.05  # how often a waiting round checks for a cancel or a dead worker
+JOIN_SECONDS = 30.0  # how long a closing worker may take to finish its round and exit
+
+
+class WorkerDied(RuntimeError):
+    """The worker process ended while a round was going."""
+
+
+@dataclass(frozen=True)
+class FeatureFile:
+    """A raw, C-ordered copy of the features the worker maps read-only."""
+
+    path: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @classmethod
+    def write(cls, features: np.ndarray, folder: str) -> FeatureFile:
+        path = os.path.join(folder, "features.raw")
+        np.ascontiguousarray(features).tofile(path)
+        return cls(path, np.dtype(features.dtype).str, tuple(int(s) for s in features.shape))
+
+    def open(self) -> np.ndarray:
+        return np.memmap(self.path, dtype=np.dtype(self.dtype), mode="r", shape=self.shape)
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What the worker needs to rebuild the kernel's model: its build spec and weights."""
+
+    classes: list[str]
+    feature_shape: tuple[int, ...]
+    options: FineTuneOptions
+    weights: list[np.ndarray]  # the fine-tuning model's, then the output model's
+    trained: bool
+
+    @classmethod
+    def of(cls, model: PatchworkModels) -> ModelState:
+        return cls(list(model.classes), model.feature_shape, model.options,
+                   model.fine_tuning.get_weights() + model.output.get_weights(), model.trained)
+
+    def build_key(self) -> tuple[Any, ...]:
+        return self.feature_shape, self.options, len(self.classes)
+
+    def apply_to(self, model: PatchworkModels) -> None:
+        """Put these weights (and classes, and the trained flag) into ``model``."""
+        split = len(model.fine_tuning.weights)
+        model.fine_tuning.set_weights(self.weights[:split])
+        model.output.set_weights(self.weights[split:])
+        model.classes, model.trained = list(self.classes), self.trained
+
+
+class RoundProcess:
+    """One worker process for the rounds of an online run on pre-extracted ``features``."""
+
+    def __init__(self, features: np.ndarray) -> None:
+        if features is None or np.ndim(features) < 2:
+            raise ValueError("the round worker needs pre-extracted features (rows x ...); "
+                             f"got {None if features is None else np.shape(features)}")
+        self._features = features
+        self._lock = threading.Lock()  # one round at a time; closing waits for it
+        self._cancel = CONTEXT.Event()
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._folder: str | None = None
+        self._file: FeatureFile | None = None
+        self._closed = False
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while it runs (None before the first round)."""
+        return None if self._process is None else self._process.pid
+
+    def run(self, model: PatchworkModels, request: RoundRequest, inputs: dict[str, Any],
+            cancel: threading.Event, report: Report) -> TrainingOutcome:
+        """Train ``model`` in the worker (a ``runner`` for ``Session.train``): send it the
+        round, wait, and put the trained weights into ``model``. ``inputs`` are ignored: the
+        worker has the features."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the online training process was closed")
+            conn = self._connection()
+            self._cancel.clear()
+            snapshot = request.snapshot.drop(columns=["filepath"], errors="ignore")
+            try:
+                conn.send(("round", replace(request, snapshot=snapshot), ModelState.of(model)))
+            except OSError as err:  # e.g. a broken pipe: the worker died before the round
+                raise self._died() from err
+            while True:
+                kind, *payload = self._receive(conn, cancel)
+                if kind == "progress":
+                    report(payload[0])
+                elif kind == "error":
+                    raise payload[0]
+                else:
+                    outcome, state = payload
+                    state.apply_to(model)
+                    return outcome
+
+    def close(self) -> None:
+        """Cancel the round in flight and end the worker; returns at once (the worker exits
+        in the background, its feature file is deleted after it)."""
+        self._closed = True
+        self._cancel.set()
+        threading.Thread(target=self._shut_down, name="patchwork-online-close", daemon=True).start()
+
+    # ------------------------------------------------------------------ internals
+    def _connection(self) -> Connection:
+        if self._process is not None and self._process.is_alive():
+            return self._conn
+        if self._conn is not None:  # a worker that died in an earlier round
+            self._conn.close()
+        if self._file is None:
+            self._folder = tempfile.mkdtemp(prefix="patchwork-online-")
+            self._file = FeatureFile.write(self._features, self._folder)
+        parent, child = CONTEXT.Pipe()
+        self._process = CONTEXT.Process(target=serve, args=(child, self._cancel, self._file),
+                                        name="patchwork-online-rounds", daemon=True)
+        self._process.start()
+        child.close()
+        self._conn = parent
+        logger.info("online training process %d started", self._process.pid)
+        return parent
+
+    def _receive(self, conn: Connection, cancel: threading.Event) -> tuple:
+        while not conn.poll(POLL_SECONDS):
+            if cancel.is_set():
+                self._cancel.set()
+            if not self._process.is_alive():
+                break
+        try:
+            return conn.recv()
+        except (EOFError, OSError) as err:
+            raise self._died() from err
+
+    def _died(self) -> WorkerDied:
+        self._process.join(JOIN_SECONDS)
+        return WorkerDied(f"the online training process ended during the round (exit code "
+                          f"{self._process.exitcode})")
+
+    def _shut_down(self) -> None:
+        with self._lock:
+            if self._process is not None:
+                try:
+                    self._conn.send(None)
+                except (OSError, ValueError):  # the worker is gone already
+                    pass
+                self._process.join(JOIN_SECONDS)
+                if self._process.is_alive():
+                    logger.warning("online training process %d did not exit: terminating it",
+                                   self._process.pid)
+                    self._process.terminate()
+                    self._process.join(JOIN_SECONDS)
+                self._conn.close()
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- in the worker process
+def serve(conn: Connection, cancel: Any, features: FeatureFile) -> None:
+    """The worker's loop: one round per message until ``None`` or the kernel's end."""
+    os.nice(NICENESS)
+    data = features.open()
+    model, built_for = None, None
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:  # the kernel is gone
+            return
+        if message is None:
+            return
+        _, request, state = message
+        try:
+            if model is None or built_for != state.build_key():
+                from patchwork_widget import models as m
+
+                model = m.build_models(state.classes, feature_shape=state.feature_shape,
+                                       options=state.options)
+                built_for = state.build_key()
+            state.apply_to(model)
+            outcome = train_and_predict(model, request, {"features": data}, cancel,
+                                        lambda step: _progress(conn, step))
+            conn.send(("done", outcome, ModelState.of(model)))
+        except Exception as err:  # the round failed: the kernel re-raises it
+            logger.exception("online round failed in the worker")
+            conn.send(("error", _portable(err)))
+
+
+def _progress(conn: Connection, step: tuple) -> None:
+    """Forward the last report of each epoch (a message per step would cost the kernel)."""
+    _, index, logs = step
+    if index == logs.get("steps"):
+        conn.send(("progress", step))
+
+
+def _portable(err: Exception) -> Exception:
+    """``err`` if it survives pickling, else a RuntimeError with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(err))
+    except (pickle.PicklingError, TypeError, AttributeError):  # keep its words
+        return RuntimeError(f"{type(err).__name__}: {err}")
+    return err

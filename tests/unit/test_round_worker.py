@@ -1,0 +1,96 @@
+"""Online rounds in a worker process (session.round_worker): the same training as in a thread,
+errors carried back, and a dead worker is a failed round that keeps the model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from patchwork_widget.labels import prep_label_dataframe
+from patchwork_widget.session import Session
+from patchwork_widget.session.round_worker import RoundProcess, WorkerDied
+
+N = 300
+
+
+@pytest.fixture
+def session(tmp_path) -> Session:
+    rng = np.random.default_rng(0)
+    cat = (np.arange(N) % 2).astype(float)
+    features = (np.stack([cat, 1 - cat], axis=1) * 2 + rng.normal(size=(N, 2))).astype(np.float32)
+    paths = [str(tmp_path / f"img_{i:04d}.png") for i in range(N)]
+    s = Session.open(prep_label_dataframe(paths, ["cat"]), outfile=tmp_path / "l.csv",
+                     features=features, seed=0)
+    for row in range(40):
+        s.annotate(row, {"cat": cat[row], "validation": row % 3 == 0})
+    s.sample(count=60)
+    yield s
+    s.close()
+
+
+def test_a_round_in_the_worker_trains_as_a_round_in_a_thread(session):
+    session.build_model()
+    start = [w.copy() for w in session.model.output.get_weights()]
+    worker = RoundProcess(session.features)
+    try:
+        session.train(runner=worker.run).result(timeout=120)
+        by_process = session.predictions.copy()
+        process_weights = session.model.output.get_weights()
+        process_history = session.train_history.copy()
+    finally:
+        worker.close()
+    session.model.output.set_weights(start)
+    session.model.trained = False
+    session.train().result(timeout=120)  # the reference: the same run in a thread
+    np.testing.assert_allclose(by_process.to_numpy(), session.predictions.to_numpy(), atol=1e-5)
+    for a, b in zip(process_weights, session.model.output.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert process_history["val_auc"].iloc[-1] == pytest.approx(session.train_history["val_auc"].iloc[-1])
+    assert session.model.trained
+
+
+def test_an_error_in_the_worker_fails_the_round_with_it_and_labeling_goes_on(session):
+    session.build_model(loss={"kind": "focal"})
+    status = session.start_online(every=5, train={"solver": "lbfgs"})
+    assert status["runner"] == "process"
+    with pytest.raises(ValueError, match="solver 'lbfgs' cannot train this model"):
+        session.online.job.result(timeout=120)
+    status = session.online_status()
+    assert status["state"] == "stopped" and "round 1 failed: solver 'lbfgs'" in status["reason"]
+    session.annotate(100, {"cat": 1.0})
+    assert session.df.at[100, "cat"] == 1.0
+
+
+def test_killing_the_worker_mid_round_stops_online_mode_and_keeps_the_model(session):
+    session.build_model()
+    session.train().result(timeout=120)
+    model, predictions = session.model, session.predictions
+    weights = [w.copy() for w in model.output.get_weights()]
+    session.start_online(every=5)
+    worker = session.online.worker
+    while worker.pid is None:  # the first round starts the worker
+        threading.Event().wait(0.01)
+    os.kill(worker.pid, signal.SIGKILL)
+    with pytest.raises(WorkerDied, match="ended during the round"):
+        session.online.job.result(timeout=60)  # a failed round, not a hang
+    status = session.online_status()
+    assert status["state"] == "stopped" and "round 1 failed" in status["reason"]
+    assert session.model is model and session.predictions is predictions
+    for a, b in zip(model.output.get_weights(), weights):
+        np.testing.assert_array_equal(a, b)
+    session.annotate(200, {"cat": 0.0})  # labeling goes on
+    assert session.df.at[200, "cat"] == 0.0
+    session.start_online(every=5)  # and online mode starts again with a new worker
+    assert session.online.job.result(timeout=120) is not None
+    assert session.online_status()["rounds"] == 1
+
+
+def test_the_worker_needs_features():
+    with pytest.raises(ValueError, match="needs pre-extracted features"):
+        RoundProcess(None)
