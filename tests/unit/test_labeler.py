@@ -142,3 +142,17 @@ def test_unknown_arguments_are_refused_naming_them_and_where_the_originals_went(
     with pytest.raises(TypeError, match=r"strong_aug: give FixMatch's strong augmentation to the model"):
         PatchworkWidget(df, outfile=tmp_path / "l.csv", strong_aug={"jitter": 1.0})
     assert not (tmp_path / "l.csv.journal.sqlite").exists()  # nothing was opened
+
+
+def test_progress_follows_acknowledged_labels_jumps_and_other_annotators(widget):
+    from patchwork_widget.session import EventKind, SessionEvent
+
+    classes = widget.session.classes
+    queue = list(widget.labeler.queue)
+    assert widget.labeler.progress == {"queue": {"labeled": 0, "total": 40}, "all": {"labeled": 0, "total": 40}}
+    request(widget, {"type": "annotate", "id": 1, "rows": [queue[0]], "changes": {c: 0 for c in classes}})
+    assert widget.labeler.progress["queue"]["labeled"] == 1
+    # Another annotator's labels reach the table (a team journal) and the session says so.
+    widget.session.store.annotate(queue[1], {"exclude": True})
+    widget.session.listeners.emit(SessionEvent(EventKind.LABELS, payload=["bo"], source="remote"))
+    assert widget.labeler.progress["all"] == {"labeled": 2, "total": 40}
