@@ -57,7 +57,7 @@ export class Viewer {
     this.img.draggable = false;
     this.img.alt = "";
     this.port.append(this.img);
-    const help = h("div", "pw-help pw-viewer-help", `Viewer keys: ${viewerHelp()}`);
+    const help = h("div", "pw-viewer-help", `Viewer keys: ${viewerHelp()}`);
     this.box.append(tools, this.info, this.port, help);
     this.listen();
   }
