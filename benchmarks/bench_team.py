@@ -9,7 +9,11 @@ server's synchronous commit, each process also applying the others' changes live
 - durable annotations per second, all annotators together;
 - acknowledgement latency p50 / p95 (one ``annotate`` call, as the caller sees it);
 
-and the same for one SQLite store (the embedded journal has one writer).
+and the same for one SQLite store (the embedded journal has one writer). ``--sampling``
+instead times ``Session.sample`` of 50 unlabeled rows (random order), which on a team
+journal claims them while another annotator holds 5,000 rows, against the same sample on
+the SQLite journal (the runs interleaved in one process, so load on the machine touches
+both alike).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from patchwork_widget.labels import LabelStore, prep_label_dataframe
+from patchwork_widget.session import Session
 
 CLASSES = [f"c{i}" for i in range(10)]
 
@@ -86,11 +91,38 @@ def run(url: str | None, annotators: int, per_annotator: int, nrows: int) -> dic
     }
 
 
+def sampling(url: str, nrows: int, repeats: int = 40) -> dict:
+    """Median ms of ``Session.sample(count=50)``: SQLite, and a team journal on which another
+    annotator holds 5,000 claims; interleaved."""
+    project = f"bench-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as folder:
+        solo = Session(LabelStore.open(Path(folder) / "solo.csv", df=_table(nrows),
+                                       autosave=None), seed=0)
+        team = Session.open(_table(nrows), outfile=Path(folder) / "ana.csv", journal=url,
+                            project=project, annotator="ana", seed=0)
+        other = LabelStore.open(Path(folder) / "bob.csv", df=_table(nrows), autosave=None,
+                                journal=url, project=project, annotator="bob")
+        other.claim(np.random.default_rng(1).permutation(nrows)[:5000].tolist(), 5000)
+        times: dict[str, list[float]] = {"SQLite": [], "PostgreSQL": []}
+        try:
+            for _ in range(repeats):
+                for name, session in (("SQLite", solo), ("PostgreSQL", team)):
+                    start = time.perf_counter()
+                    session.sample(count=50)
+                    times[name].append((time.perf_counter() - start) * 1000)
+        finally:
+            for closing in (solo, team, other):
+                closing.close()
+    return {name: float(np.median(ms)) for name, ms in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a PostgreSQL URL (default: start a throwaway server)")
     parser.add_argument("--per-annotator", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--sampling", action="store_true",
+                        help="time Session.sample with claims instead (see above)")
     args = parser.parse_args()
     server = None
     url = args.url
@@ -101,6 +133,12 @@ def main() -> None:
         server = PostgresServer()
         url = server.url
     try:
+        if args.sampling:
+            ms = sampling(url, args.rows)
+            print(f"Session.sample(count=50), {args.rows:,}-row table, median of 40: SQLite "
+                  f"{ms['SQLite']:.1f} ms, PostgreSQL with claims {ms['PostgreSQL']:.1f} ms "
+                  f"(x{ms['PostgreSQL'] / ms['SQLite']:.2f})")
+            return
         print(f"{args.per_annotator} annotations per annotator, {args.rows:,}-row table, "
               f"{len(CLASSES)} classes")
         print(f"{'journal':<12}{'annotators':>11}{'annotations/s':>15}{'p50 ms':>9}{'p95 ms':>9}")
