@@ -40,6 +40,7 @@ ACTIONS = [
     annotate(10, "ana", [2], ["cat"], [None]),  # ana unlabels: bob alone, latest: unlabeled
     edit(11, "rename_class", old="cat", new="feline"),  # the votes follow their class
     annotate(12, "bob", [0], ["feline"], [0.0]),  # ana 1, bob 0, eve 1: 1
+    Change(13, "unreadable", '{"row": 1, "cause": "gone"}', "bob", [], [], []),  # no cells
 ]
 
 MAJORITY = {"feline": [1.0, NAN, NAN], "dog": [NAN, 0.0, 1.0], "exclude": [False] * 3}
