@@ -15,6 +15,7 @@ import numpy as np
 
 from patchwork_widget.images.batch import read_images
 from patchwork_widget.images.read import PathLike
+from patchwork_widget.options.checks import check_int, check_paths, check_seed, shown
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,14 @@ def _displayable(img: np.ndarray) -> Tuple[np.ndarray, Optional[str]]:
     if img.shape[-1] >= 3:
         return img[:, :, :3], None
     return img[:, :, 0], "gray"
+
+
+def check_augment_argument(augment: Any) -> bool | Mapping[str, Any]:
+    """``augment`` itself, or ``TypeError`` unless it is True/False or a dict of parameters."""
+    if not isinstance(augment, (bool, np.bool_, Mapping)):
+        raise TypeError(f"augment must be True, False or a dict of augmentation parameters; "
+                        f"got {shown(augment)}")
+    return augment
 
 
 def augplot(
@@ -62,11 +71,11 @@ def augplot(
 
     from patchwork_widget.images.augment import augment_batch, validate_augment
 
-    params = validate_augment(augment)
-    if num_images < 1 or num_views < 1:
-        raise ValueError(f"num_images and num_views must be >= 1; got {num_images}, {num_views}")
-    rng = np.random.default_rng(seed)
-    files = list(files)
+    files = check_paths("files", files)
+    params = validate_augment(check_augment_argument(augment))
+    check_int("num_images", num_images, 1)
+    check_int("num_views", num_views, 1)
+    rng = np.random.default_rng(check_seed("seed", seed))
     pick = rng.choice(len(files), size=min(num_images, len(files)), replace=False)
     batch = read_images([files[i] for i in sorted(pick)], imshape, num_channels, norm,
                         single_channel)
@@ -137,11 +146,10 @@ def detcon_input_pipeline(
 
     from patchwork_widget.feature.segments import detcon_dataset, segment_present
 
-    files = list(files)
-    if not files:
-        raise ValueError("files is empty")
-    if not (isinstance(num_pairs, int) and num_pairs >= 1):
-        raise ValueError(f"num_pairs must be an int >= 1; got {num_pairs!r}")
+    files = check_paths("files", files)
+    check_augment_argument(augment)
+    check_int("num_pairs", num_pairs, 1)
+    check_int("batch_size", batch_size, 1)
     ds, _ = detcon_dataset(files, augment, mean_scale, num_samples, imshape=imshape,
                            num_channels=num_channels, norm=norm, single_channel=single_channel,
                            batch_size=min(batch_size, len(files)), shuffle=False,

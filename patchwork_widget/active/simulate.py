@@ -32,6 +32,7 @@ import pandas as pd
 
 from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.strategies import PoolState, Strategy, resolve
+from patchwork_widget.options.checks import check_int, check_path, shown
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,13 @@ def compare_strategies(
     if x.ndim != 2:
         raise ValueError(f"features must be N x d, got shape {x.shape}")
     y = np.asarray(labels)
+    if y.ndim not in (1, 2) or isinstance(labels, str):
+        raise ValueError(f"labels must be N class values or an N x C multi-hot array; got "
+                         f"{shown(labels)}")
     if len(y) != len(x):
         raise ValueError(f"labels has {len(y)} rows; features has {len(x)}")
+    if y.ndim == 1 and y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"labels must be known for every row; {int(np.isnan(y).sum())} are NaN")
     multilabel = y.ndim == 2
     if multilabel and not np.isin(y, (0, 1)).all():
         raise ValueError("multi-hot labels must be 0 or 1 everywhere (no missing values)")
@@ -120,9 +126,9 @@ def compare_strategies(
     names = [str(j) for j in range(y.shape[1])] if multilabel else [str(c) for c in classes]
     score = _metric(metric, classes)
     _check_fraction(test_fraction, "test_fraction")
-    for name, value in (("rounds", rounds), ("repeats", repeats), ("seed", seed)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    for name, value, low in (("rounds", rounds, 0), ("repeats", repeats, 1), ("seed", seed, 0)):
+        check_int(name, value, low)
+    check_path("json_path", json_path, allow_none=True)
     records, picked = [], []
     start = time.perf_counter()
     for repeat in range(repeats):
@@ -233,14 +239,21 @@ def _named(strategies: Sequence[str | OrderChoice] | Mapping[str, Strategy | str
             if isinstance(s, Mapping):
                 s = OrderChoice.from_dict(s)
             if not isinstance(s, (str, OrderChoice)):
-                raise ValueError("give callables as a mapping {display name: strategy}")
+                raise ValueError(f"strategies: {shown(s)} is not an order name; give callables "
+                                 "as a mapping {display name: strategy}")
             items.append((s if isinstance(s, str) else s.title, s))
     else:
         raise ValueError(f"strategies must be a list of names or a mapping name -> strategy, "
                          f"got {type(strategies).__name__}")
     if not items:
         raise ValueError("strategies is empty")
-    return {str(name): resolve(s) for name, s in items}
+    names = [str(name) for name, _ in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"strategies names one strategy twice: {names}")
+    try:
+        return {name: resolve(s) for name, (_, s) in zip(names, items)}
+    except ValueError as e:
+        raise ValueError(f"strategies: {e}") from None
 
 
 def _metric(metric: str | Metric, classes: np.ndarray | None) -> Metric:

@@ -25,7 +25,13 @@ from patchwork_widget.feature.models import ResNetFCN
 from patchwork_widget.feature.reporting import ReportingMixin
 from patchwork_widget.images.augment import is_active, validate_augment
 from patchwork_widget.models.optim import DecaySchedule, build_optimizer
-from patchwork_widget.options.checks import check_int
+from patchwork_widget.options.checks import (
+    check_bool,
+    check_int,
+    check_path,
+    check_paths,
+    shown,
+)
 from patchwork_widget.options.feature import FeatureTrainerOptions
 
 logger = logging.getLogger(__name__)
@@ -44,6 +50,19 @@ def _due(flag: Every, epoch: int, name: str) -> bool:
     if isinstance(flag, int) and flag >= 1:
         return epoch % flag == 0
     raise ValueError(f"{name} must be True, False or an int >= 1 (every N epochs); got {flag!r}")
+
+
+def check_training_data(name: str, data: Any) -> None:
+    """Refuse by ``name`` what is not training data: a list of image paths (not one path
+    string), an image array or a ``tf.data.Dataset``; and an empty list or array."""
+    if not isinstance(data, (np.ndarray, tf.data.Dataset)) and (
+            isinstance(data, (str, bytes, os.PathLike, Mapping)) or not hasattr(data, "__len__")):
+        raise ValueError(f"{name} must be a list of image paths, an image array or a "
+                         f"tf.data.Dataset; got {shown(data)}")
+    if not isinstance(data, tf.data.Dataset) and len(data) == 0:
+        raise ValueError(f"{name} is empty: give at least one image")
+    if not isinstance(data, (np.ndarray, tf.data.Dataset)):
+        check_paths(name, data)
 
 
 class FeatureTrainer(ReportingMixin):
@@ -100,7 +119,10 @@ class FeatureTrainer(ReportingMixin):
         **settings: Any,
     ) -> None:
         self.options = o = self._resolve_options(options, augment, settings)
-        self.logdir = os.fspath(logdir)
+        self.logdir = check_path("logdir", logdir)
+        check_training_data("trainingdata", trainingdata)
+        if testdata is not None:
+            check_training_data("testdata", testdata)
         self.augment_params = validate_augment(o.augment)
         if self.needs_augment and not is_active(self.augment_params):
             raise ValueError(f"{type(self).__name__} learns by comparing augmented views; "
@@ -324,6 +346,7 @@ class FeatureTrainer(ReportingMixin):
             The mean training metrics of the last epoch and the last benchmarks.
         """
         epochs = check_int("epochs", epochs, 1)
+        check_bool("progress", progress)
         if self.options.seed is not None and not self._seeded:
             keras.utils.set_random_seed(self.options.seed)  # asked for: at the first fit
             self._seeded = True

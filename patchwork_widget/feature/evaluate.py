@@ -22,7 +22,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 from sklearn.preprocessing import StandardScaler
 
 from patchwork_widget.images.pipeline import dataset
-
+from patchwork_widget.options.checks import check_array, check_seed, shown
 
 __all__ = [
     "LinearProbeResult",
@@ -96,8 +96,17 @@ def linear_classification_test(
     seed : int
         Seed of the solver.
     """
+    features = check_array("features", features, 2)
+    if isinstance(labels, str) or np.ndim(labels) != 1:
+        raise ValueError(f"labels must be a sequence of N class labels; got {shown(labels)}")
     labels = np.asarray(labels)
+    if labels.dtype.kind == "f" and np.isnan(labels).any():
+        raise ValueError(f"labels must be known for every row; {int(np.isnan(labels).sum())} "
+                         "are NaN")
+    if isinstance(test_mask, str) or np.ndim(test_mask) != 1:
+        raise ValueError(f"test_mask must be N booleans; got {shown(test_mask)}")
     test_mask = np.asarray(test_mask, dtype=bool)
+    check_seed("seed", seed)
     if len(features) != len(labels) or len(labels) != len(test_mask):
         raise ValueError(f"features ({len(features)}), labels ({len(labels)}) and test_mask "
                          f"({len(test_mask)}) must have the same length")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,13 @@ from tqdm.auto import tqdm
 from patchwork_widget.images.batch import read_images
 from patchwork_widget.images.guard import ReadLimits, check_limits
 from patchwork_widget.images.read import PathLike, check_options
+from patchwork_widget.options.checks import (
+    check_bool,
+    check_int,
+    check_path,
+    check_paths,
+    shown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -193,9 +199,14 @@ def extract_features(
     limits = check_limits(limits)
     if opts.imshape is None:
         raise ValueError("imshape is required: pass (height, width)")
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
-    paths = [os.fspath(p) for p in files]
+    check_int("batch_size", batch_size, 1)
+    check_bool("resume", resume)
+    check_bool("progress", progress)
+    check_path("memmap_path", memmap_path, allow_none=True)
+    if not callable(extractor):
+        raise TypeError(f"extractor must be a Keras model or a callable mapping an image batch "
+                        f"to features; got {shown(extractor)}")
+    paths = check_paths("files", files)
     n = len(paths)
     h, w = opts.imshape
     probe = np.zeros((1, h, w, opts.num_channels), dtype=np.float32)

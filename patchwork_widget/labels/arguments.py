@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import getpass
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
+
+from patchwork_widget.options.checks import shown
 
 from .schema import FLAGS, check_flag_value, check_label_value
 
@@ -23,34 +26,47 @@ def check_seconds(seconds: float | None) -> float | None:
     raise ValueError(f"seconds must be None or a finite number >= 0; got {seconds!r}")
 
 
-def check_rows(rows: Iterable[int], n: int) -> np.ndarray:
-    """Distinct integer row labels in ``0 .. n - 1``, as an intp array."""
+def check_rows(rows: Iterable[int], n: int, name: str = "rows") -> np.ndarray:
+    """Distinct integer row labels in ``0 .. n - 1``, as an intp array; errors name the
+    argument ``name``."""
+    if isinstance(rows, (str, bytes, Mapping)) or not hasattr(rows, "__iter__"):
+        raise ValueError(f"{name} must be a list of integer row labels; got {shown(rows)}")
     rows = list(rows)
     if not rows:
-        raise ValueError("no rows given")
+        raise ValueError(f"{name}: no rows given")
     for row in rows:
         if isinstance(row, (bool, np.bool_)) or not isinstance(row, (int, np.integer)):
-            raise ValueError(f"row {row!r} is not an integer row label")
+            raise ValueError(f"{name}: row {shown(row)} is not an integer row label")
         if not 0 <= row < n:
-            raise ValueError(f"unknown row {row}; rows are 0 to {n - 1}")
+            raise ValueError(f"{name}: unknown row {row}; rows are 0 to {n - 1}")
     if len(set(rows)) != len(rows):
-        raise ValueError(f"rows {rows} repeat a row")
+        raise ValueError(f"{name}: rows {shown(rows)} repeat a row")
     return np.array(rows, dtype=np.intp)
 
 
 def check_changes(changes: Mapping[str, object], classes: list[str]) -> dict[str, float | bool]:
     """Field -> value, each field a class or flag and each value allowed for it."""
     if not isinstance(changes, Mapping) or not changes:
-        raise ValueError("changes must be a non-empty mapping of field to value")
+        raise ValueError(f"changes must be a non-empty mapping of field to value; got "
+                         f"{shown(changes)}")
     checked: dict[str, float | bool] = {}
     for field, value in changes.items():
         if field in FLAGS:
-            checked[field] = check_flag_value(field, value)
+            checked[field] = _named("changes", check_flag_value, field, value)
         elif field in classes:
-            checked[field] = check_label_value(field, value)
+            checked[field] = _named("changes", check_label_value, field, value)
         else:
-            raise ValueError(f"unknown field {field!r}; fields are {classes + list(FLAGS)}")
+            raise ValueError(f"changes: unknown field {field!r}; fields are "
+                             f"{classes + list(FLAGS)}")
     return checked
+
+
+def _named(name: str, check: Callable[..., Any], *args: object) -> Any:
+    """``check(*args)``, its ``ValueError`` prefixed with the argument ``name``."""
+    try:
+        return check(*args)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
 
 
 def check_wait(wait: float) -> float:

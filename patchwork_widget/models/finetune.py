@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras
 
+from patchwork_widget.options.checks import check_names, check_shape
 from patchwork_widget.options.model import (
     FineTuneOptions,
     HeadKind,
@@ -219,9 +220,10 @@ def build_models(
     -------
     PatchworkModels
     """
-    classes = [str(c) for c in classes]
-    if not classes:
-        raise ValueError("classes must name at least one class")
+    classes = check_names("classes", classes, what="class name")
+    if feature_shape is not None:
+        feature_shape = check_shape("feature_shape", feature_shape, lengths=(1, 3),
+                                    what="(d,) for vectors or (h, w, c) for feature maps")
     if feature_shape is None:
         if extractor is None:
             raise ValueError("pass feature_shape (pre-extracted features) or an extractor")

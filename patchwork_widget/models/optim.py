@@ -94,13 +94,16 @@ def make_schedule(schedule: Any, lr: float, total_steps: int, steps_per_epoch: i
     exponential and staircase halve every ``decay_steps`` (default one epoch); warm-up lasts
     ``warmup_steps`` (default 10% of the run, at least 1) and the cosine the rest."""
     schedule = Schedule.parse(schedule, "schedule")
-    total = max(int(total_steps), 1)
+    total = max(check_int("total_steps", total_steps, 0), 1)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 0)
+    decay_steps = check_int("decay_steps", decay_steps, 1, allow_none=True)
+    warmup_steps = check_int("warmup_steps", warmup_steps, 0, allow_none=True)
     if schedule is Schedule.CONSTANT:
         return DecaySchedule(lr)
     if schedule is Schedule.COSINE:
         return DecaySchedule(lr, schedule, total)
     if schedule in (Schedule.EXPONENTIAL, Schedule.STAIRCASE):
-        return DecaySchedule(lr, schedule, decay_steps or max(int(steps_per_epoch), 1))
+        return DecaySchedule(lr, schedule, decay_steps or max(steps_per_epoch, 1))
     warm = warmup_steps if warmup_steps else max(total // 10, 1)
     return DecaySchedule(lr, schedule, max(total - warm, 1), warm)
 

@@ -20,8 +20,13 @@ import tensorflow as tf
 
 from patchwork_widget.images.batch import read_images
 from patchwork_widget.labels.groups import train_mask, validation_mask
-from patchwork_widget.models.calibration import calibration_error, check_scores_and_labels
+from patchwork_widget.labels.schema import check_table
+from patchwork_widget.models.calibration import (
+    calibration_error,
+    check_scores_and_labels,
+)
 from patchwork_widget.models.finetune import PatchworkModels
+from patchwork_widget.options.checks import check_array, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +86,9 @@ def predict_files(
     return out
 
 
+READ_OPTIONS = frozenset({"imshape", "num_channels", "norm", "single_channel", "num_workers"})
+
+
 def predict(
     models: PatchworkModels,
     df: pd.DataFrame,
@@ -109,9 +117,18 @@ def predict(
     pandas.DataFrame
         Index of ``df``, one float column per class (NaN for unreadable images).
     """
+    check_table(df)
+    batch_size = check_int("batch_size", batch_size, 1, allow_none=True)
+    unknown = sorted(set(read_options) - READ_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown keyword argument(s) {unknown}; the image options are "
+                        f"{sorted(READ_OPTIONS)}")
     if features is not None:
-        if len(features) != len(df):
-            raise ValueError(f"features has {len(features)} rows; the table has {len(df)}")
+        if read_options:
+            raise ValueError(f"{sorted(read_options)} apply to images, not to features: pass "
+                             "one or the other")
+        features = check_array("features", features, (2, 4), rows=len(df),
+                               finite=not isinstance(features, np.memmap))
         probs = predict_features(models, features, batch_size or 4096)
     else:
         probs = predict_files(models, df["filepath"].tolist(), batch_size=batch_size or 256,

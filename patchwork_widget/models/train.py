@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from patchwork_widget.labels.schema import check_table
 from patchwork_widget.models.calibration import (
     calibration_error,
     fold_into_output,
@@ -40,11 +41,16 @@ from patchwork_widget.models.calibration import (
 )
 from patchwork_widget.models.convex import Cancelled, prior_bias
 from patchwork_widget.models.finetune import PatchworkModels
+from patchwork_widget.models.full_batch import (
+    convex_obstacle,
+    fit_full_batch,
+    pooled_features,
+)
 from patchwork_widget.models.losses import loss_function
-from patchwork_widget.models.full_batch import convex_obstacle, fit_full_batch, pooled_features
 from patchwork_widget.models.minibatch import MinibatchRun
 from patchwork_widget.models.predictions import macro_auc
 from patchwork_widget.models.rows import TrainingRows
+from patchwork_widget.options.checks import check_array
 from patchwork_widget.options.training import Solver, TrainOptions
 
 logger = logging.getLogger(__name__)
@@ -152,6 +158,9 @@ def fit(
     """
     if not isinstance(options, TrainOptions):
         raise ValueError(f"options must be a TrainOptions; got {type(options).__name__}")
+    check_table(df)
+    if features is not None:
+        features = check_array("features", features, (2, 4), rows=len(df), finite=False)
     solver = choose_solver(models, features, options)
     rows = TrainingRows.from_table(df, models.classes, options)
     fresh = not models.trained

@@ -14,7 +14,7 @@ import numpy as np
 
 C = TypeVar("C", bound="Choice")
 
-__all__ = ["Choice", "check_array", "check_fields", "check_int", "check_names", "check_number",
+__all__ = ["Choice", "check_array", "check_bool", "check_fields", "check_int", "check_names", "check_number",
            "check_path", "check_paths", "check_seed", "check_shape", "plain", "shown"]
 
 
@@ -101,6 +101,13 @@ def shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool, or ``ValueError`` unless it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {shown(value)}")
+    return bool(value)
+
+
 def check_seed(name: str, value: Any) -> int | None:
     """A random seed: None or an int >= 0 (booleans refused)."""
     return check_int(name, value, 0, allow_none=True)
@@ -166,27 +173,39 @@ def check_names(name: str, value: Any, allow_empty: bool = False,
     return names
 
 
-def check_array(name: str, value: Any, ndim: int, rows: int | None = None,
+def check_array(name: str, value: Any, ndim: int | tuple[int, ...], rows: int | None = None,
                 low: float = -math.inf, high: float = math.inf, allow_nan: bool = False,
-                values: tuple[float, ...] | None = None) -> np.ndarray:
-    """``value`` as a float array of ``ndim`` dimensions (and ``rows`` rows when given) whose
-    values are in ``[low, high]`` (only ``values`` when given) and finite (NaN allowed when
-    ``allow_nan``: it means "missing")."""
+                values: tuple[float, ...] | None = None, finite: bool = True) -> np.ndarray:
+    """``value`` as a numeric array of ``ndim`` dimensions (one of them, for a tuple) and
+    ``rows`` rows when given. With ``finite`` (the default) its values must be finite (NaN
+    allowed when ``allow_nan``: it means "missing") and in ``[low, high]`` (only ``values``
+    when given), and a float array is returned as it is (others as float64); without
+    ``finite``, an array (or memmap) is returned as it is, unscanned."""
     if isinstance(value, (str, bytes)) or value is None:
         raise ValueError(f"{name} must be a numeric array; got {shown(value)}")
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array; got {shown(value)}") from None
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-d array; got shape {arr.shape}")
+    arr = value if isinstance(value, np.ndarray) else None
+    if arr is None or arr.dtype.kind not in "biuf":
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a numeric array; got {shown(value)}") from None
+    dims = (ndim,) if isinstance(ndim, int) else ndim
+    if arr.ndim not in dims:
+        want = " or ".join(f"{d}-d" for d in dims)
+        raise ValueError(f"{name} must be a {want} array; got shape {arr.shape}")
     if rows is not None and len(arr) != rows:
         raise ValueError(f"{name} must have {rows} rows; got {len(arr)}")
-    present = arr[~np.isnan(arr)] if allow_nan else arr
-    if not np.isfinite(present).all():
-        bad = "infinite" if allow_nan else "NaN or infinite"
-        raise ValueError(f"{name} must be finite; got {int((~np.isfinite(present)).sum())} "
-                         f"{bad} value(s)")
+    if not finite:
+        return arr
+    if arr.dtype.kind != "f":
+        arr = arr.astype(float)
+    bad = _count_nonfinite(arr, allow_nan)
+    if bad:
+        what = "infinite" if allow_nan else "NaN or infinite"
+        raise ValueError(f"{name} must be finite; got {bad} {what} value(s)")
+    if values is None and low == -math.inf and high == math.inf:
+        return arr
+    present = arr[~np.isnan(arr)]
     if values is not None:
         other = present[~np.isin(present, values)]
         if other.size:
@@ -196,6 +215,17 @@ def check_array(name: str, value: Any, ndim: int, rows: int | None = None,
         raise ValueError(f"{name} must lie in [{low:g}, {high:g}]; got values from "
                          f"{present.min():g} to {present.max():g}")
     return arr
+
+
+def _count_nonfinite(arr: np.ndarray, allow_nan: bool, rows: int = 65536) -> int:
+    """Infinite (and, unless ``allow_nan``, NaN) values of a float array, counted in chunks of
+    rows so that a large array needs no full-size temporary."""
+    flat = arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1)
+    count = 0
+    for start in range(0, len(flat), rows):
+        chunk = flat[start:start + rows]
+        count += int(np.isinf(chunk).sum() if allow_nan else (~np.isfinite(chunk)).sum())
+    return count
 
 
 def _is_sequence(value: Any) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Tuple, Union
 
 from patchwork_widget.options.checks import (
+    check_bool,
     check_fields,
     check_int,
     check_number,
@@ -103,9 +104,7 @@ class FeatureTrainerOptions:
         set_(self, "imshape", check_shape("imshape", self.imshape))
         check_int("num_channels", self.num_channels, 1)
         check_number("norm", self.norm, 0.0, open_low=True, allow_none=True)
-        for name in ("single_channel",):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        check_bool("single_channel", self.single_channel)
         check_int("batch_size", self.batch_size, 2)
         if self.num_parallel_calls != AUTOTUNE:
             check_int("num_parallel_calls", self.num_parallel_calls, 1)

@@ -32,8 +32,8 @@ from patchwork_widget.widget.train_tab import TrainTab
 def check_widget_arguments(df_or_path: Any, *, features: Any, outfile: Any, classes: Any,
                            seed: Any) -> None:
     """Refuse, by name, constructor arguments the session would otherwise fail on obscurely or
-    accept silently: the table or its file, features (a finite 2-d array, one row per table
-    row of an in-memory table), the outfile, class names and the seed."""
+    accept silently: the table or its file, features (a finite numeric array of vectors or
+    feature maps, one row per table row of an in-memory table; a memmap is not scanned), the outfile, class names and the seed."""
     if not isinstance(df_or_path, pd.DataFrame):
         if not isinstance(df_or_path, (str, os.PathLike)):
             raise TypeError(f"df_or_path must be a label table (pandas DataFrame) or the path "
@@ -41,7 +41,8 @@ def check_widget_arguments(df_or_path: Any, *, features: Any, outfile: Any, clas
         check_path("df_or_path", df_or_path)
     if features is not None:
         rows = len(df_or_path) if isinstance(df_or_path, pd.DataFrame) else None
-        check_array("features", features, 2, rows=rows)
+        check_array("features", features, (2, 4), rows=rows,
+                    finite=not isinstance(features, np.memmap))
     check_path("outfile", outfile, allow_none=True)
     if classes is not None:
         check_names("classes", classes, what="class name")
