@@ -1,5 +1,6 @@
 """Model and Train tabs in a real JupyterLab: build, train one epoch, see the histogram, then
-sample by max entropy from the Label tab."""
+sample by max entropy from the Label tab; the line that says what `a` would write is what it
+writes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .harness import JupyterServer, PageLog, kernel_exec, open_notebook, run_all, screenshot, write_notebook
-from .labeler_page import demo_widget_source
+from .harness import (
+    JupyterServer,
+    PageLog,
+    kernel_exec,
+    open_notebook,
+    run_all,
+    screenshot,
+    write_notebook,
+)
+from .labeler_page import current_row, demo_widget_source, wait_saved
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from playwright.sync_api import Page
@@ -74,4 +83,26 @@ def test_build_train_and_sort_by_max_entropy(
     ))
     assert queue == expected
     screenshot(page.locator(".pw-root"), "label-tab-suggestions-lab")
+    check_accept_line(page)
     page_log.assert_no_errors(frontend=jupyter_server.frontend)
+
+
+def check_accept_line(page: Page) -> None:
+    """The accept line says, from the kernel's suggestion strengths, what `a` writes for the
+    current image; one press writes exactly that."""
+    row = current_row(page)
+    classes, values = json.loads(kernel_exec(
+        page, f"print(json.dumps([widget.session.classes, widget.session.row_values([{row}])[0]]))"))
+    marks = list(zip(classes, values["suggest"], values["strength"]))
+    writes = {c: 1.0 if p >= 0.5 else 0.0 for c, p, s in marks if s == "solid"}
+    leaves = [c for c, _, s in marks if s == "faint"]
+    said = "writes " + ", ".join(f"{'yes' if v else 'no'} {c}" for c, v in writes.items()) if writes else "writes nothing"
+    expected = f"a: {said}" + (f"; leaves {', '.join(leaves)} (faint)" if leaves else "")
+    assert page.locator(".pw-accept").inner_text() == expected
+    page.locator(".pw-position").click()  # the keys to the labeler
+    page.keyboard.press("a")
+    wait_saved(page)
+    page.wait_for_timeout(300)
+    after = json.loads(kernel_exec(
+        page, f"print(json.dumps({{c: (None if v != v else v) for c, v in widget.df.loc[{row}, {classes!r}].items()}}))"))
+    assert {c: v for c, v in after.items() if v is not None} == writes
