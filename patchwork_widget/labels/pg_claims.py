@@ -8,7 +8,8 @@ with an ``overlap`` fraction, up to that share of the rows handed out may be row
 exactly one other annotator holds, so that two annotators label them (for agreement).
 A notebook that dies stops renewing: its claims expire after the lease and the rows go
 to others. Claims are taken under the project's row lock, so two annotators asking at
-once never get the same free row.
+once never get the same free row. Their commits do not wait for the disk (a claim lost in
+a server crash only means a row may be labeled twice).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import math
 import psycopg
 
 _NOW = "extract(epoch FROM clock_timestamp())"
+
+#: How many other annotators hold each of the given rows (rows none holds are left out).
+_HELD = ("SELECT row_index, count(*) FROM patchwork_claims WHERE project=%s "
+         "AND annotator <> %s AND row_index = ANY(%s) GROUP BY row_index")
 
 
 def claim(
@@ -34,41 +39,53 @@ def claim(
 
     Rows this annotator already holds are handed out again (and renewed).
     """
-    shared_budget = math.floor(overlap * n)
+    size = max(4 * n, 1000)
+    chunks = [candidates[i:i + size] for i in range(0, len(candidates), size)] or [[]]
+    with conn.pipeline():  # one round trip up to the first chunk's holders
+        conn.execute("BEGIN")
+        # a claim is advisory (a lost one only lets two annotators label a row): its commit
+        # need not wait for the disk, unlike an annotation's
+        conn.execute("SET LOCAL synchronous_commit = off")
+        conn.execute("SELECT 1 FROM patchwork_projects WHERE project=%s FOR UPDATE", (project,))
+        conn.execute(f"DELETE FROM patchwork_claims WHERE project=%s AND expires < {_NOW}",
+                     (project,))
+        first = conn.execute(_HELD, (project, annotator, chunks[0]))
+    try:
+        chosen = _choose(conn, first, chunks, project, annotator, n, math.floor(overlap * n))
+        with conn.pipeline():  # and one more to write the claims and commit
+            conn.execute(
+                "INSERT INTO patchwork_claims (project, row_index, annotator, session, expires) "
+                f"SELECT %s, r, %s, %s, {_NOW} + %s FROM unnest(%s::integer[]) AS r "
+                "ON CONFLICT (project, row_index, annotator) DO UPDATE "
+                "SET session = excluded.session, expires = excluded.expires",
+                (project, annotator, session, lease, chosen),
+            )
+            conn.execute("COMMIT")
+    except BaseException:
+        if not (conn.closed or conn.broken):
+            conn.execute("ROLLBACK")
+        raise
+    return chosen
+
+
+def _choose(conn: psycopg.Connection, first: psycopg.Cursor, chunks: list[list[int]],
+            project: str, annotator: str, n: int, shared_budget: int) -> list[int]:
+    """Up to ``n`` rows of ``chunks`` in order: those no other annotator holds, and up to
+    ``shared_budget`` that exactly one other holds. ``first`` holds the first chunk's
+    holders; later chunks are read as needed."""
     chosen: list[int] = []
-    chunk = max(4 * n, 1000)
-    with conn.transaction():
-        conn.execute(
-            "SELECT 1 FROM patchwork_projects WHERE project=%s FOR UPDATE", (project,)
-        )
-        conn.execute(
-            f"DELETE FROM patchwork_claims WHERE project=%s AND expires < {_NOW}", (project,)
-        )
-        for start in range(0, len(candidates), chunk):
-            part = candidates[start:start + chunk]
-            held = dict(conn.execute(
-                "SELECT row_index, count(*) FROM patchwork_claims WHERE project=%s "
-                "AND annotator <> %s AND row_index = ANY(%s) GROUP BY row_index",
-                (project, annotator, part),
-            ).fetchall())
-            for row in part:
-                others = held.get(row, 0)
-                if others == 0:
-                    chosen.append(row)
-                elif others == 1 and shared_budget > 0:
-                    chosen.append(row)
-                    shared_budget -= 1
-                if len(chosen) == n:
-                    break
+    for k, part in enumerate(chunks):
+        cursor = first if k == 0 else conn.execute(_HELD, (project, annotator, part))
+        held = dict(cursor.fetchall())
+        for row in part:
+            others = held.get(row, 0)
+            if others == 0:
+                chosen.append(row)
+            elif others == 1 and shared_budget > 0:
+                chosen.append(row)
+                shared_budget -= 1
             if len(chosen) == n:
-                break
-        conn.execute(
-            "INSERT INTO patchwork_claims (project, row_index, annotator, session, expires) "
-            f"SELECT %s, r, %s, %s, {_NOW} + %s FROM unnest(%s::integer[]) AS r "
-            "ON CONFLICT (project, row_index, annotator) DO UPDATE "
-            "SET session = excluded.session, expires = excluded.expires",
-            (project, annotator, session, lease, chosen),
-        )
+                return chosen
     return chosen
 
 
