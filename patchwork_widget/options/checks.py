@@ -220,6 +220,8 @@ def check_array(name: str, value: Any, ndim: int | tuple[int, ...], rows: int | 
 def _count_nonfinite(arr: np.ndarray, allow_nan: bool, rows: int = 65536) -> int:
     """Infinite (and, unless ``allow_nan``, NaN) values of a float array, counted in chunks of
     rows so that a large array needs no full-size temporary."""
+    if not arr.size:
+        return 0
     flat = arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1)
     count = 0
     for start in range(0, len(flat), rows):
