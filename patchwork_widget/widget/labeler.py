@@ -100,14 +100,15 @@ class Labeler(anywidget.AnyWidget):
         elif event.kind is EventKind.ONLINE:
             self._refresh_counts()
 
-    def _refresh_counts(self) -> None:
+    def _refresh_counts(self, rows: list[int] | None = None) -> None:
+        """Counts, progress and stats; ``rows``: the only rows the last annotation touched."""
         counts = self.session.counts
         self.counts = {
             "columns": [COUNT_TITLES.get(c, str(c)) for c in counts.columns],
             "index": [str(i) for i in counts.index],
             "data": counts.astype(int).to_numpy().tolist(),
         }
-        self.progress = navigation.progress(self.session)
+        self.progress = navigation.progress(self.session, rows)
         self._refresh_stats()
 
     def _refresh_stats(self) -> None:
@@ -139,6 +140,6 @@ class Labeler(anywidget.AnyWidget):
             self.send(reply, reply_buffers)
         kind = replies[0][0]["type"] if replies else None
         if kind == "ack":
-            self._refresh_counts()
+            self._refresh_counts([values["row"] for values in replies[0][0]["rows"]])
         elif kind == "sampled":
             self.refresh()

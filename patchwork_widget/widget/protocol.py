@@ -167,9 +167,10 @@ def _text(msg: Mapping[str, Any]) -> str:
 
 def _find(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
     """File names that match the text typed so far (completions)."""
-    rows, total = navigation.find_files(session, _text(msg), limit=MAX_FOUND)
-    names = [os.path.basename(str(p)) for p in session.df["filepath"].to_numpy()[rows]]
-    return [({"type": "found", "id": msg.get("id"), "names": names, "total": total}, [])]
+    found = navigation.find_files(session, _text(msg), limit=MAX_FOUND)
+    names = [os.path.basename(str(p)) for p in session.df["filepath"].to_numpy()[found.rows]]
+    reply = {"type": "found", "id": msg.get("id"), "names": names, "total": found.total, "more": found.more}
+    return [(reply, [])]
 
 
 def _jump(session: Session, msg: Mapping[str, Any]) -> list[Reply]:

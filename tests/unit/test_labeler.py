@@ -145,14 +145,15 @@ def test_unknown_arguments_are_refused_naming_them_and_where_the_originals_went(
 
 
 def test_progress_follows_acknowledged_labels_jumps_and_other_annotators(widget):
-    from patchwork_widget.session import EventKind, SessionEvent
+    from patchwork_widget.labels.remote import RemoteChange
 
     classes = widget.session.classes
     queue = list(widget.labeler.queue)
     assert widget.labeler.progress == {"queue": {"labeled": 0, "total": 40}, "all": {"labeled": 0, "total": 40}}
     request(widget, {"type": "annotate", "id": 1, "rows": [queue[0]], "changes": {c: 0 for c in classes}})
     assert widget.labeler.progress["queue"]["labeled"] == 1
-    # Another annotator's labels reach the table (a team journal) and the session says so.
+    # Another annotator's label reaches the table (here written to the store directly, as a team
+    # journal's listener applies it); then the session's handler of remote changes runs.
     widget.session.store.annotate(queue[1], {"exclude": True})
-    widget.session.listeners.emit(SessionEvent(EventKind.LABELS, payload=["bo"], source="remote"))
+    widget.session._remote_changed(RemoteChange(actions=1, upto=0, annotators=("bo",), class_edits=False))
     assert widget.labeler.progress["all"] == {"labeled": 2, "total": 40}

@@ -101,14 +101,59 @@ def test_progress_counts_fully_labeled_or_excluded_rows(session):
                                             "all": {"labeled": 3, "total": 40}}
 
 
+def test_progress_updated_row_by_row_matches_a_full_count(session):
+    session.sample(count=10)
+    rng = np.random.default_rng(0)
+    navigation.progress(session)
+    for step in range(30):
+        rows = sorted({int(r) for r in rng.integers(0, 40, size=rng.integers(1, 4))})
+        changes = {"exclude": bool(rng.integers(2))} if step % 5 == 0 else \
+            {c: float(rng.integers(2)) for c in CLASSES if rng.integers(2)} or {"cat": None}
+        session.annotate(rows, changes)
+        if step % 7 == 3:  # two annotations since the last look: the rows of one are not enough
+            session.annotate([int(rng.integers(40))], {"dog": 1})
+        got = navigation.progress(session, rows)
+        labeled = session.df[CLASSES].notna().all(axis=1) | session.df["exclude"]
+        assert got["all"]["labeled"] == int(labeled.sum()), step
+        assert got["queue"]["labeled"] == int(labeled.iloc[session.queue].sum()), step
+
+
 # ---------------------------------------------------------------------- jump
-def test_find_files_ranks_exact_then_prefix_then_substring(session):
-    rows, total = navigation.find_files(session, "IMG_0001")
-    assert rows[0] == 1 and total == 1
-    rows, total = navigation.find_files(session, "001")
-    assert total == 11 and rows[:2] == [1, 10]  # img_0001, img_0010 ... img_0019
-    rows, _ = navigation.find_files(session, "images/img_003")
-    assert rows == list(range(30, 40))
+def test_find_files_ranks_exact_then_prefix_then_substring(tmp_path):
+    names = ["b_cat.png", "cat.png", "cat_2.png", "a_cat.png", "dog.png", "CAT.PNG.bak", "x/cat.png"]
+    paths = [str(tmp_path / n) for n in names]
+    session = Session.open(prep_label_dataframe(paths, CLASSES), outfile=tmp_path / "l.csv")
+    found = navigation.find_files(session, "Cat.png")
+    # exact (cat.png; x/cat.png is also named cat.png), then names starting with it, then the rest
+    assert found.rows == [1, 6, 5, 0, 3] and found.total == 5 and not found.more
+    assert navigation.find_files(session, "cat", limit=2).rows == [1, 2]  # prefixes, table order
+    assert navigation.find_files(session, "x/cat").rows == [6]  # a / matches whole paths
+    assert navigation.find_files(session, "zebra") == navigation.FileMatches([], 0, False)
+
+
+def test_find_files_stops_counting_at_a_cap(session, monkeypatch):
+    monkeypatch.setattr(navigation, "MAX_COUNTED", 7)
+    found = navigation.find_files(session, "img_", limit=3)
+    assert found.rows == [0, 1, 2] and found.total == 7 and found.more
+    with pytest.raises(ValueError, match=r"'img_' matches over 7 files \(img_0000.png, img_0001.png, "
+                                         r"img_0002.png, img_0003.png, img_0004.png and over 2 more\)"):
+        navigation.jump_to(session, "img_")
+
+
+def test_name_index_finds_every_row_holding_the_text_against_a_plain_scan():
+    rng = np.random.default_rng(3)
+    names = ["".join(rng.choice(list("abc"), size=rng.integers(1, 6))) for _ in range(300)]
+    names[10:13] = ["ab", "ab", "ab"]  # neighbours with the same name: overlapping matches
+    index = navigation.NameIndex(names)
+    plain = {
+        "a": lambda n: "a" in n, "ab": lambda n: "ab" in n, "cab": lambda n: "cab" in n,
+        "bbb": lambda n: "bbb" in n, "\nab": lambda n: n.startswith("ab"),
+        "\nab\n": lambda n: n == "ab", "b\n": lambda n: n.endswith("b"),
+    }
+    for pattern, holds in plain.items():
+        expected = [i for i, n in enumerate(names) if holds(n)]
+        assert index.rows_of(pattern, 10_000) == (expected, False), pattern
+    assert index.rows_of("a", 3) == ([i for i, n in enumerate(names) if "a" in n][:3], True)
 
 
 def test_jump_moves_to_a_queued_image_or_inserts_it_after_the_cursor(session):
@@ -133,6 +178,7 @@ def test_jump_and_find_requests(session):
     session.sample(count=5)
     replies = protocol.handle(session, {"type": "find", "id": 1, "text": "0002"})
     assert replies[0][0]["names"] == ["img_0002.png"] and replies[0][0]["total"] == 1
+    assert replies[0][0]["more"] is False
     (reply, _), = protocol.handle(session, {"type": "jump", "id": 2, "text": "img_0002.png"})
     assert reply["type"] == "jumped" and session.queue[reply["index"]] == 2 == reply["row"]
     (reply, _), = protocol.handle(session, {"type": "jump", "id": 3, "text": "  "})
