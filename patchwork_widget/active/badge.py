@@ -11,21 +11,34 @@ by k-means++ seeding (Arthur and Vassilvitskii 2007) over those embeddings. Here
 * ``h_i`` is the penultimate feature vector with a constant 1 appended (the bias input).
 
 The N x (d+1)C matrix of gradient embeddings is never built: every squared distance comes from
-``|g_i - g_j|^2 = |a_i|^2 |h_i|^2 + |a_j|^2 |h_j|^2 - 2 (a_i . a_j)(h_i . h_j)``, so a pick costs
-one pass over the embeddings (a matrix-vector product) and memory stays O(N (d + C)).
+``|g_i - g_j|^2 = |a_i|^2 |h_i|^2 + |a_j|^2 |h_j|^2 - 2 (a_i . a_j)(h_i . h_j)``, and memory
+stays O(N (d + C)).
 
-Precision: the one product that reads every embedding, ``E @ e_j``, runs in the embeddings'
-own floating dtype (float32 input halves the memory traffic that dominates the run time);
-norms, ``a`` and the distances are float64. Distances are clipped at 0 against rounding.
+Lazy seeding: instead of one pass over the embeddings per pick, every row keeps an upper bound
+of its ``D^2`` (at first ``(|g_i| + |g_first|)^2``), proposals are drawn in proportion to the
+bounds and accepted with probability ``D^2 / bound`` (rejection sampling), the exact ``D^2`` of
+a proposal taken against the centres picked since the bounds were last lowered. Accepted rows
+follow k-means++'s ``D^2`` distribution exactly; the picks for a given seed differ from an eager
+run's (one ``rng.random()`` per pick against exact distances), which the unit tests check
+against the materialised reference by forcing a refresh before every draw. A refresh lowers all
+bounds in one blocked pass for many centres at once; it runs when proposals keep being rejected
+or many centres wait (see ``_refresh_limits``), so a batch of 100 from a million rows usually
+needs none.
+
+Precision: products with the embeddings (and the squared norms) run in the embeddings' own
+floating dtype (float32 input halves the memory traffic); ``a`` and the distances are float64.
+Distances are clipped at 0 against rounding.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from patchwork_widget.active._checks import (
     as_rng,
@@ -37,7 +50,8 @@ from patchwork_widget.active._checks import (
 
 logger = logging.getLogger(__name__)
 
-_NORM_BLOCK = 1 << 22  # values per float64 block when computing squared norms (32 MB)
+_REFRESH_BLOCK = 1 << 17  # row x centre distances per block of a refresh (1 MB of float64)
+_PROPOSALS = 16  # proposals drawn and tested together
 
 
 class Output(str, enum.Enum):
@@ -103,8 +117,8 @@ def badge(
 
     The first centre is the row with the largest gradient norm; each next one is drawn with
     probability proportional to its squared distance ``D^2`` to the nearest centre so far (the
-    draw: ``u = rng.random() * sum(D^2)``, then the first row whose running sum of ``D^2``
-    exceeds ``u``). A row is never picked twice. When every gradient embedding is zero (a
+    draw is exact in distribution, made lazily by rejection: see the module docstring). A row
+    is never picked twice. When every gradient embedding is zero (a
     model that is certain everywhere), or ``D^2`` sums to zero before ``k`` picks, the rest of
     the batch is drawn uniformly at random from the remaining eligible rows.
 
@@ -152,8 +166,17 @@ def badge(
         emb, a, valid, back = emb[rows], a[rows], np.ones(len(rows), dtype=bool), rows
     else:  # most rows eligible: skip the copy, mask the others out of every draw
         valid, back = eligible, np.arange(n)
-    picks = _kmeanspp(emb, a, valid, k, rng)
+    # one BLAS thread: the products here are small or streamed block by block, and a threaded
+    # BLAS waiting for a busy core made them up to 10 times slower on a shared machine
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        picks = _kmeanspp(emb, a, valid, k, rng)
     return back[picks].astype(np.int64)
+
+
+@functools.cache
+def _blas_threads() -> ThreadpoolController:
+    """The BLAS libraries' thread pools, found once (finding them takes milliseconds)."""
+    return ThreadpoolController()
 
 
 def _fully_labeled(labels: Any, shape: tuple[int, int], cls: int | None, n: int) -> np.ndarray:
@@ -164,52 +187,118 @@ def _fully_labeled(labels: Any, shape: tuple[int, int], cls: int | None, n: int)
     return known[:, cls] if cls is not None else known.all(axis=1)
 
 
-def _squared_norms(emb: np.ndarray) -> np.ndarray:
-    """Row norms squared, accumulated in float64 block by block (no full float64 copy)."""
-    out = np.empty(len(emb), dtype=np.float64)
-    rows = max(1, _NORM_BLOCK // max(emb.shape[1], 1))
-    for start in range(0, len(emb), rows):
-        block = emb[start:start + rows].astype(np.float64)
-        out[start:start + rows] = np.einsum("ij,ij->i", block, block)
-    return out
-
-
 def _kmeanspp(emb: np.ndarray, a: np.ndarray, valid: np.ndarray, k: int,
               rng: np.random.Generator) -> np.ndarray:
     """k-means++ seeding over the implicit embeddings ``g_i = a_i (x) [emb_i, 1]``."""
-    grad_sq = np.einsum("ij,ij->i", a, a) * (_squared_norms(emb) + 1.0)
+    grad_sq = np.einsum("ij,ij->i", a, a) * (np.einsum("ij,ij->i", emb, emb).astype(np.float64) + 1.0)
     grad_sq[~valid] = 0.0
     first = int(np.argmax(grad_sq))
     if grad_sq[first] <= 0.0:
         logger.info("every gradient embedding is zero: BADGE falls back to random picks")
         return rng.choice(np.flatnonzero(valid), size=k, replace=False)
+    seeding = _LazySeeding(emb, a, grad_sq, valid, first)
+    pending_limit, rejection_limit = _refresh_limits(len(a))
     picks = [first]
-    dist = _distances_to(first, emb, a, grad_sq)
-    dist[~valid] = 0.0
-    dist[first] = 0.0
     while len(picks) < k:
-        cum = np.cumsum(dist)
-        if cum[-1] <= 0.0:
+        if len(seeding.pending) >= pending_limit or seeding.rejected > rejection_limit:
+            seeding.refresh()
+        if seeding.total <= 0.0:
             logger.info("BADGE: every remaining row coincides with a centre; %d random picks",
                         k - len(picks))
-            rest = np.flatnonzero(valid)
-            rest = rest[~np.isin(rest, picks)]
+            rest = np.flatnonzero(valid & ~seeding.taken)
             picks.extend(rng.choice(rest, size=k - len(picks), replace=False).tolist())
             break
-        j = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
-        if j >= len(cum) or dist[j] <= 0.0:  # a draw rounded onto the very end
-            j = int(np.flatnonzero(dist)[-1])
-        picks.append(j)
-        np.minimum(dist, _distances_to(j, emb, a, grad_sq), out=dist)
-        dist[j] = 0.0
+        j = seeding.draw(rng)
+        if j is not None:
+            seeding.add(j)
+            picks.append(j)
     return np.asarray(picks, dtype=np.int64)
 
 
-def _distances_to(j: int, emb: np.ndarray, a: np.ndarray, grad_sq: np.ndarray) -> np.ndarray:
-    """Squared distance of every row's gradient embedding to row ``j``'s, factorised."""
-    h_dot = (emb @ emb[j]).astype(np.float64)
-    h_dot += 1.0  # the appended bias input
-    a_dot = a @ a[j]
-    dist = grad_sq + grad_sq[j]
-    dist -= 2.0 * a_dot * h_dot
-    return np.maximum(dist, 0.0, out=dist)
+def _refresh_limits(n: int) -> tuple[int, int]:
+    """When a refresh (work ~ N per pending centre) runs: at this many pending centres, or after
+    this many rejected proposals (work ~ 1 per pending centre each). Proposals for one pick
+    cost ``_PROPOSALS`` per pending centre, so up to N / 256 pending centres stay cheaper than
+    applying them, and N / 8 rejections waste at most an eighth of a refresh."""
+    return max(128, n // 256), max(4096, n // 8)
+
+
+class _LazySeeding:
+    """k-means++ draws in proportion to ``D^2`` without a pass over the embeddings per pick.
+
+    ``bound`` holds an upper bound of every row's ``D^2``: exact as of the last refresh, but
+    not yet lowered for the centres picked since (the pending ones). A proposal drawn in
+    proportion to ``bound`` is accepted with probability ``D^2 / bound``, its exact ``D^2``
+    taken against the pending centres only, so accepted rows follow ``D^2`` exactly (rejection
+    sampling). A refresh applies every pending centre in one blocked pass over the embeddings.
+    With no centre pending the bound is exact: one draw, ``u = rng.random() * sum``, is one pick.
+    """
+
+    def __init__(self, emb: np.ndarray, a: np.ndarray, grad_sq: np.ndarray, valid: np.ndarray,
+                 first: int):
+        self.emb, self.a, self.grad_sq = emb, a, grad_sq
+        # |g_i - g_first| <= |g_i| + |g_first|: a bound before any pass over the embeddings
+        self.bound = np.square(np.sqrt(grad_sq) + np.sqrt(grad_sq[first]))
+        self.bound[~valid] = 0.0
+        self.taken = np.zeros(len(a), dtype=bool)
+        self.pending: list[int] = []
+        self._centres: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.rejected = 0
+        self.add(first)
+        self._cumulate()
+
+    def add(self, j: int) -> None:
+        """Make row ``j`` a centre: never drawn again, pending until the next refresh."""
+        self.taken[j] = True
+        self.pending.append(j)
+        self._centres = None
+
+    def _cumulate(self) -> None:
+        self.bound[self.taken] = 0.0
+        self.cum = np.cumsum(self.bound)
+        self.total = float(self.cum[-1])
+        self.last = int(np.flatnonzero(self.bound)[-1]) if self.total > 0.0 else 0
+
+    def refresh(self) -> None:
+        """Lower every bound to the exact ``D^2``: one blocked pass for all pending centres."""
+        step = max(1, _REFRESH_BLOCK // len(self.pending))
+        for start in range(0, len(self.a), step):
+            rows = slice(start, start + step)
+            np.minimum(self.bound[rows], self._distances(rows), out=self.bound[rows])
+        self.pending, self.rejected = [], 0
+        self._cumulate()
+
+    def draw(self, rng: np.random.Generator) -> int | None:
+        """A row drawn in proportion to ``D^2``, or None when every proposal was rejected."""
+        if not self.pending:  # exact bounds: every draw is accepted
+            return int(self._locate(rng.random() * self.total))
+        count = _PROPOSALS
+        rows = self._locate(rng.random(count) * self.total)
+        dist = np.minimum(self.bound[rows], self._distances(rows))
+        dist[self.taken[rows]] = 0.0
+        accepted = np.flatnonzero(rng.random(count) * self.bound[rows] < dist)
+        if len(accepted) == 0:
+            self.rejected += count
+            return None
+        self.rejected += int(accepted[0])
+        return int(rows[accepted[0]])
+
+    def _locate(self, u: float | np.ndarray) -> np.ndarray:
+        """The first row whose running sum of bounds exceeds ``u`` (never one with bound 0)."""
+        return np.minimum(np.searchsorted(self.cum, u, side="right"), self.last)
+
+    def _distances(self, rows: slice | np.ndarray) -> np.ndarray:
+        """The rows' smallest squared gradient distance to the pending centres, factorised:
+        ``min_c |g_c|^2 - 2 (a . a_c)(h . h_c + 1)``, plus ``|g|^2``, clipped at 0."""
+        if self._centres is None:
+            centres = np.asarray(self.pending)
+            self._centres = (self.emb[centres].T, -2.0 * self.a[centres].T,
+                             self.grad_sq[centres])
+        emb_c, a_c, sq_c = self._centres
+        dist = (self.emb[rows] @ emb_c).astype(np.float64)
+        dist += 1.0  # the appended bias input
+        dist *= self.a[rows] @ a_c
+        dist += sq_c
+        out = dist.min(axis=1)
+        out += self.grad_sq[rows]
+        return np.maximum(out, 0.0, out=out)

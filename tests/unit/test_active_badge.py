@@ -1,11 +1,25 @@
-"""BADGE: the factorised picks equal a materialised reference's (FEATURES A3, B1)."""
+"""BADGE: the factorised picks equal a materialised reference's (FEATURES A3, B1).
+
+The default seeding is lazy (rejection sampling against stale bounds): its picks follow the
+reference's D^2 distribution exactly but use the random stream differently. With every
+centre applied before the next draw (the ``eager`` fixture) the picks equal the reference's
+for the same seed.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
+from patchwork_widget.active import badge as badge_module
 from patchwork_widget.active.badge import badge, gradient_factors
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    """Refresh before every draw: exact distances each time, the reference's random stream."""
+    monkeypatch.setattr(badge_module, "_refresh_limits", lambda n: (1, 0))
 
 
 def reference_badge(probs, embeddings, k, candidates=None, labels=None, cls=None, seed=None,
@@ -13,7 +27,7 @@ def reference_badge(probs, embeddings, k, candidates=None, labels=None, cls=None
     """BADGE with the N x (d+1)C gradient matrix built and distances taken directly."""
     rng = np.random.default_rng(seed)
     p = np.asarray(probs, dtype=np.float64)
-    n, c = p.shape
+    n = p.shape[0]
     if output == "sigmoid":
         a = p - (p >= 0.5)
     else:
@@ -61,7 +75,7 @@ def problem(n, d, c, seed, labeled_fraction=0.0):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("d, c", [(1, 1), (5, 3), (16, 10), (32, 2)])
-def test_factorised_picks_equal_the_materialised_reference(seed, d, c):
+def test_factorised_picks_equal_the_materialised_reference(seed, d, c, eager):
     probs, emb, labels = problem(300, d, c, seed, labeled_fraction=0.4)
     candidates = np.random.default_rng(seed + 100).random(300) < 0.8
     for kwargs in ({}, {"labels": labels}, {"labels": labels, "candidates": candidates}):
@@ -71,7 +85,7 @@ def test_factorised_picks_equal_the_materialised_reference(seed, d, c):
 
 
 @pytest.mark.parametrize("seed", [0, 5])
-def test_single_class_and_softmax_match_the_reference(seed):
+def test_single_class_and_softmax_match_the_reference(seed, eager):
     probs, emb, labels = problem(200, 8, 4, seed, labeled_fraction=0.5)
     for cls in (0, 3):
         np.testing.assert_array_equal(
@@ -82,7 +96,7 @@ def test_single_class_and_softmax_match_the_reference(seed):
                                   reference_badge(soft, emb, 20, seed=seed, output="softmax"))
 
 
-def test_few_candidates_take_the_compact_path_with_the_same_picks():
+def test_few_candidates_take_the_compact_path_with_the_same_picks(eager):
     probs, emb, labels = problem(400, 6, 3, 7, labeled_fraction=0.3)
     candidates = np.zeros(400, dtype=bool)
     candidates[::5] = True  # 80 of 400 rows: the compact copy is used
@@ -91,7 +105,7 @@ def test_few_candidates_take_the_compact_path_with_the_same_picks():
         reference_badge(probs, emb, 30, candidates=candidates, labels=labels, seed=3))
 
 
-def test_float32_embeddings_give_the_same_picks():
+def test_float32_embeddings_give_the_same_picks(eager):
     probs, emb, _ = problem(500, 24, 5, 11)
     np.testing.assert_array_equal(badge(probs, emb.astype(np.float32), 40, seed=2),
                                   reference_badge(probs, emb, 40, seed=2))
@@ -129,7 +143,61 @@ def test_random_fill_when_distances_run_out_before_k():
     picks = badge(probs, emb, 8, seed=4)  # rows 3..29 share one gradient embedding
     assert len(set(picks.tolist())) == 8
     assert picks[0] in (0, 1, 2)
-    np.testing.assert_array_equal(picks, reference_badge(probs, emb, 8, seed=4))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(badge_module, "_refresh_limits", lambda n: (1, 0))
+        np.testing.assert_array_equal(badge(probs, emb, 8, seed=4),
+                                      reference_badge(probs, emb, 8, seed=4))
+
+
+def pick_distribution(probs, emb):
+    """Exact probabilities of every (second, third) pick of a k = 3 seeding, from the
+    materialised gradients: P(j) = D1(j) / sum D1, then P(l | j) = min(D1, Dj)(l) / sum."""
+    n = len(probs)
+    a = probs - (probs >= 0.5)
+    h = np.hstack([emb, np.ones((n, 1))])
+    g = (a[:, :, None] * h[:, None, :]).reshape(n, -1)
+    sq = ((g[:, None, :] - g[None, :, :]) ** 2).sum(axis=2)
+    first = int(np.argmax((g * g).sum(axis=1)))
+    out = {}
+    for j in range(n):
+        if j == first:
+            continue
+        near = np.minimum(sq[first], sq[j])
+        near[[first, j]] = 0.0
+        for m in np.flatnonzero(near):
+            out[(j, int(m))] = sq[first, j] / sq[first].sum() * near[m] / near.sum()
+    return first, out
+
+
+@pytest.mark.parametrize("limits", [None, (2, 10**9), (3, 0)],
+                         ids=["never refreshed", "refresh at two pending", "refresh on rejection"])
+def test_lazy_picks_follow_the_reference_distribution(monkeypatch, limits):
+    # rows at very different distances, so drawing from the stale bounds instead of D^2
+    # (a sampler without the rejection step) is far off this distribution
+    probs, emb, _ = problem(7, 3, 2, 4)
+    emb[:3] *= 0.1
+    first, expected = pick_distribution(probs, emb)
+    if limits is not None:
+        monkeypatch.setattr(badge_module, "_refresh_limits", lambda n: limits)
+    runs = 3000
+    counts = dict.fromkeys(expected, 0)
+    for seed in range(runs):
+        picks = badge(probs, emb, 3, seed=seed)
+        assert picks[0] == first
+        counts[(int(picks[1]), int(picks[2]))] += 1
+    keys = sorted(expected)
+    observed = np.array([counts[key] for key in keys])
+    want = np.array([expected[key] for key in keys]) * runs
+    assert stats.chisquare(observed, want).pvalue > 1e-3
+
+
+def test_lazy_refreshes_keep_the_rules_on_a_larger_problem(monkeypatch):
+    monkeypatch.setattr(badge_module, "_refresh_limits", lambda n: (5, 40))
+    probs, emb, labels = problem(3000, 8, 4, 3, labeled_fraction=0.3)
+    candidates = np.random.default_rng(0).random(3000) < 0.7
+    eligible = candidates & ~(~np.isnan(labels)).all(axis=1)
+    picks = badge(probs, emb, 200, candidates=candidates, labels=labels, seed=1)
+    assert len(set(picks.tolist())) == 200 and eligible[picks].all()
 
 
 def test_no_phantom_centre_at_the_origin():
