@@ -5,7 +5,7 @@
 // Esc closes it and the keys label again. Geometry and keys live in zoom.mjs.
 
 import { button, h } from "./dom.mjs";
-import { STRETCHES, centre, fit, pan, parseBands, viewerAction, viewerHelp, zoomAt, PAN_SHARE } from "./zoom.mjs";
+import { PAN_SHARE, STRETCHES, ZOOM_STEP, centre, fit, pan, parseBands, viewerAction, viewerHelp, zoomAt } from "./zoom.mjs";
 
 /**
  * @typedef {import("./types.mjs").Message} Message
@@ -46,8 +46,8 @@ export class Viewer {
     const tools = h("div", "pw-viewer-bar");
     tools.append(
       this.title, this.stretch, this.bands,
-      button("pw-button pw-zoom-out", "−", () => this.act({ type: "zoom", factor: 0.8 })),
-      button("pw-button pw-zoom-in", "+", () => this.act({ type: "zoom", factor: 1.25 })),
+      button("pw-button pw-zoom-out", "−", () => this.act({ type: "zoom", factor: 1 / ZOOM_STEP })),
+      button("pw-button pw-zoom-in", "+", () => this.act({ type: "zoom", factor: ZOOM_STEP })),
       button("pw-button pw-fit", "Fit", () => this.act({ type: "fit" })),
       button("pw-button pw-close", "Close (Esc)", () => this.close()),
     );
