@@ -83,6 +83,19 @@ def check_viewer(page: Page, guard: NotebookGuard) -> None:
     assert zoomed["scale"] == pytest.approx(fitted["scale"] * 1.25 ** 2)
     page.keyboard.press("ArrowLeft")
     assert view_state(page)["x"] > zoomed["x"], "the left arrow shows more of the left"
+    port = page.locator(".pw-viewport").bounding_box()
+    assert port
+    centre = (port["x"] + port["width"] / 2, port["y"] + port["height"] / 2)
+    page.mouse.move(*centre)
+    before_wheel = view_state(page)
+    page.mouse.wheel(0, -200)  # the wheel zooms in about the pointer
+    page.wait_for_function(f"() => patchworkViews.at(-1).viewer.view.scale > {before_wheel['scale']}")
+    dragged = view_state(page)
+    page.mouse.down()
+    page.mouse.move(centre[0] - 60, centre[1] - 40, steps=4)
+    page.mouse.up()
+    moved = view_state(page)
+    assert (moved["x"], moved["y"]) == pytest.approx((dragged["x"] - 60, dragged["y"] - 40)), "a drag pans"
     for key in ["a", "x", "0", "1", "m", "b"]:  # no labeling while the viewer is open
         page.keyboard.press(key)
     guard.check("keys in the viewer")
