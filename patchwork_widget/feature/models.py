@@ -13,6 +13,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from patchwork_widget.options.checks import check_bool, check_int, check_number, shown
+
 __all__ = ["BNAlexNetFCN", "ResNetFCN", "projection_head"]
 
 BN_MOMENTUM = 0.9
@@ -22,9 +24,10 @@ def _bn(synchronized: bool, name: str) -> layers.Layer:
     return layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized, name=name)
 
 
-def _check_channels(num_channels: int) -> None:
-    if not (isinstance(num_channels, int) and num_channels >= 1):
-        raise ValueError(f"num_channels must be an int >= 1; got {num_channels!r}")
+def _check_common(synchronized_bn: bool, name: str) -> None:
+    check_bool("synchronized_bn", synchronized_bn)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string; got {shown(name)}")
 
 
 def ResNetFCN(
@@ -54,11 +57,13 @@ def ResNetFCN(
     name : str
         Model name.
     """
-    _check_channels(num_channels)
-    if not filters or any(not isinstance(f, int) or f < 1 for f in filters):
-        raise ValueError(f"filters must be a non-empty sequence of ints >= 1; got {filters!r}")
-    if not (isinstance(blocks_per_stage, int) and blocks_per_stage >= 1):
-        raise ValueError(f"blocks_per_stage must be an int >= 1; got {blocks_per_stage!r}")
+    check_int("num_channels", num_channels, 1)
+    _check_common(synchronized_bn, name)
+    if (isinstance(filters, (str, bytes)) or not hasattr(filters, "__len__") or not filters
+            or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters)):
+        raise ValueError(f"filters must be a non-empty sequence of ints >= 1; got "
+                         f"{shown(filters)}")
+    check_int("blocks_per_stage", blocks_per_stage, 1)
     inp = keras.Input((None, None, num_channels))
     x = layers.Conv2D(filters[0], 3, padding="same", use_bias=False, name="stem_conv")(inp)
     x = layers.ReLU(name="stem_relu")(_bn(synchronized_bn, "stem_bn")(x))
@@ -104,9 +109,9 @@ def BNAlexNetFCN(
     name : str
         Model name.
     """
-    _check_channels(num_channels)
-    if not (isinstance(width, (int, float)) and width > 0):
-        raise ValueError(f"width must be a number > 0; got {width!r}")
+    check_int("num_channels", num_channels, 1)
+    _check_common(synchronized_bn, name)
+    check_number("width", width, 0.0, open_low=True)
     spec = [(96, 5, True), (256, 5, True), (384, 3, False), (384, 3, False), (256, 3, True)]
     inp = keras.Input((None, None, num_channels))
     x = inp
@@ -148,9 +153,11 @@ def projection_head(
     name : str
         Model name.
     """
-    for label, value, low in (("num_hidden", num_hidden, 0), ("output_dim", output_dim, 1)):
-        if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
-            raise ValueError(f"{label} must be an int >= {low}; got {value!r}")
+    check_int("in_channels", in_channels, 1)
+    check_int("num_hidden", num_hidden, 0)
+    check_int("output_dim", output_dim, 1)
+    check_bool("batchnorm", batchnorm)
+    _check_common(synchronized_bn, name)
     inp = keras.Input((None, None, in_channels))
     x = layers.GlobalAveragePooling2D(name="pool")(inp)
     if num_hidden:

@@ -41,7 +41,13 @@ from patchwork_widget.models.teachers import (
     predict_images,
     teacher_probabilities,
 )
-from patchwork_widget.options.checks import check_int, check_number
+from patchwork_widget.options.checks import (
+    check_int,
+    check_number,
+    check_path,
+    check_shape,
+    shown,
+)
 from patchwork_widget.options.training import Optimizer, Schedule, check_augment
 
 __all__ = ["DistillResult", "STUDENTS", "build_student", "distill", "distillation_loss",
@@ -219,13 +225,19 @@ def distill(
         decay_steps = named.get("decay_steps", decay_steps)
     epochs = check_int("epochs", epochs, 1)
     temperature = check_number("temperature", temperature, 0.0, open_low=True)
+    learning_rate = check_number("learning_rate", learning_rate, 0.0, open_low=True)
+    check_number("weight_decay", weight_decay, 0.0)
+    imshape = check_shape("imshape", imshape)
+    check_path("logdir", logdir, allow_none=True)
+    if not isinstance(notes, str):
+        raise ValueError(f"notes must be a string; got {shown(notes)}")
     batch_size = check_int("batch_size", batch_size, 1)
     check_augment("augment", augment)
     optimizer = Optimizer.parse(optimizer, "optimizer")
     schedule = Schedule.parse(schedule, "schedule")
     if seed is not None:
         keras.utils.set_random_seed(check_int("seed", seed, 0))
-    reading = dict(imshape=tuple(imshape), num_channels=num_channels, norm=norm,
+    reading = dict(imshape=imshape, num_channels=num_channels, norm=norm,
                    single_channel=single_channel)
     files, probs, names = teacher_probabilities(teacher_outputs, filepaths, classes, reading,
                                                 batch_size)
@@ -237,8 +249,8 @@ def distill(
     files = [f for f, k in zip(files, keep) if k]
     probs = probs[keep]
     if len(files) < 2:
-        raise ValueError(f"distillation needs at least 2 images with teacher outputs; got "
-                         f"{len(files)}")
+        raise ValueError(f"distillation needs at least 2 images with teacher outputs "
+                         f"(teacher_outputs, filepaths); got {len(files)}")
     test = None
     if testfiles is not None:
         if testlabels is None:

@@ -25,7 +25,9 @@ import keras
 import pandas as pd
 
 from patchwork_widget.labels.files import save_labels
+from patchwork_widget.labels.schema import check_table
 from patchwork_widget.models.finetune import FineTuneOptions, PatchworkModels
+from patchwork_widget.options.checks import check_path
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +103,8 @@ def save_predictions(predictions: pd.DataFrame, path: PathLike,
     ``filepaths`` (e.g. ``df["filepath"]``) is put first as a ``filepath`` column so the file
     can be joined back to the label table.
     """
-    out = predictions.copy()
+    check_path("path", path)
+    out = check_table(predictions, "predictions").copy()
     if filepaths is not None:
         if len(filepaths) != len(out):
             raise ValueError(f"filepaths has {len(filepaths)} rows; predictions {len(out)}")
@@ -111,7 +114,7 @@ def save_predictions(predictions: pd.DataFrame, path: PathLike,
 
 def load_predictions(path: PathLike) -> pd.DataFrame:
     """Read predictions written by :func:`save_predictions`."""
-    p = Path(path)
+    p = Path(check_path("path", path))
     if p.suffix.lower() == ".parquet":
         return pd.read_parquet(p)
     if p.suffix.lower() == ".csv":

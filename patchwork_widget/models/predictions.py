@@ -26,7 +26,7 @@ from patchwork_widget.models.calibration import (
     check_scores_and_labels,
 )
 from patchwork_widget.models.finetune import PatchworkModels
-from patchwork_widget.options.checks import check_array, check_int
+from patchwork_widget.options.checks import check_array, check_int, check_names
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,21 @@ def macro_auc(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.nanmean(auc)) if np.isfinite(auc).any() else math.nan
 
 
+def _check_outputs(predictions: pd.DataFrame, df: pd.DataFrame,
+                   classes: Optional[Sequence[str]]) -> List[str]:
+    """The classes to report on (default: every prediction column), each a column of both
+    ``predictions`` and ``df``; the two tables checked."""
+    check_table(predictions, "predictions")
+    check_table(df)
+    names = check_names("classes", list(predictions.columns) if classes is None else classes,
+                        what="class name")
+    for name in names:
+        if name not in predictions.columns or name not in df.columns:
+            where = "predictions" if name not in predictions.columns else "df"
+            raise ValueError(f"classes: {name!r} is not a column of {where}")
+    return names
+
+
 def _masks(df: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
     return train_mask(df), validation_mask(df)
 
@@ -179,7 +194,7 @@ def validation_metrics(predictions: pd.DataFrame, df: pd.DataFrame,
         :func:`~patchwork_widget.models.calibration.calibration_error`), ``positives``,
         ``negatives`` over the validation rows (not excluded) labelled for that class.
     """
-    classes = list(classes) if classes is not None else list(predictions.columns)
+    classes = _check_outputs(predictions, df, classes)
     _, val = _masks(df)
     labels = df.loc[val, classes].to_numpy(dtype=np.float64)
     probs = predictions.loc[val, classes].to_numpy(dtype=np.float64)
@@ -204,9 +219,8 @@ def output_histograms(predictions: pd.DataFrame, df: pd.DataFrame,
     dict
         ``{class: {"edges": (bins + 1,) array over [0, 1], group: (bins,) int64 counts}}``.
     """
-    if not (isinstance(bins, (int, np.integer)) and bins >= 1):
-        raise ValueError(f"bins must be an int >= 1; got {bins!r}")
-    classes = list(classes) if classes is not None else list(predictions.columns)
+    check_int("bins", bins, 1)
+    classes = _check_outputs(predictions, df, classes)
     train, val = _masks(df)
     edges = np.linspace(0.0, 1.0, bins + 1)
     out: Dict[str, Dict[str, np.ndarray]] = {}

@@ -18,6 +18,7 @@ import pandas as pd
 from patchwork_widget.images.batch import read_images
 from patchwork_widget.models.finetune import PatchworkModels
 from patchwork_widget.models.predictions import predict_files
+from patchwork_widget.options.checks import check_array, check_names, check_paths
 
 __all__ = ["check_probabilities", "predict_images", "teacher_probabilities"]
 
@@ -46,7 +47,9 @@ def teacher_probabilities(
     reading: Mapping[str, Any], batch_size: int = 64,
 ) -> Tuple[List[str], np.ndarray, List[str]]:
     """``(files, probabilities (N, C), classes)`` from any teacher :func:`distill` takes."""
-    files = None if filepaths is None else [os.fspath(f) for f in filepaths]
+    files = None if filepaths is None else check_paths("filepaths", filepaths)
+    if classes is not None:
+        classes = check_names("classes", classes, what="class name")
     if hasattr(teacher, "predictions") and hasattr(teacher, "df"):  # widget or Session
         preds = teacher.predictions
         if preds is None:
@@ -82,7 +85,7 @@ def teacher_probabilities(
     if isinstance(teacher, keras.Model):
         probs = predict_images(teacher, files, batch_size, reading)
     else:
-        probs = np.asarray(teacher, dtype=np.float32)
+        probs = check_array("teacher_outputs", teacher, 2, allow_nan=True).astype(np.float32)
     if probs.ndim != 2 or len(probs) != len(files):
         raise ValueError(f"teacher_outputs must have one row per file ({len(files)}, C); got "
                          f"shape {probs.shape}")

@@ -162,7 +162,8 @@ def check_names(name: str, value: Any, allow_empty: bool = False,
         raise ValueError(f"{name} must be a list of names; got {shown(value)}")
     names = list(value)
     if not names and not allow_empty:
-        raise ValueError(f"{name} must hold at least one name; got an empty list")
+        noun = what.removesuffix(" name") or what
+        raise ValueError(f"{name} must name at least one {noun}; got an empty list")
     seen: set = set()
     for item in names:
         if not isinstance(item, str) or not item:
