@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_pngs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import write_pngs
 
 NAN, INF = math.nan, math.inf
 
