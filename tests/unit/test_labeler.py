@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from widget_comm import browser_sends, browser_updates, install, replies, state_updates
 
 from patchwork_widget.labels import prep_label_dataframe
+from patchwork_widget.labels.remote import RemoteChange
 from patchwork_widget.widget import GUI, PatchworkWidget
-from widget_comm import browser_sends, browser_updates, install, replies, state_updates
 
 
 @pytest.fixture
@@ -145,8 +146,6 @@ def test_unknown_arguments_are_refused_naming_them_and_where_the_originals_went(
 
 
 def test_progress_follows_acknowledged_labels_jumps_and_other_annotators(widget):
-    from patchwork_widget.labels.remote import RemoteChange
-
     classes = widget.session.classes
     queue = list(widget.labeler.queue)
     assert widget.labeler.progress == {"queue": {"labeled": 0, "total": 40}, "all": {"labeled": 0, "total": 40}}
