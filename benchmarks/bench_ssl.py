@@ -3,18 +3,21 @@
 1. P7: one SimCLR train step (64 images of 64x64, so 128 augmented views) against a bare Keras
    ``train_on_batch`` of the same network (fcn + projection head) on the same 128 views with an
    MSE loss; same optimizer (Adam), no XLA. Goal: ratio <= 1.3.
-2. Images per second for each trainer, end to end over the demo images (decode, two
-   augmentations, train step), batch 64 at 64x64, against SimCLR in the same process.
-3. The part-two trainers (DetCon, DeepCluster, context encoder, multitask), the same way; and
-   DetCon's input pipeline with Felzenszwalb segmentation, with a grid instead, and the plain
-   two-view pipeline, plus DetCon's step fed by its pipeline against the same step on one
-   batch already in memory (equal when the segmentation does not stall the step).
+2. Images per second for every trainer (``--part rate``), end to end over the demo images
+   (decode, augmentations, segmentation or rectangles, train step), batch 64 at 64x64, against a
+   bare Keras ``train_on_batch`` of ResNetFCN + projection head on 64 (and 128) images in
+   memory, all in the same process and timed round-robin. Contrastive trainers and DetCon put
+   two views of each image through the network, the others one.
+3. DetCon's input pipeline (``--part pipeline``) with Felzenszwalb segmentation, with a grid
+   instead, and the plain two-view pipeline, plus DetCon's step fed by its pipeline against
+   the same step on one batch already in memory (equal when the segmentation does not stall
+   the step). ``--part part2`` runs the part-two trainers' rates (with SimCLR) and this.
 4. E3 (``--part e3``, not in ``all``): linear-probe accuracy on 600 single-label demo patches
    after two epochs of each trainer, against the same network at its random initialisation
    (32x32, batch 64, ResNetFCN 16-32-64, seed 0; the multitask trainer learns the demo's class
    columns on the other patches).
 
-Usage: python benchmarks/bench_ssl.py [--rounds N] [--part all|p7|rate|part2|e3]
+Usage: python benchmarks/bench_ssl.py [--rounds N] [--part all|p7|rate|pipeline|part2|e3]
 """
 
 from __future__ import annotations
@@ -24,18 +27,18 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, Dict, List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from _table import print_table  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from _table import print_table
 
-from patchwork_widget.datasets import demo_classes, load_demo_dataset  # noqa: E402
-from patchwork_widget.feature import (  # noqa: E402
+from patchwork_widget.datasets import demo_classes, load_demo_dataset
+from patchwork_widget.feature import (
     ContextEncoderTrainer,
     DeepClusterTrainer,
     DetConTrainer,
@@ -45,22 +48,22 @@ from patchwork_widget.feature import (  # noqa: E402
     ResNetFCN,
     SimCLRTrainer,
 )
-from patchwork_widget.feature.data import pair_dataset  # noqa: E402
-from patchwork_widget.feature.segments import detcon_dataset  # noqa: E402
-from patchwork_widget.feature.models import projection_head  # noqa: E402
-from patchwork_widget.images.augment import validate_augment  # noqa: E402
+from patchwork_widget.feature.data import pair_dataset
+from patchwork_widget.feature.models import projection_head
+from patchwork_widget.feature.segments import detcon_dataset
+from patchwork_widget.images.augment import validate_augment
 
 SIZE, BATCH = 64, 64
 
 
-def interleaved(cases: Dict[str, Callable[[], object]], rounds: int, block: int = 1,
-                warmup: int = 2) -> Dict[str, float]:
+def interleaved(cases: dict[str, Callable[[], object]], rounds: int, block: int = 1,
+                warmup: int = 2) -> dict[str, float]:
     """Median seconds per call of each case, timed round-robin (``block`` calls of a case at
     a time) so that load from other jobs on a shared machine hits every case alike."""
     for fn in cases.values():
         for _ in range(warmup):
             fn()
-    times: Dict[str, List[float]] = {name: [] for name in cases}
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, fn in cases.items():
             for _ in range(block):
@@ -102,41 +105,69 @@ def p7(files: list, logdir: str, rounds: int) -> None:
     )
 
 
-def throughput(files: list, logdir: str, rounds: int) -> None:
-    ds, _ = pair_dataset(files, validate_augment(True), imshape=(SIZE, SIZE), batch_size=BATCH)
-    pipeline = iter(ds.repeat())
-    # alone, back to back: interleaved, its prefetching would overlap the other cases
-    alone = interleaved({"pipeline": partial(next, pipeline)}, 4 * rounds)["pipeline"]
-    del pipeline
-    specs = {
-        "SimCLR": (SimCLRTrainer, {}),
-        "HCL (beta 0.5, tau+ 0.1)": (HCLTrainer, dict(beta=0.5, tau_plus=0.1)),
-        "MoCo v2 (K = 16 batches)": (MomentumContrastTrainer, {}),
-        "MoCo v2 + MoCHi (N 64, s 32, s' 16)": (MomentumContrastTrainer,
-                                                 dict(N=64, s=32, s_prime=16)),
+def _keras_baseline(views: int) -> Callable[[], object]:
+    """A bare Keras ``train_on_batch`` (Adam, MSE, no XLA) of a fresh ResNetFCN with SimCLR's
+    projection head on ``views`` random 64x64 images already in memory."""
+    rng = np.random.default_rng(views)
+    x = tf.constant(rng.random((views, SIZE, SIZE, 3), np.float32))
+    y = tf.constant(rng.standard_normal((views, 64)), tf.float32)
+    inp = keras.Input((None, None, 3))
+    fcn = ResNetFCN(3)
+    model = keras.Model(inp, projection_head(fcn.outputs[0].shape[-1])(fcn(inp)))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=False)
+    return lambda: model.train_on_batch(x, y)
+
+
+# trainer name -> (class, views of each image through the network per step, method options)
+TRAINERS: dict[str, tuple] = {
+    "SimCLR": (SimCLRTrainer, 2, {}),
+    "HCL (beta 0.5, tau+ 0.1)": (HCLTrainer, 2, {"beta": 0.5, "tau_plus": 0.1}),
+    "MoCo v2 (K = 16 batches)": (MomentumContrastTrainer, 2, {}),
+    "MoCo v2 + MoCHi (N 64, s 32, s' 16)": (MomentumContrastTrainer, 2,
+                                             {"N": 64, "s": 32, "s_prime": 16}),
+    "DetCon (16 segments, mean_scale 100)": (DetConTrainer, 2,
+                                             {"mean_scale": 100, "num_samples": 16}),
+    "DeepCluster (k 50, pca_dim 64)": (DeepClusterTrainer, 1, {"k": 50, "pca_dim": 64,
+                                                                   "dense": [256]}),
+    "context encoder (adv_weight 0.001)": (ContextEncoderTrainer, 1, {"adv_weight": 0.001}),
+    "multitask (3 tasks, adaptive)": (MultiTaskTrainer, 1, {"shared_layers": "64,p"}),
+}
+PART_TWO = ("SimCLR", "DetCon (16 segments, mean_scale 100)", "DeepCluster (k 50, pca_dim 64)",
+            "context encoder (adv_weight 0.001)", "multitask (3 tasks, adaptive)")
+
+
+def rates(files: list, table, logdir: str, rounds: int, names) -> None:
+    """Images/s of each trainer end to end (its input pipeline, then its train step) against
+    a bare Keras step of the same network on images in memory, timed round-robin."""
+    cases: dict[str, Callable[[], object]] = {
+        "Keras train_on_batch, 64 images (baseline)": _keras_baseline(BATCH),
+        "Keras train_on_batch, 128 images": _keras_baseline(2 * BATCH),
     }
-    cases: Dict[str, Callable[[], object]] = {}
-    for i, (name, (cls, kw)) in enumerate(specs.items()):
-        trainer = cls(os.path.join(logdir, str(i)), files, fcn=ResNetFCN(3),
+    views = {name: 1 for name in cases}
+    views["Keras train_on_batch, 128 images"] = 2
+    for i, name in enumerate(names):
+        cls, views[name], kw = TRAINERS[name]
+        data = (files, table) if cls is MultiTaskTrainer else (files,)
+        trainer = cls(os.path.join(logdir, str(i)), *data, fcn=ResNetFCN(3),
                       imshape=(SIZE, SIZE), batch_size=BATCH, augment=True, seed=0, **kw)
+        trainer._before_epoch(0)        # DeepCluster clusters, multitask draws its epoch
         batches = iter(trainer._ds.repeat())
-        cases[name] = (lambda t=trainer, b=batches:
-                       t._train_step(*next(b))["loss"].numpy())
-    t = {"input pipeline alone (decode + 2 augments)": alone, **interleaved(cases, rounds, 2)}
-    base = BATCH / t["SimCLR"]
+        cases[name] = (lambda t=trainer, b=batches: t._train_step(*next(b))["loss"].numpy())
+    t = interleaved(cases, rounds, 2)
+    base = BATCH / t["Keras train_on_batch, 64 images (baseline)"]
     print_table(
-        f"Trainer throughput end to end on {os.cpu_count()} CPU cores, {SIZE}x{SIZE}, "
-        f"batch {BATCH}, augment=True (images/s, each image gives two views; median of "
-        f"{2 * rounds} steps, interleaved)",
-        ["trainer", "images/s", "x SimCLR"],
-        [(name, BATCH / sec, "" if name.startswith("input") else BATCH / sec / base)
-         for name, sec in t.items()],
+        f"Trainers end to end on {os.cpu_count()} CPU cores, {SIZE}x{SIZE}, batch {BATCH}, "
+        f"augment=True, ResNetFCN (images/s; median of {2 * rounds} steps, interleaved) "
+        "against a bare Keras step of ResNetFCN + projection head on images in memory",
+        ["trainer", "views per image", "images/s", "x Keras (64 images)"],
+        [(name, views[name], BATCH / sec, BATCH / sec / base) for name, sec in t.items()],
     )
 
 
-def part_two(files: list, table, logdir: str, rounds: int) -> None:
-    """Images/s of the part-two trainers, and DetCon's input pipeline with and without
-    segmentation."""
+def detcon_pipeline(files: list, logdir: str, rounds: int) -> None:
+    """DetCon's input pipeline with Felzenszwalb segments, with a grid instead, and the plain
+    two-view pipeline; then DetCon's step fed by its pipeline against the same step on one
+    batch already in memory (equal when the segmentation does not stall the step)."""
     aug = validate_augment(True)
     pipes = {
         "two views, no segments": pair_dataset(files, aug, imshape=(SIZE, SIZE),
@@ -149,44 +180,29 @@ def part_two(files: list, table, logdir: str, rounds: int) -> None:
     # each alone, back to back: interleaved, their prefetching would overlap one another
     pipe_t = {name: interleaved({name: partial(next, iter(ds.repeat()))}, 4 * rounds)[name]
               for name, ds in pipes.items()}
+    plain = pipe_t["two views, no segments"]
     print_table(
         f"DetCon input pipeline on {os.cpu_count()} CPU cores, {SIZE}x{SIZE}, batch {BATCH}, "
         f"16 segments per image, augment=True (images/s, median of {4 * rounds} batches)",
-        ["pipeline", "images/s"], [(name, BATCH / sec) for name, sec in pipe_t.items()])
+        ["pipeline", "images/s", "x no segments"],
+        [(name, BATCH / sec, plain / sec) for name, sec in pipe_t.items()])
 
-    trainers = {
-        "DetCon (16 segments, mean_scale 100)": DetConTrainer(
-            os.path.join(logdir, "detcon"), files, fcn=ResNetFCN(3), imshape=(SIZE, SIZE),
-            batch_size=BATCH, augment=True, seed=0, mean_scale=100, num_samples=16),
-        "DeepCluster (k 50, pca_dim 64)": DeepClusterTrainer(
-            os.path.join(logdir, "dc"), files, fcn=ResNetFCN(3), imshape=(SIZE, SIZE),
-            batch_size=BATCH, augment=True, seed=0, k=50, pca_dim=64, dense=[256]),
-        "context encoder (adv_weight 0.001)": ContextEncoderTrainer(
-            os.path.join(logdir, "ce"), files, fcn=ResNetFCN(3), imshape=(SIZE, SIZE),
-            batch_size=BATCH, augment=True, seed=0, adv_weight=0.001),
-        "multitask (3 tasks, adaptive)": MultiTaskTrainer(
-            os.path.join(logdir, "mt"), files, table, fcn=ResNetFCN(3), imshape=(SIZE, SIZE),
-            batch_size=BATCH, augment=True, seed=0, shared_layers="64,p"),
-        "SimCLR": SimCLRTrainer(os.path.join(logdir, "simclr"), files, fcn=ResNetFCN(3),
-                                imshape=(SIZE, SIZE), batch_size=BATCH, augment=True, seed=0),
-    }
-    cases: Dict[str, Callable[[], object]] = {}
-    for name, trainer in trainers.items():
-        trainer._before_epoch(0)        # DeepCluster clusters, multitask draws its epoch
-        batches = iter(trainer._ds.repeat())
-        cases[name] = (lambda t=trainer, b=batches: t._train_step(*next(b))["loss"].numpy())
-    detcon = trainers["DetCon (16 segments, mean_scale 100)"]
+    detcon = DetConTrainer(os.path.join(logdir, "detcon"), files, fcn=ResNetFCN(3),
+                           imshape=(SIZE, SIZE), batch_size=BATCH, augment=True, seed=0,
+                           mean_scale=100, num_samples=16)
+    batches = iter(detcon._ds.repeat())
     fixed = next(iter(detcon._ds))
-    cases["DetCon step on one batch in memory"] = (
-        lambda: detcon._train_step(*fixed)["loss"].numpy())
-    t = interleaved(cases, rounds, 2)
-    base = BATCH / t["SimCLR"]
+    t = interleaved({
+        "DetCon step on one batch in memory": lambda: detcon._train_step(*fixed)["loss"].numpy(),
+        "DetCon step fed by its pipeline": lambda: detcon._train_step(*next(batches))[
+            "loss"].numpy(),
+    }, rounds, 2)
+    base = t["DetCon step on one batch in memory"]
     print_table(
-        f"Part-two trainers end to end on {os.cpu_count()} CPU cores, {SIZE}x{SIZE}, batch "
-        f"{BATCH}, augment=True (images/s; median of {2 * rounds} steps, interleaved)",
-        ["trainer", "images/s", "x SimCLR"],
-        [(name, BATCH / sec, BATCH / sec / base) for name, sec in t.items()],
-    )
+        f"Does segmentation stall DetCon's step? (images/s, median of {2 * rounds} steps, "
+        "interleaved; 1.0 = no stall)",
+        ["step", "images/s", "x in memory"],
+        [(name, BATCH / sec, base / sec) for name, sec in t.items()])
 
 
 E3_AUGMENT = {"flip_left_right": True, "flip_up_down": True, "rot90": True, "zoom_scale": 0.3,
@@ -201,19 +217,19 @@ def e3(df, logdir: str) -> None:
                                                             single[classes].values)}
     files = df.filepath.tolist()
     others = df[~df.filepath.isin(labels)]
-    common = dict(augment=E3_AUGMENT, imshape=(32, 32), batch_size=64, lr=3e-3,
-                  downstream_labels=labels, seed=0)
+    common = {"augment": E3_AUGMENT, "imshape": (32, 32), "batch_size": 64, "lr": 3e-3,
+                  "downstream_labels": labels, "seed": 0}
     specs = {
-        "SimCLR": (SimCLRTrainer, (files,), dict(temperature=0.2)),
-        "HCL": (HCLTrainer, (files,), dict(temperature=0.2, beta=0.5, tau_plus=0.1)),
-        "MoCo v2": (MomentumContrastTrainer, (files,), dict(tau=0.2, alpha=0.99,
-                                                            batches_in_buffer=4)),
-        "DetCon-S": (DetConTrainer, (files,), dict(temperature=0.2, mean_scale=50,
-                                                   num_samples=4)),
-        "DeepCluster": (DeepClusterTrainer, (files,), dict(k=50, pca_dim=32, dense=[256])),
-        "context encoder": (ContextEncoderTrainer, (files,), dict(adv_weight=0.001)),
+        "SimCLR": (SimCLRTrainer, (files,), {"temperature": 0.2}),
+        "HCL": (HCLTrainer, (files,), {"temperature": 0.2, "beta": 0.5, "tau_plus": 0.1}),
+        "MoCo v2": (MomentumContrastTrainer, (files,), {"tau": 0.2, "alpha": 0.99,
+                                                            "batches_in_buffer": 4}),
+        "DetCon-S": (DetConTrainer, (files,), {"temperature": 0.2, "mean_scale": 50,
+                                                   "num_samples": 4}),
+        "DeepCluster": (DeepClusterTrainer, (files,), {"k": 50, "pca_dim": 32, "dense": [256]}),
+        "context encoder": (ContextEncoderTrainer, (files,), {"adv_weight": 0.001}),
         "multitask (supervised, other patches)": (
-            MultiTaskTrainer, (others.filepath.tolist(), others[classes]), dict()),
+            MultiTaskTrainer, (others.filepath.tolist(), others[classes]), {}),
     }
     rows = []
     for i, (name, (cls, data, kw)) in enumerate(specs.items()):
@@ -232,21 +248,24 @@ def e3(df, logdir: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=6, help="timed rounds per case")
-    parser.add_argument("--part", choices=["all", "p7", "rate", "part2", "e3"], default="all",
-                        help="run only P7, the throughput table, the part-two trainers or "
-                        "the E3 linear-probe table (not part of all)")
+    parser.add_argument("--part", choices=["all", "p7", "rate", "pipeline", "part2", "e3"],
+                        default="all",
+                        help="run only P7, every trainer's images/s, DetCon's input pipeline, "
+                        "the part-two trainers with DetCon's pipeline, or the E3 linear-probe "
+                        "table (not part of all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         df = load_demo_dataset(os.path.join(tmp, "demo"))
         files = df.filepath.tolist()
         if args.part in ("all", "p7"):
             p7(files, os.path.join(tmp, "p7"), args.rounds)
-        if args.part in ("all", "rate"):
-            throughput(files, os.path.join(tmp, "rate"), args.rounds)
-        if args.part in ("all", "part2"):
-            table = df[demo_classes()[:3]].astype(object)
-            table.iloc[::3, 0] = None       # some labels missing, as in a real table
-            part_two(files, table, os.path.join(tmp, "part2"), args.rounds)
+        table = df[demo_classes()[:3]].astype(object)
+        table.iloc[::3, 0] = None           # some labels missing, as in a real table
+        if args.part in ("all", "rate", "part2"):
+            names = list(TRAINERS) if args.part != "part2" else list(PART_TWO)
+            rates(files, table, os.path.join(tmp, "rate"), args.rounds, names)
+        if args.part in ("all", "pipeline", "part2"):
+            detcon_pipeline(files, os.path.join(tmp, "pipeline"), args.rounds)
         if args.part == "e3":
             e3(df, os.path.join(tmp, "e3"))
 

@@ -129,10 +129,11 @@ low. Columns: view 1, its segments, view 2, its segments (one colour per drawn s
 print({k: v for k, v in report.items() if k != "figure"})
 assert report["images"] == 256 and report["pairs"] == 256 * 4
 assert 0 <= report["replacement_rate"] <= 1 and 0 <= report["discard_rate"] <= 1
-report["figure"]"""),
+plt.show()                               # report["figure"]"""),
         new_markdown_cell("""## Train
 
-The trainer takes HCL's options too (`beta`, `tau_plus`; both 0 is SimCLR's loss).
+The trainer takes HCL's options too, with HCL's defaults (`beta=0.5`, `tau_plus=0.1`; set both
+to 0 for the paper's plain contrastive loss).
 `segment_pairs_kept` is the share of pairs the loss used (the rest were cropped away)."""),
         network_cell(),
         new_code_cell("""trainer = DetConTrainer(
@@ -202,9 +203,8 @@ def cluster_check(labels, title, ax):
     return nmi
 
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
-axes[0].set_ylabel("images")
-nmi_before = cluster_check(trainer.refit(), "random network", axes[0])"""),
+clusters_at_random_init = trainer.refit()
+print("largest cluster at random init:", np.bincount(clusters_at_random_init).max(), "images")"""),
         new_markdown_cell("""## Train
 
 `cluster_accuracy` is how often the head predicts the pseudo-label; TensorBoard also has
@@ -213,9 +213,12 @@ nmi_before = cluster_check(trainer.refit(), "random network", axes[0])"""),
 settle)."""),
         new_code_cell("""metrics = trainer.fit(1, progress=False)
 print({k: round(v, 3) for k, v in metrics.items()})
+fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
+axes[0].set_ylabel("images")
+nmi_before = cluster_check(clusters_at_random_init, "random network", axes[0])
 nmi_after = cluster_check(trainer.refit(), "after one epoch", axes[1])
 print(f"NMI of the clusters with the demo classes: {nmi_before:.2f} -> {nmi_after:.2f}")
-fig"""),
+plt.show()"""),
         *records_cells(),
         *probe_after_cells("The clusters were the only supervision."),
     ]
@@ -287,7 +290,7 @@ for j in range(len(images)):
         axes[i, j].set_axis_off()
 for i, title in enumerate(("test image", "masked input", "inpainted")):
     axes[i, 0].set_title(title, fontsize=9, loc="left")
-fig"""),
+plt.show()"""),
         *records_cells(),
         *probe_after_cells("The network learned only to fill holes; no label was used."),
     ]
@@ -349,8 +352,8 @@ Recorded each step: `loss`, and per task `loss/<task>`, `accuracy/<task>` and
 print({k: round(v, 3) for k, v in metrics.items() if "/" in k})"""),
         new_markdown_cell("""## The learned task weights, the method's own check
 
-Each task's weight is `exp(-s)`, 1 at the start. A weight rises while its task's loss is below
-1/2 and falls while it is above, and settles where `exp(-s) = 1 / (2 L)`. `digit` is easy (loss
+Each task's weight is `exp(-s)`, 1 at the start. A weight rises while its weighted loss
+`exp(-s) L` is below 1/2 and falls while it is above, so it settles at `exp(-s) = 1 / (2 L)`. `digit` is easy (loss
 soon below 1/2) and gains weight; the careless annotator's column keeps a high loss and is
 turned down. In two short epochs the weights have only begun to move (Adam moves each `s` by
 about the learning rate per step), so the clean `scene` column still drifts down at the same
@@ -363,7 +366,7 @@ print("heading to 1 / (2 L):", (1 / (2 * losses)).round(3).to_dict())
 assert weights["scene_careless"] < weights["digit"], "the noisy column should weigh less"
 ax = weights.plot.bar(figsize=(4, 2.5), rot=0, title="learned task weights exp(-s)")
 ax.axhline(1.0, color="gray", lw=0.8)
-ax.figure"""),
+plt.show()"""),
         *records_cells(),
         *probe_after_cells("The probe uses patches the trainer never saw, and the demo's "
                            "classes, which the tasks only partly share."),
@@ -380,7 +383,10 @@ NOTEBOOKS = {
 
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
-        nb = new_notebook(cells=cells(), metadata={
+        made = cells()
+        for i, cell in enumerate(made):
+            cell.id = f"{name.split('.')[0]}-{i}"    # stable ids: regenerating gives no churn
+        nb = new_notebook(cells=made, metadata={
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
             "language_info": {"name": "python"}})
         nbformat.validate(nb)
