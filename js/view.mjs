@@ -276,6 +276,7 @@ export class LabelerView {
     this.showMessage("", false);
     keepFocus(this.ui.root, () => {
       this.ui.main.hidden = true;
+      this.ui.help.hidden = true; // the labeling keys wait; the viewer lists its own
       this.viewer.open(state.row, state.current?.name ?? `row ${state.row}`);
     });
     this.ui.root.focus({ preventScroll: true });
@@ -285,6 +286,7 @@ export class LabelerView {
   closeViewer() {
     keepFocus(this.ui.root, () => {
       this.ui.main.hidden = false;
+      this.ui.help.hidden = false;
     });
     this.ui.root.focus({ preventScroll: true });
     this.sizeCanvas();

@@ -60,11 +60,12 @@ def viewer_open(page: Page) -> None:
     page.locator(".pw-viewer:not([hidden]) .pw-full[src]").wait_for()
     page.locator(".pw-viewer-info").filter(has_text="zoom").wait_for()
     assert page.locator(".pw-main").is_hidden(), "the grid stays hidden while the viewer is open"
+    assert page.locator(".pw-help").is_hidden(), "the labeling keys' help waits while the viewer is open"
 
 
 def viewer_closed(page: Page) -> None:
     page.locator(".pw-viewer").wait_for(state="hidden")
-    assert page.locator(".pw-main").is_visible()
+    assert page.locator(".pw-main").is_visible() and page.locator(".pw-help").is_visible()
     assert page.evaluate("() => document.activeElement === document.querySelector('.pw-root')"), \
         "after closing the viewer the labeler has the keys"
 
