@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
+from patchwork_widget.labels.groups import validation_mask
+from patchwork_widget.options import (
+    FineTuneOptions,
+    FixMatchOptions,
+    LossOptions,
+    TrainOptions,
+)
 from patchwork_widget.session.background import Report, Task, run_in_background
 from patchwork_widget.session.derived import training_positives
 from patchwork_widget.session.events import EventKind
@@ -35,6 +41,7 @@ class TrainingOutcome:
     result: TrainResult
     probs: np.ndarray | None
     embeddings: np.ndarray | None
+    class_auc: dict[str, float] = field(default_factory=dict)  # validation AUC per class
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class RoundRequest:
     options: TrainOptions
     update_predictions: bool
     update_embeddings: bool
+    class_auc: bool = False  # also the validation AUC per class (online rounds' stop rules)
 
 
 # runner(model, request, model inputs, cancel event, report) -> outcome; the model ends trained
@@ -67,7 +75,13 @@ def train_and_predict(model: PatchworkModels, request: RoundRequest, inputs: dic
     probs = m.predict(model, snapshot, **inputs).to_numpy() if request.update_predictions else None
     embeddings = (np.asarray(model.fine_tuning.predict(inputs["features"], batch_size=1024, verbose=0))
                   if request.update_embeddings else None)
-    return TrainingOutcome(result, probs, embeddings)
+    class_auc = {}
+    if request.class_auc and probs is not None:
+        classes = [c for c in snapshot.columns if c not in ("filepath", "exclude", "validation")]
+        rows = validation_mask(snapshot)
+        auc, _ = m.class_metrics(probs[rows].astype(float), snapshot.loc[rows, classes].to_numpy(float))
+        class_auc = {c: float(a) for c, a in zip(classes, auc)}
+    return TrainingOutcome(result, probs, embeddings, class_auc)
 
 
 class ModelMethods:

@@ -18,17 +18,24 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from patchwork_widget.options.active import OnlineOptions
 from patchwork_widget.options.checks import Choice, check_fields
-from patchwork_widget.session.background import Task
+from patchwork_widget.session.background import Report, Task
 from patchwork_widget.session.events import EventKind
+from patchwork_widget.session.modeling import (
+    RoundRequest,
+    TrainingOutcome,
+    train_and_predict,
+)
 from patchwork_widget.session.round_worker import RoundProcess
 
 if TYPE_CHECKING:
@@ -81,6 +88,7 @@ class OnlineLearner:
         self.reason = ""  # why it stopped
         self.job: Task | None = None
         self.worker: RoundProcess | None = None  # the run's worker process, if it has one
+        self._class_auc: dict[str, float] = {}  # of the last round, set where it trained
         self._started = 0.0
 
     # ------------------------------------------------------------------ control
@@ -101,6 +109,7 @@ class OnlineLearner:
         self.rounds, self.labels_since = [], 0
         if runner is RoundRunner.PROCESS or (runner is RoundRunner.AUTO and session.features is not None):
             self.worker = RoundProcess(session.features)
+            self.worker.warm()
         self._start_round()
         self._tell()
 
@@ -157,12 +166,22 @@ class OnlineLearner:
         try:
             self.job = session.train(options.train, update_embeddings="embeddings" in needs,
                                      on_done=self._round_done,
-                                     runner=None if self.worker is None else self.worker.run)
+                                     runner=partial(self._train_round, self.worker))
         except ValueError as err:  # e.g. no training labels yet: wait for more
             logger.info("online round not started: %s", err)
             return
         self.labels_since = 0
         self._started = time.perf_counter()
+
+    def _train_round(self, worker: RoundProcess | None, model: Any, request: RoundRequest,
+                     inputs: dict[str, Any], cancel: threading.Event, report: Report
+                     ) -> TrainingOutcome:
+        """A round, in the training thread: in ``worker`` or in this thread, with the
+        validation AUC per class computed there too (not on the owner thread)."""
+        run = train_and_predict if worker is None else worker.run
+        outcome = run(model, replace(request, class_auc=True), inputs, cancel, report)
+        self._class_auc = outcome.class_auc  # read by _round_done, posted after this returns
+        return outcome
 
     def _round_done(self, task: Task) -> None:
         if self.state is OnlineState.OFF:
@@ -184,54 +203,46 @@ class OnlineLearner:
         self.rounds.append(OnlineRound(
             round=len(self.rounds) + 1, labels=labels,
             val_auc=float(last.get("val_auc", math.nan)), val_loss=float(last.get("val_loss", math.nan)),
-            class_auc=self._class_auc(), seconds=time.perf_counter() - self._started))
-        reason = self._stop_reason()
+            class_auc=self._class_auc, seconds=time.perf_counter() - self._started))
+        unlabeled = self._unlabeled()
+        reason = self._stop_reason(unlabeled)
         if reason:
             self.stop(reason)
         else:
-            self.rerank()
+            self.rerank(unlabeled)
             self._maybe_start()
         self._tell()
 
-    def _class_auc(self) -> dict[str, float]:
-        from patchwork_widget.models import validation_metrics
-
-        session = self.session
-        predictions = session.derived.predictions
-        if predictions is None:
-            return {}
-        covered = [c for c in session.classes if c in predictions.columns]
-        metrics = validation_metrics(predictions, session.df, covered)
-        return {c: float(v) for c, v in metrics["auc"].items()}
-
-    def _stop_reason(self) -> str:
+    def _stop_reason(self, unlabeled: np.ndarray) -> str:
         rule, last = self.options.stop, self.rounds[-1]
         if rule.macro_auc is not None and last.val_auc >= rule.macro_auc:
             return f"validation macro AUC {last.val_auc:.3f} reached {rule.macro_auc}"
         if rule.class_auc and all(last.class_auc.get(c, -1.0) >= t for c, t in rule.class_auc.items()):
             return "every class reached its validation AUC threshold"
-        if rule.all_labeled and not self._unlabeled(keep=[]).any():
+        if rule.all_labeled and not unlabeled.any():
             return "every image of the subset is labeled"
         return ""
 
     # ------------------------------------------------------------------ the queue
-    def _unlabeled(self, keep: list[int]) -> np.ndarray:
+    def _unlabeled(self) -> np.ndarray:
+        """The subset's unlabeled rows (a mask)."""
         from patchwork_widget.active.subsets import subset_mask
         from patchwork_widget.labels.groups import labeled_classes
 
         session = self.session
         mask = subset_mask(session.df, session.classes, self.options.subset)
         mask &= labeled_classes(session.df, session.classes) == 0
-        mask[np.asarray(keep, dtype=np.intp)] = False
         return mask
 
-    def rerank(self) -> list[int]:
+    def rerank(self, unlabeled: np.ndarray | None = None) -> list[int]:
         """Re-rank the queue after the cursor: the rows up to the cursor and the next
         :data:`KEEP_AHEAD` stay as they are, the rest is the subset's unlabeled rows in the
-        chosen order (with random picks)."""
+        chosen order (with random picks). ``unlabeled``: the subset's unlabeled rows, when
+        already at hand."""
         session = self.session
         keep = session.queue[: session.cursor + 1 + KEEP_AHEAD]
-        candidates = self._unlabeled(keep)
+        candidates = self._unlabeled() if unlabeled is None else unlabeled.copy()
+        candidates[np.asarray(keep, dtype=np.intp)] = False
         if not candidates.any():
             return session.queue
         from patchwork_widget.active.registry import rank

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, replace
@@ -113,10 +114,16 @@ class RoundProcess:
         self._folder: str | None = None
         self._file: FeatureFile | None = None
         self._closed = False
+        self.ready = threading.Event()  # set once the worker has loaded TensorFlow
+
+    def warm(self) -> None:
+        """Start the worker now, in the background (writing the features and loading
+        TensorFlow take seconds), so that the first round does not wait for it."""
+        threading.Thread(target=self._warm_up, name="patchwork-online-start", daemon=True).start()
 
     @property
     def pid(self) -> int | None:
-        """The worker's process id while it runs (None before the first round)."""
+        """The worker's process id (None before it starts)."""
         return None if self._process is None else self._process.pid
 
     def run(self, model: PatchworkModels, request: RoundRequest, inputs: dict[str, Any],
@@ -153,6 +160,15 @@ class RoundProcess:
         threading.Thread(target=self._shut_down, name="patchwork-online-close", daemon=True).start()
 
     # ------------------------------------------------------------------ internals
+    def _warm_up(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._connection()
+            except WorkerDied:  # the next round starts another one
+                logger.warning("the online training process ended while starting")
+
     def _connection(self) -> Connection:
         if self._process is not None and self._process.is_alive():
             return self._conn
@@ -164,15 +180,18 @@ class RoundProcess:
         parent, child = CONTEXT.Pipe()
         self._process = CONTEXT.Process(target=serve, args=(child, self._cancel, self._file),
                                         name="patchwork-online-rounds", daemon=True)
+        self.ready.clear()
         self._process.start()
         child.close()
         self._conn = parent
+        self._receive(parent, None)  # ("ready",)
+        self.ready.set()
         logger.info("online training process %d started", self._process.pid)
         return parent
 
-    def _receive(self, conn: Connection, cancel: threading.Event) -> tuple:
+    def _receive(self, conn: Connection, cancel: threading.Event | None) -> tuple:
         while not conn.poll(POLL_SECONDS):
-            if cancel.is_set():
+            if cancel is not None and cancel.is_set():
                 self._cancel.set()
             if not self._process.is_alive():
                 break
@@ -183,7 +202,7 @@ class RoundProcess:
 
     def _died(self) -> WorkerDied:
         self._process.join(JOIN_SECONDS)
-        return WorkerDied(f"the online training process ended during the round (exit code "
+        return WorkerDied(f"the online training process ended (exit code "
                           f"{self._process.exitcode})")
 
     def _shut_down(self) -> None:
@@ -209,19 +228,23 @@ def serve(conn: Connection, cancel: Any, features: FeatureFile) -> None:
     """The worker's loop: one round per message until ``None`` or the kernel's end."""
     os.nice(NICENESS)
     data = features.open()
+    from patchwork_widget import models as m  # TensorFlow loads before the first round
+
+    conn.send(("ready",))
     model, built_for = None, None
     while True:
         try:
             message = conn.recv()
         except EOFError:  # the kernel is gone
-            return
-        if message is None:
-            return
+            message = None
+        if message is None:  # nothing to save: skip TensorFlow's slow teardown
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         _, request, state = message
         try:
             if model is None or built_for != state.build_key():
-                from patchwork_widget import models as m
-
                 model = m.build_models(state.classes, feature_shape=state.feature_shape,
                                        options=state.options)
                 built_for = state.build_key()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
 import numpy as np
 import pytest
@@ -72,12 +71,13 @@ def test_killing_the_worker_mid_round_stops_online_mode_and_keeps_the_model(sess
     session.train().result(timeout=120)
     model, predictions = session.model, session.predictions
     weights = [w.copy() for w in model.output.get_weights()]
-    session.start_online(every=5)
+    # a round long enough to be killed in the middle
+    session.start_online(every=5, train={"solver": "minibatch", "epochs": 200})
     worker = session.online.worker
-    while worker.pid is None:  # the first round starts the worker
-        threading.Event().wait(0.01)
+    assert worker.ready.wait(120)  # started in the background
+    assert not session.online.job.done()  # the first round, training
     os.kill(worker.pid, signal.SIGKILL)
-    with pytest.raises(WorkerDied, match="ended during the round"):
+    with pytest.raises(WorkerDied, match="ended"):
         session.online.job.result(timeout=60)  # a failed round, not a hang
     status = session.online_status()
     assert status["state"] == "stopped" and "round 1 failed" in status["reason"]
@@ -86,7 +86,7 @@ def test_killing_the_worker_mid_round_stops_online_mode_and_keeps_the_model(sess
         np.testing.assert_array_equal(a, b)
     session.annotate(200, {"cat": 0.0})  # labeling goes on
     assert session.df.at[200, "cat"] == 0.0
-    session.start_online(every=5)  # and online mode starts again with a new worker
+    session.start_online(every=5, runner="process")  # online mode starts again, a new worker
     assert session.online.job.result(timeout=120) is not None
     assert session.online_status()["rounds"] == 1
 

@@ -112,6 +112,21 @@ def test_a_validation_threshold_stops_it(session):
     assert not session.online_status()["training"]  # no more rounds
 
 
+@pytest.mark.parametrize("runner", ["thread", "process"])
+def test_a_per_class_threshold_stops_it_with_the_auc_of_the_rounds_predictions(session, runner):
+    from patchwork_widget.models import validation_metrics
+
+    label(session, range(12, 60))
+    for row in range(60, 90):
+        session.annotate(row, {"cat": session.cat[row], "validation": True})
+    session.start_online(every=5, stop={"class_auc": {"cat": 0.8}}, runner=runner)
+    status = wait_round(session)
+    assert status["state"] == "stopped" and "every class reached" in status["reason"]
+    # computed where the round trained; the reference: the round's predictions on this thread
+    reference = validation_metrics(session.predictions, session.df, ["cat"])["auc"]["cat"]
+    assert status["history"][0]["class_auc"]["cat"] == pytest.approx(reference)
+
+
 def test_everything_labeled_stops_it(session):
     label(session, range(12, N - 3))
     session.start_online(every=2)
