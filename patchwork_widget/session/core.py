@@ -237,15 +237,24 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
             raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "
                              f"images in {subset.title!r}: {ORDERS[choice.name].leaves_out}")
         if subset.kind in CLAIMED_KINDS and not self.store.read_only:
-            def more(remaining: np.ndarray, n: int) -> np.ndarray:
-                return rank(choice, remaining, n, rng=self._rng, classes=self.classes, **arrays)
-
-            picked = self.claims.take(picked, candidates, int(count), more)
+            picked = self.claim_ranked(picked, candidates, int(count), choice)
         else:
             self.claims.forget()
         self.queue, self.cursor = [int(r) for r in picked], 0
         self.sampled = {"subset": subset.to_dict(), "order": choice.to_dict(), "count": int(count)}
         return self.queue
+
+    def claim_ranked(self, picked: Sequence[int], candidates: np.ndarray, count: int,
+                     order: str | OrderChoice | Mapping[str, Any]) -> list[int]:
+        """Claim ``count`` rows for this annotator (see ``claim_lease``): ``picked``, the
+        ranked rows of the ``candidates`` mask, with rows another annotator holds replaced
+        by the next ones ``order`` ranks. With the SQLite journal: ``picked`` itself."""
+        arrays = self._order_inputs()
+
+        def more(remaining: np.ndarray, n: int) -> np.ndarray:
+            return rank(order, remaining, n, rng=self._rng, classes=self.classes, **arrays)
+
+        return self.claims.take(np.asarray(picked, dtype=np.intp), candidates, count, more)
 
     def set_queue(self, rows: Sequence[int]) -> None:
         """Replace the queue (e.g. re-ranked after an online round) and tell the views."""

@@ -223,3 +223,13 @@ def test_the_disagreements_subset_needs_its_rows() -> None:
     df.loc[1, "exclude"] = True
     mask = subset_mask(df, ["cat", "dog"], subset, disagreements=np.array([True, True, False]))
     assert mask.tolist() == [True, False, False]
+
+
+def test_a_re_ranked_queue_is_claimed_too(team) -> None:
+    """What online learning's re-ranking uses: ranked rows, with others' replaced."""
+    ana, bob = team("ana", seed=1), team("bob")
+    mine = ana.sample(count=6)
+    unlabeled = np.ones(20, dtype=bool)
+    theirs = bob.claim_ranked(mine[:4] + [19], unlabeled, 5, "random")
+    assert len(theirs) == 5 and not set(theirs) & set(mine)
+    assert 19 in theirs  # the free ranked row kept
