@@ -204,6 +204,29 @@ def test_hue_keeps_saturation_and_value():
     assert np.abs(np.median(shift, axis=1)).max() <= 0.3 + 1e-3
 
 
+@pytest.mark.parametrize("key, value, channel", [("hue_delta", 0.3, 0), ("saturation_delta", 0.5, 1)])
+def test_hue_and_saturation_draw_one_value_per_image(key, value, channel):
+    # one image repeated: each copy must come out as TensorFlow's single-image op with its own
+    # value (recovered from the output), and the copies' values must differ
+    img = batch(n=1, lo=0.3, hi=0.7)[0]
+    y = run(np.repeat(img[None], 8, axis=0), {key: value})
+    a, b = hsv(img[None])[..., channel], hsv(y)[..., channel]
+    drawn = []
+    for out, hue_or_sat in zip(y, b):
+        if key == "hue_delta":
+            shift = (hue_or_sat - a[0] + 0.5) % 1.0 - 0.5
+            v = float(np.median(shift))
+            want = tf.image.adjust_hue(img, v).numpy()
+        else:
+            v = float(np.median(hue_or_sat / a[0]))
+            want = tf.image.adjust_saturation(img, v).numpy()
+        np.testing.assert_allclose(out, want, atol=1e-4)
+        drawn.append(v)
+    centre = 0.0 if key == "hue_delta" else 1.0
+    assert all(abs(v - centre) <= value + 1e-4 for v in drawn)
+    assert len(np.unique(np.round(drawn, 4))) == 8
+
+
 def test_jitter_changes_about_80_percent_of_images():
     n = 400
     x = batch(n=n, lo=0.2, hi=0.8)
