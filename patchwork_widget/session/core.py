@@ -19,23 +19,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patchwork_widget.active.registry import ORDERS, OrderChoice, available_orders, order_options, rank
-from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
-from patchwork_widget.labels.agreement import disagreeing_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import check_number
 from patchwork_widget.session.background import Dispatcher
-from patchwork_widget.session.claims import CLAIMED_KINDS, DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
+from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
 from patchwork_widget.session.derived import DerivedState
 from patchwork_widget.session.events import EventKind, Listener, Listeners, SessionEvent
 from patchwork_widget.session.modeling import ModelMethods
 from patchwork_widget.session.online import OnlineLearner, OnlineMethods
 from patchwork_widget.session.propagation import PropagationMethods
+from patchwork_widget.session.sampling import SamplingMethods
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +41,7 @@ FLAGS = ("exclude", "validation")
 DEFAULT_OUTFILE = "patchwork_labels.csv"
 
 
-class Session(ModelMethods, PropagationMethods, OnlineMethods):
+class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
     """Labels, sampling and display for one labeling project.
 
     Parameters
@@ -210,74 +208,6 @@ class Session(ModelMethods, PropagationMethods, OnlineMethods):
             }
             for i, (row, path) in enumerate(zip(rows, paths))
         ]
-
-    # ------------------------------------------------------------------ sampling
-    def sample(
-        self, subset: Subset | Mapping[str, Any] = Subset(SubsetKind.UNLABELED),
-        order: str | OrderChoice | Mapping[str, Any] = "random", count: int = 50,
-    ) -> list[int]:
-        """Fill the queue with ``count`` rows of ``subset`` in ``order`` (A1, A2).
-
-        ``order`` is an order name, an ``OrderChoice`` (name and class) or its dict form.
-        Sampling rows still to label (unlabeled, unlabeled for a class, partially labeled)
-        claims them in the store (see ``claim_lease``): on a team journal, rows other
-        annotators hold are replaced by the next ones in the order.
-        """
-        self.dispatcher.drain()
-        if not isinstance(subset, Subset):
-            subset = Subset.from_dict(subset)
-        choice = OrderChoice.parse(order)
-        arrays = self._order_inputs()
-        disagree = (disagreeing_rows(self.store.history(), self.classes, len(self.df))
-                    if subset.kind is SubsetKind.DISAGREEMENTS else None)
-        candidates = subset_mask(self.df, self.classes, subset, labels=arrays["labels"],
-                                 unreadable=self.unreadable_mask(), disagreements=disagree)
-        picked = rank(choice, candidates, count, rng=self._rng, classes=self.classes, **arrays)
-        if not len(picked) and candidates.any():
-            raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "
-                             f"images in {subset.title!r}: {ORDERS[choice.name].leaves_out}")
-        if subset.kind in CLAIMED_KINDS and not self.store.read_only:
-            picked = self.claim_ranked(picked, candidates, int(count), choice)
-        else:
-            self.claims.forget()
-        self.queue, self.cursor = [int(r) for r in picked], 0
-        self.sampled = {"subset": subset.to_dict(), "order": choice.to_dict(), "count": int(count)}
-        return self.queue
-
-    def claim_ranked(self, picked: Sequence[int], candidates: np.ndarray, count: int,
-                     order: str | OrderChoice | Mapping[str, Any]) -> list[int]:
-        """Claim ``count`` rows for this annotator (see ``claim_lease``): ``picked``, the
-        ranked rows of the ``candidates`` mask, with rows another annotator holds replaced
-        by the next ones ``order`` ranks. With the SQLite journal: ``picked`` itself."""
-        arrays = self._order_inputs()
-
-        def more(remaining: np.ndarray, n: int) -> np.ndarray:
-            return rank(order, remaining, n, rng=self._rng, classes=self.classes, **arrays)
-
-        return self.claims.take(np.asarray(picked, dtype=np.intp), candidates, count, more)
-
-    def set_queue(self, rows: Sequence[int]) -> None:
-        """Replace the queue (e.g. re-ranked after an online round) and tell the views."""
-        self.queue = [int(r) for r in rows]
-        self._emit(EventKind.QUEUE, source="queue")
-
-    @property
-    def orders(self) -> list[OrderChoice]:
-        """The orders available now (model-based ones once their arrays cover every class)."""
-        return order_options(self.classes, available_orders(**self._order_inputs()))
-
-    def _order_inputs(self) -> dict[str, Any]:
-        """The arrays the orders need, each present only if it fits the current classes."""
-        classes, derived = self.classes, self.derived
-        arrays: dict[str, Any] = {
-            "labels": self.df[classes].to_numpy(dtype=float),
-            "probs": derived.covering("predictions", classes),
-            "features": self.features,
-            "embeddings": derived.embeddings,
-            "scores": derived.covering("propagation", classes),
-            "cache": derived.cache,
-        }
-        return {name: value for name, value in arrays.items() if value is not None}
 
     # ------------------------------------------------------------------ labeling
     def annotate(
