@@ -137,3 +137,14 @@ def test_a_project_not_granted_is_refused(granted, tmp_path, postgres) -> None: 
 def test_bad_grants_are_refused(postgres, args, message) -> None:  # noqa: F811
     with pytest.raises(ValueError, match=message):
         grant_annotator(postgres.url, *args)
+
+
+def test_an_annotator_starts_a_project_granted_before_it_exists(granted, tmp_path, postgres) -> None:  # noqa: F811
+    _, people = granted
+    url, ana, _ = people["ana"]
+    fresh = f"fresh-{uuid.uuid4().hex[:8]}"
+    grant_annotator(postgres.url, fresh, ana)  # no password: hers stays
+    store = open_as(tmp_path, fresh, url, ana)
+    store.annotate(0, {"cat": 0})
+    assert store.history()["user"].tolist() == [ana]
+    store.close()
