@@ -204,16 +204,26 @@ def test_hue_keeps_saturation_and_value():
     assert np.abs(np.median(shift, axis=1)).max() <= 0.3 + 1e-3
 
 
-@pytest.mark.parametrize("key, value, channel", [("hue_delta", 0.3, 0), ("saturation_delta", 0.5, 1)])
-def test_hue_and_saturation_draw_one_value_per_image(key, value, channel):
+@pytest.mark.parametrize("key, value, channel", [("hue_delta", 0.3, 0), ("saturation_delta", 0.5, 1),
+                                                ("contrast_delta", 0.4, None)])
+def test_colour_ops_draw_one_value_per_image(key, value, channel):
     # one image repeated: each copy must come out as TensorFlow's single-image op with its own
     # value (recovered from the output), and the copies' values must differ
     img = batch(n=1, lo=0.3, hi=0.7)[0]
     y = run(np.repeat(img[None], 8, axis=0), {key: value})
-    a, b = hsv(img[None])[..., channel], hsv(y)[..., channel]
+    if channel is None:
+        a, b = img[None], y
+    else:
+        a, b = hsv(img[None])[..., channel], hsv(y)[..., channel]
     drawn = []
     for out, hue_or_sat in zip(y, b):
-        if key == "hue_delta":
+        if key == "contrast_delta":
+            def spread(t):
+                return (t - t.mean(axis=(0, 1))).std()
+
+            v = float(spread(hue_or_sat) / spread(a[0]))
+            want = tf.image.adjust_contrast(img, v).numpy()
+        elif key == "hue_delta":
             shift = (hue_or_sat - a[0] + 0.5) % 1.0 - 0.5
             v = float(np.median(shift))
             want = tf.image.adjust_hue(img, v).numpy()
