@@ -9,7 +9,8 @@ contrastive trainers need two independent augmentations of the same images, so
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -19,10 +20,10 @@ from patchwork_widget.images.pipeline import AUTOTUNE, dataset
 
 __all__ = ["TrainingData", "file_list", "pair_dataset"]
 
-TrainingData = Union[Sequence[Union[str, "os.PathLike[str]"]], np.ndarray, tf.data.Dataset]
+TrainingData = Sequence[str | os.PathLike[str]] | np.ndarray | tf.data.Dataset
 
 
-def file_list(data: Any, name: str) -> Optional[list]:
+def file_list(data: Any, name: str) -> list | None:
     """``data`` as a list of path strings, or None when it is not a sequence of paths."""
     if isinstance(data, (str, bytes, os.PathLike, tf.data.Dataset, Mapping)):
         return None
@@ -41,15 +42,15 @@ def file_list(data: Any, name: str) -> Optional[list]:
 def pair_dataset(
     data: TrainingData,
     augment: Mapping[str, Any],
-    imshape: Tuple[int, int],
+    imshape: tuple[int, int],
     num_channels: int = 3,
-    norm: Optional[float] = None,
+    norm: float | None = None,
     single_channel: bool = False,
     batch_size: int = 64,
     num_parallel_calls: int = AUTOTUNE,
     shuffle: bool = True,
-    cache: Union[bool, str] = False,
-) -> Tuple[tf.data.Dataset, Optional[int]]:
+    cache: bool | str = False,
+) -> tuple[tf.data.Dataset, int | None]:
     """Batches of ``(view1, view2)``, two independent augmentations of the same images.
 
     Parameters
@@ -57,7 +58,7 @@ def pair_dataset(
     data : list of paths, image array, or tf.data.Dataset
         Files or ``(N, H, W[, C])`` arrays go through
         :func:`patchwork_widget.images.pipeline.dataset`; a ``tf.data.Dataset`` must yield
-        float images in [0, 1] at ``imshape``, one by one ``(H, W, C)`` or in batches
+        float images at ``imshape`` (clipped to [0, 1] once, before both views), one by one ``(H, W, C)`` or in batches
         ``(n, H, W, C)`` (they are re-batched to ``batch_size``).
     augment : dict
         Validated augmentation parameters (see ``validate_augment``).
@@ -77,8 +78,8 @@ def pair_dataset(
             raise ValueError("a trainingdata Dataset must yield image tensors (H, W, C) or "
                              f"batches (n, H, W, C); its elements are {spec}")
         ds = data.unbatch() if spec.shape.rank == 4 else data
-        ds = ds.map(lambda x: tf.ensure_shape(tf.cast(x, tf.float32),
-                                              (*imshape, num_channels)))
+        ds = ds.map(lambda x: tf.ensure_shape(
+            tf.clip_by_value(tf.cast(x, tf.float32), 0.0, 1.0), (*imshape, num_channels)))
         ds = ds.batch(batch_size, drop_remainder=True)
         card = int(ds.cardinality())
         if card == tf.data.INFINITE_CARDINALITY:
@@ -94,6 +95,8 @@ def pair_dataset(
         n = len(data) if not isinstance(data, tf.data.Dataset) else "too few"
         raise ValueError(f"batch_size={batch_size} is larger than the training set ({n} images); "
                          "lower batch_size or give more images")
-    ds = ds.map(lambda x: (augment_batch(x, augment), augment_batch(x, augment)),
+    # images are in [0, 1] here (the pipeline's, or clipped above): no clip per view
+    ds = ds.map(lambda x: (augment_batch(x, augment, clip=False),
+                           augment_batch(x, augment, clip=False)),
                 num_parallel_calls=num_parallel_calls)
     return ds.prefetch(AUTOTUNE), steps

@@ -7,10 +7,10 @@ from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
 
-from patchwork_widget import loaders  # noqa: E402
-from patchwork_widget.images import BadFiles  # noqa: E402
-from patchwork_widget.images.pipeline import dataset, decoder_kinds  # noqa: E402
-from patchwork_widget.images.read import read_image  # noqa: E402
+from patchwork_widget import loaders
+from patchwork_widget.images import BadFiles
+from patchwork_widget.images.pipeline import dataset, decoder_kinds
+from patchwork_widget.images.read import read_image
 
 RNG = np.random.default_rng(3)
 
@@ -151,7 +151,7 @@ def test_cache_gives_the_same_images_every_pass():
     arr = u8(9, 6, 6, 3)
     ds, _ = dataset(arr, imshape=(6, 6), batch_size=9, cache=True)
     first, second = collect(ds), collect(ds)
-    key = lambda a: sorted(map(bytes, (a * 255).astype(np.uint8)))  # noqa: E731
+    key = lambda a: sorted(map(bytes, (a * 255).astype(np.uint8)))
     assert key(first) == key(second) == key(arr.astype(np.float32) / 255)
 
 
@@ -197,3 +197,23 @@ def test_feeds_keras_fit_directly():
     model.compile("adam", "binary_crossentropy")
     hist = model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(hist.history["loss"][0])
+
+
+def test_pair_dataset_views_are_flips_of_the_clipped_images():
+    from patchwork_widget.feature.data import pair_dataset
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(-1.0, 2.0, (8, 6, 6, 3)).astype(np.float32)  # out of [0, 1]
+    flips = {"flip_left_right": True, "flip_up_down": True, "rot90": True}
+    ds, steps = pair_dataset(tf.data.Dataset.from_tensor_slices(images), flips, (6, 6),
+                             batch_size=4)
+    clipped = np.clip(images, 0.0, 1.0)
+    dihedral = [np.rot90(f(img), k) for img in clipped
+                for f in (lambda t: t, np.fliplr) for k in range(4)]
+    seen = 0
+    for view1, view2 in ds:
+        for view in (view1.numpy(), view2.numpy()):
+            for out in view:
+                assert any(np.array_equal(out, d) for d in dihedral)
+        seen += len(view1)
+    assert steps == 2 and seen == 8
