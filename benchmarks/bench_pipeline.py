@@ -10,7 +10,8 @@ and for the same scenes at 256x256 it prints images per second and CPU microseco
   and with ``augment=True`` (every default key);
 
 each after one warm-up pass, best of 5 rounds in which the cases take turns (so other load on
-the machine falls on all of them alike). Goal: the pipeline with flips and turns >= 2x the
+the machine falls on all of them alike). Then SimCLR's train step at 64 px fed by its own
+two-view pipeline against the same step on one cached batch, alternating. Goal: the pipeline with flips and turns >= 2x the
 PIL loop. CPU time per image shows the ceiling on this 2-core machine: the loop uses one core,
 the pipeline both, so with both cores free its ratio approaches 2 x the last column (baseline CPU
 per image / CPU per image); other load on the machine comes out of the pipeline's second core.
@@ -24,12 +25,12 @@ import tempfile
 import time
 
 import numpy as np
-from PIL import Image
-
 from _table import print_table
+from PIL import Image
 
 BATCH = 64
 ROUNDS = 5
+SIMCLR_STEPS = 8
 FLIPS = {"flip_left_right": True, "flip_up_down": True, "rot90": True}
 
 
@@ -89,6 +90,29 @@ def cases(files, size):
             for name, (rate, cpu) in rates.items()]
 
 
+def simclr_steps(files, size: int, logdir: str) -> list[tuple]:
+    """SimCLR train-step seconds fed by its own input pipeline (augment=True, two views) vs
+    the same cached batch again and again, alternating, after a warm-up step (tracing)."""
+    from patchwork_widget.feature.simclr import SimCLRTrainer
+
+    trainer = SimCLRTrainer(logdir, files, imshape=(size, size), batch_size=BATCH, augment=True)
+    batches = iter(trainer._ds)  # the batches fit() iterates
+    cached = next(batches)
+
+    def step(x1, x2):
+        float(trainer._train_step(x1, x2)["loss"])
+
+    step(*cached)
+    real = fixed = 0.0
+    for _ in range(SIMCLR_STEPS):
+        start = time.perf_counter()
+        step(*next(batches))
+        middle = time.perf_counter()
+        step(*cached)
+        real, fixed = real + middle - start, fixed + time.perf_counter() - middle
+    return [(f"{size}px", real / SIMCLR_STEPS, fixed / SIMCLR_STEPS, real / fixed)]
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from patchwork_widget.datasets import build_demo_dataset, load_demo_dataset
@@ -103,6 +127,12 @@ def main() -> None:
         f"{os.cpu_count()} cores (goal: pipeline + flips/turns >= 2x baseline)",
         ["case", "images/s", "CPU us/image", "x baseline", "CPU efficiency x baseline"], rows,
     )
+    with tempfile.TemporaryDirectory() as logdir:
+        steps = simclr_steps(files, 64, logdir)
+    print_table(
+        f"SimCLR train step (default ResNetFCN, batch {BATCH}, augment=True), mean of "
+        f"{SIMCLR_STEPS} alternating steps (goal: real input <= 1.1x the cached batch)",
+        ["images", "real input s", "cached batch s", "ratio"], steps)
 
 
 if __name__ == "__main__":
