@@ -13,6 +13,7 @@ import pandas as pd
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES
 from patchwork_widget.images.thumbnails import DisplayOptions
+from patchwork_widget.labels.files import table_format
 from patchwork_widget.options.checks import (
     check_array,
     check_names,
@@ -39,6 +40,10 @@ def check_widget_arguments(df_or_path: Any, *, features: Any, outfile: Any, clas
             raise TypeError(f"df_or_path must be a label table (pandas DataFrame) or the path "
                             f"of a CSV / Parquet file holding one; got {shown(df_or_path)}")
         check_path("df_or_path", df_or_path)
+        try:
+            table_format(df_or_path)
+        except ValueError as e:
+            raise ValueError(f"df_or_path: {e}") from None
     if features is not None:
         rows = len(df_or_path) if isinstance(df_or_path, pd.DataFrame) else None
         check_array("features", features, (2, 4), rows=rows,
