@@ -223,3 +223,26 @@ def test_gradient_factors_and_validation():
         badge(probs, np.ones((2, 2)), 1, output="logits")
     with pytest.raises(ValueError, match=r"cls must be a class column index in \[0, 2\)"):
         badge(probs, np.ones((2, 2)), 1, cls=2)
+
+
+def test_a_refresh_in_blocks_lowers_every_bound_to_the_exact_distance(monkeypatch):
+    monkeypatch.setattr(badge_module, "_REFRESH_BLOCK", 50)  # blocks of 10 rows for 5 centres
+    probs, emb, _ = problem(233, 6, 3, 8)
+    a = gradient_factors(probs)
+    grad_sq = (a * a).sum(axis=1) * ((emb * emb).sum(axis=1) + 1.0)
+    valid = np.ones(233, dtype=bool)
+    valid[::7] = False
+    grad_sq[~valid] = 0.0
+    first = int(np.argmax(grad_sq))
+    seeding = badge_module._LazySeeding(emb, a, grad_sq, valid, first)
+    centres = [first, 3, 50, 111, 232]
+    for j in centres[1:]:
+        seeding.add(j)
+    seeding.refresh()
+    h = np.hstack([emb, np.ones((233, 1))])
+    g = (a[:, :, None] * h[:, None, :]).reshape(233, -1)
+    want = ((g[:, None, :] - g[None, centres, :]) ** 2).sum(axis=2).min(axis=1)
+    want[~valid] = 0.0
+    want[centres] = 0.0
+    np.testing.assert_allclose(seeding.bound, want, rtol=1e-9, atol=1e-9)
+    assert seeding.pending == [] and seeding.total == pytest.approx(want.sum())
