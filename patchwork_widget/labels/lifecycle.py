@@ -19,6 +19,7 @@ from .exporting import Exports
 from .files import save_labels
 from .journal import Journal
 from .lock import WriterLock
+from .resolution import Resolution
 from .table import LiveTable
 
 log = logging.getLogger("patchwork_widget.labels.store")
@@ -31,6 +32,7 @@ class StoreFiles:
     path: Path
     _journal: Journal
     _table: LiveTable
+    _resolution: Resolution
     _lock: threading.RLock
     _exports: Exports
     _writer: WriterLock | None
@@ -91,7 +93,8 @@ class StoreFiles:
             if self._pending:
                 start = time.perf_counter()
                 if not self._journal.write_snapshot(
-                    self._table.df, self._last_action, self._pending
+                    self._resolution.latest_table(self._table.df), self._last_action,
+                    self._pending,
                 ):
                     log.log(  # expected on a shared journal: others write on
                         logging.INFO if self._journal.shared else logging.WARNING,

@@ -28,8 +28,16 @@ from .journal import Journal
 from .lifecycle import StoreFiles
 from .lock import WriterLock
 from .opening import Start, open_journal
-from .records import CLASS_EDITS, UNREADABLE, Change, fold_unreadable, history_frame
+from .records import (
+    CLASS_EDITS,
+    UNREADABLE,
+    Change,
+    changes_from_frames,
+    fold_unreadable,
+    history_frame,
+)
 from .remote import RemoteChange, RemoteNews
+from .resolution import Resolution
 from .table import LiveTable, constant_grid, undo_grid
 
 
@@ -45,7 +53,13 @@ class LabelStore(StoreFiles):
     """
 
     def __init__(
-        self, path: Path, journal: Journal, start: Start, writer: WriterLock | None, exported: bool
+        self,
+        path: Path,
+        journal: Journal,
+        start: Start,
+        writer: WriterLock | None,
+        exported: bool,
+        resolution: Resolution,
     ) -> None:
         self.path = path
         self._journal = journal
@@ -59,6 +73,7 @@ class LabelStore(StoreFiles):
         self._taken_over = False
         self._exports = Exports(path, journal, self._lock, exported)
         self._news = RemoteNews()
+        self._resolution = resolution
         self._unreadable = fold_unreadable({}, journal.details(UNREADABLE))
 
     @classmethod
@@ -75,6 +90,7 @@ class LabelStore(StoreFiles):
         journal: str | None = None,
         project: str | None = None,
         annotator: str | None = None,
+        resolution: str = "latest",
     ) -> LabelStore:
         """Open (or start) the store whose export file is ``path``.
 
@@ -111,6 +127,10 @@ class LabelStore(StoreFiles):
             The project in the team journal (required with a server URL).
         annotator
             Who labels, recorded on every action (the same as ``user``; give one).
+        resolution
+            Which value a cell several annotators labeled shows: ``"latest"`` (the newest
+            value, whoever set it) or ``"majority"`` (the value most annotators hold once
+            two or more hold one; a tie shows the latest). See docs/team.md.
 
         Returns
         -------
@@ -124,11 +144,14 @@ class LabelStore(StoreFiles):
             Another process writes this journal (the message names its pid and host).
         """
         delay = check_delay(autosave)
+        rule = Resolution(resolution)
         path = Path(path)
         backend, start, writer, exported = open_journal(
             path, df, classes, user, read_only, wait, journal, project, annotator
         )
-        store = cls(path, backend, start, writer, exported)
+        store = cls(path, backend, start, writer, exported, rule)
+        if rule.rule != "latest":
+            rule.follow(store._table, changes_from_frames(*backend.pending(0)))
         backend.watch(store._pull)
         if writer is None:
             return store
@@ -270,6 +293,7 @@ class LabelStore(StoreFiles):
             events = self._table.cell_events(rows, grid)
             action = self._journal.append(kind, events, seconds=seconds, undoes=undoes)
         self._table.set(rows, grid)
+        self._resolution.committed(self._table, action, kind, self._journal.user, events)
         self._acknowledged(action)
         return action, rows, grid
 
@@ -357,7 +381,7 @@ class LabelStore(StoreFiles):
         """Apply actions other stores committed (``Journal.changes_after``), if any."""
         if not changes:
             return
-        self._table.apply_changes(changes)
+        self._resolution.apply(self._table, changes)
         fold_unreadable(self._unreadable, [json.loads(change.detail) for change in changes
                                            if change.kind == UNREADABLE])
         if any(change.kind in CLASS_EDITS for change in changes):
@@ -393,6 +417,7 @@ class LabelStore(StoreFiles):
                 events = self._table.class_edit_events(kind, detail)
                 action = self._journal.append(kind, events, detail=detail)
             self._table.apply_class_edit(kind, detail)
+            self._resolution.committed(self._table, action, kind, self._journal.user, [], detail)
             self._undo.clear()
             self._acknowledged(action)
         self._news.deliver()

@@ -125,6 +125,7 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         journal: str | None = None,
         project: str | None = None,
         annotator: str | None = None,
+        resolution: str = "latest",
         **kwargs: Any,
     ) -> Session:
         """Open a project from a table (DataFrame, CSV or Parquet path).
@@ -132,7 +133,8 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         Labels are journaled beside ``outfile``; it defaults to the table's own path when
         ``source`` is a file, else to ``patchwork_labels.csv`` in the working directory.
         ``journal``, ``project`` and ``annotator`` choose a team journal on a PostgreSQL
-        server (see :meth:`LabelStore.open` and docs/team.md). Other keyword arguments go
+        server, and ``resolution`` which value a cell several annotators labeled shows
+        (see :meth:`LabelStore.open` and docs/team.md). Other keyword arguments go
         to :class:`Session`.
         """
         is_path = isinstance(source, (str, os.PathLike))
@@ -143,7 +145,8 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         same_file = is_path and os.path.abspath(source) == os.path.abspath(outfile)
         df = None if same_file else load_labels(source)
         store = LabelStore.open(
-            outfile, df=df, classes=classes, journal=journal, project=project, annotator=annotator
+            outfile, df=df, classes=classes, journal=journal, project=project,
+            annotator=annotator, resolution=resolution,
         )
         return cls(store, **kwargs)
 
