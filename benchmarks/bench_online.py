@@ -5,7 +5,9 @@
    no training, and while online rounds run back to back (every=1), once with rounds in a
    thread of this process and once in the worker process; the quiet figure is taken before and
    after, in the same process. Goal: ratio <= 1.2. Also the owner thread's time per round (the
-   hand-over that puts a round's predictions in place and re-ranks the queue).
+   hand-over that puts a round's predictions in place and re-ranks the queue). A control row:
+   no training, but as many CPU-bound processes as the worker's threads, at the worker's
+   priority: what any second busy process costs the requests on this machine, GIL aside.
 2. A simulated labeler (labels from ground truth, ``LABEL_SECONDS`` per label; the validation
    rows labeled first): labels needed until the validation macro AUC reaches the target, for
    online mode (a round every 20 labels, max entropy, 20% random; the worker warm before the
@@ -13,16 +15,20 @@
    random order. On the demo set, and on scikit-learn's digits (1,797 rows, 10 classes, the 64
    pixel columns standardised), a held-out set the defaults were not tuned on.
 
-    python benchmarks/bench_online.py
+    python benchmarks/bench_online.py            # both parts
+    python benchmarks/bench_online.py latency    # part 1 only
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +37,7 @@ from _table import print_table
 from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset
 from patchwork_widget.labels import prep_label_dataframe
 from patchwork_widget.session import Session
+from patchwork_widget.session.round_worker import CONTEXT, NICENESS
 from patchwork_widget.widget import protocol
 
 REQUESTS = 200  # timed annotate requests per condition, at least
@@ -86,12 +93,51 @@ def idle(session: Session, seconds: float) -> None:
         time.sleep(0.002)
 
 
+def spin(started) -> None:
+    """A CPU-bound process at the round worker's priority (the control), until terminated."""
+    os.nice(NICENESS)
+    started.set()
+    while True:
+        pass
+
+
+def with_busy_processes(session: Session, rows: list[int]) -> np.ndarray:
+    count = max(1, (os.cpu_count() or 2) - 1)  # as many as the worker's threads
+    started = [CONTEXT.Event() for _ in range(count)]
+    procs = [CONTEXT.Process(target=spin, args=(event,), daemon=True) for event in started]
+    for proc, event in zip(procs, started):
+        proc.start()
+        event.wait(120)
+    latencies, *_ = ack_latency(session, rows, None)
+    for proc in procs:
+        proc.terminate()
+        proc.join()
+    return latencies
+
+
+def median_ms(values: list[float]) -> float:
+    return float(np.median(values)) if values else float("nan")
+
+
+def timed(record: list[float], fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, adding each call's duration (ms) to ``record``."""
+    def run(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            record.append((time.perf_counter() - start) * 1e3)
+    return run
+
+
 def ack_latency(session: Session, rows: list[int], runner: str | None
-                ) -> tuple[np.ndarray, list[float]]:
-    """Request latencies (ms) and the owner thread's time (ms) of each round applied: at
-    least :data:`REQUESTS` requests (cycling over ``rows``) and, with a runner,
-    :data:`MIN_ROUNDS` rounds."""
+                ) -> tuple[np.ndarray, list[float], list[float]]:
+    """Request latencies (ms), and the owner thread's time (ms) of each round applied and of
+    each round started (the snapshot, inside a request): at least :data:`REQUESTS` requests
+    (cycling over ``rows``) and, with a runner, :data:`MIN_ROUNDS` rounds."""
     cls = session.classes[0]
+    starts: list[float] = []
+    session.online._start_round = timed(starts, session.online._start_round)  # until the del below
     if runner is not None:
         session.start_online(every=1, explore=0.0, stop={"all_labeled": False}, runner=runner)
         session.online.job.result(timeout=600)  # warm: the first round is done
@@ -115,7 +161,8 @@ def ack_latency(session: Session, rows: list[int], runner: str | None
         i += 1
     if runner is not None:
         session.stop_online()
-    return np.array(latencies), applies
+    del session.online._start_round
+    return np.array(latencies), applies, starts[1:]  # the first started before the timing
 
 
 def latency_table(folder: Path, problem: Problem) -> None:
@@ -126,23 +173,25 @@ def latency_table(folder: Path, problem: Problem) -> None:
     session.build_model()
     session.train().result(timeout=300)
     free = [r for r in range(len(truth)) if np.isnan(session.df.at[r, classes[0]])]
-    quiet, _ = ack_latency(session, free, None)
-    figures = {runner: ack_latency(session, free, runner) for runner in ("thread", "process")}
-    quiet_after, _ = ack_latency(session, free, None)
+    quiet, *_ = ack_latency(session, free, None)
+    figures = {f"rounds back to back, {runner}": ack_latency(session, free, runner)
+               for runner in ("thread", "process")}
+    figures["control: busy processes, no training"] = (with_busy_processes(session, free), [], [])
+    quiet_after, *_ = ack_latency(session, free, None)
     session.close()
     base = np.concatenate([quiet, quiet_after])
     p = np.percentile
-    rows = [("no training, before", len(quiet), p(quiet, 50), p(quiet, 95), "", "", 0, ""),
+    rows = [("no training, before", len(quiet), p(quiet, 50), p(quiet, 95), "", "", 0, "", ""),
             ("no training, after", len(quiet_after), p(quiet_after, 50), p(quiet_after, 95),
-             "", "", 0, "")]
-    for runner, (busy, applies) in figures.items():
-        rows.append((f"rounds back to back, {runner}", len(busy), p(busy, 50), p(busy, 95),
+             "", "", 0, "", "")]
+    for runner, (busy, applies, starts) in figures.items():
+        rows.append((runner, len(busy), p(busy, 50), p(busy, 95),
                      p(busy, 50) / p(base, 50), p(busy, 95) / p(base, 95), len(applies),
-                     float(np.median(applies)) if applies else float("nan")))
+                     median_ms(starts), median_ms(applies)))
     print_table(f"Annotate request latency, ms (one request every {GAP} s; ratios against "
                 f"both quiet runs; load average {os.getloadavg()[0]:.1f})",
                 ["", "requests", "p50", "p95", "p50 ratio", "p95 ratio", "rounds applied",
-                 "owner ms per round (median)"], rows)
+                 "owner ms: round start", "owner ms: round applied"], rows)
 
 
 def labels_to_target(session: Session, problem: Problem, mode: str) -> tuple[int, float]:
@@ -202,13 +251,14 @@ def labeler_table(folder: Path, problem: Problem) -> None:
                 ["mode", "labels", "AUC reached", "seconds"], table)
 
 
-def main() -> None:
+def main(parts: list[str]) -> None:
     demo = demo_problem()
     with tempfile.TemporaryDirectory() as folder:
         latency_table(Path(folder), demo)
-        for problem in (demo, digits_problem()):
-            labeler_table(Path(folder), problem)
+        if "latency" not in parts:
+            for problem in (demo, digits_problem()):
+                labeler_table(Path(folder), problem)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

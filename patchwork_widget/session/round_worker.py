@@ -228,8 +228,16 @@ def serve(conn: Connection, cancel: Any, features: FeatureFile) -> None:
     """The worker's loop: one round per message until ``None`` or the kernel's end."""
     os.nice(NICENESS)
     data = features.open()
+    import tensorflow as tf
+    from threadpoolctl import threadpool_limits
+
     from patchwork_widget import models as m  # TensorFlow loads before the first round
 
+    # one core stays free for the kernel (TensorFlow's and the BLAS's thread pools)
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    threadpool_limits(threads)
     conn.send(("ready",))
     model, built_for = None, None
     while True:
