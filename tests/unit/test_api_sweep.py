@@ -626,3 +626,26 @@ def test_known_gap(case: Case, arg: str, value: Any, env: Env) -> None:
     until its owner fixes it, then fails here so the entry in GAPS is removed."""
     outcome, detail = classify(case, env, arg, value)
     assert outcome == OK, f"{case.name}({arg}={value!r:.40}): {outcome}: {detail}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared array check itself (options/checks.py), on what the sweep's small values miss.
+
+
+def test_check_array_accepts_empty_arrays() -> None:
+    """A model with no validation rows yet has empty label and prediction matrices."""
+    from patchwork_widget.options.checks import check_array
+
+    assert check_array("labels", np.zeros((0, 2)), 2, values=(0.0, 1.0)).shape == (0, 2)
+
+
+def test_check_array_counts_bad_values_in_every_chunk() -> None:
+    from patchwork_widget.options.checks import check_array
+
+    x = np.zeros((70_000, 2), dtype=np.float32)
+    x[[0, 65_536, 69_999], 1] = [np.nan, np.inf, -np.inf]
+    with pytest.raises(ValueError, match=r"features must be finite; got 3 NaN or infinite"):
+        check_array("features", x, 2)
+    with pytest.raises(ValueError, match=r"probs must be finite; got 2 infinite"):
+        check_array("probs", x, 2, allow_nan=True)
+    assert check_array("features", x, 2, finite=False) is x  # not scanned, not copied
