@@ -190,7 +190,8 @@ def _fully_labeled(labels: Any, shape: tuple[int, int], cls: int | None, n: int)
 def _kmeanspp(emb: np.ndarray, a: np.ndarray, valid: np.ndarray, k: int,
               rng: np.random.Generator) -> np.ndarray:
     """k-means++ seeding over the implicit embeddings ``g_i = a_i (x) [emb_i, 1]``."""
-    grad_sq = np.einsum("ij,ij->i", a, a) * (np.einsum("ij,ij->i", emb, emb).astype(np.float64) + 1.0)
+    emb_sq = np.einsum("ij,ij->i", emb, emb).astype(np.float64)  # one pass, in emb's dtype
+    grad_sq = np.einsum("ij,ij->i", a, a) * (emb_sq + 1.0)
     grad_sq[~valid] = 0.0
     first = int(np.argmax(grad_sq))
     if grad_sq[first] <= 0.0:
@@ -272,13 +273,12 @@ class _LazySeeding:
         """A row drawn in proportion to ``D^2``, or None when every proposal was rejected."""
         if not self.pending:  # exact bounds: every draw is accepted
             return int(self._locate(rng.random() * self.total))
-        count = _PROPOSALS
-        rows = self._locate(rng.random(count) * self.total)
+        rows = self._locate(rng.random(_PROPOSALS) * self.total)
         dist = np.minimum(self.bound[rows], self._distances(rows))
         dist[self.taken[rows]] = 0.0
-        accepted = np.flatnonzero(rng.random(count) * self.bound[rows] < dist)
+        accepted = np.flatnonzero(rng.random(_PROPOSALS) * self.bound[rows] < dist)
         if len(accepted) == 0:
-            self.rejected += count
+            self.rejected += _PROPOSALS
             return None
         self.rejected += int(accepted[0])
         return int(rows[accepted[0]])
