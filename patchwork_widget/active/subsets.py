@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from patchwork_widget.labels.groups import excluded_mask, labeled_classes, validation_mask
+from patchwork_widget.labels.schema import check_table
+from patchwork_widget.options.checks import check_names, shown
 
 
 class SubsetKind(str, enum.Enum):
@@ -107,6 +109,13 @@ def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset,
     ``unreadable`` marks the rows whose image could not be read (the ``unreadable`` subset);
     ``disagreements`` the rows where annotators' values differ for some class (the
     ``disagreements`` subset, from the label history: required for it)."""
+    check_table(df)
+    classes = check_names("classes", classes, allow_empty=True, what="class name")
+    missing = [c for c in classes if c not in df.columns]
+    if missing:
+        raise ValueError(f"classes: {missing} are not columns of df")
+    if not isinstance(subset, Subset):
+        raise TypeError(f"subset must be a Subset (see Subset.from_dict); got {shown(subset)}")
     excluded = excluded_mask(df)
     kind = subset.kind
     if kind is SubsetKind.DISAGREEMENTS:

@@ -9,25 +9,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from .schema import FILEPATH, validate_label_dataframe
+from patchwork_widget.options.checks import check_path, shown
+
+from .schema import FILEPATH, check_table, validate_label_dataframe
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".csv", ".parquet")
 
 
-def table_format(path: str | os.PathLike) -> str:
-    """Return ``"csv"`` or ``"parquet"`` from a path's extension.
+def table_format(path: str | os.PathLike, arg: str = "path") -> str:
+    """Return ``"csv"`` or ``"parquet"`` from a path's extension (``arg``: the argument's
+    name, for messages).
 
     Raises
     ------
     ValueError
         For any other extension, listing the allowed ones.
     """
-    suffix = Path(path).suffix.lower()
+    suffix = Path(check_path(arg, path)).suffix.lower()
     if suffix not in EXTENSIONS:
         raise ValueError(
-            f"{os.fspath(path)!r}: unknown label file extension {suffix!r}; "
+            f"{arg}={os.fspath(path)!r}: unknown label file extension {suffix!r}; "
             f"allowed: {list(EXTENSIONS)}"
         )
     return suffix[1:]
@@ -53,7 +56,10 @@ def load_labels(source: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     """
     if isinstance(source, pd.DataFrame):
         return validate_label_dataframe(source)
-    if table_format(source) == "parquet":
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"source must be a label table (DataFrame) or a .csv/.parquet path; "
+                        f"got {type(source).__name__} {shown(source)}")
+    if table_format(source, "source") == "parquet":
         return validate_label_dataframe(pd.read_parquet(source))
     header = pd.read_csv(source, nrows=0).columns
     # Paths are read verbatim ("NA" or "001" is a file name); only empty cells and "nan"
@@ -75,6 +81,7 @@ def save_labels(df: pd.DataFrame, path: str | os.PathLike) -> None:
     the new table, never a partial one. A new file gets the permissions the user's umask
     allows; a replaced file keeps its permissions.
     """
+    check_table(df)
     fmt = table_format(path)
     path = Path(path)
     tmp = path.with_name(f"{_temp_prefix(path)}{secrets.token_hex(6)}{_TEMP_SUFFIX}")

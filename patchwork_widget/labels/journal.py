@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from patchwork_widget.options.checks import check_path
+
 from .records import (
     CLASS_EDITS,
     Change,
@@ -70,7 +72,7 @@ CREATE INDEX events_by_action ON events (action);
 
 def journal_path(export_path: str | os.PathLike) -> Path:
     """The journal beside an export file: ``labels.csv`` -> ``labels.csv.journal.sqlite``."""
-    path = Path(export_path)
+    path = Path(check_path("export_path", export_path))
     return path.with_name(path.name + ".journal.sqlite")
 
 

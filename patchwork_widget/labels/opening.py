@@ -132,7 +132,8 @@ def _annotator(user: str | None, annotator: str | None) -> str:
         )
     name = annotator if annotator is not None else user
     if name is not None and not (isinstance(name, str) and name.strip()):
-        raise ValueError(f"annotator must be a non-empty name; got {name!r}")
+        arg = "annotator" if annotator is not None else "user"
+        raise ValueError(f"{arg} must be a non-empty name; got {name!r}")
     return name or default_user()
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.options.checks import check_path
+
 from . import shutdown
 from .arguments import check_changes, check_claim, check_rows, check_seconds
 from .autosave import check_delay
@@ -38,6 +40,7 @@ from .records import (
 )
 from .remote import RemoteChange, RemoteNews
 from .resolution import Resolution
+from .schema import check_table, validate_classes
 from .table import LiveTable, constant_grid, undo_grid
 
 
@@ -145,7 +148,11 @@ class LabelStore(StoreFiles):
         """
         delay = check_delay(autosave)
         rule = Resolution(resolution)
-        path = Path(path)
+        path = Path(check_path("path", path))
+        if df is not None:
+            check_table(df)
+        if classes is not None:
+            classes = validate_classes(classes)
         backend, start, writer, exported = open_journal(
             path, df, classes, user, read_only, wait, journal, project, annotator
         )

@@ -23,9 +23,17 @@ from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_chan
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
+from patchwork_widget.labels.arguments import check_changes, check_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
-from patchwork_widget.options.checks import check_number
+from patchwork_widget.options.checks import (
+    check_array,
+    check_int,
+    check_names,
+    check_number,
+    check_path,
+    check_seed,
+)
 from patchwork_widget.session.background import Dispatcher
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
 from patchwork_widget.session.derived import DerivedState
@@ -91,10 +99,11 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
     ) -> None:
         check_number("suggest_yes", suggest_yes, 0.5, 1.0, open_low=True)
         check_number("suggest_no", suggest_no, 0.0, 0.5, open_high=True)
-        if features is not None and len(features) != len(store.df):
-            raise ValueError(
-                f"features has {len(features)} rows but the label table has {len(store.df)}"
-            )
+        if features is not None:  # a memmap is not scanned (it may be larger than memory)
+            features = check_array("features", features, (2, 4), rows=len(store.df),
+                                   finite=not isinstance(features, np.memmap))
+        check_seed("seed", seed)
+        check_int("num_channels", num_channels, 1)
         self.store = store
         self.claims = QueueClaims(store, claim_lease, claim_overlap)
         self.features = features
@@ -137,6 +146,9 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         (see :meth:`LabelStore.open` and docs/team.md). Other keyword arguments go
         to :class:`Session`.
         """
+        check_path("outfile", outfile, allow_none=True)
+        if classes is not None:
+            check_names("classes", classes, what="class name")
         is_path = isinstance(source, (str, os.PathLike))
         if outfile is None:
             outfile = source if is_path else DEFAULT_OUTFILE
@@ -217,7 +229,9 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         self, rows: int | Sequence[int], changes: Mapping[str, Any], seconds: float | None = None
     ) -> list[int]:
         """Set fields of one row or several; returns only once the change is durable (L4)."""
-        rows = [rows] if isinstance(rows, (int, np.integer)) else list(rows)
+        single = isinstance(rows, (int, np.integer)) and not isinstance(rows, bool)
+        rows = check_rows([rows] if single else rows, len(self.df)).tolist()
+        changes = check_changes(changes, self.classes)
         classes = [c for c in changes if c in self.classes]
         unreadable = self.store.unreadable if set(changes) - {"exclude"} else {}
         blocked = [r for r in rows if r in unreadable]
@@ -359,6 +373,7 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
     def save(self, path: str | os.PathLike | None = None) -> str:
         """Write the table atomically now (CSV or Parquet by extension); returns the path.
         The outfile is also kept current in the background (``store.export_state``)."""
+        check_path("path", path, allow_none=True)
         self.store.export(path)
         return str(self.store.path if path is None else path)
 

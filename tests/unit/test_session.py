@@ -176,7 +176,7 @@ def test_row_values_are_json_ready(session):
 
 def test_features_must_align_with_the_table(tmp_path, image_paths):
     df = prep_label_dataframe(image_paths, CLASSES)
-    with pytest.raises(ValueError, match="features has 3 rows but the label table has 40"):
+    with pytest.raises(ValueError, match="features must have 40 rows; got 3"):
         Session.open(df, outfile=tmp_path / "l.csv", features=np.zeros((3, 4)))
 
 
