@@ -29,11 +29,11 @@ from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
     check_array,
     check_int,
-    check_names,
     check_number,
     check_path,
     check_seed,
 )
+from patchwork_widget.session.arguments import check_open_arguments
 from patchwork_widget.session.background import Dispatcher
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
 from patchwork_widget.session.derived import DerivedState
@@ -146,9 +146,8 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         (see :meth:`LabelStore.open` and docs/team.md). Other keyword arguments go
         to :class:`Session`.
         """
-        check_path("outfile", outfile, allow_none=True)
-        if classes is not None:
-            check_names("classes", classes, what="class name")
+        check_open_arguments(source, "source", features=kwargs.get("features"),
+                             outfile=outfile, classes=classes, seed=kwargs.get("seed"))
         is_path = isinstance(source, (str, os.PathLike))
         if outfile is None:
             outfile = source if is_path else DEFAULT_OUTFILE

@@ -13,45 +13,15 @@ import pandas as pd
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES
 from patchwork_widget.images.thumbnails import DisplayOptions
-from patchwork_widget.labels.files import table_format
-from patchwork_widget.options.checks import (
-    check_array,
-    check_names,
-    check_path,
-    check_seed,
-    check_shape,
-    shown,
-)
+from patchwork_widget.options.checks import check_shape
 from patchwork_widget.session import Session
+from patchwork_widget.session.arguments import check_open_arguments
+from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP
 from patchwork_widget.widget.labeler import Labeler
 from patchwork_widget.widget.model_tab import ModelTab
 from patchwork_widget.widget.online_tab import OnlineTab
 from patchwork_widget.widget.propagate_tab import PropagateTab
 from patchwork_widget.widget.train_tab import TrainTab
-
-
-def check_widget_arguments(df_or_path: Any, *, features: Any, outfile: Any, classes: Any,
-                           seed: Any) -> None:
-    """Refuse, by name, constructor arguments the session would otherwise fail on obscurely or
-    accept silently: the table or its file, features (a finite numeric array of vectors or
-    feature maps, one row per table row of an in-memory table; a memmap is not scanned), the outfile, class names and the seed."""
-    if not isinstance(df_or_path, pd.DataFrame):
-        if not isinstance(df_or_path, (str, os.PathLike)):
-            raise TypeError(f"df_or_path must be a label table (pandas DataFrame) or the path "
-                            f"of a CSV / Parquet file holding one; got {shown(df_or_path)}")
-        check_path("df_or_path", df_or_path)
-        try:
-            table_format(df_or_path)
-        except ValueError as e:
-            raise ValueError(f"df_or_path: {e}") from None
-    if features is not None:
-        rows = len(df_or_path) if isinstance(df_or_path, pd.DataFrame) else None
-        check_array("features", features, (2, 4), rows=rows,
-                    finite=not isinstance(features, np.memmap))
-    check_path("outfile", outfile, allow_none=True)
-    if classes is not None:
-        check_names("classes", classes, what="class name")
-    check_seed("seed", seed)
 
 
 class PatchworkWidget(widgets.VBox):
@@ -82,6 +52,12 @@ class PatchworkWidget(widgets.VBox):
     journal, project, annotator : str, optional
         Team labeling (docs/team.md): ``journal`` a ``postgresql://`` URL (None: the SQLite
         journal beside the outfile), the ``project`` on that server, and who is labeling.
+    resolution : {"latest", "majority"}
+        Which value a cell several annotators labeled shows (docs/team.md).
+    claim_lease, claim_overlap : float
+        Team sampling: how many seconds the images handed to this annotator stay theirs
+        (renewed while labeling), and the share of a sample that may go to a second annotator
+        as well, to measure agreement (docs/team.md).
     """
 
     def __init__(
@@ -100,17 +76,21 @@ class PatchworkWidget(widgets.VBox):
         journal: str | None = None,
         project: str | None = None,
         annotator: str | None = None,
+        resolution: str = "latest",
+        claim_lease: float = DEFAULT_LEASE,
+        claim_overlap: float = DEFAULT_OVERLAP,
         **unknown: Any,
     ) -> None:
         if unknown:
             raise TypeError(unknown_arguments_message(unknown))
-        check_widget_arguments(df_or_path, features=features, outfile=outfile, classes=classes,
-                               seed=seed)
+        check_open_arguments(df_or_path, "df_or_path", features=features, outfile=outfile,
+                             classes=classes, seed=seed)
         display = DisplayOptions(size=check_shape("imshape", imshape), bands=bands,
                                  stretch=stretch)
         self.session = Session.open(
             df_or_path, outfile=outfile, classes=classes, journal=journal, project=project,
-            annotator=annotator, features=features,
+            annotator=annotator, resolution=resolution, claim_lease=claim_lease,
+            claim_overlap=claim_overlap, features=features,
             feature_extractor=feature_extractor, display=display, seed=seed,
             suggest_yes=suggest_yes, suggest_no=suggest_no,
         )

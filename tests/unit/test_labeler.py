@@ -156,3 +156,14 @@ def test_progress_follows_acknowledged_labels_jumps_and_other_annotators(widget)
     widget.session.store.annotate(queue[1], {"exclude": True})
     widget.session._remote_changed(RemoteChange(actions=1, upto=0, annotators=("bo",), class_edits=False))
     assert widget.labeler.progress["all"] == {"labeled": 2, "total": 40}
+
+
+def test_team_arguments_reach_the_session_and_bad_ones_are_named(tmp_path, image_paths):
+    df = prep_label_dataframe(image_paths, ["cat"])
+    with pytest.raises(ValueError, match="resolution must be one of 'latest', 'majority'"):
+        PatchworkWidget(df, outfile=tmp_path / "a.csv", resolution="vote")
+    with pytest.raises(ValueError, match="claim_overlap"):
+        PatchworkWidget(df, outfile=tmp_path / "b.csv", claim_overlap=2.0)
+    w = PatchworkWidget(df, outfile=tmp_path / "c.csv", resolution="majority", claim_lease=60.0)
+    assert w.session.store._resolution.rule == "majority" and w.session.claims.lease == 60.0
+    w.close()

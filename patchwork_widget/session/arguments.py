@@ -1,0 +1,33 @@
+"""What opening a labeling session checks before it opens (or creates) a label journal."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from patchwork_widget.labels.files import table_format
+from patchwork_widget.options.checks import check_array, check_names, check_path, check_seed, shown
+
+
+def check_open_arguments(source: Any, source_name: str, *, features: Any, outfile: Any,
+                         classes: Any, seed: Any) -> None:
+    """Refuse, by name, arguments the session would otherwise fail on obscurely or accept
+    silently, before any file is touched: the table or its file (``source_name`` is what the
+    caller calls it), features (a finite numeric array of vectors or feature maps, one row per
+    row of an in-memory table; a memmap is not scanned), the outfile, class names, the seed."""
+    if not isinstance(source, pd.DataFrame):
+        if not isinstance(source, (str, os.PathLike)):
+            raise TypeError(f"{source_name} must be a label table (pandas DataFrame) or the "
+                            f"path of a CSV / Parquet file holding one; got {shown(source)}")
+        table_format(source, source_name)
+    if features is not None:
+        rows = len(source) if isinstance(source, pd.DataFrame) else None
+        check_array("features", features, (2, 4), rows=rows,
+                    finite=not isinstance(features, np.memmap))
+    check_path("outfile", outfile, allow_none=True)
+    if classes is not None:
+        check_names("classes", classes, what="class name")
+    check_seed("seed", seed)
