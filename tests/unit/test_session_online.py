@@ -159,6 +159,26 @@ def test_the_users_stop_and_a_failing_round(session, monkeypatch):
     session.annotate(30, {"cat": 1.0})  # labeling goes on
 
 
+def test_a_round_whose_loss_became_nan_stops_it(session, monkeypatch):
+    from dataclasses import replace
+
+    from patchwork_widget import models
+
+    fit = models.fit
+
+    def diverging_fit(*args, **kwargs):  # the minibatch solver's answer to a NaN loss
+        return replace(fit(*args, **kwargs), stopped="training stopped: the loss became nan")
+
+    session.start_online(every=5, runner="thread")  # the patched fit is this process's
+    wait_round(session)
+    monkeypatch.setattr(models, "fit", diverging_fit)
+    label(session, range(20, 25))
+    status = wait_round(session)
+    assert status["state"] == "stopped" and status["rounds"] == 1
+    assert "round 2 failed: training stopped: the loss became nan" in status["reason"]
+    session.annotate(30, {"cat": 1.0})  # labeling goes on
+
+
 def test_bad_online_options_name_the_field():
     with pytest.raises(ValueError, match=r"unknown online option\(s\) \[.evry.\]; valid: \[.count., .every."):
         Session.start_online(None, evry=5)  # checked before the session is touched
