@@ -132,10 +132,12 @@ class RoundProcess:
         round, wait, and put the trained weights into ``model``. ``inputs`` are ignored: the
         worker has the features."""
         with self._lock:
-            if self._closed:
+            alive = self._process is not None and self._process.is_alive()
+            if self._closed and not alive:
                 raise RuntimeError("the online training process was closed")
             conn = self._connection()
-            self._cancel.clear()
+            if not self._closed:  # a round that comes after close() runs cancelled
+                self._cancel.clear()
             snapshot = request.snapshot.drop(columns=["filepath"], errors="ignore")
             try:
                 conn.send(("round", replace(request, snapshot=snapshot), ModelState.of(model)))
