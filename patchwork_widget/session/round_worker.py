@@ -92,11 +92,12 @@ class ModelState:
         return self.feature_shape, self.options, len(self.classes)
 
     def apply_to(self, model: PatchworkModels) -> None:
-        """Put these weights (and classes, and the trained flag) into ``model``."""
+        """Put these weights and the trained flag into ``model`` (not the classes: the
+        kernel's model may have been renamed with its classes during the round)."""
         split = len(model.fine_tuning.weights)
         model.fine_tuning.set_weights(self.weights[:split])
         model.output.set_weights(self.weights[split:])
-        model.classes, model.trained = list(self.classes), self.trained
+        model.trained = self.trained
 
 
 class RoundProcess:
@@ -104,8 +105,8 @@ class RoundProcess:
 
     def __init__(self, features: np.ndarray) -> None:
         if features is None or np.ndim(features) < 2:
-            raise ValueError("the round worker needs pre-extracted features (rows x ...); "
-                             f"got {None if features is None else np.shape(features)}")
+            raise ValueError("features: the round worker needs pre-extracted features (an array "
+                             f"of rows x ...); got {None if features is None else np.shape(features)}")
         self._features = features
         self._lock = threading.Lock()  # one round at a time; closing waits for it
         self._cancel = CONTEXT.Event()
@@ -259,6 +260,7 @@ def serve(conn: Connection, cancel: Any, features: FeatureFile) -> None:
                                        options=state.options)
                 built_for = state.build_key()
             state.apply_to(model)
+            model.classes = list(state.classes)
             outcome = train_and_predict(model, request, {"features": data}, cancel,
                                         lambda step: _progress(conn, step))
             conn.send(("done", outcome, ModelState.of(model)))

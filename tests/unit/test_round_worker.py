@@ -94,3 +94,17 @@ def test_killing_the_worker_mid_round_stops_online_mode_and_keeps_the_model(sess
 def test_the_worker_needs_features():
     with pytest.raises(ValueError, match="needs pre-extracted features"):
         RoundProcess(None)
+
+
+def test_a_class_renamed_during_a_round_in_the_worker_stays_renamed(session):
+    from patchwork_widget.options.active import ClassEdit
+
+    session.build_model()
+    session.start_online(every=5, train={"solver": "minibatch", "epochs": 200})
+    assert session.online.worker.ready.wait(120)
+    assert not session.online.job.done()  # the first round, training
+    session.edit_classes(ClassEdit("rename", "cat", new="kitten"))
+    session.online.job.result(timeout=300)
+    session.dispatcher.drain()
+    assert session.model.classes == ["kitten"]  # the round's weights, not its class names
+    assert list(session.predictions.columns) == ["kitten"]
