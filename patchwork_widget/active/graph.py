@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from patchwork_widget.active._checks import parse_enum
+from patchwork_widget.options.checks import check_array, check_bool, check_number
 from patchwork_widget.active.neighbors import (
     DEFAULT_RECALL,
     EXACT_MAX_ROWS,
@@ -80,6 +81,9 @@ def knn_graph(
     metric = parse_enum(Metric, metric, "metric")
     weighting = parse_enum(Weighting, weighting, "weighting")
     _check_weights(metric, weighting, temperature, gamma)
+    check_bool("normalize", normalize)
+    features = check_array("features", features, (2, 4),
+                           finite=not isinstance(features, np.memmap))
     found = find_neighbors(features, k, metric, backend, exact_max_rows, recall, **search)
     graph = graph_from_neighbors(found.indices, found.distances, weighting, temperature, gamma,
                                  normalize)
@@ -121,8 +125,7 @@ def graph_from_neighbors(
 def _check_weights(metric: Metric | None, weighting: Weighting, temperature: float,
                    gamma: float) -> None:
     for name, value in (("temperature", temperature), ("gamma", gamma)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+        check_number(name, value, 0.0, open_low=True)
     if weighting is Weighting.POWER and metric not in (None, Metric.COSINE):
         raise ValueError("weighting 'power' raises cosine similarity to a power: use "
                          "metric='cosine', or weighting='exp' for euclidean distances")

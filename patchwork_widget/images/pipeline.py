@@ -22,6 +22,7 @@ from patchwork_widget.images.augment import augment_batch, is_active, validate_a
 from patchwork_widget.images.decode import checked_image_loader, decoder_kinds, image_loader
 from patchwork_widget.images.guard import BadFiles, ReadLimits
 from patchwork_widget.images.read import check_options, dtype_norm
+from patchwork_widget.options.checks import check_bool, check_int, check_paths
 
 __all__ = ["AUTOTUNE", "array_loader", "checked_image_loader", "dataset", "decoder_kinds",
            "image_loader"]
@@ -152,10 +153,9 @@ def dataset(
         For an invalid option or mismatched lengths.
     """
     params = validate_augment(augment)
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
-    if not (isinstance(shuffle_buffer, (int, np.integer)) and shuffle_buffer >= 1):
-        raise ValueError(f"shuffle_buffer must be an int >= 1; got {shuffle_buffer!r}")
+    batch_size = check_int("batch_size", batch_size, 1)
+    shuffle_buffer = check_int("shuffle_buffer", shuffle_buffer, 1)
+    check_bool("shuffle", shuffle)
     if not isinstance(cache, (bool, str)):
         raise ValueError(f"cache must be True, False or a file prefix (str); got {cache!r}")
 
@@ -166,7 +166,7 @@ def dataset(
         load_array = array_loader(files, imshape, num_channels, norm, single_channel)
         items: Tuple[Any, ...] = (files,)
     else:
-        paths = [os.fspath(p) for p in files]
+        paths = check_paths("files", files)
         n = len(paths)
         kinds = decoder_kinds(paths)
         if skip_errors and bad_files is None:

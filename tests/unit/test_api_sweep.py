@@ -5,9 +5,6 @@ bad value drawn for its declared type. Every bad call must raise ``TypeError`` o
 (or a project subclass of them) whose message names the argument: never a raw numpy, pandas or
 TensorFlow error, a ``KeyError``/``IndexError``, and never silent acceptance. Each callable also
 refuses an unknown keyword argument, naming it.
-
-Cases whose fix belongs to a file outside this sweep's area are marked ``xfail(strict=True)``
-with the owner file in the reason, so they flip to failures once fixed.
 """
 
 from __future__ import annotations
@@ -474,23 +471,6 @@ def _trainer(name: str, **kwargs: Any) -> Any:
     return getattr(feature, name)(fcn=fcn, options=options, **kwargs)
 
 
-# Known gaps: (case, argument) -> (owner file, the reprs of the bad values still accepted or
-# answered without the argument's name, or ALL). Each is an xfail(strict=True) case below.
-ALL = ["<all>"]
-NAN_FEATURES = repr(np.full((4, 3), NAN))
-_NOT_A_TABLE = ["'x'", "None", "[1, 2]", "array([0., 0., 0.])", "{'filepath': ['a']}"]
-GAPS: dict[tuple[str, str], tuple[str, list[str]]] = {
-    ("knn_graph", "features"): ("active/graph.py", ["[[1, 'a'], [1, 'a'], [1, 'a'], [1, 'a']]"]),
-    ("knn_graph", "temperature"): ("active/graph.py", ["inf"]),
-    ("knn_graph", "normalize"): ("active/graph.py", ALL),
-    ("loaders.dataset", "files"): ("images/pipeline.py", ["'img.png'", "3", "[]", "None",
-                                                          "[1, 2]"]),
-    ("loaders.dataset", "batch_size"): ("images/pipeline.py", ["True"]),
-    ("loaders.dataset", "shuffle"): ("images/pipeline.py", ["'yes'", "2", "None", "1.5"]),
-    ("loaders.dataset", "shuffle_buffer"): ("images/pipeline.py", ["True"]),
-}
-
-
 # ---------------------------------------------------------------------------------------------
 # The classification shared by the tests and the before/after count.
 
@@ -528,9 +508,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 
 
 def _values(case: Case, arg: str) -> list[Any]:
-    """The bad values the sweep passes for ``arg`` (known gaps listed in GAPS left out)."""
-    gaps = GAPS.get((case.name, arg), ("", []))[1]
-    return [v for v in BAD[case.bad[arg]] if gaps is not ALL and repr(v) not in gaps]
+    """The bad values the sweep passes for ``arg``."""
+    return list(BAD[case.bad[arg]])
 
 
 def _marks(case: Case) -> list[Any]:
@@ -551,19 +530,6 @@ def _sweep_params(tf: bool) -> list[Any]:
         if case.unknown_kw:
             params.append(pytest.param(case, "unknown_kw", id=f"{case.name}-unknown_kw",
                                        marks=_marks(case)))
-    return params
-
-
-def _gap_params() -> list[Any]:
-    params = []
-    by_name = {case.name: case for case in CASES}
-    for (name, arg), (owner, values) in GAPS.items():
-        case = by_name[name]
-        for value in BAD[case.bad[arg]]:
-            if values is ALL or repr(value) in values:
-                mark = pytest.mark.xfail(strict=True, reason=f"fix belongs to {owner}")
-                params.append(pytest.param(case, arg, value, id=f"{name}-{arg}-{value!r:.30}",
-                                           marks=[*_marks(case), mark]))
     return params
 
 
@@ -597,14 +563,6 @@ def test_bad_argument_is_refused_by_name(case: Case, arg: str, env: Env, data: A
 def test_bad_argument_is_refused_by_name_tf(case: Case, arg: str, env: Env, data: Any) -> None:
     """As above for callables that build TensorFlow models: fewer draws, each costs more."""
     _check_one_bad_call(case, arg, env, data)
-
-
-@pytest.mark.parametrize("case, arg, value", _gap_params())
-def test_known_gap(case: Case, arg: str, value: Any, env: Env) -> None:
-    """Bad calls still not refused by name, in files outside this sweep's area: each xfails
-    until its owner fixes it, then fails here so the entry in GAPS is removed."""
-    outcome, detail = classify(case, env, arg, value)
-    assert outcome == OK, f"{case.name}({arg}={value!r:.40}): {outcome}: {detail}"
 
 
 # ---------------------------------------------------------------------------------------------
