@@ -249,6 +249,9 @@ class OnlineLearner:
 
         picked = rank(self.options.order, candidates, self.options.count, rng=session._rng,
                       classes=session.classes, **session._order_inputs())
+        if not session.store.read_only:  # on a team journal: rows another annotator holds
+            picked = session.claim_ranked(picked, candidates, self.options.count,  # give way
+                                          self.options.order)
         session.set_queue(keep + [int(r) for r in picked])
         return session.queue
 

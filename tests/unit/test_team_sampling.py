@@ -25,6 +25,7 @@ from patchwork_widget.active.subsets import (
     subset_options,
 )
 from patchwork_widget.labels import LabelStore, prep_label_dataframe
+from patchwork_widget.options.active import OnlineOptions
 from patchwork_widget.session import Session
 from patchwork_widget.session import claims as claims_module
 from patchwork_widget.session.claims import QueueClaims
@@ -233,3 +234,13 @@ def test_a_re_ranked_queue_is_claimed_too(team) -> None:
     theirs = bob.claim_ranked(mine[:4] + [19], unlabeled, 5, "random")
     assert len(theirs) == 5 and not set(theirs) & set(mine)
     assert 19 in theirs  # the free ranked row kept
+
+
+def test_online_reranking_gives_way_to_another_annotators_rows(team) -> None:
+    ana, bob = team("ana", nrows=60, seed=1), team("bob", nrows=60, seed=2)
+    held = set(bob.sample(count=30))
+    ana.sample(count=5)
+    ana.online.options = OnlineOptions(order="random", count=40)
+    queue = ana.online.rerank()
+    assert len(queue) == 5 + 25  # the 30 rows bob holds are not handed out again
+    assert not set(queue[5:]) & held
