@@ -7,7 +7,8 @@ real credentials. The binaries come from ``PATCHWORK_PG_BIN`` if set, else Debia
 ``postgresql`` package layout, else ``PATH``; without them the tests fail (not skip)
 saying what to install.
 
-Import the ``postgres`` fixture into a test module to use one server per test session.
+Import the ``postgres`` fixture into a test module to use one server per test session;
+:func:`wait_until` waits for what another store's listener brings.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,13 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -21,17 +21,7 @@ from patchwork_widget.labels.pg_schema import SCHEMA_VERSION
 from patchwork_widget.labels.remote import RemoteChange
 
 sys.path.insert(0, str(Path(__file__).parent))
-from postgres_server import PASSWORD, postgres  # noqa: E402,F401  (the fixture)
-
-
-def wait_until(condition, timeout: float = 20.0) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+from postgres_server import PASSWORD, postgres, wait_until  # noqa: E402,F401  (the fixture)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ value most annotators hold, the journal keeps every value (issue 16)."""
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -14,16 +13,7 @@ import pytest
 from patchwork_widget.labels import LabelStore, prep_label_dataframe
 
 sys.path.insert(0, str(Path(__file__).parent))
-from postgres_server import postgres  # noqa: E402,F401  (the fixture)
-
-
-def _until(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+from postgres_server import postgres, wait_until  # noqa: E402,F401  (the fixture)
 
 
 def test_majority_shows_what_most_annotators_hold(tmp_path, postgres):  # noqa: F811
@@ -44,8 +34,8 @@ def test_majority_shows_what_most_annotators_hold(tmp_path, postgres):  # noqa: 
         assert carl.df.at[0, "cat"] == 1.0  # carl's own commit caught up with the others first
         carl.annotate(1, {"dog": 0})
         bob.annotate(1, {"dog": 1})  # one against one: the latest shows
-        assert _until(lambda: carl.df.at[1, "dog"] == 1.0 and ana.df.at[1, "dog"] == 1.0)
-        assert _until(lambda: bob.df.at[0, "cat"] == 0.0)  # latest wins on a "latest" store
+        assert wait_until(lambda: carl.df.at[1, "dog"] == 1.0 and ana.df.at[1, "dog"] == 1.0)
+        assert wait_until(lambda: bob.df.at[0, "cat"] == 0.0)  # latest wins on a "latest" store
         assert ana.df.at[0, "cat"] == 1.0  # majority, from other stores' actions
 
         carl.undo()  # an undo is the newest action on its cells; row 0 keeps its majority

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from patchwork_widget.labels import LabelStore, prep_label_dataframe
 from patchwork_widget.session import Session
 
 sys.path.insert(0, str(Path(__file__).parent))
-from postgres_server import postgres  # noqa: E402,F401  (the fixture)
+from postgres_server import postgres, wait_until  # noqa: E402,F401  (the fixture)
 
 
 def _store(tmp_path, paths, **kwargs) -> LabelStore:
@@ -103,10 +102,7 @@ def test_team_stores_share_the_records(tmp_path, postgres):  # noqa: F811
 
     ana, bob = open_store("ana"), open_store("bob")
     ana.record_unreadable(5, "truncated JPEG")
-    deadline = time.monotonic() + 20
-    while bob.unreadable != {5: "truncated JPEG"} and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert bob.unreadable == {5: "truncated JPEG"}  # seen live
+    assert wait_until(lambda: bob.unreadable == {5: "truncated JPEG"})  # seen live
     ana.close()
     bob.close()
     carl = open_store("carl")
