@@ -377,3 +377,54 @@ def test_augplot_shows_originals_beside_views(tmp_path):
     fig = viz.augplot(files, True, imshape=(16, 16), num_images=2, num_views=3, seed=0)
     assert len(fig.axes) == 2 * 4
     assert fig.axes[0].get_title() == "original"
+
+
+# ----------------------------------------------------------------------------- fused passes
+
+
+def test_fused_colour_pass_equals_the_separate_ops_image_by_image():
+    from patchwork_widget.images import augment_fused, augment_ops
+
+    x = batch(n=8)
+    n = tf.constant(8)
+    values = {
+        "perm": augment_ops.dihedral_index(n, (16, 16, 3), True, True, True),
+        "brightness": augment_ops.uniform(n, -0.3, 0.3),
+        "contrast": augment_ops.uniform(n, 0.5, 1.5),
+        "saturation": augment_ops.uniform(n, 0.5, 1.5),
+        "hue": augment_ops.uniform(n, -0.4, 0.4),
+        "gray": tf.constant([True, False] * 4),
+        "solarize": tf.constant([True, True, False, False] * 2),
+        "autocontrast": tf.constant([False] * 4 + [True] * 4),
+    }
+    y = augment_fused.colour_pass(x, **values).numpy()
+    v = {k: t.numpy() for k, t in values.items()}
+    for i in range(8):
+        # the reference: NumPy's flips/turns, then TensorFlow's single-image kernels
+        t = x[i].reshape(-1, 3)[v["perm"][i]].reshape(16, 16, 3)
+        t = np.clip(t + v["brightness"][i], 0, 1)
+        t = np.clip(tf.image.adjust_contrast(t, v["contrast"][i]).numpy(), 0, 1)
+        t = np.clip(tf.image.adjust_saturation(t, v["saturation"][i]).numpy(), 0, 1)
+        t = np.clip(tf.image.adjust_hue(t, v["hue"][i]).numpy(), 0, 1)
+        if v["gray"][i]:
+            t = np.repeat(tf.image.rgb_to_grayscale(t).numpy(), 3, axis=-1)
+        if v["solarize"][i]:
+            t = np.where(t >= 0.5, 1 - t, t)
+        if v["autocontrast"][i]:
+            lo, hi = t.min(axis=(0, 1)), t.max(axis=(0, 1))
+            t = np.where(hi > lo, (t - lo) / np.where(hi > lo, hi - lo, 1), t)
+        np.testing.assert_allclose(y[i], t, atol=2e-5, err_msg=f"image {i}")
+
+
+def test_fused_finish_pass_masks_the_drawn_boxes_and_clips():
+    from patchwork_widget.images import augment_fused
+
+    x = batch(n=3, lo=-0.5, hi=1.5)
+    box = tf.constant([[2.0, 3.0, 4.0, 5.0, 1.0], [0.0, 0.0, 16.0, 16.0, 0.0],
+                       [15.0, 15.0, 1.0, 1.0, 1.0]])
+    y = augment_fused.finish_pass(x, box, True).numpy()
+    want = np.clip(x, 0, 1)
+    want[0, 2:6, 3:8] = 0
+    want[2, 15, 15] = 0
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(augment_fused.finish_pass(x, None, False).numpy(), x)
