@@ -123,3 +123,25 @@ def test_tuning_bisects_to_the_smallest_setting_that_reaches_the_target():
     tuned = _tune(x, np.arange(100), K + 1, 0.95, "nprobe", (1, 300), search, {})
     assert tuned.setting == {"nprobe": 37} and tuned.reached and tuned.recall == 1.0
     assert tried[-1] == 37 and len(tried) <= 20  # the ladder to 45, then bisection
+
+
+def test_ivf_trains_on_24_rows_per_list_quietly_and_still_reaches_the_target(hard, capfd,
+                                                                              monkeypatch):
+    import faiss
+
+    from patchwork_widget.active.ann import TRAIN_ROWS_PER_LIST
+
+    trained = []
+    train = faiss.IndexIVFFlat.train
+
+    def spy(index, rows):
+        trained.append(rows.shape)
+        return train(index, rows)
+
+    monkeypatch.setattr(faiss.IndexIVFFlat, "train", spy)
+    x, exact = hard
+    found = find_neighbors(x, K, backend="ivf")
+    nlist = found.report.setting["nlist"]
+    assert TRAIN_ROWS_PER_LIST == 24 and trained == [(24 * nlist, x.shape[1])]
+    assert "WARNING" not in capfd.readouterr().err  # faiss advises 39 rows a list; 24 is chosen
+    assert found.report.reached and recall(found.indices, exact) >= 0.95
