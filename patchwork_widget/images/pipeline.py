@@ -13,13 +13,19 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Union
 
 import numpy as np
 import tensorflow as tf
 
 from patchwork_widget.images.augment import augment_batch, is_active, validate_augment
-from patchwork_widget.images.decode import checked_image_loader, decoder_kinds, image_loader
+from patchwork_widget.images.decode import (
+    checked_image_loader,
+    decoder_kinds,
+    image_loader,
+    kind_sniffer,
+)
 from patchwork_widget.images.guard import BadFiles, ReadLimits
 from patchwork_widget.images.read import check_options, dtype_norm
 from patchwork_widget.options.checks import check_bool, check_int, check_paths
@@ -31,14 +37,17 @@ logger = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
 
+# Files whose fast-path checks run in one Python call (see decode.kind_sniffer)
+SNIFF_CHUNK = 64
+
 Files = Union[Sequence[Union[str, "os.PathLike[str]"]], np.ndarray]
 
 
 def array_loader(
     images: np.ndarray,
-    imshape: Tuple[int, int],
+    imshape: tuple[int, int],
     num_channels: int = 3,
-    norm: Optional[float] = 255,
+    norm: float | None = 255,
     single_channel: bool = False,
 ) -> Callable[[tf.Tensor], tf.Tensor]:
     """Graph function converting one stored array image like ``read_image`` converts files."""
@@ -85,23 +94,23 @@ def _drop_ok(x: tf.Tensor, ok: tf.Tensor, *y: tf.Tensor) -> Any:
 
 def dataset(
     files: Files,
-    ys: Optional[np.ndarray] = None,
-    imshape: Tuple[int, int] = (256, 256),
+    ys: np.ndarray | None = None,
+    imshape: tuple[int, int] = (256, 256),
     num_channels: int = 3,
-    norm: Optional[float] = None,
+    norm: float | None = None,
     batch_size: int = 64,
-    augment: Union[bool, Mapping[str, Any], None] = False,
+    augment: bool | Mapping[str, Any] | None = False,
     shuffle: bool = True,
     num_parallel_calls: int = AUTOTUNE,
     single_channel: bool = False,
-    cache: Union[bool, str] = False,
+    cache: bool | str = False,
     shuffle_buffer: int = 1024,
     drop_remainder: bool = False,
     repeat: bool = False,
     skip_errors: bool = True,
-    bad_files: Optional[BadFiles] = None,
-    limits: Optional[ReadLimits] = None,
-) -> Tuple[tf.data.Dataset, int]:
+    bad_files: BadFiles | None = None,
+    limits: ReadLimits | None = None,
+) -> tuple[tf.data.Dataset, int]:
     """Build a batched, prefetched ``tf.data`` pipeline over image files or arrays.
 
     Parameters
@@ -164,7 +173,7 @@ def dataset(
     if in_memory:
         n = len(files)
         load_array = array_loader(files, imshape, num_channels, norm, single_channel)
-        items: Tuple[Any, ...] = (files,)
+        items: tuple[Any, ...] = (files,)
     else:
         paths = check_paths("files", files)
         n = len(paths)
@@ -173,7 +182,7 @@ def dataset(
             bad_files = BadFiles()
         load_file = checked_image_loader(
             imshape, num_channels, norm, single_channel, np.unique(kinds), limits,
-            bad_files if skip_errors else None,
+            bad_files if skip_errors else None, sniffed=True,
         )
         items = (tf.constant(paths, dtype=tf.string), kinds)
     if ys is not None:
@@ -190,6 +199,14 @@ def dataset(
         x, ok = (load_array(t[0]), True) if in_memory else load_file(t[0], t[1])
         return (x, ok, t[-1]) if ys is not None else (x, ok)
 
+    if not in_memory:
+        sniff = kind_sniffer(limits)
+
+        def sniff_chunk(*t):
+            return (t[0], sniff(t[0], t[1]), *t[2:])
+
+        ds = ds.batch(SNIFF_CHUNK).map(sniff_chunk, num_parallel_calls=num_parallel_calls,
+                                       deterministic=not shuffle).unbatch()
     ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=not shuffle)
     if skip_errors and not in_memory:
         ds = ds.filter(_is_ok)

@@ -217,3 +217,23 @@ def test_pair_dataset_views_are_flips_of_the_clipped_images():
                 assert any(np.array_equal(out, d) for d in dihedral)
         seen += len(view1)
     assert steps == 2 and seen == 8
+
+
+def test_fast_path_checks_run_per_chunk_and_send_failures_to_read_image(files, tmp_path):
+    from pathlib import Path
+
+    from patchwork_widget.images.decode import kind_sniffer
+
+    data = Path(files["rgb.png"]).read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])                   # truncated
+    (tmp_path / "jpeg.png").write_bytes(Path(files["rgb.jpg"]).read_bytes())     # wrong format
+    paths = [files["rgb.png"], files["gray16.png"], str(tmp_path / "cut.png"),
+             str(tmp_path / "jpeg.png"), files["rgb.jpg"], files["bands.tif"]]
+    kinds = kind_sniffer()(tf.constant(paths), tf.constant(decoder_kinds(paths))).numpy()
+    np.testing.assert_array_equal(kinds, [0, 2, 2, 2, 1, 2])
+    bad = BadFiles()
+    ds, _ = dataset(paths, imshape=(20, 20), shuffle=False, batch_size=4, bad_files=bad)
+    got = collect(ds)
+    assert len(got) == 5 and [p for p, _ in bad.items()] == [str(tmp_path / "cut.png")]
+    np.testing.assert_allclose(got[0], read_image(paths[0], (20, 20)), atol=1e-6)
+    np.testing.assert_allclose(got[2], read_image(paths[3], (20, 20)), atol=1e-6)
