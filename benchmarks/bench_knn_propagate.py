@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Self
 
 import faiss
 import numpy as np
@@ -39,7 +40,7 @@ from _photo_features import photo_features
 from _table import print_table
 from sklearn.neighbors import NearestNeighbors
 
-from patchwork_widget.active.ann import knob_steps, ivf_lists
+from patchwork_widget.active.ann import ivf_lists, knob_steps
 from patchwork_widget.active.graph import graph_from_neighbors
 from patchwork_widget.active.neighbors import find_neighbors
 from patchwork_widget.active.propagate import propagate
@@ -92,7 +93,7 @@ class Clock:
     def __init__(self) -> None:
         self.wall = self.cpu = 0.0
 
-    def __enter__(self) -> Clock:
+    def __enter__(self) -> Self:
         self._start = (time.perf_counter(), time.process_time())
         return self
 
