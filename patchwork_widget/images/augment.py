@@ -121,12 +121,13 @@ def augment_batch(images: Any, params: bool | Mapping[str, Any] | None,
         x = ops.apply_some(x, ops.coin(n, p["sobel_prob"]), lambda t, _: ops.sobel(t))
     if p["jpeg_degrade"] and c in (1, 3):
         x = ops.apply_some(x, ops.coin(n, p["jpeg_degrade"]), lambda t, _: ops.jpeg(t))
-    noise = ops.noise_draws(n, (h, w, c), p["gaussian_noise"]) if p["gaussian_noise"] else None
+    if p["gaussian_noise"]:
+        x = ops.apply_some(x, ops.coin(n, p["gaussian_noise"]), lambda t, _: ops.noise(t))
     box = ops.mask_box(n, (h, w), p["mask"]) if p["mask"] else None
     # interpolation and noise may step an ulp (or more) outside [0, 1]
     clip = any(v for k, v in p.items() if k not in EXACT_KEYS)
-    if noise is not None or box is not None or clip:
-        x = fused.finish_pass(x, noise, box, clip)
+    if box is not None or clip:
+        x = fused.finish_pass(x, box, clip)
     return tf.ensure_shape(x, [None, h, w, c])
 
 

@@ -83,17 +83,12 @@ def colour_pass(
 
 
 @tf.function(jit_compile=True, autograph=False)
-def finish_pass(x: tf.Tensor, noise: tuple[tf.Tensor, tf.Tensor] | None = None,
-                box: tf.Tensor | None = None, clip: bool = True) -> tf.Tensor:
-    """Add each image's noise, zero one rectangle per image, then clip to [0, 1], in one pass.
+def finish_pass(x: tf.Tensor, box: tf.Tensor | None = None, clip: bool = True) -> tf.Tensor:
+    """Zero one rectangle per image, then clip to [0, 1], in one pass.
 
-    ``noise`` is ``(table, slot)`` from ``augment_ops.noise_draws``: image ``i`` gets
-    ``table[slot[i]]`` added (row 0 is zeros). ``box`` is float (n, 5): top, left, height,
-    width in pixels and 1.0 for an image drawn for the mask (0.0 leaves it whole). None: off.
+    ``box`` is float (n, 5): top, left, height, width in pixels and 1.0 for an image drawn for
+    the mask (0.0 leaves it whole); None masks nothing.
     """
-    if noise is not None:
-        table, slot = noise
-        x = x + tf.gather(table, slot)
     if box is not None:
         h, w = x.shape[1], x.shape[2]
         top, left, bh, bw, on = tf.unstack(box, axis=1)

@@ -242,22 +242,9 @@ def jpeg(x: tf.Tensor) -> tf.Tensor:
     return tf.ensure_shape(out, x.shape)
 
 
-def noise_draws(n: tf.Tensor, shape: tuple[int, int, int],
-                prob: float) -> tuple[tf.Tensor, tf.Tensor]:
-    """Gaussian noise for the images drawn with probability ``prob``, each with its own
-    standard deviation uniform in [0, NOISE_STD_MAX], generated for those images only.
-
-    Returns ``(table, slot)``: float (k + 1, h, w, c), row 0 zeros and row ``j`` the noise of
-    the ``j``-th drawn image, and int32 (n,), each image's row (0 when not drawn), for
-    ``augment_fused.finish_pass`` to add without a pass of its own.
-    """
-    idx = tf.cast(tf.reshape(tf.where(coin(n, prob)), [-1]), tf.int32)
-    k = tf.size(idx)
-    values = b4(uniform(k, 0.0, NOISE_STD_MAX)) * tf.random.normal(
-        tf.concat([tf.reshape(k, [1]), shape], axis=0))
-    table = tf.concat([tf.zeros((1, *shape)), values], axis=0)
-    slot = tf.scatter_nd(idx[:, None], tf.range(1, k + 1), tf.reshape(n, [1]))
-    return table, slot
+def noise(x: tf.Tensor) -> tf.Tensor:
+    std = b4(uniform(tf.shape(x)[0], 0.0, NOISE_STD_MAX))
+    return x + std * tf.random.normal(tf.shape(x))
 
 
 def mask_box(n: tf.Tensor, size: tuple[int, int], prob: float) -> tf.Tensor:
