@@ -10,13 +10,12 @@ other than 3 are in ``docs/training.md`` and in :data:`AUGMENT_DOCS`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Mapping, Union
 
 import tensorflow as tf
 
-from patchwork_widget.images import augment_fused as fused
 from patchwork_widget.images import augment_ops as ops
+
 from patchwork_widget.options.augment import (  # noqa: F401 (the vocabulary, re-exported)
     AUGMENT_DOCS,
     AUGMENT_KEYS,
@@ -27,12 +26,13 @@ from patchwork_widget.options.augment import (  # noqa: F401 (the vocabulary, re
     validate_augment,
 )
 
+
 # ---------------------------------------------------------------------------------------------
 # Public ops.
 
 
 @tf.autograph.experimental.do_not_convert
-def augment_batch(images: Any, params: bool | Mapping[str, Any] | None,
+def augment_batch(images: Any, params: Union[bool, Mapping[str, Any], None],
                   clip: bool = True) -> tf.Tensor:
     """Augment a batch of images, each with its own random draws.
 
@@ -85,34 +85,31 @@ def augment_batch(images: Any, params: bool | Mapping[str, Any] | None,
         x = ops.resized_crop(x, n, p["center_zoom_scale"], centred=True, shape=(h, w, c))
     if p["shear"]:
         x = ops.shear(x, n, p["shear"])
-    colour = {}
     if p["flip_left_right"] or p["flip_up_down"] or p["rot90"]:
-        colour["perm"] = ops.dihedral_index(n, (h, w, c), p["flip_left_right"],
-                                            p["flip_up_down"], p["rot90"])
+        x = ops.dihedral(x, n, (h, w, c), p["flip_left_right"], p["flip_up_down"], p["rot90"])
+
     if p["jitter"]:
-        if "perm" in colour:
-            x = ops.permute(x, colour.pop("perm"))
         x = ops.jitter(x, n, p["jitter"], rgb)
     if p["brightness_delta"]:
         d = p["brightness_delta"]
-        colour["brightness"] = ops.uniform(n, -d, d)
+        x = ops.clip01(x + ops.b4(ops.uniform(n, -d, d)))
     if p["contrast_delta"]:
         d = p["contrast_delta"]
-        colour["contrast"] = ops.uniform(n, 1 - d, 1 + d)
+        x = ops.contrast(x, ops.uniform(n, 1 - d, 1 + d))
     if p["saturation_delta"] and rgb:
         d = p["saturation_delta"]
-        colour["saturation"] = ops.uniform(n, 1 - d, 1 + d)
+        x = ops.saturation(x, ops.uniform(n, 1 - d, 1 + d))
     if p["hue_delta"] and rgb:
         d = p["hue_delta"]
-        colour["hue"] = ops.uniform(n, -d, d)
+        x = ops.hue(x, ops.uniform(n, -d, d))
     if p["drop_color"] and c > 1:
-        colour["gray"] = ops.coin(n, p["drop_color"])
+        x = ops.apply_some(x, ops.coin(n, p["drop_color"]), lambda t, _: ops.grayscale(t, c))
     if p["solarize"]:
-        colour["solarize"] = ops.coin(n, p["solarize"])
+        x = ops.apply_some(x, ops.coin(n, p["solarize"]),
+                           lambda t, _: tf.where(t >= 0.5, 1 - t, t))
     if p["autocontrast"]:
-        colour["autocontrast"] = ops.coin(n, p["autocontrast"])
-    if colour:
-        x = fused.colour_pass(x, **colour)
+        x = ops.apply_some(x, ops.coin(n, p["autocontrast"]),
+                           lambda t, _: ops.autocontrast(t))
 
     if p["gaussian_blur"]:
         x = ops.apply_some(x, ops.coin(n, p["gaussian_blur"]),
@@ -123,15 +120,14 @@ def augment_batch(images: Any, params: bool | Mapping[str, Any] | None,
         x = ops.apply_some(x, ops.coin(n, p["jpeg_degrade"]), lambda t, _: ops.jpeg(t))
     if p["gaussian_noise"]:
         x = ops.apply_some(x, ops.coin(n, p["gaussian_noise"]), lambda t, _: ops.noise(t))
-    box = ops.mask_box(n, (h, w), p["mask"]) if p["mask"] else None
-    # interpolation and noise may step an ulp (or more) outside [0, 1]
-    clip = any(v for k, v in p.items() if k not in EXACT_KEYS)
-    if box is not None or clip:
-        x = fused.finish_pass(x, box, clip)
+    if p["mask"]:
+        x = ops.mask_rectangle(x, n, p["mask"])
+    if any(v for k, v in p.items() if k not in EXACT_KEYS):
+        x = ops.clip01(x)  # interpolation and noise may step an ulp (or more) outside [0, 1]
     return tf.ensure_shape(x, [None, h, w, c])
 
 
-def augment_image(image: Any, params: bool | Mapping[str, Any] | None) -> tf.Tensor:
+def augment_image(image: Any, params: Union[bool, Mapping[str, Any], None]) -> tf.Tensor:
     """Augment one image ``(H, W, C)``; see :func:`augment_batch` for every detail."""
     x = tf.convert_to_tensor(image)
     if x.shape.rank != 3:

@@ -103,17 +103,16 @@ def shear(x: tf.Tensor, n: tf.Tensor, strength: float) -> tf.Tensor:
     return transform(x, transforms, "REFLECT")
 
 
-def dihedral_index(n: tf.Tensor, shape: tuple[int, int, int], lr: bool, ud: bool,
-                   rot: bool) -> tf.Tensor:
-    """Random flips and quarter turns as one pixel permutation per image, int32 (n, h*w):
-    output pixel ``i`` of image ``j`` (row-major) is input pixel ``index[j, i]``.
+def dihedral(x: tf.Tensor, n: tf.Tensor, shape: tuple[int, int, int], lr: bool, ud: bool,
+              rot: bool) -> tf.Tensor:
+    """Random flips and quarter turns as one exact gather per image.
 
     Every combination (left-right flip with probability 1/2, then up-down flip with
     probability 1/2, then k quarter turns, k uniform in 0..3, or in {0, 2} for non-square
-    images) is a permutation of pixel positions, precomputed with NumPy's own ``fliplr`` /
-    ``flipud`` / ``rot90``; :func:`permute` (or the fused colour pass) applies it exactly.
+    images) is a permutation of pixel positions; the permutations are precomputed with NumPy's
+    own ``fliplr`` / ``flipud`` / ``rot90`` and each image gathers its pixels once.
     """
-    h, w, _ = shape
+    h, w, c = shape
     square = h == w
     grid = np.arange(h * w, dtype=np.int32).reshape(h, w)
     perms = []
@@ -126,12 +125,7 @@ def dihedral_index(n: tf.Tensor, shape: tuple[int, int, int], lr: bool, ud: bool
     a = tf.cast(coin(n, 0.5), tf.int32) if lr else tf.zeros(tf.reshape(n, [1]), tf.int32)
     b = tf.cast(coin(n, 0.5), tf.int32) if ud else tf.zeros_like(a)
     k = tf.random.uniform(tf.reshape(n, [1]), 0, 4, dtype=tf.int32) if rot else tf.zeros_like(a)
-    return tf.gather(tf.constant(np.stack(perms)), a * 8 + b * 4 + k)
-
-
-def permute(x: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
-    """Move each image's pixels by its permutation from :func:`dihedral_index` (one gather)."""
-    h, w, c = x.shape[1:]
+    index = tf.gather(tf.constant(np.stack(perms)), a * 8 + b * 4 + k)      # (n, h*w)
     flat = tf.reshape(x, [-1, h * w, c])
     return tf.reshape(tf.gather(flat, index, batch_dims=1), [-1, h, w, c])
 
@@ -191,6 +185,18 @@ def jitter(x: tf.Tensor, n: tf.Tensor, s: float, rgb: bool) -> tf.Tensor:
     return x
 
 
+def grayscale(x: tf.Tensor, c: int) -> tf.Tensor:
+    gray = tf.image.rgb_to_grayscale(x) if c == 3 else tf.reduce_mean(x, axis=-1, keepdims=True)
+    return tf.tile(gray, [1, 1, 1, c])
+
+
+def autocontrast(x: tf.Tensor) -> tf.Tensor:
+    lo = tf.reduce_min(x, axis=[1, 2], keepdims=True)
+    hi = tf.reduce_max(x, axis=[1, 2], keepdims=True)
+    span = hi - lo
+    return tf.where(span > 0, (x - lo) / tf.where(span > 0, span, 1.0), x)
+
+
 # ---------------------------------------------------------------------------------------------
 # Filters.
 
@@ -247,12 +253,17 @@ def noise(x: tf.Tensor) -> tf.Tensor:
     return x + std * tf.random.normal(tf.shape(x))
 
 
-def mask_box(n: tf.Tensor, size: tuple[int, int], prob: float) -> tf.Tensor:
-    """Per image a rectangle of 10-50% of each side at a uniform position, drawn for the mask
-    with probability ``prob``: float (n, 5) of top, left, height, width, drawn (1.0 or 0.0)."""
-    hf, wf = float(size[0]), float(size[1])
+def mask_rectangle(x: tf.Tensor, n: tf.Tensor, prob: float) -> tf.Tensor:
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
     mh = tf.maximum(1.0, tf.round(uniform(n, *MASK_SIDE) * hf))
     mw = tf.maximum(1.0, tf.round(uniform(n, *MASK_SIDE) * wf))
     y0 = tf.floor(uniform(n) * (hf - mh + 1))
     x0 = tf.floor(uniform(n) * (wf - mw + 1))
-    return tf.stack([y0, x0, mh, mw, tf.cast(coin(n, prob), tf.float32)], axis=1)
+    rows = tf.cast(tf.range(h), tf.float32)[None, :]
+    cols = tf.cast(tf.range(w), tf.float32)[None, :]
+    in_y = (rows >= y0[:, None]) & (rows < (y0 + mh)[:, None])          # (n, h)
+    in_x = (cols >= x0[:, None]) & (cols < (x0 + mw)[:, None])          # (n, w)
+    in_y = tf.cast(in_y & coin(n, prob)[:, None], x.dtype)
+    inside = in_y[:, :, None, None] * tf.cast(in_x, x.dtype)[:, None, :, None]  # (n, h, w, 1)
+    return x * (1.0 - inside)  # exact: x * 1 or x * 0
