@@ -36,6 +36,10 @@ TRAIN_ROWS_PER_LIST = 24
 MAX_EF_SEARCH = 4096
 STEP = math.sqrt(2.0)  # growth of nprobe / efSearch between two tries
 SAFETY_SE = 3.0  # sampled mean recall less this many standard errors must reach the target
+# nearest lists kept per row from the one coarse pass (int32: 128 MB at 1M rows); a larger
+# tuned nprobe runs the coarse quantizer again for the final search
+ASSIGN_PROBES = 32
+ASSIGN_CHUNK = 65_536
 
 
 
@@ -56,8 +60,14 @@ def ivf_lists(n: int) -> int:
 
 
 def search_ivf(x: np.ndarray, k1: int, sample: np.ndarray, target: float, seed: int) -> Tuned:
-    """IVF-Flat with ``nprobe`` raised until the sampled recall reaches ``target``."""
+    """IVF-Flat with ``nprobe`` raised until the sampled recall reaches ``target``.
+
+    Every row's nearest lists are found once, up to :data:`ASSIGN_PROBES` of them: the first
+    files the row into its list, and the final search over all rows reuses them whenever the
+    tuned ``nprobe`` is no larger (so the coarse quantizer runs over the rows once, not twice).
+    """
     import faiss  # imported here: it loads OpenMP and BLAS
+    from faiss.contrib.ivf_tools import add_preassigned
 
     n, d = x.shape
     nlist = ivf_lists(n)
@@ -67,13 +77,58 @@ def search_ivf(x: np.ndarray, k1: int, sample: np.ndarray, target: float, seed: 
     train = np.random.default_rng(seed).choice(n, min(n, TRAIN_ROWS_PER_LIST * nlist),
                                                replace=False)
     index.train(x[np.sort(train)])
-    index.add(x)
+    assigned = _nearest_lists(index.quantizer, x, min(nlist, ASSIGN_PROBES))
+    add_preassigned(index, x, assigned[:, 0].astype(np.int64))  # faiss wants idx_t
 
     def search(queries: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
         index.nprobe = nprobe
         return index.search(queries, k1)
 
-    return _tune(x, sample, k1, target, "nprobe", (1, nlist), search, {"nlist": nlist})
+    def search_all(nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        index.nprobe = nprobe
+        lists = assigned[:, :nprobe] if nprobe <= assigned.shape[1] else None
+        return search_by_list(index, x, k1, lists)
+
+    return _tune(x, sample, k1, target, "nprobe", (1, nlist), search, search_all,
+                 {"nlist": nlist})
+
+
+def _nearest_lists(quantizer: object, x: np.ndarray, probes: int) -> np.ndarray:
+    """Each row's ``probes`` nearest IVF lists, nearest first (int32, in chunks of rows)."""
+    out = np.empty((len(x), probes), dtype=np.int32)
+    for start in range(0, len(x), ASSIGN_CHUNK):
+        out[start:start + ASSIGN_CHUNK] = quantizer.search(x[start:start + ASSIGN_CHUNK],
+                                                           probes)[1]
+    return out
+
+
+def search_by_list(index: object, x: np.ndarray, k1: int,
+                   lists: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of ``x`` searched in ``index`` (IVF-Flat, at its ``nprobe``), list by list.
+
+    faiss's ``big_batch_search`` building blocks (``faiss.contrib.big_batch_search``): the rows
+    are bucketed by the lists they probe, and each list is compared with all its rows in one
+    matrix product, instead of each row scanning its lists alone; about twice as fast for
+    the whole set here (1M x 128, nprobe 17: 56 s against 110 s). ``lists`` is each row's
+    ``nprobe`` nearest lists where already known. Its own driver loop is not used: it prints a
+    progress line per list unless asked for other prints.
+    """
+    from faiss.contrib.big_batch_search import BigBatchSearcher, BlockComputer
+
+    searcher = BigBatchSearcher(index, x, k1)
+    computer = BlockComputer(index, method="knn_function")
+    searcher.decode_func, searcher.by_residual = computer.decode_func, computer.by_residual
+    if lists is None:
+        searcher.coarse_quantization()
+    else:
+        searcher.q_assign = np.array(lists, dtype=np.int32)  # bucketed in place
+    searcher.reorder_assign()
+    for lst in range(index.nlist):
+        rows, queries, ids, stored = searcher.prepare_bucket(lst)
+        d2, found = computer.block_search(queries, stored, ids, k1)
+        searcher.add_results_to_heap(rows, d2, ids, found)
+    searcher.rh.finalize()
+    return searcher.rh.D, searcher.rh.I
 
 
 def search_hnsw(x: np.ndarray, k1: int, sample: np.ndarray, target: float, m: int,
@@ -92,15 +147,20 @@ def search_hnsw(x: np.ndarray, k1: int, sample: np.ndarray, target: float, m: in
         index.hnsw.efSearch = ef
         return index.search(queries, k1)
 
+    def search_all(ef: int) -> tuple[np.ndarray, np.ndarray]:
+        return search(x, ef)
+
     return _tune(x, sample, k1, target, "ef_search", (k1, max(MAX_EF_SEARCH, k1)), search,
-                 {"hnsw_m": int(m), "ef_construction": int(ef_construction)})
+                 search_all, {"hnsw_m": int(m), "ef_construction": int(ef_construction)})
 
 
 def _tune(x: np.ndarray, sample: np.ndarray, k1: int, target: float, knob: str,
           bounds: tuple[int, int], search: Callable[[np.ndarray, int], tuple],
-          fixed: dict[str, int]) -> Tuned:
-    """Raise the knob from ``bounds[0]`` to ``bounds[1]`` until the sample reaches the target, then bisect between
-    the last setting that failed and the first that passed (recall grows with the knob)."""
+          search_all: Callable[[int], tuple], fixed: dict[str, int]) -> Tuned:
+    """Raise the knob from ``bounds[0]`` to ``bounds[1]`` until the sample reaches the target,
+    then bisect between the last setting that failed and the first that passed (recall grows
+    with the knob). ``search(queries, knob)`` answers the sample; ``search_all(knob)`` every
+    row, once, at the chosen setting."""
     threshold = _kth_exact(x, sample, k1)
     queries = x[sample]
 
@@ -129,7 +189,7 @@ def _tune(x: np.ndarray, sample: np.ndarray, k1: int, target: float, knob: str,
     else:
         logger.warning("recall target %.3f not reached: %.4f at %s=%d; use backend='ivf' or "
                        "'exact'", target, recall, knob, value)
-    d2, idx = search(x, value)
+    d2, idx = search_all(value)
     idx = idx.astype(np.int64)
     d2 = np.where(idx >= 0, np.maximum(d2, 0.0), np.inf).astype(np.float32)
     return Tuned(idx, d2, {**fixed, knob: int(value)}, recall, reached)

@@ -120,7 +120,8 @@ def test_tuning_bisects_to_the_smallest_setting_that_reaches_the_target():
         d2, idx = faiss.knn(queries, x, K + 1)
         return (d2, idx) if value >= 37 else (np.full_like(d2, np.inf), np.full_like(idx, -1))
 
-    tuned = _tune(x, np.arange(100), K + 1, 0.95, "nprobe", (1, 300), search, {})
+    tuned = _tune(x, np.arange(100), K + 1, 0.95, "nprobe", (1, 300), search,
+                  lambda value: search(x, value), {})
     assert tuned.setting == {"nprobe": 37} and tuned.reached and tuned.recall == 1.0
     assert tried[-1] == 37 and len(tried) <= 20  # the ladder to 45, then bisection
 
@@ -144,4 +145,34 @@ def test_ivf_trains_on_24_rows_per_list_quietly_and_still_reaches_the_target(har
     nlist = found.report.setting["nlist"]
     assert TRAIN_ROWS_PER_LIST == 24 and trained == [(24 * nlist, x.shape[1])]
     assert "WARNING" not in capfd.readouterr().err  # faiss advises 39 rows a list; 24 is chosen
+    assert found.report.reached and recall(found.indices, exact) >= 0.95
+
+
+@pytest.mark.parametrize("known_lists", [True, False])
+def test_search_by_list_finds_what_a_plain_ivf_search_finds_and_prints_nothing(known_lists,
+                                                                               capfd):
+    import faiss
+
+    from patchwork_widget.active.ann import search_by_list
+
+    x = np.random.default_rng(5).standard_normal((3000, 16)).astype(np.float32)
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(16), 16, 20)
+    index.train(x)
+    index.add(x)
+    index.nprobe = 3
+    want_d2, want = index.search(x, K + 1)
+    lists = index.quantizer.search(x, 3)[1] if known_lists else None
+    got_d2, got = search_by_list(index, x, K + 1, lists)
+    assert (np.sort(got, axis=1) == np.sort(want, axis=1)).mean() > 0.999  # ties may swap
+    np.testing.assert_allclose(got_d2, want_d2, rtol=1e-4, atol=1e-4)
+    assert capfd.readouterr().out == ""
+
+
+def test_a_tuned_nprobe_past_the_kept_lists_runs_the_quantizer_again(hard, monkeypatch):
+    from patchwork_widget.active import ann
+
+    monkeypatch.setattr(ann, "ASSIGN_PROBES", 2)  # the tuned nprobe on this data is larger
+    x, exact = hard
+    found = find_neighbors(x, K, backend="ivf")
+    assert found.report.setting["nprobe"] > 2
     assert found.report.reached and recall(found.indices, exact) >= 0.95
