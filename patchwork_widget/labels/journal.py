@@ -307,6 +307,9 @@ class Journal:
         """The first ``n`` candidates: with one writer there is no one to split work with."""
         return candidates[:n]
 
+    def release(self, rows: list[int]) -> None:
+        """Nothing to give up: with one writer no claim is recorded."""
+
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into the main file)."""
         self._db.close()

@@ -89,8 +89,13 @@ def _choose(conn: psycopg.Connection, first: psycopg.Cursor, chunks: list[list[i
     return chosen
 
 
-def release(conn: psycopg.Connection, project: str, session: str) -> None:
-    """Drop every claim of ``session`` (at close: its rows go to others at once)."""
-    conn.execute(
-        "DELETE FROM patchwork_claims WHERE project=%s AND session=%s", (project, session)
-    )
+def release(conn: psycopg.Connection, project: str, session: str,
+            rows: list[int] | None = None) -> None:
+    """Drop the claims of ``session`` on ``rows`` (all of them when None, as at close): the
+    rows go to others at once."""
+    if rows is None:
+        conn.execute("DELETE FROM patchwork_claims WHERE project=%s AND session=%s",
+                     (project, session))
+    else:
+        conn.execute("DELETE FROM patchwork_claims WHERE project=%s AND session=%s "
+                     "AND row_index = ANY(%s)", (project, session, rows))

@@ -389,6 +389,11 @@ class PgJournal:
             return pg_claims.claim(self._connection(), self.project, self.user, self.session,
                                    candidates, n, lease, overlap)
 
+    def release(self, rows: list[int]) -> None:
+        """Give up this session's claims on ``rows`` (see :mod:`.pg_claims`)."""
+        with self._unavailable_as_error():
+            pg_claims.release(self._connection(), self.project, self.session, rows)
+
     def close(self) -> None:
         """Stop listening, give up this session's claims and close the connection."""
         self.unwatch()

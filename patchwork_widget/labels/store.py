@@ -365,6 +365,22 @@ class LabelStore(StoreFiles):
             rows = check_rows(candidates, len(self._table.df)).tolist()
             return self._journal.claim(rows, n, lease, overlap)
 
+    def release(self, rows: Iterable[int]) -> None:
+        """Give up this annotator's claims on ``rows`` (row labels) on a team journal, so
+        other annotators may be handed them at once rather than when the lease ends; rows
+        not claimed are ignored. Nothing to do with the SQLite journal.
+
+        Raises
+        ------
+        ValueError
+            For an unknown or repeated row.
+        """
+        rows = list(rows)
+        with self._lock:
+            self._check_writable()
+            if rows:
+                self._journal.release(check_rows(rows, len(self._table.df)).tolist())
+
     def on_remote_change(self, callback: Callable[[RemoteChange], None]) -> None:
         """Call ``callback(change)`` (a :class:`RemoteChange`) after changes by other
         stores of a team journal are applied to :attr:`df` and :attr:`counts`.

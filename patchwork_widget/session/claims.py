@@ -78,10 +78,21 @@ class QueueClaims:
         return queue
 
     def forget(self) -> None:
-        """The queue is no longer claimed (e.g. sampled from a subset of labeled rows);
-        its claims end with their lease."""
+        """The queue is no longer claimed (e.g. sampled from a subset of labeled rows)."""
         with self._mutex:
             self._claimed_at = None
+
+    def release(self, rows: Sequence[int]) -> None:
+        """Give up the claims on ``rows`` (those that left the queue), so other annotators
+        get them now. A server that cannot be reached is logged, not raised: the claims then
+        end with their lease."""
+        rows = sorted({int(r) for r in rows})
+        if not rows:
+            return
+        try:
+            self.store.release(rows)
+        except JournalUnavailableError as error:
+            logger.warning("claims not released (%s); they end with their lease", error)
 
     def renew(self, rows: Sequence[int]) -> None:
         """Renew the claims on ``rows`` (the rest of the queue) if half the lease has passed

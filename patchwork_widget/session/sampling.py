@@ -38,7 +38,8 @@ class SamplingMethods:
         ``order`` is an order name, an ``OrderChoice`` (name and class) or its dict form.
         Sampling rows still to label (unlabeled, unlabeled for a class, partially labeled)
         claims them in the store (see ``claim_lease``): on a team journal, rows other
-        annotators hold are replaced by the next ones in the order.
+        annotators hold are replaced by the next ones in the order. The claims on the
+        previous queue's rows that the new queue does not claim are given up.
         """
         self.dispatcher.drain()
         if not isinstance(subset, Subset):
@@ -53,10 +54,13 @@ class SamplingMethods:
         if not len(picked) and candidates.any():
             raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "
                              f"images in {subset.title!r}: {ORDERS[choice.name].leaves_out}")
-        if subset.kind in CLAIMED_KINDS and not self.store.read_only:
+        claimed = subset.kind in CLAIMED_KINDS and not self.store.read_only
+        if claimed:
             picked = self.claim_ranked(picked, candidates, int(count), choice)
         else:
             self.claims.forget()
+        if not self.store.read_only:  # rows no longer claimed for this queue go to others now
+            self.claims.release(set(self.queue) - ({int(r) for r in picked} if claimed else set()))
         self.queue, self.cursor = [int(r) for r in picked], 0
         self.sampled = {"subset": subset.to_dict(), "order": choice.to_dict(), "count": int(count)}
         return self.queue

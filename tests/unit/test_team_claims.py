@@ -59,6 +59,13 @@ def test_an_overlap_share_goes_to_two_annotators(team) -> None:
     assert eve.claim(range(20), 3, overlap=1.0) == [2, 3, 4]
 
 
+def test_released_rows_go_to_the_next_annotator_at_once(team) -> None:
+    ana, bob = team("ana"), team("bob")
+    assert ana.claim(range(20), 5) == [0, 1, 2, 3, 4]
+    ana.release([1, 3, 17])  # 17 was never claimed: ignored
+    assert bob.claim(range(20), 4) == [1, 3, 5, 6]
+
+
 def test_close_releases_the_claims(team) -> None:
     ana, bob = team("ana"), team("bob")
     ana.claim(range(20), 5)
@@ -97,6 +104,9 @@ def test_the_sqlite_journal_hands_out_the_first_rows(tmp_path) -> None:
     with LabelStore.open(tmp_path / "solo.csv", df=table(), autosave=None) as store:
         assert store.claim(range(5, 20), 3) == [5, 6, 7]
         assert store.claim([], 3) == []
+        store.release([5, 6])  # nothing recorded, nothing to give up
+        with pytest.raises(ValueError, match="unknown row 99"):
+            store.release([99])
 
 
 @pytest.mark.parametrize(

@@ -244,3 +244,34 @@ def test_online_reranking_gives_way_to_another_annotators_rows(team) -> None:
     queue = ana.online.rerank()
     assert len(queue) == 5 + 25  # the 30 rows bob holds are not handed out again
     assert not set(queue[5:]) & held
+
+
+def test_a_new_sample_gives_up_the_rows_that_left_the_queue(team) -> None:
+    ana, bob = team("ana", seed=1), team("bob", seed=2)
+    first = ana.sample(count=8)
+    second = ana.sample(count=4)  # a new random draw: most of the first rows leave the queue
+    left = set(first) - set(second)
+    assert left
+    assert set(bob.sample(count=20)) == set(range(20)) - set(second)  # the left rows included
+
+
+def test_reviewing_another_subset_gives_up_the_claimed_queue(team) -> None:
+    ana, bob = team("ana"), team("bob")
+    ana.sample(count=8)
+    ana.sample({"kind": "all"}, count=20)  # reviewing: nothing held any more
+    assert sorted(bob.sample(count=20)) == list(range(20))
+
+
+def test_a_release_the_server_refuses_is_logged_and_the_sample_stands(tmp_path, caplog) -> None:
+    from patchwork_widget.labels.errors import JournalUnavailableError
+
+    session = Session.open(table(), outfile=tmp_path / "labels.csv", seed=0)
+    session.sample(count=5)
+
+    def away(rows):
+        raise JournalUnavailableError("server away")
+
+    session.store.release = away
+    queue = session.sample(count=3)
+    assert len(queue) == 3 and "claims not released (server away)" in caplog.text
+    session.close()
