@@ -23,11 +23,12 @@ import pandas as pd
 from patchwork_widget.options.checks import check_path
 
 from . import shutdown
-from .arguments import check_changes, check_claim, check_rows, check_seconds
+from .arguments import check_changes, check_rows, check_seconds
 from .autosave import check_delay
 from .exporting import Exports
 from .journal import Journal
 from .lifecycle import StoreFiles
+from .work_split import WorkSplit
 from .lock import WriterLock
 from .opening import Start, open_journal
 from .records import (
@@ -48,7 +49,7 @@ from .table import LiveTable, constant_grid, undo_grid
 COMPACT_AFTER = 20_000
 
 
-class LabelStore(StoreFiles):
+class LabelStore(StoreFiles, WorkSplit):
     """A label table whose every change is durable before it is visible.
 
     Create with :meth:`open`. ``store.df`` is the live DataFrame (always the same
@@ -338,48 +339,6 @@ class LabelStore(StoreFiles):
         self._news.deliver()
 
     # -- other annotators (team journal) -------------------------------------------------
-
-    def claim(
-        self, candidates: Iterable[int], n: int, lease: float = 300.0, overlap: float = 0.0
-    ) -> list[int]:
-        """Up to ``n`` of ``candidates`` (row labels, in the order to label them) for this
-        annotator to label now, split from the other annotators' (team journal).
-
-        Rows another annotator holds an unexpired claim on are skipped; the rows handed
-        out are claimed for ``lease`` seconds (claim again to renew; a dead notebook's
-        claims expire, and close releases them). Up to ``overlap * n`` of them may be rows
-        exactly one other annotator holds, so that two label them (for agreement). With
-        the SQLite journal (one annotator) this is the first ``n`` candidates.
-
-        Raises
-        ------
-        ValueError
-            For an unknown row, a repeated row, or ``n``, ``lease``, ``overlap`` out of range.
-        """
-        n, lease, overlap = check_claim(n, lease, overlap)
-        candidates = list(candidates)
-        with self._lock:
-            self._check_writable()
-            if not candidates or n == 0:
-                return []
-            rows = check_rows(candidates, len(self._table.df)).tolist()
-            return self._journal.claim(rows, n, lease, overlap)
-
-    def release(self, rows: Iterable[int]) -> None:
-        """Give up this annotator's claims on ``rows`` (row labels) on a team journal, so
-        other annotators may be handed them at once rather than when the lease ends; rows
-        not claimed are ignored. Nothing to do with the SQLite journal.
-
-        Raises
-        ------
-        ValueError
-            For an unknown or repeated row.
-        """
-        rows = list(rows)
-        with self._lock:
-            self._check_writable()
-            if rows:
-                self._journal.release(check_rows(rows, len(self._table.df)).tolist())
 
     def on_remote_change(self, callback: Callable[[RemoteChange], None]) -> None:
         """Call ``callback(change)`` (a :class:`RemoteChange`) after changes by other
