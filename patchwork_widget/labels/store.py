@@ -28,7 +28,6 @@ from .autosave import check_delay
 from .exporting import Exports
 from .journal import Journal
 from .lifecycle import StoreFiles
-from .work_split import WorkSplit
 from .lock import WriterLock
 from .opening import Start, open_journal
 from .records import (
@@ -43,6 +42,7 @@ from .remote import RemoteChange, RemoteNews
 from .resolution import Resolution
 from .schema import check_table, validate_classes
 from .table import LiveTable, constant_grid, undo_grid
+from .work_split import WorkSplit
 
 
 #: Opening a journal with more pending actions than this folds them into the snapshot.
