@@ -165,10 +165,18 @@ def check_more_like_this(page: Page, row: int, guard: NotebookGuard) -> None:
     assert current_row(page) == row
     queue = json.loads(kernel_exec(page, "print(list(widget.session.queue))"))
     assert queue[0] == row and len(queue) == QUEUE + 1
-    page.locator(".pw-similar").click()  # the button does the same; keys stay in the widget
-    page.locator(".pw-position").filter(has_text=f"1 / {QUEUE + 1} ").wait_for()
     page.keyboard.press("ArrowRight")
     assert current_row(page) == queue[1]
+    # the button does the same for the image on screen; keys stay in the widget. Waiting for
+    # that image at position 1 (not position 1 alone, which held already) sees the new queue
+    page.locator(".pw-similar").click()
+    page.wait_for_function(
+        f"() => /^1 \\/ {QUEUE + 1} .*row {queue[1]}\\b/.test("
+        "document.querySelector('.pw-position').textContent)")
+    again = json.loads(kernel_exec(page, "print(list(widget.session.queue))"))
+    assert again[0] == queue[1] and len(again) == QUEUE + 1
+    page.keyboard.press("ArrowRight")
+    assert current_row(page) == again[1]
     guard.check("more like this")
 
 
