@@ -60,6 +60,12 @@ class RoundRequest:
 Runner = Callable[[Any, RoundRequest, dict, threading.Event, Report], TrainingOutcome]
 
 
+def snapshot_classes(snapshot: pd.DataFrame) -> list[str]:
+    """A run's class names: its snapshot's class columns. A class renamed during the run
+    renames the kernel's model (``model.classes``) but not the snapshot."""
+    return [c for c in snapshot.columns if c not in ("filepath", "exclude", "validation")]
+
+
 def train_and_predict(model: PatchworkModels, request: RoundRequest, inputs: dict[str, Any],
                       cancel: threading.Event, report: Report) -> TrainingOutcome:
     """Train ``model`` in place on ``request.snapshot``, then predict every row (and compute
@@ -77,7 +83,7 @@ def train_and_predict(model: PatchworkModels, request: RoundRequest, inputs: dic
                   if request.update_embeddings else None)
     class_auc = {}
     if request.class_auc and probs is not None:
-        classes = [c for c in snapshot.columns if c not in ("filepath", "exclude", "validation")]
+        classes = snapshot_classes(snapshot)
         rows = validation_mask(snapshot)
         auc, _ = m.class_metrics(probs[rows].astype(float), snapshot.loc[rows, classes].to_numpy(float))
         class_auc = {c: float(a) for c, a in zip(classes, auc)}

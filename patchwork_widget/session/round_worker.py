@@ -37,6 +37,7 @@ from patchwork_widget.session.background import Report
 from patchwork_widget.session.modeling import (
     RoundRequest,
     TrainingOutcome,
+    snapshot_classes,
     train_and_predict,
 )
 
@@ -140,8 +141,11 @@ class RoundProcess:
             if not self._closed:  # a round that comes after close() runs cancelled
                 self._cancel.clear()
             snapshot = request.snapshot.drop(columns=["filepath"], errors="ignore")
+            # the worker's model takes the round's classes: the kernel's may have been renamed
+            # since the snapshot was taken (on the owner thread, while this thread started)
+            state = replace(ModelState.of(model), classes=snapshot_classes(snapshot))
             try:
-                conn.send(("round", replace(request, snapshot=snapshot), ModelState.of(model)))
+                conn.send(("round", replace(request, snapshot=snapshot), state))
             except OSError as err:  # e.g. a broken pipe: the worker died before the round
                 raise self._died() from err
             while True:

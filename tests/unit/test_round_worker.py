@@ -91,6 +91,23 @@ def test_killing_the_worker_mid_round_stops_online_mode_and_keeps_the_model(sess
     assert session.online_status()["rounds"] == 1
 
 
+def test_a_rename_before_the_round_reaches_the_worker_trains_on_the_rounds_classes(session):
+    """The deterministic form of the race in the test above: the class is renamed after the
+    round's snapshot was taken and before its thread sends the model to the worker."""
+    session.build_model()
+    worker = RoundProcess(session.features)
+
+    def renamed_first(model, request, inputs, cancel, report):
+        model.classes = ["kitten"]  # what edit_classes does to the model on the owner thread
+        return worker.run(model, request, inputs, cancel, report)
+
+    try:
+        session.train(runner=renamed_first).result(timeout=120)
+    finally:
+        worker.close()
+    assert session.model.trained and session.model.classes == ["kitten"]
+
+
 def test_the_worker_needs_features():
     with pytest.raises(ValueError, match="needs pre-extracted features"):
         RoundProcess(None)
