@@ -18,7 +18,7 @@ import pandas as pd
 
 from .autosave import EXPORTED, FAILED, PENDING, Autosave, ExportState
 from .files import save_labels
-from .journal import Journal
+from .backend import JournalBackend
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Exports:
         Whether the file holds the table at open.
     """
 
-    def __init__(self, path: Path, journal: Journal, lock: threading.RLock, exported: bool) -> None:
+    def __init__(self, path: Path, journal: JournalBackend, lock: threading.RLock, exported: bool) -> None:
         self.path = path
         self._journal = journal
         self._lock = lock

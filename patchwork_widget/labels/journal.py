@@ -79,7 +79,7 @@ def journal_path(export_path: str | os.PathLike) -> Path:
 class Journal:
     """Append-only SQLite journal of one label table (one writer: see :mod:`.lock`).
 
-    The interface every journal backend has (see :mod:`.pg_journal` for PostgreSQL).
+    A :class:`~.backend.JournalBackend` (see :mod:`.pg_journal` for PostgreSQL).
 
     Parameters
     ----------
@@ -95,6 +95,12 @@ class Journal:
     FileNotFoundError
         With ``read_only`` when the file does not exist.
     """
+
+    where: str
+    name: str
+    shared: bool
+    user: str
+    session: str
 
     def __init__(
         self, path: str | os.PathLike, user: str, session: str, read_only: bool = False
@@ -174,7 +180,7 @@ class Journal:
             )
         return True
 
-    def writing(self, after: int) -> AbstractContextManager[None]:
+    def writing(self, after: int) -> AbstractContextManager[list[Change] | None]:
         """Hold the right to append across a change's validation and :meth:`append`.
 
         Yields the actions other writers committed after action ``after`` (a list of
@@ -183,7 +189,7 @@ class Journal:
         """
         return nullcontext()
 
-    def watch(self, on_change: Callable[[str], None]) -> None:
+    def watch(self, on_change: Callable[[], None]) -> None:
         """Call ``on_change`` when another writer commits; a single-writer journal never
         has one, so this does nothing."""
 

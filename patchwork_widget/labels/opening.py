@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .arguments import check_project, check_wait, default_user, is_server_url
+from .backend import JournalBackend
 from .files import load_labels, remove_stale_temps, table_format
 from .journal import Journal, journal_path
 from .lock import WriterLock, acquire
@@ -47,7 +48,7 @@ def open_journal(
     server: str | None = None,
     project: str | None = None,
     annotator: str | None = None,
-) -> tuple[Journal | PgJournal, Start, WriterLock | None, bool]:
+) -> tuple[JournalBackend, Start, WriterLock | None, bool]:
     """Check :meth:`LabelStore.open`'s arguments, open its journal and load its table.
 
     ``server`` (the ``journal`` argument) is None for the SQLite journal, else a
@@ -191,7 +192,7 @@ def team_lock_target(path: Path) -> Path:
 
 def start_table(
     path: Path,
-    journal: Journal | PgJournal,
+    journal: JournalBackend,
     df: pd.DataFrame | None,
     classes: list[str] | None,
     read_only: bool = False,
@@ -236,7 +237,7 @@ def start_table(
     return start
 
 
-def export_is_current(path: Path, journal: Journal | PgJournal, last_action: int) -> bool:
+def export_is_current(path: Path, journal: JournalBackend, last_action: int) -> bool:
     """Whether the export file provably holds the table after ``last_action``.
 
     True when the journal's record of the last export names that action and the file

@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -50,8 +50,8 @@ SELECT pg_notify(%(channel)s, %(note)s)
 
 
 class PgJournal:
-    """One project of a team journal on a PostgreSQL server (the :class:`.journal.Journal`
-    interface).
+    """One project of a team journal on a PostgreSQL server (a
+    :class:`~.backend.JournalBackend`).
 
     Parameters
     ----------
@@ -72,6 +72,12 @@ class PgJournal:
     JournalUnavailableError
         When the server cannot be reached.
     """
+
+    where: str
+    name: str
+    shared: bool
+    user: str
+    session: str
 
     def __init__(
         self, url: str, project: str, user: str, session: str, export_path: Path
@@ -194,8 +200,7 @@ class PgJournal:
                 )
         return True
 
-    @contextmanager
-    def writing(self, after: int) -> Iterator[list[Change] | None]:
+    def writing(self, after: int) -> AbstractContextManager[list[Change] | None]:
         """Take the project's turn to write, for one :meth:`append`.
 
         Yields the actions other stores committed after ``after`` (see
@@ -203,6 +208,11 @@ class PgJournal:
         When the block ends the appended action is written and committed (durably) in
         one round trip; if the block raises, the transaction rolls back.
         """
+        return self._turn(after)
+
+    @contextmanager
+    def _turn(self, after: int) -> Iterator[list[Change] | None]:
+        """:meth:`writing`'s context: the project's row locked, then the commit."""
         with self._unavailable_as_error():
             conn = self._connection()
             with conn.pipeline():

@@ -28,10 +28,10 @@ from patchwork_widget.options.checks import check_path
 from . import shutdown
 from .arguments import check_changes, check_claim, check_rows, check_seconds
 from .autosave import ExportState, check_delay
+from .backend import JournalBackend
 from .errors import check_usable
 from .exporting import Exports
 from .files import save_labels
-from .journal import Journal
 from .lock import WriterLock
 from .opening import Start, open_journal
 from .records import (
@@ -63,7 +63,7 @@ class LabelStore:
     def __init__(
         self,
         path: Path,
-        journal: Journal,
+        journal: JournalBackend,
         start: Start,
         writer: WriterLock | None,
         exported: bool,
@@ -296,7 +296,7 @@ class LabelStore:
         """Journal, then apply, the new values ``cells()`` gives (rows and field -> values).
 
         ``cells`` validates against the table once it holds every action other writers
-        committed before this one (see :meth:`Journal.writing`). Returns the action id,
+        committed before this one (see :meth:`JournalBackend.writing`). Returns the action id,
         the rows and the values.
         """
         with self._journal.writing(self._last_action) as others:
@@ -364,7 +364,7 @@ class LabelStore:
         self._news.deliver()
 
     def _apply_others(self, changes: list[Change] | None) -> None:
-        """Apply actions other stores committed (``Journal.changes_after``), if any."""
+        """Apply actions other stores committed (``JournalBackend.changes_after``), if any."""
         if not changes:
             return
         self._resolution.apply(self._table, changes)
