@@ -49,9 +49,9 @@ from patchwork_widget.feature import (
     SimCLRTrainer,
 )
 from patchwork_widget.feature.data import pair_dataset
-from patchwork_widget.feature.models import projection_head
 from patchwork_widget.feature.segments import detcon_dataset
 from patchwork_widget.images.augment import validate_augment
+from patchwork_widget.models.networks import projection_head
 
 SIZE, BATCH = 64, 64
 

@@ -110,7 +110,7 @@ def load_config(path: str | os.PathLike) -> Dict[str, Any]:
 
 
 def _fcn(value: Any, num_channels: int) -> Any:
-    from patchwork_widget.feature.models import BNAlexNetFCN, ResNetFCN
+    from patchwork_widget.models.networks import BNAlexNetFCN, ResNetFCN
     from patchwork_widget.models.io import load_keras
 
     named = {"resnet": lambda: ResNetFCN(num_channels),

@@ -27,8 +27,8 @@ from patchwork_widget.feature.hcl import HCLTrainer
 from patchwork_widget.feature.losses import hcl_loss, mochi_negatives, moco_loss, nt_xent_loss
 from patchwork_widget.feature.moco import MomentumContrastTrainer
 from patchwork_widget.feature.multitask import MultiTaskTrainer
-from patchwork_widget.feature.models import BNAlexNetFCN, ResNetFCN, projection_head
 from patchwork_widget.feature.simclr import SimCLRTrainer
+from patchwork_widget.models.networks import BNAlexNetFCN, ResNetFCN, projection_head
 from patchwork_widget.models.optim import LARS, DecaySchedule, build_optimizer
 from patchwork_widget.options.feature import FeatureTrainerOptions
 

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 from patchwork_widget.feature import evaluate as ev
 from patchwork_widget.feature import records
 from patchwork_widget.feature.data import TrainingData, pair_dataset
-from patchwork_widget.feature.models import ResNetFCN
 from patchwork_widget.feature.reporting import ReportingMixin
 from patchwork_widget.images.augment import is_active, validate_augment
+from patchwork_widget.models.networks import ResNetFCN
 from patchwork_widget.models.optim import DecaySchedule, build_optimizer
 from patchwork_widget.options.checks import (
     check_bool,
@@ -86,7 +86,7 @@ class FeatureTrainer(ReportingMixin):
     fcn : keras.Model, optional
         Any fully-convolutional Keras model, trained in place (build it inside
         ``strategy.scope()`` when passing a multi-device strategy). Default
-        :func:`~patchwork_widget.feature.models.ResNetFCN`.
+        :func:`~patchwork_widget.models.networks.ResNetFCN`.
     augment : bool or dict, optional
         Shorthand for ``options.augment`` (the reference's positional argument).
     options : FeatureTrainerOptions, optional

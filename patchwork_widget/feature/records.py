@@ -15,8 +15,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
-import yaml
 from PIL import Image
+
+from patchwork_widget.models.io import CONFIG_FILE, write_config
 
 logger = logging.getLogger(__name__)
 
@@ -32,29 +33,9 @@ __all__ = [
     "write_hparams",
 ]
 
-CONFIG_FILE = "config.yaml"
 # Metrics the HPARAMS dashboard correlates with the hyperparameters.
 HPARAM_METRICS = ("linear_classification_accuracy", "rotation_classification_accuracy",
                   "alignment", "uniformity", "test_loss")
-
-
-def _plain(value: Any) -> Any:
-    """YAML-safe copy: tuples to lists, NumPy scalars to Python ones."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def write_config(logdir: str, config: Mapping[str, Any]) -> str:
-    """Write ``config`` to ``logdir/config.yaml`` and return the path."""
-    path = os.path.join(logdir, CONFIG_FILE)
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(_plain(config), f, default_flow_style=False, sort_keys=False)
-    return path
 
 
 def scalar_hparams(config: Mapping[str, Any]) -> Dict[str, Any]:

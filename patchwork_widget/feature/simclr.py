@@ -10,7 +10,7 @@ import tensorflow as tf
 from patchwork_widget.feature.base import FeatureTrainer
 from patchwork_widget.feature.data import TrainingData
 from patchwork_widget.feature.losses import nt_xent_loss
-from patchwork_widget.feature.models import projection_head
+from patchwork_widget.models.networks import projection_head
 from patchwork_widget.options.checks import check_int, check_number
 
 __all__ = ["SimCLRTrainer"]

@@ -31,9 +31,9 @@ import pandas as pd
 import tensorflow as tf
 import yaml
 
-from patchwork_widget.feature.models import BNAlexNetFCN, ResNetFCN
-from patchwork_widget.feature.records import write_config
 from patchwork_widget.images.pipeline import AUTOTUNE, dataset
+from patchwork_widget.models.io import write_config
+from patchwork_widget.models.networks import BNAlexNetFCN, ResNetFCN
 from patchwork_widget.models.optim import build_optimizer, make_schedule
 from patchwork_widget.models.predictions import class_metrics
 from patchwork_widget.models.teachers import (

@@ -19,10 +19,12 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import keras
+import numpy as np
 import pandas as pd
+import yaml
 
 from patchwork_widget.labels.files import save_labels
 from patchwork_widget.labels.schema import check_table
@@ -33,6 +35,26 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 META_FILE = "models.json"
+CONFIG_FILE = "config.yaml"  # a training run's settings, beside its outputs
+
+
+def _plain(value: Any) -> Any:
+    """YAML-safe copy: tuples to lists, NumPy scalars to Python ones."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_config(logdir: str, config: Mapping[str, Any]) -> str:
+    """Write ``config`` to ``logdir/config.yaml`` and return the path."""
+    path = os.path.join(logdir, CONFIG_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(_plain(config), f, default_flow_style=False, sort_keys=False)
+    return path
 
 
 def _save_keras(model: keras.Model, path: Path) -> None:

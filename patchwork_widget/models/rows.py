@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from patchwork_widget.images.sampler import StratifiedSampler
+from patchwork_widget.labels.sampler import StratifiedSampler
 from patchwork_widget.labels.groups import train_mask, validation_mask
 from patchwork_widget.options.training import TrainOptions
 

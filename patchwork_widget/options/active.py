@@ -1,24 +1,22 @@
-"""Choices about what to label next and how the class list changes (TF-free).
+"""How the class list changes (FEATURES L3; TF-free): a class edit, validated when it is
+made, with a message naming the bad value and the allowed ones.
 
-Subsets (A1) and orders (A2) are defined beside the code that applies them and re-exported
-here; class edits (L3) and the propagation method (A4) are defined here. Each is a value
-validated when it is made, with a message naming the bad value and the allowed ones.
+The choices about what to label next live beside the code that applies them, one layer up:
+subsets (A1) in :mod:`patchwork_widget.active.subsets`, orders (A2) in
+:mod:`patchwork_widget.active.registry`, the propagation method (A4) in
+:mod:`patchwork_widget.active.propagate`, online learning's options (A6) in
+:mod:`patchwork_widget.active.online`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from patchwork_widget.active.propagate import Method as PropagationMethod
-from patchwork_widget.active.registry import OrderChoice
-from patchwork_widget.active.subsets import Subset, SubsetKind
-from patchwork_widget.options.checks import Choice, check_int, check_number
-from patchwork_widget.options.training import TrainOptions
+from patchwork_widget.options.checks import Choice
 
-__all__ = ["ClassEdit", "ClassEditKind", "OnlineOptions", "OrderChoice", "PropagationMethod",
-           "StopRule", "Subset", "SubsetKind"]
+__all__ = ["ClassEdit", "ClassEditKind"]
 
 
 class ClassEditKind(Choice):
@@ -81,81 +79,3 @@ class ClassEdit:
             raise ValueError(f"unknown class edit field(s) {sorted(unknown)}; allowed: kind, "
                              "name, new, other")
         return cls(value["kind"], value["name"], value.get("new"), value.get("other"))
-
-
-@dataclass(frozen=True)
-class StopRule:
-    """When online learning stops by itself (besides the user's stop).
-
-    Attributes
-    ----------
-    macro_auc : float or None
-        Stop once the validation macro AUC of a round reaches this.
-    class_auc : mapping of class name to float
-        Stop once every listed class's validation AUC reaches its threshold.
-    all_labeled : bool
-        Stop when the subset has no unlabeled row left.
-    """
-
-    macro_auc: float | None = None
-    class_auc: Mapping[str, float] = field(default_factory=dict)
-    all_labeled: bool = True
-
-    def __post_init__(self) -> None:
-        check_number("macro_auc", self.macro_auc, 0.0, 1.0, allow_none=True)
-        if not isinstance(self.class_auc, Mapping):
-            raise ValueError(f"class_auc must map class names to AUC thresholds; got "
-                             f"{self.class_auc!r}")
-        for name, value in self.class_auc.items():
-            check_number(f"class_auc[{name!r}]", value, 0.0, 1.0)
-        object.__setattr__(self, "class_auc", dict(self.class_auc))
-        if not isinstance(self.all_labeled, bool):
-            raise ValueError(f"all_labeled must be True or False; got {self.all_labeled!r}")
-
-
-@dataclass(frozen=True)
-class OnlineOptions:
-    """How online active learning (A6) runs.
-
-    Attributes
-    ----------
-    every : int
-        Start a training round after this many new labels.
-    order : OrderChoice or str or dict
-        The order the unlabeled part of the queue is re-ranked by after each round.
-    explore : float
-        Share of each re-ranked batch drawn at random from the subset instead (exploration).
-    count : int
-        Rows in the re-ranked part of the queue.
-    subset : Subset or dict
-        Where re-ranked rows come from (only its unlabeled rows are used).
-    train : TrainOptions or dict
-        Settings of each round; the model is warm-started from the previous round.
-    stop : StopRule or dict
-        When to stop by itself.
-    """
-
-    every: int = 20
-    order: Any = "max entropy"
-    explore: float = 0.2
-    count: int = 50
-    subset: Any = field(default_factory=lambda: Subset(SubsetKind.UNLABELED))
-    train: Any = field(default_factory=TrainOptions)
-    stop: Any = field(default_factory=StopRule)
-
-    def __post_init__(self) -> None:
-        check_int("every", self.every, 1)
-        check_int("count", self.count, 1)
-        check_number("explore", self.explore, 0.0, 1.0)
-        base = OrderChoice.parse(self.order)
-        object.__setattr__(self, "order", OrderChoice(base.name, base.cls, float(self.explore)))
-        if not isinstance(self.subset, Subset):
-            object.__setattr__(self, "subset", Subset.from_dict(self.subset))
-        if isinstance(self.train, Mapping):
-            object.__setattr__(self, "train", TrainOptions.from_dict(self.train))
-        elif not isinstance(self.train, TrainOptions):
-            raise ValueError(f"train must be TrainOptions or a dict of its fields; got {self.train!r}")
-        if isinstance(self.stop, Mapping):
-            object.__setattr__(self, "stop", StopRule(**self.stop))
-        elif not isinstance(self.stop, StopRule):
-            raise ValueError(f"stop must be a StopRule or a dict of its fields; got {self.stop!r}")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.active.online import OnlineOptions
 from patchwork_widget.active.propagate import Method
 from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.subsets import Subset, SubsetKind
@@ -32,7 +33,7 @@ from patchwork_widget.labels import LabelStore, load_labels
 from patchwork_widget.labels.arguments import check_changes, check_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
-from patchwork_widget.options.active import ClassEdit, ClassEditKind, OnlineOptions
+from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
     check_array,
     check_int,
@@ -566,7 +567,7 @@ class Session:
     def start_online(self, options: OnlineOptions | Mapping[str, Any] | None = None,
                      *, runner: RoundRunner | str = RoundRunner.AUTO, **fields: Any) -> dict[str, Any]:
         """Retrain in the background after every ``every`` new labels and re-rank the queue
-        (A6). Give :class:`~patchwork_widget.options.active.OnlineOptions` or its fields, e.g.
+        (A6). Give :class:`~patchwork_widget.active.online.OnlineOptions` or its fields, e.g.
         ``start_online(every=20, order="margin", explore=0.2, stop={"macro_auc": 0.95})``.
         ``runner`` says where rounds train (:class:`~.online.RoundRunner`: by default in a
         worker process when the session has features, else in a thread). Builds a default

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from patchwork_widget.options.active import OnlineOptions
+from patchwork_widget.active.online import OnlineOptions
 from patchwork_widget.options.checks import Choice, check_fields
 from patchwork_widget.session.background import Report, Task
 from patchwork_widget.session.context import SessionContext

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import ipywidgets as widgets
 import numpy as np
 
+from patchwork_widget.active.propagate import Method as PropagationMethod
 from patchwork_widget.labels import save_labels
-from patchwork_widget.options.active import PropagationMethod
 from patchwork_widget.session import EventKind, Session, SessionEvent
 from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
 from patchwork_widget.widget.train_tab import group_shares

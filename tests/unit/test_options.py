@@ -27,7 +27,7 @@ from patchwork_widget.options import (
 def test_importing_and_building_options_needs_no_tensorflow():
     code = ("import sys; import patchwork_widget.options as o; "
             "o.TrainOptions(); o.FineTuneOptions(kind='convnet'); o.FeatureTrainerOptions(); "
-            "import patchwork_widget.images.sampler; "
+            "import patchwork_widget.labels.sampler; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patchwork_widget.images.sampler import StratifiedSampler, Weighting
+from patchwork_widget.labels.sampler import StratifiedSampler, Weighting
 
 NAN = np.nan
 DRAWS = 40_000

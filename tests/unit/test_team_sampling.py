@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from patchwork_widget.active.online import OnlineOptions
 from patchwork_widget.active.subsets import (
     Subset,
     SubsetKind,
@@ -25,7 +26,6 @@ from patchwork_widget.active.subsets import (
     subset_options,
 )
 from patchwork_widget.labels import LabelStore, prep_label_dataframe
-from patchwork_widget.options.active import OnlineOptions
 from patchwork_widget.session import Session
 from patchwork_widget.session import claims as claims_module
 from patchwork_widget.session.claims import QueueClaims

@@ -16,7 +16,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from patchwork_widget.labels.groups import train_mask
+from .groups import train_mask
 from patchwork_widget.options.training import Weighting
 
 logger = logging.getLogger(__name__)
