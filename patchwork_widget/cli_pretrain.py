@@ -57,7 +57,8 @@ def trainer_class(name: Any) -> type:
 def trainer_keys(cls: type) -> Set[str]:
     """Keyword arguments a trainer takes from the YAML: its own and its bases' named
     parameters, the options' fields and the original's names."""
-    from patchwork_widget.options.feature import LEGACY_NAMES, FeatureTrainerOptions
+    from patchwork_widget.options.feature import FeatureTrainerOptions
+    from patchwork_widget.options.legacy import legacy_names_for
 
     keys: Set[str] = set()
     for klass in cls.__mro__:
@@ -67,7 +68,8 @@ def trainer_keys(cls: type) -> Set[str]:
         for p in inspect.signature(init).parameters.values():
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in _HANDLED:
                 keys.add(p.name)
-    return keys | set(FeatureTrainerOptions.__dataclass_fields__) | set(LEGACY_NAMES)
+    fields = set(FeatureTrainerOptions.__dataclass_fields__)
+    return keys | fields | legacy_names_for(keys | fields)
 
 
 def image_list(value: Any, key: str, base: Path) -> List[str]:

@@ -163,7 +163,7 @@ class FeatureTrainer(ReportingMixin):
         with self.strategy.scope():
             if fcn is None:
                 fcn = ResNetFCN(self.num_channels, synchronized_bn=self.num_replicas > 1)
-            self._check_in_scope(fcn)
+            fcn = self._in_scope(fcn)
             self.fcn = fcn
             self._models: Dict[str, keras.Model] = {"fcn": fcn, **self._build_models()}
             self.optimizer = build_optimizer(o.optimizer, self._schedule,
@@ -293,16 +293,28 @@ class FeatureTrainer(ReportingMixin):
 
     # -- options -------------------------------------------------------------------------------
 
-    def _check_in_scope(self, fcn: Any) -> None:
+    def _in_scope(self, fcn: Any) -> keras.Model:
+        """``fcn`` checked, or a copy of it made inside ``strategy.scope()`` when it was built
+        outside (the original's DetCon example does that): its architecture and weights are
+        cloned there, and the trainer trains the copy (``trainer.fcn``), not ``fcn``."""
         if not isinstance(fcn, keras.Model):
             raise ValueError(f"fcn must be a keras.Model; got {type(fcn).__name__}")
         if len(fcn.outputs) != 1 or len(fcn.outputs[0].shape) != 4:
             raise ValueError("fcn must be fully convolutional: one output of shape "
                              f"(batch, h, w, channels); got outputs {fcn.outputs}")
-        if self.num_replicas > 1 and fcn.weights and not (
+        if self.num_replicas == 1 or not fcn.weights or (
                 self.strategy.extended.variable_created_in_scope(fcn.weights[0].value)):
-            raise ValueError("fcn was built outside strategy.scope(); build (or load) it "
-                             "inside `with strategy.scope():` before passing it")
+            return fcn
+        try:
+            clone = keras.models.clone_model(fcn)  # inside the scope: the caller holds it
+        except (TypeError, ValueError) as err:
+            raise ValueError("fcn was built outside strategy.scope() and cannot be cloned "
+                             f"into it ({err}); build (or load) it inside `with "
+                             "strategy.scope():` before passing it") from None
+        clone.set_weights(fcn.get_weights())
+        logger.warning("fcn was built outside strategy.scope(): training a copy made inside "
+                       "it; use trainer.fcn (not the fcn you passed) for the trained model")
+        return clone
 
     @staticmethod
     def _count(data: Any) -> int:

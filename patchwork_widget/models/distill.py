@@ -19,6 +19,7 @@ every hyperparameter.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -45,10 +46,18 @@ from patchwork_widget.options.checks import (
     check_int,
     check_number,
     check_path,
-    check_shape,
     shown,
 )
-from patchwork_widget.options.training import Optimizer, Schedule, check_augment
+from patchwork_widget.options.legacy import legacy_names_for, rename_legacy
+from patchwork_widget.options.params import Shape
+from patchwork_widget.options.training import (
+    BATCH_SIZE,
+    LEARNING_RATE,
+    WEIGHT_DECAY,
+    Optimizer,
+    Schedule,
+    check_augment,
+)
 
 __all__ = ["DistillResult", "STUDENTS", "build_student", "distill", "distillation_loss",
            "teacher_probabilities"]
@@ -57,11 +66,6 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 HISTORY_FILE = "history.yaml"
-# The original's keywords -> these; and its values that changed name. ``lr_decay`` (its
-# decay steps, 0 for none) maps to ``decay_steps`` / a constant schedule.
-ORIGINAL_NAMES = {"temp": "temperature", "lr": "learning_rate", "opt_type": "optimizer",
-                  "decay_type": "schedule", "class_names": "classes"}
-_ORIGINAL_VALUES = {"optimizer": {"momentum": "sgd"}, "schedule": {"warmupcosine": "warmup_cosine"}}
 _EPS = 1e-6
 
 # Named student backbones (fully convolutional; a pooled sigmoid head is added).
@@ -225,13 +229,13 @@ def distill(
         decay_steps = named.get("decay_steps", decay_steps)
     epochs = check_int("epochs", epochs, 1)
     temperature = check_number("temperature", temperature, 0.0, open_low=True)
-    learning_rate = check_number("learning_rate", learning_rate, 0.0, open_low=True)
-    check_number("weight_decay", weight_decay, 0.0)
-    imshape = check_shape("imshape", imshape)
+    learning_rate = LEARNING_RATE.check("learning_rate", learning_rate, False)
+    WEIGHT_DECAY.check("weight_decay", weight_decay, False)
+    imshape = Shape().check("imshape", imshape, False)
     check_path("logdir", logdir, allow_none=True)
     if not isinstance(notes, str):
         raise ValueError(f"notes must be a string; got {shown(notes)}")
-    batch_size = check_int("batch_size", batch_size, 1)
+    batch_size = BATCH_SIZE.check("batch_size", batch_size, False)
     check_augment("augment", augment)
     optimizer = Optimizer.parse(optimizer, "optimizer")
     schedule = Schedule.parse(schedule, "schedule")
@@ -310,23 +314,14 @@ def distill(
 
 
 def _original_arguments(original: Mapping[str, Any]) -> Dict[str, Any]:
-    """This function's arguments for the original's keywords; TypeError for any other."""
-    unknown = sorted(set(original) - set(ORIGINAL_NAMES) - {"lr_decay"})
+    """This function's arguments for the original's keywords
+    (:data:`~patchwork_widget.options.legacy.LEGACY_NAMES`); TypeError for any other."""
+    accepted = legacy_names_for(inspect.signature(distill).parameters)
+    unknown = sorted(set(original) - accepted)
     if unknown:
         raise TypeError(f"distill() got unexpected keyword argument(s) {unknown}; besides its "
-                        f"own it takes the original's {sorted(ORIGINAL_NAMES) + ['lr_decay']}")
-    out: Dict[str, Any] = {}
-    for key, value in original.items():
-        if key == "lr_decay":
-            if value != 0:
-                out["decay_steps"] = value
-            continue
-        name = ORIGINAL_NAMES[key]
-        out[name] = _ORIGINAL_VALUES.get(name, {}).get(value, value) if isinstance(
-            value, str) else value
-    if original.get("lr_decay") == 0:
-        out["schedule"] = Schedule.CONSTANT  # the original: lr_decay=0 means no decay
-    return out
+                        f"own it takes the original's {sorted(accepted)}")
+    return rename_legacy(original)
 
 
 def _train_step(model: keras.Model, opt: keras.optimizers.Optimizer,

@@ -24,6 +24,8 @@ class Choice(str, enum.Enum):
     ``parse`` turns a value or member into a member or raises ``ValueError`` listing the allowed
     values; ``choices()`` gives ``(label, value)`` pairs for a dropdown. A subclass may give
     human labels in ``_labels()``; the default label is the value with spaces for underscores.
+    It may also give other spellings ``parse`` takes in ``_aliases()`` (e.g. Keras' or the
+    original project's name of a value), so that no other module names them.
     """
 
     def __str__(self) -> str:
@@ -34,6 +36,10 @@ class Choice(str, enum.Enum):
 
     @classmethod
     def _labels(cls) -> Dict[str, str]:
+        return {}
+
+    @classmethod
+    def _aliases(cls) -> Dict[str, str]:
         return {}
 
     @property
@@ -54,22 +60,29 @@ class Choice(str, enum.Enum):
         """The member for ``value`` (a member or its string value)."""
         if isinstance(value, cls):
             return value
+        if isinstance(value, str) and value in cls._aliases():
+            return cls(cls._aliases()[value])
         try:
             return cls(value)
         except ValueError:
             allowed = ", ".join(repr(v) for v in cls.values())
+            aliases = ", ".join(repr(a) for a in cls._aliases())
+            also = f" (also accepted: {aliases})" if aliases else ""
             raise ValueError(f"{name or cls.__name__.lower()} must be one of {allowed}; "
-                             f"got {value!r}") from None
+                             f"got {shown(value)}{also}") from None
 
 
-def check_int(name: str, value: Any, low: int, allow_none: bool = False) -> Optional[int]:
-    """``value`` as an int, or ``ValueError`` unless it is an int >= ``low`` (or None when
-    allowed). Booleans are refused."""
+def check_int(name: str, value: Any, low: int, allow_none: bool = False,
+              high: int | None = None) -> Optional[int]:
+    """``value`` as an int, or ``ValueError`` unless it is an int >= ``low`` (and <= ``high``
+    when given; or None when allowed). Booleans are refused."""
     if allow_none and value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low
+            or (high is not None and value > high)):
         extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be an int >= {low}{extra}; got {value!r}")
+        what = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an int {what}{extra}; got {shown(value)}")
     return int(value)
 
 
