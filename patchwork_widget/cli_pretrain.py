@@ -97,7 +97,15 @@ def load_config(path: str | os.PathLike) -> Dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"no such config file {os.fspath(path)!r}")
-    config = yaml.safe_load(p.read_text()) or {}
+    try:
+        config = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{p} is not valid YAML{at}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p} cannot be read: {e}") from None
     if not isinstance(config, Mapping):
         raise ValueError(f"{p}: the config must be a mapping of keys to values")
     for key in ("trainer", "logdir", "trainingdata"):

@@ -69,7 +69,7 @@ class GuiKeyword:
 
     ``target`` is this project's argument it becomes (``"train.augment"``: a field of the
     Train tab's options; ``"fixmatch.strong_aug"``: of the Model tab's FixMatch options;
-    ``"ignored"``: nothing), ``convert`` turns the original's value into it (raising
+    ``"ignored"``: nothing; ``"refused"``: a ``TypeError`` saying ``why``), ``convert`` turns the original's value into it (raising
     ``ValueError`` for a value that means nothing here), and ``why`` is said in the
     ``DeprecationWarning``.
     """
@@ -101,7 +101,7 @@ def _norm(value: Any) -> Any:
 GUI_KEYWORDS: dict[str, GuiKeyword] = {
     "feature_vecs": GuiKeyword("pre-extracted features are features=...", "features"),
     "norm": GuiKeyword("pixel values are divided by their type's range (255 for 8-bit images, "
-                       "the original's norm=255)", "norm", _norm),
+                       "the original's norm=255)", "ignored", _norm),
     "strong_aug": GuiKeyword("FixMatch's strong augmentation is a model option: "
                              "session.build_model(fixmatch={'strong_aug': ...}) or the Model "
                              "tab", "fixmatch.strong_aug"),
@@ -115,6 +115,15 @@ GUI_KEYWORDS: dict[str, GuiKeyword] = {
     "num_parallel_calls": GuiKeyword("images are read by the kernel's thumbnail and training "
                                      "pipelines, which size their own workers; it is ignored",
                                      "ignored"),
+    "dim": GuiKeyword("the grid is laid out by the widget to fit its cells; it is ignored",
+                      "ignored"),
+    "tracking_uri": GuiKeyword("the widget does not log to MLflow (the feature trainers do: "
+                               "trainer.track_with_mlflow()); drop the argument", "refused"),
+    "experiment_name": GuiKeyword("the widget does not log to MLflow (the feature trainers do: "
+                                  "trainer.track_with_mlflow()); drop the argument", "refused"),
+    "strategy": GuiKeyword("the widget trains its small models on the default device; drop "
+                           "the argument (the feature trainers and distill() take a strategy)",
+                           "refused"),
 }
 
 
@@ -125,23 +134,26 @@ def translate_gui_keywords(given: Mapping[str, Any]) -> dict[str, Any]:
     Raises
     ------
     TypeError
-        For a keyword that is neither this project's nor the original's (the message names
-        it and says where the original's went).
+        For a keyword that is neither this project's nor the original's, or an original one
+        that cannot mean anything here (the message names it and says why).
     ValueError
         For an original keyword's value that means nothing here, saying why.
     """
     unknown = sorted(k for k in given if k not in GUI_KEYWORDS)
-    if unknown:
-        raise TypeError(f"PatchworkWidget got unknown argument(s) {unknown}\n(see "
-                        "help(PatchworkWidget) and docs/migrating.md)")
+    refused = sorted(k for k in given if k in GUI_KEYWORDS and GUI_KEYWORDS[k].target == "refused")
+    if unknown or refused:
+        lines = [f"PatchworkWidget got unknown argument(s) {unknown + refused}"]
+        lines += [f"  {name} (the original GUI's): {GUI_KEYWORDS[name].why}" for name in refused]
+        raise TypeError("\n".join(lines) + "\n(see help(PatchworkWidget) and docs/migrating.md)")
     out: dict[str, Any] = {}
     for name, value in given.items():
         keyword = GUI_KEYWORDS[name]
         warnings.warn(f"PatchworkWidget({name}=...) is the original GUI's keyword: "
                       f"{keyword.why}", DeprecationWarning, stacklevel=3)
+        value = value if keyword.convert is None else keyword.convert(value)
         if keyword.target == "ignored":
             continue
         if keyword.target in out:
             raise TypeError(f"{keyword.target} is given twice under the original GUI's names")
-        out[keyword.target] = value if keyword.convert is None else keyword.convert(value)
+        out[keyword.target] = value
     return out

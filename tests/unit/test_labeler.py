@@ -140,6 +140,8 @@ def test_unknown_arguments_and_meaningless_original_values_are_refused_before_op
     df = prep_label_dataframe(image_paths, ["cat"])
     with pytest.raises(TypeError, match=r"unknown argument\(s\) \['outfiel'\]"):
         PatchworkWidget(df, outfiel=tmp_path / "l.csv")
+    with pytest.raises(TypeError, match=r"tracking_uri \(the original GUI's\): the widget does not log to MLflow"):
+        PatchworkWidget(df, outfile=tmp_path / "l.csv", tracking_uri="http://mlflow")
     with pytest.warns(DeprecationWarning, match=r"norm=\.\.\.\) is the original GUI's keyword"), \
             pytest.raises(ValueError, match=r"norm=2\.0 cannot be honoured: the widget divides"):
         PatchworkWidget(df, outfile=tmp_path / "l.csv", norm=2.0)
