@@ -84,8 +84,7 @@ class Interval:
                              high=None if math.isinf(self.high) else int(self.high))
         if allow_none and value is None:
             return None
-        check_number(name, value, self.low, self.high, self.open_low, self.open_high)
-        return value
+        return check_number(name, value, self.low, self.high, self.open_low, self.open_high)
 
     def invalid(self) -> list[Any]:
         out: list[Any] = ["1", True, math.nan]

@@ -107,7 +107,7 @@ class Weighting(Choice):
 
 
 # Limits shared by fine-tuning and the feature trainers (docs/training.md, "Limits").
-LEARNING_RATE = Interval(float, 1e-7, 10.0)
+LEARNING_RATE = Interval(float, 0.0, 10.0, closed="right")
 WEIGHT_DECAY = Interval(float, 0.0, 1.0)
 BATCH_SIZE = Interval(int, 1, 65536)
 STEPS = Interval(int, 1, 10_000_000)

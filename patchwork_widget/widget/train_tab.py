@@ -66,7 +66,7 @@ class TrainTab(widgets.VBox):
         self.epochs = field(widgets.BoundedIntText, value=default.epochs, **form_bounds(TrainOptions, "epochs"), description="epochs")
         self.optimizer = field(widgets.Dropdown, options=Optimizer.choices(), value=default.optimizer.value, description="optimizer")
         self.learning_rate = field(widgets.BoundedFloatText, value=default.learning_rate, step=1e-4,
-                                   **form_bounds(TrainOptions, "learning_rate"),
+                                   **form_bounds(TrainOptions, "learning_rate", 1e-9),
                                    description="learning rate")
         self.schedule = field(widgets.Dropdown, options=Schedule.choices(), value=default.schedule.value, description="schedule")
         self.weight_decay = field(widgets.BoundedFloatText, value=default.weight_decay, step=1e-4,
