@@ -69,7 +69,7 @@ def trainer_keys(cls: type) -> Set[str]:
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in _HANDLED:
                 keys.add(p.name)
     fields = set(FeatureTrainerOptions.__dataclass_fields__)
-    return keys | fields | legacy_names_for(keys | fields)
+    return keys | fields | legacy_names_for(fields)
 
 
 def image_list(value: Any, key: str, base: Path) -> List[str]:

@@ -35,6 +35,7 @@ import yaml
 from patchwork_widget.feature.models import BNAlexNetFCN, ResNetFCN
 from patchwork_widget.feature.records import write_config
 from patchwork_widget.images.pipeline import AUTOTUNE, dataset
+from patchwork_widget.models.loop import Hooks, run_epochs
 from patchwork_widget.models.optim import build_optimizer, make_schedule
 from patchwork_widget.models.predictions import class_metrics
 from patchwork_widget.models.teachers import (
@@ -294,13 +295,11 @@ def distill(
         writer = tf.summary.create_file_writer(os.fspath(logdir))
 
     rows: List[Dict[str, Any]] = []
-    for epoch in range(1, epochs + 1):
-        losses = [float(step_fn(x, y)) for x, y in dist_ds]
-        row: Dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)),
-                               "learning_rate": float(lr(opt.iterations))}
+
+    def epoch_end(epoch: int, row: Dict[str, Any]) -> None:
+        row["learning_rate"] = float(lr(opt.iterations))
         if test is not None:
             row.update(_test_metrics(model, test, names, batch_size, reading))
-        rows.append(row)
         logger.info("distill epoch %d/%d: %s", epoch, epochs,
                     ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
         if writer is not None:
@@ -309,7 +308,12 @@ def distill(
                     if key != "epoch" and math.isfinite(value):
                         tf.summary.scalar(key, value, step=epoch)
             writer.flush()
+        rows.append(row)
+        if writer is not None:
             _write_history(os.fspath(logdir), rows)
+
+    run_epochs(epochs, lambda epoch: dist_ds, lambda batch: {"loss": step_fn(*batch)},
+               Hooks(epoch_end=epoch_end))
     return DistillResult(model, pd.DataFrame(rows), names)
 
 

@@ -4,7 +4,8 @@ An options dataclass lists what each of its fields may hold in a class attribute
 ``CONSTRAINTS`` (field name -> :class:`Param`), as scikit-learn's ``_param_validation`` does for
 estimators: an :class:`Interval` for numbers, a :class:`OneOf` for a
 :class:`~patchwork_widget.options.checks.Choice`, :class:`Flag`, :class:`Shape`, :class:`Text`,
-:class:`AugmentSpec` and :class:`InstanceOf`. The same declaration is read by
+:class:`AugmentSpec`, :class:`InstanceOf` (a nested options dataclass), :class:`Parsed` (a value
+its owner parses, such as an order) and :class:`AnyOf`. The same declaration is read by
 
 - the dataclass itself: :func:`validate` (called first thing in ``__post_init__``) checks every
   field against it and stores the parsed value (a Choice member for a string, a tuple for a
@@ -21,14 +22,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
 from patchwork_widget.options.checks import Choice, check_bool, check_int, check_number, check_shape, shown
 
-__all__ = ["AugmentSpec", "Constraint", "Flag", "AnyOf", "InstanceOf", "Interval", "OneOf", "Param",
-           "Shape", "Text", "form_bounds", "validate"]
+__all__ = ["AnyOf", "AugmentSpec", "Constraint", "Flag", "InstanceOf", "Interval", "OneOf",
+           "Param", "Parsed", "Shape", "Text", "form_bounds", "validate"]
 
 
 class Constraint(Protocol):
@@ -179,8 +181,8 @@ class AugmentSpec:
 
         if allow_none and value is None:
             return None
-        if isinstance(value, bool):
-            return value
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
         if not isinstance(value, Mapping):
             raise ValueError(f"{name} must be True, False or a dict of augmentation parameters; "
                              f"got {shown(value)}")
@@ -213,6 +215,26 @@ class InstanceOf:
 
     def invalid(self) -> list[Any]:
         return [3, "x", {"no_such_field": 1}]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A value ``parse(value)`` turns into the stored one, raising ``ValueError`` when it
+    cannot (an order name, a subset, ...); ``bad`` lists values it refuses, for the sweep."""
+
+    parse: Callable[[Any], Any]
+    bad: tuple[Any, ...] = (3, ["a"])
+
+    def check(self, name: str, value: Any, allow_none: bool) -> Any:
+        if allow_none and value is None:
+            return None
+        try:
+            return self.parse(value)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name}: {e}") from None
+
+    def invalid(self) -> list[Any]:
+        return list(self.bad)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,10 @@ def test_feature_trainer_options_take_the_references_names():
 # ---------------------------------------------------------------------------------------------
 # Limits declared once (issue 25.2): the dataclasses, the forms and the sweep read CONSTRAINTS.
 
-DECLARED = [TrainOptions, LossOptions, FixMatchOptions, FineTuneOptions, FeatureTrainerOptions]
+from patchwork_widget.options.active import OnlineOptions, StopRule  # noqa: E402
+
+DECLARED = [TrainOptions, LossOptions, FixMatchOptions, FineTuneOptions, FeatureTrainerOptions,
+            OnlineOptions, StopRule]
 
 
 @pytest.mark.parametrize("cls", DECLARED)
