@@ -57,6 +57,7 @@ def trainer_class(name: Any) -> type:
 def trainer_keys(cls: type) -> Set[str]:
     """Keyword arguments a trainer takes from the YAML: its own and its bases' named
     parameters, the options' fields and the original's names."""
+    from patchwork_widget.options.checks import field_names
     from patchwork_widget.options.feature import FeatureTrainerOptions
     from patchwork_widget.options.legacy import legacy_names_for
 
@@ -68,7 +69,7 @@ def trainer_keys(cls: type) -> Set[str]:
         for p in inspect.signature(init).parameters.values():
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in _HANDLED:
                 keys.add(p.name)
-    fields = set(FeatureTrainerOptions.__dataclass_fields__)
+    fields = field_names(FeatureTrainerOptions)
     return keys | fields | legacy_names_for(fields)
 
 

@@ -3,6 +3,7 @@ pairs, and the checks that name the bad value and what is allowed."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import numbers
@@ -15,7 +16,8 @@ import numpy as np
 C = TypeVar("C", bound="Choice")
 
 __all__ = ["Choice", "check_array", "check_bool", "check_fields", "check_int", "check_names", "check_number",
-           "check_path", "check_paths", "check_seed", "check_shape", "plain", "shown"]
+           "check_path", "check_paths", "check_seed", "check_shape", "field_names", "plain",
+           "shown"]
 
 
 class Choice(str, enum.Enum):
@@ -256,10 +258,16 @@ def check_fields(cls: type, values: Mapping[str, Any], what: str, hint: str = ""
     if not isinstance(values, Mapping):
         raise ValueError(f"{what} options must be a {cls.__name__} or a dict of its fields; "
                          f"got {type(values).__name__}")
-    unknown = set(values) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    valid = field_names(cls)
+    unknown = set(values) - valid
     if unknown:
         raise ValueError(f"unknown {what} option(s) {sorted(unknown)}; valid: "
-                         f"{sorted(cls.__dataclass_fields__)}{hint}")  # type: ignore[attr-defined]
+                         f"{sorted(valid)}{hint}")
+
+
+def field_names(cls: type) -> set[str]:
+    """The fields of dataclass ``cls`` (not its class variables, such as ``CONSTRAINTS``)."""
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 def plain(value: Any) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 
-from patchwork_widget.options.checks import check_fields, plain
+from patchwork_widget.options.checks import check_fields, field_names, plain
 from patchwork_widget.options.legacy import legacy_names_for, rename_legacy
 from patchwork_widget.options.params import (
     AnyOf,
@@ -145,7 +145,7 @@ class FeatureTrainerOptions:
             raise ValueError(f"feature trainer options must be a dict; got {type(d).__name__}")
         out = rename_legacy(d)
         check_fields(cls, out, "feature trainer",
-                     hint=f" (or the original's {sorted(legacy_names_for(cls.__dataclass_fields__))})")
+                     hint=f" (or the original's {sorted(legacy_names_for(field_names(cls)))})")
         return cls(**out)
 
     def as_dict(self) -> Dict[str, Any]:

@@ -179,3 +179,13 @@ def test_the_originals_keywords_mean_the_same_in_the_trainers_and_distill():
     assert constant.schedule is Schedule.CONSTANT and constant.decay_steps is None
     with pytest.raises(ValueError, match="'lr' and 'learning_rate' are the same option"):
         FeatureTrainerOptions.from_dict({"lr": 0.1, "learning_rate": 0.1})
+
+
+@pytest.mark.parametrize("cls", DECLARED)
+def test_the_declaration_is_not_an_option(cls):
+    """``CONSTRAINTS`` is a class variable: never listed as a valid option, never accepted."""
+    from patchwork_widget.options.checks import check_fields
+
+    with pytest.raises(ValueError, match=r"unknown .* option\(s\) \['CONSTRAINTS'\]") as refused:
+        check_fields(cls, {"CONSTRAINTS": {}}, cls.__name__)
+    assert "'CONSTRAINTS'" not in str(refused.value).split("valid:")[1]
