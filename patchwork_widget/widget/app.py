@@ -37,9 +37,13 @@ class PatchworkWidget(widgets.VBox):
     feature_extractor : keras.Model, optional
         Model mapping images to features.
     imshape : (int, int)
-        Display size of an image (height, width).
+        Display size of an image (height, width); the display only (see ``model_imshape``).
     num_channels : int
         Channels of the model input when training on images.
+    model_imshape : (int, int), optional
+        Size images are resized to for the model when training on images, separate from the
+        display size ``imshape``; None: the extractor's input size when it is fixed, else
+        ``imshape``.
     outfile : str or PathLike, optional
         Where labels are saved (CSV or Parquet); the journal lives beside it. Defaults to the
         table's own file, or ``patchwork_labels.csv`` for an in-memory table.
@@ -89,6 +93,7 @@ class PatchworkWidget(widgets.VBox):
         claim_lease: float = DEFAULT_LEASE,
         claim_overlap: float = DEFAULT_OVERLAP,
         num_channels: int = 3,
+        model_imshape: tuple[int, int] | None = None,
         **original: Any,
     ) -> None:
         legacy = translate_gui_keywords(original)
@@ -108,6 +113,7 @@ class PatchworkWidget(widgets.VBox):
             claim_overlap=claim_overlap, features=features,
             feature_extractor=feature_extractor, display=display, seed=seed,
             suggest_yes=suggest_yes, suggest_no=suggest_no, num_channels=num_channels,
+            model_imshape=model_imshape,
         )
         if not self.session.queue:
             self.session.sample()
