@@ -13,8 +13,8 @@ import pandas as pd
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES
 from patchwork_widget.images.thumbnails import DisplayOptions
-from patchwork_widget.options.checks import check_shape
 from patchwork_widget.options.legacy import translate_gui_keywords
+from patchwork_widget.options.params import Shape
 from patchwork_widget.session import Session
 from patchwork_widget.session.arguments import check_open_arguments
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP
@@ -105,7 +105,7 @@ class PatchworkWidget(widgets.VBox):
             outfile = legacy["outfile"]
         check_open_arguments(df_or_path, "df_or_path", features=features, outfile=outfile,
                              classes=classes, seed=seed)
-        display = DisplayOptions(size=check_shape("imshape", imshape), bands=bands,
+        display = DisplayOptions(size=Shape().check("imshape", imshape, False), bands=bands,
                                  stretch=stretch)
         self.session = Session.open(
             df_or_path, outfile=outfile, classes=classes, journal=journal, project=project,
