@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from patchwork_widget import cli_extract, cli_pretrain
+from patchwork_widget.cli_args import count, image_side, journal_url, port, seed
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ logger = logging.getLogger(__name__)
 def _demo(args: argparse.Namespace) -> list[str]:
     from patchwork_widget.demo import run_headless_demo
 
+    writable_folder(args.workdir, "--workdir")
     result = run_headless_demo(args.workdir, n_annotate=args.annotate, seed=args.seed)
     return [f"demo images:   {result.images}", f"labels:        {result.labels}",
             f"journal:       {result.journal}",
@@ -41,8 +44,7 @@ def _export(args: argparse.Namespace) -> list[str]:
     project = Path(args.project)
     if not project.is_file():
         raise ValueError(f"PROJECT must be an existing label file; got {args.project!r}")
-    out = Path(args.out) if args.out else project.parent / f"{project.stem}_export"
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(args.out or project.parent / f"{project.stem}_export", "--out")
     ext = f".{args.format}"
     if Path(journal_path(project)).is_file():
         store = LabelStore.open(project, read_only=True, autosave=None)
@@ -58,6 +60,21 @@ def _export(args: argparse.Namespace) -> list[str]:
     if args.models:
         written.append(_export_predictions(args, labels, out / f"predictions{ext}"))
     return [f"wrote {path}" for path in written]
+
+
+def writable_folder(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a folder this process can write into (made when missing), or
+    ``ValueError`` naming ``option``, the path and why not."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} must be a folder; {str(folder)!r} is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{option} {str(folder)!r} cannot be made: {e.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {str(folder)!r} is not writable")
+    return folder
 
 
 def _write_table(df, path: Path) -> None:
@@ -118,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build the demo data and label a few images headless")
     demo.add_argument("--workdir", default="patchwork_demo", help="folder for data and labels")
-    demo.add_argument("--annotate", type=int, default=20, help="images to label from ground truth")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--annotate", type=count, default=20, help="images to label from ground truth")
+    demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(run=_demo)
 
     cli_pretrain.add_parser(sub)
@@ -145,16 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("project", help="the project's label file (CSV or Parquet)")
     srv.add_argument("--features", help="pre-extracted features (.npy), one row per image")
     srv.add_argument("--extractor", help="a feature extractor (.keras) instead of --features")
-    srv.add_argument("--imshape", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
+    srv.add_argument("--imshape", type=image_side, nargs=2, default=(256, 256), metavar=("H", "W"),
                      help="display size of an image")
-    srv.add_argument("--port", type=int, help="port (default: a free one)")
+    srv.add_argument("--port", type=port, help="port, 1-65535 (default: a free one)")
     srv.add_argument("--ip", default="127.0.0.1",
                      help="interface to listen on (default loopback; 0.0.0.0 for all)")
     srv.add_argument("--token", help="the token to ask for (default: a random one)")
     srv.add_argument("--no-token", action="store_true",
                      help="ask for no token (loopback only)")
     srv.add_argument("--open-browser", action="store_true")
-    srv.add_argument("--journal", help="a team journal, postgresql://... (docs/team.md)")
+    srv.add_argument("--journal", type=journal_url,
+                     help="a team journal, postgresql://... (docs/team.md)")
     srv.add_argument("--project-name", help="the project in the team journal")
     srv.add_argument("--annotator", help="who labels (recorded on every change)")
     srv.set_defaults(run=_serve)
@@ -162,8 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``patchwork-widget`` command."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``patchwork-widget`` command: 0 on success, 2 for a bad argument or
+    config (argparse's code), 1 for a failure of the system (a message, no traceback)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "export" and args.features and not args.models:
+        parser.error("argument --features: only used with --models (features to predict on)")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -173,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError, RuntimeError) as e:
         print(f"patchwork-widget {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"patchwork-widget {args.command}: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from typing import List, Tuple
 
 import numpy as np
 
+from patchwork_widget.cli_args import image_side
+
 logger = logging.getLogger(__name__)
 
 
@@ -141,7 +143,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="text file of image paths (one a line) or a label table (CSV/Parquet)")
     ex.add_argument("--out", required=True, help="the .npy file to write")
     ex.add_argument("--shard", type=parse_shard, help="i/n: compute part i of n (0-based)")
-    ex.add_argument("--imshape", type=int, nargs=2, metavar=("H", "W"),
+    ex.add_argument("--imshape", type=image_side, nargs=2, metavar=("H", "W"),
                     help="image size (default: the model's input size)")
     ex.add_argument("--num-channels", type=int, default=3)
     ex.add_argument("--norm", type=float, default=None,

@@ -57,7 +57,9 @@ def trainer_class(name: Any) -> type:
 def trainer_keys(cls: type) -> Set[str]:
     """Keyword arguments a trainer takes from the YAML: its own and its bases' named
     parameters, the options' fields and the original's names."""
-    from patchwork_widget.options.feature import LEGACY_NAMES, FeatureTrainerOptions
+    from patchwork_widget.options.checks import field_names
+    from patchwork_widget.options.feature import FeatureTrainerOptions
+    from patchwork_widget.options.legacy import legacy_names_for
 
     keys: Set[str] = set()
     for klass in cls.__mro__:
@@ -67,7 +69,8 @@ def trainer_keys(cls: type) -> Set[str]:
         for p in inspect.signature(init).parameters.values():
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in _HANDLED:
                 keys.add(p.name)
-    return keys | set(FeatureTrainerOptions.__dataclass_fields__) | set(LEGACY_NAMES)
+    fields = field_names(FeatureTrainerOptions)
+    return keys | fields | legacy_names_for(fields)
 
 
 def image_list(value: Any, key: str, base: Path) -> List[str]:
@@ -95,7 +98,15 @@ def load_config(path: str | os.PathLike) -> Dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"no such config file {os.fspath(path)!r}")
-    config = yaml.safe_load(p.read_text()) or {}
+    try:
+        config = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{p} is not valid YAML{at}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p} cannot be read: {e}") from None
     if not isinstance(config, Mapping):
         raise ValueError(f"{p}: the config must be a mapping of keys to values")
     for key in ("trainer", "logdir", "trainingdata"):

@@ -15,7 +15,8 @@ import numpy as np
 
 from patchwork_widget.images.batch import read_images
 from patchwork_widget.images.read import PathLike
-from patchwork_widget.options.checks import check_int, check_paths, check_seed, shown
+from patchwork_widget.options.checks import check_int, check_paths, check_seed
+from patchwork_widget.options.training import check_augment
 
 logger = logging.getLogger(__name__)
 
@@ -25,14 +26,6 @@ def _displayable(img: np.ndarray) -> Tuple[np.ndarray, Optional[str]]:
     if img.shape[-1] >= 3:
         return img[:, :, :3], None
     return img[:, :, 0], "gray"
-
-
-def check_augment_argument(augment: Any) -> bool | Mapping[str, Any]:
-    """``augment`` itself, or ``TypeError`` unless it is True/False or a dict of parameters."""
-    if not isinstance(augment, (bool, np.bool_, Mapping)):
-        raise TypeError(f"augment must be True, False or a dict of augmentation parameters; "
-                        f"got {shown(augment)}")
-    return augment
 
 
 def augplot(
@@ -72,7 +65,8 @@ def augplot(
     from patchwork_widget.images.augment import augment_batch, validate_augment
 
     files = check_paths("files", files)
-    params = validate_augment(check_augment_argument(augment))
+    check_augment("augment", augment)
+    params = validate_augment(augment)
     check_int("num_images", num_images, 1)
     check_int("num_views", num_views, 1)
     rng = np.random.default_rng(check_seed("seed", seed))
@@ -147,7 +141,7 @@ def detcon_input_pipeline(
     from patchwork_widget.feature.segments import detcon_dataset, segment_present
 
     files = check_paths("files", files)
-    check_augment_argument(augment)
+    check_augment("augment", augment)
     check_int("num_pairs", num_pairs, 1)
     check_int("batch_size", batch_size, 1)
     ds, _ = detcon_dataset(files, augment, mean_scale, num_samples, imshape=imshape,

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.subsets import Subset, SubsetKind
-from patchwork_widget.options.checks import check_int, check_number
+from patchwork_widget.options.checks import check_fields, check_number
+from patchwork_widget.options.params import Flag, InstanceOf, Interval, Param, Parsed, validate
 from patchwork_widget.options.training import TrainOptions
 
 __all__ = ["OnlineOptions", "StopRule"]
+
+
+def _auc_thresholds(value: Any) -> dict[str, float]:
+    """``class_auc``: class name -> AUC threshold in [0, 1]."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must map class names to AUC thresholds; got {value!r}")
+    for name, threshold in value.items():
+        check_number(f"class_auc[{name!r}]", threshold, 0.0, 1.0)
+    return dict(value)
 
 
 @dataclass(frozen=True)
@@ -34,16 +44,19 @@ class StopRule:
     class_auc: Mapping[str, float] = field(default_factory=dict)
     all_labeled: bool = True
 
+    CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
+        "macro_auc": Param(Interval(float, 0.0, 1.0), none=True),
+        "class_auc": Param(Parsed(_auc_thresholds, bad=(3, "cat", {"cat": 1.5}))),
+        "all_labeled": Param(Flag()),
+    }
+
     def __post_init__(self) -> None:
-        check_number("macro_auc", self.macro_auc, 0.0, 1.0, allow_none=True)
-        if not isinstance(self.class_auc, Mapping):
-            raise ValueError(f"class_auc must map class names to AUC thresholds; got "
-                             f"{self.class_auc!r}")
-        for name, value in self.class_auc.items():
-            check_number(f"class_auc[{name!r}]", value, 0.0, 1.0)
-        object.__setattr__(self, "class_auc", dict(self.class_auc))
-        if not isinstance(self.all_labeled, bool):
-            raise ValueError(f"all_labeled must be True or False; got {self.all_labeled!r}")
+        validate(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StopRule:
+        check_fields(cls, d, "stop rule")
+        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -76,19 +89,18 @@ class OnlineOptions:
     train: Any = field(default_factory=TrainOptions)
     stop: Any = field(default_factory=StopRule)
 
+    CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
+        "every": Param(Interval(int, 1, 100_000)),
+        "order": Param(Parsed(OrderChoice.parse, bad=(3, "no such order", ["random"]))),
+        "explore": Param(Interval(float, 0.0, 1.0)),
+        "count": Param(Interval(int, 1, 100_000)),
+        "subset": Param(Parsed(lambda v: v if isinstance(v, Subset) else Subset.from_dict(v),
+                               bad=(3, "unlabeled", {"kind": "nope"}))),
+        "train": Param(InstanceOf(TrainOptions)),
+        "stop": Param(InstanceOf(StopRule)),
+    }
+
     def __post_init__(self) -> None:
-        check_int("every", self.every, 1)
-        check_int("count", self.count, 1)
-        check_number("explore", self.explore, 0.0, 1.0)
-        base = OrderChoice.parse(self.order)
+        validate(self)
+        base = self.order
         object.__setattr__(self, "order", OrderChoice(base.name, base.cls, float(self.explore)))
-        if not isinstance(self.subset, Subset):
-            object.__setattr__(self, "subset", Subset.from_dict(self.subset))
-        if isinstance(self.train, Mapping):
-            object.__setattr__(self, "train", TrainOptions.from_dict(self.train))
-        elif not isinstance(self.train, TrainOptions):
-            raise ValueError(f"train must be TrainOptions or a dict of its fields; got {self.train!r}")
-        if isinstance(self.stop, Mapping):
-            object.__setattr__(self, "stop", StopRule(**self.stop))
-        elif not isinstance(self.stop, StopRule):
-            raise ValueError(f"stop must be a StopRule or a dict of its fields; got {self.stop!r}")

@@ -24,6 +24,7 @@ from patchwork_widget.feature.data import TrainingData, pair_dataset
 from patchwork_widget.feature.reporting import ReportingMixin
 from patchwork_widget.images.augment import is_active, validate_augment
 from patchwork_widget.models.networks import ResNetFCN
+from patchwork_widget.models.loop import Hooks, run_epochs
 from patchwork_widget.models.optim import DecaySchedule, build_optimizer
 from patchwork_widget.options.checks import (
     check_bool,
@@ -163,7 +164,7 @@ class FeatureTrainer(ReportingMixin):
         with self.strategy.scope():
             if fcn is None:
                 fcn = ResNetFCN(self.num_channels, synchronized_bn=self.num_replicas > 1)
-            self._check_in_scope(fcn)
+            fcn = self._in_scope(fcn)
             self.fcn = fcn
             self._models: Dict[str, keras.Model] = {"fcn": fcn, **self._build_models()}
             self.optimizer = build_optimizer(o.optimizer, self._schedule,
@@ -293,16 +294,28 @@ class FeatureTrainer(ReportingMixin):
 
     # -- options -------------------------------------------------------------------------------
 
-    def _check_in_scope(self, fcn: Any) -> None:
+    def _in_scope(self, fcn: Any) -> keras.Model:
+        """``fcn`` checked, or a copy of it made inside ``strategy.scope()`` when it was built
+        outside (the original's DetCon example does that): its architecture and weights are
+        cloned there, and the trainer trains the copy (``trainer.fcn``), not ``fcn``."""
         if not isinstance(fcn, keras.Model):
             raise ValueError(f"fcn must be a keras.Model; got {type(fcn).__name__}")
         if len(fcn.outputs) != 1 or len(fcn.outputs[0].shape) != 4:
             raise ValueError("fcn must be fully convolutional: one output of shape "
                              f"(batch, h, w, channels); got outputs {fcn.outputs}")
-        if self.num_replicas > 1 and fcn.weights and not (
+        if self.num_replicas == 1 or not fcn.weights or (
                 self.strategy.extended.variable_created_in_scope(fcn.weights[0].value)):
-            raise ValueError("fcn was built outside strategy.scope(); build (or load) it "
-                             "inside `with strategy.scope():` before passing it")
+            return fcn
+        try:
+            clone = keras.models.clone_model(fcn)  # inside the scope: the caller holds it
+        except (TypeError, ValueError) as err:
+            raise ValueError("fcn was built outside strategy.scope() and cannot be cloned "
+                             f"into it ({err}); build (or load) it inside `with "
+                             "strategy.scope():` before passing it") from None
+        clone.set_weights(fcn.get_weights())
+        logger.warning("fcn was built outside strategy.scope(): training a copy made inside "
+                       "it; use trainer.fcn (not the fcn you passed) for the trained model")
+        return clone
 
     @staticmethod
     def _count(data: Any) -> int:
@@ -355,26 +368,33 @@ class FeatureTrainer(ReportingMixin):
                            ("visualize_kernels", visualize_kernels), ("query_fig", query_fig)):
             _due(flag, 1, name)
         summary: Dict[str, float] = {}
-        for epoch in range(1, epochs + 1):
+        bars: Dict[int, Any] = {}
+
+        def epoch_start(epoch: int) -> None:
             self._before_epoch(self._epochs_started)
             self._epochs_started += 1
-            totals: Dict[str, float] = {}
-            n = 0
-            bar = tqdm(self._ds, total=self.steps_per_epoch, disable=not progress,
-                       desc=f"{self.modelname} epoch {epoch}/{epochs}", leave=False)
-            for x1, x2 in bar:
-                lr = float(self._schedule(self.optimizer.iterations))
-                out = {k: float(v) for k, v in self._train_step(x1, x2).items()}
-                self._record_scalars(learning_rate=lr, **out)
-                self.step += 1
-                n += 1
-                for k, v in out.items():
-                    totals[k] = totals.get(k, 0.0) + v
-                bar.set_postfix(loss=f"{out.get('loss', float('nan')):.4f}")
-            summary = {f"epoch_{k}": v / max(n, 1) for k, v in totals.items()}
-            logger.info("%s epoch %d/%d: %s", self.modelname, epoch, epochs, summary)
+
+        def batches(epoch: int) -> Any:
+            bars[epoch] = tqdm(self._ds, total=self.steps_per_epoch, disable=not progress,
+                               desc=f"{self.modelname} epoch {epoch}/{epochs}", leave=False)
+            return bars[epoch]
+
+        def train_step(batch: Tuple[Any, Any]) -> Dict[str, float]:
+            lr = float(self._schedule(self.optimizer.iterations))
+            out = {k: float(v) for k, v in self._train_step(*batch).items()}
+            self._record_scalars(learning_rate=lr, **out)
+            self.step += 1
+            return out
+
+        def after_step(epoch: int, step: int, logs: Dict[str, float]) -> None:
+            bars[epoch].set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
+
+        def epoch_end(epoch: int, record: Dict[str, float]) -> None:
+            summary.clear()
+            summary.update({f"epoch_{k}": v for k, v in record.items() if k != "epoch"})
+            logger.info("%s epoch %d/%d: %s", self.modelname, epoch, epochs, dict(summary))
             if self._mlflow is not None:
-                self._mlflow.log_metrics(summary, step=self.step)
+                self._mlflow.log_metrics(dict(summary), step=self.step)
             if _due(save, epoch, "save"):
                 self.save()
             if _due(evaluate, epoch, "evaluate"):
@@ -383,6 +403,8 @@ class FeatureTrainer(ReportingMixin):
                 self.save_projections()
             if _due(visualize_kernels, epoch, "visualize_kernels"):
                 self.visualize_kernels()
+
+        run_epochs(epochs, batches, train_step, Hooks(epoch_start, after_step, epoch_end))
         self._writer.flush()
         return summary
 

@@ -10,7 +10,12 @@ from patchwork_widget.feature.data import TrainingData
 from patchwork_widget.feature.hcl import HCLTrainer
 from patchwork_widget.feature.losses import contrastive_logits, hard_negative_term
 from patchwork_widget.feature.segments import detcon_dataset, segment_present
-from patchwork_widget.options.checks import check_int, check_number
+from patchwork_widget.options.params import Interval
+
+# Segments per image: each is a mask over the image and a pair of projections, so memory grows
+# with it; the paper uses 16, and past 256 segments of a small image are single pixels.
+NUM_SAMPLES = Interval(int, 1, 256)
+MEAN_SCALE = Interval(float, 0.0, 100_000.0)
 
 __all__ = ["DetConTrainer", "masked_hcl_loss", "segment_pool"]
 
@@ -103,7 +108,7 @@ class DetConTrainer(HCLTrainer):
         ``[mean_scale / 2, 1.5 * mean_scale]``; 0 gives a grid of
         ``ceil(sqrt(num_samples))`` squared cells.
     num_samples : int
-        Segments per image (a square number for the grid).
+        Segments per image, 1 to 256 (a square number for the grid).
     *args, **kwargs
         Those of :class:`~patchwork_widget.feature.hcl.HCLTrainer` (``temperature``,
         ``num_hidden``, ``output_dim``, ``batchnorm``, ``beta``, ``tau_plus``) and the base.
@@ -114,8 +119,8 @@ class DetConTrainer(HCLTrainer):
 
     def __init__(self, *args: Any, mean_scale: float = 100.0, num_samples: int = 16,
                  **kwargs: Any) -> None:
-        self.mean_scale = check_number("mean_scale", mean_scale, 0.0)
-        self.num_samples = check_int("num_samples", num_samples, 1)
+        self.mean_scale = MEAN_SCALE.check("mean_scale", mean_scale, False)
+        self.num_samples = NUM_SAMPLES.check("num_samples", num_samples, False)
         if kwargs.get("decoupled"):
             raise ValueError("DetConTrainer has no decoupled loss; leave decoupled=False")
         super().__init__(*args, **kwargs)

@@ -63,17 +63,21 @@ def class_edit_events(df: pd.DataFrame, kind: str, detail: dict) -> list[Event]:
 
 
 def apply_class_edit(df: pd.DataFrame, kind: str, detail: dict) -> list[str]:
-    """Apply a class edit to ``df`` in place; return the classes whose values changed."""
+    """Apply a class edit to ``df`` in place; return the classes whose values changed.
+
+    The edit is a recorded one (checked by :func:`class_edit_events` when it was made, or
+    replayed from a journal), so its names are not held to the class name rule again: a
+    journal written before the rule existed still opens."""
     if kind == "add_class":
-        add_class_inplace(df, detail["name"])
+        add_class_inplace(df, detail["name"], new=False)
         return [detail["name"]]
     if kind == "rename_class":
-        rename_class_inplace(df, detail["old"], detail["new"])
+        rename_class_inplace(df, detail["old"], detail["new"], recorded=True)
         return []
     if kind == "remove_class":
         remove_class_inplace(df, detail["name"])
         return []
-    return [merge_classes_inplace(df, detail["a"], detail["b"], detail["into"])]
+    return [merge_classes_inplace(df, detail["a"], detail["b"], detail["into"], new=False)]
 
 
 def _apply_cell_events(df: pd.DataFrame, events: pd.DataFrame) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import unicodedata
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
@@ -24,18 +25,27 @@ FILEPATH = "filepath"
 FLAGS = ("exclude", "validation")
 RESERVED = (FILEPATH, *FLAGS)
 
+MAX_CLASS_NAME = 200  # characters; a class name is a column, a key and a label on screen
+CLASS_NAME_RULE = (f"a class name is 1 to {MAX_CLASS_NAME} characters with no leading or "
+                   "trailing whitespace and no control characters (NUL, newline, tab, ...)")
+
 _TRUE_STRINGS = {"true", "1", "1.0"}
 _FALSE_STRINGS = {"false", "0", "0.0"}
 
 
-def validate_classes(classes: Iterable[Hashable], arg: str = "classes") -> list[str]:
+def validate_classes(classes: Iterable[Hashable], arg: str = "classes",
+                     new: bool = True) -> list[str]:
     """Check class names and return them as a list; ``arg`` names the argument in errors.
+
+    ``new`` names (the default: a table being made, a class being added, renamed or merged
+    into) must also follow :data:`CLASS_NAME_RULE`; the columns of a table being opened, or
+    class edits replayed from a journal, need not (they were accepted when made).
 
     Raises
     ------
     ValueError
         For a string or non-iterable, a name that is not a non-empty string, a reserved name
-        or a duplicate.
+        or a duplicate, and a new name breaking the rule.
     """
     names = check_names(arg, classes, allow_empty=True, what="class name")
     for name in names:
@@ -44,7 +54,22 @@ def validate_classes(classes: Iterable[Hashable], arg: str = "classes") -> list[
                 f"{arg}: class name {name!r} is reserved; the reserved columns are "
                 f"{list(RESERVED)}"
             )
+        if new:
+            _check_class_name(name, arg)
     return names
+
+
+def _check_class_name(name: str, arg: str) -> None:
+    """Raise ValueError naming ``arg`` and the name unless it follows :data:`CLASS_NAME_RULE`."""
+    if len(name) > MAX_CLASS_NAME:
+        problem = f"{len(name)} characters"
+    elif name != name.strip():
+        problem = "leading or trailing whitespace"
+    elif any(unicodedata.category(ch) == "Cc" for ch in name):
+        problem = "a control character"
+    else:
+        return
+    raise ValueError(f"{arg}: class name {shown(name)} has {problem}; {CLASS_NAME_RULE}")
 
 
 def check_table(df: object, arg: str = "df") -> pd.DataFrame:
@@ -122,7 +147,7 @@ def validate_label_dataframe(df: pd.DataFrame) -> pd.DataFrame:
             f"column names {repeated} appear more than once; a class may not be named "
             f"like a reserved column {list(RESERVED)} or like another class"
         )
-    validate_classes(class_columns(df))
+    validate_classes(class_columns(df), new=False)
     df = df.reset_index(drop=True)
     out: dict[str, object] = {FILEPATH: _normalise_filepaths(df[FILEPATH])}
     for flag in FLAGS:
@@ -273,11 +298,12 @@ def require_class(df: pd.DataFrame, name: str, arg: str = "name") -> None:
 
 
 def require_new_class_name(df: pd.DataFrame, name: str, replacing: Sequence[str] = (),
-                           arg: str = "name") -> None:
+                           arg: str = "name", new: bool = True) -> None:
     """Raise ValueError unless ``name`` (argument ``arg``) is a valid class name free in
-    ``df``. Names in ``replacing`` (columns about to disappear) count as free.
+    ``df``. Names in ``replacing`` (columns about to disappear) count as free. ``new=False``
+    (a replayed edit) skips :data:`CLASS_NAME_RULE`.
     """
-    validate_classes([name], arg)
+    validate_classes([name], arg, new=new)
     if name in df.columns and name not in replacing:
         raise ValueError(f"{arg}: class {name!r} already exists; classes are "
                          f"{class_columns(df)}")
@@ -295,27 +321,30 @@ def merge_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_merge(df: pd.DataFrame, a: str, b: str, into: str | None = None) -> str:
-    """Validate a merge of classes ``a`` and ``b``; return the merged column's name."""
+def check_merge(df: pd.DataFrame, a: str, b: str, into: str | None = None,
+                new: bool = True) -> str:
+    """Validate a merge of classes ``a`` and ``b``; return the merged column's name
+    (``new=False``: a recorded merge, see :func:`require_new_class_name`)."""
     require_class(df, a, "a")
     require_class(df, b, "b")
     if a == b:
         raise ValueError(f"cannot merge class {a!r} with itself (a == b)")
     into = a if into is None else into
-    require_new_class_name(df, into, replacing=[a, b], arg="into")
+    require_new_class_name(df, into, replacing=[a, b], arg="into", new=new)
     return into
 
 
-def add_class_inplace(df: pd.DataFrame, name: str) -> None:
-    """Append an all-NaN class column to ``df`` in place."""
-    require_new_class_name(df, name)
+def add_class_inplace(df: pd.DataFrame, name: str, new: bool = True) -> None:
+    """Append an all-NaN class column to ``df`` in place (``new=False``: a recorded edit,
+    whose name is not held to :data:`CLASS_NAME_RULE`; so for the edits below)."""
+    require_new_class_name(df, name, new=new)
     df[name] = np.full(len(df), np.nan)
 
 
-def rename_class_inplace(df: pd.DataFrame, old: str, new: str) -> None:
+def rename_class_inplace(df: pd.DataFrame, old: str, new: str, recorded: bool = False) -> None:
     """Rename class ``old`` to ``new`` in place, keeping its position."""
     require_class(df, old, "old")
-    require_new_class_name(df, new, replacing=[old], arg="new")
+    require_new_class_name(df, new, replacing=[old], arg="new", new=not recorded)
     df.columns = [new if c == old else c for c in df.columns]
 
 
@@ -325,13 +354,14 @@ def remove_class_inplace(df: pd.DataFrame, name: str) -> None:
     del df[name]
 
 
-def merge_classes_inplace(df: pd.DataFrame, a: str, b: str, into: str | None = None) -> str:
+def merge_classes_inplace(df: pd.DataFrame, a: str, b: str, into: str | None = None,
+                          new: bool = True) -> str:
     """Merge classes ``a`` and ``b`` into one column in place; return its name.
 
     ``into`` defaults to ``a``. The merged column takes the position of ``a`` (or of
     ``into`` when it is ``b``); values follow :func:`merge_values`.
     """
-    into = check_merge(df, a, b, into)
+    into = check_merge(df, a, b, into, new=new)
     merged = merge_values(df[a].to_numpy(), df[b].to_numpy())
     if into in (a, b):
         df[into] = merged

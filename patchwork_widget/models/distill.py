@@ -19,6 +19,7 @@ every hyperparameter.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -34,6 +35,7 @@ import yaml
 from patchwork_widget.images.pipeline import AUTOTUNE, dataset
 from patchwork_widget.models.io import write_config
 from patchwork_widget.models.networks import BNAlexNetFCN, ResNetFCN
+from patchwork_widget.models.loop import Hooks, run_epochs
 from patchwork_widget.models.optim import build_optimizer, make_schedule
 from patchwork_widget.models.predictions import class_metrics
 from patchwork_widget.models.teachers import (
@@ -45,10 +47,18 @@ from patchwork_widget.options.checks import (
     check_int,
     check_number,
     check_path,
-    check_shape,
     shown,
 )
-from patchwork_widget.options.training import Optimizer, Schedule, check_augment
+from patchwork_widget.options.legacy import legacy_names_for, rename_legacy
+from patchwork_widget.options.params import Shape
+from patchwork_widget.options.training import (
+    BATCH_SIZE,
+    LEARNING_RATE,
+    WEIGHT_DECAY,
+    Optimizer,
+    Schedule,
+    check_augment,
+)
 
 __all__ = ["DistillResult", "STUDENTS", "build_student", "distill", "distillation_loss",
            "teacher_probabilities"]
@@ -57,11 +67,6 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 HISTORY_FILE = "history.yaml"
-# The original's keywords -> these; and its values that changed name. ``lr_decay`` (its
-# decay steps, 0 for none) maps to ``decay_steps`` / a constant schedule.
-ORIGINAL_NAMES = {"temp": "temperature", "lr": "learning_rate", "opt_type": "optimizer",
-                  "decay_type": "schedule", "class_names": "classes"}
-_ORIGINAL_VALUES = {"optimizer": {"momentum": "sgd"}, "schedule": {"warmupcosine": "warmup_cosine"}}
 _EPS = 1e-6
 
 # Named student backbones (fully convolutional; a pooled sigmoid head is added).
@@ -225,13 +230,13 @@ def distill(
         decay_steps = named.get("decay_steps", decay_steps)
     epochs = check_int("epochs", epochs, 1)
     temperature = check_number("temperature", temperature, 0.0, open_low=True)
-    learning_rate = check_number("learning_rate", learning_rate, 0.0, open_low=True)
-    check_number("weight_decay", weight_decay, 0.0)
-    imshape = check_shape("imshape", imshape)
+    learning_rate = LEARNING_RATE.check("learning_rate", learning_rate, False)
+    WEIGHT_DECAY.check("weight_decay", weight_decay, False)
+    imshape = Shape().check("imshape", imshape, False)
     check_path("logdir", logdir, allow_none=True)
     if not isinstance(notes, str):
         raise ValueError(f"notes must be a string; got {shown(notes)}")
-    batch_size = check_int("batch_size", batch_size, 1)
+    batch_size = BATCH_SIZE.check("batch_size", batch_size, False)
     check_augment("augment", augment)
     optimizer = Optimizer.parse(optimizer, "optimizer")
     schedule = Schedule.parse(schedule, "schedule")
@@ -290,13 +295,11 @@ def distill(
         writer = tf.summary.create_file_writer(os.fspath(logdir))
 
     rows: List[Dict[str, Any]] = []
-    for epoch in range(1, epochs + 1):
-        losses = [float(step_fn(x, y)) for x, y in dist_ds]
-        row: Dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)),
-                               "learning_rate": float(lr(opt.iterations))}
+
+    def epoch_end(epoch: int, row: Dict[str, Any]) -> None:
+        row["learning_rate"] = float(lr(opt.iterations))
         if test is not None:
             row.update(_test_metrics(model, test, names, batch_size, reading))
-        rows.append(row)
         logger.info("distill epoch %d/%d: %s", epoch, epochs,
                     ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
         if writer is not None:
@@ -305,28 +308,24 @@ def distill(
                     if key != "epoch" and math.isfinite(value):
                         tf.summary.scalar(key, value, step=epoch)
             writer.flush()
+        rows.append(row)
+        if writer is not None:
             _write_history(os.fspath(logdir), rows)
+
+    run_epochs(epochs, lambda epoch: dist_ds, lambda batch: {"loss": step_fn(*batch)},
+               Hooks(epoch_end=epoch_end))
     return DistillResult(model, pd.DataFrame(rows), names)
 
 
 def _original_arguments(original: Mapping[str, Any]) -> Dict[str, Any]:
-    """This function's arguments for the original's keywords; TypeError for any other."""
-    unknown = sorted(set(original) - set(ORIGINAL_NAMES) - {"lr_decay"})
+    """This function's arguments for the original's keywords
+    (:data:`~patchwork_widget.options.legacy.LEGACY_NAMES`); TypeError for any other."""
+    accepted = legacy_names_for(inspect.signature(distill).parameters)
+    unknown = sorted(set(original) - accepted)
     if unknown:
         raise TypeError(f"distill() got unexpected keyword argument(s) {unknown}; besides its "
-                        f"own it takes the original's {sorted(ORIGINAL_NAMES) + ['lr_decay']}")
-    out: Dict[str, Any] = {}
-    for key, value in original.items():
-        if key == "lr_decay":
-            if value != 0:
-                out["decay_steps"] = value
-            continue
-        name = ORIGINAL_NAMES[key]
-        out[name] = _ORIGINAL_VALUES.get(name, {}).get(value, value) if isinstance(
-            value, str) else value
-    if original.get("lr_decay") == 0:
-        out["schedule"] = Schedule.CONSTANT  # the original: lr_decay=0 means no decay
-    return out
+                        f"own it takes the original's {sorted(accepted)}")
+    return rename_legacy(original)
 
 
 def _train_step(model: keras.Model, opt: keras.optimizers.Optimizer,

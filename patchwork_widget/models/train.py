@@ -46,6 +46,7 @@ from patchwork_widget.models.full_batch import (
     fit_full_batch,
     pooled_features,
 )
+from patchwork_widget.models.loop import Diverged, Hooks, run_epochs
 from patchwork_widget.models.losses import loss_function
 from patchwork_widget.models.minibatch import MinibatchRun
 from patchwork_widget.models.predictions import macro_auc
@@ -92,10 +93,6 @@ class TrainResult:
     solver: str = Solver.MINIBATCH.value
     stopped: Optional[str] = None
     classes_with_positives: List[str] = field(default_factory=list)
-
-
-class _Diverged(Exception):
-    """The minibatch loss became NaN or infinite."""
 
 
 def choose_solver(models: PatchworkModels, features: Optional[np.ndarray],
@@ -251,60 +248,51 @@ def _fit_minibatch(models: PatchworkModels, df: pd.DataFrame, rows: TrainingRows
 def _epochs(run: MinibatchRun, good: List[List[np.ndarray]], options: TrainOptions,
             progress: Optional[Progress], cancel: Optional[threading.Event]
             ) -> Tuple[List[Dict[str, float]], bool, Optional[str]]:
-    """Run the epochs; on cancel, on a NaN loss or on an error, put back the last completed
-    epoch's weights (``good`` before the first)."""
-    history: List[Dict[str, float]] = []
-    try:
-        for epoch in range(1, options.epochs + 1):
-            if options.unfreeze_after is not None and epoch == options.unfreeze_after + 1:
-                run.unfreeze()
-            try:
-                record = _epoch(run, epoch, options, progress, cancel)
-            except _Diverged as e:
-                run.restore(good)
-                message = (f"training stopped: {e}; the models keep the weights of the last "
-                           f"good epoch ({len(history)}): lower the learning rate")
-                logger.warning(message)
-                return history, False, message
-            if record is None:
-                run.restore(good)
-                logger.info("training cancelled after %d complete epoch(s)", len(history))
-                return history, True, None
-            history.append(record)
-            good = run.weights()
-            if progress is not None:
-                progress(epoch, run.steps, {**record, "epochs": options.epochs,
-                                            "steps": run.steps})
-    except BaseException:
-        run.restore(good)
-        logger.warning("training stopped by an error; the models keep the weights of the last "
-                       "completed epoch (%d)", len(history))
-        raise
-    return history, False, None
+    """Run the epochs (:func:`~patchwork_widget.models.loop.run_epochs`); on cancel, on a NaN
+    loss or on an error, put back the last completed epoch's weights (``good`` before the
+    first)."""
+    saved = {"good": good, "start": 0.0}
+    completed: List[Dict[str, float]] = []
 
+    def epoch_start(epoch: int) -> None:
+        if options.unfreeze_after is not None and epoch == options.unfreeze_after + 1:
+            run.unfreeze()
+        saved["start"] = time.perf_counter()
 
-def _epoch(run: MinibatchRun, epoch: int, options: TrainOptions, progress: Optional[Progress],
-           cancel: Optional[threading.Event]) -> Optional[Dict[str, float]]:
-    """One epoch's steps and validation (after calibration, for the last); None when
-    cancelled."""
-    start = time.perf_counter()
-    sums: Dict[str, float] = {}
-    for step in range(1, run.steps + 1):
-        if cancel is not None and cancel.is_set():
-            return None
-        logs = run.step()
-        if not math.isfinite(logs["loss"]):
-            raise _Diverged(f"the loss became {logs['loss']} at epoch {epoch}, step {step}")
-        for k, v in logs.items():
-            sums[k] = sums.get(k, 0.0) + v
+    def after_step(epoch: int, step: int, logs: Dict[str, float]) -> None:
         logs.update(learning_rate=run.learning_rate(), epochs=options.epochs, steps=run.steps)
-        if step < run.steps and progress is not None:
+        if step < run.steps and progress is not None:  # the last step reports at the end
             progress(epoch, step, logs)
-    record = {"epoch": epoch, **{k: v / run.steps for k, v in sums.items()}}
-    probs, y = run.validation_probs()
-    last = epoch == options.epochs  # the last epoch calibrates (when asked) before reporting
-    record.update(_validate(run.models, probs, y, options, calibrate=last),
-                  learning_rate=run.learning_rate(), seconds=time.perf_counter() - start)
-    logger.info("epoch %d/%d: loss %.4f, val_loss %.4f, val_auc %.3f", epoch, options.epochs,
-                record["loss"], record["val_loss"], record["val_auc"])
-    return record
+
+    def epoch_end(epoch: int, record: Dict[str, float]) -> None:
+        probs, y = run.validation_probs()
+        last = epoch == options.epochs  # the last epoch calibrates (when asked) before reporting
+        record.update(_validate(run.models, probs, y, options, calibrate=last),
+                      learning_rate=run.learning_rate(),
+                      seconds=time.perf_counter() - saved["start"])
+        logger.info("epoch %d/%d: loss %.4f, val_loss %.4f, val_auc %.3f", epoch,
+                    options.epochs, record["loss"], record["val_loss"], record["val_auc"])
+        saved["good"] = run.weights()
+        completed.append(record)
+        if progress is not None:
+            progress(epoch, run.steps, {**record, "epochs": options.epochs, "steps": run.steps})
+
+    try:
+        outcome = run_epochs(options.epochs, lambda epoch: range(run.steps),
+                             lambda _: run.step(), Hooks(epoch_start, after_step, epoch_end),
+                             cancel=cancel, stop_on_nonfinite=True)
+    except Diverged as e:
+        run.restore(saved["good"])
+        message = (f"training stopped: {e}; the models keep the weights of the last good "
+                   f"epoch ({len(completed)}): lower the learning rate")
+        logger.warning(message)
+        return completed, False, message
+    except BaseException:
+        run.restore(saved["good"])
+        logger.warning("training stopped by an error; the models keep the weights of the last "
+                       "completed epoch (%d)", len(completed))
+        raise
+    if outcome.cancelled:
+        run.restore(saved["good"])
+        logger.info("training cancelled after %d complete epoch(s)", len(outcome.history))
+    return outcome.history, outcome.cancelled, None

@@ -3,6 +3,7 @@ pairs, and the checks that name the bad value and what is allowed."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import numbers
@@ -15,7 +16,8 @@ import numpy as np
 C = TypeVar("C", bound="Choice")
 
 __all__ = ["Choice", "check_array", "check_bool", "check_fields", "check_int", "check_names", "check_number",
-           "check_path", "check_paths", "check_seed", "check_shape", "plain", "shown"]
+           "check_path", "check_paths", "check_seed", "check_shape", "field_names", "plain",
+           "shown"]
 
 
 class Choice(str, enum.Enum):
@@ -24,6 +26,8 @@ class Choice(str, enum.Enum):
     ``parse`` turns a value or member into a member or raises ``ValueError`` listing the allowed
     values; ``choices()`` gives ``(label, value)`` pairs for a dropdown. A subclass may give
     human labels in ``_labels()``; the default label is the value with spaces for underscores.
+    It may also give other spellings ``parse`` takes in ``_aliases()`` (e.g. Keras' or the
+    original project's name of a value), so that no other module names them.
     """
 
     def __str__(self) -> str:
@@ -34,6 +38,10 @@ class Choice(str, enum.Enum):
 
     @classmethod
     def _labels(cls) -> Dict[str, str]:
+        return {}
+
+    @classmethod
+    def _aliases(cls) -> Dict[str, str]:
         return {}
 
     @property
@@ -54,22 +62,29 @@ class Choice(str, enum.Enum):
         """The member for ``value`` (a member or its string value)."""
         if isinstance(value, cls):
             return value
+        if isinstance(value, str) and value in cls._aliases():
+            return cls(cls._aliases()[value])
         try:
             return cls(value)
         except ValueError:
             allowed = ", ".join(repr(v) for v in cls.values())
+            aliases = ", ".join(repr(a) for a in cls._aliases())
+            also = f" (also accepted: {aliases})" if aliases else ""
             raise ValueError(f"{name or cls.__name__.lower()} must be one of {allowed}; "
-                             f"got {value!r}") from None
+                             f"got {shown(value)}{also}") from None
 
 
-def check_int(name: str, value: Any, low: int, allow_none: bool = False) -> Optional[int]:
-    """``value`` as an int, or ``ValueError`` unless it is an int >= ``low`` (or None when
-    allowed). Booleans are refused."""
+def check_int(name: str, value: Any, low: int, allow_none: bool = False,
+              high: int | None = None) -> Optional[int]:
+    """``value`` as an int, or ``ValueError`` unless it is an int >= ``low`` (and <= ``high``
+    when given; or None when allowed). Booleans are refused."""
     if allow_none and value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low
+            or (high is not None and value > high)):
         extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be an int >= {low}{extra}; got {value!r}")
+        what = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an int {what}{extra}; got {shown(value)}")
     return int(value)
 
 
@@ -243,10 +258,16 @@ def check_fields(cls: type, values: Mapping[str, Any], what: str, hint: str = ""
     if not isinstance(values, Mapping):
         raise ValueError(f"{what} options must be a {cls.__name__} or a dict of its fields; "
                          f"got {type(values).__name__}")
-    unknown = set(values) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    valid = field_names(cls)
+    unknown = set(values) - valid
     if unknown:
         raise ValueError(f"unknown {what} option(s) {sorted(unknown)}; valid: "
-                         f"{sorted(cls.__dataclass_fields__)}{hint}")  # type: ignore[attr-defined]
+                         f"{sorted(valid)}{hint}")
+
+
+def field_names(cls: type) -> set[str]:
+    """The fields of dataclass ``cls`` (not its class variables, such as ``CONSTRAINTS``)."""
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 def plain(value: Any) -> Any:

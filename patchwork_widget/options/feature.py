@@ -11,26 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 
-from patchwork_widget.options.checks import (
-    check_bool,
-    check_fields,
-    check_int,
-    check_number,
-    check_shape,
-    plain,
+from patchwork_widget.options.checks import check_fields, field_names, plain
+from patchwork_widget.options.legacy import legacy_names_for, rename_legacy
+from patchwork_widget.options.params import (
+    AnyOf,
+    AugmentSpec,
+    Flag,
+    Interval,
+    OneOf,
+    Param,
+    Shape,
+    Text,
+    validate,
 )
-from patchwork_widget.options.training import Optimizer, Schedule, check_augment
+from patchwork_widget.options.training import (
+    LEARNING_RATE,
+    SEED,
+    STEPS,
+    WEIGHT_DECAY,
+    Optimizer,
+    Schedule,
+)
 
-__all__ = ["AUTOTUNE", "FeatureTrainerOptions", "LEGACY_NAMES"]
+__all__ = ["AUTOTUNE", "FeatureTrainerOptions"]
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE
-
-# The reference's keyword -> this module's field; and the reference's values that changed name.
-LEGACY_NAMES = {"opt_type": "optimizer", "lr": "learning_rate", "decay_type": "schedule",
-                "lr_decay": "decay_steps"}
-_LEGACY_VALUES = {"optimizer": {"momentum": Optimizer.SGD}, "schedule": {"none": Schedule.CONSTANT}}
 
 
 @dataclass(frozen=True)
@@ -99,28 +106,29 @@ class FeatureTrainerOptions:
     eval_batch_size: int = 256
     notes: str = ""
 
+    CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
+        "imshape": Param(Shape()),
+        "num_channels": Param(Interval(int, 1, 1024)),
+        "norm": Param(Interval(float, 0.0, closed="right"), none=True),
+        "single_channel": Param(Flag()),
+        "batch_size": Param(Interval(int, 2, 65536)),
+        "num_parallel_calls": Param(Interval(int, 1, 1024), also=(AUTOTUNE,)),
+        "cache": Param(AnyOf((Flag(), Text(max_length=4096)),
+                             "True, False or a file prefix")),
+        "augment": Param(AugmentSpec()),
+        "optimizer": Param(OneOf(Optimizer)),
+        "learning_rate": Param(LEARNING_RATE),
+        "schedule": Param(OneOf(Schedule)),
+        "decay_steps": Param(STEPS, none=True),
+        "warmup_steps": Param(Interval(int, 0, STEPS.high)),
+        "weight_decay": Param(WEIGHT_DECAY),
+        "seed": SEED,
+        "eval_batch_size": Param(Interval(int, 1, 65536)),
+        "notes": Param(Text()),
+    }
+
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "imshape", check_shape("imshape", self.imshape))
-        check_int("num_channels", self.num_channels, 1)
-        check_number("norm", self.norm, 0.0, open_low=True, allow_none=True)
-        check_bool("single_channel", self.single_channel)
-        check_int("batch_size", self.batch_size, 2)
-        if self.num_parallel_calls != AUTOTUNE:
-            check_int("num_parallel_calls", self.num_parallel_calls, 1)
-        if not isinstance(self.cache, (bool, str)):
-            raise ValueError(f"cache must be True, False or a file prefix; got {self.cache!r}")
-        check_augment("augment", self.augment)
-        set_(self, "optimizer", Optimizer.parse(self.optimizer, "optimizer"))
-        set_(self, "schedule", Schedule.parse(self.schedule, "schedule"))
-        check_number("learning_rate", self.learning_rate, 0.0, open_low=True)
-        check_int("decay_steps", self.decay_steps, 1, allow_none=True)
-        check_int("warmup_steps", self.warmup_steps, 0)
-        check_number("weight_decay", self.weight_decay, 0.0)
-        check_int("seed", self.seed, 0, allow_none=True)
-        check_int("eval_batch_size", self.eval_batch_size, 1)
-        if not isinstance(self.notes, str):
-            raise ValueError(f"notes must be a string; got {type(self.notes).__name__}")
+        validate(self)
         if self.schedule is not Schedule.CONSTANT and self.decay_steps is None:
             raise ValueError(f"schedule {self.schedule.value!r} needs decay_steps (its length "
                              "in steps); use schedule='constant' for a constant learning rate")
@@ -129,21 +137,15 @@ class FeatureTrainerOptions:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FeatureTrainerOptions":
-        """Build from plain values; the reference's names (:data:`LEGACY_NAMES`, with
-        ``opt_type="momentum"``, ``decay_type="none"`` and ``lr_decay=0``) are accepted."""
+        """Build from plain values; the original project's names
+        (:data:`~patchwork_widget.options.legacy.LEGACY_NAMES`: ``opt_type``, ``lr``,
+        ``decay_type``, ``lr_decay``, with ``lr_decay=0`` meaning a constant rate) are
+        accepted, and so are its values (``"momentum"``, ``"warmupcosine"``, ``"none"``)."""
         if not isinstance(d, Mapping):
             raise ValueError(f"feature trainer options must be a dict; got {type(d).__name__}")
-        out: Dict[str, Any] = {}
-        for key, value in d.items():
-            name = LEGACY_NAMES.get(key, key)
-            if name in out:
-                raise ValueError(f"{key!r} and {name!r} are the same option: give one")
-            if name == "decay_steps" and key == "lr_decay" and value == 0:
-                value = None
-            legacy = _LEGACY_VALUES.get(name, {})
-            out[name] = legacy.get(value, value) if isinstance(value, str) else value
+        out = rename_legacy(d)
         check_fields(cls, out, "feature trainer",
-                     hint=f" (or the reference's {sorted(LEGACY_NAMES)})")
+                     hint=f" (or the original's {sorted(legacy_names_for(field_names(cls)))})")
         return cls(**out)
 
     def as_dict(self) -> Dict[str, Any]:

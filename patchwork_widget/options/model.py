@@ -8,14 +8,10 @@ block (see :mod:`patchwork_widget.models.finetune`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, ClassVar, Dict, List, Mapping, Optional
 
-from patchwork_widget.options.checks import (
-    Choice,
-    check_fields,
-    check_int,
-    check_number,
-)
+from patchwork_widget.options.checks import Choice, check_fields
+from patchwork_widget.options.params import Interval, OneOf, Param, Text, validate
 
 __all__ = ["FineTuneOptions", "HeadKind", "LayerKind", "LayerSpec", "Pooling", "parse_spec"]
 
@@ -44,6 +40,12 @@ class Pooling(Choice):
     @classmethod
     def _labels(cls) -> Dict[str, str]:
         return {"max": "max", "avg": "average", "flatten": "flatten"}
+
+    @classmethod
+    def _aliases(cls) -> Dict[str, str]:
+        # Keras' spellings: GlobalAveragePooling2D / GlobalMaxPooling2D and their aliases
+        return {"average": "avg", "global_average": "avg", "maximum": "max",
+                "global_max": "max"}
 
 
 class LayerKind(Choice):
@@ -106,13 +108,14 @@ class FineTuneOptions:
     kind : HeadKind or {"pool", "convnet"}
         Global pooling only, or a convnet from ``spec`` followed by the pooling.
     pooling : Pooling or {"max", "avg", "flatten"}
-        How feature maps become a vector (ignored for vector features).
+        How feature maps become a vector (ignored for vector features); Keras' spellings
+        ``"average"``, ``"global_average"``, ``"maximum"`` and ``"global_max"`` are taken too.
     spec : str
         Convnet layers, e.g. ``"128,p,d,r,64"`` (convnet only).
     kernel_size : int
-        Convolution kernel size (>= 1).
+        Convolution kernel size, in [1, 15].
     dropout_rate : float
-        Rate of the ``d`` layers, in [0, 1).
+        Rate of the ``d`` layers, in [0, 0.95].
     """
 
     kind: HeadKind = HeadKind.POOL
@@ -121,13 +124,16 @@ class FineTuneOptions:
     kernel_size: int = 3
     dropout_rate: float = 0.5
 
+    CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
+        "kind": Param(OneOf(HeadKind)),
+        "pooling": Param(OneOf(Pooling)),
+        "spec": Param(Text(max_length=1000)),  # parsed only for a convnet, but always a string
+        "kernel_size": Param(Interval(int, 1, 15)),
+        "dropout_rate": Param(Interval(float, 0.0, 0.95)),
+    }
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", HeadKind.parse(self.kind, "kind"))
-        object.__setattr__(self, "pooling", Pooling.parse(self.pooling, "pooling"))
-        check_int("kernel_size", self.kernel_size, 1)
-        check_number("dropout_rate", self.dropout_rate, 0.0, 1.0, open_high=True)
-        if not isinstance(self.spec, str):  # parsed only for a convnet, but always a string
-            raise ValueError(f"spec must be a string like '128,p,d,r,64'; got {self.spec!r}")
+        validate(self)
         if self.kind is HeadKind.CONVNET:
             parse_spec(self.spec)
 

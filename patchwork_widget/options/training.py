@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Optional, Union
+from typing import Any, ClassVar, Dict, Optional, Union
 
-from patchwork_widget.options.augment import validate_augment
-from patchwork_widget.options.checks import Choice, check_fields, check_int, check_number, plain
+from patchwork_widget.options.checks import Choice, check_fields, plain
+from patchwork_widget.options.params import (
+    AugmentSpec,
+    Flag,
+    InstanceOf,
+    Interval,
+    OneOf,
+    Param,
+    validate,
+)
 
-__all__ = ["FixMatchOptions", "LossKind", "LossOptions", "Optimizer", "Schedule", "Solver",
-           "TrainOptions", "WEAK_AUGMENT", "Weighting", "check_augment"]
+__all__ = ["BATCH_SIZE", "LEARNING_RATE", "FixMatchOptions", "LossKind", "LossOptions",
+           "Optimizer", "SEED", "Schedule", "Solver", "STEPS", "TrainOptions", "WEAK_AUGMENT",
+           "WEIGHT_DECAY", "Weighting", "check_augment"]
 
 AugmentOption = Union[bool, Dict[str, Any]]
 
@@ -38,6 +47,10 @@ class Optimizer(Choice):
         return {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD, momentum 0.9",
                 "rmsprop": "RMSprop", "lars": "LARS (large batches)"}
 
+    @classmethod
+    def _aliases(cls) -> Dict[str, str]:
+        return {"momentum": "sgd"}  # the original project's name
+
 
 class Schedule(Choice):
     """Learning-rate schedules (:class:`patchwork_widget.models.optim.DecaySchedule`)."""
@@ -51,6 +64,10 @@ class Schedule(Choice):
     @classmethod
     def _labels(cls) -> Dict[str, str]:
         return {"warmup_cosine": "warm-up, then cosine"}
+
+    @classmethod
+    def _aliases(cls) -> Dict[str, str]:
+        return {"none": "constant", "warmupcosine": "warmup_cosine"}  # the original's names
 
 
 class Solver(Choice):
@@ -89,20 +106,20 @@ class Weighting(Choice):
         return {"sqrt": "square root"}
 
 
+# Limits shared by fine-tuning and the feature trainers (docs/training.md, "Limits").
+LEARNING_RATE = Interval(float, 0.0, 10.0, closed="right")
+WEIGHT_DECAY = Interval(float, 0.0, 1.0)
+BATCH_SIZE = Interval(int, 1, 65536)
+STEPS = Interval(int, 1, 10_000_000)
+SEED = Param(Interval(int, 0, 2**32 - 1), none=True)
+
+
 def check_augment(name: str, value: Any) -> None:
     """Check an augmentation option: True, False or a dict of augmentation parameters.
 
     A dict is checked key by key by :func:`patchwork_widget.options.augment.validate_augment`.
     """
-    if isinstance(value, bool):
-        return
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{name} must be True, False or a dict of augmentation parameters; "
-                         f"got {value!r}")
-    try:
-        validate_augment(value)
-    except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
+    AugmentSpec().check(name, value, False)
 
 
 @dataclass(frozen=True)
@@ -126,11 +143,15 @@ class LossOptions:
     gamma: float = 2.0
     alpha: Optional[float] = None
 
+    CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
+        "kind": Param(OneOf(LossKind)),
+        "label_smoothing": Param(Interval(float, 0.0, 1.0, closed="left")),
+        "gamma": Param(Interval(float, 0.0, 10.0)),
+        "alpha": Param(Interval(float, 0.0, 1.0), none=True),
+    }
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", LossKind.parse(self.kind, "loss kind"))
-        check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, open_high=True)
-        check_number("gamma", self.gamma, 0.0)
-        check_number("alpha", self.alpha, 0.0, 1.0, allow_none=True)
+        validate(self, "loss ")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LossOptions":
@@ -165,14 +186,18 @@ class FixMatchOptions:
     feature_dropout: float = 0.3
     feature_noise: float = 0.1
 
+    CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
+        "lam": Param(Interval(float, 0.0, 100.0)),
+        "tau": Param(Interval(float, 0.5, 1.0, closed="right")),
+        "mu": Param(Interval(int, 1, 64)),
+        "weak_aug": Param(AugmentSpec()),
+        "strong_aug": Param(AugmentSpec()),
+        "feature_dropout": Param(Interval(float, 0.0, 0.95)),
+        "feature_noise": Param(Interval(float, 0.0, 10.0)),
+    }
+
     def __post_init__(self) -> None:
-        check_number("fixmatch lam", self.lam, 0.0)
-        check_number("fixmatch tau", self.tau, 0.5, 1.0, open_low=True)
-        check_number("fixmatch feature_dropout", self.feature_dropout, 0.0, 0.95)
-        check_number("fixmatch feature_noise", self.feature_noise, 0.0, 10.0)
-        check_int("fixmatch mu", self.mu, 1)
-        check_augment("fixmatch weak_aug", self.weak_aug)
-        check_augment("fixmatch strong_aug", self.strong_aug)
+        validate(self, "fixmatch ")
 
     @property
     def enabled(self) -> bool:
@@ -265,43 +290,37 @@ class TrainOptions:
     eval_batch_size: int = 256
     seed: Optional[int] = None
 
+    CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
+        "solver": Param(OneOf(Solver)),
+        "l2": Param(Interval(float, 0.0, 1e6)),
+        "max_iter": Param(Interval(int, 1, 100_000)),
+        "calibrate": Param(Flag()),
+        "batch_size": Param(BATCH_SIZE),
+        "batches_per_epoch": Param(Interval(int, 1, 100_000), none=True),
+        "epochs": Param(Interval(int, 1, 10_000)),
+        "min_steps": Param(Interval(int, 1, 1_000_000)),
+        "optimizer": Param(OneOf(Optimizer)),
+        "learning_rate": Param(LEARNING_RATE),
+        "schedule": Param(OneOf(Schedule)),
+        "decay_steps": Param(STEPS, none=True),
+        "warmup_steps": Param(Interval(int, 0, STEPS.high), none=True),
+        "weight_decay": Param(WEIGHT_DECAY),
+        "unfreeze_after": Param(Interval(int, 0, 10_000), none=True),
+        "sampling": Param(OneOf(Weighting)),
+        "augment": Param(AugmentSpec()),
+        "loss": Param(InstanceOf(LossOptions)),
+        "fixmatch": Param(InstanceOf(FixMatchOptions)),
+        "eval_batch_size": Param(BATCH_SIZE),
+        "seed": SEED,
+    }
+
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "solver", Solver.parse(self.solver, "solver"))
-        set_(self, "optimizer", Optimizer.parse(self.optimizer, "optimizer"))
-        set_(self, "schedule", Schedule.parse(self.schedule, "schedule"))
-        set_(self, "sampling", Weighting.parse(self.sampling, "sampling"))
-        check_number("l2", self.l2, 0.0)
-        check_int("max_iter", self.max_iter, 1)
-        if not isinstance(self.calibrate, bool):
-            raise ValueError(f"calibrate must be True or False; got {self.calibrate!r}")
-        check_int("batch_size", self.batch_size, 1)
-        check_int("batches_per_epoch", self.batches_per_epoch, 1, allow_none=True)
-        check_int("epochs", self.epochs, 1)
-        check_int("min_steps", self.min_steps, 1)
-        check_int("decay_steps", self.decay_steps, 1, allow_none=True)
-        check_int("warmup_steps", self.warmup_steps, 0, allow_none=True)
-        check_int("unfreeze_after", self.unfreeze_after, 0, allow_none=True)
-        check_int("eval_batch_size", self.eval_batch_size, 1)
-        check_int("seed", self.seed, 0, allow_none=True)
-        check_number("learning_rate", self.learning_rate, 0.0, open_low=True)
-        check_number("weight_decay", self.weight_decay, 0.0)
-        check_augment("augment", self.augment)
-        if not isinstance(self.loss, LossOptions):
-            raise ValueError(f"loss must be a LossOptions; got {type(self.loss).__name__}")
-        if not isinstance(self.fixmatch, FixMatchOptions):
-            raise ValueError(
-                f"fixmatch must be a FixMatchOptions; got {type(self.fixmatch).__name__}")
+        validate(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainOptions":
         """Build from plain values; ``loss`` and ``fixmatch`` may be dicts."""
         check_fields(cls, d, "training")
-        d = dict(d)
-        if isinstance(d.get("loss"), Mapping):
-            d["loss"] = LossOptions.from_dict(d["loss"])
-        if isinstance(d.get("fixmatch"), Mapping):
-            d["fixmatch"] = FixMatchOptions.from_dict(d["fixmatch"])
         return cls(**d)
 
     def as_dict(self) -> Dict[str, Any]:

@@ -39,7 +39,7 @@ class SessionContext:
     claims : QueueClaims
         The rows this annotator holds on a team journal.
     thumbnails : ThumbnailCache
-        Display images; its size is also the model input size when training on images.
+        Display images (their size is the display size only: see ``model_imshape``).
     rng : numpy.random.Generator
         The sampling random generator.
     features : np.ndarray, optional
@@ -48,6 +48,8 @@ class SessionContext:
         Model that maps images to features.
     num_channels : int
         Channels of the model input when training on images.
+    model_imshape : (int, int), optional
+        Height and width images are resized to for the model (see :meth:`model_input_size`).
     """
 
     store: LabelStore
@@ -60,6 +62,19 @@ class SessionContext:
     features: np.ndarray | None = None
     feature_extractor: Any = None
     num_channels: int = 3
+    model_imshape: tuple[int, int] | None = None
+
+    def model_input_size(self) -> tuple[int, int]:
+        """Height and width of the model's input images: ``model_imshape`` when given, else
+        the extractor's input size when it is fixed (e.g. 224 x 224), else the display size."""
+        if self.model_imshape is not None:
+            return self.model_imshape
+        inputs = getattr(self.feature_extractor, "inputs", None)
+        if inputs:
+            fixed = tuple(inputs[0].shape[1:3])
+            if len(fixed) == 2 and None not in fixed:
+                return (int(fixed[0]), int(fixed[1]))
+        return tuple(self.thumbnails.options.size)
 
     @property
     def df(self) -> pd.DataFrame:

@@ -41,6 +41,7 @@ from patchwork_widget.options.checks import (
     check_path,
     check_seed,
 )
+from patchwork_widget.options.params import Shape
 from patchwork_widget.session.arguments import check_open_arguments
 from patchwork_widget.session.background import Dispatcher, Task
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
@@ -76,10 +77,13 @@ class Session:
     feature_extractor : keras.Model, optional
         Model that maps images to features; used by the training tools.
     display : DisplayOptions, optional
-        Thumbnail size, bands and stretch; its size is also the model input size when
-        training on images.
+        Thumbnail size, bands and stretch (the display only).
     num_channels : int
         Channels of the model input when training on images.
+    model_imshape : (int, int), optional
+        Height and width images are resized to for the model when training on images. None
+        (the default): the feature extractor's input size when it is fixed (a 224-pixel
+        network gets 224 x 224 whatever the display size), else the display size.
     seed : int, optional
         Seed of the sampling random generator.
     suggest_yes, suggest_no : float
@@ -106,6 +110,7 @@ class Session:
         feature_extractor: Any = None,
         display: DisplayOptions | None = None,
         num_channels: int = 3,
+        model_imshape: tuple[int, int] | None = None,
         seed: int | None = None,
         suggest_yes: float = DEFAULT_YES,
         suggest_no: float = DEFAULT_NO,
@@ -124,6 +129,7 @@ class Session:
             claims=QueueClaims(store, claim_lease, claim_overlap),
             thumbnails=ThumbnailCache(display), rng=np.random.default_rng(seed),
             features=features, feature_extractor=feature_extractor, num_channels=num_channels,
+            model_imshape=Shape().check("model_imshape", model_imshape, True),
         )
         self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
         self._labels_done = 0

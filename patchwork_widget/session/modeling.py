@@ -267,8 +267,7 @@ class Modeling:
         ctx = self.context
         if ctx.features is not None:
             return {"features": ctx.features}
-        size = ctx.thumbnails.options.size
-        return {"imshape": tuple(size), "num_channels": ctx.num_channels}
+        return {"imshape": ctx.model_input_size(), "num_channels": ctx.num_channels}
 
 
 def _options(kind: type, value: Any) -> Any:

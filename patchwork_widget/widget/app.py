@@ -13,7 +13,8 @@ import pandas as pd
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES
 from patchwork_widget.images.thumbnails import DisplayOptions
-from patchwork_widget.options.checks import check_shape
+from patchwork_widget.options.legacy import translate_gui_keywords
+from patchwork_widget.options.params import Shape
 from patchwork_widget.session import Session
 from patchwork_widget.session.arguments import check_open_arguments
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP
@@ -36,7 +37,13 @@ class PatchworkWidget(widgets.VBox):
     feature_extractor : keras.Model, optional
         Model mapping images to features.
     imshape : (int, int)
-        Display size of an image (height, width).
+        Display size of an image (height, width); the display only (see ``model_imshape``).
+    num_channels : int
+        Channels of the model input when training on images.
+    model_imshape : (int, int), optional
+        Size images are resized to for the model when training on images, separate from the
+        display size ``imshape``; None: the extractor's input size when it is fixed, else
+        ``imshape``.
     outfile : str or PathLike, optional
         Where labels are saved (CSV or Parquet); the journal lives beside it. Defaults to the
         table's own file, or ``patchwork_labels.csv`` for an in-memory table.
@@ -58,6 +65,12 @@ class PatchworkWidget(widgets.VBox):
         Team sampling: how many seconds the images handed to this annotator stay theirs
         (renewed while labeling), and the share of a sample that may go to a second annotator
         as well, to measure agreement (docs/team.md).
+    **original
+        The original GUI's keywords (``feature_vecs``, ``norm``, ``aug``,
+        ``strong_aug``, ``fixmatch_aug``, ``logdir``, ``num_parallel_calls``) are taken as
+        deprecated aliases of what they mean here, one ``DeprecationWarning`` each
+        (:data:`patchwork_widget.options.legacy.GUI_KEYWORDS`, docs/migrating.md); any other
+        keyword is a ``TypeError``.
     """
 
     def __init__(
@@ -79,26 +92,34 @@ class PatchworkWidget(widgets.VBox):
         resolution: str = "latest",
         claim_lease: float = DEFAULT_LEASE,
         claim_overlap: float = DEFAULT_OVERLAP,
-        **unknown: Any,
+        num_channels: int = 3,
+        model_imshape: tuple[int, int] | None = None,
+        **original: Any,
     ) -> None:
-        if unknown:
-            raise TypeError(unknown_arguments_message(unknown))
+        legacy = translate_gui_keywords(original)
+        if "features" in legacy:
+            if features is not None:
+                raise TypeError("give features=... or the original's feature_vecs=..., not both")
+            features = legacy["features"]
+        if "outfile" in legacy and outfile is None:  # an explicit outfile wins over logdir
+            outfile = legacy["outfile"]
         check_open_arguments(df_or_path, "df_or_path", features=features, outfile=outfile,
                              classes=classes, seed=seed)
-        display = DisplayOptions(size=check_shape("imshape", imshape), bands=bands,
+        display = DisplayOptions(size=Shape().check("imshape", imshape, False), bands=bands,
                                  stretch=stretch)
         self.session = Session.open(
             df_or_path, outfile=outfile, classes=classes, journal=journal, project=project,
             annotator=annotator, resolution=resolution, claim_lease=claim_lease,
             claim_overlap=claim_overlap, features=features,
             feature_extractor=feature_extractor, display=display, seed=seed,
-            suggest_yes=suggest_yes, suggest_no=suggest_no,
+            suggest_yes=suggest_yes, suggest_no=suggest_no, num_channels=num_channels,
+            model_imshape=model_imshape,
         )
         if not self.session.queue:
             self.session.sample()
         self.labeler = Labeler(self.session)
-        self.model_tab = ModelTab(self.session)
-        self.train_tab = TrainTab(self.session)
+        self.model_tab = ModelTab(self.session, fixmatch=_fields(legacy, "fixmatch"))
+        self.train_tab = TrainTab(self.session, train=_fields(legacy, "train"))
         self.propagate_tab = PropagateTab(self.session)
         self.online_tab = OnlineTab(self.session)
         self.tabs = widgets.Tab(
@@ -184,20 +205,8 @@ class PatchworkWidget(widgets.VBox):
 
 GUI = PatchworkWidget
 
-# Arguments of the original GUI that this one takes elsewhere or not at all (docs/migrating.md).
-ORIGINAL_ARGUMENTS = {
-    "strong_aug": "give FixMatch's strong augmentation to the model: "
-                  "widget.session.build_model(fixmatch={'strong_aug': ...}) or the Model tab",
-    "fixmatch_aug": "give FixMatch's augmentation to the model: "
-                    "widget.session.build_model(fixmatch={'strong_aug': ...})",
-    "aug": "augmentation is a training option: TrainOptions(augment=...) or the Train tab",
-    "logdir": "labels and their journal go to outfile=...",
-    "feature_vecs": "pass pre-extracted features as features=...",
-}
 
-
-def unknown_arguments_message(unknown: dict[str, Any]) -> str:
-    """Say which arguments PatchworkWidget does not take, and where the original's went."""
-    lines = [f"PatchworkWidget got unknown argument(s) {sorted(unknown)}"]
-    lines += [f"  {name}: {ORIGINAL_ARGUMENTS[name]}" for name in sorted(unknown) if name in ORIGINAL_ARGUMENTS]
-    return "\n".join(lines) + "\n(see help(PatchworkWidget) and docs/migrating.md)"
+def _fields(legacy: dict[str, Any], group: str) -> dict[str, Any]:
+    """The ``group.field`` entries of translated original keywords, as ``{field: value}``."""
+    return {key.split(".", 1)[1]: value for key, value in legacy.items()
+            if key.startswith(group + ".")}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import ipywidgets as widgets
 
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, HeadKind, LossKind, LossOptions, Pooling
+from patchwork_widget.options.params import form_bounds
 from patchwork_widget.session import Session
 from patchwork_widget.widget.forms import Status
 
@@ -20,25 +23,32 @@ def missing_ml_packages() -> list[str]:
 
 
 class ModelTab(widgets.VBox):
-    """Choose and build the fine-tuning and output models."""
+    """Choose and build the fine-tuning and output models.
 
-    def __init__(self, session: Session) -> None:
+    ``fixmatch`` holds FixMatch options the form does not show (e.g. ``strong_aug`` from the
+    original GUI's keyword); they go into every build. Bounds of the number fields are the
+    options' declared limits (``CONSTRAINTS``).
+    """
+
+    def __init__(self, session: Session, fixmatch: Mapping[str, Any] | None = None) -> None:
         self.session = session
+        self.fixmatch_extra = dict(fixmatch or {})
         style = {"description_width": "140px"}
-        head, loss, fixmatch = FineTuneOptions(), LossOptions(), FixMatchOptions()  # the defaults
+        head, loss = FineTuneOptions(), LossOptions()  # the defaults
+        fixmatch = FixMatchOptions.from_dict(self.fixmatch_extra)
         self.kind = widgets.ToggleButtons(options=HeadKind.choices(), value=head.kind.value,
                                           description="fine-tuning", style=style)
         self.pooling = widgets.Dropdown(options=Pooling.choices(), value=head.pooling.value,
                                         description="pooling", style=style)
         self.spec = widgets.Text(value=head.spec, description="convnet layers", style=style)
-        self.kernel_size = widgets.BoundedIntText(value=head.kernel_size, min=1, max=15, step=2, description="kernel size", style=style)
-        self.dropout = widgets.FloatSlider(value=head.dropout_rate, min=0.0, max=0.95, step=0.05, description="dropout rate", style=style)
+        self.kernel_size = widgets.BoundedIntText(value=head.kernel_size, **form_bounds(FineTuneOptions, "kernel_size"), step=2, description="kernel size", style=style)
+        self.dropout = widgets.FloatSlider(value=head.dropout_rate, **form_bounds(FineTuneOptions, "dropout_rate"), step=0.05, description="dropout rate", style=style)
         self.loss = widgets.Dropdown(options=LossKind.choices(), value=loss.kind.value, description="output", style=style)
-        self.smoothing = widgets.BoundedFloatText(value=loss.label_smoothing, min=0.0, max=0.99, step=0.05, description="label smoothing", style=style)
-        self.gamma = widgets.BoundedFloatText(value=loss.gamma, min=0.0, max=10.0, step=0.5, description="focal gamma", style=style)
-        self.lam = widgets.BoundedFloatText(value=fixmatch.lam, min=0.0, max=100.0, step=0.5, description="FixMatch lambda", style=style)
-        self.tau = widgets.BoundedFloatText(value=fixmatch.tau, min=0.51, max=1.0, step=0.01, description="FixMatch tau", style=style)
-        self.mu = widgets.BoundedIntText(value=fixmatch.mu, min=1, max=64, description="FixMatch mu", style=style)
+        self.smoothing = widgets.BoundedFloatText(value=loss.label_smoothing, **form_bounds(LossOptions, "label_smoothing", 0.01), step=0.05, description="label smoothing", style=style)
+        self.gamma = widgets.BoundedFloatText(value=loss.gamma, **form_bounds(LossOptions, "gamma"), step=0.5, description="focal gamma", style=style)
+        self.lam = widgets.BoundedFloatText(value=fixmatch.lam, **form_bounds(FixMatchOptions, "lam"), step=0.5, description="FixMatch lambda", style=style)
+        self.tau = widgets.BoundedFloatText(value=fixmatch.tau, **form_bounds(FixMatchOptions, "tau", 0.01), step=0.01, description="FixMatch tau", style=style)
+        self.mu = widgets.BoundedIntText(value=fixmatch.mu, **form_bounds(FixMatchOptions, "mu"), description="FixMatch mu", style=style)
         self.build = widgets.Button(description="Build model", button_style="primary")
         self.status = Status()
         self.build.on_click(lambda _: self.build_model())
@@ -79,7 +89,7 @@ class ModelTab(widgets.VBox):
                     "kernel_size": self.kernel_size.value, "dropout_rate": self.dropout.value,
                 },
                 loss={"kind": self.loss.value, "label_smoothing": self.smoothing.value, "gamma": self.gamma.value},
-                fixmatch={"lam": self.lam.value, "tau": self.tau.value, "mu": self.mu.value},
+                fixmatch={**self.fixmatch_extra, "lam": self.lam.value, "tau": self.tau.value, "mu": self.mu.value},
             )
         except ValueError as err:
             self.status.say(str(err), error=True)

@@ -12,6 +12,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from patchwork_widget.active.registry import ORDERS, ClassUse
+from patchwork_widget.active.online import OnlineOptions, StopRule
+from patchwork_widget.options.params import form_bounds
 from patchwork_widget.session import EventKind, Session, SessionEvent
 from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
 from patchwork_widget.widget.model_tab import missing_ml_packages
@@ -28,15 +30,19 @@ class OnlineTab(widgets.VBox):
     def __init__(self, session: Session) -> None:
         self.session = session
         style, layout = FORM_STYLE, widgets.Layout(**FORM_LAYOUT)
-        self.every = widgets.BoundedIntText(value=20, min=1, max=100_000, description="retrain every (labels)",
+        default = OnlineOptions()  # the form starts at the library's defaults, within its limits
+        self.every = widgets.BoundedIntText(value=default.every, **form_bounds(OnlineOptions, "every"),
+                                            description="retrain every (labels)",
                                             style=style, layout=layout)
         self.order = widgets.Dropdown(options=ONLINE_ORDERS, value="max entropy", description="then order by",
                                       style=style, layout=layout)
-        self.explore = widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05, description="random share",
+        self.explore = widgets.FloatSlider(value=default.explore, **form_bounds(OnlineOptions, "explore"),
+                                           step=0.05, description="random share",
                                            style=style, layout=layout)
-        self.count = widgets.BoundedIntText(value=50, min=1, max=100_000, description="re-ranked rows",
+        self.count = widgets.BoundedIntText(value=default.count, **form_bounds(OnlineOptions, "count"),
+                                            description="re-ranked rows",
                                             style=style, layout=layout)
-        self.macro_auc = widgets.BoundedFloatText(value=0.0, min=0.0, max=1.0, step=0.01,
+        self.macro_auc = widgets.BoundedFloatText(value=0.0, **form_bounds(StopRule, "macro_auc"), step=0.01,
                                                   description="stop at val. macro AUC (0: off)", style=style, layout=layout)
         self.start_button = widgets.Button(description="Start", button_style="primary")
         self.pause_button = widgets.Button(description="Pause", disabled=True)

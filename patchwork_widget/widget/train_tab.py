@@ -8,12 +8,14 @@ session events, on the kernel's thread.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 
 from patchwork_widget.options import Optimizer, Schedule, Solver, TrainOptions, Weighting
+from patchwork_widget.options.params import form_bounds
 from patchwork_widget.session import EventKind, Session, SessionEvent
 from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
 from patchwork_widget.widget.model_tab import missing_ml_packages
@@ -37,10 +39,18 @@ def group_shares(counts: list[np.ndarray]) -> list[np.ndarray]:
 
 
 class TrainTab(widgets.VBox):
-    """Train the built model while labeling goes on; show how it did."""
+    """Train the built model while labeling goes on; show how it did.
 
-    def __init__(self, session: Session) -> None:
+    ``train`` holds ``TrainOptions`` fields the form does not show (e.g. ``augment`` from the
+    original GUI's keyword); they go into every run. The number fields' bounds are
+    ``TrainOptions``' declared limits (``TrainOptions.CONSTRAINTS``), so the form takes
+    exactly what a script may pass.
+    """
+
+    def __init__(self, session: Session, train: Mapping[str, Any] | None = None) -> None:
         self.session = session
+        self.train_extra = dict(train or {})
+        TrainOptions.from_dict(self.train_extra)  # a bad value fails here, not at the first run
         style, layout = FORM_STYLE, widgets.Layout(**FORM_LAYOUT)
 
         def field(kind: type, **kw: Any) -> Any:
@@ -48,17 +58,22 @@ class TrainTab(widgets.VBox):
 
         default = TrainOptions()  # the form starts at the library's defaults
         self.solver = field(widgets.Dropdown, options=Solver.choices(), value=default.solver.value, description="solver")
-        self.batch_size = field(widgets.BoundedIntText, value=default.batch_size, min=1, max=4096, description="batch size")
-        self.batches = field(widgets.BoundedIntText, value=default.batches_per_epoch or 0, min=0, max=100_000,
+        self.batch_size = field(widgets.BoundedIntText, value=default.batch_size, **form_bounds(TrainOptions, "batch_size"),
+                                description="batch size")
+        self.batches = field(widgets.BoundedIntText, value=default.batches_per_epoch or 0, min=0,
+                             max=form_bounds(TrainOptions, "batches_per_epoch")["max"],
                              description="batches per epoch (0: auto)")
-        self.epochs = field(widgets.BoundedIntText, value=default.epochs, min=1, max=10_000, description="epochs")
+        self.epochs = field(widgets.BoundedIntText, value=default.epochs, **form_bounds(TrainOptions, "epochs"), description="epochs")
         self.optimizer = field(widgets.Dropdown, options=Optimizer.choices(), value=default.optimizer.value, description="optimizer")
-        self.learning_rate = field(widgets.BoundedFloatText, value=default.learning_rate, min=1e-7, max=10.0, step=1e-4,
+        self.learning_rate = field(widgets.BoundedFloatText, value=default.learning_rate, step=1e-4,
+                                   **form_bounds(TrainOptions, "learning_rate", 1e-9),
                                    description="learning rate")
         self.schedule = field(widgets.Dropdown, options=Schedule.choices(), value=default.schedule.value, description="schedule")
-        self.weight_decay = field(widgets.BoundedFloatText, value=default.weight_decay, min=0.0, max=1.0, step=1e-4,
+        self.weight_decay = field(widgets.BoundedFloatText, value=default.weight_decay, step=1e-4,
+                                  **form_bounds(TrainOptions, "weight_decay"),
                                   description="weight decay")
-        self.unfreeze = field(widgets.BoundedIntText, value=default.unfreeze_after or 0, min=0, max=10_000,
+        self.unfreeze = field(widgets.BoundedIntText, value=default.unfreeze_after or 0,
+                              **form_bounds(TrainOptions, "unfreeze_after"),
                               description="unfreeze after (0: never)")
         self.sampling = field(widgets.Dropdown, options=Weighting.choices(), value=default.sampling.value,
                               description="stratum weights")
@@ -100,6 +115,7 @@ class TrainTab(widgets.VBox):
     def options(self) -> dict[str, Any]:
         """The form as ``TrainOptions`` fields."""
         return {
+            **self.train_extra,
             "solver": self.solver.value,
             "batch_size": self.batch_size.value,
             "batches_per_epoch": self.batches.value or None,

@@ -74,6 +74,16 @@ BAD: dict[str, list[Any]] = {
 }
 
 
+DECLARED = "declared"  # a field whose bad values its options class declares
+
+
+def _declared(name: str) -> list[str]:
+    """The declared fields of options class ``name``."""
+    import patchwork_widget.options as options
+
+    return list(getattr(options, name).CONSTRAINTS)
+
+
 @dataclass
 class Case:
     """One public callable: how to call it and which arguments get which bad values."""
@@ -215,26 +225,10 @@ CASES: list[Case] = [
          lambda e: {"order": "random", "candidates": np.ones(4, dtype=bool), "count": 2,
                     "rng": np.random.default_rng(0), "probs": np.full((4, 2), 0.5)},
          {"order": "order", "candidates": "mask", "count": "pos_int", "rng": "rng"}),
-    # options
-    Case("TrainOptions", _lazy(O, "TrainOptions"), lambda e: {},
-         {"l2": "nonneg_float", "max_iter": "pos_int", "calibrate": "bool", "batch_size": "pos_int",
-          "epochs": "pos_int", "learning_rate": "pos_float", "weight_decay": "nonneg_float",
-          "eval_batch_size": "pos_int", "seed": "int_seed", "solver": "str",
-          "optimizer": "str", "schedule": "str", "min_steps": "nonneg_int",
-          "batches_per_epoch": "opt_pos_int", "decay_steps": "opt_pos_int"}),
-    Case("FineTuneOptions", _lazy(O, "FineTuneOptions"), lambda e: {},
-         {"kind": "str", "pooling": "str", "spec": "text", "kernel_size": "pos_int",
-          "dropout_rate": "prob"}),
-    Case("LossOptions", _lazy(O, "LossOptions"), lambda e: {},
-         {"kind": "str", "label_smoothing": "prob", "gamma": "nonneg_float"}),
-    Case("FixMatchOptions", _lazy(O, "FixMatchOptions"), lambda e: {},
-         {"lam": "nonneg_float", "tau": "prob", "mu": "pos_int", "feature_dropout": "prob",
-          "feature_noise": "nonneg_float"}),
-    Case("FeatureTrainerOptions", _lazy(O, "FeatureTrainerOptions"), lambda e: {},
-         {"imshape": "imshape", "num_channels": "pos_int", "norm": "opt_pos_float",
-          "single_channel": "bool", "batch_size": "pos_int", "learning_rate": "pos_float",
-          "weight_decay": "nonneg_float", "seed": "int_seed", "eval_batch_size": "pos_int",
-          "warmup_steps": "nonneg_int", "notes": "text"}),
+    # options: the bad values come from each dataclass's declared limits (CONSTRAINTS)
+    *[Case(name, _lazy(O, name), lambda e: {}, {f: DECLARED for f in _declared(name)})
+      for name in ("TrainOptions", "FineTuneOptions", "LossOptions", "FixMatchOptions",
+                   "FeatureTrainerOptions")],
     Case("parse_spec", _lazy(O, "parse_spec"), lambda e: {"spec": "8,p"}, {"spec": "text"}),
     # datasets
     Case("demo_features", _lazy("patchwork_widget.datasets", "demo_features"),
@@ -508,7 +502,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 
 
 def _values(case: Case, arg: str) -> list[Any]:
-    """The bad values the sweep passes for ``arg``."""
+    """The bad values the sweep passes for ``arg``: the declared limits' for an options
+    field, else the list for its type."""
+    if case.bad[arg] == DECLARED:
+        import patchwork_widget.options as options
+
+        return getattr(options, case.name).CONSTRAINTS[arg].invalid()
     return list(BAD[case.bad[arg]])
 
 

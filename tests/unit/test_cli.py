@@ -4,6 +4,7 @@ features -> export."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -179,3 +180,70 @@ def test_the_served_notebook_opens_the_project_with_its_features_or_extractor(tm
     team = {"journal": "postgresql://h/db", "project": "p1", "annotator": None}
     source = app_notebook(tmp_path / "l.csv", team=team)["cells"][0]["source"]
     assert "journal='postgresql://h/db', project='p1')" in source and "annotator" not in source
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad arguments end with exit code 2 and a message naming the value, never a traceback (24.8).
+
+def _exit_code(argv, capsys):
+    """``cli.main(argv)``'s exit code (argparse's errors raise SystemExit) and stderr."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def project(tmp_path, demo_files):
+    from patchwork_widget.labels import prep_label_dataframe
+
+    path = tmp_path / "l.csv"
+    prep_label_dataframe(demo_files[:3], ["x"]).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--port", "-1"], "port must be an int in [1, 65535]; got -1"),
+    (["--port", "70000"], "port must be an int in [1, 65535]; got 70000"),
+    (["--port", "http"], "port must be an int; got 'http'"),
+    (["--imshape", "0", "0"], "image side must be an int in [1, 16384]; got 0"),
+    (["--journal", "mysql://db/x"], "--journal must be a postgresql:// (or postgres://) URL"),
+])
+def test_serve_refuses_bad_values_naming_them(project, capsys, extra, message):
+    code, err = _exit_code(["serve", project, *extra], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_export_features_without_models_is_refused(project, tmp_path, capsys):
+    np.save(tmp_path / "f.npy", np.zeros((3, 2)))
+    code, err = _exit_code(["export", project, "--features", str(tmp_path / "f.npy")], capsys)
+    assert code == 2 and "--features: only used with --models" in err
+
+
+def test_export_to_an_unwritable_out_names_it(project, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code, err = _exit_code(["export", project, "--out", str(blocker)], capsys)
+    assert code == 2 and f"--out must be a folder; {str(blocker)!r} is a file" in err
+    code, err = _exit_code(["export", project, "--out", str(blocker / "sub")], capsys)
+    assert code == 2 and "--out" in err and "cannot be made" in err
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        code, err = _exit_code(["export", project, "--out", str(locked)], capsys)
+        assert code == 2 and "is not writable" in err
+
+
+def test_demo_workdir_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    code, err = _exit_code(["demo", "--workdir", str(target)], capsys)
+    assert code == 2 and "--workdir must be a folder" in err
+
+
+def test_pretrain_with_bad_yaml_says_where(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("trainer: simclr\nlogdir: [unclosed\n")
+    code, err = _exit_code(["pretrain", str(config)], capsys)
+    assert code == 2 and "is not valid YAML at line" in err and "Traceback" not in err

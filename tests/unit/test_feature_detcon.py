@@ -186,6 +186,7 @@ def test_fit_one_epoch_on_demo_data_records(demo, tmp_path):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(mean_scale=-1), "mean_scale must be"),
     (dict(num_samples=0), "num_samples must be"),
+    (dict(num_samples=10**9), r"num_samples must be an int in \[1, 256\]; got 1000000000"),
     (dict(decoupled=True), "no decoupled loss"),
 ])
 def test_rejects_bad_options(demo, tmp_path, kwargs, match):

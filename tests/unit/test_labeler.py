@@ -136,12 +136,18 @@ def test_unreadable_images_are_listed_with_their_cause_and_take_only_exclude(tmp
     assert sorted(w.sample({"kind": "unreadable"}, count=10)) == [0, 10, 20, 30]
 
 
-def test_unknown_arguments_are_refused_naming_them_and_where_the_originals_went(tmp_path, image_paths):
+def test_unknown_arguments_and_meaningless_original_values_are_refused_before_opening(tmp_path, image_paths):
     df = prep_label_dataframe(image_paths, ["cat"])
     with pytest.raises(TypeError, match=r"unknown argument\(s\) \['outfiel'\]"):
         PatchworkWidget(df, outfiel=tmp_path / "l.csv")
-    with pytest.raises(TypeError, match=r"strong_aug: give FixMatch's strong augmentation to the model"):
-        PatchworkWidget(df, outfile=tmp_path / "l.csv", strong_aug={"jitter": 1.0})
+    with pytest.raises(TypeError, match=r"tracking_uri \(the original GUI's\): the widget does not log to MLflow"):
+        PatchworkWidget(df, outfile=tmp_path / "l.csv", tracking_uri="http://mlflow")
+    with pytest.warns(DeprecationWarning, match=r"norm=\.\.\.\) is the original GUI's keyword"), \
+            pytest.raises(ValueError, match=r"norm=2\.0 cannot be honoured: the widget divides"):
+        PatchworkWidget(df, outfile=tmp_path / "l.csv", norm=2.0)
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="not both"):
+        PatchworkWidget(df, outfile=tmp_path / "l.csv", features=np.zeros((40, 2)),
+                        feature_vecs=np.zeros((40, 2)))
     assert not (tmp_path / "l.csv.journal.sqlite").exists()  # nothing was opened
 
 

@@ -17,6 +17,7 @@ from patchwork_widget.labels import (
     prep_label_dataframe,
     remove_class,
     rename_class,
+    validate_label_dataframe,
 )
 
 nan = np.nan
@@ -328,3 +329,36 @@ def test_class_edit_errors(labelled: pd.DataFrame, edit, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         edit(labelled)
     pd.testing.assert_frame_equal(labelled, before)
+
+
+# ---------------------------------------------------------------------------------------------
+# The class name rule (issue 24.8): new names have no surrounding whitespace, no control
+# characters and at most 200 characters; tables and journals made before the rule still open.
+
+@pytest.mark.parametrize("bad, problem", [
+    (" cat", "leading or trailing whitespace"), ("cat\n", "leading or trailing whitespace"),
+    ("c\x00t", "a control character"), ("two\nlines", "a control character"),
+    ("x" * 5000, "5000 characters"),
+])
+def test_new_class_names_follow_the_rule(bad, problem):
+    df = prep_label_dataframe(["a.png"], ["cat"])
+    for make in (lambda: prep_label_dataframe(["a.png"], [bad]), lambda: add_class(df, bad),
+                 lambda: rename_class(df, "cat", bad)):
+        with pytest.raises(ValueError, match=re.escape(problem) + ".*a class name is 1 to 200"):
+            make()
+    assert list(add_class(df, "big cat ü 🐈").columns)[-1] == "big cat ü 🐈"
+
+
+def test_a_journal_with_a_name_made_before_the_rule_still_opens(tmp_path):
+    from patchwork_widget.labels import LabelStore
+    from patchwork_widget.labels.replay import apply_class_edit
+
+    old = pd.DataFrame({"filepath": ["a.png"], " cat": [1.0]})  # a table from before the rule
+    assert list(validate_label_dataframe(old).columns)[-1] == " cat"
+    df = prep_label_dataframe(["a.png"], ["cat"])
+    apply_class_edit(df, "rename_class", {"old": "cat", "new": "cat "})  # a recorded edit
+    assert list(df.columns)[-1] == "cat "
+    with LabelStore.open(tmp_path / "l.csv", df=old) as store:
+        with pytest.raises(ValueError, match="leading or trailing whitespace"):
+            store.add_class("dog\t")
+        assert store.classes == [" cat"]

@@ -110,3 +110,82 @@ def test_feature_trainer_options_take_the_references_names():
     with pytest.raises(ValueError, match="warmup_steps >= 1"):
         FeatureTrainerOptions(schedule="warmup_cosine", decay_steps=10)
     assert FeatureTrainerOptions(imshape=[32, 48]).as_dict()["imshape"] == [32, 48]
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits declared once (issue 25.2): the dataclasses, the forms and the sweep read CONSTRAINTS.
+
+from patchwork_widget.active.online import OnlineOptions, StopRule  # noqa: E402
+
+DECLARED = [TrainOptions, LossOptions, FixMatchOptions, FineTuneOptions, FeatureTrainerOptions,
+            OnlineOptions, StopRule]
+
+
+@pytest.mark.parametrize("cls", DECLARED)
+def test_every_field_of_an_options_class_is_declared(cls):
+    import dataclasses
+
+    assert set(cls.CONSTRAINTS) == {f.name for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("cls", DECLARED)
+def test_each_declared_bad_value_is_refused_naming_the_field(cls):
+    for name, param in cls.CONSTRAINTS.items():
+        for bad in param.invalid():
+            with pytest.raises(ValueError, match=name):
+                cls(**{name: bad})
+
+
+def test_a_script_cannot_train_at_a_rate_the_train_tab_refuses():
+    """The Train tab's bounds were 1e-7..10 and batch size <= 4096 while TrainOptions took any
+    positive value (a script trained at lr 50); both read the declaration now."""
+    with pytest.raises(ValueError, match=r"learning_rate must be a finite number in \(0, 10\]; got 50"):
+        TrainOptions(learning_rate=50)
+    with pytest.raises(ValueError, match=r"batch_size must be an int in \[1, 65536\]"):
+        TrainOptions(batch_size=10**6)
+    with pytest.raises(ValueError, match="learning_rate"):
+        FeatureTrainerOptions(learning_rate=50)
+    assert TrainOptions(learning_rate=10, batch_size=65536).learning_rate == 10
+
+
+def test_form_bounds_come_from_the_declaration():
+    from patchwork_widget.options.params import form_bounds
+
+    assert form_bounds(TrainOptions, "learning_rate", 1e-9) == {"min": 1e-9, "max": 10.0}
+    assert form_bounds(FixMatchOptions, "tau", 0.01) == {"min": 0.51, "max": 1.0}
+    assert form_bounds(TrainOptions, "batch_size") == {"min": 1, "max": 65536}
+    with pytest.raises(ValueError, match="not declared as a number interval"):
+        form_bounds(TrainOptions, "optimizer")
+
+
+def test_keras_spellings_of_pooling_and_the_originals_values_are_aliases():
+    assert FineTuneOptions(pooling="average").pooling is Pooling.AVG
+    assert FineTuneOptions(pooling="global_max").pooling is Pooling.MAX
+    assert TrainOptions(optimizer="momentum").optimizer is Optimizer.SGD
+    with pytest.raises(ValueError, match=r"pooling must be one of 'max', 'avg', 'flatten'; got "
+                                         r"'mean' \(also accepted: 'average'"):
+        FineTuneOptions(pooling="mean")
+
+
+def test_the_originals_keywords_mean_the_same_in_the_trainers_and_distill():
+    """One table: ``decay_type="warmupcosine"`` worked in distill() and was refused by the
+    trainers."""
+    opts = FeatureTrainerOptions.from_dict({"decay_type": "warmupcosine", "lr_decay": 100,
+                                            "warmup_steps": 10, "opt_type": "momentum",
+                                            "lr": 0.1})
+    assert opts.schedule is Schedule.WARMUP_COSINE and opts.decay_steps == 100
+    assert opts.optimizer is Optimizer.SGD and opts.learning_rate == 0.1
+    constant = FeatureTrainerOptions.from_dict({"decay_type": "cosine", "lr_decay": 0})
+    assert constant.schedule is Schedule.CONSTANT and constant.decay_steps is None
+    with pytest.raises(ValueError, match="'lr' and 'learning_rate' are the same option"):
+        FeatureTrainerOptions.from_dict({"lr": 0.1, "learning_rate": 0.1})
+
+
+@pytest.mark.parametrize("cls", DECLARED)
+def test_the_declaration_is_not_an_option(cls):
+    """``CONSTRAINTS`` is a class variable: never listed as a valid option, never accepted."""
+    from patchwork_widget.options.checks import check_fields
+
+    with pytest.raises(ValueError, match=r"unknown .* option\(s\) \['CONSTRAINTS'\]") as refused:
+        check_fields(cls, {"CONSTRAINTS": {}}, cls.__name__)
+    assert "'CONSTRAINTS'" not in str(refused.value).split("valid:")[1]

@@ -78,10 +78,28 @@ def test_the_gui_getting_started(here):
     assert os.path.exists("saved_labels.csv")
 
 
-def test_an_argument_of_the_original_that_is_not_supported_is_refused_by_name(here):
-    df = pw.prep_label_dataframe(["a.png"], ["cat"])
-    with pytest.raises(TypeError, match="strong_aug"):
-        pw.GUI(df, strong_aug={"flip_left_right": True}, outfile="refused.csv")
+def test_the_original_gui_keywords_run_as_deprecated_aliases(here):
+    """B11: only the import changes. Each original keyword warns once and lands where it
+    means the same here."""
+    import warnings
+
+    imfiles = [x.strip() for x in open("allmyfiles.txt").readlines()]
+    df = pw.prep_label_dataframe(imfiles, ["cat", "dog"])
+    feature_vecs = np.random.default_rng(0).normal(size=(len(imfiles), 4)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gui = pw.GUI(df, feature_vecs=feature_vecs, strong_aug={"flip_left_right": True},
+                     num_channels=3, norm=255, aug={"flip_up_down": True},
+                     logdir=str(here / "gui_logs"), imshape=(32, 32))
+    said = [str(w.message).split("(")[1].split("=")[0] for w in caught
+            if issubclass(w.category, DeprecationWarning) and "original GUI" in str(w.message)]
+    assert sorted(said) == ["aug", "feature_vecs", "logdir", "norm", "strong_aug"]
+    assert gui.session.features is feature_vecs and gui.session.num_channels == 3
+    assert os.path.abspath(gui.session.store.path) == str(here / "gui_logs" / "patchwork_labels.csv")
+    assert gui.train_tab.options()["augment"] == {"flip_up_down": True}
+    gui.model_tab.build_model()
+    assert gui.session.fixmatch.strong_aug == {"flip_left_right": True}
+    gui.close()
 
 
 def _inputs():
@@ -184,6 +202,22 @@ def test_the_detcon_example(here):
         mean_scale=200, num_samples=4, batch_size=16, imshape=(32, 32),
         downstream_labels=labeldict, strategy=strat)
     trainer.fit(1)
+
+
+def test_the_detcon_example_as_written_builds_fcn_outside_the_scope(workdir):
+    """The example builds ``fcn`` again outside ``strategy.scope()`` before passing it: with
+    two replicas the trainer clones it into the scope (same weights) and trains the copy."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("seed_detcon_worker.py")
+    done = subprocess.run([sys.executable, str(worker), str(workdir)], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and result["copied"] and result["weights_equal_at_start"]
+    assert result["largest_update"] > 0
 
 
 def test_the_context_encoder_example_once_it_exists(here):

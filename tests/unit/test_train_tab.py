@@ -62,3 +62,29 @@ def test_a_failed_run_says_so_and_frees_the_button(widget, monkeypatch):
         widget.session.job.result(timeout=60)
     assert "Training failed: out of memory" in widget.train_tab.status.value
     assert not widget.train_tab.train_button.disabled and widget.train_tab.cancel_button.disabled
+
+
+@pytest.mark.parametrize("model_imshape", [None, (12, 12)])
+def test_a_fixed_input_extractor_trains_at_its_size_whatever_the_display_size(
+        tmp_path, image_paths, monkeypatch, model_imshape):
+    """Issue 25.9: the display size (32 px here) was also the model's input size, so an
+    extractor built for 16 x 16 images failed at training. The model's input size is its own
+    setting and defaults to the extractor's input size."""
+    import keras
+
+    install(monkeypatch)
+    size = model_imshape or (16, 16)
+    extractor = keras.Sequential([keras.Input((*size, 3)),
+                                  keras.layers.Conv2D(4, 3, activation="relu")])
+    w = PatchworkWidget(prep_label_dataframe(image_paths, ["cat"]), feature_extractor=extractor,
+                        imshape=(32, 32), model_imshape=model_imshape, outfile=tmp_path / "l.csv")
+    assert w.session.context.model_input_size() == size
+    for row in range(12):
+        w.session.annotate(row, {"cat": float(row % 2), "validation": row % 4 == 0})
+    w.model_tab.build.click()
+    w.train_tab.epochs.value = 1
+    w.train_tab.batch_size.value = 4
+    w.session.train({**w.train_tab.options(), "min_steps": 2}).result(timeout=300)
+    assert w.session.predictions.shape == (40, 1)
+    assert w.session.thumbnails.options.size == (32, 32)
+    w.close()
