@@ -10,7 +10,12 @@ after the annotator (with a password, if given), makes it a member of the group 
   ``annotator = current_user`` and only in a project it was granted; an event must belong
   to an action of the same annotator (a foreign key); it can neither change nor delete
   actions or events;
+- it never updates ``patchwork_projects``: it takes a project's turn to write through the
+  ``patchwork_lock`` function (granted projects only; see :mod:`.pg_schema`), and action
+  ids advance through a trigger, one per inserted action, so it can neither stop others'
+  writes nor leave gaps in the ids;
 - it claims rows only under its own name, and deletes only its own or expired claims;
+- it writes export records (``patchwork_exports``) only under its own name;
 - it reads every table, creates a project it was granted (its first open), but does not
   rewrite a project's snapshot (compaction is left to the owner: see docs/team.md).
 
@@ -37,28 +42,41 @@ _MEMBER = ("EXISTS (SELECT 1 FROM patchwork_members m WHERE m.project = {table}.
            "AND m.annotator = current_user)")
 _OWN = "annotator = current_user AND " + _MEMBER
 
+#: The tables under row-level security, and what a member of :data:`GROUP` may insert.
+_INSERTS = {
+    "patchwork_projects": _MEMBER,
+    "patchwork_snapshots": _MEMBER,
+    "patchwork_actions": _OWN,
+    "patchwork_events": _OWN,
+    "patchwork_claims": _OWN,
+    "patchwork_exports": _OWN,
+}
+
 #: (table, policy name, command, USING, WITH CHECK) of the row-level security.
 _POLICIES = [
     *[
-        (table, name, command, using, check)
-        for table in ("patchwork_actions", "patchwork_events", "patchwork_claims")
+        (table, name, command, using, check and check.format(table=table))
+        for table, insert in _INSERTS.items()
         for name, command, using, check in [
             ("patchwork_read", "SELECT", "true", None),
             ("patchwork_others", "ALL", f"NOT {_IS_ANNOTATOR}", f"NOT {_IS_ANNOTATOR}"),
-            ("patchwork_own", "INSERT", None, _OWN.format(table=table)),
+            ("patchwork_own", "INSERT", None, insert),
         ]
     ],
     ("patchwork_claims", "patchwork_own_update", "UPDATE", "annotator = current_user",
      "annotator = current_user"),
     ("patchwork_claims", "patchwork_own_delete", "DELETE",
      "annotator = current_user OR expires < extract(epoch FROM clock_timestamp())", None),
+    ("patchwork_exports", "patchwork_own_update", "UPDATE", "annotator = current_user",
+     _OWN.format(table="patchwork_exports")),
 ]
 
-#: What :data:`GROUP` may do per table (row-level security narrows the rows).
+#: What :data:`GROUP` may do per table (row-level security narrows the rows); anything
+#: else is revoked, e.g. the UPDATE of ``patchwork_projects`` that schema 3 granted.
 _PRIVILEGES = {
     "patchwork_schema": "SELECT",
     "patchwork_members": "SELECT",
-    "patchwork_projects": "SELECT, INSERT, UPDATE",
+    "patchwork_projects": "SELECT, INSERT (project, created)",
     "patchwork_snapshots": "SELECT, INSERT",
     "patchwork_actions": "SELECT, INSERT",
     "patchwork_events": "SELECT, INSERT",
@@ -100,7 +118,7 @@ def grant_annotator(url: str, project: str, annotator: str, password: str | None
     with connect(url) as conn:
         migrate(conn, where)
         with conn.transaction():
-            _secure(conn)
+            secure(conn)
             role = sql.Identifier(annotator)
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
                                 (annotator,)).fetchone():
@@ -123,15 +141,21 @@ def revoke_annotator(url: str, project: str, annotator: str) -> None:
              describe(url))
 
 
-def _secure(conn: psycopg.Connection) -> None:
-    """Create :data:`GROUP`, its privileges and the row-level security (idempotent)."""
-    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GROUP,)).fetchone():
+def secure(conn: psycopg.Connection, create: bool = True) -> bool:
+    """Give :data:`GROUP` its privileges and turn on the row-level security (idempotent;
+    run inside the caller's transaction). With ``create=False`` (a schema migration) a
+    database without the group is left alone; return whether the group exists now."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GROUP,)).fetchone()
+    if not exists:
+        if not create:
+            return False
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(GROUP)))
     group = sql.Identifier(GROUP)
     for table, privileges in _PRIVILEGES.items():
+        conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), group))
         conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(
             sql.Identifier(table), group))
-    for table in {policy[0] for policy in _POLICIES}:
+    for table in _INSERTS:
         conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(
             sql.Identifier(table)))
     for table, name, command, using, check in _POLICIES:
@@ -141,3 +165,4 @@ def _secure(conn: psycopg.Connection) -> None:
         statement += f" USING ({using})" if using else ""
         statement += f" WITH CHECK ({check})" if check else ""
         conn.execute(sql.SQL(statement).format(sql.Identifier(name), sql.Identifier(table)))
+    return True

@@ -306,8 +306,9 @@ class LabelStore(StoreFiles, WorkSplit):
         return action, rows, grid
 
     def _acknowledged(self, action: int, count: int = 1) -> None:
-        """Book-keeping after ``count`` actions up to ``action`` are durable and applied."""
-        self._last_action = action
+        """Book-keeping after ``count`` actions up to ``action`` are durable and applied
+        (a retried call saved before acknowledges an action the table already holds)."""
+        self._last_action = max(self._last_action, action)
         self._pending += count
         self._exports.changed()
 
