@@ -25,6 +25,7 @@ from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
 from patchwork_widget.labels.arguments import check_changes, check_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
+from patchwork_widget.labels.opening import default_export
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
     check_array,
@@ -140,7 +141,9 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         """Open a project from a table (DataFrame, CSV or Parquet path).
 
         Labels are journaled beside ``outfile``; it defaults to the table's own path when
-        ``source`` is a file, else to ``patchwork_labels.csv`` in the working directory.
+        ``source`` is a file, else to ``patchwork_labels.csv`` in the working directory, and
+        with a team ``journal`` to the annotator's own file beside it
+        (``patchwork_labels.ana.csv``).
         ``journal``, ``project`` and ``annotator`` choose a team journal on a PostgreSQL
         server, and ``resolution`` which value a cell several annotators labeled shows
         (see :meth:`LabelStore.open` and docs/team.md). Other keyword arguments go
@@ -149,8 +152,9 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         check_open_arguments(source, "source", features=kwargs.get("features"),
                              outfile=outfile, classes=classes, seed=kwargs.get("seed"))
         is_path = isinstance(source, (str, os.PathLike))
-        if outfile is None:
-            outfile = source if is_path else DEFAULT_OUTFILE
+        if outfile is None:  # with a team journal, the annotator's own file
+            outfile = default_export(source if is_path else DEFAULT_OUTFILE, journal,
+                                     annotator=annotator)
             if not is_path:
                 logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         same_file = is_path and os.path.abspath(source) == os.path.abspath(outfile)
