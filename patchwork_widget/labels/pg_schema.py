@@ -4,7 +4,7 @@ The schema is created and migrated by the library: ``patchwork_schema`` holds it
 number, and :func:`migrate` applies the missing steps of :data:`MIGRATIONS` in one
 transaction under an advisory lock (so two annotators opening at once migrate once); a
 database whose annotator roles were set up (:mod:`.pg_roles`) gets their privileges and
-row-level security of the new version in the same transaction.
+row-level security of the new version (:mod:`.pg_security`) in the same transaction.
 
 Writers take a project's turn through :func:`begin_turn` (the ``patchwork_lock``
 function, which checks that the caller may write the project) and action ids advance
@@ -25,6 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg import sql
 
 from .errors import JournalUnavailableError
+from .pg_security import secure
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +297,6 @@ def _migrate(conn: psycopg.Connection, where: str) -> None:
         "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
         (SCHEMA_VERSION,),
     )
-    from .pg_roles import secure  # pg_roles imports this module
-
     if secure(conn, create=False):
         log.info("label journal at %s: annotator roles' privileges renewed", where)
 

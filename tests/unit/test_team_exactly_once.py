@@ -32,13 +32,13 @@ def proxy(postgres):  # noqa: F811
     cutter.close()
 
 
-@pytest.fixture
-def store(proxy, tmp_path):
-    """A store whose connections go through the proxy."""
+@pytest.fixture(params=["latest"])
+def store(proxy, tmp_path, request):
+    """A store whose connections go through the proxy (with the resolution rule given)."""
     opened = LabelStore.open(
         tmp_path / "ana.csv", df=prep_label_dataframe([f"img{i}.png" for i in range(10)], ["cat"]),
         autosave=None, journal=proxy.url(USER, PASSWORD),
-        project=f"once-{uuid.uuid4().hex[:8]}", annotator="ana",
+        project=f"once-{uuid.uuid4().hex[:8]}", annotator="ana", resolution=request.param,
     )
     yield opened
     opened.close()
@@ -65,6 +65,7 @@ def test_a_commit_whose_answer_is_lost_is_acknowledged(proxy, store, postgres) -
     assert store.undo()["rows"] == [2]
 
 
+@pytest.mark.parametrize("store", ["latest", "majority"], indirect=True)
 def test_a_retry_after_an_unknown_outcome_saves_once(proxy, store, postgres) -> None:  # noqa: F811
     proxy.cut("after")
     proxy.refuse = True  # the server cannot be asked: the outcome stays unknown
