@@ -165,7 +165,7 @@ class Session:
         if outfile is None:  # with a team journal, the annotator's own file
             outfile = default_export(source if is_path else DEFAULT_OUTFILE, journal,
                                      annotator=annotator)
-            if not is_path:
+            if not (is_path and os.path.abspath(source) == os.path.abspath(outfile)):
                 logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         same_file = is_path and os.path.abspath(source) == os.path.abspath(outfile)
         df = None if same_file else load_labels(source)
