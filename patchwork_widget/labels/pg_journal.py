@@ -96,7 +96,7 @@ class PgJournal:
     session
         Recorded on every action; notifications from it are not this store's news.
     export_path
-        The store's export file (its export record is kept per host and path).
+        The store's export file (its export record is kept per host, path and annotator).
 
     Raises
     ------
@@ -207,12 +207,13 @@ class PgJournal:
 
         The store applies every project's action in order, so holding the newest means
         holding all (``applied`` is not needed here); another store may have written
-        the snapshot already. An annotator role (:mod:`.pg_roles`) may not rewrite the
-        snapshot: then nothing is written (False).
+        the snapshot already. An annotator role (:mod:`.pg_security`) may not rewrite the
+        snapshot, and another session may hold the project's turn past the lock timeout:
+        then nothing is written (False); compaction is only an optimisation.
         """
         try:
             return self._replace_snapshot(df, upto_action)
-        except PermissionError as error:
+        except (PermissionError, ProjectLockedError) as error:
             log.info("not compacting: %s", error)
             return False
 
