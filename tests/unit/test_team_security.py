@@ -299,3 +299,20 @@ def test_a_version_3_database_is_upgraded(postgres, tmp_path) -> None:  # noqa: 
                                 "'patchwork_exports'").fetchone() == (True,)
     finally:
         store.close()
+
+
+def test_an_annotator_opening_an_old_database_first_is_told_who_upgrades_it(
+        postgres, tmp_path) -> None:  # noqa: F811
+    url = database_at_version(postgres, 3)
+    name, password = f"early_{uuid.uuid4().hex[:6]}", f"pw-{uuid.uuid4().hex}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}")
+    role_url = f"postgresql://{name}:{password}@127.0.0.1:{postgres.port}/{url.rsplit('/', 1)[1]}"
+    with pytest.raises(PermissionError, match=(
+            "has schema version 3 and this version of patchwork_widget needs 4, which this "
+            "role may not create .*the database's owner upgrades it by opening a project once")):
+        LabelStore.open(tmp_path / "e.csv", df=table(), autosave=None, journal=role_url,
+                        project="p", annotator=name)
+    with psycopg.connect(url) as conn:
+        assert pg_schema.schema_version(conn) == 3  # untouched
