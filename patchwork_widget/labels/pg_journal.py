@@ -286,15 +286,16 @@ class PgJournal:
 
     def _commit(self, conn: psycopg.Connection) -> None:
         """Write the staged action and COMMIT; if the connection is lost meanwhile, find
-        out whether the server committed (returning if it did)."""
+        out whether the server committed (returning if it did). With nothing staged (a
+        retry of a saved call) the transaction only ends."""
+        if self._staged is None:
+            self._rollback(conn)
+            return
         try:
             with conn.pipeline():
-                if self._staged is not None:
-                    conn.execute(*self._staged)
+                conn.execute(*self._staged)
                 conn.execute("COMMIT")
         except psycopg.OperationalError as error:
-            if self._call is None or isinstance(error, psycopg.errors.LockNotAvailable):
-                raise
             self._rollback(conn)
             self._doubt = self._call
             log.warning("the commit of action %d to %s was not confirmed (%s); asking the "
@@ -308,10 +309,8 @@ class PgJournal:
 
         Raises
         ------
-        JournalUnavailableError
-            It did not ("nothing was saved").
         OutcomeUnknownError
-            The server cannot be asked now (the doubt stays, for the next call).
+            When the server cannot be asked now (the doubt stays, for the next call).
         """
         doubt = self._doubt
         try:
