@@ -316,3 +316,21 @@ def test_an_annotator_opening_an_old_database_first_is_told_who_upgrades_it(
                         project="p", annotator=name)
     with psycopg.connect(url) as conn:
         assert pg_schema.schema_version(conn) == 3  # untouched
+
+
+def test_an_annotator_holding_the_turn_is_named(granted, tmp_path, monkeypatch) -> None:
+    """A granted annotator can hold her project's turn only through patchwork_lock in an
+    open transaction: the others wait the lock timeout and are told who it is."""
+    project, people = granted
+    (ana_url, ana, _), (bob_url, bob, _) = people["ana"], people["bob"]
+    monkeypatch.setattr(pg_schema, "LOCK_TIMEOUT", 0.5)
+    store = open_as(tmp_path, project, ana_url, ana)
+    with psycopg.connect(bob_url, application_name=f"patchwork_widget {bob}") as holder:
+        holder.execute("SELECT patchwork_lock(%s)", (project,))
+        with pytest.raises(ProjectLockedError, match=(
+                rf"project '{project}' is locked by annotator '{bob}' \(role '{bob}', server "
+                rf"process {holder.info.backend_pid}\)")):
+            store.annotate(1, {"cat": 1})
+    store.annotate(1, {"cat": 1})
+    assert store.history()["action"].tolist() == [1]
+    store.close()
