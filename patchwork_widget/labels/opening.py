@@ -194,17 +194,17 @@ def open_team_journal(
     return journal, start, writer, exported
 
 
-def default_export(path: str | os.PathLike, journal: str | None, user: str | None = None,
+def default_export(path: str | os.PathLike, journal: str | None,
                    annotator: str | None = None) -> Path:
     """The export file of a store opened without one: ``path`` (the table's own file, or
     ``patchwork_labels.csv``), or with a team ``journal`` the annotator's own file beside it
     (``labels.csv`` -> ``labels.ana.csv``; characters other than letters, digits, ``.``,
     ``-`` and ``_`` become ``_``), so that annotators sharing a folder never share an
-    export file (nor its writer lock)."""
+    export file (nor its writer lock). ``annotator`` None is the login name."""
     path = Path(path)
     if not is_server_url(journal):
         return path
-    name = re.sub(r"[^\w.-]", "_", annotator_name(user, annotator), flags=re.ASCII)
+    name = re.sub(r"[^\w.-]", "_", annotator_name(None, annotator), flags=re.ASCII)
     return path.with_name(f"{path.stem}.{name}{path.suffix}")
 
 

@@ -162,12 +162,13 @@ class Session:
         check_open_arguments(source, "source", features=kwargs.get("features"),
                              outfile=outfile, classes=classes, seed=kwargs.get("seed"))
         is_path = isinstance(source, (str, os.PathLike))
-        if outfile is None:  # with a team journal, the annotator's own file
+        defaulted = outfile is None
+        if defaulted:  # with a team journal, the annotator's own file
             outfile = default_export(source if is_path else DEFAULT_OUTFILE, journal,
                                      annotator=annotator)
-            if not (is_path and os.path.abspath(source) == os.path.abspath(outfile)):
-                logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         same_file = is_path and os.path.abspath(source) == os.path.abspath(outfile)
+        if defaulted and not same_file:
+            logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         df = None if same_file else load_labels(source)
         store = LabelStore.open(
             outfile, df=df, classes=classes, journal=journal, project=project,
