@@ -43,3 +43,17 @@ class JournalUnavailableError(ConnectionError):
     Nothing was applied to the table; retry the call once the server is back (the store
     reconnects by itself).
     """
+
+
+class ProjectLockedError(JournalUnavailableError):
+    """Another session held the team project's write turn for longer than the lock timeout
+    (see docs/team.md): nothing was saved. The message names the holder; try again."""
+
+
+class OutcomeUnknownError(JournalUnavailableError):
+    """The connection to the team journal was lost after a change was sent for commit, and
+    the server could not be asked since: the change may already be saved.
+
+    The store checks at its next call (by the change's idempotency key); calling again with
+    the same change then never saves it twice.
+    """

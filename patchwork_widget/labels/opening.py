@@ -5,6 +5,8 @@ PostgreSQL server): the writer lock, and which table the store starts from (its 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -18,7 +20,7 @@ from .arguments import check_project, check_wait, default_user, is_server_url
 from .backend import JournalBackend
 from .files import load_labels, remove_stale_temps, table_format
 from .journal import Journal, journal_path
-from .lock import WriterLock, acquire
+from .lock import JournalLockedError, WriterLock, acquire
 from .replay import replay
 from .schema import check_same_filepaths, class_columns
 
@@ -69,7 +71,7 @@ def open_journal(
     wait = check_wait(wait)
     if not isinstance(read_only, bool):
         raise ValueError(f"read_only must be True or False; got {read_only!r}")
-    user = _annotator(user, annotator)
+    user = annotator_name(user, annotator)
     session = uuid.uuid4().hex
     if server is not None:
         if not is_server_url(server):
@@ -124,7 +126,7 @@ def open_journal(
     return journal, start, writer, exported
 
 
-def _annotator(user: str | None, annotator: str | None) -> str:
+def annotator_name(user: str | None, annotator: str | None) -> str:
     """The name recorded on actions: ``annotator`` or ``user`` (the same thing), or the
     login name."""
     if user is not None and annotator is not None and user != annotator:
@@ -162,7 +164,16 @@ def open_team_journal(
         raise ImportError(
             f"a PostgreSQL journal needs psycopg ({error}): pip install 'patchwork_widget[team]'"
         ) from None
-    writer = None if read_only else acquire(team_lock_target(path), user, wait)
+    try:
+        writer = None if read_only else acquire(team_lock_target(path), user, wait)
+    except JournalLockedError as error:  # say what to pass
+        mine = default_export(path, url, annotator=user)
+        error.args = (
+            f"{error.args[0]}. With a team journal each store needs its own export file: "
+            f"pass another one, e.g. outfile={str(mine)!r} (Session.open, PatchworkWidget) "
+            "or path (LabelStore.open), or leave outfile out to get one per annotator",
+        )
+        raise
     try:
         journal = PgJournal(url, project, user, session, path)
         try:
@@ -182,6 +193,20 @@ def open_team_journal(
         journal.where, user, len(start.table), start.pending,
     )
     return journal, start, writer, exported
+
+
+def default_export(path: str | os.PathLike, journal: str | None,
+                   annotator: str | None = None) -> Path:
+    """The export file of a store opened without one: ``path`` (the table's own file, or
+    ``patchwork_labels.csv``), or with a team ``journal`` the annotator's own file beside it
+    (``labels.csv`` -> ``labels.ana.csv``; characters other than letters, digits, ``.``,
+    ``-`` and ``_`` become ``_``), so that annotators sharing a folder never share an
+    export file (nor its writer lock). ``annotator`` None is the login name."""
+    path = Path(path)
+    if not is_server_url(journal):
+        return path
+    name = re.sub(r"[^\w.-]", "_", annotator_name(None, annotator), flags=re.ASCII)
+    return path.with_name(f"{path.stem}.{name}{path.suffix}")
 
 
 def team_lock_target(path: Path) -> Path:

@@ -18,6 +18,8 @@ import math
 
 import psycopg
 
+from .pg_schema import begin_turn
+
 _NOW = "extract(epoch FROM clock_timestamp())"
 
 #: How many other annotators hold each of the given rows (rows none holds are left out).
@@ -41,16 +43,15 @@ def claim(
     """
     size = max(4 * n, 1000)
     chunks = [candidates[i:i + size] for i in range(0, len(candidates), size)] or [[]]
-    with conn.pipeline():  # one round trip up to the first chunk's holders
-        conn.execute("BEGIN")
-        # a claim is advisory (a lost one only lets two annotators label a row): its commit
-        # need not wait for the disk, unlike an annotation's
-        conn.execute("SET LOCAL synchronous_commit = off")
-        conn.execute("SELECT 1 FROM patchwork_projects WHERE project=%s FOR UPDATE", (project,))
-        conn.execute(f"DELETE FROM patchwork_claims WHERE project=%s AND expires < {_NOW}",
-                     (project,))
-        first = conn.execute(_HELD, (project, annotator, chunks[0]))
     try:
+        with conn.pipeline():  # one round trip up to the first chunk's holders
+            begin_turn(conn, project)
+            # a claim is advisory (a lost one only lets two annotators label a row): its
+            # commit need not wait for the disk, unlike an annotation's
+            conn.execute("SET LOCAL synchronous_commit = off")
+            conn.execute(f"DELETE FROM patchwork_claims WHERE project=%s AND expires < {_NOW}",
+                         (project,))
+            first = conn.execute(_HELD, (project, annotator, chunks[0]))
         chosen = _choose(conn, first, chunks, project, annotator, n, math.floor(overlap * n))
         with conn.pipeline():  # and one more to write the claims and commit
             conn.execute(

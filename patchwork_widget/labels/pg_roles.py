@@ -4,67 +4,23 @@
 An administrator (the owner of the tables, with the right to create roles) runs
 :func:`grant_annotator` once per annotator and project. It creates the login role named
 after the annotator (with a password, if given), makes it a member of the group role
-:data:`GROUP` and of the project, and, the first time, turns on row-level security:
+:data:`.pg_security.GROUP` and of the project, and, the first time, turns on the
+row-level security that keeps each annotator to their own name and granted projects (see
+:mod:`.pg_security`).
 
-- a member of :data:`GROUP` may insert an action, or its cell events, only with
-  ``annotator = current_user`` and only in a project it was granted; an event must belong
-  to an action of the same annotator (a foreign key); it can neither change nor delete
-  actions or events;
-- it claims rows only under its own name, and deletes only its own or expired claims;
-- it reads every table, creates a project it was granted (its first open), but does not
-  rewrite a project's snapshot (compaction is left to the owner: see docs/team.md).
-
-Roles outside :data:`GROUP` (the owner, or a login shared the way it was before) keep
-the access they had. Passwords go to the server only; nothing here logs them.
+Passwords go to the server only; nothing here logs them.
 """
 
 from __future__ import annotations
 
 import logging
 
-import psycopg
 from psycopg import sql
 
 from .pg_schema import connect, describe, migrate
+from .pg_security import GROUP, secure
 
 log = logging.getLogger(__name__)
-
-#: The group role of every annotator role.
-GROUP = "patchwork_annotator"
-
-_IS_ANNOTATOR = f"pg_has_role(current_user, '{GROUP}', 'MEMBER')"
-_MEMBER = ("EXISTS (SELECT 1 FROM patchwork_members m WHERE m.project = {table}.project "
-           "AND m.annotator = current_user)")
-_OWN = "annotator = current_user AND " + _MEMBER
-
-#: (table, policy name, command, USING, WITH CHECK) of the row-level security.
-_POLICIES = [
-    *[
-        (table, name, command, using, check)
-        for table in ("patchwork_actions", "patchwork_events", "patchwork_claims")
-        for name, command, using, check in [
-            ("patchwork_read", "SELECT", "true", None),
-            ("patchwork_others", "ALL", f"NOT {_IS_ANNOTATOR}", f"NOT {_IS_ANNOTATOR}"),
-            ("patchwork_own", "INSERT", None, _OWN.format(table=table)),
-        ]
-    ],
-    ("patchwork_claims", "patchwork_own_update", "UPDATE", "annotator = current_user",
-     "annotator = current_user"),
-    ("patchwork_claims", "patchwork_own_delete", "DELETE",
-     "annotator = current_user OR expires < extract(epoch FROM clock_timestamp())", None),
-]
-
-#: What :data:`GROUP` may do per table (row-level security narrows the rows).
-_PRIVILEGES = {
-    "patchwork_schema": "SELECT",
-    "patchwork_members": "SELECT",
-    "patchwork_projects": "SELECT, INSERT, UPDATE",
-    "patchwork_snapshots": "SELECT, INSERT",
-    "patchwork_actions": "SELECT, INSERT",
-    "patchwork_events": "SELECT, INSERT",
-    "patchwork_exports": "SELECT, INSERT, UPDATE",
-    "patchwork_claims": "SELECT, INSERT, UPDATE, DELETE",
-}
 
 
 def grant_annotator(url: str, project: str, annotator: str, password: str | None = None) -> None:
@@ -100,7 +56,7 @@ def grant_annotator(url: str, project: str, annotator: str, password: str | None
     with connect(url) as conn:
         migrate(conn, where)
         with conn.transaction():
-            _secure(conn)
+            secure(conn)
             role = sql.Identifier(annotator)
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
                                 (annotator,)).fetchone():
@@ -121,23 +77,3 @@ def revoke_annotator(url: str, project: str, annotator: str) -> None:
                      (project, annotator))
     log.info("annotator %r may no longer label project %r at %s", annotator, project,
              describe(url))
-
-
-def _secure(conn: psycopg.Connection) -> None:
-    """Create :data:`GROUP`, its privileges and the row-level security (idempotent)."""
-    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GROUP,)).fetchone():
-        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(GROUP)))
-    group = sql.Identifier(GROUP)
-    for table, privileges in _PRIVILEGES.items():
-        conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(
-            sql.Identifier(table), group))
-    for table in {policy[0] for policy in _POLICIES}:
-        conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(
-            sql.Identifier(table)))
-    for table, name, command, using, check in _POLICIES:
-        conn.execute(sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(
-            sql.Identifier(name), sql.Identifier(table)))
-        statement = f"CREATE POLICY {{}} ON {{}} FOR {command}"
-        statement += f" USING ({using})" if using else ""
-        statement += f" WITH CHECK ({check})" if check else ""
-        conn.execute(sql.SQL(statement).format(sql.Identifier(name), sql.Identifier(table)))

@@ -304,14 +304,16 @@ class LabelStore:
             rows, grid = cells()
             events = self._table.cell_events(rows, grid)
             action = self._journal.append(kind, events, seconds=seconds, undoes=undoes)
-        self._table.set(rows, grid)
-        self._resolution.committed(self._table, action, kind, self._journal.user, events)
-        self._acknowledged(action)
+        if action > self._last_action:  # else a retried call saved before: applied already
+            self._table.set(rows, grid)
+            self._resolution.committed(self._table, action, kind, self._journal.user, events)
+            self._acknowledged(action)
         return action, rows, grid
 
     def _acknowledged(self, action: int, count: int = 1) -> None:
-        """Book-keeping after ``count`` actions up to ``action`` are durable and applied."""
-        self._last_action = action
+        """Book-keeping after ``count`` actions up to ``action`` are durable and applied
+        (a retried call saved before acknowledges an action the table already holds)."""
+        self._last_action = max(self._last_action, action)
         self._pending += count
         self._exports.changed()
 

@@ -32,6 +32,7 @@ from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
 from patchwork_widget.labels.arguments import check_changes, check_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
+from patchwork_widget.labels.opening import default_export
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
@@ -157,7 +158,9 @@ class Session:
         """Open a project from a table (DataFrame, CSV or Parquet path).
 
         Labels are journaled beside ``outfile``; it defaults to the table's own path when
-        ``source`` is a file, else to ``patchwork_labels.csv`` in the working directory.
+        ``source`` is a file, else to ``patchwork_labels.csv`` in the working directory, and
+        with a team ``journal`` to the annotator's own file beside it
+        (``patchwork_labels.ana.csv``).
         ``journal``, ``project`` and ``annotator`` choose a team journal on a PostgreSQL
         server, and ``resolution`` which value a cell several annotators labeled shows
         (see :meth:`LabelStore.open` and docs/team.md). Other keyword arguments go
@@ -166,11 +169,13 @@ class Session:
         check_open_arguments(source, "source", features=kwargs.get("features"),
                              outfile=outfile, classes=classes, seed=kwargs.get("seed"))
         is_path = isinstance(source, (str, os.PathLike))
-        if outfile is None:
-            outfile = source if is_path else DEFAULT_OUTFILE
-            if not is_path:
-                logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
+        defaulted = outfile is None
+        if defaulted:  # with a team journal, the annotator's own file
+            outfile = default_export(source if is_path else DEFAULT_OUTFILE, journal,
+                                     annotator=annotator)
         same_file = is_path and os.path.abspath(source) == os.path.abspath(outfile)
+        if defaulted and not same_file:
+            logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         df = None if same_file else load_labels(source)
         store = LabelStore.open(
             outfile, df=df, classes=classes, journal=journal, project=project,

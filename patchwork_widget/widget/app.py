@@ -46,7 +46,8 @@ class PatchworkWidget(widgets.VBox):
         ``imshape``.
     outfile : str or PathLike, optional
         Where labels are saved (CSV or Parquet); the journal lives beside it. Defaults to the
-        table's own file, or ``patchwork_labels.csv`` for an in-memory table.
+        table's own file, or ``patchwork_labels.csv`` for an in-memory table; with a team
+        ``journal``, the annotator's own file beside it (``patchwork_labels.ana.csv``).
     classes : sequence of str, optional
         Class names, when they differ from the table's class columns at creation.
     bands, stretch : optional

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from patchwork_widget.images.read import ImageReadError
-from patchwork_widget.labels.errors import JournalUnavailableError
+from patchwork_widget.labels.errors import JournalUnavailableError, OutcomeUnknownError
 from patchwork_widget.options.active import ClassEdit
 from patchwork_widget.session import Session, navigation
 
@@ -219,9 +219,11 @@ def handle(session: Session, msg: Any) -> list[Reply]:
     except ValueError as err:  # BadRequest, and every validation error of the store
         logger.error("rejected request %r: %s", _short(msg), err)
         return [({"type": "error", "id": msg_id, "message": str(err)}, [])]
-    except JournalUnavailableError as err:  # a team journal's server is away: nothing saved
-        logger.warning("request %r not saved: %s", _short(msg), err)
-        return [({"type": "error", "id": msg_id, "message": f"not saved: {err}; try again"}, [])]
+    except JournalUnavailableError as err:  # a team journal's server is away or busy
+        status = "may already be saved" if isinstance(err, OutcomeUnknownError) else "not saved"
+        logger.warning("request %r %s: %s", _short(msg), status, err)
+        advice = "" if str(err).endswith("try again") else "; try again"
+        return [({"type": "error", "id": msg_id, "message": f"{status}: {err}{advice}"}, [])]
 
 
 def _short(msg: Any) -> str:

@@ -19,10 +19,13 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 USER = "patchwork"
 PASSWORD = "s3cret-team-pw"
@@ -116,6 +119,25 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+def database_at_version(server: PostgresServer, version: int) -> str:
+    """A new database holding the team journal's schema as ``version`` left it (its
+    migration steps, nothing after); returns its URL."""
+    from patchwork_widget.labels.pg_schema import MIGRATIONS
+
+    name = f"v{version}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = server.url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        for step in range(1, version + 1):
+            for statement in MIGRATIONS[step]:
+                conn.execute(sql.SQL(statement).format(schema=sql.Identifier("public")))
+        conn.execute("CREATE TABLE patchwork_schema (id integer PRIMARY KEY CHECK (id = 1), "
+                     "version integer NOT NULL)")
+        conn.execute("INSERT INTO patchwork_schema VALUES (1, %s)", (version,))
+    return url
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:

@@ -19,7 +19,7 @@ from patchwork_widget.labels import LabelStore, prep_label_dataframe
 from patchwork_widget.labels import pg_schema
 
 sys.path.insert(0, str(Path(__file__).parent))
-from postgres_server import postgres  # noqa: E402,F401  (the fixture)
+from postgres_server import database_at_version, postgres  # noqa: E402,F401  (the fixture)
 
 
 def table():
@@ -124,16 +124,8 @@ def test_bad_claims_are_refused(team, args, message) -> None:
         team("ana").claim(*args)
 
 
-def test_a_version_1_database_is_migrated(postgres, tmp_path, monkeypatch) -> None:  # noqa: F811
-    name = f"v1_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = postgres.url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", 1)
-        pg_schema.migrate(conn, "test")
-        assert pg_schema.schema_version(conn) == 1
-        monkeypatch.undo()
+def test_a_version_1_database_is_migrated(postgres, tmp_path) -> None:  # noqa: F811
+    url = database_at_version(postgres, 1)
     store = LabelStore.open(tmp_path / "m.csv", df=table(), autosave=None, journal=url,
                             project="p", annotator="ana")
     try:
