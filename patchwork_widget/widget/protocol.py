@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from patchwork_widget.images.read import ImageReadError
-from patchwork_widget.labels.errors import JournalUnavailableError
+from patchwork_widget.labels.errors import JournalError, JournalUnavailableError
 from patchwork_widget.options.active import ClassEdit
 from patchwork_widget.session import Session, navigation
 
@@ -222,6 +222,9 @@ def handle(session: Session, msg: Any) -> list[Reply]:
     except JournalUnavailableError as err:  # a team journal's server is away: nothing saved
         logger.warning("request %r not saved: %s", _short(msg), err)
         return [({"type": "error", "id": msg_id, "message": f"not saved: {err}; try again"}, [])]
+    except JournalError as err:  # the journal's file: a full disk, a damaged file, no access
+        logger.error("request %r failed: %s", _short(msg), err)
+        return [({"type": "error", "id": msg_id, "message": str(err)}, [])]
 
 
 def _short(msg: Any) -> str:
