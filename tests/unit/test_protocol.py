@@ -156,3 +156,29 @@ def test_save_writes_the_outfile(session, tmp_path):
     ((reply, _),) = protocol.handle(session, {"type": "save", "id": 5})
     saved = pd.read_csv(reply["path"])
     assert saved.loc[0, "dog"] == 1.0 and saved["dog"].iloc[1:].isna().all()
+
+
+HUGE = "=" * 2_000_000
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"type": HUGE},
+        {"type": "annotate", "rows": [HUGE], "changes": {"cat": 1}},
+        {"type": "annotate", "rows": [1], "changes": {HUGE: 1}},
+        {"type": "annotate", "rows": [1], "changes": {"cat": HUGE}},
+        {"type": "class", "action": "remove", "name": HUGE},
+        {"type": "full", "row": 1, "bands": [HUGE]},
+        {"type": "annotate", "id": HUGE, "rows": [-1], "changes": {"cat": 1}},
+    ],
+)
+def test_error_replies_and_log_lines_quote_a_huge_input_in_a_few_hundred_characters(session, caplog, msg):
+    before = state(session)
+    with caplog.at_level(logging.INFO):
+        ((reply, _),) = protocol.handle(session, msg)
+    assert reply["type"] == "error"
+    assert len(reply["message"]) <= protocol.MAX_QUOTE + 40
+    assert reply["id"] is None or len(str(reply["id"])) <= protocol.MAX_ID
+    assert caplog.records and all(len(r.getMessage()) < 3 * (protocol.MAX_QUOTE + 40) for r in caplog.records)
+    assert_unchanged(session, before)
