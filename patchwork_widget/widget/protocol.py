@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from patchwork_widget.images.read import ImageReadError
+from patchwork_widget.images.thumbnails import BandsError
 from patchwork_widget.labels.errors import JournalError, JournalUnavailableError
 from patchwork_widget.options.active import ClassEdit
 from patchwork_widget.session import Session, navigation
@@ -96,6 +97,9 @@ def _thumbs(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
             data = session.thumbnail(row)
         except ImageReadError as err:
             replies.append(({"type": "thumb", "row": row, "error": short(err.cause)}, []))
+            continue
+        except BandsError as err:  # this image only: the others of the request are sent
+            replies.append(({"type": "thumb", "row": row, "error": short(str(err))}, []))
             continue
         replies.append(({"type": "thumb", "row": row, "mime": session.thumbnails.options.mime}, [data]))
     return replies
