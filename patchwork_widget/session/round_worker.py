@@ -298,7 +298,10 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     requests = Connection(os.dup(sys.stdin.fileno()), writable=False)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    serve(requests, replies)
+    try:
+        serve(requests, replies)
+    except (BrokenPipeError, EOFError):  # the kernel closed the pipes or ended: nothing to do
+        os._exit(0)
 
 
 def serve(requests: Connection, replies: Connection) -> None:
