@@ -278,8 +278,10 @@ def first_round(folder: Path, problem: Problem, runner: str) -> tuple[int, float
         session.annotate(row, truth.loc[row, classes].to_dict())
         session.cursor = min(session.cursor + 1, len(session.queue) - 1)
         given += 1
-        if not where and session.online_status()["training"]:
-            where = "kernel thread" if session.online_status()["worker"] == "starting" else "worker"
+        status = session.online_status()
+        if not where and status["training"]:  # "auto" trains in a thread while it starts
+            starting = status["worker"] == "starting" and runner == "auto"
+            where = "kernel thread" if starting else "worker"
         idle(session, FIRST_ROUND_SECONDS)
     seconds = time.perf_counter() - start
     session.stop_online()
