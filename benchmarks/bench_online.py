@@ -15,12 +15,18 @@
    random order. On the demo set, and on scikit-learn's digits (1,797 rows, 10 classes, the 64
    pixel columns standardised), a held-out set the defaults were not tuned on.
 
-    python benchmarks/bench_online.py            # both parts
+3. The first round's delay: labels and seconds from ``start_online`` with a fresh worker until
+   the first round is applied, a label a second, with runner "process" (rounds wait for the
+   worker) and "auto" (rounds train in a kernel thread until the worker has started).
+
+    python benchmarks/bench_online.py            # all parts
     python benchmarks/bench_online.py latency    # part 1 only
+    python benchmarks/bench_online.py first      # part 3 only
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -37,8 +43,10 @@ from _table import print_table
 from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset
 from patchwork_widget.labels import prep_label_dataframe
 from patchwork_widget.session import Session
-from patchwork_widget.session.round_worker import CONTEXT, NICENESS
+from patchwork_widget.session.round_worker import NICENESS
 from patchwork_widget.widget import protocol
+
+CONTEXT = multiprocessing.get_context("spawn")  # the control's busy processes
 
 REQUESTS = 200  # timed annotate requests per condition, at least
 MIN_ROUNDS = 8  # with rounds running: go on until this many rounds were applied
@@ -251,11 +259,59 @@ def labeler_table(folder: Path, problem: Problem) -> None:
                 ["mode", "labels", "AUC reached", "seconds"], table)
 
 
+FIRST_ROUND_SECONDS = 1.0  # the simulated labeler's pace while the first round is awaited
+FIRST_ROUND_EVERY = 20
+
+
+def first_round(folder: Path, problem: Problem, runner: str) -> tuple[int, float, str]:
+    """Labels given and seconds from ``start_online`` (a fresh worker) until the first round
+    is applied, labeling at :data:`FIRST_ROUND_SECONDS` a label; and where it trained."""
+    session = open_session(folder, f"first_{runner}", problem)
+    classes, truth = problem.classes, problem.truth
+    session.sample({"kind": "unlabeled"}, "random", 400)
+    start = time.perf_counter()
+    session.start_online(every=FIRST_ROUND_EVERY, order="max entropy", explore=0.2, count=50,
+                         runner=runner)
+    given, where = 0, ""
+    while not session.online_status()["rounds"] and given < MAX_LABELS:
+        row = session.queue[session.cursor]
+        session.annotate(row, truth.loc[row, classes].to_dict())
+        session.cursor = min(session.cursor + 1, len(session.queue) - 1)
+        given += 1
+        status = session.online_status()
+        if not where and status["training"]:  # "auto" trains in a thread while it starts
+            starting = status["worker"] == "starting" and runner == "auto"
+            where = "kernel thread" if starting else "worker"
+        idle(session, FIRST_ROUND_SECONDS)
+    seconds = time.perf_counter() - start
+    session.stop_online()
+    session.close()
+    return given, seconds, where
+
+
+def first_round_table(folder: Path, problem: Problem) -> None:
+    """The first round's delay with runner "process" (every round waits for the worker, as
+    before) and "auto" (rounds train in a thread while the worker starts), same process."""
+    figures = {runner: first_round(folder, problem, runner) for runner in ("process", "auto")}
+    base = figures["process"][1]
+    rows = [(runner, given, seconds, seconds / base, where)
+            for runner, (given, seconds, where) in figures.items()]
+    print_table(f"First online round ({problem.name}; a label every {FIRST_ROUND_SECONDS} s, a "
+                f"round every {FIRST_ROUND_EVERY} labels, a fresh worker; load average "
+                f"{os.getloadavg()[0]:.1f})",
+                ["runner", "labels until the first round", "seconds", "ratio to process",
+                 "first round trained in"], rows)
+
+
 def main(parts: list[str]) -> None:
     demo = demo_problem()
     with tempfile.TemporaryDirectory() as folder:
+        if parts == ["first"]:
+            first_round_table(Path(folder), demo)
+            return
         latency_table(Path(folder), demo)
         if "latency" not in parts:
+            first_round_table(Path(folder), demo)
             for problem in (demo, digits_problem()):
                 labeler_table(Path(folder), problem)
 

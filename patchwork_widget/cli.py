@@ -79,11 +79,14 @@ def writable_folder(path: str | os.PathLike, option: str) -> Path:
 
 def _write_table(df, path: Path) -> None:
     """A plain table (not a label table) as CSV or Parquet, atomically."""
+    from patchwork_widget.labels.files import write_csv
+
     tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix == ".parquet":
         df.to_parquet(tmp, index=False)
     else:
-        df.to_csv(tmp, index=False)
+        with open(tmp, "w", newline="") as handle:
+            write_csv(df, handle)
     tmp.replace(path)
 
 

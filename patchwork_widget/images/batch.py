@@ -9,13 +9,14 @@ from typing import Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
-from patchwork_widget.images.guard import ImageReadError, ReadLimits, check_limits
+from patchwork_widget.images.guard import ByteBudget, ImageReadError, ReadLimits, check_limits
 from patchwork_widget.images.read import (
+    Decoding,
     PathLike,
     ReadOptions,
     _is_int,
     check_options,
-    read_array,
+    decode_array,
     to_float,
 )
 from patchwork_widget.options.checks import check_paths
@@ -43,10 +44,12 @@ class BatchResult:
 
 
 def _attempt(
-    path: str, opts: ReadOptions, limits: ReadLimits
+    path: str, opts: ReadOptions, limits: ReadLimits, budget: ByteBudget
 ) -> Union[np.ndarray, ImageReadError]:
+    """Read one file, holding its decoded bytes in ``budget`` until it is converted."""
     try:
-        return to_float(read_array(path, limits), path, opts)
+        with budget.share() as reserve:
+            return to_float(decode_array(path, Decoding(limits, opts.imshape, reserve)), path, opts)
     except ImageReadError as e:
         return e
 
@@ -71,7 +74,10 @@ def read_images(
         image of another size is reported as an error (pass ``imshape`` to resize instead).
     num_workers : int
         Threads used for decoding (Pillow, tifffile and NumPy release the GIL); 1 reads
-        serially in the calling thread.
+        serially in the calling thread. The threads share one budget of
+        ``limits.max_bytes`` decoded bytes: a thread waits before decoding while the
+        others hold more (one image larger than that is read alone), so the memory of
+        many large images read at once stays near twice that budget.
     limits : ReadLimits, optional
         Largest file and image accepted (see :func:`read_array`); larger ones are errors.
 
@@ -92,11 +98,13 @@ def read_images(
     paths = check_paths("paths", paths, allow_empty=True)
 
     pool = ThreadPoolExecutor(num_workers) if num_workers > 1 and len(paths) > 1 else None
+    budget = ByteBudget(limits.max_bytes)
     try:
         if pool is None:
-            results = (_attempt(p, opts, limits) for p in paths)
+            results = (_attempt(p, opts, limits, budget) for p in paths)
         else:
-            results = pool.map(_attempt, paths, [opts] * len(paths), [limits] * len(paths))
+            n = len(paths)
+            results = pool.map(_attempt, paths, [opts] * n, [limits] * n, [budget] * n)
         out: Optional[np.ndarray] = None
         good: List[int] = []
         errors: List[Tuple[str, ImageReadError]] = []

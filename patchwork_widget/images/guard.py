@@ -6,6 +6,7 @@
 - One :class:`ReadLimits` bounds the file size and the decoded image (pixels and bytes), read
   from the file's header before anything is decoded, so a 400 KB "decompression bomb" costs
   nothing.
+- :class:`ByteBudget` shares one total of decoded bytes among parallel readers.
 - :class:`BadFiles` collects ``(path, cause)`` of files skipped by loops over many files.
 
 Nothing here imports TensorFlow.
@@ -13,12 +14,17 @@ Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import logging
 import math
 import numbers
 import os
 import stat
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -154,6 +160,83 @@ def open_image_file(path: str, limits: ReadLimits) -> BinaryIO:
         os.close(fd)
         raise
     return os.fdopen(fd, "rb")
+
+
+_TRIM_BYTES = 64 * 2**20  # a reader that held this much gives the freed pages back at once
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on other C libraries."""
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim") if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+def give_back_freed_memory() -> None:
+    """Return the C allocator's free pages to the system (glibc's ``malloc_trim``).
+
+    Decoders in several threads allocate from one heap (arena) per thread, and glibc keeps
+    a large buffer freed in a thread's arena for later use: without this, three readers
+    would each keep a full decoded image long after it was freed. Does nothing elsewhere.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+class ByteBudget:
+    """One total of decoded image bytes that parallel readers share.
+
+    A reader reserves an image's decoded size (from its header) before decoding and gives
+    it back when done; a reservation waits while others hold too much. An image larger
+    than the whole budget is still read, alone. A reader that held a large image returns
+    the freed memory to the system before the next one starts
+    (:func:`give_back_freed_memory`).
+
+    Parameters
+    ----------
+    total : int
+        Bytes that may be held at once (e.g. ``ReadLimits.max_bytes``).
+    """
+
+    def __init__(self, total: int) -> None:
+        if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 1:
+            raise ValueError(f"total must be an int >= 1 (bytes); got {total!r}")
+        self.total = int(total)
+        self._held = 0
+        self._room = threading.Condition()
+
+    @property
+    def held(self) -> int:
+        """Bytes reserved now."""
+        with self._room:
+            return self._held
+
+    @contextmanager
+    def share(self) -> Iterator[Callable[[int], None]]:
+        """A ``reserve(nbytes)`` function for one reader; what it reserved is given back
+        when the block ends."""
+        mine = 0
+
+        def reserve(nbytes: int) -> None:
+            nonlocal mine
+            with self._room:
+                self._room.wait_for(lambda: self._held == 0 or self._held + nbytes <= self.total)
+                self._held += nbytes
+                mine += nbytes
+
+        try:
+            yield reserve
+        finally:
+            if mine >= _TRIM_BYTES:
+                give_back_freed_memory()
+            if mine:
+                with self._room:
+                    self._held -= mine
+                    self._room.notify_all()
 
 
 class BadFiles:

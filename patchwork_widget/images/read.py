@@ -89,6 +89,42 @@ def check_options(
     return ReadOptions(imshape, int(num_channels), norm, bool(single_channel))
 
 
+REDUCING_GAP = 2  # a reduced decode stays at least this many times the size asked for
+
+
+def reduce_factor(shape: Tuple[int, int], size: Tuple[int, int]) -> int:
+    """The whole factor by which an image of ``shape`` (H, W) may shrink and stay at least
+    :data:`REDUCING_GAP` times ``size`` (h, w) on each side (1: not at all)."""
+    return max(1, min(shape[0] // (REDUCING_GAP * size[0]), shape[1] // (REDUCING_GAP * size[1])))
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How one file is decoded.
+
+    Attributes
+    ----------
+    limits : ReadLimits
+        Checked from the header before decoding.
+    reduce_to : (int, int) or None
+        The (h, w) the caller will resize to: formats that can decode or shrink cheaply
+        (JPEG draft, Pillow's ``reduce``) stop at about twice that size. None: full size.
+    reserve : callable or None
+        Called with the decoded size in bytes before decoding (a shared byte budget of
+        parallel readers, :class:`~.guard.ByteBudget`, waits there for room).
+    """
+
+    limits: ReadLimits
+    reduce_to: Optional[Tuple[int, int]] = None
+    reserve: Optional[Callable[[int], None]] = None
+
+    def check_image(self, path: str, shape: Tuple[int, ...], itemsize: int) -> None:
+        """The limits' check, then the reservation of the decoded bytes."""
+        self.limits.check_image(path, shape, itemsize)
+        if self.reserve is not None:
+            self.reserve(math.prod(int(n) for n in shape) * itemsize)
+
+
 # ---------------------------------------------------------------------------------------------
 # Format readers: path -> array in the file's own dtype, shape (H, W) or (H, W, C).
 
@@ -118,26 +154,46 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
 _PIL_SAMPLE_BYTES = {"I": 4, "F": 4, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 
 
-def _read_pil(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
+# Modes whose pixels Pillow may average while decoding (Image.reduce): not palettes or bits.
+_REDUCE_MODES = frozenset({"L", "RGB", "RGBA", "I", "F"})
+
+
+def _reduced(im: Image.Image, size: Tuple[int, int]) -> Image.Image:
+    """``im`` shrunk by the whole factor that keeps it at least twice ``size`` (h, w) on
+    each side (box average, as Pillow's own ``reducing_gap``), or ``im`` itself."""
+    factor = reduce_factor((im.height, im.width), size)
+    if factor < 2 or im.mode not in _REDUCE_MODES:
+        return im
+    small = im.reduce(factor)
+    im.close()  # frees the full-size pixels now, not whenever the image object is collected
+    return small
+
+
+def _read_pil(path: str, handle: BinaryIO, how: Decoding) -> np.ndarray:
     _warn_if_pil_accepts_truncated()
     try:
         with Image.open(handle) as im:  # opens at the first frame (GIF, multi-page TIFF)
             width, height = im.size  # from the header: checked before decoding
             bands = len(im.getbands()) if im.mode in _KEEP_MODES else 4  # converted below
-            limits.check_image(path, (height, width, bands), _PIL_SAMPLE_BYTES.get(im.mode, 1))
+            how.check_image(path, (height, width, bands), _PIL_SAMPLE_BYTES.get(im.mode, 1))
+            if how.reduce_to is not None:  # JPEG: decode at 1/2, 1/4 or 1/8 of the size
+                h, w = how.reduce_to
+                im.draft(im.mode, (w * REDUCING_GAP, h * REDUCING_GAP))
             im.load()
+            if how.reduce_to is not None:
+                im = _reduced(im, how.reduce_to)
             return _pil_to_array(im)
     except ImageReadError:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(path, "not a recognised image (Pillow cannot identify it)") from None
     except Image.DecompressionBombError as e:
-        raise pillow_bomb_error(path, e, limits) from e
+        raise pillow_bomb_error(path, e, how.limits) from e
     except Exception as e:  # decoders raise many types on bad data: OSError, SyntaxError, ...
         raise ImageReadError(path, f"truncated or corrupt file ({type(e).__name__}: {e})") from e
 
 
-def _read_tiff(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
+def _read_tiff(path: str, handle: BinaryIO, how: Decoding) -> np.ndarray:
     try:
         with tifffile.TiffFile(handle, name=os.path.basename(path)) as tif:
             page = tif.pages[0]
@@ -146,7 +202,7 @@ def _read_tiff(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
                 raise ImageReadError(path, f"TIFF page has axes {axes!r}; expected Y and X")
             sizes = dict(zip(axes, page.shape))
             other = [n for axis, n in sizes.items() if axis not in "YX"]
-            limits.check_image(path, (sizes["Y"], sizes["X"], *other), page.dtype.itemsize)
+            how.check_image(path, (sizes["Y"], sizes["X"], *other), page.dtype.itemsize)
             arr = page.asarray()
             arr = np.moveaxis(arr, (axes.index("Y"), axes.index("X")), (0, 1))
             return arr.reshape(arr.shape[0], arr.shape[1], -1)  # samples/planes -> channels
@@ -164,14 +220,14 @@ def _read_tiff(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
     # common 1-4 band 8/16-bit and float cases itself.
     try:
         handle.seek(0)
-        return _read_pil(path, handle, limits)
+        return _read_pil(path, handle, how)
     except ImageReadError:
         raise ImageReadError(
             path, f"{codec_error}; install it with `pip install imagecodecs`"
         ) from codec_error
 
 
-def _read_npy(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
+def _read_npy(path: str, handle: BinaryIO, how: Decoding) -> np.ndarray:
     try:
         if handle.read(4) == b"PK\x03\x04":
             raise ImageReadError(path, "file is an .npz archive, not a single .npy array")
@@ -183,7 +239,7 @@ def _read_npy(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
             shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
         if len(shape) not in (2, 3):
             raise ImageReadError(path, f"array has shape {shape}; expected (H, W) or (H, W, C)")
-        limits.check_image(path, shape, dtype.itemsize)  # from the header: before reading
+        how.check_image(path, shape, dtype.itemsize)  # from the header: before reading
         handle.seek(0)
         return np.load(handle, allow_pickle=False)
     except ImageReadError:
@@ -194,7 +250,7 @@ def _read_npy(path: str, handle: BinaryIO, limits: ReadLimits) -> np.ndarray:
         ) from e
 
 
-Reader = Callable[[str, BinaryIO, ReadLimits], np.ndarray]
+Reader = Callable[[str, BinaryIO, "Decoding"], np.ndarray]
 _READERS: Dict[str, Reader] = {ext: _read_pil for ext in PIL_EXTENSIONS}
 _READERS.update({ext: _read_tiff for ext in TIFF_EXTENSIONS})
 _READERS.update({ext: _read_npy for ext in NPY_EXTENSIONS})
@@ -226,8 +282,13 @@ def read_array(path: PathLike, limits: Optional[ReadLimits] = None) -> np.ndarra
         Unsupported extension; missing, empty, truncated, corrupt or non-image file; not a
         regular file (FIFO, device, folder); over the limits.
     """
+    return decode_array(path, Decoding(check_limits(limits)))
+
+
+def decode_array(path: PathLike, how: Decoding) -> np.ndarray:
+    """:func:`read_array` decoding as ``how`` says: possibly at a reduced size (never
+    below twice ``how.reduce_to``), after reserving its bytes."""
     p = check_path("path", path)
-    limits = check_limits(limits)
     ext = os.path.splitext(p)[1].lower()
     reader = _READERS.get(ext)
     if reader is None:
@@ -236,8 +297,8 @@ def read_array(path: PathLike, limits: Optional[ReadLimits] = None) -> np.ndarra
             f"unsupported extension {ext or '(none)'!r}; supported: "
             + ", ".join(SUPPORTED_EXTENSIONS),
         )
-    with open_image_file(p, limits) as handle:
-        arr = reader(p, handle, limits)
+    with open_image_file(p, how.limits) as handle:
+        arr = reader(p, handle, how)
     if arr.dtype.kind not in "biuf":
         raise ImageReadError(p, f"pixel dtype {arr.dtype} is not bool, integer or float")
     if arr.ndim == 2:
@@ -273,8 +334,41 @@ def resize(img: np.ndarray, imshape: Tuple[int, int]) -> np.ndarray:
     return out
 
 
+_CHUNK_BYTES = 16 * 2**20  # float32 working set of one block of rows in :func:`_box_reduce`
+
+
+def _normalised(arr: np.ndarray, norm: float) -> np.ndarray:
+    """``arr`` as float32 divided by ``norm``, clipped to [0, 1], NaN as 0 (a new array)."""
+    out = arr.astype(np.float32)
+    out /= np.float32(norm)
+    np.clip(out, 0.0, 1.0, out=out)
+    if arr.dtype.kind == "f":
+        np.nan_to_num(out, copy=False, nan=0.0)
+    return out
+
+
+def _box_reduce(arr: np.ndarray, factor: int, norm: float) -> np.ndarray:
+    """The mean of each ``factor`` x ``factor`` block of :func:`_normalised` ``arr``,
+    converted a block of rows at a time, so no full-size float copy is ever made (the
+    last rows and columns that do not fill a block are left out: under half a pixel of
+    the size asked for)."""
+    h, w, c = arr.shape[0] // factor, arr.shape[1] // factor, arr.shape[2]
+    out = np.empty((h, w, c), dtype=np.float32)
+    step = max(1, _CHUNK_BYTES // (factor * factor * w * c * 4))  # output rows per block
+    for top in range(0, h, step):
+        rows = min(step, h - top)
+        block = _normalised(arr[top * factor:(top + rows) * factor, : w * factor], norm)
+        out[top:top + rows] = block.reshape(rows, factor, w, factor, c).mean(axis=(1, 3))
+    return out
+
+
 def to_float(arr: np.ndarray, path: PathLike, opts: ReadOptions) -> np.ndarray:
-    """Apply channel selection, ``norm``, clipping, resizing and channel repetition."""
+    """Apply channel selection, ``norm``, clipping, resizing and channel repetition.
+
+    An image much larger than ``opts.imshape`` is first box-reduced by a whole factor
+    (down to at least twice the size) while it is converted, then resized bilinearly, so
+    the float32 copy is never made at full size.
+    """
     c = arr.shape[2]
     if opts.single_channel:
         arr = arr[:, :, :1]
@@ -287,11 +381,8 @@ def to_float(arr: np.ndarray, path: PathLike, opts: ReadOptions) -> np.ndarray:
             "1-channel images are repeated (pass single_channel=True to repeat the first one)",
         )
     norm = opts.norm if opts.norm is not None else dtype_norm(arr.dtype)
-    out = arr.astype(np.float32)
-    out /= np.float32(norm)
-    np.clip(out, 0.0, 1.0, out=out)
-    if arr.dtype.kind == "f":
-        np.nan_to_num(out, copy=False, nan=0.0)
+    factor = 1 if opts.imshape is None else reduce_factor(arr.shape[:2], opts.imshape)
+    out = _box_reduce(arr, factor, norm) if factor > 1 else _normalised(arr, norm)
     if opts.imshape is not None and out.shape[:2] != opts.imshape:
         out = resize(out, opts.imshape)
     if out.shape[2] < opts.num_channels:
@@ -342,4 +433,4 @@ def read_image(
         opts = check_options(imshape, num_channels, norm, single_channel)
     except ValueError as e:
         raise ImageReadError(path, str(e)) from None
-    return to_float(read_array(path, limits), path, opts)
+    return to_float(decode_array(path, Decoding(check_limits(limits), opts.imshape)), path, opts)

@@ -67,6 +67,11 @@ class DisplayOptions:
 DEFAULT_STRETCH = (2.0, 98.0)  # percentiles of images that are not 8-bit, unless told
 
 
+class BandsError(ValueError):
+    """The display options ask for a band the image does not have (that image cannot be
+    shown with them; others can)."""
+
+
 def _default_bands(nbands: int) -> tuple[int, ...]:
     """The first three bands, or the first one of a one- or two-band image."""
     return (0,) if nbands == 2 else tuple(range(min(nbands, 3)))
@@ -77,7 +82,7 @@ def display_array(raw: np.ndarray, options: DisplayOptions) -> np.ndarray:
     nbands = raw.shape[2]
     bands = options.bands if options.bands is not None else _default_bands(nbands)
     if max(bands) >= nbands:
-        raise ValueError(f"bands {bands} asked of an image with {nbands} band(s)")
+        raise BandsError(f"bands {bands} asked of an image with {nbands} band(s)")
     img = raw[:, :, list(bands)]
     stretch = options.stretch
     if stretch is None and raw.dtype != np.uint8:
@@ -98,7 +103,8 @@ def encode_thumbnail(
 ) -> bytes:
     """Read ``path`` (within ``limits``) and encode it at display size.
 
-    Raises ``ImageReadError`` naming the path and the cause.
+    Raises ``ImageReadError`` naming the path and the cause, :class:`BandsError` when
+    ``options.bands`` names a band this image does not have.
     """
     image = Image.fromarray(display_array(read_array(path, limits), options))
     height, width = options.size

@@ -4,7 +4,15 @@ from .agreement import disagreements, krippendorff_alpha, pairwise_kappa
 from .counts import COLUMNS as COUNT_COLUMNS
 from .counts import label_counts
 from .autosave import ExportState
-from .errors import ReadOnlyStoreError, StoreClosedError, StoreTakenOverError
+from .errors import (
+    JournalAccessError,
+    JournalDamagedError,
+    JournalError,
+    JournalFullError,
+    ReadOnlyStoreError,
+    StoreClosedError,
+    StoreTakenOverError,
+)
 from .files import load_labels, save_labels
 from .journal import journal_path
 from .lock import JournalLockedError
@@ -32,6 +40,10 @@ __all__ = [
     "COUNT_COLUMNS",
     "RESERVED",
     "ExportState",
+    "JournalAccessError",
+    "JournalDamagedError",
+    "JournalError",
+    "JournalFullError",
     "JournalLockedError",
     "LabelStore",
     "ReadOnlyStoreError",

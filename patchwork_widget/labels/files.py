@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -70,7 +71,61 @@ def load_labels(source: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
         keep_default_na=False,
         na_values={c: ["", "nan", "NaN"] for c in header if c != FILEPATH},
     )
-    return validate_label_dataframe(df)
+    return validate_label_dataframe(from_csv_cells(df))
+
+
+# OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = "=+-@\t\r"
+_STARTS = re.escape(FORMULA_STARTS)
+_NEEDS_QUOTE = re.compile(f"[{_STARTS}]|'[{_STARTS}']")  # what writing quotes
+_QUOTED = re.compile(f"'[{_STARTS}']")  # what reading unquotes
+
+
+def _matching(values: pd.Series, pattern: re.Pattern) -> pd.Series | None:
+    """Which text cells of ``values`` start with ``pattern`` (None when none could)."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "mixed", "mixed-integer"):
+        return None
+    found = values.str.match(pattern, na=False).astype(bool)
+    return found if found.any() else None
+
+
+def _text_columns(df: pd.DataFrame) -> list:
+    return [name for name, kind in df.dtypes.items()
+            if pd.api.types.is_object_dtype(kind) or pd.api.types.is_string_dtype(kind)]
+
+
+def to_csv_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as it is written to CSV: every header and text cell that a spreadsheet would
+    run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) gets a leading
+    ``'``, as does one that already starts with ``'`` followed by one of those or by
+    ``'``, so that :func:`from_csv_cells` gives back exactly the same text. Returns
+    ``df`` itself when nothing needs quoting."""
+    columns = [f"'{c}" if isinstance(c, str) and _NEEDS_QUOTE.match(c) else c for c in df.columns]
+    quoted = {}
+    for name in _text_columns(df):
+        needs = _matching(df[name], _NEEDS_QUOTE)
+        if needs is not None:
+            quoted[name] = df[name].where(~needs, "'" + df[name].astype(str))
+    if not quoted and columns == list(df.columns):
+        return df
+    out = df.assign(**quoted) if quoted else df.copy()
+    out.columns = columns
+    return out
+
+
+def from_csv_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Undo :func:`to_csv_cells` on a table read from CSV (in place; returns ``df``)."""
+    df.columns = [c[1:] if isinstance(c, str) and _QUOTED.match(c) else c for c in df.columns]
+    for name in _text_columns(df):
+        quoted = _matching(df[name], _QUOTED)
+        if quoted is not None:
+            df[name] = df[name].where(~quoted, df[name].astype(str).str[1:])
+    return df
+
+
+def write_csv(df: pd.DataFrame, handle) -> None:
+    """Write ``df`` as CSV to an open file, spreadsheet-safe (see :func:`to_csv_cells`)."""
+    to_csv_cells(df).to_csv(handle, index=False)
 
 
 def save_labels(df: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -89,7 +144,7 @@ def save_labels(df: pd.DataFrame, path: str | os.PathLike) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             if fmt == "csv":
-                df.to_csv(handle, index=False)
+                write_csv(df, handle)
             else:
                 df.to_parquet(handle, index=False)
             handle.flush()

@@ -14,18 +14,22 @@ rewrites the snapshot; actions and events are never deleted, so history is compl
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from patchwork_widget.options.checks import check_path
 
+from .errors import JournalAccessError, journal_error
 from .records import (
     CLASS_EDITS,
     Change,
@@ -36,6 +40,27 @@ from .records import (
 )
 
 FORMAT_VERSION = "1"
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _named_errors(method: F) -> F:
+    """Raise SQLite's errors about the file (full disk, damaged file, no access) as the
+    named :class:`~.errors.JournalError` that says where and what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Journal", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            named = journal_error(self.path, error)
+            if named is None:
+                raise
+            raise named from error
+
+    return wrapper  # type: ignore[return-value]
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -114,15 +139,51 @@ class Journal:
         if read_only:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no label journal at {str(self.path)!r}")
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            self._db = sqlite3.connect(
-                uri, uri=True, isolation_level=None, check_same_thread=False
-            )
+            self._db = self._open_read_only()
         else:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = self._open_writer()
 
+    @_named_errors
+    def _open_writer(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @_named_errors
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A read-only connection (``mode=ro``); on read-only media, where SQLite cannot
+        create the WAL index beside the file, an ``immutable=1`` one, which reads the
+        file as it is without locking it."""
+        uri = self.path.resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.Error as error:
+            db.close()
+            if not isinstance(journal_error(self.path, error), JournalAccessError):
+                raise
+            cause = error
+        wal = Path(f"{self.path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise JournalAccessError(
+                self.path, f"{cause}; its folder is read-only and {wal.name} holds changes "
+                "not yet in the file, which a reader could not see"
+            )
+        log.info("%s: read-only folder or media (%s); reading the file as immutable",
+                 self.path, cause)
+        db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+
+    @_named_errors
     def initialised(self) -> bool:
         """Whether the file holds a complete journal (creation is one transaction)."""
         row = self._db.execute(
@@ -130,6 +191,7 @@ class Journal:
         ).fetchone()
         return bool(row[0])
 
+    @_named_errors
     def create(self, df: pd.DataFrame) -> bool:
         """Create the tables and store ``df`` as the base snapshot, atomically.
 
@@ -145,6 +207,7 @@ class Journal:
             )
         return True
 
+    @_named_errors
     def load_snapshot(self) -> tuple[pd.DataFrame, int]:
         """Return the snapshot table and the id of the last action folded into it."""
         version = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
@@ -158,6 +221,7 @@ class Journal:
         ).fetchone()
         return decode_snapshot(*blobs), upto
 
+    @_named_errors
     def write_snapshot(self, df: pd.DataFrame, upto_action: int, applied: int) -> bool:
         """Replace the snapshot with ``df``, the table after action ``upto_action``.
 
@@ -196,6 +260,7 @@ class Journal:
     def unwatch(self) -> None:
         """Stop :meth:`watch` (nothing to stop here)."""
 
+    @_named_errors
     def append(
         self,
         kind: str,
@@ -225,6 +290,7 @@ class Journal:
             )
         return action
 
+    @_named_errors
     def record_export(self, upto_action: int, size: int, mtime_ns: int) -> None:
         """Note that the export file, now of ``size`` bytes and ``mtime_ns``, holds the
         table after action ``upto_action``."""
@@ -232,16 +298,19 @@ class Journal:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('export', ?)", (json.dumps(record),))
 
+    @_named_errors
     def export_record(self) -> dict | None:
         """The last :meth:`record_export` (``upto``, ``size``, ``mtime_ns``, ``time``)."""
         row = self._db.execute("SELECT value FROM meta WHERE key='export'").fetchone()
         return None if row is None else json.loads(row[0])
 
+    @_named_errors
     def first_action_time(self, after: int) -> float | None:
         """The time of the oldest action with id > ``after`` (None if there is none)."""
         query = "SELECT min(time) FROM actions WHERE id > ?"
         return self._db.execute(query, (after,)).fetchone()[0]
 
+    @_named_errors
     def pending(self, after: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Actions with id > ``after`` and their events, both in order."""
         actions = pd.DataFrame(
@@ -264,16 +333,19 @@ class Journal:
         """The actions with id > ``after`` as :class:`Change` objects, in order."""
         return changes_from_frames(*self.pending(after))
 
+    @_named_errors
     def action_events(self, action: int) -> list[Event]:
         """The cell events of one action, in order."""
         return self._db.execute(
             "SELECT row, field, old, new FROM events WHERE action=? ORDER BY seq", (action,)
         ).fetchall()
 
+    @_named_errors
     def last_action(self) -> int:
         """The id of the newest action, 0 if none."""
         return self._db.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0]
 
+    @_named_errors
     def details(self, kind: str) -> list[dict]:
         """The details of every action of ``kind``, oldest first."""
         rows = self._db.execute(
@@ -281,6 +353,7 @@ class Journal:
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    @_named_errors
     def undo_stack(self) -> list[int]:
         """Annotate actions after the last class edit that are not undone, oldest first."""
         marks = ",".join("?" * len(CLASS_EDITS))
@@ -292,6 +365,7 @@ class Journal:
         ).fetchall()
         return [r[0] for r in rows]
 
+    @_named_errors
     def read_history(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """All actions and all events, as stored."""
         actions = pd.DataFrame(

@@ -31,6 +31,7 @@ except ImportError:  # Windows
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
+_NAME_WAIT_SECONDS = 1.0  # a holder writes its name just after it locks: wait that long for it
 
 
 def lock_path(journal: str | os.PathLike) -> Path:
@@ -164,7 +165,7 @@ def _acquire_once(journal: Path, where: Path, user: str, deadline: float) -> Wri
             return owner
         while not _try_lock(fd):
             if time.monotonic() >= deadline:
-                raise JournalLockedError(journal, read_holder(journal))
+                raise JournalLockedError(journal, _wait_for_holder(journal))
             time.sleep(_POLL_SECONDS)
         if not _same_file(fd, where):
             # The previous holder deleted the file on release after we opened it: a
@@ -191,6 +192,15 @@ def read_holder(journal: str | os.PathLike) -> dict | None:
     except (OSError, ValueError):
         return None
     return holder if isinstance(holder, dict) else None
+
+
+def _wait_for_holder(journal: Path) -> dict | None:
+    """The holder's name for a refusal: a holder that has just locked the file writes it a
+    moment later, so an empty lock file is read again for up to a second."""
+    deadline = time.monotonic() + _NAME_WAIT_SECONDS
+    while (holder := read_holder(journal)) is None and time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+    return holder
 
 
 def _write_holder(fd: int, user: str) -> None:

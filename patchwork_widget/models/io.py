@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from patchwork_widget.labels.files import save_labels
+from patchwork_widget.labels.files import from_csv_cells, save_labels
 from patchwork_widget.labels.schema import check_table
 from patchwork_widget.models.finetune import FineTuneOptions, PatchworkModels
 from patchwork_widget.options.checks import check_path
@@ -140,9 +140,10 @@ def load_predictions(path: PathLike) -> pd.DataFrame:
     if p.suffix.lower() == ".parquet":
         return pd.read_parquet(p)
     if p.suffix.lower() == ".csv":
-        return pd.read_csv(p, dtype={"filepath": str}, keep_default_na=False,
-                           na_values={c: ["", "nan", "NaN"]
-                                      for c in pd.read_csv(p, nrows=0).columns if c != "filepath"})
+        return from_csv_cells(pd.read_csv(
+            p, dtype={"filepath": str}, keep_default_na=False,
+            na_values={c: ["", "nan", "NaN"] for c in pd.read_csv(p, nrows=0).columns
+                       if c != "filepath"}))
     raise ValueError(f"{os.fspath(path)!r}: predictions must be .csv or .parquet")
 
 

@@ -24,12 +24,20 @@ T = TypeVar("T")
 Report = Callable[[Any], None]  # what a worker calls to report progress
 
 
+class Cancelled(Exception):
+    """Raised by work cancelled before it had anything to hand back (e.g. an online round
+    whose worker process was closed by ``stop_online``): the task ends with it as its
+    exception, logged at INFO level, not as a failure."""
+
+
 class Dispatcher:
     """Runs callables on the thread that created it (the owner thread).
 
     :meth:`post` may be called from any thread; the callables run in order, on the owner
     thread, through the owner's running asyncio loop when there is one, else at the next
-    :meth:`drain` the owner calls.
+    :meth:`drain` the owner calls. A callable that drains again (``task.done()`` inside an
+    apply step) does not recurse: the outer drain runs what is posted meanwhile, so any
+    number of posts from other threads runs at constant stack depth.
     """
 
     def __init__(self) -> None:
@@ -39,6 +47,7 @@ class Dispatcher:
         except RuntimeError:
             self._loop = None
         self._pending: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._draining = False  # a drain is running on the owner thread (further down the stack)
 
     @property
     def on_owner_thread(self) -> bool:
@@ -62,18 +71,35 @@ class Dispatcher:
         return True
 
     def drain(self) -> None:
-        """Run everything posted so far (only on the owner thread; elsewhere a no-op)."""
-        if not self.on_owner_thread:
+        """Run everything posted so far (only on the owner thread; elsewhere, and inside a
+        drain already running, a no-op)."""
+        if not self.on_owner_thread or self._draining:
             return
-        while True:
-            try:
-                fn = self._pending.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                fn()
-            except Exception:  # an apply step failed: log it, keep the others going
-                logger.exception("applying a background result failed")
+        self._draining = True
+        try:
+            while self._run_one():
+                pass
+        finally:
+            self._draining = False
+
+    def run_until(self, done: threading.Event) -> None:
+        """On the owner thread, run posted callables until ``done`` is set or none is left
+        (what :meth:`Task.result` needs inside a drain, where :meth:`drain` does nothing)."""
+        if self.on_owner_thread:
+            while not done.is_set() and self._run_one():
+                pass
+
+    def _run_one(self) -> bool:
+        """Run the oldest posted callable; False when there was none."""
+        try:
+            fn = self._pending.get_nowait()
+        except queue.Empty:
+            return False
+        try:
+            fn()
+        except Exception:  # an apply step failed: log it, keep the others going
+            logger.exception("applying a background result failed")
+        return True
 
 
 class Task(Generic[T]):
@@ -112,6 +138,7 @@ class Task(Generic[T]):
             if not self._computed.wait(timeout):
                 raise TimeoutError(f"{self.name} still running after {timeout} s")
             self._dispatcher.drain()
+            self._dispatcher.run_until(self._finished)  # called inside a drain
         if not self._finished.wait(timeout):
             raise TimeoutError(f"{self.name} still running after {timeout} s")
         if self._error is not None:
@@ -162,6 +189,9 @@ def run_in_background(
     def worker() -> None:
         try:
             value = work(task.cancel_event, report)
+        except Cancelled as err:  # asked for: nothing to report as a failure
+            logger.info("%s cancelled: %s", name, err)
+            dispatcher.post(lambda error=err: finish(None, error))
         except Exception as err:  # handed to the owner thread, shown there
             logger.exception("%s failed", name)
             dispatcher.post(lambda error=err: finish(None, error))

@@ -29,7 +29,7 @@ import numpy as np
 
 from patchwork_widget.active.online import OnlineOptions
 from patchwork_widget.options.checks import Choice, check_fields
-from patchwork_widget.session.background import Report, Task
+from patchwork_widget.session.background import Cancelled, Report, Task
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.events import EventKind
 from patchwork_widget.session.modeling import (
@@ -49,8 +49,9 @@ KEEP_AHEAD = 15
 
 
 class RoundRunner(Choice):
-    """Where rounds train: ``process`` (a worker process; needs pre-extracted features),
-    ``thread`` (a thread of the kernel), ``auto`` (process when the session has features)."""
+    """Where rounds train: ``process`` (a worker process, every round; needs pre-extracted
+    features), ``thread`` (a thread of the kernel), ``auto`` (with features, the worker
+    process once it has started and a thread until then; without, a thread)."""
 
     AUTO = "auto"
     PROCESS = "process"
@@ -94,6 +95,7 @@ class OnlineLearner:
         self.job: Task | None = None
         self.worker: RoundProcess | None = None  # the run's worker process, if it has one
         self._class_auc: dict[str, float] = {}  # of the last round, set where it trained
+        self._thread_while_starting = True  # runner "auto": rounds need not wait for the worker
         self._started = 0.0
 
     # ------------------------------------------------------------------ control
@@ -115,6 +117,7 @@ class OnlineLearner:
         if runner is RoundRunner.PROCESS or (runner is RoundRunner.AUTO and ctx.features is not None):
             self.worker = RoundProcess(ctx.features)
             self.worker.warm()
+        self._thread_while_starting = runner is RoundRunner.AUTO
         self._start_round()
         self._tell()
 
@@ -182,8 +185,12 @@ class OnlineLearner:
                      inputs: dict[str, Any], cancel: threading.Event, report: Report
                      ) -> TrainingOutcome:
         """A round, in the training thread: in ``worker`` or in this thread, with the
-        validation AUC per class computed there too (not on the owner thread)."""
-        run = train_and_predict if worker is None else worker.run
+        validation AUC per class computed there too (not on the owner thread). While the
+        worker is still starting (loading TensorFlow takes seconds, more on a busy machine)
+        the round trains in this thread with runner ``auto``, so the first rounds need not
+        wait for it; with runner ``process`` every round waits for the worker."""
+        in_worker = worker is not None and (worker.ready.is_set() or not self._thread_while_starting)
+        run = worker.run if in_worker else train_and_predict
         outcome = run(model, replace(request, class_auc=True), inputs, cancel, report)
         self._class_auc = outcome.class_auc  # read by _round_done, posted after this returns
         return outcome
@@ -192,6 +199,8 @@ class OnlineLearner:
         if self.state is OnlineState.OFF:
             return
         error = task.exception()
+        if isinstance(error, Cancelled):  # stopped during the round: nothing to report
+            return
         if error is not None:
             self.stop(f"round {len(self.rounds) + 1} failed: {error}")
             return
@@ -267,6 +276,10 @@ class OnlineLearner:
             "labels_since_update": self.labels_since,
             "training": self.job is not None and not self.job.done(),
             "runner": "thread" if self.worker is None else "process",
+            # the worker process: None (no worker), "starting" (with runner "auto", rounds
+            # train in a thread meanwhile) or "ready"
+            "worker": None if self.worker is None else ("ready" if self.worker.ready.is_set()
+                                                        else "starting"),
             "reason": self.reason,
             "history": [vars(r) for r in self.rounds],
         }

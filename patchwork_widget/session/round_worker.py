@@ -1,8 +1,12 @@
 """Online rounds in a worker process, so that training never holds the kernel's GIL.
 
 :class:`RoundProcess` starts one process the first time a round needs it and keeps it warm for
-the whole online run. It uses the ``spawn`` context: the kernel runs TensorFlow threads, which
-a fork would copy in an unusable state. The cached features go to the worker once, as a raw file
+the whole online run. The process is a fresh interpreter started from the package's own entry
+point (``python -c "from patchwork_widget.session.round_worker import main; main()"``) and
+talks to the kernel over its standard input and output: it never imports the user's
+``__main__``, so a script without an ``if __name__ == "__main__":`` guard is not run again in
+it (multiprocessing's ``spawn`` would), and no fork copies the kernel's TensorFlow threads in
+an unusable state. The cached features go to the worker once, as a raw file
 it maps read-only (they do not change while online mode runs). Each round sends the table's
 snapshot (flags and class columns), the model's build spec and weights and the training
 options; the worker trains its copy of the model with the same function as an in-process run
@@ -13,27 +17,30 @@ options; the worker trains its copy of the model with the same function as an in
 <patchwork_widget.session.core.Session.train>`: it runs in the training thread and
 waits on a pipe (holding no GIL), and the Task applies the outcome on the owner thread exactly as
 for an in-process run. A worker that dies is a failed round (:class:`WorkerDied`), never a hang;
-an exception in the worker fails the round with that exception.
+an exception in the worker fails the round with that exception; a round cut short by
+:meth:`RoundProcess.close` (``stop_online``) ends as :class:`~.background.Cancelled`, quietly.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import pickle
+import queue
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from patchwork_widget.options import FineTuneOptions
-from patchwork_widget.session.background import Report
+from patchwork_widget.session.background import Cancelled, Report
 from patchwork_widget.session.modeling import (
     RoundRequest,
     TrainingOutcome,
@@ -46,7 +53,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONTEXT = multiprocessing.get_context("spawn")
 NICENESS = 10  # the worker's CPU priority below the kernel's: labeling comes first
 POLL_SECONDS = 0.05  # how often a waiting round checks for a cancel or a dead worker
 JOIN_SECONDS = 30.0  # how long a closing worker may take to finish its round and exit
@@ -110,9 +116,10 @@ class RoundProcess:
                              f"of rows x ...); got {None if features is None else np.shape(features)}")
         self._features = features
         self._lock = threading.Lock()  # one round at a time; closing waits for it
-        self._cancel = CONTEXT.Event()
-        self._process: Any = None
-        self._conn: Connection | None = None
+        self._send_lock = threading.Lock()  # a cancel may be sent while a round is sent
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None  # to the worker (its standard input)
+        self._replies: Connection | None = None  # from the worker (its standard output)
         self._folder: str | None = None
         self._file: FeatureFile | None = None
         self._closed = False
@@ -122,6 +129,11 @@ class RoundProcess:
         """Start the worker now, in the background (writing the features and loading
         TensorFlow take seconds), so that the first round does not wait for it."""
         threading.Thread(target=self._warm_up, name="patchwork-online-start", daemon=True).start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker process is running."""
+        return self._process is not None and self._process.poll() is None
 
     @property
     def pid(self) -> int | None:
@@ -134,22 +146,19 @@ class RoundProcess:
         round, wait, and put the trained weights into ``model``. ``inputs`` are ignored: the
         worker has the features."""
         with self._lock:
-            alive = self._process is not None and self._process.is_alive()
-            if self._closed and not alive:
-                raise RuntimeError("the online training process was closed")
-            conn = self._connection()
-            if not self._closed:  # a round that comes after close() runs cancelled
-                self._cancel.clear()
+            if self._closed and not self.alive:
+                raise Cancelled("the online training process was closed")
+            replies = self._connection()
             snapshot = request.snapshot.drop(columns=["filepath"], errors="ignore")
             # the worker's model takes the round's classes: the kernel's may have been renamed
             # since the snapshot was taken (on the owner thread, while this thread started)
             state = replace(ModelState.of(model), classes=snapshot_classes(snapshot))
-            try:
-                conn.send(("round", replace(request, snapshot=snapshot), state))
+            try:  # a round that comes after close() runs cancelled
+                self._send(("round", replace(request, snapshot=snapshot), state, self._closed))
             except OSError as err:  # e.g. a broken pipe: the worker died before the round
                 raise self._died() from err
             while True:
-                kind, *payload = self._receive(conn, cancel)
+                kind, *payload = self._receive(replies, cancel)
                 if kind == "progress":
                     report(payload[0])
                 elif kind == "error":
@@ -163,7 +172,7 @@ class RoundProcess:
         """Cancel the round in flight and end the worker; returns at once (the worker exits
         in the background, its feature file is deleted after it)."""
         self._closed = True
-        self._cancel.set()
+        self._cancel_round()
         threading.Thread(target=self._shut_down, name="patchwork-online-close", daemon=True).start()
 
     # ------------------------------------------------------------------ internals
@@ -177,63 +186,132 @@ class RoundProcess:
                 logger.warning("the online training process ended while starting")
 
     def _connection(self) -> Connection:
-        if self._process is not None and self._process.is_alive():
-            return self._conn
-        if self._conn is not None:  # a worker that died in an earlier round
-            self._conn.close()
+        """The connection the worker's replies come on, starting the worker if needed."""
+        if self.alive:
+            return self._replies
+        self._close_pipes()  # a worker that died in an earlier round
         if self._file is None:
             self._folder = tempfile.mkdtemp(prefix="patchwork-online-")
             self._file = FeatureFile.write(self._features, self._folder)
-        parent, child = CONTEXT.Pipe()
-        self._process = CONTEXT.Process(target=serve, args=(child, self._cancel, self._file),
-                                        name="patchwork-online-rounds", daemon=True)
         self.ready.clear()
-        self._process.start()
-        child.close()
-        self._conn = parent
-        self._receive(parent, None)  # ("ready",)
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", ENTRY_POINT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=_worker_environment(), close_fds=True)
+        # the connections own copies of the pipes' descriptors; the Popen's own are closed
+        self._conn = Connection(os.dup(self._process.stdin.fileno()), readable=False)
+        self._replies = Connection(os.dup(self._process.stdout.fileno()), writable=False)
+        self._process.stdin.close()
+        self._process.stdout.close()
+        try:
+            self._send(("start", self._file))
+        except OSError as err:
+            raise self._died() from err
+        self._receive(self._replies, None)  # ("ready",)
         self.ready.set()
         logger.info("online training process %d started", self._process.pid)
-        return parent
+        return self._replies
 
-    def _receive(self, conn: Connection, cancel: threading.Event | None) -> tuple:
-        while not conn.poll(POLL_SECONDS):
-            if cancel is not None and cancel.is_set():
-                self._cancel.set()
-            if not self._process.is_alive():
+    def _send(self, message: Any) -> None:
+        """Send ``message`` to the worker; OSError when its pipe is closed or broken."""
+        with self._send_lock:
+            if self._conn is None:
+                raise OSError("the online training process's pipe is closed")
+            self._conn.send(message)
+
+    def _cancel_round(self) -> None:
+        """Tell the worker to stop the round it trains (if any) at its next check."""
+        if self.alive:
+            try:
+                self._send(("cancel",))
+            except (OSError, ValueError):  # the worker is gone already
+                pass
+
+    def _receive(self, replies: Connection, cancel: threading.Event | None) -> tuple:
+        cancelled = False
+        while not replies.poll(POLL_SECONDS):
+            if cancel is not None and cancel.is_set() and not cancelled:
+                self._cancel_round()
+                cancelled = True
+            if not self.alive:
                 break
         try:
-            return conn.recv()
+            return replies.recv()
         except (EOFError, OSError) as err:
             raise self._died() from err
 
-    def _died(self) -> WorkerDied:
-        self._process.join(JOIN_SECONDS)
-        return WorkerDied(f"the online training process ended (exit code "
-                          f"{self._process.exitcode})")
+    def _died(self) -> Exception:
+        """The error for a worker that is gone: :class:`WorkerDied`, or :class:`Cancelled`
+        when :meth:`close` ended it."""
+        try:
+            code = self._process.wait(JOIN_SECONDS)
+        except subprocess.TimeoutExpired:
+            code = None
+        if self._closed:
+            return Cancelled(f"the online training process was closed (exit code {code})")
+        return WorkerDied(f"the online training process ended (exit code {code})")
+
+    def _close_pipes(self) -> None:
+        for conn in (self._conn, self._replies):
+            if conn is not None:
+                conn.close()
+        self._conn = self._replies = None
 
     def _shut_down(self) -> None:
         with self._lock:
             if self._process is not None:
                 try:
-                    self._conn.send(None)
+                    self._send(None)
                 except (OSError, ValueError):  # the worker is gone already
                     pass
-                self._process.join(JOIN_SECONDS)
-                if self._process.is_alive():
+                try:
+                    self._process.wait(JOIN_SECONDS)
+                except subprocess.TimeoutExpired:
                     logger.warning("online training process %d did not exit: terminating it",
                                    self._process.pid)
                     self._process.terminate()
-                    self._process.join(JOIN_SECONDS)
-                self._conn.close()
+                    self._process.wait(JOIN_SECONDS)
+                self._close_pipes()
             if self._folder is not None:
                 shutil.rmtree(self._folder, ignore_errors=True)
 
 
+ENTRY_POINT = "from patchwork_widget.session.round_worker import main; main()"
+
+
+def _worker_environment() -> dict[str, str]:
+    """The kernel's environment, with the folder this package is imported from first on the
+    worker's import path (the kernel may have found it through its own ``sys.path``)."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 # ---------------------------------------------------------------------- in the worker process
-def serve(conn: Connection, cancel: Any, features: FeatureFile) -> None:
-    """The worker's loop: one round per message until ``None`` or the kernel's end."""
+def main() -> None:
+    """The worker's entry point: requests on standard input, replies on standard output.
+
+    Standard output is the reply channel only: anything printed (TensorFlow's notices
+    included) goes to standard error.
+    """
+    replies = Connection(os.dup(sys.stdout.fileno()), readable=False)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    requests = Connection(os.dup(sys.stdin.fileno()), writable=False)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        serve(requests, replies)
+    except (BrokenPipeError, EOFError):  # the kernel closed the pipes or ended: nothing to do
+        os._exit(0)
+
+
+def serve(requests: Connection, replies: Connection) -> None:
+    """The worker's loop: one round per ``round`` message until ``None`` or the kernel's end.
+
+    A reader thread takes the messages as they come, so that a ``cancel`` reaches the round
+    that trains meanwhile; the rounds run in this thread.
+    """
     os.nice(NICENESS)
+    _, features = requests.recv()  # ("start", FeatureFile)
     data = features.open()
     import tensorflow as tf
     from threadpoolctl import threadpool_limits
@@ -245,19 +323,39 @@ def serve(conn: Connection, cancel: Any, features: FeatureFile) -> None:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     threadpool_limits(threads)
-    conn.send(("ready",))
+    cancel = threading.Event()
+    rounds: queue.SimpleQueue = queue.SimpleQueue()
+
+    def read() -> None:
+        while True:
+            try:
+                message = requests.recv()
+            except (EOFError, OSError):  # the kernel is gone
+                message = None
+            if message is None:
+                cancel.set()
+                rounds.put(None)
+                return
+            if message[0] == "cancel":
+                cancel.set()
+            else:  # ("round", request, state, cancelled): a round starts uncancelled
+                if message[3]:
+                    cancel.set()
+                else:
+                    cancel.clear()
+                rounds.put(message)
+
+    threading.Thread(target=read, name="patchwork-worker-requests", daemon=True).start()
+    replies.send(("ready",))
     model, built_for = None, None
     while True:
-        try:
-            message = conn.recv()
-        except EOFError:  # the kernel is gone
-            message = None
+        message = rounds.get()
         if message is None:  # nothing to save: skip TensorFlow's slow teardown
             logging.shutdown()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
-        _, request, state = message
+        _, request, state, _ = message
         try:
             if model is None or built_for != state.build_key():
                 model = m.build_models(state.classes, feature_shape=state.feature_shape,
@@ -266,11 +364,11 @@ def serve(conn: Connection, cancel: Any, features: FeatureFile) -> None:
             state.apply_to(model)
             model.classes = list(state.classes)
             outcome = train_and_predict(model, request, {"features": data}, cancel,
-                                        lambda step: _progress(conn, step))
-            conn.send(("done", outcome, ModelState.of(model)))
+                                        lambda step: _progress(replies, step))
+            replies.send(("done", outcome, ModelState.of(model)))
         except Exception as err:  # the round failed: the kernel re-raises it
             logger.exception("online round failed in the worker")
-            conn.send(("error", _portable(err)))
+            replies.send(("error", _portable(err)))
 
 
 def _progress(conn: Connection, step: tuple) -> None:

@@ -133,9 +133,9 @@ class Labeler(anywidget.AnyWidget):
         try:
             replies = protocol.handle(self.session, content)
         except Exception as err:  # ipywidgets would swallow it: log it and tell the view
-            logger.exception("request %r failed", content)
+            logger.exception("request %s failed", protocol.short(content))
             msg_id = content.get("id") if isinstance(content, dict) else None
-            replies = [({"type": "error", "id": msg_id, "message": f"internal error: {err!r}"}, [])]
+            replies = [protocol.error_reply(msg_id, f"internal error: {err!r}")]
         for reply, reply_buffers in replies:
             self.send(reply, reply_buffers)
         kind = replies[0][0]["type"] if replies else None

@@ -103,7 +103,12 @@ class OnlineTab(widgets.VBox):
         self.figure.plot([r["labels"] for r in rounds], [[r["val_auc"] for r in rounds]] if rounds else [])
         text = f"{state}: {status['rounds']} round(s); model updated {status['labels_since_update']} label(s) ago"
         if status["training"]:
-            text += "; training" + (" in a worker process" if status["runner"] == "process" else "")
+            if status.get("worker") == "starting":
+                text += "; training in the kernel while the worker process is starting"
+            else:
+                text += "; training" + (" in a worker process" if status["runner"] == "process" else "")
+        elif status.get("worker") == "starting":
+            text += "; worker process starting"
         if status["reason"]:
             text += f". {status['reason']}"
         self.status.say(text, error="failed" in status["reason"])

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from patchwork_widget.images.read import ImageReadError
-from patchwork_widget.labels.errors import JournalUnavailableError, OutcomeUnknownError
+from patchwork_widget.images.thumbnails import BandsError
+from patchwork_widget.labels.errors import JournalError, JournalUnavailableError, OutcomeUnknownError
 from patchwork_widget.options.active import ClassEdit
 from patchwork_widget.session import Session, navigation
 
@@ -95,7 +96,10 @@ def _thumbs(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
         try:
             data = session.thumbnail(row)
         except ImageReadError as err:
-            replies.append(({"type": "thumb", "row": row, "error": err.cause}, []))
+            replies.append(({"type": "thumb", "row": row, "error": short(err.cause)}, []))
+            continue
+        except BandsError as err:  # this image only: the others of the request are sent
+            replies.append(({"type": "thumb", "row": row, "error": short(str(err))}, []))
             continue
         replies.append(({"type": "thumb", "row": row, "mime": session.thumbnails.options.mime}, [data]))
     return replies
@@ -217,15 +221,34 @@ def handle(session: Session, msg: Any) -> list[Reply]:
             raise BadRequest(f"unknown request type {msg.get('type')!r}; allowed: {', '.join(HANDLERS)}")
         return handler(session, msg)
     except ValueError as err:  # BadRequest, and every validation error of the store
-        logger.error("rejected request %r: %s", _short(msg), err)
-        return [({"type": "error", "id": msg_id, "message": str(err)}, [])]
+        logger.error("rejected request %s: %s", short(msg), short(str(err)))
+        return [error_reply(msg_id, str(err))]
     except JournalUnavailableError as err:  # a team journal's server is away or busy
         status = "may already be saved" if isinstance(err, OutcomeUnknownError) else "not saved"
-        logger.warning("request %r %s: %s", _short(msg), status, err)
+        logger.warning("request %s %s: %s", short(msg), status, short(str(err)))
         advice = "" if str(err).endswith("try again") else "; try again"
-        return [({"type": "error", "id": msg_id, "message": f"{status}: {err}{advice}"}, [])]
+        return [error_reply(msg_id, f"{status}: {err}{advice}")]
+    except JournalError as err:  # the journal's file: a full disk, a damaged file, no access
+        logger.error("request %s failed: %s", short(msg), short(str(err)))
+        return [error_reply(msg_id, str(err))]
 
 
-def _short(msg: Any) -> str:
-    text = repr(msg)
-    return text if len(text) <= 200 else text[:200] + "..."
+MAX_QUOTE = 300  # characters of a request (or of an error message) quoted at most
+MAX_ID = 100  # characters of a request id echoed at most (the view's ids are ~10)
+
+
+def short(value: Any, limit: int = MAX_QUOTE) -> str:
+    """``value`` (``repr`` unless it is text) cut to ``limit`` characters, saying how much
+    was left out: what every reply and log line quotes of a request."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def error_reply(msg_id: Any, message: str) -> Reply:
+    """The ``error`` reply to a request, its message cut by :func:`short`; an id too long
+    to be the view's is not echoed."""
+    if isinstance(msg_id, str) and len(msg_id) > MAX_ID:
+        msg_id = None
+    return {"type": "error", "id": msg_id, "message": short(message)}, []

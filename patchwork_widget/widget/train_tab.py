@@ -16,7 +16,7 @@ import numpy as np
 
 from patchwork_widget.options import Optimizer, Schedule, Solver, TrainOptions, Weighting
 from patchwork_widget.options.params import form_bounds
-from patchwork_widget.session import EventKind, Session, SessionEvent
+from patchwork_widget.session import Cancelled, EventKind, Session, SessionEvent
 from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
 from patchwork_widget.widget.model_tab import missing_ml_packages
 
@@ -168,6 +168,9 @@ class TrainTab(widgets.VBox):
     def _done(self, task: Any) -> None:
         self.train_button.disabled, self.cancel_button.disabled = False, True
         error = task.exception()
+        if isinstance(error, Cancelled):  # an online round stopped while it trained
+            self.status.say("Training cancelled.")
+            return
         if error is not None:  # shown to the user; the full traceback is in the log
             self.status.say(f"Training failed: {error}", error=True)
             return

@@ -362,3 +362,38 @@ def test_a_journal_with_a_name_made_before_the_rule_still_opens(tmp_path):
         with pytest.raises(ValueError, match="leading or trailing whitespace"):
             store.add_class("dog\t")
         assert store.classes == [" cat"]
+
+
+FORMULA_NAMES = ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx", "'=quoted", "''", "'", "'plain", "ok"]
+
+
+def test_csv_export_neutralises_formulas_and_reads_back_the_true_names(tmp_path):
+    """OWASP's CSV-injection rule on export; the store and Parquet keep the true values, and
+    a CSV read back as a project gives exactly the names that were written."""
+    import csv
+
+    from patchwork_widget.labels import LabelStore
+
+    classes = ["=HYPERLINK(\"http://x\")", "+cat", "-dog", "@bird", "'=fish", "plain"]
+    paths = [f"{name}.png" for name in FORMULA_NAMES]
+    df = prep_label_dataframe(paths, classes)
+    df.loc[0, classes[0]] = 1.0
+    out = tmp_path / "labels.csv"
+    with LabelStore.open(out, df=df) as store:
+        store.annotate(1, {"+cat": 1})
+        assert store.df.columns.tolist()[3:] == classes  # the store keeps the true names
+        store.export(tmp_path / "labels.parquet")
+    with open(out, newline="") as f:
+        header, *rows = list(csv.reader(f))
+    for cell in header + [row[0] for row in rows]:  # nothing a spreadsheet would run
+        assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), cell
+    assert header[3:] == ["'=HYPERLINK(\"http://x\")", "'+cat", "'-dog", "'@bird", "''=fish", "plain"]
+    assert [row[0] for row in rows][:4] == ["'=cmd|' /C calc'!A0.png", "'+1.png", "'-2.png", "'@SUM(A1).png"]
+    back = load_labels(out)
+    assert back.columns.tolist()[3:] == classes and back["filepath"].tolist() == paths
+    pd.testing.assert_frame_equal(back, load_labels(tmp_path / "labels.parquet"))
+    assert pd.read_parquet(tmp_path / "labels.parquet").columns.tolist()[3:] == classes
+    (out.with_name(out.name + ".journal.sqlite")).unlink()  # reopen from the CSV alone
+    with LabelStore.open(out) as store:
+        assert store.df.columns.tolist()[3:] == classes and store.df["filepath"].tolist() == paths
+        assert store.df.at[1, "+cat"] == 1.0

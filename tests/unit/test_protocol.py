@@ -156,3 +156,50 @@ def test_save_writes_the_outfile(session, tmp_path):
     ((reply, _),) = protocol.handle(session, {"type": "save", "id": 5})
     saved = pd.read_csv(reply["path"])
     assert saved.loc[0, "dog"] == 1.0 and saved["dog"].iloc[1:].isna().all()
+
+
+HUGE = "=" * 2_000_000
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"type": HUGE},
+        {"type": "annotate", "rows": [HUGE], "changes": {"cat": 1}},
+        {"type": "annotate", "rows": [1], "changes": {HUGE: 1}},
+        {"type": "annotate", "rows": [1], "changes": {"cat": HUGE}},
+        {"type": "class", "action": "remove", "name": HUGE},
+        {"type": "full", "row": 1, "bands": [HUGE]},
+        {"type": "annotate", "id": HUGE, "rows": [-1], "changes": {"cat": 1}},
+    ],
+)
+def test_error_replies_and_log_lines_quote_a_huge_input_in_a_few_hundred_characters(session, caplog, msg):
+    before = state(session)
+    with caplog.at_level(logging.INFO):
+        ((reply, _),) = protocol.handle(session, msg)
+    assert reply["type"] == "error"
+    assert len(reply["message"]) <= protocol.MAX_QUOTE + 40
+    assert reply["id"] is None or len(str(reply["id"])) <= protocol.MAX_ID
+    assert caplog.records and all(len(r.getMessage()) < 3 * (protocol.MAX_QUOTE + 40) for r in caplog.records)
+    assert_unchanged(session, before)
+
+
+def test_an_image_without_the_shown_bands_fails_only_its_own_thumbnail(tmp_path, image_paths):
+    """The widget shows bands (0, 1, 2); a one-band image among RGB ones gets an error in
+    its own row and the others of the request are sent."""
+    from patchwork_widget.images.thumbnails import DisplayOptions
+
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(gray)
+    df = prep_label_dataframe(image_paths[:3] + [str(gray)], CLASSES)
+    session = Session.open(df, outfile=tmp_path / "bands.csv",
+                           display=DisplayOptions(bands=(0, 1, 2)))
+    try:
+        replies = protocol.handle(session, {"type": "thumbs", "id": 3, "rows": [0, 3, 1]})
+        assert [reply["row"] for reply, _ in replies] == [0, 3, 1]
+        (first, first_data), (bad, bad_data), (last, last_data) = replies
+        assert first["mime"] == "image/jpeg" and first_data and last_data
+        assert bad_data == [] and "bands (0, 1, 2) asked of an image with 1 band" in bad["error"]
+        assert session.unreadable.empty  # the file is readable: it is not marked unreadable
+    finally:
+        session.close()

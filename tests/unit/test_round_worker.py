@@ -56,7 +56,7 @@ def test_a_round_in_the_worker_trains_as_a_round_in_a_thread(session):
 
 def test_an_error_in_the_worker_fails_the_round_with_it_and_labeling_goes_on(session):
     session.build_model(loss={"kind": "focal"})
-    status = session.start_online(every=5, train={"solver": "lbfgs"})
+    status = session.start_online(every=5, train={"solver": "lbfgs"}, runner="process")
     assert status["runner"] == "process"
     with pytest.raises(ValueError, match="solver 'lbfgs' cannot train this model"):
         session.online.job.result(timeout=120)
@@ -72,7 +72,7 @@ def test_killing_the_worker_mid_round_stops_online_mode_and_keeps_the_model(sess
     model, predictions = session.model, session.predictions
     weights = [w.copy() for w in model.output.get_weights()]
     # a round long enough to be killed in the middle
-    session.start_online(every=5, train={"solver": "minibatch", "epochs": 200})
+    session.start_online(every=5, train={"solver": "minibatch", "epochs": 200}, runner="process")
     worker = session.online.worker
     assert worker.ready.wait(120)  # started in the background
     assert not session.online.job.done()  # the first round, training
@@ -117,7 +117,7 @@ def test_a_class_renamed_during_a_round_in_the_worker_stays_renamed(session):
     from patchwork_widget.options.active import ClassEdit
 
     session.build_model()
-    session.start_online(every=5, train={"solver": "minibatch", "epochs": 200})
+    session.start_online(every=5, train={"solver": "minibatch", "epochs": 200}, runner="process")
     assert session.online.worker.ready.wait(120)
     assert not session.online.job.done()  # the first round, training
     session.edit_classes(ClassEdit("rename", "cat", new="kitten"))
@@ -125,3 +125,20 @@ def test_a_class_renamed_during_a_round_in_the_worker_stays_renamed(session):
     session.dispatcher.drain()
     assert session.model.classes == ["kitten"]  # the round's weights, not its class names
     assert list(session.predictions.columns) == ["kitten"]
+
+
+def test_with_runner_auto_rounds_train_in_a_thread_until_the_worker_has_started(session, monkeypatch):
+    """The worker is slow to start (here: it never does): the first rounds land anyway,
+    trained in the kernel, and the status says the worker is starting."""
+    monkeypatch.setattr(RoundProcess, "warm", lambda self: None)  # the start never ends
+    status = session.start_online(every=5)
+    assert status["runner"] == "process" and status["worker"] == "starting"
+    session.online.job.result(timeout=120)
+    for row in range(200, 205):
+        session.annotate(row, {"cat": float(row % 2)})
+    session.online.job.result(timeout=120)
+    status = session.online_status()
+    assert status["rounds"] == 2 and status["state"] == "running"
+    assert session.online.worker.pid is None  # both rounds trained without it
+    assert status["worker"] == "starting"
+    session.stop_online()

@@ -77,3 +77,37 @@ def test_drain_from_another_thread_runs_nothing():
     assert ran == []
     dispatcher.drain()
     assert ran == [1]
+
+
+def test_posts_from_other_threads_apply_at_constant_depth_when_each_apply_drains_again():
+    """With no loop, an apply step that asks ``task.done()`` (which drains) must not recurse
+    through the whole queue: thousands of posts from two threads apply without RecursionError."""
+    dispatcher = Dispatcher()
+    task = run_in_background("idle", dispatcher, lambda cancel, report: 1, lambda v: v)
+    task.result(timeout=10)
+    applied = []
+
+    def apply(i: int) -> None:
+        task.done()  # drains: inside a drain, a no-op
+        applied.append(i)
+
+    def poster(start: int) -> None:
+        for i in range(start, 6000, 2):
+            dispatcher.post(lambda i=i: apply(i))
+
+    threads = [threading.Thread(target=poster, args=(k,)) for k in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    dispatcher.drain()
+    assert sorted(applied) == list(range(6000))
+
+
+def test_result_inside_an_apply_step_still_waits_for_its_own_result():
+    dispatcher = Dispatcher()
+    seen = []
+    inner = run_in_background("inner", dispatcher, lambda cancel, report: 5, lambda v: v * 2)
+    outer = run_in_background("outer", dispatcher, lambda cancel, report: 1,
+                              lambda v: seen.append(inner.result(timeout=10)) or v)
+    assert outer.result(timeout=10) == 1 and seen == [10]

@@ -135,7 +135,7 @@ def test_features_never_read_images(demo, monkeypatch, tmp_path):
     import patchwork_widget.models.predictions as predict_mod
 
     for mod, name in [(read_mod, "read_array"), (read_mod, "read_image"),
-                      (batch_mod, "read_array"), (minibatch_mod, "read_images"),
+                      (batch_mod, "decode_array"), (minibatch_mod, "read_images"),
                       (minibatch_mod, "image_loader"), (predict_mod, "read_images")]:
         monkeypatch.setattr(mod, name, forbidden)
     opts = TrainOptions(epochs=2, batch_size=16, batches_per_epoch=3, augment=True,
