@@ -38,6 +38,7 @@ export class LabelController {
     this.onNote = options.onNote ?? (() => {});
     this.state = new LabelState();
     this.state.setQueue(model.get("queue"));
+    this.state.startAt(model.get("cursor") ?? 0); // where the kernel last heard this view was
     /** @type {Timings} milliseconds, read by the benchmarks */
     this.timings = { paint: [], ack: [], labels: [] };
     this.markTime = this.now();
@@ -99,6 +100,14 @@ export class LabelController {
         return;
       case "leave": // where focus goes is the view's business
         return;
+      case "cycle": {
+        const held = action.click ? null : this.state.holdCycle(action.classIndex);
+        if (held) {
+          this.onNote(held, false);
+          return;
+        }
+        break;
+      }
       default:
         break;
     }

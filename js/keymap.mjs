@@ -5,7 +5,7 @@
 
 /**
  * @typedef {{type: "move", delta: number, extend: boolean}
- *   | {type: "cycle", classIndex: number}
+ *   | {type: "cycle", classIndex: number, click?: boolean}
  *   | {type: "toggle", field: "exclude" | "validation"}
  *   | {type: "rest-negative"} | {type: "accept"} | {type: "undo"} | {type: "leave"}
  *   | {type: "full"} | {type: "similar"} | {type: "find"}

@@ -3,7 +3,7 @@
 // kernel reported for rows near the cursor, and the edits still waiting for an acknowledgement.
 // Every rule about which rows an action touches lives here (unit-tested without a browser).
 
-import { MAX_KEYED_CLASSES, cycleValue } from "./keymap.mjs";
+import { MAX_KEYED_CLASSES, classKey, cycleValue } from "./keymap.mjs";
 
 /**
  * @typedef {import("./types.mjs").RowValues} RowValues
@@ -34,6 +34,13 @@ export class LabelState {
     this.pending = new Map();
     /** @type {Set<number>} rows whose edit got no acknowledgement in time, until re-read */
     this.unconfirmed = new Set();
+    /** @type {Set<number>} classes (by index) changed or held by a key since the cursor arrived */
+    this.visited = new Set();
+  }
+
+  /** The cursor arrived on an image (or moved off it and back): a new visit begins. */
+  arrive() {
+    this.visited.clear();
   }
 
   /**
@@ -55,6 +62,7 @@ export class LabelState {
       this.selection = new Set([...this.selection].filter((i) => i <= this.cursor));
       return true;
     }
+    this.arrive();
     let kept = 0; // how many rows at the start are unchanged
     while (kept < Math.min(old.length, queue.length) && old[kept] === queue[kept]) kept++;
     const moved = kept > 0 ? queue.indexOf(row) : -1;
@@ -65,8 +73,19 @@ export class LabelState {
 
   /** Back to the first image (a sample this view asked for). */
   restart() {
-    this.cursor = 0;
-    this.selection = new Set([0]);
+    this.startAt(0);
+  }
+
+  /**
+   * Put the cursor on queue position `index` (clamped to the queue), alone in the selection:
+   * where a view that renders again starts (the kernel's `cursor` trait).
+   * @param {number} index
+   */
+  startAt(index) {
+    const last = Math.max(this.queue.length - 1, 0);
+    this.cursor = Number.isInteger(index) ? Math.min(Math.max(index, 0), last) : 0;
+    this.selection = new Set([this.cursor]);
+    this.arrive();
   }
 
   /** A new class list: every row's label array is stale. */
@@ -107,6 +126,7 @@ export class LabelState {
     const next = Math.min(this.queue.length - 1, Math.max(0, this.cursor + delta));
     if (extend) this.selection.add(next);
     else this.selection = new Set([next]);
+    if (next !== this.cursor) this.arrive();
     this.cursor = next;
     return true;
   }
@@ -117,7 +137,29 @@ export class LabelState {
     if (!additive) this.selection = new Set([index]);
     else if (this.selection.has(index) && this.selection.size > 1) this.selection.delete(index);
     else this.selection.add(index);
+    if (index !== this.cursor) this.arrive();
     this.cursor = index;
+  }
+
+  /**
+   * The rule that keeps a re-pressed key from flipping a label given earlier: the first press
+   * of a class key on a class that already had a value when the cursor arrived on the image
+   * changes nothing and says so; later presses within the same visit cycle as usual. (After a
+   * page reload, or back on an image labeled yesterday, a habitual `1` would otherwise turn
+   * yes into no.) A click on a toggle is deliberate and always cycles.
+   * @param {number} classIndex
+   * @returns {string | null} why the press was held back, or null when it cycles
+   */
+  holdCycle(classIndex) {
+    const current = this.current;
+    if (!current) return null; // values not known yet: the press writes nothing anyway
+    const value = current.labels[classIndex];
+    const held = value !== null && value !== undefined && !this.visited.has(classIndex);
+    this.visited.add(classIndex);
+    if (!held) return null;
+    const name = this.classes[classIndex];
+    const key = classKey(classIndex);
+    return `${name} is already ${value === 1 ? "yes" : "no"}: press ${key} again to change it.`;
   }
 
   /**

@@ -115,7 +115,7 @@ export class LabelerView {
     const { classSelect, toggles, help, root } = this.ui;
     classSelect.replaceChildren(...classes.map((c) => Object.assign(h("option", "", c), { value: c })));
     keepFocus(root, () => {
-      this.toggleButtons = classToggles(classes, (classIndex) => this.control.run({ type: "cycle", classIndex }));
+      this.toggleButtons = classToggles(classes, (classIndex) => this.control.run({ type: "cycle", classIndex, click: true }));
       toggles.replaceChildren(...this.toggleButtons);
     });
     help.textContent = helpText(classes.length);

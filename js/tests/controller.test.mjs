@@ -196,3 +196,38 @@ test("more like this: the queue starts at the current image, its neighbours foll
   assert.equal(control.state.row, 4);
   assert.deepEqual(notes.at(-1), ["The 5 images most like this one follow it (→).", false]);
 });
+
+test("a view that renders again starts where the kernel last heard its cursor was", async () => {
+  const model = new FakeModel({ classes: CLASSES, queue: [5, 6, 7, 8], cursor: 2 });
+  const control = new LabelController(/** @type {any} */ (model), { rpc: new Rpc(() => {}), now: () => 0 });
+  assert.equal(control.state.cursor, 2);
+  assert.equal(control.state.row, 7);
+  const beyond = new LabelController(/** @type {any} */ (new FakeModel({ classes: CLASSES, queue: [5, 6], cursor: 9 })), { rpc: new Rpc(() => {}), now: () => 0 });
+  assert.equal(beyond.state.cursor, 1, "a cursor past the queue's end is clamped");
+});
+
+test("a re-pressed class key does not flip a label given before the cursor arrived", async () => {
+  const { kernel, notes, control } = setup();
+  kernel.table[0].labels = [1, null, 0];
+  await settle();
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [1, null, 0], "the first press keeps yes");
+  assert.match(notes.at(-1)?.[0] ?? "", /cat is already yes: press 1 again to change it/);
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, null, 0], "the second press in the visit cycles");
+  control.run({ type: "cycle", classIndex: 1 });
+  control.run({ type: "cycle", classIndex: 1 });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, 0, 0], "an unset class cycles from the first press");
+  control.run({ type: "cycle", classIndex: 2, click: true });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, 0, null], "a click on a toggle always cycles");
+  control.move(1, false);
+  control.move(-1, false);
+  await settle();
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, 0, null], "back on the image, a new visit holds again");
+});
