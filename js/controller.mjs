@@ -35,8 +35,14 @@ export class LabelController {
     this.rpc = options.rpc ?? new Rpc((content) => model.send(content));
     this.now = options.now ?? (() => performance.now());
     this.onChange = options.onChange ?? (() => {});
-    this.onNote = options.onNote ?? (() => {});
+    const onNote = options.onNote ?? (() => {});
+    // Once the kernel is gone, the message line keeps saying so until something else is said.
+    this.onNote = (/** @type {string} */ text, /** @type {boolean} */ isError) =>
+      (this.gone && !text ? onNote(this.goneText(), true) : onNote(text, isError));
     this.state = new LabelState();
+    /** @type {string | null} why this view no longer reaches a kernel (null while it does) */
+    this.gone = null;
+    this.rpc.onUnreachable = (err) => this.kernelGone(`the widget could not send to it (${err})`);
     this.state.setQueue(model.get("queue"));
     this.state.startAt(model.get("cursor") ?? 0); // where the kernel last heard this view was
     /** @type {Timings} milliseconds, read by the benchmarks */
@@ -52,13 +58,40 @@ export class LabelController {
     return this.model.get("columns") * ROWS_PER_PAGE;
   }
 
-  /** What the status line says: `saved`, `pending` (edits not yet acknowledged) or `unconfirmed`. */
+  /**
+   * What the status line says: `saved`, `pending` (edits not yet acknowledged), `unconfirmed`,
+   * or `gone` (the kernel restarted or stopped: what was not acknowledged was not saved).
+   */
   status() {
     const waiting = this.state.pendingCount;
     const unconfirmed = this.state.unconfirmed.size;
+    if (this.gone) {
+      const lost = new Set([...this.state.pending.keys(), ...this.state.unconfirmed]).size;
+      return { text: lost ? `kernel gone · ${lost} not saved` : "kernel gone", state: "gone" };
+    }
     if (waiting) return { text: `saving ${waiting}…`, state: "pending" };
     if (unconfirmed) return { text: `${unconfirmed} not confirmed`, state: "unconfirmed" };
     return { text: "all saved", state: "saved" };
+  }
+
+  /**
+   * The kernel behind this view restarted or stopped. Nothing is saved any more: edits still
+   * waiting stay on screen as not saved (never "saved"), keys that would write are refused,
+   * and the message says so, and that the model and predictions went with the kernel.
+   * @param {string} why
+   */
+  kernelGone(why) {
+    if (this.gone) return;
+    this.gone = why;
+    this.rpc.close(); // no reply can come: nothing waits for one, no timer settles an edit
+    this.onNote(this.goneText(), true);
+    this.onChange();
+  }
+
+  goneText() {
+    return `The kernel is gone (restarted or stopped: ${this.gone}). Nothing is saved from this view `
+      + "any more, and the model and its predictions are gone with the kernel. Labels acknowledged "
+      + "before are in the journal: run the widget's cell again to go on.";
   }
 
   // ---------------------------------------------------------------- trait changes
@@ -87,6 +120,10 @@ export class LabelController {
    */
   run(action, t0 = this.now()) {
     if (action.type === "ignored") return;
+    if (this.gone && action.type !== "move" && action.type !== "leave") {
+      this.onNote(`Not saved: ${this.goneText()}`, true);
+      return;
+    }
     this.onNote("", false); // a new action clears the last note
     switch (action.type) {
       case "move":
@@ -163,6 +200,10 @@ export class LabelController {
    */
   async request(content, opts = {}) {
     const t0 = opts.t0 ?? this.now();
+    if (this.gone) {
+      this.onNote(`Not done: ${this.goneText()}`, true);
+      return null;
+    }
     try {
       const reply = await this.rpc.request(content);
       if (opts.timing) this.timings[opts.timing].push(this.now() - t0);
@@ -191,6 +232,7 @@ export class LabelController {
       timing: "ack",
       t0,
       recover: (err) => {
+        if (this.gone) return; // never sent, or its reply can never come: it stays not saved
         state.settle(edit); // before the re-read, whose answer must not get the edit re-applied
         if (err.timedOut) for (const row of edit.rows) state.unconfirmed.add(row);
         this.reread(edit.rows);

@@ -81,6 +81,9 @@ export class LabelerView {
       ["change:revision", () => this.control.revisionChanged()],
       ["change:notices", () => this.showNotices()],
       ["change:progress", () => this.renderProgress()],
+      // ipywidgets marks the model's connection dead when its kernel restarts: this view
+      // then talks to nobody.
+      ["comm_live_update", () => this.control.kernelGone("the notebook's kernel restarted")],
     ];
     for (const [name, fn] of this.listeners) model.on(name, fn);
     /** @type {import("./menus.mjs").Group[]} */
@@ -223,6 +226,7 @@ export class LabelerView {
     const { text, state } = this.control.status();
     status.textContent = text;
     status.dataset.state = state;
+    this.ui.root.dataset.kernel = this.control.gone ? "gone" : "live";
     pace.textContent = statsText(this.model.get("stats") ?? {});
   }
 
@@ -273,7 +277,7 @@ export class LabelerView {
   openViewer() {
     const { state } = this.control;
     if (state.row === undefined) return;
-    this.showMessage("", false);
+    this.control.onNote("", false);
     keepFocus(this.ui.root, () => {
       this.ui.main.hidden = true;
       this.ui.help.hidden = true; // the labeling keys wait; the viewer lists its own
@@ -313,7 +317,7 @@ export class LabelerView {
    * @param {number} t0
    */
   move(delta, extend, t0) {
-    this.showMessage("", false);
+    this.control.onNote("", false);
     if (this.control.move(delta, extend)) {
       requestAnimationFrame(() => this.control.timings.paint.push(performance.now() - t0));
     }

@@ -231,3 +231,38 @@ test("a re-pressed class key does not flip a label given before the cursor arriv
   await settle();
   assert.deepEqual(kernel.table[0].labels, [0, 0, null], "back on the image, a new visit holds again");
 });
+
+test("a restarted kernel never looks alive: unacknowledged edits stay unsaved, writing keys are refused", async () => {
+  const { model, kernel, notes, control } = setup();
+  await settle();
+  kernel.drop("annotate");
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  control.kernelGone("the notebook's kernel restarted");
+  assert.deepEqual(control.status(), { text: "kernel gone · 1 not saved", state: "gone" });
+  assert.match(notes.at(-1)?.[0] ?? "", /kernel is gone.*model and its predictions are gone/);
+  const sent = model.sent.length;
+  control.run({ type: "cycle", classIndex: 1 });
+  control.run({ type: "toggle", field: "exclude" });
+  control.run({ type: "undo" });
+  assert.deepEqual(model.sent.slice(sent).map((m) => m.type), [], "nothing was sent");
+  assert.deepEqual(kernel.table[0].labels, [null, null, null]);
+  assert.match(notes.at(-1)?.[0] ?? "", /^Not saved: The kernel is gone/);
+  assert.deepEqual(control.state.current?.labels, [1, null, null], "the refused keys changed nothing on screen");
+  control.run({ type: "move", delta: 1, extend: false });
+  assert.equal(control.state.cursor, 1, "looking around still works");
+  assert.match(notes.at(-1)?.[0] ?? "", /kernel is gone/, "a move does not clear what the view must keep saying");
+  assert.equal(control.status().state, "gone", "no timeout turns the lost edit into 'saved'");
+});
+
+test("a send that fails (the comm is closed) marks the kernel gone", async () => {
+  const { model, control } = setup();
+  await settle();
+  model.send = () => {
+    throw new Error("Cannot send on a closed comm");
+  };
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.equal(control.status().state, "gone");
+  assert.match(control.gone ?? "", /closed comm/);
+});
