@@ -52,6 +52,45 @@ export function holdKeyboard(root) {
 }
 
 /**
+ * Hand the keyboard back to the notebook: the cell holding the widget gets the focus, which
+ * puts JupyterLab and Notebook 7 in command mode with that cell active, so a notebook shortcut
+ * works at once (blurring alone left the focus on the page body, where none does). Outside a
+ * notebook (Voila, VS Code) the widget just lets go of the focus.
+ * @param {HTMLElement} root
+ */
+export function leaveToNotebook(root) {
+  const cell = /** @type {HTMLElement | null} */ (root.closest(".jp-Cell"));
+  root.blur();
+  if (!cell) return;
+  if (!cell.hasAttribute("tabindex")) cell.tabIndex = -1; // focusable from code, not by Tab
+  cell.focus({ preventScroll: true });
+}
+
+/**
+ * A click on a tab of a tab widget that holds the labeler (its Label tab, shown again after
+ * another) leaves the focus on the page body, so the next key went nowhere: once the tab is
+ * shown, the labeler takes the keyboard. Returns a function that stops listening.
+ * @param {HTMLElement} root
+ * @returns {() => void}
+ */
+export function focusWhenTabShown(root) {
+  const doc = root.ownerDocument;
+  /** @param {MouseEvent} ev */
+  const onClick = (ev) => {
+    const tab = /** @type {HTMLElement} */ (ev.target).closest?.(".lm-TabBar-tab");
+    const host = tab?.closest(".lm-TabBar")?.parentElement;
+    if (!host || !host.contains(root)) return;
+    // The tab bar switches panels on this click: look once the new panel is laid out.
+    requestAnimationFrame(() => {
+      const typing = doc.activeElement?.closest?.("input, textarea, select, [contenteditable='true']");
+      if (root.offsetParent !== null && !typing) root.focus({ preventScroll: true });
+    });
+  };
+  doc.addEventListener("click", onClick, true);
+  return () => doc.removeEventListener("click", onClick, true);
+}
+
+/**
  * Run `render`; if the keyboard was inside `root` and the render removed or disabled the
  * focused element (which hands focus to the page body), give focus back to `root`.
  * @template T

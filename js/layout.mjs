@@ -45,6 +45,7 @@ export function buildLayout(el, opts, on) {
     if (ev.key === "Enter") {
       ev.preventDefault();
       on.sample();
+      root.focus({ preventScroll: true }); // the keys label again (a digit must not extend the count)
     }
   });
   const sample = button("pw-button pw-sample", "Sample", on.sample);

@@ -4,7 +4,7 @@
 // status and the message. Thumbnails are fetched and cached here.
 
 import { countsRows, decodeThumbnail, drawEntry, fillSelect, h } from "./dom.mjs";
-import { keepFocus, keyForControl } from "./focus.mjs";
+import { focusWhenTabShown, keepFocus, keyForControl, leaveToNotebook } from "./focus.mjs";
 import { layoutGrid, paintCell } from "./grid.mjs";
 import { actionForKey, helpText } from "./keymap.mjs";
 import { LabelController } from "./controller.mjs";
@@ -69,6 +69,7 @@ export class LabelerView {
     });
     this.timings = this.control.timings; // for the benchmarks: patchworkViews.at(-1).timings
     this.ui.root.addEventListener("keydown", (ev) => this.onKey(ev));
+    this.stopTabFocus = focusWhenTabShown(this.ui.root);
     /** @type {[string, (...args: any[]) => void][]} */
     this.listeners = [
       ["msg:custom", (msg, buffers) => this.onMessage(msg, buffers)],
@@ -107,6 +108,7 @@ export class LabelerView {
     global.patchworkViews = (global.patchworkViews || []).filter((/** @type {LabelerView} */ v) => v !== this);
     for (const [name, fn] of this.listeners) this.model.off(/** @type {any} */ (name), fn);
     this.control.close();
+    this.stopTabFocus();
     this.resize.disconnect();
     this.viewer.destroy();
     this.images.clear();
@@ -263,7 +265,7 @@ export class LabelerView {
     ev.stopPropagation();
     if (action.type === "leave") {
       // Esc in a box or menu hands the keys back to the labeler; Esc on the labeler leaves it.
-      if (ev.target === this.ui.root) this.ui.root.blur();
+      if (ev.target === this.ui.root) leaveToNotebook(this.ui.root);
       else this.ui.root.focus({ preventScroll: true });
     }
     else if (action.type === "move") this.move(action.delta, action.extend, ev.timeStamp);
