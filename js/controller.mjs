@@ -167,11 +167,11 @@ export class LabelController {
   /**
    * A click on an image of the grid.
    * @param {number} index
-   * @param {boolean} additive
+   * @param {import("./labels.mjs").SelectMode} mode
    */
-  select(index, additive) {
+  select(index, mode) {
     this.onNote("", false);
-    this.state.select(index, additive);
+    this.state.select(index, mode);
     this.cursorMoved();
   }
 
@@ -340,7 +340,7 @@ export class LabelController {
     this.onNote("", false);
     const reply = await this.request({ type: "jump", text });
     if (!reply) return false;
-    this.state.select(reply.index, false);
+    this.state.select(reply.index);
     this.markTime = this.now();
     this.cursorMoved();
     return true;

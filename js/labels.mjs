@@ -12,6 +12,12 @@ import { MAX_KEYED_CLASSES, classKey, cycleValue } from "./keymap.mjs";
  * @typedef {{rows: number[], changes: Changes}} Edit  one `annotate` request
  */
 
+/**
+ * How a click on a grid image changes the selection: `only` (a plain click), `toggle`
+ * (Ctrl / Cmd: add or remove it) or `range` (Shift: every image from the anchor to it).
+ * @typedef {"only" | "toggle" | "range"} SelectMode
+ */
+
 /** Rows around the cursor whose values are fetched: behind and ahead of it. */
 export const LABEL_WINDOW = { behind: 50, ahead: 200 };
 
@@ -22,6 +28,8 @@ export class LabelState {
     this.cursor = 0;
     /** @type {Set<number>} indices into the queue */
     this.selection = new Set([0]);
+    /** Where a Shift-click range starts: the last image moved to or clicked without Shift. */
+    this.anchor = 0;
     /** @type {Map<number, RowValues>} row -> values the kernel reported */
     this.values = new Map();
     /** @type {Set<number>} rows whose values are current (since the last `invalidate`) */
@@ -85,6 +93,7 @@ export class LabelState {
     const last = Math.max(this.queue.length - 1, 0);
     this.cursor = Number.isInteger(index) ? Math.min(Math.max(index, 0), last) : 0;
     this.selection = new Set([this.cursor]);
+    this.anchor = this.cursor;
     this.arrive();
   }
 
@@ -112,6 +121,17 @@ export class LabelState {
     return row === undefined ? undefined : this.values.get(row);
   }
 
+  /**
+   * Esc with several images selected: only the current one stays selected.
+   * @returns {boolean} whether there was a selection to clear
+   */
+  clearSelection() {
+    if (this.selection.size <= 1) return false;
+    this.selection = new Set([this.cursor]);
+    this.anchor = this.cursor;
+    return true;
+  }
+
   /** Rows of the selection, in queue order. */
   selectedRows() {
     return [...this.selection].sort((a, b) => a - b).map((i) => this.queue[i]).filter((r) => r !== undefined);
@@ -125,18 +145,34 @@ export class LabelState {
     if (!this.queue.length) return false;
     const next = Math.min(this.queue.length - 1, Math.max(0, this.cursor + delta));
     if (extend) this.selection.add(next);
-    else this.selection = new Set([next]);
+    else {
+      this.selection = new Set([next]);
+      this.anchor = next;
+    }
     if (next !== this.cursor) this.arrive();
     this.cursor = next;
     return true;
   }
 
-  /** A click on the image at `index`; `additive` (shift/ctrl) toggles it in the selection. */
-  select(/** @type {number} */ index, additive = false) {
+  /**
+   * A click on the image at `index`: it becomes the current image, and the selection follows
+   * `mode` (a range runs from the anchor, which a Shift-click leaves in place).
+   * @param {number} index
+   * @param {SelectMode} [mode]
+   */
+  select(index, mode = "only") {
     if (!(index >= 0 && index < this.queue.length)) return;
-    if (!additive) this.selection = new Set([index]);
-    else if (this.selection.has(index) && this.selection.size > 1) this.selection.delete(index);
-    else this.selection.add(index);
+    if (mode === "range") {
+      const [a, b] = [Math.min(this.anchor, index), Math.max(this.anchor, index)];
+      this.selection = new Set(Array.from({ length: b - a + 1 }, (_, i) => a + i));
+    } else if (mode === "toggle") {
+      if (this.selection.has(index) && this.selection.size > 1) this.selection.delete(index);
+      else this.selection.add(index);
+      this.anchor = index;
+    } else {
+      this.selection = new Set([index]);
+      this.anchor = index;
+    }
     if (index !== this.cursor) this.arrive();
     this.cursor = index;
   }

@@ -183,7 +183,7 @@ export class LabelerView {
     if (start !== this.gridStart) {
       keepFocus(root, () =>
         layoutGrid(grid, { queue: state.queue, start, pageSize, columns: this.model.get("columns") }, (i, ev) =>
-          this.control.select(i, ev.shiftKey || ev.ctrlKey || ev.metaKey),
+          this.control.select(i, ev.shiftKey ? "range" : ev.ctrlKey || ev.metaKey ? "toggle" : "only"),
         ),
       );
       this.gridStart = start;
@@ -264,9 +264,11 @@ export class LabelerView {
     ev.preventDefault();
     ev.stopPropagation();
     if (action.type === "leave") {
-      // Esc in a box or menu hands the keys back to the labeler; Esc on the labeler leaves it.
-      if (ev.target === this.ui.root) leaveToNotebook(this.ui.root);
-      else this.ui.root.focus({ preventScroll: true });
+      // Esc in a box or menu hands the keys back to the labeler; Esc on the labeler clears a
+      // selection of several images, or else leaves.
+      if (ev.target !== this.ui.root) this.ui.root.focus({ preventScroll: true });
+      else if (this.control.state.clearSelection()) this.paint();
+      else leaveToNotebook(this.ui.root);
     }
     else if (action.type === "move") this.move(action.delta, action.extend, ev.timeStamp);
     else if (action.type === "full") this.openViewer();

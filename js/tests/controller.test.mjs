@@ -146,7 +146,7 @@ test("the kernel hears where the cursor is, and online re-ranking keeps it there
   const { model, control } = setup();
   await settle();
   control.move(3, false);
-  control.select(2, false);
+  control.select(2, "only");
   assert.deepEqual(model.sentOf("cursor").map((m) => m.index), [3, 2]);
   model.traits.queue = [0, 1, 2, 19, 18, 17];
   control.queueChanged();
