@@ -133,7 +133,7 @@ export class LabelController {
         this.undo(t0);
         return;
       case "accept":
-        this.accept(t0);
+        this.accept(t0, Boolean(action.next));
         return;
       case "leave": // where focus goes is the view's business
         return;
@@ -247,15 +247,20 @@ export class LabelController {
     if (await this.request({ type: "undo" }, { timing: "ack", t0 })) this.onNote("Undone.", false);
   }
 
-  /** @param {number} t0 */
-  async accept(t0) {
+  /**
+   * Write the current image's solid suggestions; with `next`, then move to the next image.
+   * @param {number} t0
+   * @param {boolean} [next]
+   */
+  async accept(t0, next = false) {
     const { row, current } = this.state;
     if (row === undefined || !current) return;
     if (!current.suggest) {
       this.onNote("No model predictions yet.", true);
       return;
     }
-    await this.request({ type: "accept", row, seconds: this.seconds() }, { timing: "ack", t0 });
+    const reply = await this.request({ type: "accept", row, seconds: this.seconds() }, { timing: "ack", t0 });
+    if (reply && next && this.state.row === row) this.move(1, false);
   }
 
   /**

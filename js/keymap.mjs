@@ -7,7 +7,7 @@
  * @typedef {{type: "move", delta: number, extend: boolean}
  *   | {type: "cycle", classIndex: number, click?: boolean}
  *   | {type: "toggle", field: "exclude" | "validation"}
- *   | {type: "rest-negative"} | {type: "accept"} | {type: "undo"} | {type: "leave"}
+ *   | {type: "rest-negative"} | {type: "accept", next?: boolean} | {type: "undo"} | {type: "leave"}
  *   | {type: "full"} | {type: "similar"} | {type: "find"}
  *   | {type: "ignored", key: string}} Action
  * @typedef {{key: string, shiftKey?: boolean, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} KeyLike
@@ -32,6 +32,7 @@ export const BINDINGS = [
   { keys: ["x"], label: "x", help: "exclude", act: () => ({ type: "toggle", field: "exclude" }) },
   { keys: ["v"], label: "v", help: "validation", act: () => ({ type: "toggle", field: "validation" }) },
   { keys: ["a"], label: "a", help: "accept suggestions", act: () => ({ type: "accept" }) },
+  { keys: ["A"], label: "Shift+A", help: "accept, then next", act: () => ({ type: "accept", next: true }) },
   { keys: ["u"], ctrlKeys: ["z"], label: "u/Ctrl+Z", help: "undo", act: () => ({ type: "undo" }) },
   { keys: ["z"], label: "z", help: "full resolution (zoom, pan; Esc closes)", act: () => ({ type: "full" }) },
   { keys: ["n"], label: "n", help: "more like this (nearest neighbours)", act: () => ({ type: "similar" }) },

@@ -112,6 +112,19 @@ test("accept without predictions says so and sends nothing", async () => {
   assert.equal(model.sentOf("accept").length, 0);
 });
 
+test("Shift+A accepts the solid suggestions, then moves to the next image", async () => {
+  const { kernel, control } = setup();
+  Object.assign(kernel.table[0], { suggest: [0.97, 0.097, 0.5], strength: ["solid", "solid", "faint"] });
+  await settle();
+  control.run({ type: "accept", next: true });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [1, 0, null]);
+  assert.equal(control.state.cursor, 1);
+  control.run({ type: "accept" });
+  await settle();
+  assert.equal(control.state.cursor, 1, "a alone stays (and, without predictions, writes nothing)");
+});
+
 test("ignored keys leave the last message; other actions clear it", async () => {
   const { notes, control } = setup();
   await settle();

@@ -130,6 +130,13 @@ export class FakeKernel {
         this.model.emit("msg:custom", { type: "ack", id: msg.id, rows: this.values(msg.rows) }, []);
       } else if (msg.type === "save") this.model.emit("msg:custom", { type: "saved", id: msg.id, path: "/tmp/x.csv" }, []);
       else if (msg.type === "cursor") this.cursor = msg.index;
+      else if (msg.type === "accept") {
+        // Solid suggestions of unset classes are written: yes above one half, no below.
+        const v = this.table[msg.row];
+        v.labels = v.labels.map((value, i) =>
+          value === null && v.strength?.[i] === "solid" ? Number((v.suggest?.[i] ?? 0) >= 0.5) : value);
+        this.model.emit("msg:custom", { type: "ack", id: msg.id, rows: this.values([msg.row]) }, []);
+      }
       else if (msg.type === "jump") this.jump(msg);
       else if (msg.type === "similar") {
         // The row, then the others from the far end of the table (the "nearest").

@@ -31,6 +31,7 @@ test("letters map to flags, undo, accept; 0 is rest-negative; Esc leaves", () =>
   assert.deepEqual(key("z", { ctrlKey: true }), { type: "undo" });
   assert.deepEqual(key("Z", { metaKey: true }), { type: "undo" });
   assert.deepEqual(key("a"), { type: "accept" });
+  assert.deepEqual(key("A", { shiftKey: true }), { type: "accept", next: true });
   assert.deepEqual(key("Escape"), { type: "leave" });
   assert.deepEqual(key("z"), { type: "full" });
   assert.deepEqual(key("n"), { type: "similar" });
