@@ -4,6 +4,7 @@
 // (view.mjs) paints it; the unit tests drive it with a fake widget model.
 
 import { LabelState } from "./labels.mjs";
+import { undoneText } from "./panel.mjs";
 import { RequestError, Rpc } from "./rpc.mjs";
 
 /**
@@ -18,23 +19,27 @@ import { RequestError, Rpc } from "./rpc.mjs";
  *   now?: () => number,
  *   onChange?: () => void,
  *   onNote?: (text: string, isError: boolean) => void,
+ *   onEnd?: () => void,
  * }} ControllerOptions
  */
 
 export const ROWS_PER_PAGE = 3;
+
 /** Rows per `labels` request at most (the kernel's limit). */
 export const LABEL_CHUNK = 1000;
 
 export class LabelController {
   /**
    * @param {Model} model
-   * @param {ControllerOptions} [options]  `onChange`: state changed, repaint; `onNote`: a message
+   * @param {ControllerOptions} [options]  `onChange`: state changed, repaint; `onNote`: a message;
+   *   `onEnd`: a move forward from the last image of the queue (the end of the sample)
    */
   constructor(model, options = {}) {
     this.model = model;
     this.rpc = options.rpc ?? new Rpc((content) => model.send(content));
     this.now = options.now ?? (() => performance.now());
     this.onChange = options.onChange ?? (() => {});
+    this.onEnd = options.onEnd ?? (() => {});
     const onNote = options.onNote ?? (() => {});
     // Once the kernel is gone, the message line keeps saying so until something else is said.
     this.onNote = (/** @type {string} */ text, /** @type {boolean} */ isError) =>
@@ -158,7 +163,12 @@ export class LabelController {
    * @returns {boolean} whether the cursor could move
    */
   move(delta, extend) {
-    if (!this.state.move(delta, extend)) return false;
+    const { state } = this;
+    if (delta > 0 && state.queue.length && state.cursor === state.queue.length - 1) {
+      this.onEnd(); // the end of the sample: the view says so and offers the next one
+      return false;
+    }
+    if (!state.move(delta, extend)) return false;
     this.markTime = this.now();
     this.cursorMoved();
     return true;
@@ -242,9 +252,26 @@ export class LabelController {
     this.onChange();
   }
 
-  /** @param {number} t0 */
+  /**
+   * Undo the latest annotation (through the journal), move to the image it changed and name it.
+   * @param {number} t0
+   */
   async undo(t0) {
-    if (await this.request({ type: "undo" }, { timing: "ack", t0 })) this.onNote("Undone.", false);
+    const reply = await this.request({ type: "undo" }, { timing: "ack", t0 });
+    if (!reply) return;
+    /** @type {RowValues[]} */
+    const rows = reply.rows ?? [];
+    if (!rows.length) {
+      this.onNote("Nothing to undo.", false);
+      return;
+    }
+    const indices = rows.map((v) => this.state.queue.indexOf(v.row)).filter((i) => i >= 0);
+    if (indices.length) {
+      this.state.showIndices(indices);
+      this.markTime = this.now();
+      this.cursorMoved();
+    }
+    this.onNote(undoneText(rows, this.classes, indices.length), false);
   }
 
   /**

@@ -122,6 +122,20 @@ export class LabelState {
   }
 
   /**
+   * Put the cursor on the first of `indices` (queue positions) and select them all: where an
+   * undo shows the images it changed.
+   * @param {number[]} indices
+   */
+  showIndices(indices) {
+    const valid = indices.filter((i) => i >= 0 && i < this.queue.length).sort((a, b) => a - b);
+    if (!valid.length) return;
+    if (valid[0] !== this.cursor) this.arrive();
+    this.cursor = valid[0];
+    this.anchor = valid[0];
+    this.selection = new Set(valid);
+  }
+
+  /**
    * Esc with several images selected: only the current one stays selected.
    * @returns {boolean} whether there was a selection to clear
    */

@@ -169,3 +169,23 @@ export function acceptText(values, classes) {
   const said = writes.length ? `writes ${writes.join(", ")}` : "writes nothing";
   return `a: ${said}${leaves.length ? `; leaves ${leaves.join(", ")} (faint)` : ""}`;
 }
+
+/**
+ * What an undo says: "Undone: img_3.png (row 12) is back to cat ?, dog no." (or, for an edit
+ * of several images, their count and first names).
+ * @param {RowValues[]} rows  the kernel's values of the rows the undo changed
+ * @param {string[]} classes
+ * @param {number} inQueue  how many of them are in the queue (the view moved to them)
+ * @returns {string}
+ */
+export function undoneText(rows, classes, inQueue) {
+  const where = inQueue ? "" : " (not in this sample)";
+  if (rows.length === 1) {
+    const [v] = rows;
+    const labels = classes.map((c, i) => `${c} ${valueText(v.labels[i] ?? null)}`);
+    const flags = [v.exclude && "excluded", v.validation && "validation"].filter(Boolean);
+    return `Undone: ${v.name} (row ${v.row})${where} is back to ${[...labels, ...flags].join(", ")}.`;
+  }
+  const names = rows.slice(0, 3).map((v) => v.name).join(", ");
+  return `Undone on ${rows.length} images${where}: ${names}${rows.length > 3 ? ", …" : ""}.`;
+}

@@ -3,7 +3,7 @@
 // controller (controller.mjs) and paints its state: the grid, the large view, the toggles, the
 // status and the message. Thumbnails are fetched and cached here.
 
-import { countsRows, decodeThumbnail, drawEntry, fillSelect, h } from "./dom.mjs";
+import { button, countsRows, decodeThumbnail, drawEntry, fillSelect, h } from "./dom.mjs";
 import { focusWhenTabShown, keepFocus, keyForControl, leaveToNotebook } from "./focus.mjs";
 import { layoutGrid, paintCell } from "./grid.mjs";
 import { actionForKey, helpText } from "./keymap.mjs";
@@ -66,6 +66,7 @@ export class LabelerView {
     this.control = new LabelController(model, {
       onChange: () => this.paint(),
       onNote: (text, isError) => this.showMessage(text, isError),
+      onEnd: () => this.showEnd(),
     });
     this.timings = this.control.timings; // for the benchmarks: patchworkViews.at(-1).timings
     this.ui.root.addEventListener("keydown", (ev) => this.onKey(ev));
@@ -245,6 +246,16 @@ export class LabelerView {
   showMessage(text, isError) {
     this.ui.message.textContent = text;
     this.ui.message.dataset.error = String(isError);
+  }
+
+  /** A move past the last image: say that the sample is done and offer the next one. */
+  showEnd() {
+    const n = this.control.state.queue.length;
+    const count = Math.max(1, Math.floor(Number(this.ui.countInput.value) || 50));
+    this.showMessage(`End of this sample: that was the last of its ${n} image${n === 1 ? "" : "s"}. `, false);
+    const next = button("pw-button pw-next-sample", `Sample the next ${count}`, () => this.sample());
+    next.title = "draw a new sample with the subset, order and count above";
+    this.ui.message.append(next);
   }
 
   // ---------------------------------------------------------------- input

@@ -125,6 +125,36 @@ test("Shift+A accepts the solid suggestions, then moves to the next image", asyn
   assert.equal(control.state.cursor, 1, "a alone stays (and, without predictions, writes nothing)");
 });
 
+test("undo moves to the image it changed and names it; nothing left says so", async () => {
+  const { kernel, notes, control } = setup();
+  await settle();
+  control.run({ type: "cycle", classIndex: 1 });
+  control.run({ type: "move", delta: 1, extend: false });
+  control.run({ type: "move", delta: 1, extend: false });
+  await settle();
+  control.run({ type: "undo" });
+  await settle();
+  assert.equal(control.state.cursor, 0, "back on the undone image");
+  assert.deepEqual(kernel.table[0].labels, [null, null, null]);
+  assert.deepEqual(notes.at(-1), ["Undone: img0.png (row 0) is back to cat ?, dog ?, owl ?.", false]);
+  control.run({ type: "undo" });
+  await settle();
+  assert.deepEqual(notes.at(-1), ["Nothing to undo.", false]);
+});
+
+test("moving on from the last image of the sample is the end: the view is told, the cursor stays", async () => {
+  const { control } = setup(3);
+  let ends = 0;
+  control.onEnd = () => ends++;
+  await settle();
+  control.run({ type: "move", delta: 1, extend: false });
+  control.run({ type: "move", delta: 1, extend: false });
+  assert.equal(ends, 0);
+  control.run({ type: "rest-negative" }); // labels the last image, then "next"
+  assert.equal(ends, 1);
+  assert.equal(control.state.cursor, 2);
+});
+
 test("ignored keys leave the last message; other actions clear it", async () => {
   const { notes, control } = setup();
   await settle();
