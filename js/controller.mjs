@@ -23,7 +23,10 @@ import { RequestError, Rpc } from "./rpc.mjs";
  * }} ControllerOptions
  */
 
+/** Grid rows of a page at least (the view shows more when the side panel beside it is taller). */
 export const ROWS_PER_PAGE = 3;
+/** Grid rows of a page at most. */
+export const MAX_ROWS_PER_PAGE = 8;
 
 /** Rows per `labels` request at most (the kernel's limit). */
 export const LABEL_CHUNK = 1000;
@@ -45,6 +48,7 @@ export class LabelController {
     this.onNote = (/** @type {string} */ text, /** @type {boolean} */ isError) =>
       (this.gone && !text ? onNote(this.goneText(), true) : onNote(text, isError));
     this.state = new LabelState();
+    this.rows = ROWS_PER_PAGE;
     /** @type {string | null} why this view no longer reaches a kernel (null while it does) */
     this.gone = null;
     this.rpc.onUnreachable = (err) => this.kernelGone(`the widget could not send to it (${err})`);
@@ -60,7 +64,20 @@ export class LabelController {
   }
 
   get pageSize() {
-    return this.model.get("columns") * ROWS_PER_PAGE;
+    return this.model.get("columns") * this.rows;
+  }
+
+  /**
+   * Set how many grid rows a page has (the view fits them to the space it has).
+   * @param {number} rows
+   * @returns {boolean} whether it changed
+   */
+  setRows(rows) {
+    const n = Math.min(MAX_ROWS_PER_PAGE, Math.max(ROWS_PER_PAGE, Math.floor(rows) || ROWS_PER_PAGE));
+    if (n === this.rows) return false;
+    this.rows = n;
+    this.fetchLabels();
+    return true;
   }
 
   /**

@@ -114,6 +114,24 @@ export function actionForKey(ev, ctx) {
 }
 
 /**
+ * Classes whose key a class edit changed (keys follow the class order, so removing a class
+ * moves every later one): "owl 3 → 2, moss none → d". Empty when no kept class changed key.
+ * @param {string[]} before  the class list before the edit
+ * @param {string[]} after
+ * @returns {string}
+ */
+export function keyChanges(before, after) {
+  const changed = [];
+  for (const [i, name] of after.entries()) {
+    const was = before.indexOf(name);
+    if (was < 0) continue; // a new class (or a new name): its key is shown on its toggle
+    const [oldKey, newKey] = [classKey(was), classKey(i)];
+    if (oldKey !== newKey) changed.push(`${name} ${oldKey ?? "none"} → ${newKey ?? "none"}`);
+  }
+  return changed.join(", ");
+}
+
+/**
  * The keys of the class toggles, compactly: "1-9, then b c d" for 12 classes.
  * @param {number} nClasses
  * @returns {string}

@@ -6,8 +6,8 @@
 import { button, countsRows, decodeThumbnail, drawEntry, fillSelect, h } from "./dom.mjs";
 import { focusWhenTabShown, keepFocus, keyForControl, leaveToNotebook } from "./focus.mjs";
 import { layoutGrid, paintCell } from "./grid.mjs";
-import { actionForKey, helpText } from "./keymap.mjs";
-import { LabelController } from "./controller.mjs";
+import { actionForKey, helpText, keyChanges } from "./keymap.mjs";
+import { LabelController, ROWS_PER_PAGE } from "./controller.mjs";
 import { buildLayout } from "./layout.mjs";
 import { LruCache } from "./lru.mjs";
 import { classChoices, groupOptions, locate } from "./menus.mjs";
@@ -38,6 +38,8 @@ export class LabelerView {
     this.gridStart = -1;
     /** @type {HTMLButtonElement[]} */
     this.toggleButtons = [];
+    /** @type {string[] | null} the class list the toggles show, to say which keys an edit moved */
+    this.shownClasses = null;
     this.ui = buildLayout(el, { thumbSize: model.get("thumb_size"), outfile: model.get("outfile") }, {
       sample: () => this.sample(),
       save: () => this.control.save(),
@@ -57,11 +59,14 @@ export class LabelerView {
     });
     this.ui.main.after(this.viewer.box);
     // The large view's pixels follow its size on screen (it scales with the panel's width).
+    // The grid takes as many rows as fit beside the side panel.
     this.resize = new ResizeObserver(() => {
       this.sizeCanvas();
       this.viewer.resized();
+      requestAnimationFrame(() => this.fitGrid());
     });
     this.resize.observe(this.ui.canvas);
+    this.resize.observe(this.ui.side);
     this.resize.observe(this.viewer.port);
     this.control = new LabelController(model, {
       onChange: () => this.paint(),
@@ -125,6 +130,13 @@ export class LabelerView {
       toggles.replaceChildren(...this.toggleButtons);
     });
     help.textContent = helpText(classes.length);
+    // A class edit that moved keys says which: a key pressed from habit must not surprise.
+    const moved = this.shownClasses ? keyChanges(this.shownClasses, classes) : "";
+    if (moved) {
+      const said = this.ui.message.textContent;
+      this.showMessage(`${said ? `${said} ` : ""}Keys changed: ${moved}.`, false);
+    }
+    this.shownClasses = classes;
     this.control.classesChanged();
     this.paint();
   }
@@ -211,6 +223,27 @@ export class LabelerView {
 
   renderProgress() {
     this.ui.progress.textContent = progressText(this.model.get("progress"));
+  }
+
+  /**
+   * Fill the height: as many grid rows as fit beside the side panel (which is taller than
+   * three rows in a wide output), three when the panel sits below the grid (narrow).
+   */
+  fitGrid() {
+    const { main, grid, side } = this.ui;
+    const cell = grid.querySelector(".pw-cell");
+    if (main.hidden || !cell) return;
+    let rows = ROWS_PER_PAGE;
+    if (getComputedStyle(main).flexDirection !== "column") {
+      const gap = parseFloat(getComputedStyle(grid).rowGap) || 0;
+      const height = cell.getBoundingClientRect().height;
+      if (!height) return;
+      rows = Math.floor((side.getBoundingClientRect().height + gap) / (height + gap));
+    }
+    if (this.control.setRows(rows)) {
+      this.gridStart = -1;
+      this.paint();
+    }
   }
 
   /** Size the large view's canvas in device pixels to its size on screen, and draw it again. */
@@ -385,7 +418,10 @@ export class LabelerView {
     const now = performance.now();
     expireInflight(this.inflight, now, THUMB_TIMEOUT_MS);
     const { queue, cursor } = this.control.state;
-    const rows = planPrefetch(queue, cursor, this.images, this.inflight);
+    // The whole grid page, however many rows it has, and the usual margin beyond it.
+    const start = pageStart(cursor, this.control.pageSize);
+    const ahead = Math.max(24, start + this.control.pageSize - 1 - cursor);
+    const rows = planPrefetch(queue, cursor, this.images, this.inflight, { ahead, behind: Math.max(4, cursor - start) });
     if (!rows.length) return;
     for (const row of rows) this.inflight.set(row, now);
     this.control.rpc.notify({ type: "thumbs", rows });
@@ -399,6 +435,7 @@ export class LabelerView {
     decodeThumbnail(msg, buffers).then((entry) => {
       this.inflight.delete(msg.row);
       this.images.set(msg.row, entry);
+      if (!this.inflight.size) this.prefetch(); // the next batch, until the page is in
       if (this.control.state.row === msg.row) this.paint();
       else this.paintGrid();
     });
