@@ -12,6 +12,9 @@ export const SUPPRESS = "data-lm-suppress-shortcuts";
 /** Elements that hold focus and need it to work (typing, choosing). */
 const EDITABLE = "select, input, textarea";
 
+/** The keys a focused menu (closed) keeps: choosing an entry. Letters and digits label. */
+const MENU_KEYS = new Set(["ArrowUp", "ArrowDown", "Enter", " ", "Home", "End", "PageUp", "PageDown"]);
+
 /** Mark an element so that no notebook shortcut fires while it has focus. */
 export function suppressShortcuts(/** @type {HTMLElement} */ el) {
   el.setAttribute(SUPPRESS, "true");
@@ -25,6 +28,9 @@ export function suppressShortcuts(/** @type {HTMLElement} */ el) {
  */
 export function keyForControl(ev) {
   const target = /** @type {HTMLElement} */ (ev.target);
+  // A menu closed with Esc keeps the focus (the page never sees that Esc): a class key pressed
+  // next labels, rather than needing a second Esc first.
+  if (target.closest?.("select")) return MENU_KEYS.has(ev.key);
   if (target.closest?.(EDITABLE)) return ev.key !== "Escape";
   if (target.closest?.("button")) return ev.key === "Enter" || ev.key === " ";
   return false;

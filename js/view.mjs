@@ -307,6 +307,8 @@ export class LabelerView {
     if (!action) return;
     ev.preventDefault();
     ev.stopPropagation();
+    const fromMenu = ev.target !== this.ui.root && Boolean(/** @type {HTMLElement} */ (ev.target).closest?.("select"));
+    if (fromMenu && action.type !== "leave") this.ui.root.focus({ preventScroll: true }); // the keys label again
     if (action.type === "leave") {
       // Esc in a box or menu hands the keys back to the labeler; Esc on the labeler clears a
       // selection of several images, or else leaves.

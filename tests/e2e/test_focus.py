@@ -3,7 +3,8 @@ the notebook on Esc.
 
 After a click on a tab (Model, then Label) the next key went nowhere until a click; Esc left
 the focus on the page body, where no notebook shortcut works; the count box kept the focus
-after Enter, so the next digit went into the count (`200`, Enter, `1` gave `2001`).
+after Enter, so the next digit went into the count (`200`, Enter, `1` gave `2001`); a menu
+closed with Esc kept the focus, so a second Esc was needed before the keys labeled.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def test_keys_go_to_the_labeler_after_a_tab_click_and_enter_and_to_the_notebook_
     wait_widget_ready(page, thumbs=1)
     press_and_expect_label(page, "2", 1)
     assert box.input_value() == "20"
+
+    # A menu that keeps the focus (closed with Esc, which the page never sees) lets a class
+    # key label at once, without a second Esc.
+    page.locator(".pw-order").focus()
+    press_and_expect_label(page, "3", 2)
+    assert page.evaluate("() => document.activeElement === document.querySelector('.pw-root')")
 
     # Esc hands the keys to the notebook: a notebook shortcut works right after it.
     cells = notebook_cells_snapshot(page)
