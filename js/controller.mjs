@@ -237,7 +237,7 @@ export class LabelController {
       return reply;
     } catch (err) {
       if (!(err instanceof RequestError)) throw err;
-      this.onNote(err.message, true);
+      this.onNote(this.gone ? this.goneText() : err.message, true); // a send that found the kernel gone
       opts.recover?.(err);
       return null;
     }

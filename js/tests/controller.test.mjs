@@ -299,7 +299,7 @@ test("a restarted kernel never looks alive: unacknowledged edits stay unsaved, w
 });
 
 test("a send that fails (the comm is closed) marks the kernel gone", async () => {
-  const { model, control } = setup();
+  const { model, notes, control } = setup();
   await settle();
   model.send = () => {
     throw new Error("Cannot send on a closed comm");
@@ -308,4 +308,6 @@ test("a send that fails (the comm is closed) marks the kernel gone", async () =>
   await settle();
   assert.equal(control.status().state, "gone");
   assert.match(control.gone ?? "", /closed comm/);
+  assert.deepEqual(control.status(), { text: "kernel gone · 1 not saved", state: "gone" }, "the edit is not saved");
+  assert.match(notes.at(-1)?.[0] ?? "", /^The kernel is gone/, "the message says why, not only that a send failed");
 });
