@@ -238,7 +238,10 @@ export class LabelerView {
       const gap = parseFloat(getComputedStyle(grid).rowGap) || 0;
       const height = cell.getBoundingClientRect().height;
       if (!height) return;
-      rows = Math.floor((side.getBoundingClientRect().height + gap) / (height + gap));
+      // Lines whose height changes from one image or message to the next do not count, so the
+      // grid does not reflow while moving.
+      const varying = [this.ui.message, this.ui.accept].reduce((sum, el) => sum + el.getBoundingClientRect().height, 0);
+      rows = Math.floor((side.getBoundingClientRect().height - varying + gap) / (height + gap));
     }
     if (this.control.setRows(rows)) {
       this.gridStart = -1;
