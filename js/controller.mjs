@@ -4,6 +4,7 @@
 // (view.mjs) paints it; the unit tests drive it with a fake widget model.
 
 import { LabelState } from "./labels.mjs";
+import { undoneText } from "./panel.mjs";
 import { RequestError, Rpc } from "./rpc.mjs";
 
 /**
@@ -18,26 +19,41 @@ import { RequestError, Rpc } from "./rpc.mjs";
  *   now?: () => number,
  *   onChange?: () => void,
  *   onNote?: (text: string, isError: boolean) => void,
+ *   onEnd?: () => void,
  * }} ControllerOptions
  */
 
+/** Grid rows of a page at least (the view shows more when the side panel beside it is taller). */
 export const ROWS_PER_PAGE = 3;
+/** Grid rows of a page at most. */
+export const MAX_ROWS_PER_PAGE = 8;
+
 /** Rows per `labels` request at most (the kernel's limit). */
 export const LABEL_CHUNK = 1000;
 
 export class LabelController {
   /**
    * @param {Model} model
-   * @param {ControllerOptions} [options]  `onChange`: state changed, repaint; `onNote`: a message
+   * @param {ControllerOptions} [options]  `onChange`: state changed, repaint; `onNote`: a message;
+   *   `onEnd`: a move forward from the last image of the queue (the end of the sample)
    */
   constructor(model, options = {}) {
     this.model = model;
     this.rpc = options.rpc ?? new Rpc((content) => model.send(content));
     this.now = options.now ?? (() => performance.now());
     this.onChange = options.onChange ?? (() => {});
-    this.onNote = options.onNote ?? (() => {});
+    this.onEnd = options.onEnd ?? (() => {});
+    const onNote = options.onNote ?? (() => {});
+    // Once the kernel is gone, the message line keeps saying so until something else is said.
+    this.onNote = (/** @type {string} */ text, /** @type {boolean} */ isError) =>
+      (this.gone && !text ? onNote(this.goneText(), true) : onNote(text, isError));
     this.state = new LabelState();
+    this.rows = ROWS_PER_PAGE;
+    /** @type {string | null} why this view no longer reaches a kernel (null while it does) */
+    this.gone = null;
+    this.rpc.onUnreachable = (err) => this.kernelGone(`the widget could not send to it (${err})`);
     this.state.setQueue(model.get("queue"));
+    this.state.startAt(model.get("cursor") ?? 0); // where the kernel last heard this view was
     /** @type {Timings} milliseconds, read by the benchmarks */
     this.timings = { paint: [], ack: [], labels: [] };
     this.markTime = this.now();
@@ -48,16 +64,56 @@ export class LabelController {
   }
 
   get pageSize() {
-    return this.model.get("columns") * ROWS_PER_PAGE;
+    return this.model.get("columns") * this.rows;
   }
 
-  /** What the status line says: `saved`, `pending` (edits not yet acknowledged) or `unconfirmed`. */
+  /**
+   * Set how many grid rows a page has (the view fits them to the space it has).
+   * @param {number} rows
+   * @returns {boolean} whether it changed
+   */
+  setRows(rows) {
+    const n = Math.min(MAX_ROWS_PER_PAGE, Math.max(ROWS_PER_PAGE, Math.floor(rows) || ROWS_PER_PAGE));
+    if (n === this.rows) return false;
+    this.rows = n;
+    this.fetchLabels();
+    return true;
+  }
+
+  /**
+   * What the status line says: `saved`, `pending` (edits not yet acknowledged), `unconfirmed`,
+   * or `gone` (the kernel restarted or stopped: what was not acknowledged was not saved).
+   */
   status() {
     const waiting = this.state.pendingCount;
     const unconfirmed = this.state.unconfirmed.size;
+    if (this.gone) {
+      const lost = new Set([...this.state.pending.keys(), ...this.state.unconfirmed]).size;
+      return { text: lost ? `kernel gone · ${lost} not saved` : "kernel gone", state: "gone" };
+    }
     if (waiting) return { text: `saving ${waiting}…`, state: "pending" };
     if (unconfirmed) return { text: `${unconfirmed} not confirmed`, state: "unconfirmed" };
     return { text: "all saved", state: "saved" };
+  }
+
+  /**
+   * The kernel behind this view restarted or stopped. Nothing is saved any more: edits still
+   * waiting stay on screen as not saved (never "saved"), keys that would write are refused,
+   * and the message says so, and that the model and predictions went with the kernel.
+   * @param {string} why
+   */
+  kernelGone(why) {
+    if (this.gone) return;
+    this.gone = why;
+    this.rpc.close(); // no reply can come: nothing waits for one, no timer settles an edit
+    this.onNote(this.goneText(), true);
+    this.onChange();
+  }
+
+  goneText() {
+    return `The kernel is gone (restarted or stopped: ${this.gone}). Nothing is saved from this view `
+      + "any more, and the model and its predictions are gone with the kernel. Labels acknowledged "
+      + "before are in the journal: run the widget's cell again to go on.";
   }
 
   // ---------------------------------------------------------------- trait changes
@@ -86,6 +142,10 @@ export class LabelController {
    */
   run(action, t0 = this.now()) {
     if (action.type === "ignored") return;
+    if (this.gone && action.type !== "move" && action.type !== "leave") {
+      this.onNote(`Not saved: ${this.goneText()}`, true);
+      return;
+    }
     this.onNote("", false); // a new action clears the last note
     switch (action.type) {
       case "move":
@@ -95,10 +155,18 @@ export class LabelController {
         this.undo(t0);
         return;
       case "accept":
-        this.accept(t0);
+        this.accept(t0, Boolean(action.next));
         return;
       case "leave": // where focus goes is the view's business
         return;
+      case "cycle": {
+        const held = action.click ? null : this.state.holdCycle(action.classIndex);
+        if (held) {
+          this.onNote(held, false);
+          return;
+        }
+        break;
+      }
       default:
         break;
     }
@@ -112,7 +180,12 @@ export class LabelController {
    * @returns {boolean} whether the cursor could move
    */
   move(delta, extend) {
-    if (!this.state.move(delta, extend)) return false;
+    const { state } = this;
+    if (delta > 0 && state.queue.length && state.cursor === state.queue.length - 1) {
+      this.onEnd(); // the end of the sample: the view says so and offers the next one
+      return false;
+    }
+    if (!state.move(delta, extend)) return false;
     this.markTime = this.now();
     this.cursorMoved();
     return true;
@@ -121,11 +194,11 @@ export class LabelController {
   /**
    * A click on an image of the grid.
    * @param {number} index
-   * @param {boolean} additive
+   * @param {import("./labels.mjs").SelectMode} mode
    */
-  select(index, additive) {
+  select(index, mode) {
     this.onNote("", false);
-    this.state.select(index, additive);
+    this.state.select(index, mode);
     this.cursorMoved();
   }
 
@@ -154,13 +227,17 @@ export class LabelController {
    */
   async request(content, opts = {}) {
     const t0 = opts.t0 ?? this.now();
+    if (this.gone) {
+      this.onNote(`Not done: ${this.goneText()}`, true);
+      return null;
+    }
     try {
       const reply = await this.rpc.request(content);
       if (opts.timing) this.timings[opts.timing].push(this.now() - t0);
       return reply;
     } catch (err) {
       if (!(err instanceof RequestError)) throw err;
-      this.onNote(err.message, true);
+      this.onNote(this.gone ? this.goneText() : err.message, true); // a send that found the kernel gone
       opts.recover?.(err);
       return null;
     }
@@ -182,6 +259,7 @@ export class LabelController {
       timing: "ack",
       t0,
       recover: (err) => {
+        if (this.gone) return; // never sent, or its reply can never come: it stays not saved
         state.settle(edit); // before the re-read, whose answer must not get the edit re-applied
         if (err.timedOut) for (const row of edit.rows) state.unconfirmed.add(row);
         this.reread(edit.rows);
@@ -191,20 +269,42 @@ export class LabelController {
     this.onChange();
   }
 
-  /** @param {number} t0 */
+  /**
+   * Undo the latest annotation (through the journal), move to the image it changed and name it.
+   * @param {number} t0
+   */
   async undo(t0) {
-    if (await this.request({ type: "undo" }, { timing: "ack", t0 })) this.onNote("Undone.", false);
+    const reply = await this.request({ type: "undo" }, { timing: "ack", t0 });
+    if (!reply) return;
+    /** @type {RowValues[]} */
+    const rows = reply.rows ?? [];
+    if (!rows.length) {
+      this.onNote("Nothing to undo.", false);
+      return;
+    }
+    const indices = rows.map((v) => this.state.queue.indexOf(v.row)).filter((i) => i >= 0);
+    if (indices.length) {
+      this.state.showIndices(indices);
+      this.markTime = this.now();
+      this.cursorMoved();
+    }
+    this.onNote(undoneText(rows, this.classes, indices.length), false);
   }
 
-  /** @param {number} t0 */
-  async accept(t0) {
+  /**
+   * Write the current image's solid suggestions; with `next`, then move to the next image.
+   * @param {number} t0
+   * @param {boolean} [next]
+   */
+  async accept(t0, next = false) {
     const { row, current } = this.state;
     if (row === undefined || !current) return;
     if (!current.suggest) {
       this.onNote("No model predictions yet.", true);
       return;
     }
-    await this.request({ type: "accept", row, seconds: this.seconds() }, { timing: "ack", t0 });
+    const reply = await this.request({ type: "accept", row, seconds: this.seconds() }, { timing: "ack", t0 });
+    if (reply && next && this.state.row === row) this.move(1, false);
   }
 
   /**
@@ -289,7 +389,7 @@ export class LabelController {
     this.onNote("", false);
     const reply = await this.request({ type: "jump", text });
     if (!reply) return false;
-    this.state.select(reply.index, false);
+    this.state.select(reply.index);
     this.markTime = this.now();
     this.cursorMoved();
     return true;

@@ -12,6 +12,9 @@ export const SUPPRESS = "data-lm-suppress-shortcuts";
 /** Elements that hold focus and need it to work (typing, choosing). */
 const EDITABLE = "select, input, textarea";
 
+/** The keys a focused menu (closed) keeps: choosing an entry. Letters and digits label. */
+const MENU_KEYS = new Set(["ArrowUp", "ArrowDown", "Enter", " ", "Home", "End", "PageUp", "PageDown"]);
+
 /** Mark an element so that no notebook shortcut fires while it has focus. */
 export function suppressShortcuts(/** @type {HTMLElement} */ el) {
   el.setAttribute(SUPPRESS, "true");
@@ -25,6 +28,9 @@ export function suppressShortcuts(/** @type {HTMLElement} */ el) {
  */
 export function keyForControl(ev) {
   const target = /** @type {HTMLElement} */ (ev.target);
+  // A menu closed with Esc keeps the focus (the page never sees that Esc): a class key pressed
+  // next labels, rather than needing a second Esc first.
+  if (target.closest?.("select")) return MENU_KEYS.has(ev.key);
   if (target.closest?.(EDITABLE)) return ev.key !== "Escape";
   if (target.closest?.("button")) return ev.key === "Enter" || ev.key === " ";
   return false;
@@ -49,6 +55,45 @@ export function holdKeyboard(root) {
   root.addEventListener("change", (ev) => {
     if (/** @type {HTMLElement} */ (ev.target).tagName === "SELECT") root.focus({ preventScroll: true });
   });
+}
+
+/**
+ * Hand the keyboard back to the notebook: the cell holding the widget gets the focus, which
+ * puts JupyterLab and Notebook 7 in command mode with that cell active, so a notebook shortcut
+ * works at once (blurring alone left the focus on the page body, where none does). Outside a
+ * notebook (Voila, VS Code) the widget just lets go of the focus.
+ * @param {HTMLElement} root
+ */
+export function leaveToNotebook(root) {
+  const cell = /** @type {HTMLElement | null} */ (root.closest(".jp-Cell"));
+  root.blur();
+  if (!cell) return;
+  if (!cell.hasAttribute("tabindex")) cell.tabIndex = -1; // focusable from code, not by Tab
+  cell.focus({ preventScroll: true });
+}
+
+/**
+ * A click on a tab of a tab widget that holds the labeler (its Label tab, shown again after
+ * another) leaves the focus on the page body, so the next key went nowhere: once the tab is
+ * shown, the labeler takes the keyboard. Returns a function that stops listening.
+ * @param {HTMLElement} root
+ * @returns {() => void}
+ */
+export function focusWhenTabShown(root) {
+  const doc = root.ownerDocument;
+  /** @param {MouseEvent} ev */
+  const onClick = (ev) => {
+    const tab = /** @type {HTMLElement} */ (ev.target).closest?.(".lm-TabBar-tab");
+    const host = tab?.closest(".lm-TabBar")?.parentElement;
+    if (!host || !host.contains(root)) return;
+    // The tab bar switches panels on this click: look once the new panel is laid out.
+    requestAnimationFrame(() => {
+      const typing = doc.activeElement?.closest?.("input, textarea, select, [contenteditable='true']");
+      if (root.offsetParent !== null && !typing) root.focus({ preventScroll: true });
+    });
+  };
+  doc.addEventListener("click", onClick, true);
+  return () => doc.removeEventListener("click", onClick, true);
 }
 
 /**

@@ -5,9 +5,9 @@
 
 /**
  * @typedef {{type: "move", delta: number, extend: boolean}
- *   | {type: "cycle", classIndex: number}
+ *   | {type: "cycle", classIndex: number, click?: boolean}
  *   | {type: "toggle", field: "exclude" | "validation"}
- *   | {type: "rest-negative"} | {type: "accept"} | {type: "undo"} | {type: "leave"}
+ *   | {type: "rest-negative"} | {type: "accept", next?: boolean} | {type: "undo"} | {type: "leave"}
  *   | {type: "full"} | {type: "similar"} | {type: "find"}
  *   | {type: "ignored", key: string}} Action
  * @typedef {{key: string, shiftKey?: boolean, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} KeyLike
@@ -32,6 +32,7 @@ export const BINDINGS = [
   { keys: ["x"], label: "x", help: "exclude", act: () => ({ type: "toggle", field: "exclude" }) },
   { keys: ["v"], label: "v", help: "validation", act: () => ({ type: "toggle", field: "validation" }) },
   { keys: ["a"], label: "a", help: "accept suggestions", act: () => ({ type: "accept" }) },
+  { keys: ["A"], label: "Shift+A", help: "accept, then next", act: () => ({ type: "accept", next: true }) },
   { keys: ["u"], ctrlKeys: ["z"], label: "u/Ctrl+Z", help: "undo", act: () => ({ type: "undo" }) },
   { keys: ["z"], label: "z", help: "full resolution (zoom, pan; Esc closes)", act: () => ({ type: "full" }) },
   { keys: ["n"], label: "n", help: "more like this (nearest neighbours)", act: () => ({ type: "similar" }) },
@@ -110,6 +111,24 @@ export function actionForKey(ev, ctx) {
   const classIndex = classIndexOf(key);
   if (classIndex >= 0 && classIndex < ctx.nClasses) return { type: "cycle", classIndex };
   return key.length === 1 ? { type: "ignored", key } : null;
+}
+
+/**
+ * Classes whose key a class edit changed (keys follow the class order, so removing a class
+ * moves every later one): "owl 3 → 2, moss none → d". Empty when no kept class changed key.
+ * @param {string[]} before  the class list before the edit
+ * @param {string[]} after
+ * @returns {string}
+ */
+export function keyChanges(before, after) {
+  const changed = [];
+  for (const [i, name] of after.entries()) {
+    const was = before.indexOf(name);
+    if (was < 0) continue; // a new class (or a new name): its key is shown on its toggle
+    const [oldKey, newKey] = [classKey(was), classKey(i)];
+    if (oldKey !== newKey) changed.push(`${name} ${oldKey ?? "none"} → ${newKey ?? "none"}`);
+  }
+  return changed.join(", ");
 }
 
 /**

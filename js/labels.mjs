@@ -3,13 +3,19 @@
 // kernel reported for rows near the cursor, and the edits still waiting for an acknowledgement.
 // Every rule about which rows an action touches lives here (unit-tested without a browser).
 
-import { MAX_KEYED_CLASSES, cycleValue } from "./keymap.mjs";
+import { MAX_KEYED_CLASSES, classKey, cycleValue } from "./keymap.mjs";
 
 /**
  * @typedef {import("./types.mjs").RowValues} RowValues
  * @typedef {import("./types.mjs").Changes} Changes
  * @typedef {import("./keymap.mjs").Action} Action
  * @typedef {{rows: number[], changes: Changes}} Edit  one `annotate` request
+ */
+
+/**
+ * How a click on a grid image changes the selection: `only` (a plain click), `toggle`
+ * (Ctrl / Cmd: add or remove it) or `range` (Shift: every image from the anchor to it).
+ * @typedef {"only" | "toggle" | "range"} SelectMode
  */
 
 /** Rows around the cursor whose values are fetched: behind and ahead of it. */
@@ -22,6 +28,8 @@ export class LabelState {
     this.cursor = 0;
     /** @type {Set<number>} indices into the queue */
     this.selection = new Set([0]);
+    /** Where a Shift-click range starts: the last image moved to or clicked without Shift. */
+    this.anchor = 0;
     /** @type {Map<number, RowValues>} row -> values the kernel reported */
     this.values = new Map();
     /** @type {Set<number>} rows whose values are current (since the last `invalidate`) */
@@ -34,6 +42,13 @@ export class LabelState {
     this.pending = new Map();
     /** @type {Set<number>} rows whose edit got no acknowledgement in time, until re-read */
     this.unconfirmed = new Set();
+    /** @type {Set<number>} classes (by index) changed or held by a key since the cursor arrived */
+    this.visited = new Set();
+  }
+
+  /** The cursor arrived on an image (or moved off it and back): a new visit begins. */
+  arrive() {
+    this.visited.clear();
   }
 
   /**
@@ -55,6 +70,7 @@ export class LabelState {
       this.selection = new Set([...this.selection].filter((i) => i <= this.cursor));
       return true;
     }
+    this.arrive();
     let kept = 0; // how many rows at the start are unchanged
     while (kept < Math.min(old.length, queue.length) && old[kept] === queue[kept]) kept++;
     const moved = kept > 0 ? queue.indexOf(row) : -1;
@@ -65,8 +81,20 @@ export class LabelState {
 
   /** Back to the first image (a sample this view asked for). */
   restart() {
-    this.cursor = 0;
-    this.selection = new Set([0]);
+    this.startAt(0);
+  }
+
+  /**
+   * Put the cursor on queue position `index` (clamped to the queue), alone in the selection:
+   * where a view that renders again starts (the kernel's `cursor` trait).
+   * @param {number} index
+   */
+  startAt(index) {
+    const last = Math.max(this.queue.length - 1, 0);
+    this.cursor = Number.isInteger(index) ? Math.min(Math.max(index, 0), last) : 0;
+    this.selection = new Set([this.cursor]);
+    this.anchor = this.cursor;
+    this.arrive();
   }
 
   /** A new class list: every row's label array is stale. */
@@ -93,6 +121,31 @@ export class LabelState {
     return row === undefined ? undefined : this.values.get(row);
   }
 
+  /**
+   * Put the cursor on the first of `indices` (queue positions) and select them all: where an
+   * undo shows the images it changed.
+   * @param {number[]} indices
+   */
+  showIndices(indices) {
+    const valid = indices.filter((i) => i >= 0 && i < this.queue.length).sort((a, b) => a - b);
+    if (!valid.length) return;
+    if (valid[0] !== this.cursor) this.arrive();
+    this.cursor = valid[0];
+    this.anchor = valid[0];
+    this.selection = new Set(valid);
+  }
+
+  /**
+   * Esc with several images selected: only the current one stays selected.
+   * @returns {boolean} whether there was a selection to clear
+   */
+  clearSelection() {
+    if (this.selection.size <= 1) return false;
+    this.selection = new Set([this.cursor]);
+    this.anchor = this.cursor;
+    return true;
+  }
+
   /** Rows of the selection, in queue order. */
   selectedRows() {
     return [...this.selection].sort((a, b) => a - b).map((i) => this.queue[i]).filter((r) => r !== undefined);
@@ -106,18 +159,57 @@ export class LabelState {
     if (!this.queue.length) return false;
     const next = Math.min(this.queue.length - 1, Math.max(0, this.cursor + delta));
     if (extend) this.selection.add(next);
-    else this.selection = new Set([next]);
+    else {
+      this.selection = new Set([next]);
+      this.anchor = next;
+    }
+    if (next !== this.cursor) this.arrive();
     this.cursor = next;
     return true;
   }
 
-  /** A click on the image at `index`; `additive` (shift/ctrl) toggles it in the selection. */
-  select(/** @type {number} */ index, additive = false) {
+  /**
+   * A click on the image at `index`: it becomes the current image, and the selection follows
+   * `mode` (a range runs from the anchor, which a Shift-click leaves in place).
+   * @param {number} index
+   * @param {SelectMode} [mode]
+   */
+  select(index, mode = "only") {
     if (!(index >= 0 && index < this.queue.length)) return;
-    if (!additive) this.selection = new Set([index]);
-    else if (this.selection.has(index) && this.selection.size > 1) this.selection.delete(index);
-    else this.selection.add(index);
+    if (mode === "range") {
+      const [a, b] = [Math.min(this.anchor, index), Math.max(this.anchor, index)];
+      this.selection = new Set(Array.from({ length: b - a + 1 }, (_, i) => a + i));
+    } else if (mode === "toggle") {
+      if (this.selection.has(index) && this.selection.size > 1) this.selection.delete(index);
+      else this.selection.add(index);
+      this.anchor = index;
+    } else {
+      this.selection = new Set([index]);
+      this.anchor = index;
+    }
+    if (index !== this.cursor) this.arrive();
     this.cursor = index;
+  }
+
+  /**
+   * The rule that keeps a re-pressed key from flipping a label given earlier: the first press
+   * of a class key on a class that already had a value when the cursor arrived on the image
+   * changes nothing and says so; later presses within the same visit cycle as usual. (After a
+   * page reload, or back on an image labeled yesterday, a habitual `1` would otherwise turn
+   * yes into no.) A click on a toggle is deliberate and always cycles.
+   * @param {number} classIndex
+   * @returns {string | null} why the press was held back, or null when it cycles
+   */
+  holdCycle(classIndex) {
+    const current = this.current;
+    if (!current) return null; // values not known yet: the press writes nothing anyway
+    const value = current.labels[classIndex];
+    const held = value !== null && value !== undefined && !this.visited.has(classIndex);
+    this.visited.add(classIndex);
+    if (!held) return null;
+    const name = this.classes[classIndex];
+    const key = classKey(classIndex);
+    return `${name} is already ${value === 1 ? "yes" : "no"}: press ${key} again to change it.`;
   }
 
   /**

@@ -45,6 +45,7 @@ export function buildLayout(el, opts, on) {
     if (ev.key === "Enter") {
       ev.preventDefault();
       on.sample();
+      root.focus({ preventScroll: true }); // the keys label again (a digit must not extend the count)
     }
   });
   const sample = button("pw-button pw-sample", "Sample", on.sample);
@@ -93,11 +94,13 @@ export function buildLayout(el, opts, on) {
   const countsTable = h("table", "pw-counts");
   const countsBox = h("div", "pw-counts-box"); // scrolls sideways on its own when narrow
   countsBox.append(countsTable);
-  root.append(bar, main, help, editor.box, countsBox);
+  const narrow = h("div", "pw-narrow", "Too narrow to label: widen the output (close the side bar).");
+  narrow.title = "the labeler needs about 300 px; it shows again as soon as it has them";
+  root.append(narrow, bar, main, help, editor.box, countsBox);
   el.append(root);
   return {
     root, subsetSelect, subsetClass, orderSelect, orderClass, randomShare, countInput, save, status,
-    pace, main, grid, canvas, name, position, progress, accept,
+    pace, main, side, grid, canvas, name, position, progress, accept,
     toggles, excludeButton, validationButton, message, help, countsTable,
     jumpInput: jump.input, jumpList: jump.list,
     classSelect: editor.select, classInput: editor.input,

@@ -9,12 +9,35 @@ import { classKey } from "./keymap.mjs";
  * @typedef {import("./types.mjs").RowValues} RowValues
  */
 
-/** What a press of `a` does with a suggestion, by its strength. */
-const SUGGESTION_TITLES = /** @type {Record<string, string>} */ ({
-  solid: "a accepts this suggestion",
-  faint: "too uncertain: a leaves this class as it is",
-  none: "",
-});
+/**
+ * A model probability, with the digits that keep it on the right side of a threshold:
+ * 0.097 reads "0.097" (not "0.10", which looked like it missed the "no" threshold of 0.1).
+ * @param {number} p
+ * @returns {string}
+ */
+export function probabilityText(p) {
+  if (p < 0.001) return "<0.001";
+  if (p > 0.999) return ">0.999";
+  return p.toFixed(3);
+}
+
+/**
+ * What a toggle shows of the model's output for an unset class: the value a press of `a`
+ * would write (`write`: 1, 0, or null when `a` leaves the class) and the probability.
+ * @param {number | null | undefined} p
+ * @param {string} strength  `solid` (written by `a`), `faint` (left) or `none`
+ * @returns {{write: number | null, text: string, prob: string, title: string}}
+ */
+export function suggestionView(p, strength) {
+  if (p === null || p === undefined) return { write: null, text: "", prob: "", title: "" };
+  const prob = `p ${probabilityText(p)}`;
+  if (strength !== "solid") {
+    const title = strength === "faint" ? `model p = ${p}: too uncertain, a leaves this class as it is` : "";
+    return { write: null, text: "", prob, title };
+  }
+  const write = p >= 0.5 ? 1 : 0;
+  return { write, text: `a → ${valueText(write)}`, prob, title: `model p = ${p}: a press of a writes ${valueText(write)}` };
+}
 
 /**
  * One toggle per class. Each carries `data-class` (its name) and `data-key` (the
@@ -30,9 +53,16 @@ export function classToggles(classes, onCycle) {
     toggle.dataset.class = name;
     if (key !== null) toggle.dataset.key = key;
     toggle.title = key === null ? `${name}: no key, click to cycle` : `${name}: press ${key} to cycle`;
-    toggle.append(h("span", "pw-key", key ?? ""), h("span", "pw-class", name), h("span", "pw-state"), h("span", "pw-suggest"));
+    toggle.append(h("span", "pw-key", key ?? ""), h("span", "pw-class", name), h("span", "pw-state"), suggestBox());
     return toggle;
   });
+}
+
+/** The model's output beside a toggle: what `a` would write, then the probability, small. */
+function suggestBox() {
+  const box = h("span", "pw-suggest");
+  box.append(h("span", "pw-suggest-write"), h("span", "pw-suggest-p"));
+  return box;
 }
 
 /**
@@ -49,9 +79,12 @@ export function paintToggles(toggles, flags, values) {
     const p = values && values.suggest ? values.suggest[i] : null;
     const suggest = /** @type {HTMLElement} */ (toggle.children[3]);
     const strength = (values && values.strength && values.strength[i]) || "none";
-    suggest.textContent = p === null || p === undefined ? "" : `model ${p.toFixed(2)}`;
+    const shown = suggestionView(p, strength);
+    suggest.children[0].textContent = shown.text;
+    suggest.children[1].textContent = shown.prob;
     suggest.dataset.strength = strength;
-    suggest.title = SUGGESTION_TITLES[strength] ?? "";
+    suggest.dataset.write = shown.write === null ? "" : String(shown.write);
+    suggest.title = shown.title;
   });
   for (const flag of flags) {
     const field = /** @type {"exclude" | "validation"} */ (flag.dataset.field);
@@ -135,4 +168,24 @@ export function acceptText(values, classes) {
   if (!writes.length && !leaves.length) return "a: nothing to accept (every class with a prediction is labeled)";
   const said = writes.length ? `writes ${writes.join(", ")}` : "writes nothing";
   return `a: ${said}${leaves.length ? `; leaves ${leaves.join(", ")} (faint)` : ""}`;
+}
+
+/**
+ * What an undo says: "Undone: img_3.png (row 12) is back to cat ?, dog no." (or, for an edit
+ * of several images, their count and first names).
+ * @param {RowValues[]} rows  the kernel's values of the rows the undo changed
+ * @param {string[]} classes
+ * @param {number} inQueue  how many of them are in the queue (the view moved to them)
+ * @returns {string}
+ */
+export function undoneText(rows, classes, inQueue) {
+  const where = inQueue ? "" : " (not in this sample)";
+  if (rows.length === 1) {
+    const [v] = rows;
+    const labels = classes.map((c, i) => `${c} ${valueText(v.labels[i] ?? null)}`);
+    const flags = [v.exclude && "excluded", v.validation && "validation"].filter(Boolean);
+    return `Undone: ${v.name} (row ${v.row})${where} is back to ${[...labels, ...flags].join(", ")}.`;
+  }
+  const names = rows.slice(0, 3).map((v) => v.name).join(", ");
+  return `Undone on ${rows.length} images${where}: ${names}${rows.length > 3 ? ", …" : ""}.`;
 }

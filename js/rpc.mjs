@@ -49,6 +49,12 @@ export class Rpc {
     this.nextId = 1;
     /** @type {Map<string, Waiting>} */
     this.waiting = new Map();
+    /**
+     * Called when a message could not be sent at all (the widget's connection to the kernel is
+     * gone): the caller decides what the view says.
+     * @type {(err: unknown) => void}
+     */
+    this.onUnreachable = () => {};
   }
 
   /** A fresh request id, unique to this view. */
@@ -77,6 +83,7 @@ export class Rpc {
       } catch (err) {
         this.clearTimer(timer);
         this.waiting.delete(id);
+        this.onUnreachable(err);
         reject(new RequestError(`Could not reach the kernel: ${err}`, message, false));
       }
     });
@@ -87,7 +94,11 @@ export class Rpc {
    * @param {Message} content
    */
   notify(content) {
-    this.send({ ...content, id: this.id() });
+    try {
+      this.send({ ...content, id: this.id() });
+    } catch (err) {
+      this.onUnreachable(err);
+    }
   }
 
   /**

@@ -3,11 +3,11 @@
 // controller (controller.mjs) and paints its state: the grid, the large view, the toggles, the
 // status and the message. Thumbnails are fetched and cached here.
 
-import { countsRows, decodeThumbnail, drawEntry, fillSelect, h } from "./dom.mjs";
-import { keepFocus, keyForControl } from "./focus.mjs";
+import { button, countsRows, decodeThumbnail, drawEntry, fillSelect, h } from "./dom.mjs";
+import { focusWhenTabShown, keepFocus, keyForControl, leaveToNotebook } from "./focus.mjs";
 import { layoutGrid, paintCell } from "./grid.mjs";
-import { actionForKey, helpText } from "./keymap.mjs";
-import { LabelController } from "./controller.mjs";
+import { actionForKey, helpText, keyChanges } from "./keymap.mjs";
+import { LabelController, ROWS_PER_PAGE } from "./controller.mjs";
 import { buildLayout } from "./layout.mjs";
 import { LruCache } from "./lru.mjs";
 import { classChoices, groupOptions, locate } from "./menus.mjs";
@@ -38,6 +38,8 @@ export class LabelerView {
     this.gridStart = -1;
     /** @type {HTMLButtonElement[]} */
     this.toggleButtons = [];
+    /** @type {string[] | null} the class list the toggles show, to say which keys an edit moved */
+    this.shownClasses = null;
     this.ui = buildLayout(el, { thumbSize: model.get("thumb_size"), outfile: model.get("outfile") }, {
       sample: () => this.sample(),
       save: () => this.control.save(),
@@ -57,18 +59,23 @@ export class LabelerView {
     });
     this.ui.main.after(this.viewer.box);
     // The large view's pixels follow its size on screen (it scales with the panel's width).
+    // The grid takes as many rows as fit beside the side panel.
     this.resize = new ResizeObserver(() => {
       this.sizeCanvas();
       this.viewer.resized();
+      requestAnimationFrame(() => this.fitGrid());
     });
     this.resize.observe(this.ui.canvas);
+    this.resize.observe(this.ui.side);
     this.resize.observe(this.viewer.port);
     this.control = new LabelController(model, {
       onChange: () => this.paint(),
       onNote: (text, isError) => this.showMessage(text, isError),
+      onEnd: () => this.showEnd(),
     });
     this.timings = this.control.timings; // for the benchmarks: patchworkViews.at(-1).timings
     this.ui.root.addEventListener("keydown", (ev) => this.onKey(ev));
+    this.stopTabFocus = focusWhenTabShown(this.ui.root);
     /** @type {[string, (...args: any[]) => void][]} */
     this.listeners = [
       ["msg:custom", (msg, buffers) => this.onMessage(msg, buffers)],
@@ -81,6 +88,9 @@ export class LabelerView {
       ["change:revision", () => this.control.revisionChanged()],
       ["change:notices", () => this.showNotices()],
       ["change:progress", () => this.renderProgress()],
+      // ipywidgets marks the model's connection dead when its kernel restarts: this view
+      // then talks to nobody.
+      ["comm_live_update", () => this.control.kernelGone("the notebook's kernel restarted")],
     ];
     for (const [name, fn] of this.listeners) model.on(name, fn);
     /** @type {import("./menus.mjs").Group[]} */
@@ -104,6 +114,7 @@ export class LabelerView {
     global.patchworkViews = (global.patchworkViews || []).filter((/** @type {LabelerView} */ v) => v !== this);
     for (const [name, fn] of this.listeners) this.model.off(/** @type {any} */ (name), fn);
     this.control.close();
+    this.stopTabFocus();
     this.resize.disconnect();
     this.viewer.destroy();
     this.images.clear();
@@ -115,10 +126,17 @@ export class LabelerView {
     const { classSelect, toggles, help, root } = this.ui;
     classSelect.replaceChildren(...classes.map((c) => Object.assign(h("option", "", c), { value: c })));
     keepFocus(root, () => {
-      this.toggleButtons = classToggles(classes, (classIndex) => this.control.run({ type: "cycle", classIndex }));
+      this.toggleButtons = classToggles(classes, (classIndex) => this.control.run({ type: "cycle", classIndex, click: true }));
       toggles.replaceChildren(...this.toggleButtons);
     });
     help.textContent = helpText(classes.length);
+    // A class edit that moved keys says which: a key pressed from habit must not surprise.
+    const moved = this.shownClasses ? keyChanges(this.shownClasses, classes) : "";
+    if (moved) {
+      const said = this.ui.message.textContent;
+      this.showMessage(`${said ? `${said} ` : ""}Keys changed: ${moved}.`, false);
+    }
+    this.shownClasses = classes;
     this.control.classesChanged();
     this.paint();
   }
@@ -178,7 +196,7 @@ export class LabelerView {
     if (start !== this.gridStart) {
       keepFocus(root, () =>
         layoutGrid(grid, { queue: state.queue, start, pageSize, columns: this.model.get("columns") }, (i, ev) =>
-          this.control.select(i, ev.shiftKey || ev.ctrlKey || ev.metaKey),
+          this.control.select(i, ev.shiftKey ? "range" : ev.ctrlKey || ev.metaKey ? "toggle" : "only"),
         ),
       );
       this.gridStart = start;
@@ -207,6 +225,30 @@ export class LabelerView {
     this.ui.progress.textContent = progressText(this.model.get("progress"));
   }
 
+  /**
+   * Fill the height: as many grid rows as fit beside the side panel (which is taller than
+   * three rows in a wide output), three when the panel sits below the grid (narrow).
+   */
+  fitGrid() {
+    const { main, grid, side } = this.ui;
+    const cell = grid.querySelector(".pw-cell");
+    if (main.hidden || !cell) return;
+    let rows = ROWS_PER_PAGE;
+    if (getComputedStyle(main).flexDirection !== "column") {
+      const gap = parseFloat(getComputedStyle(grid).rowGap) || 0;
+      const height = cell.getBoundingClientRect().height;
+      if (!height) return;
+      // Lines whose height changes from one image or message to the next do not count, so the
+      // grid does not reflow while moving.
+      const varying = [this.ui.message, this.ui.accept].reduce((sum, el) => sum + el.getBoundingClientRect().height, 0);
+      rows = Math.floor((side.getBoundingClientRect().height - varying + gap) / (height + gap));
+    }
+    if (this.control.setRows(rows)) {
+      this.gridStart = -1;
+      this.paint();
+    }
+  }
+
   /** Size the large view's canvas in device pixels to its size on screen, and draw it again. */
   sizeCanvas() {
     const { canvas } = this.ui;
@@ -223,6 +265,7 @@ export class LabelerView {
     const { text, state } = this.control.status();
     status.textContent = text;
     status.dataset.state = state;
+    this.ui.root.dataset.kernel = this.control.gone ? "gone" : "live";
     pace.textContent = statsText(this.model.get("stats") ?? {});
   }
 
@@ -241,6 +284,16 @@ export class LabelerView {
     this.ui.message.dataset.error = String(isError);
   }
 
+  /** A move past the last image: say that the sample is done and offer the next one. */
+  showEnd() {
+    const n = this.control.state.queue.length;
+    const count = Math.max(1, Math.floor(Number(this.ui.countInput.value) || 50));
+    this.showMessage(`End of this sample: that was the last of its ${n} image${n === 1 ? "" : "s"}. `, false);
+    const next = button("pw-button pw-next-sample", `Sample the next ${count}`, () => this.sample());
+    next.title = "draw a new sample with the subset, order and count above";
+    this.ui.message.append(next);
+  }
+
   // ---------------------------------------------------------------- input
   /** @param {KeyboardEvent} ev */
   onKey(ev) {
@@ -257,10 +310,14 @@ export class LabelerView {
     if (!action) return;
     ev.preventDefault();
     ev.stopPropagation();
+    const fromMenu = ev.target !== this.ui.root && Boolean(/** @type {HTMLElement} */ (ev.target).closest?.("select"));
+    if (fromMenu && action.type !== "leave") this.ui.root.focus({ preventScroll: true }); // the keys label again
     if (action.type === "leave") {
-      // Esc in a box or menu hands the keys back to the labeler; Esc on the labeler leaves it.
-      if (ev.target === this.ui.root) this.ui.root.blur();
-      else this.ui.root.focus({ preventScroll: true });
+      // Esc in a box or menu hands the keys back to the labeler; Esc on the labeler clears a
+      // selection of several images, or else leaves.
+      if (ev.target !== this.ui.root) this.ui.root.focus({ preventScroll: true });
+      else if (this.control.state.clearSelection()) this.paint();
+      else leaveToNotebook(this.ui.root);
     }
     else if (action.type === "move") this.move(action.delta, action.extend, ev.timeStamp);
     else if (action.type === "full") this.openViewer();
@@ -273,7 +330,7 @@ export class LabelerView {
   openViewer() {
     const { state } = this.control;
     if (state.row === undefined) return;
-    this.showMessage("", false);
+    this.control.onNote("", false);
     keepFocus(this.ui.root, () => {
       this.ui.main.hidden = true;
       this.ui.help.hidden = true; // the labeling keys wait; the viewer lists its own
@@ -313,7 +370,7 @@ export class LabelerView {
    * @param {number} t0
    */
   move(delta, extend, t0) {
-    this.showMessage("", false);
+    this.control.onNote("", false);
     if (this.control.move(delta, extend)) {
       requestAnimationFrame(() => this.control.timings.paint.push(performance.now() - t0));
     }
@@ -366,7 +423,10 @@ export class LabelerView {
     const now = performance.now();
     expireInflight(this.inflight, now, THUMB_TIMEOUT_MS);
     const { queue, cursor } = this.control.state;
-    const rows = planPrefetch(queue, cursor, this.images, this.inflight);
+    // The whole grid page, however many rows it has, and the usual margin beyond it.
+    const start = pageStart(cursor, this.control.pageSize);
+    const ahead = Math.max(24, start + this.control.pageSize - 1 - cursor);
+    const rows = planPrefetch(queue, cursor, this.images, this.inflight, { ahead, behind: Math.max(4, cursor - start) });
     if (!rows.length) return;
     for (const row of rows) this.inflight.set(row, now);
     this.control.rpc.notify({ type: "thumbs", rows });
@@ -380,6 +440,7 @@ export class LabelerView {
     decodeThumbnail(msg, buffers).then((entry) => {
       this.inflight.delete(msg.row);
       this.images.set(msg.row, entry);
+      if (!this.inflight.size) this.prefetch(); // the next batch, until the page is in
       if (this.control.state.row === msg.row) this.paint();
       else this.paintGrid();
     });

@@ -112,6 +112,49 @@ test("accept without predictions says so and sends nothing", async () => {
   assert.equal(model.sentOf("accept").length, 0);
 });
 
+test("Shift+A accepts the solid suggestions, then moves to the next image", async () => {
+  const { kernel, control } = setup();
+  Object.assign(kernel.table[0], { suggest: [0.97, 0.097, 0.5], strength: ["solid", "solid", "faint"] });
+  await settle();
+  control.run({ type: "accept", next: true });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [1, 0, null]);
+  assert.equal(control.state.cursor, 1);
+  control.run({ type: "accept" });
+  await settle();
+  assert.equal(control.state.cursor, 1, "a alone stays (and, without predictions, writes nothing)");
+});
+
+test("undo moves to the image it changed and names it; nothing left says so", async () => {
+  const { kernel, notes, control } = setup();
+  await settle();
+  control.run({ type: "cycle", classIndex: 1 });
+  control.run({ type: "move", delta: 1, extend: false });
+  control.run({ type: "move", delta: 1, extend: false });
+  await settle();
+  control.run({ type: "undo" });
+  await settle();
+  assert.equal(control.state.cursor, 0, "back on the undone image");
+  assert.deepEqual(kernel.table[0].labels, [null, null, null]);
+  assert.deepEqual(notes.at(-1), ["Undone: img0.png (row 0) is back to cat ?, dog ?, owl ?.", false]);
+  control.run({ type: "undo" });
+  await settle();
+  assert.deepEqual(notes.at(-1), ["Nothing to undo.", false]);
+});
+
+test("moving on from the last image of the sample is the end: the view is told, the cursor stays", async () => {
+  const { control } = setup(3);
+  let ends = 0;
+  control.onEnd = () => ends++;
+  await settle();
+  control.run({ type: "move", delta: 1, extend: false });
+  control.run({ type: "move", delta: 1, extend: false });
+  assert.equal(ends, 0);
+  control.run({ type: "rest-negative" }); // labels the last image, then "next"
+  assert.equal(ends, 1);
+  assert.equal(control.state.cursor, 2);
+});
+
 test("ignored keys leave the last message; other actions clear it", async () => {
   const { notes, control } = setup();
   await settle();
@@ -146,7 +189,7 @@ test("the kernel hears where the cursor is, and online re-ranking keeps it there
   const { model, control } = setup();
   await settle();
   control.move(3, false);
-  control.select(2, false);
+  control.select(2, "only");
   assert.deepEqual(model.sentOf("cursor").map((m) => m.index), [3, 2]);
   model.traits.queue = [0, 1, 2, 19, 18, 17];
   control.queueChanged();
@@ -195,4 +238,76 @@ test("more like this: the queue starts at the current image, its neighbours foll
   assert.equal(control.state.cursor, 0);
   assert.equal(control.state.row, 4);
   assert.deepEqual(notes.at(-1), ["The 5 images most like this one follow it (→).", false]);
+});
+
+test("a view that renders again starts where the kernel last heard its cursor was", async () => {
+  const model = new FakeModel({ classes: CLASSES, queue: [5, 6, 7, 8], cursor: 2 });
+  const control = new LabelController(/** @type {any} */ (model), { rpc: new Rpc(() => {}), now: () => 0 });
+  assert.equal(control.state.cursor, 2);
+  assert.equal(control.state.row, 7);
+  const beyond = new LabelController(/** @type {any} */ (new FakeModel({ classes: CLASSES, queue: [5, 6], cursor: 9 })), { rpc: new Rpc(() => {}), now: () => 0 });
+  assert.equal(beyond.state.cursor, 1, "a cursor past the queue's end is clamped");
+});
+
+test("a re-pressed class key does not flip a label given before the cursor arrived", async () => {
+  const { kernel, notes, control } = setup();
+  kernel.table[0].labels = [1, null, 0];
+  await settle();
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [1, null, 0], "the first press keeps yes");
+  assert.match(notes.at(-1)?.[0] ?? "", /cat is already yes: press 1 again to change it/);
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, null, 0], "the second press in the visit cycles");
+  control.run({ type: "cycle", classIndex: 1 });
+  control.run({ type: "cycle", classIndex: 1 });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, 0, 0], "an unset class cycles from the first press");
+  control.run({ type: "cycle", classIndex: 2, click: true });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, 0, null], "a click on a toggle always cycles");
+  control.move(1, false);
+  control.move(-1, false);
+  await settle();
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.deepEqual(kernel.table[0].labels, [0, 0, null], "back on the image, a new visit holds again");
+});
+
+test("a restarted kernel never looks alive: unacknowledged edits stay unsaved, writing keys are refused", async () => {
+  const { model, kernel, notes, control } = setup();
+  await settle();
+  kernel.drop("annotate");
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  control.kernelGone("the notebook's kernel restarted");
+  assert.deepEqual(control.status(), { text: "kernel gone · 1 not saved", state: "gone" });
+  assert.match(notes.at(-1)?.[0] ?? "", /kernel is gone.*model and its predictions are gone/);
+  const sent = model.sent.length;
+  control.run({ type: "cycle", classIndex: 1 });
+  control.run({ type: "toggle", field: "exclude" });
+  control.run({ type: "undo" });
+  assert.deepEqual(model.sent.slice(sent).map((m) => m.type), [], "nothing was sent");
+  assert.deepEqual(kernel.table[0].labels, [null, null, null]);
+  assert.match(notes.at(-1)?.[0] ?? "", /^Not saved: The kernel is gone/);
+  assert.deepEqual(control.state.current?.labels, [1, null, null], "the refused keys changed nothing on screen");
+  control.run({ type: "move", delta: 1, extend: false });
+  assert.equal(control.state.cursor, 1, "looking around still works");
+  assert.match(notes.at(-1)?.[0] ?? "", /kernel is gone/, "a move does not clear what the view must keep saying");
+  assert.equal(control.status().state, "gone", "no timeout turns the lost edit into 'saved'");
+});
+
+test("a send that fails (the comm is closed) marks the kernel gone", async () => {
+  const { model, notes, control } = setup();
+  await settle();
+  model.send = () => {
+    throw new Error("Cannot send on a closed comm");
+  };
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.equal(control.status().state, "gone");
+  assert.match(control.gone ?? "", /closed comm/);
+  assert.deepEqual(control.status(), { text: "kernel gone · 1 not saved", state: "gone" }, "the edit is not saved");
+  assert.match(notes.at(-1)?.[0] ?? "", /^The kernel is gone/, "the message says why, not only that a send failed");
 });

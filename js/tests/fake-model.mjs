@@ -95,6 +95,8 @@ export class FakeKernel {
     /** @type {Message[]} requests it received (and did not drop) */
     this.received = [];
     this.cursor = 0; // where the view last said it was
+    /** @type {RowValues[][]} the rows' values before each annotation, for `undo` */
+    this.history = [];
     model.kernel = (msg) => this.answer(msg);
   }
 
@@ -116,6 +118,7 @@ export class FakeKernel {
     queueMicrotask(() => {
       if (msg.type === "labels") this.model.emit("msg:custom", { type: "labels", id: msg.id, rows: this.values(msg.rows) }, []);
       else if (msg.type === "annotate") {
+        this.history.push(this.values(msg.rows));
         for (const [field, value] of Object.entries(msg.changes)) {
           const i = this.classes.indexOf(field);
           if (i < 0 && field !== "exclude" && field !== "validation") {
@@ -130,6 +133,18 @@ export class FakeKernel {
         this.model.emit("msg:custom", { type: "ack", id: msg.id, rows: this.values(msg.rows) }, []);
       } else if (msg.type === "save") this.model.emit("msg:custom", { type: "saved", id: msg.id, path: "/tmp/x.csv" }, []);
       else if (msg.type === "cursor") this.cursor = msg.index;
+      else if (msg.type === "undo") {
+        const before = this.history.pop() ?? [];
+        for (const v of before) this.table[v.row] = v;
+        this.model.emit("msg:custom", { type: "ack", id: msg.id, rows: this.values(before.map((v) => v.row)) }, []);
+      }
+      else if (msg.type === "accept") {
+        // Solid suggestions of unset classes are written: yes above one half, no below.
+        const v = this.table[msg.row];
+        v.labels = v.labels.map((value, i) =>
+          value === null && v.strength?.[i] === "solid" ? Number((v.suggest?.[i] ?? 0) >= 0.5) : value);
+        this.model.emit("msg:custom", { type: "ack", id: msg.id, rows: this.values([msg.row]) }, []);
+      }
       else if (msg.type === "jump") this.jump(msg);
       else if (msg.type === "similar") {
         // The row, then the others from the far end of the table (the "nearest").

@@ -1,7 +1,7 @@
 // @ts-check
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BINDINGS, CLASS_LETTERS, MAX_KEYED_CLASSES, actionForKey, classKey, classKeysText, cycleValue, flagKey, helpText } from "../keymap.mjs";
+import { BINDINGS, CLASS_LETTERS, MAX_KEYED_CLASSES, actionForKey, classKey, classKeysText, cycleValue, flagKey, helpText, keyChanges } from "../keymap.mjs";
 
 const ctx = { nClasses: 3, columns: 5 };
 /**
@@ -22,6 +22,14 @@ test("Enter and Space go to the next image", () => {
   assert.deepEqual(key(" "), { type: "move", delta: 1, extend: false });
 });
 
+test("a class edit that moves keys says which", () => {
+  assert.equal(keyChanges(["cat", "dog", "owl", "bat"], ["cat", "owl", "bat"]), "owl 3 → 2, bat 4 → 3");
+  assert.equal(keyChanges(["cat", "dog"], ["cat", "dog", "owl"]), "", "adding at the end moves nothing");
+  assert.equal(keyChanges(["cat", "dog"], ["cat", "hound"]), "", "a renamed class keeps its place");
+  const many = Array.from({ length: 11 }, (_, i) => `c${i}`);
+  assert.equal(keyChanges(many, many.slice(1)).split(", ").at(-1), "c10 c → b");
+});
+
 test("letters map to flags, undo, accept; 0 is rest-negative; Esc leaves", () => {
   assert.deepEqual(key("x"), { type: "toggle", field: "exclude" });
   assert.deepEqual(key("X"), { type: "toggle", field: "exclude" });
@@ -31,6 +39,7 @@ test("letters map to flags, undo, accept; 0 is rest-negative; Esc leaves", () =>
   assert.deepEqual(key("z", { ctrlKey: true }), { type: "undo" });
   assert.deepEqual(key("Z", { metaKey: true }), { type: "undo" });
   assert.deepEqual(key("a"), { type: "accept" });
+  assert.deepEqual(key("A", { shiftKey: true }), { type: "accept", next: true });
   assert.deepEqual(key("Escape"), { type: "leave" });
   assert.deepEqual(key("z"), { type: "full" });
   assert.deepEqual(key("n"), { type: "similar" });

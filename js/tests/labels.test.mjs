@@ -32,14 +32,30 @@ test("moving clamps to the queue; shift extends the selection; clicks toggle it"
   assert.equal(state.cursor, 4);
   state.move(-1, true);
   assert.deepEqual(state.selectedRows(), [103, 104]);
-  state.select(1, true);
+  state.select(1, "toggle");
   assert.deepEqual(state.selectedRows(), [101, 103, 104]);
-  state.select(1, true);
+  state.select(1, "toggle");
   assert.deepEqual(state.selectedRows(), [103, 104]);
   state.select(2);
   assert.deepEqual(state.selectedRows(), [102]);
   assert.equal(state.row, 102);
   assert.equal(new LabelState().move(1), false);
+});
+
+test("Shift-click selects the range from the anchor; Esc clears a selection of several", () => {
+  const state = stateWith(20);
+  state.select(3);
+  state.select(7, "range");
+  assert.deepEqual(state.selectedRows(), [103, 104, 105, 106, 107]);
+  assert.equal(state.cursor, 7);
+  state.select(1, "range"); // the anchor stays where the plain click was
+  assert.deepEqual(state.selectedRows(), [101, 102, 103]);
+  state.select(10, "toggle");
+  state.select(12, "range"); // a Ctrl-click moves the anchor
+  assert.deepEqual(state.selectedRows(), [110, 111, 112]);
+  assert.equal(state.clearSelection(), true);
+  assert.deepEqual(state.selectedRows(), [112]);
+  assert.equal(state.clearSelection(), false, "nothing left to clear: Esc leaves the widget");
 });
 
 test("a class key cycles the class on every selected row, from the current row's value", () => {

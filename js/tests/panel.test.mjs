@@ -1,7 +1,20 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { acceptText, positionText, progressText, statsText } from "../panel.mjs";
+import { acceptText, positionText, probabilityText, progressText, statsText, suggestionView } from "../panel.mjs";
+
+test("a suggestion shows the value a press of a writes, and a probability that keeps its side of a threshold", () => {
+  assert.equal(probabilityText(0.097), "0.097", "0.097 must not read 0.10 and be written no");
+  assert.equal(probabilityText(0.0004), "<0.001");
+  assert.equal(probabilityText(0.9996), ">0.999");
+  assert.deepEqual(suggestionView(0.097, "solid"),
+    { write: 0, text: "a → no", prob: "p 0.097", title: "model p = 0.097: a press of a writes no" });
+  assert.equal(suggestionView(0.99, "solid").text, "a → yes");
+  assert.equal(suggestionView(0.01, "solid").write, 0, "a solid no and a solid yes no longer look the same");
+  assert.deepEqual(suggestionView(0.6, "faint"),
+    { write: null, text: "", prob: "p 0.600", title: "model p = 0.6: too uncertain, a leaves this class as it is" });
+  assert.deepEqual(suggestionView(null, "none"), { write: null, text: "", prob: "", title: "" });
+});
 
 test("the status says when the outfile is behind the journal, and never hides a failure", () => {
   assert.equal(statsText({ labels_per_minute: 12.34, export: { state: "exported", exported_at: 1, error: null } }),

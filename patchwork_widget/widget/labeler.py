@@ -52,6 +52,9 @@ class Labeler(anywidget.AnyWidget):
     notices = traitlets.List(traitlets.Unicode()).tag(sync=True)  # what the last class edit did
     sampled = traitlets.Dict().tag(sync=True)  # subset, order and count of the current queue
     progress = traitlets.Dict().tag(sync=True)  # labeled rows of the queue and of the table
+    # Queue position of the image on screen, as the kernel last heard it: a view that renders
+    # again (page reload, the cell's output shown again) starts there, not at the first image.
+    cursor = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, session: Session) -> None:
         super().__init__()
@@ -81,6 +84,7 @@ class Labeler(anywidget.AnyWidget):
         self.orders = [o.to_dict() for o in session.orders]
         self.queue = list(session.queue)
         self.sampled = dict(session.sampled)
+        self.cursor = session.cursor
         self._refresh_counts()
 
     def _on_event(self, event: SessionEvent) -> None:
@@ -96,6 +100,7 @@ class Labeler(anywidget.AnyWidget):
             self.revision += 1
         elif event.kind is EventKind.QUEUE:
             self.queue = list(self.session.queue)
+            self.cursor = self.session.cursor
             self.progress = navigation.progress(self.session)
         elif event.kind is EventKind.ONLINE:
             self._refresh_counts()
@@ -138,6 +143,7 @@ class Labeler(anywidget.AnyWidget):
             replies = [protocol.error_reply(msg_id, f"internal error: {err!r}")]
         for reply, reply_buffers in replies:
             self.send(reply, reply_buffers)
+        self.cursor = self.session.cursor  # a move, a jump, a sample or "more like this"
         kind = replies[0][0]["type"] if replies else None
         if kind == "ack":
             self._refresh_counts([values["row"] for values in replies[0][0]["rows"]])

@@ -139,11 +139,12 @@ def dark_theme(page: Page) -> Iterator[None]:
         page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
 
 
-def cycled(value: float | None) -> float | None:
-    """What one press of a class key makes of a value: ? -> yes -> no -> ?."""
+def first_press(value: float | None) -> float | None:
+    """What the first press of a class key after arriving on an image makes of a value:
+    ? -> yes; a value the class had when the cursor arrived stays (the second press cycles)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return 1.0
-    return 0.0 if value == 1 else None
+    return value
 
 
 def wait_saved(page: Page) -> None:

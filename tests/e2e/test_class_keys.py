@@ -2,7 +2,8 @@
 
 Classes 1-9 have the digits; the tenth and later have the letters no other action uses, in
 alphabetical order (b, c, d, ...). Each toggle shows its key and carries ``data-class`` and
-``data-key``; the help line lists the same keys.
+``data-key``; the help line lists the same keys. Removing a class moves the keys of the later
+ones, and the view says which.
 """
 
 from __future__ import annotations
@@ -75,4 +76,15 @@ def test_twelve_classes_labeled_by_keyboard_only(
     for i in range(N_IMAGES):
         assert table[i] == expected_labels(i), f"image {i} (row {queue[i]})"
     assert table[N_IMAGES] == [None] * len(CLASSES), "the image after the last one was labeled"
+
+    # Removing the second class moves the keys of the later ones: the view says which.
+    page.locator(".pw-class-select").select_option(label=CLASSES[1])
+    page.locator(".pw-remove").click()
+    page.locator(".pw-remove").click()  # the second click confirms
+    message = page.locator(".pw-message").filter(has_text="Keys changed: ")
+    message.wait_for()
+    said = message.inner_text()
+    moved = [f"{CLASSES[i]} {KEYS[i]} → {KEYS[i - 1]}" for i in range(2, len(CLASSES))]
+    assert ", ".join(moved) in said, said
+    assert toggles.evaluate_all("ts => ts.map(t => t.dataset.key)") == KEYS[:-1]
     assert_no_labeler_errors(page_log, jupyter_server.frontend)

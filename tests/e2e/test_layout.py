@@ -1,5 +1,9 @@
 """The labeler reflows in narrow windows: nothing clipped from 500 px up, light and dark.
 
+The grid fills the height beside the side panel (it was fixed at three rows, leaving ~40% of
+the widget empty at 1400 px), and an output too narrow to label (a side bar open beside a
+small window) shows one line saying so instead of a column of one-word controls.
+
 At 1400 px the side panel (large view, toggles) sits beside the grid; in a narrow output (900 px
 with JupyterLab's file browser open, 500 px) it moves below the grid. The large view grows with
 the output. The full-resolution viewer fits each width too. Screenshots of each width and theme,
@@ -58,6 +62,35 @@ def check_clipping(page: Page, name: str) -> None:
     assert not clipped["scrolls"], f"{name}: the labeler scrolls sideways"
 
 
+def check_grid_fills_height(page: Page, name: str) -> None:
+    """Beside the side panel, the grid leaves less than one row of it empty."""
+    sizes = page.evaluate("""() => {
+      const box = (s) => document.querySelector(s).getBoundingClientRect();
+      const cells = document.querySelectorAll('.pw-cell');
+      return { grid: box('.pw-grid').bottom, side: box('.pw-side').bottom,
+               cell: cells[0].getBoundingClientRect().height, cells: cells.length };
+    }""")
+    assert sizes["cells"] > 15, f"{name}: still three rows of five ({sizes})"
+    assert sizes["side"] - sizes["grid"] < sizes["cell"] + 4, f"{name}: the grid leaves a row empty ({sizes})"
+
+
+def check_too_narrow(page: Page, name: str) -> None:
+    """An output under 300 px shows the one-line hint and nothing else; wider, the labeler."""
+    root = page.locator(".pw-root")
+    page.evaluate("() => { document.querySelector('.pw-root').style.width = '200px'; }")
+    try:
+        hint = page.locator(".pw-narrow")
+        hint.wait_for(state="visible")
+        assert page.locator(".pw-bar").is_hidden() and page.locator(".pw-main").is_hidden()
+        box = hint.bounding_box()
+        assert box and box["height"] < 24, f"{name}: the hint is not one line ({box})"
+        screenshot(root, name)
+    finally:
+        page.evaluate("() => { document.querySelector('.pw-root').style.width = ''; }")
+    page.locator(".pw-narrow").wait_for(state="hidden")
+    assert page.locator(".pw-main").is_visible()
+
+
 def side_below_grid(page: Page) -> bool:
     side, grid = (page.locator(sel).bounding_box() for sel in (".pw-side", ".pw-grid"))
     assert side and grid
@@ -89,4 +122,7 @@ def check_widths(page: Page, frontend: str, theme: str) -> None:
         check_width(page, width, f"{width}px-{frontend}-{theme}")
         if width == 1400:
             assert not side_below_grid(page), "a wide output keeps the side panel beside the grid"
+            check_grid_fills_height(page, f"{width}px-{frontend}-{theme}")
+        if width == 500:
+            check_too_narrow(page, f"labeler-too-narrow-{frontend}-{theme}")
     assert side_below_grid(page), "a narrow output puts the side panel below the grid"

@@ -70,7 +70,7 @@ def test_build_train_and_sort_by_max_entropy(
     # The view says so once the kernel has answered the sample request (reading the queue at
     # once could run before the request was handled).
     page.locator(".pw-message", has_text="Sampled 50 images.").wait_for()
-    page.locator(".pw-suggest", has_text="model 0.").first.wait_for()
+    page.locator(".pw-suggest-p", has_text="p ").first.wait_for()
     queue = json.loads(kernel_exec(page, read_queue))
     assert queue != random_queue
     expected = json.loads(kernel_exec(
@@ -88,8 +88,9 @@ def test_build_train_and_sort_by_max_entropy(
 
 
 def check_accept_line(page: Page) -> None:
-    """The accept line says, from the kernel's suggestion strengths, what `a` writes for the
-    current image; one press writes exactly that."""
+    """The accept line and each toggle say, from the kernel's suggestion strengths, what `a`
+    writes for the current image before the press (the value, coloured as that state, with the
+    probability small); one press of Shift+A writes exactly that and moves on."""
     row = current_row(page)
     classes, values = json.loads(kernel_exec(
         page, f"print(json.dumps([widget.session.classes, widget.session.row_values([{row}])[0]]))"))
@@ -99,9 +100,25 @@ def check_accept_line(page: Page) -> None:
     said = "writes " + ", ".join(f"{'yes' if v else 'no'} {c}" for c, v in writes.items()) if writes else "writes nothing"
     expected = f"a: {said}" + (f"; leaves {', '.join(leaves)} (faint)" if leaves else "")
     assert page.locator(".pw-accept").inner_text() == expected
+    shown = page.locator(".pw-toggle").evaluate_all(
+        "ts => ts.map(t => [t.dataset.class, t.querySelector('.pw-suggest-write').textContent,"
+        " t.querySelector('.pw-suggest').dataset.write, getComputedStyle(t.querySelector('.pw-suggest-write')).color,"
+        " t.querySelector('.pw-suggest-p').textContent])")
+    colours = {}
+    for name, text, write, colour, prob in shown:
+        if name in writes:
+            value = "yes" if writes[name] else "no"
+            assert (text, write) == (f"a → {value}", str(int(writes[name]))), f"{name}: shows {text!r}"
+            colours.setdefault(value, set()).add(colour)
+        else:
+            assert text == "" and write == "", f"{name}: a leaves it, yet it shows {text!r}"
+        assert prob == "" or prob.startswith("p "), prob
+    if len(colours) == 2:
+        assert colours["yes"].isdisjoint(colours["no"]), f"yes and no look the same: {colours}"
     page.locator(".pw-position").click()  # the keys to the labeler
-    page.keyboard.press("a")
+    page.keyboard.press("Shift+A")
     wait_saved(page)
+    page.wait_for_function(f"() => document.querySelector('.pw-root').dataset.row !== '{row}'")
     page.wait_for_timeout(300)
     after = json.loads(kernel_exec(
         page, f"print(json.dumps({{c: (None if v != v else v) for c, v in widget.df.loc[{row}, {classes!r}].items()}}))"))

@@ -98,7 +98,7 @@ def test_label_by_keyboard_and_everything_is_saved(
     page.keyboard.press("2")
     page.keyboard.press("u")
     message = page.locator(".pw-message")
-    message.filter(has_text="Undone.").wait_for()
+    message.filter(has_text="Undone: ").wait_for()
     # Multi-select: this image and the next two get the same label in one action.
     page.keyboard.press("Shift+ArrowRight")
     page.keyboard.press("Shift+ArrowRight")

@@ -173,3 +173,14 @@ def test_team_arguments_reach_the_session_and_bad_ones_are_named(tmp_path, image
     w = PatchworkWidget(df, outfile=tmp_path / "c.csv", resolution="majority", claim_lease=60.0)
     assert w.session.store._resolution.rule == "majority" and w.session.claims.lease == 60.0
     w.close()
+
+
+def test_the_cursor_trait_keeps_where_the_view_was_for_a_view_that_renders_again(widget):
+    assert widget.labeler.cursor == 0
+    request(widget, {"type": "cursor", "id": "c:1", "index": 7})
+    assert widget.labeler.cursor == widget.session.cursor == 7
+    request(widget, {"type": "sample", "id": "c:2", "subset": {"kind": "all", "cls": None}, "order": "random", "count": 10})
+    assert widget.labeler.cursor == 0, "a new sample starts at its first image"
+    widget.session.cursor = 3  # a script moved it: the next queue event carries it
+    widget.sample(count=12)
+    assert widget.labeler.cursor == widget.session.cursor == 0

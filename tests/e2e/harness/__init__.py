@@ -32,6 +32,7 @@ from .driving import (
     kernel_status,
     notebook_cells_snapshot,
     open_notebook,
+    reload_notebook,
     run_all,
     screenshot,
     wait_for_kernel_output,
@@ -60,6 +61,6 @@ __all__ = [
     "KNOWN_PAGE_ERRORS", "REPO_ROOT", "VIEWPORT", "CellSnapshot", "CellSpec", "Frontend",
     "JupyterServer", "KernelError", "PageLog", "ServerPool", "artifacts_dir",
     "chromium_executable", "free_port", "isolated_env", "kernel_exec", "kernel_status",
-    "notebook_cells_snapshot", "open_notebook", "reset_artifact", "run_all", "safe_name",
+    "notebook_cells_snapshot", "open_notebook", "reload_notebook", "reset_artifact", "run_all", "safe_name",
     "screenshot", "start_server", "wait_for_kernel_output", "wait_kernel_idle", "write_notebook",
 ]

@@ -94,6 +94,26 @@ def open_notebook(page: Page, server: JupyterServer, name: str, timeout: float =
         page.wait_for_timeout(200)
 
 
+def reload_notebook(page: Page, server: JupyterServer, name: str, timeout: float = 90.0) -> None:
+    """Save the open notebook (so its widget outputs come back), reload the page and wait for
+    the notebook's kernel, the same one as before, to be idle again.
+
+    A widget view renders again after a reload only when the notebook was saved with its
+    output; the page's ``beforeunload`` prompt is accepted, or the reload would be cancelled.
+    """
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget;"
+        " return !!w && !!w.context && !w.context.model.dirty; }"
+    )
+    accept = lambda dialog: dialog.accept()  # noqa: E731 - a one-line dialog handler
+    page.on("dialog", accept)
+    try:
+        open_notebook(page, server, name, timeout=timeout)
+    finally:
+        page.remove_listener("dialog", accept)
+
+
 _RUN_ALL_START_JS = """() => {
   window.__pwRunAll = { done: false, ok: null, error: null };
   window.jupyterapp.commands.execute('notebook:run-all-cells').then(
