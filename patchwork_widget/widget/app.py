@@ -98,7 +98,7 @@ class PatchworkWidget(widgets.VBox):
             self.session.sample()
         self.labeler = Labeler(self.session)
         self.model_tab = ModelTab(self.session)
-        self.train_tab = TrainTab(self.session)
+        self.train_tab = TrainTab(self.session, build=self.model_tab.build_from_form)
         self.propagate_tab = PropagateTab(self.session)
         self.online_tab = OnlineTab(self.session)
         self.tabs = widgets.Tab(
