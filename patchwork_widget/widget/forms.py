@@ -78,7 +78,7 @@ class LazyFigure(widgets.VBox):
         title, x_label, y_label, labels, colors, x_range = self._spec
         x_scale = bqplot.LinearScale() if x_range is None else bqplot.LinearScale(min=x_range[0], max=x_range[1])
         scales = {"x": x_scale, "y": bqplot.LinearScale(min=0.0)}
-        self.lines = bqplot.Lines(x=self._data[0], y=self._data[1], scales=scales, labels=labels,
+        self.lines = bqplot.Lines(x=[], y=[], scales=scales, labels=labels,
                                   colors=colors, display_legend=True, marker="circle" if x_range is None else None)
         self._draw()
         axes = [bqplot.Axis(scale=scales["x"], label=x_label),
@@ -101,8 +101,11 @@ class LazyFigure(widgets.VBox):
     def _draw(self) -> None:
         assert self.lines is not None
         labels, colors = self._shown
+        x, ys = self._data
+        if len(x) == 1:  # bqplot squeezes a (series x 1) array into the wrong shape:
+            x, ys = np.repeat(x, 2), [np.repeat(v, 2) for v in ys]  # the point, twice
         with self.lines.hold_sync():
-            self.lines.x, self.lines.y = self._data
+            self.lines.x, self.lines.y = x, ys
             if labels:
                 self.lines.labels, self.lines.colors = labels, colors
 

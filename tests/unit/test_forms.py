@@ -40,3 +40,21 @@ def test_only_nan_gives_an_empty_figure():
 def test_mismatched_names_are_refused():
     with pytest.raises(ValueError, match="ys: got 2 series for 1 names"):
         finite_series([1], [[1.0], [2.0]], ["a"])
+
+
+def test_a_single_point_of_several_series_keeps_its_shape():
+    """bqplot squeezes a (series x 1) array to (series,), which it would read as one series."""
+    figure = LazyFigure("Loss", "epoch", "loss", ["train loss", "validation loss"], ["#111111", "#222222"])
+    figure.show()
+    figure.plot([1], [[0.7], [0.9]])
+    assert np.asarray(figure.lines.y).shape == (2, 2) and list(figure.lines.x) == [1, 1]
+    figure.plot([1], [[0.7], [math.nan]])
+    assert np.asarray(figure.lines.y).shape in ((2,), (1, 2))
+    assert figure.data[0].tolist() == [1.0] and len(figure.data[1]) == 1
+
+
+def test_a_single_point_given_before_the_figure_is_shown_is_drawn():
+    figure = LazyFigure("AUC", "images", "AUC", ["macro AUC"], ["#333333"])
+    figure.plot([12], [[0.93]])
+    figure.show()
+    assert list(figure.lines.x) == [12, 12] and np.asarray(figure.lines.y).ravel().tolist() == [0.93, 0.93]

@@ -75,10 +75,11 @@ def test_train_without_a_model_builds_the_model_tabs_model_first(widget):
     assert widget.session.loss.label_smoothing == pytest.approx(0.1)
 
 
-def test_a_build_that_fails_from_train_says_why_and_frees_the_button(widget, monkeypatch):
-    monkeypatch.setattr(widget.session, "features", None)  # no features, no extractor
+def test_a_build_that_fails_from_train_says_why_and_frees_the_button(widget):
+    widget.model_tab.kind.value, widget.model_tab.spec.value = "convnet", "64,q"  # no such layer
     widget.train_tab.train_button.click()
-    assert "Could not build a model: a model needs features" in widget.train_tab.status.value
+    assert "Could not build a model: bad token &#x27;q&#x27;" in widget.train_tab.status.value
+    assert "bad token &#x27;q&#x27;" in widget.model_tab.status.value
     assert not widget.train_tab.train_button.disabled and widget.session.job is None
 
 
