@@ -110,7 +110,7 @@ def test_online_mode_without_validation_rows_holds_some_out_and_logs_no_error(
                               "unlabeled = unlabeled[{n}:]".format(n=EVERY))
     page.get_by_text("labeled image(s) held out to measure the model").wait_for()
     points = json.loads(kernel_exec(
-        page, "print(json.dumps([float(v) for v in widget.online_tab.figure.data[1][0]]))"))
+        page, "import json; print(json.dumps([float(v) for v in widget.online_tab.figure.data[1][0]]))"))
     assert len(points) == ROUNDS and all(0.0 <= p <= 1.0 for p in points)
     page.wait_for_function(  # the chart drew its line
         "() => [...document.querySelectorAll('.bqplot .line')].some(p => (p.getAttribute('d') || '').length > 10)")
