@@ -191,24 +191,23 @@ class OnlineLearner:
         try:
             self.job = self.modeling.train(options.train, update_embeddings="embeddings" in needs,
                                      on_done=self._round_done,
-                                     runner=partial(self._train_round, self.worker))
+                                     runner=partial(self._train_round, self.worker, options.holdout))
         except ValueError as err:  # e.g. no training labels yet: wait for more
             logger.info("online round not started: %s", err)
             return
         self.images_since = 0
         self._started = time.perf_counter()
 
-    def _train_round(self, worker: RoundProcess | None, model: Any, request: RoundRequest,
-                     inputs: dict[str, Any], cancel: threading.Event, report: Report
-                     ) -> TrainingOutcome:
+    def _train_round(self, worker: RoundProcess | None, holdout: float, model: Any,
+                     request: RoundRequest, inputs: dict[str, Any], cancel: threading.Event,
+                     report: Report) -> TrainingOutcome:
         """A round, in the training thread: in ``worker`` or in this thread, with the
         validation AUC per class computed there too (not on the owner thread). Without labeled
-        validation rows, the options' ``holdout`` share of the labeled training images is held
-        out as validation rows of the round's snapshot."""
-        assert self.options is not None
+        validation rows, the ``holdout`` share of the labeled training images is held out as
+        validation rows of the round's snapshot."""
         snapshot = request.snapshot
         classes = snapshot_classes(snapshot)
-        held = holdout_mask(snapshot, classes, self.options.holdout)
+        held = holdout_mask(snapshot, classes, holdout)
         if held.any():
             snapshot = snapshot.copy()
             snapshot.loc[held, "validation"] = True
