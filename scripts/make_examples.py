@@ -15,9 +15,14 @@ Click the widget (or press Tab into it), then label with the keyboard: arrows mo
 digits 1-9 cycle a class (? → yes → no), `0` marks every unset class "no" and moves on,
 `x` exclude, `v` validation, `u` undo, Enter next, Esc leaves the widget.
 
-Once a few dozen images are labeled: **Model** → Build model, **Train** → Train (it runs in the
-background while you keep labeling), then sample by *max entropy* in the Label tab. The
-**Propagate** tab spreads your labels over a nearest-neighbour graph of the features."""),
+Mark some images as validation with `v` as you go (say one in five): they are held out to
+measure the model (the Train tab's validation loss, the Online tab's AUC and its stop rule).
+
+Once a few dozen images are labeled: **Train** → Train (it builds the model of the **Model**
+tab first, and runs in the background while you keep labeling), then sample by *max entropy* in
+the Label tab. The **Online** tab retrains after every few labeled images and re-ranks what
+comes next (with no validation images it holds out a share of yours by itself, and says so).
+The **Propagate** tab spreads your labels over a nearest-neighbour graph of the features."""),
     ("code", """from patchwork_widget import PatchworkWidget, prep_label_dataframe
 from patchwork_widget.datasets import default_demo_dir, demo_classes, demo_features, load_demo_dataset
 

@@ -66,7 +66,8 @@ class OnlineOptions:
     Attributes
     ----------
     every : int
-        Start a training round after this many new labels.
+        Start a training round after this many newly labeled images (an image counts once
+        however many of its classes were set; before this was counted in class cells).
     order : OrderChoice or str or dict
         The order the unlabeled part of the queue is re-ranked by after each round.
     explore : float
@@ -79,6 +80,12 @@ class OnlineOptions:
         Settings of each round; the model is warm-started from the previous round.
     stop : StopRule or dict
         When to stop by itself.
+    holdout : float
+        When no validation row holds a label, the share of the labeled training images each
+        round holds out as validation rows (chosen by a fixed hash of the row, so the same
+        images every round; the table is not changed), so the rounds have validation figures
+        and the AUC stop rules can fire. 0 turns it off (the figures are then missing). At most
+        0.5.
     """
 
     every: int = 20
@@ -88,6 +95,7 @@ class OnlineOptions:
     subset: Any = field(default_factory=lambda: Subset(SubsetKind.UNLABELED))
     train: Any = field(default_factory=TrainOptions)
     stop: Any = field(default_factory=StopRule)
+    holdout: float = 0.2
 
     CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
         "every": Param(Interval(int, 1, 100_000)),
@@ -98,6 +106,7 @@ class OnlineOptions:
                                bad=(3, "unlabeled", {"kind": "nope"}))),
         "train": Param(InstanceOf(TrainOptions)),
         "stop": Param(InstanceOf(StopRule)),
+        "holdout": Param(Interval(float, 0.0, 0.5)),
     }
 
     def __post_init__(self) -> None:

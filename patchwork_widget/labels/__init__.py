@@ -29,6 +29,8 @@ from .schema import (
 )
 from .store import LabelStore
 from .timing import (
+    cells_per_minute,
+    images_per_minute,
     labels_per_minute,
     time_per_annotator,
     time_per_class,
@@ -50,8 +52,10 @@ __all__ = [
     "StoreClosedError",
     "StoreTakenOverError",
     "add_class",
+    "cells_per_minute",
     "class_columns",
     "disagreements",
+    "images_per_minute",
     "journal_path",
     "krippendorff_alpha",
     "label_counts",

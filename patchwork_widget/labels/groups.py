@@ -62,3 +62,42 @@ def labeled_classes(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
     if not classes:
         return np.zeros(len(df), dtype=np.intp)
     return df[list(classes)].notna().to_numpy().sum(axis=1)
+
+
+# Knuth's multiplicative hash constant (2^32 / golden ratio): spreads consecutive row numbers
+# evenly over [0, 2^32), so a share of any run of rows is picked, the same one every time.
+_HASH = np.uint64(2654435761)
+
+
+def holdout_mask(df: pd.DataFrame, classes: list[str], share: float) -> np.ndarray:
+    """Training rows to hold out as validation rows when no validation row holds a label.
+
+    The pick depends on the row number alone (a fixed hash), so an image held out stays held
+    out as more are labeled; about ``share`` of the labeled training rows are picked. None is
+    picked when some validation row holds a label (the user's choice stands), when ``share``
+    is 0, or when the pick would take every labeled training row (nothing left to train on).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A label table (its ``exclude`` and ``validation`` flags and ``classes`` columns).
+    classes : list of str
+        The class columns.
+    share : float
+        In [0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        A boolean mask over the rows.
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"share must be in [0, 1); got {share!r}")
+    labeled = labeled_classes(df, classes) > 0
+    none = np.zeros(len(df), dtype=bool)
+    if share == 0.0 or (validation_mask(df) & labeled).any():
+        return none
+    rows = np.arange(len(df), dtype=np.uint64)
+    hashed = ((rows * _HASH) & np.uint64(0xFFFFFFFF)).astype(np.float64) / 2.0**32
+    mask = train_mask(df) & labeled & (hashed < share)
+    return none if mask.sum() == (train_mask(df) & labeled).sum() else mask

@@ -69,7 +69,7 @@ class TrainResult:
         One row per completed epoch (one row in all for L-BFGS): ``epoch`` (from 1), ``loss``,
         ``supervised_loss``, ``val_loss``, ``val_auc``, ``val_ece``, ``learning_rate``,
         ``seconds`` and, with FixMatch, ``fixmatch_loss`` and ``mask_fraction`` (epoch means);
-        L-BFGS adds ``iterations``. After calibration the last row's validation figures are
+        L-BFGS adds ``iterations`` and ``converged``. After calibration the last row's validation figures are
         those of the calibrated model.
     cancelled : bool
         True when the cancel event stopped training; the models then hold the weights of the
@@ -187,7 +187,8 @@ def _fit_lbfgs(models: PatchworkModels, rows: TrainingRows, features: np.ndarray
         logger.info("training cancelled")
         return TrainResult(pd.DataFrame(), True, 0, 1, Solver.LBFGS.value)
     record: Dict[str, float] = {"epoch": 1, "loss": found.loss, "supervised_loss": found.loss,
-                                "iterations": found.iterations, "learning_rate": math.nan}
+                                "iterations": found.iterations, "converged": found.converged,
+                                "learning_rate": math.nan}
     probs = _head_probs(models, features, rows.val_rows, options)
     record.update(_validate(models, probs, rows.labels[rows.val_rows], options))
     record["seconds"] = time.perf_counter() - start

@@ -133,7 +133,8 @@ class Session:
             model_imshape=Shape().check("model_imshape", model_imshape, True),
         )
         self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
-        self._labels_done = 0
+        self._images_done = 0  # images given at least one class value, per annotate call
+        self._cells_done = 0  # class values given (an image labeled for 11 classes: 11)
         self._seconds_spent = 0.0
         self._bookkeeping = threading.Lock()
         self._sampling = Sampling(self.context)
@@ -301,27 +302,38 @@ class Session:
             self.store.annotate(rows[0], changes, seconds=seconds)
         else:
             self.store.annotate_many(rows, changes, seconds=seconds)
-        given = 0
+        cells = images = 0
         if before is not None:
             after = self._cells(rows, classes).astype(float)
-            given = int(np.sum(~np.isnan(after) & (after != before)))
+            given = ~np.isnan(after) & (after != before)
+            cells, images = int(given.sum()), int(given.any(axis=1).sum())
         with self._bookkeeping:
             self.derived.labels_changed()
-            self._labels_done += given
+            self._images_done += images
+            self._cells_done += cells
             self._seconds_spent += seconds or 0.0
         self.claims.renew(self.queue[self.cursor:])
-        if given:
+        if images:
             if self.dispatcher.on_owner_thread:
-                self.online.labels_changed(given)
+                self.online.images_labeled(images)
             else:
-                self.dispatcher.post(lambda: self.online.labels_changed(given))
+                self.dispatcher.post(lambda: self.online.images_labeled(images))
         return rows
 
     def pace(self) -> dict[str, float | int | None]:
-        """Labels given in this session and labels per minute of on-screen time (L6)."""
+        """This session's labeling pace over on-screen time (L6): ``images`` (an image counts
+        once per annotate call that gave it a class value), ``cells`` (class values given),
+        ``seconds``, ``images_per_minute``, ``cells_per_minute`` (None before any seconds),
+        and ``labels_per_minute``, the same as ``images_per_minute`` (the key views read;
+        it counted cells before)."""
         minutes = self._seconds_spent / 60.0
-        rate = self._labels_done / minutes if minutes > 0 else None
-        return {"labels": self._labels_done, "seconds": self._seconds_spent, "labels_per_minute": rate}
+
+        def rate(count: int) -> float | None:
+            return count / minutes if minutes > 0 else None
+
+        return {"images": self._images_done, "cells": self._cells_done, "seconds": self._seconds_spent,
+                "images_per_minute": rate(self._images_done), "cells_per_minute": rate(self._cells_done),
+                "labels_per_minute": rate(self._images_done)}
 
     def undo(self) -> list[int]:
         """Revert the latest annotation; returns the rows it touched (empty if none)."""
@@ -577,9 +589,10 @@ class Session:
     # ------------------------------------------------------------------ online learning (A6)
     def start_online(self, options: OnlineOptions | Mapping[str, Any] | None = None,
                      *, runner: RoundRunner | str = RoundRunner.AUTO, **fields: Any) -> dict[str, Any]:
-        """Retrain in the background after every ``every`` new labels and re-rank the queue
-        (A6). Give :class:`~patchwork_widget.active.online.OnlineOptions` or its fields, e.g.
-        ``start_online(every=20, order="margin", explore=0.2, stop={"macro_auc": 0.95})``.
+        """Retrain in the background after every ``every`` newly labeled images and re-rank the
+        queue (A6). Give :class:`~patchwork_widget.active.online.OnlineOptions` or its fields,
+        e.g. ``start_online(every=20, order="margin", explore=0.2, stop={"macro_auc": 0.95})``.
+        Without labeled validation rows, rounds hold out ``holdout`` of the labeled images.
         ``runner`` says where rounds train (:class:`~.online.RoundRunner`: by default in a
         worker process when the session has features, else in a thread). Builds a default
         model if there is none. Returns :meth:`online_status`."""
@@ -596,9 +609,17 @@ class Session:
     def stop_online(self) -> None:
         self.online.stop()
 
+    def rerank_online(self) -> list[int]:
+        """Re-rank the queue after the cursor now, with the last round's model, and let online
+        mode re-rank it after later rounds (after "more like this", a jump or a new sample it
+        keeps the user's queue until this is called). Returns the queue."""
+        return self.online.rerank_now()
+
     def online_status(self) -> dict[str, Any]:
-        """State (off / running / paused / stopped), rounds done, labels since the model was
-        last updated, whether a round is training, why it stopped, and every round's figures."""
+        """State (off / running / paused / stopped), rounds done, images labeled since the
+        model was last updated (``images_since_update``), images the last round held out for
+        validation (``held_out``), whether the user's queue is kept (``queue_kept``), whether a
+        round is training, why it stopped, and every round's figures."""
         self.dispatcher.drain()
         return self.online.status()
 

@@ -1,11 +1,17 @@
 """Online active learning (A6, B3): the model keeps learning while the user labels.
 
-After every ``every`` new labels a training round starts in the background (warm-started: the
-same model trains on, on a snapshot of the table taken when the round starts). When the round's
+After every ``every`` newly labeled images (an image counts once however many classes it got)
+a training round starts in the background (warm-started: the same model trains on, on a
+snapshot of the table taken when the round starts). When no validation row of the snapshot
+holds a label, the round holds out ``holdout`` of the labeled training images as validation
+rows of its snapshot (:func:`~patchwork_widget.labels.groups.holdout_mask`: the same images
+every round; the table is not changed), so every round has validation figures. When the round's
 results are in place (on the owner thread, see :mod:`.background`), the round's validation
 figures are recorded, the stop rule is checked, and the unlabeled part of the queue after the
-cursor is re-ranked by the chosen order, with a share of random picks. Labels that arrive during
-a round count towards the next one. Nothing here blocks labeling.
+cursor is re-ranked by the chosen order, with a share of random picks, if online mode ranked
+that queue (or started on it): a queue the user set since (more like this, a jump, a new
+sample) is kept until :meth:`OnlineLearner.rerank_now`. Labels that arrive during a round count
+towards the next one. Nothing here blocks labeling.
 
 With pre-extracted features the rounds train in a worker process kept for the whole run
 (:mod:`.round_worker`), so training never competes with message handling for the kernel's GIL;
@@ -28,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from patchwork_widget.active.online import OnlineOptions
+from patchwork_widget.labels.groups import holdout_mask, labeled_classes, train_mask
 from patchwork_widget.options.checks import Choice, check_fields
 from patchwork_widget.session.background import Cancelled, Report, Task
 from patchwork_widget.session.context import SessionContext
@@ -36,6 +43,7 @@ from patchwork_widget.session.modeling import (
     Modeling,
     RoundRequest,
     TrainingOutcome,
+    snapshot_classes,
     train_and_predict,
 )
 from patchwork_widget.session.round_worker import RoundProcess
@@ -70,11 +78,21 @@ class OnlineRound:
     """Figures of one finished round."""
 
     round: int
-    labels: int  # labeled training rows the round saw
-    val_auc: float  # NaN without validation labels
+    images: int  # labeled training images the round trained on
+    val_auc: float  # NaN without labeled validation rows
     val_loss: float
     class_auc: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    held_out: int = 0  # labeled images held out as validation rows (none of the user's)
+
+
+@dataclass(frozen=True)
+class _Trained:
+    """What a round's training thread found besides the outcome (read by ``_round_done``)."""
+
+    class_auc: dict[str, float]
+    images: int
+    held_out: int
 
 
 class OnlineLearner:
@@ -90,12 +108,13 @@ class OnlineLearner:
         self.options: OnlineOptions | None = None
         self.state = OnlineState.OFF
         self.rounds: list[OnlineRound] = []
-        self.labels_since = 0  # labels given since the running model last saw the table
+        self.images_since = 0  # images labeled since the running model last saw the table
         self.reason = ""  # why it stopped
         self.job: Task | None = None
         self.worker: RoundProcess | None = None  # the run's worker process, if it has one
-        self._class_auc: dict[str, float] = {}  # of the last round, set where it trained
         self._thread_while_starting = True  # runner "auto": rounds need not wait for the worker
+        self._trained = _Trained({}, 0, 0)  # of the last round, set where it trained
+        self._ranked: list[int] = []  # the queue online mode may re-rank (it ranked or started on it)
         self._started = 0.0
 
     # ------------------------------------------------------------------ control
@@ -113,7 +132,8 @@ class OnlineLearner:
         elif list(model.classes) != ctx.classes:
             raise ValueError("the model was built for other classes: build it again (build_model)")
         self.options, self.state, self.reason = options, OnlineState.RUNNING, ""
-        self.rounds, self.labels_since = [], 0
+        self.rounds, self.images_since = [], 0
+        self._ranked = list(self.sampling.queue)  # the queue it starts on is its to re-rank
         if runner is RoundRunner.PROCESS or (runner is RoundRunner.AUTO and ctx.features is not None):
             self.worker = RoundProcess(ctx.features)
             self.worker.warm()
@@ -152,14 +172,14 @@ class OnlineLearner:
             raise ValueError(f"cannot {action} online learning: it is {self.state.value}")
 
     # ------------------------------------------------------------------ rounds
-    def labels_changed(self, count: int) -> None:
-        """``count`` labels were given (on the owner thread)."""
-        self.labels_since += count
+    def images_labeled(self, count: int) -> None:
+        """``count`` images were given class values (on the owner thread)."""
+        self.images_since += count
         self._maybe_start()
 
     def _maybe_start(self) -> None:
         if (self.state is OnlineState.RUNNING and self.options is not None
-                and self.labels_since >= self.options.every
+                and self.images_since >= self.options.every
                 and (self.job is None or self.job.done())):
             self._start_round()
 
@@ -174,25 +194,35 @@ class OnlineLearner:
         try:
             self.job = self.modeling.train(options.train, update_embeddings="embeddings" in needs,
                                      on_done=self._round_done,
-                                     runner=partial(self._train_round, self.worker))
+                                     runner=partial(self._train_round, self.worker, options.holdout))
         except ValueError as err:  # e.g. no training labels yet: wait for more
             logger.info("online round not started: %s", err)
             return
-        self.labels_since = 0
+        self.images_since = 0
         self._started = time.perf_counter()
 
-    def _train_round(self, worker: RoundProcess | None, model: Any, request: RoundRequest,
-                     inputs: dict[str, Any], cancel: threading.Event, report: Report
-                     ) -> TrainingOutcome:
+    def _train_round(self, worker: RoundProcess | None, holdout: float, model: Any,
+                     request: RoundRequest, inputs: dict[str, Any], cancel: threading.Event,
+                     report: Report) -> TrainingOutcome:
         """A round, in the training thread: in ``worker`` or in this thread, with the
-        validation AUC per class computed there too (not on the owner thread). While the
-        worker is still starting (loading TensorFlow takes seconds, more on a busy machine)
-        the round trains in this thread with runner ``auto``, so the first rounds need not
-        wait for it; with runner ``process`` every round waits for the worker."""
+        validation AUC per class computed there too (not on the owner thread). Without labeled
+        validation rows, the ``holdout`` share of the labeled training images is held out as
+        validation rows of the round's snapshot. While the worker is still starting (loading
+        TensorFlow takes seconds, more on a busy machine) the round trains in this thread with
+        runner ``auto``, so the first rounds need not wait for it; with runner ``process``
+        every round waits for the worker."""
+        snapshot = request.snapshot
+        classes = snapshot_classes(snapshot)
+        held = holdout_mask(snapshot, classes, holdout)
+        if held.any():
+            snapshot = snapshot.copy()
+            snapshot.loc[held, "validation"] = True
+        images = int((train_mask(snapshot) & (labeled_classes(snapshot, classes) > 0)).sum())
         in_worker = worker is not None and (worker.ready.is_set() or not self._thread_while_starting)
         run = worker.run if in_worker else train_and_predict
-        outcome = run(model, replace(request, class_auc=True), inputs, cancel, report)
-        self._class_auc = outcome.class_auc  # read by _round_done, posted after this returns
+        outcome = run(model, replace(request, snapshot=snapshot, class_auc=True), inputs, cancel, report)
+        # read by _round_done, posted after this returns
+        self._trained = _Trained(outcome.class_auc, images, int(held.sum()))
         return outcome
 
     def _round_done(self, task: Task) -> None:
@@ -212,17 +242,19 @@ class OnlineLearner:
             return
         history = result.history
         last = history.iloc[-1] if len(history) else {}
-        labels = int(self.context.store.counts[["train_positive", "train_negative"]].to_numpy().sum())
+        trained = self._trained
         self.rounds.append(OnlineRound(
-            round=len(self.rounds) + 1, labels=labels,
+            round=len(self.rounds) + 1, images=trained.images,
             val_auc=float(last.get("val_auc", math.nan)), val_loss=float(last.get("val_loss", math.nan)),
-            class_auc=self._class_auc, seconds=time.perf_counter() - self._started))
+            class_auc=trained.class_auc, seconds=time.perf_counter() - self._started,
+            held_out=trained.held_out))
         unlabeled = self._unlabeled()
         reason = self._stop_reason(unlabeled)
         if reason:
             self.stop(reason)
         else:
-            self.rerank(unlabeled)
+            if not self.queue_kept:
+                self.rerank(unlabeled)
             self._maybe_start()
         self._tell()
 
@@ -240,7 +272,6 @@ class OnlineLearner:
     def _unlabeled(self) -> np.ndarray:
         """The subset's unlabeled rows (a mask)."""
         from patchwork_widget.active.subsets import subset_mask
-        from patchwork_widget.labels.groups import labeled_classes
 
         ctx = self.context
         mask = subset_mask(ctx.df, ctx.classes, self.options.subset)
@@ -259,6 +290,7 @@ class OnlineLearner:
         candidates = self._unlabeled() if unlabeled is None else unlabeled.copy()
         candidates[np.asarray(keep, dtype=np.intp)] = False
         if not candidates.any():
+            self._ranked = list(sampling.queue)
             return sampling.queue
         picked = rank(self.options.order, candidates, self.options.count, rng=ctx.rng,
                       classes=ctx.classes, **sampling.order_inputs())
@@ -266,14 +298,36 @@ class OnlineLearner:
             picked = sampling.claim_ranked(picked, candidates, self.options.count,  # give way
                                            self.options.order)
         sampling.set_queue(keep + [int(r) for r in picked])
+        self._ranked = list(sampling.queue)
         return sampling.queue
+
+    @property
+    def queue_kept(self) -> bool:
+        """Whether the queue is the user's (set since online mode last ranked it: more like
+        this, a jump, a new sample), which rounds keep rather than re-rank."""
+        on = self.state in (OnlineState.RUNNING, OnlineState.PAUSED)
+        return on and self.sampling.queue != self._ranked
+
+    def rerank_now(self) -> list[int]:
+        """Re-rank the queue after the cursor with the model of the last round and let later
+        rounds re-rank it (the user hands a queue they set back to online mode)."""
+        if self.state not in (OnlineState.RUNNING, OnlineState.PAUSED):
+            raise ValueError(f"cannot re-rank: online learning is {self.state.value}")
+        if not self.rounds:
+            raise ValueError("cannot re-rank yet: no round has finished")
+        queue = self.rerank()
+        self._tell()
+        return queue
 
     # ------------------------------------------------------------------ reporting
     def status(self) -> dict[str, Any]:
         return {
             "state": self.state.value,
             "rounds": len(self.rounds),
-            "labels_since_update": self.labels_since,
+            "images_since_update": self.images_since,
+            "labels_since_update": self.images_since,  # the older key, read by views
+            "held_out": self.rounds[-1].held_out if self.rounds else 0,
+            "queue_kept": self.queue_kept,
             "training": self.job is not None and not self.job.done(),
             "runner": "thread" if self.worker is None else "process",
             # the worker process: None (no worker), "starting" (with runner "auto", rounds

@@ -120,7 +120,8 @@ class PatchworkWidget(widgets.VBox):
             self.session.sample()
         self.labeler = Labeler(self.session)
         self.model_tab = ModelTab(self.session, fixmatch=_fields(legacy, "fixmatch"))
-        self.train_tab = TrainTab(self.session, train=_fields(legacy, "train"))
+        self.train_tab = TrainTab(self.session, train=_fields(legacy, "train"),
+                                  build=self.model_tab.build_from_form)
         self.propagate_tab = PropagateTab(self.session)
         self.online_tab = OnlineTab(self.session)
         self.tabs = widgets.Tab(

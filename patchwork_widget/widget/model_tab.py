@@ -80,8 +80,12 @@ class ModelTab(widgets.VBox):
         self.convnet_fields.layout.display = "" if self.kind.value == HeadKind.CONVNET else "none"
         self.gamma.layout.display = "" if self.loss.value == LossKind.FOCAL else "none"
 
-    def build_model(self) -> None:
-        """Build the models from the form (the Build button)."""
+    def build_from_form(self) -> Any:
+        """Build the models the form describes and say so; returns them. Raises ValueError
+        (bad settings, no features). Building takes seconds (TensorFlow loads on the first
+        build): the button shows a busy state meanwhile."""
+        self.build.disabled, self.build.description = True, "Building…"
+        self.status.say("Building the model (TensorFlow loads on the first build)…")
         try:
             model = self.session.build_model(
                 finetune={
@@ -93,7 +97,16 @@ class ModelTab(widgets.VBox):
             )
         except ValueError as err:
             self.status.say(str(err), error=True)
-            return
+            raise
+        finally:
+            self.build.disabled, self.build.description = False, "Build model"
         params = model.fine_tuning.count_params() + model.output.count_params()
         self.status.say(f"Built: {params:,} trainable parameters for {len(model.classes)} classes.")
+        return model
 
+    def build_model(self) -> None:
+        """Build the models from the form (the Build button); an error is shown, not raised."""
+        try:
+            self.build_from_form()
+        except ValueError:
+            return

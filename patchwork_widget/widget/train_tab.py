@@ -2,13 +2,16 @@
 histograms as bqplot figures (W4; M3, M5).
 
 It never touches the Session from another thread: progress and the end of a run reach it as
-session events, on the kernel's thread.
+session events, on the kernel's thread. Train with no model yet builds one first (the Model
+tab's settings). An L-BFGS run (the automatic solver's choice for a pooling head on features)
+has no epochs: the tab says how the solve went instead of drawing a one-point loss curve.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
@@ -38,19 +41,43 @@ def group_shares(counts: list[np.ndarray]) -> list[np.ndarray]:
     return [c / c.sum() if c.sum() else c.astype(float) for c in counts]
 
 
-class TrainTab(widgets.VBox):
-    """Train the built model while labeling goes on; show how it did.
+def solver_summary(result: Any) -> str:
+    """What an L-BFGS run did, as a sentence (``result``: a
+    :class:`~patchwork_widget.models.TrainResult` with ``solver == "lbfgs"``)."""
+    last = result.history.iloc[-1]
+    iterations = int(last["iterations"])
+    done = (f"converged in {iterations} iteration(s)" if bool(last.get("converged", True))
+            else f"stopped at its limit of {iterations} iteration(s) before converging")
+    val = float(last.get("val_loss", math.nan))
+    val_text = (f"validation loss {val:.4f}" if math.isfinite(val)
+                else "no validation rows to measure it (mark some with v)")
+    return (f"L-BFGS (full batch): {done}; loss {float(last['loss']):.4f}, {val_text}. "
+            "Epochs, batches and the optimizer apply to the minibatch solver only.")
 
-    ``train`` holds ``TrainOptions`` fields the form does not show (e.g. ``augment`` from the
-    original GUI's keyword); they go into every run. The number fields' bounds are
-    ``TrainOptions``' declared limits (``TrainOptions.CONSTRAINTS``), so the form takes
-    exactly what a script may pass.
+
+class TrainTab(widgets.VBox):
+    """Train the model while labeling goes on; show how it did.
+
+    Parameters
+    ----------
+    session : Session
+    train : mapping, optional
+        ``TrainOptions`` fields the form does not show (e.g. ``augment`` from the original
+        GUI's keyword); they go into every run. The number fields' bounds are
+        ``TrainOptions``' declared limits (``TrainOptions.CONSTRAINTS``), so the form takes
+        exactly what a script may pass.
+    build : callable, optional
+        Called with no argument to build the model when Train is pressed before one exists
+        (the app passes the Model tab's form); raises ValueError when it cannot. By default
+        the session's default model (``session.build_model()``).
     """
 
-    def __init__(self, session: Session, train: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, session: Session, train: Mapping[str, Any] | None = None,
+                 build: Callable[[], Any] | None = None) -> None:
         self.session = session
         self.train_extra = dict(train or {})
         TrainOptions.from_dict(self.train_extra)  # a bad value fails here, not at the first run
+        self._build = session.build_model if build is None else build
         style, layout = FORM_STYLE, widgets.Layout(**FORM_LAYOUT)
 
         def field(kind: type, **kw: Any) -> Any:
@@ -129,7 +156,10 @@ class TrainTab(widgets.VBox):
         }
 
     def start(self) -> None:
-        """Start a training run in the background (the Train button)."""
+        """Start a training run in the background (the Train button); with no model yet,
+        build one first."""
+        if self.session.model is None and not self._build_first():
+            return
         try:
             self.session.train(self.options(), update_predictions=self.update_predictions.value,
                                update_embeddings=self.update_embeddings.value)
@@ -141,6 +171,20 @@ class TrainTab(widgets.VBox):
         self.progress.value = 0
         self.train_button.disabled, self.cancel_button.disabled = True, False
         self.status.say("Training…")
+
+    def _build_first(self) -> bool:
+        """Build the model Train needs (busy meanwhile); False, with the reason shown, if it
+        could not be built."""
+        self.train_button.disabled, self.train_button.description = True, "Building model…"
+        self.status.say("No model yet: building one with the Model tab's settings…")
+        try:
+            self._build()
+        except ValueError as err:
+            self.status.say(f"Could not build a model: {err}", error=True)
+            return False
+        finally:
+            self.train_button.disabled, self.train_button.description = False, "Train"
+        return True
 
     def _on_event(self, event: SessionEvent) -> None:
         if event.kind is EventKind.CLASSES:
@@ -160,10 +204,16 @@ class TrainTab(widgets.VBox):
                 self.progress.max, self.progress.value = epochs * steps, (epoch - 1) * steps + step
             return
         self.progress.max, self.progress.value = epochs * steps, epoch * steps
+        if "iterations" in logs:  # L-BFGS: one solve, no curve to draw (see _done)
+            self.loss_figure.layout.display = "none"
+            return
+        self.loss_figure.layout.display = ""
         self._history.append({"epoch": epoch, "loss": float(logs["loss"]), "val_loss": float(logs["val_loss"])})
         self.loss_figure.plot([h["epoch"] for h in self._history],
                               [[h["loss"] for h in self._history], [h["val_loss"] for h in self._history]])
-        self.status.say(f"Epoch {epoch}/{epochs}: loss {logs['loss']:.4f}, validation loss {logs['val_loss']:.4f}")
+        val = float(logs["val_loss"])
+        val_text = f"validation loss {val:.4f}" if math.isfinite(val) else "no validation rows"
+        self.status.say(f"Epoch {epoch}/{epochs}: loss {logs['loss']:.4f}, {val_text}")
 
     def _done(self, task: Any) -> None:
         self.train_button.disabled, self.cancel_button.disabled = False, True
@@ -175,8 +225,13 @@ class TrainTab(widgets.VBox):
             self.status.say(f"Training failed: {error}", error=True)
             return
         result = task.result()
-        done = "cancelled; kept the last completed epoch" if result.cancelled else "done"
-        self.status.say(f"Training {done}: {result.epochs_completed} epoch(s).")
+        if result.cancelled:
+            self.status.say(f"Training cancelled; kept the last completed epoch: "
+                            f"{result.epochs_completed} epoch(s).")
+        elif result.solver == "lbfgs":
+            self.status.say(f"Training done. {solver_summary(result)}")
+        else:
+            self.status.say(f"Training done: {result.epochs_completed} epoch(s) of minibatches.")
 
     def show_histogram(self) -> None:
         """Draw the output histograms of the chosen class, as shares of each group."""

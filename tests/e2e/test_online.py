@@ -68,3 +68,50 @@ def test_labeling_by_keyboard_while_the_model_keeps_learning(
     assert queue_after != queue_before  # the upcoming images were re-ranked
     page.locator(".pw-pace", has_text="model updated").wait_for()
     assert_no_labeler_errors(page_log, jupyter_server.frontend)
+
+
+ROUNDS = 3
+
+
+def unvalidated_cells(demo_dir: Path, outfile: Path) -> list[str]:
+    """A widget with 60 labeled images and no validation row."""
+    return [
+        demo_widget_source(demo_dir, outfile, labeled=60, validation_every=1)
+        + "for r in np.flatnonzero(widget.df['validation'].to_numpy()):\n"
+        "    widget.session.annotate(int(r), {'validation': False})\n"
+        "unlabeled = np.flatnonzero(widget.df[classes].isna().all(axis=1).to_numpy())\n"
+        "widget.sample({'kind': 'unlabeled'}, count=60)\n"
+        "widget",
+    ]
+
+
+@pytest.mark.e2e
+def test_online_mode_without_validation_rows_holds_some_out_and_logs_no_error(
+    jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
+) -> None:
+    """The Online tab on screen over three rounds, none of the user's rows for validation: the
+    rounds hold labeled images out, the AUC chart gets a point a round, and bqplot logs no
+    console error (it logged about ten a round when handed NaN)."""
+    outfile = jupyter_server.root_dir / f"{Path(notebook_name).stem}_labels.parquet"
+    write_notebook(jupyter_server.root_dir / notebook_name, unvalidated_cells(demo_dir, outfile))
+    open_notebook(page, jupyter_server, notebook_name)
+    run_all(page, jupyter_server, timeout=240)
+    wait_widget_ready(page)
+    page.get_by_role("tab", name="Online", exact=True).click()
+    every = page.locator(".widget-inline-hbox", has_text="retrain every (images)").locator("input")
+    every.fill(str(EVERY))
+    every.press("Enter")
+    page.get_by_role("button", name="Start", exact=True).click()
+    for done in range(1, ROUNDS + 1):
+        page.get_by_text(f"running: {done} round(s)").wait_for(timeout=180_000)
+        if done < ROUNDS:  # EVERY more images labeled "no" for every class, as `0` does
+            kernel_exec(page, "for r in unlabeled[:{n}]:\n"
+                              "    widget.session.annotate(int(r), {{c: 0 for c in classes}})\n"
+                              "unlabeled = unlabeled[{n}:]".format(n=EVERY))
+    page.get_by_text("labeled image(s) held out to measure the model").wait_for()
+    points = json.loads(kernel_exec(
+        page, "import json; print(json.dumps([float(v) for v in widget.online_tab.figure.data[1][0]]))"))
+    assert len(points) == ROUNDS and all(0.0 <= p <= 1.0 for p in points)
+    page.wait_for_function(  # the chart drew its line
+        "() => [...document.querySelectorAll('.bqplot .line')].some(p => (p.getAttribute('d') || '').length > 10)")
+    assert_no_labeler_errors(page_log, jupyter_server.frontend)

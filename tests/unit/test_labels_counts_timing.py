@@ -15,12 +15,15 @@ from patchwork_widget.labels import (
     COUNT_COLUMNS,
     LabelStore,
     add_class,
+    cells_per_minute,
+    images_per_minute,
     label_counts,
     labels_per_minute,
     merge_classes,
     prep_label_dataframe,
     remove_class,
     rename_class,
+    time_per_annotator,
     time_per_class,
     time_per_image,
     time_per_session,
@@ -189,13 +192,13 @@ def test_time_per_image() -> None:
 
 def test_time_per_class() -> None:
     expected = pd.DataFrame(
-        {"seconds": [9.0, 7.0, 2.0, 2.0], "labels": [3, 1, 0, 1]},
+        {"seconds": [9.0, 7.0, 2.0, 2.0], "cells": [3, 1, 0, 1]},
         index=pd.Index(["cat", "dog", "exclude", "fish"], name="field"),
     )
     pd.testing.assert_frame_equal(time_per_class(_history()), expected)
 
 
-def test_time_per_session_and_labels_per_minute() -> None:
+def test_time_per_session_counts_images_and_cells() -> None:
     out = time_per_session(_history())
     assert out.index.tolist() == ["s1", "s2"]
     assert out["user"].tolist() == ["ann", "bob"]
@@ -203,16 +206,32 @@ def test_time_per_session_and_labels_per_minute() -> None:
     assert out["end"].tolist() == [T0 + pd.Timedelta(minutes=2), T0 + pd.Timedelta(minutes=14)]
     assert out["seconds"].tolist() == [13.0, 7.0]
     assert out["annotations"].tolist() == [3, 3]
-    assert out["labels"].tolist() == [4, 1]
-    np.testing.assert_allclose(out["labels_per_minute"], [4 / (13 / 60), 1 / (7 / 60)])
-    assert labels_per_minute(_history()) == pytest.approx(15.0)
+    # s1: call 1 gives row 0 two cells (one image), call 2 rows 1 and 2 one each (two
+    # images), call 3 changes nothing; s2: only call 7 gives a cell (call 4 was undone)
+    assert out["images"].tolist() == [3, 1] and out["cells"].tolist() == [4, 1]
+    np.testing.assert_allclose(out["images_per_minute"], [3 / (13 / 60), 1 / (7 / 60)])
+    np.testing.assert_allclose(out["cells_per_minute"], [4 / (13 / 60), 1 / (7 / 60)])
+    assert images_per_minute(_history()) == pytest.approx(4 / (20 / 60))
+    assert cells_per_minute(_history()) == pytest.approx(15.0)
 
 
-def test_labels_per_minute_without_seconds_is_nan() -> None:
+def test_time_per_annotator_counts_images_and_cells() -> None:
+    out = time_per_annotator(_history())
+    assert out.index.tolist() == ["ann", "bob"]
+    assert out["images"].tolist() == [3, 1] and out["cells"].tolist() == [4, 1]
+    np.testing.assert_allclose(out["images_per_minute"], [3 / (13 / 60), 1 / (7 / 60)])
+
+
+def test_labels_per_minute_is_deprecated_and_keeps_counting_cells() -> None:
+    with pytest.warns(DeprecationWarning, match="images_per_minute"):
+        assert labels_per_minute(_history()) == pytest.approx(15.0)
+
+
+def test_the_pace_without_seconds_is_nan() -> None:
     history = _history()
     history["seconds"] = nan
-    assert np.isnan(labels_per_minute(history))
-    assert time_per_session(history)["labels_per_minute"].isna().all()
+    assert np.isnan(images_per_minute(history)) and np.isnan(cells_per_minute(history))
+    assert time_per_session(history)["images_per_minute"].isna().all()
 
 
 def test_timing_from_a_real_store(tmp_path: Path) -> None:
@@ -227,5 +246,6 @@ def test_timing_from_a_real_store(tmp_path: Path) -> None:
         time_per_image(history)["seconds"],
         pd.Series([4.0, 1.5, 2.5], index=pd.Index([0, 1, 2], name="row"), name="seconds"),
     )
-    assert time_per_class(history)["labels"].to_dict() == {"cat": 3, "dog": 1}
-    assert labels_per_minute(history) == pytest.approx(4 / (8 / 60))
+    assert time_per_class(history)["cells"].to_dict() == {"cat": 3, "dog": 1}
+    assert cells_per_minute(history) == pytest.approx(4 / (8 / 60))
+    assert images_per_minute(history) == pytest.approx(3 / (8 / 60))  # rows 0, 1 and 2

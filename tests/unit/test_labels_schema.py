@@ -397,3 +397,37 @@ def test_csv_export_neutralises_formulas_and_reads_back_the_true_names(tmp_path)
     with LabelStore.open(out) as store:
         assert store.df.columns.tolist()[3:] == classes and store.df["filepath"].tolist() == paths
         assert store.df.at[1, "+cat"] == 1.0
+
+
+# -- the automatic validation hold-out (online rounds without validation rows) -----------------
+
+
+def test_holdout_picks_a_stable_share_of_the_labeled_training_rows() -> None:
+    from patchwork_widget.labels.groups import holdout_mask
+
+    df = prep_label_dataframe([f"f{i}" for i in range(2000)], ["cat"])
+    df.loc[:999, "cat"] = 1.0
+    df.loc[10:19, "exclude"] = True
+    mask = holdout_mask(df, ["cat"], 0.2)
+    assert not mask[1000:].any() and not mask[10:20].any()  # labeled training rows only
+    assert 0.17 < mask[:1000].mean() < 0.23
+    df.loc[1000:1499, "cat"] = 0.0  # more labels: the rows held out before stay held out
+    later = holdout_mask(df, ["cat"], 0.2)
+    assert (later[:1000] == mask[:1000]).all() and later[1000:1500].any()
+
+
+def test_holdout_picks_nothing_when_the_user_chose_validation_rows_or_too_few() -> None:
+    from patchwork_widget.labels.groups import holdout_mask
+
+    df = prep_label_dataframe([f"f{i}" for i in range(100)], ["cat"])
+    df.loc[:49, "cat"] = 1.0
+    df.loc[60, "validation"] = True  # an unlabeled validation row: not a choice yet
+    assert holdout_mask(df, ["cat"], 0.2).any()
+    df.loc[60, "cat"] = 0.0
+    assert not holdout_mask(df, ["cat"], 0.2).any()
+    assert not holdout_mask(df.assign(validation=False), ["cat"], 0.0).any()
+    one = prep_label_dataframe(["a", "b"], ["cat"])
+    one.loc[0, "cat"] = 1.0
+    assert not holdout_mask(one, ["cat"], 0.9).any()  # row 0 is picked by any share: not all
+    with pytest.raises(ValueError, match=r"share must be in \[0, 1\); got 1.0"):
+        holdout_mask(df, ["cat"], 1.0)

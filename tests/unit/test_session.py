@@ -109,13 +109,16 @@ def test_undo_reverts_the_latest_annotation(session):
     assert session.df.at[7, "cat"] == 1.0
 
 
-def test_pace_counts_labels_per_minute_of_screen_time(session):
-    session.annotate(0, {"cat": 1, "dog": 0}, seconds=20.0)  # two labels
+def test_pace_counts_images_per_minute_of_screen_time(session):
+    session.annotate(0, {"cat": 1, "dog": 0}, seconds=20.0)  # one image, two cells
     session.annotate(0, {"cat": 1}, seconds=10.0)  # no change, time still spent
     session.annotate(1, {"exclude": True}, seconds=30.0)  # a flag is not a label
+    session.annotate([2, 3], {"dog": 1}, seconds=60.0)  # two images, two cells
     pace = session.pace()
-    assert pace["labels"] == 2 and pace["seconds"] == 60.0
-    assert pace["labels_per_minute"] == pytest.approx(2.0)
+    assert pace["images"] == 3 and pace["cells"] == 4 and pace["seconds"] == 120.0
+    assert pace["images_per_minute"] == pytest.approx(1.5)
+    assert pace["cells_per_minute"] == pytest.approx(2.0)
+    assert pace["labels_per_minute"] == pace["images_per_minute"]  # the key views read
 
 
 def test_accept_writes_only_confident_suggestions_on_unset_classes(session):

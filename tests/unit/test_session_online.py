@@ -52,10 +52,10 @@ def test_a_round_after_every_n_labels_then_the_queue_is_reranked_behind_the_curs
     session.cursor = 4
     on_screen = session.queue[:5 + KEEP_AHEAD]
     label(session, on_screen[:4])  # not yet a round: 4 < 5
-    assert session.online_status()["labels_since_update"] == 4 and not session.online_status()["training"]
+    assert session.online_status()["images_since_update"] == 4 and not session.online_status()["training"]
     label(session, [on_screen[4]])
     status = wait_round(session)
-    assert status["rounds"] == 2 and status["labels_since_update"] == 0
+    assert status["rounds"] == 2 and status["images_since_update"] == 0
     # the image on screen, the rows before it and the rest of its grid page stay
     assert session.queue[:5 + KEEP_AHEAD] == on_screen
     rest = session.queue[5 + KEEP_AHEAD:]
@@ -267,4 +267,129 @@ def test_the_online_tab_starts_pauses_and_shows_rounds(tmp_path, monkeypatch):
     tab.stop_button.click()
     assert not tab.start_button.disabled and "stopped by the user" in tab.status.value
     w.tabs.selected_index = 4
-    assert list(tab.figure.lines.x) == [r["labels"] for r in w.session.online_status()["history"]]
+    rounds = [r for r in w.session.online_status()["history"] if np.isfinite(r["val_auc"])]
+    assert list(tab.figure.data[0]) == [r["images"] for r in rounds]
+
+
+# -- issue 23: validation held out when none is labeled, images as the unit, the user's queue --
+
+
+@pytest.fixture
+def unvalidated(tmp_path) -> Session:
+    """Two classes, 40 labeled training images, no validation row."""
+    rng = np.random.default_rng(0)
+    cat = (np.arange(N) % 2).astype(float)
+    features = (np.stack([cat, 1 - cat], axis=1) * 3 + rng.normal(size=(N, 2))).astype(np.float32)
+    paths = [str(tmp_path / f"img_{i:04d}.png") for i in range(N)]
+    s = Session.open(prep_label_dataframe(paths, ["cat", "dog"]), outfile=tmp_path / "l.csv",
+                     features=features, seed=0)
+    for row in range(40):
+        s.annotate(row, {"cat": cat[row], "dog": 1.0 - cat[row]})
+    s.cat = cat
+    s.sample(count=60)
+    return s
+
+
+def label_both(session: Session, rows) -> None:
+    for row in rows:
+        session.annotate(int(row), {"cat": session.cat[row], "dog": 1.0 - session.cat[row]})
+
+
+def test_without_validation_rows_rounds_hold_out_the_same_labeled_images(unvalidated):
+    from patchwork_widget.labels.groups import holdout_mask
+
+    session = unvalidated
+    session.start_online(every=5, explore=0.0)
+    first = wait_round(session)
+    assert first["state"] == "running" and 0 < first["held_out"] < 40
+    assert np.isfinite(first["history"][0]["val_auc"])  # a figure for the chart and the rule
+    assert not session.df["validation"].any()  # the table is not changed
+    snapshot = session.df.copy()
+    held = holdout_mask(snapshot, session.classes, 0.2)
+    assert held.sum() == first["held_out"] and not held[40:].any()
+    label_both(session, range(40, 45))
+    second = wait_round(session)
+    later = holdout_mask(session.df.copy(), session.classes, 0.2)
+    assert (later[:40] == held[:40]).all()  # the same images each round
+    assert second["held_out"] == later.sum()
+
+
+def test_the_auc_stop_rule_fires_without_validation_rows(unvalidated):
+    unvalidated.start_online(every=5, stop={"macro_auc": 0.8})
+    status = wait_round(unvalidated)
+    assert status["state"] == "stopped" and "macro AUC" in status["reason"]
+
+
+def test_labeled_validation_rows_are_used_as_they_are(session):
+    session.start_online(every=5)
+    status = wait_round(session)
+    assert status["held_out"] == 0 and np.isfinite(status["history"][0]["val_auc"])
+
+
+def test_holdout_zero_leaves_the_figures_missing(unvalidated):
+    unvalidated.start_online(every=5, holdout=0.0)
+    status = wait_round(unvalidated)
+    assert status["held_out"] == 0 and np.isnan(status["history"][0]["val_auc"])
+    with pytest.raises(ValueError, match="holdout"):
+        unvalidated.start_online(every=5, holdout=0.6)
+
+
+def test_the_cadence_counts_images_not_class_cells(unvalidated):
+    session = unvalidated
+    session.start_online(every=3, explore=0.0)
+    wait_round(session)
+    label_both(session, range(40, 42))  # two images, four cells: not yet a round
+    status = session.online_status()
+    assert status["images_since_update"] == 2 and not status["training"]
+    assert status["labels_since_update"] == 2  # the old key, kept for views that read it
+    label_both(session, [42])
+    status = wait_round(session)
+    assert status["rounds"] == 2 and status["history"][-1]["images"] == 43 - status["held_out"]
+
+
+def test_a_queue_the_user_set_is_kept_until_re_ranked_on_request(session):
+    from patchwork_widget.session.navigation import more_like_this
+
+    session.start_online(every=5, explore=0.0, count=30)
+    wait_round(session)
+    mine = more_like_this(session, 200, count=20)
+    label(session, mine[:5])  # a round: the user's queue stays
+    status = wait_round(session)
+    assert status["rounds"] == 2 and session.queue == mine and status["queue_kept"]
+    session.rerank_online()  # the user hands it back
+    assert session.queue[:1 + KEEP_AHEAD] == mine[:1 + KEEP_AHEAD] and session.queue != mine
+    assert not session.online_status()["queue_kept"]
+    ranked = list(session.queue)
+    done = ranked[1 + KEEP_AHEAD:6 + KEEP_AHEAD]  # labeled past the kept page
+    label(session, done)
+    wait_round(session)
+    assert session.queue[:1 + KEEP_AHEAD] == ranked[:1 + KEEP_AHEAD]
+    assert not set(done) & set(session.queue[1 + KEEP_AHEAD:])  # online mode's queue: re-ranked
+
+
+def test_the_online_tab_says_what_it_holds_out_and_whose_queue_it_is(unvalidated, monkeypatch):
+    from patchwork_widget.session.navigation import more_like_this
+    from patchwork_widget.widget.online_tab import OnlineTab
+    from widget_comm import install
+
+    install(monkeypatch)
+    tab = OnlineTab(unvalidated)
+    tab.every.value = 5
+    assert tab.every.description == "retrain every (images)"
+    tab.start_button.click()
+    wait_round(unvalidated)
+    unvalidated.dispatcher.drain()
+    held = unvalidated.online_status()["held_out"]
+    assert "model updated 0 images ago" in tab.status.value
+    assert f"No labeled validation rows: {held} labeled image(s) held out" in tab.status.value
+    tab.show()
+    x, ys = tab.figure.data
+    assert len(x) == 1 and np.isfinite(ys[0]).all()
+    assert np.isfinite(np.asarray(tab.figure.lines.y, dtype=float)).all()
+    mine = more_like_this(unvalidated, 200, count=20)
+    label_both(unvalidated, mine[:5])
+    wait_round(unvalidated)
+    unvalidated.dispatcher.drain()
+    assert "Keeping your queue" in tab.status.value and not tab.rerank_button.disabled
+    tab.rerank_button.click()
+    assert unvalidated.queue != mine and "Keeping your queue" not in tab.status.value

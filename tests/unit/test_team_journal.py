@@ -281,8 +281,9 @@ def test_time_is_accounted_per_annotator(team) -> None:
     bob.annotate(4, {"dog": 1}, seconds=4.0)
     bob.undo()
     table = time_per_annotator(bob.history())
-    assert table.loc["ana"].tolist() == [1, 5.0, 2, 3, 36.0]
-    assert table.loc["bob"].tolist() == [1, 4.0, 1, 0, 0.0]  # undone: time spent, no label
+    # sessions, seconds, annotations, images, cells, images / min, cells / min
+    assert table.loc["ana"].tolist() == [1, 5.0, 2, 3, 3, 36.0, 36.0]
+    assert table.loc["bob"].tolist() == [1, 4.0, 1, 0, 0, 0.0, 0.0]  # undone: time spent, no label
 
 
 def test_a_widget_hears_another_annotators_labels_and_class_edits(postgres, tmp_path, base, team,  # noqa: F811

@@ -88,3 +88,58 @@ def test_a_fixed_input_extractor_trains_at_its_size_whatever_the_display_size(
     assert w.session.predictions.shape == (40, 1)
     assert w.session.thumbnails.options.size == (32, 32)
     w.close()
+
+
+def test_train_without_a_model_builds_the_model_tabs_model_first(widget):
+    assert widget.session.model is None
+    widget.model_tab.smoothing.value = 0.1  # the Model tab's form, not the library default
+    widget.train_tab.train_button.click()
+    assert widget.session.model is not None and "Built:" in widget.model_tab.status.value
+    assert widget.train_tab.train_button.description == "Train" and widget.train_tab.train_button.disabled
+    widget.session.job.result(timeout=120)
+    assert "Training done" in widget.train_tab.status.value
+    assert widget.session.loss.label_smoothing == pytest.approx(0.1)
+
+
+def test_a_build_that_fails_from_train_says_why_and_frees_the_button(widget):
+    widget.model_tab.kind.value, widget.model_tab.spec.value = "convnet", "64,q"  # no such layer
+    widget.train_tab.train_button.click()
+    assert "Could not build a model: bad token &#x27;q&#x27;" in widget.train_tab.status.value
+    assert "bad token &#x27;q&#x27;" in widget.model_tab.status.value
+    assert not widget.train_tab.train_button.disabled and widget.session.job is None
+
+
+def test_build_model_shows_a_busy_state_while_it_builds(widget):
+    seen = []
+    widget.model_tab.build.observe(lambda change: seen.append((change["name"], change["new"])),
+                                   names=["description", "disabled"])
+    widget.model_tab.build.click()
+    assert ("description", "Building…") in seen and ("disabled", True) in seen
+    assert widget.model_tab.build.description == "Build model" and not widget.model_tab.build.disabled
+
+
+def test_the_lbfgs_solver_says_what_it_did_instead_of_a_one_point_curve(widget):
+    widget.model_tab.build.click()
+    widget.train_tab.epochs.value = 10  # the automatic solver picks L-BFGS here: no epochs
+    widget.train_tab.train_button.click()
+    result = widget.session.job.result(timeout=120)
+    assert result.solver == "lbfgs"
+    iterations = int(result.history["iterations"].iloc[-1])
+    status = widget.train_tab.status.value
+    assert f"L-BFGS (full batch): converged in {iterations} iteration(s)" in status
+    assert "validation loss" in status and "epoch(s)" not in status
+    assert widget.train_tab.loss_figure.layout.display == "none"
+
+
+def test_minibatch_without_validation_rows_draws_only_the_training_loss(widget):
+    for row in range(0, 20, 4):
+        widget.session.annotate(row, {"validation": False})
+    widget.model_tab.build.click()
+    widget.train_tab.solver.value = "minibatch"
+    widget.train_tab.epochs.value = 3
+    widget.train_tab.train_button.click()
+    widget.session.job.result(timeout=120)
+    x, ys = widget.train_tab.loss_figure.data
+    assert list(x) == [1.0, 2.0, 3.0] and len(ys) == 1 and np.isfinite(ys[0]).all()
+    assert widget.train_tab.loss_figure.layout.display == ""
+    assert "no validation rows" in widget.train_tab.status.value or "Training done" in widget.train_tab.status.value
