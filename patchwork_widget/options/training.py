@@ -241,6 +241,11 @@ class TrainOptions:
         Batch size for validation predictions.
     seed : int or None
         Seed of the row sampler. Layer initialisation and dropout follow Keras' global seed.
+    single_label : bool or None
+        One label per image: a softmax output and the categorical cross-entropy (rows without
+        a "yes" masked out). None (default) decides from the labels when training starts: on
+        when every labeled row has exactly one "yes"
+        (:func:`patchwork_widget.labels.schema.one_label_per_row`).
     """
 
     solver: Solver = Solver.AUTO
@@ -264,6 +269,7 @@ class TrainOptions:
     fixmatch: FixMatchOptions = field(default_factory=FixMatchOptions)
     eval_batch_size: int = 256
     seed: Optional[int] = None
+    single_label: Optional[bool] = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -275,6 +281,9 @@ class TrainOptions:
         check_int("max_iter", self.max_iter, 1)
         if not isinstance(self.calibrate, bool):
             raise ValueError(f"calibrate must be True or False; got {self.calibrate!r}")
+        if self.single_label is not None and not isinstance(self.single_label, bool):
+            raise ValueError(f"single_label must be True, False or None (decide from the "
+                             f"labels); got {self.single_label!r}")
         check_int("batch_size", self.batch_size, 1)
         check_int("batches_per_epoch", self.batches_per_epoch, 1, allow_none=True)
         check_int("epochs", self.epochs, 1)
