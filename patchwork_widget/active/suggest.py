@@ -46,7 +46,8 @@ class Strength(str, enum.Enum):
 
 def _thresholds(value: Any, name: str, c: int, yes_side: bool) -> np.ndarray:
     """A threshold per class from a number or a sequence of ``c`` numbers: ``yes`` in
-    (0.5, 1], ``no`` in [0, 0.5)."""
+    (0.5, 1], ``no`` in [0, 0.5); in a sequence, NaN for none on that side (a class whose
+    precision could not be estimated: :mod:`patchwork_widget.active.thresholds`)."""
     scalar = isinstance(value, numbers.Real)
     if not scalar and (isinstance(value, (str, bytes)) or not isinstance(value, Sequence)
                        and not isinstance(value, np.ndarray)):
@@ -57,8 +58,9 @@ def _thresholds(value: Any, name: str, c: int, yes_side: bool) -> np.ndarray:
                          f"{len(values)} numbers")
     allowed = "(0.5, 1]" if yes_side else "[0, 0.5)"
     for v in values:
-        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-        if not ok or not ((0.5 < v <= 1.0) if yes_side else (0.0 <= v < 0.5)):
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and not math.isinf(v)
+        none = ok and not scalar and math.isnan(v)  # per class only: no suggestion
+        if not ok or not (none or ((0.5 < v <= 1.0) if yes_side else (0.0 <= v < 0.5))):
             raise ValueError(f"{name} thresholds must be numbers in {allowed}; got {v!r}")
     return np.asarray(values, dtype=np.float64)
 
@@ -114,7 +116,7 @@ def suggestions(probs: Any, labels: Any, has_positives: Any, yes: Any = DEFAULT_
         (C,): whether the model's training labels hold a positive of each class.
     yes, no : float or sequence of float
         Per-class thresholds: "yes" where ``p >= yes`` (``yes`` in (0.5, 1]), "no" where
-        ``p <= no`` (``no`` in [0, 0.5)).
+        ``p <= no`` (``no`` in [0, 0.5)); a per-class NaN: none on that side.
     single_label : bool
         One label per image: the row-wise rule of the module docstring (``no`` is unused).
     """

@@ -141,3 +141,9 @@ def test_single_label_skips_classes_labeled_no_and_keeps_per_class_thresholds():
 def test_single_label_is_checked():
     with pytest.raises(ValueError, match="single_label must be True or False; got 'yes'"):
         suggestions([0.5, 0.5], None, [True, True], single_label="yes")
+
+
+def test_a_per_class_nan_threshold_suggests_nothing_on_that_side():
+    got = suggestions([[0.99, 0.01, 0.99], [0.01, 0.99, 0.01]], None, [True] * 3,
+                      yes=[NAN, 0.9, 0.9], no=[0.1, NAN, 0.1])
+    np.testing.assert_array_equal(got, [[NAN, NAN, 1.0], [0.0, 1.0, 0.0]])
