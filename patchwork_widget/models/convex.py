@@ -223,3 +223,53 @@ def fit_multinomial(
     loss = data_loss(x @ kernel + bias) / scale
     return LogisticFit(kernel.astype(np.float32), bias.astype(np.float32), loss,
                        int(res.nit), bool(res.success))
+
+
+def out_of_fold(
+    x: np.ndarray,
+    labels: np.ndarray,
+    row_weights: Optional[np.ndarray] = None,
+    l2: float = 1.0,
+    single_label: bool = False,
+    folds: int = 5,
+    seed: int = 0,
+    max_iter: int = 500,
+) -> np.ndarray:
+    """Out-of-fold predictions of the labelled rows: each fold's rows predicted by the head
+    fitted (:func:`fit_logistic`, or :func:`fit_multinomial` with ``single_label``) on the
+    other folds. The held-out estimate the suggestion thresholds use when there are too few
+    validation labels (:mod:`patchwork_widget.active.thresholds`).
+
+    Parameters
+    ----------
+    x, labels, row_weights, l2, max_iter
+        As :func:`fit_logistic`.
+    single_label : bool
+        Softmax outputs (multinomial) instead of one sigmoid per class.
+    folds : int
+        At least 2; fewer rows than folds gives one row per fold.
+    seed : int
+        Seed of the rows' random split into folds.
+
+    Returns
+    -------
+    np.ndarray
+        (n, C) probabilities.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    n = len(x)
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2; got {folds!r}")
+    if n < 2:
+        raise ValueError(f"out-of-fold predictions need at least 2 labelled rows; got {n}")
+    w = np.ones(n) if row_weights is None else np.asarray(row_weights, dtype=np.float64)
+    which = np.random.default_rng(seed).permutation(n) % min(int(folds), n)
+    solve = fit_multinomial if single_label else fit_logistic
+    out = np.empty(y.shape)
+    for k in np.unique(which):
+        held = which == k
+        found = solve(x[~held], y[~held], w[~held], l2, max_iter=max_iter)
+        z = x[held] @ found.kernel.astype(np.float64) + found.bias
+        out[held] = softmax(z, axis=1) if single_label else expit(z)
+    return out

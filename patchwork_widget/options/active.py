@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchwork_widget.active.propagate import Method as PropagationMethod
-from patchwork_widget.active.registry import OrderChoice
+from patchwork_widget.active.registry import ORDERS, OrderChoice, online_orders
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.options.checks import Choice, check_int, check_number
 from patchwork_widget.options.training import TrainOptions
@@ -148,6 +148,10 @@ class OnlineOptions:
         check_int("count", self.count, 1)
         check_number("explore", self.explore, 0.0, 1.0)
         base = OrderChoice.parse(self.order)
+        if not ORDERS[base.name].online:
+            raise ValueError(f"order: {base.name!r} cannot re-rank an online round (a round "
+                             f"re-ranks unlabeled images); online orders: "
+                             f"{', '.join(online_orders())}")
         object.__setattr__(self, "order", OrderChoice(base.name, base.cls, float(self.explore)))
         if not isinstance(self.subset, Subset):
             object.__setattr__(self, "subset", Subset.from_dict(self.subset))

@@ -169,3 +169,21 @@ def test_minibatch_single_label_and_a_declared_mode_on_a_multi_hot_table(demo):
         TrainOptions(single_label="yes")
     with pytest.raises(ValueError, match="needs at least 2 classes"):
         build_models(["cat"], feature_shape=(4,), single_label=True)
+
+
+def test_out_of_fold_predictions_equal_refits_without_each_fold(wine):
+    from patchwork_widget.models.convex import fit_logistic, out_of_fold
+
+    x, t = wine
+    y = np.eye(3)[t]
+    for single in (True, False):
+        got = out_of_fold(x, y, l2=1.0, single_label=single, folds=4, seed=3)
+        which = np.random.default_rng(3).permutation(len(x)) % 4
+        held = which == 2
+        solve = fit_multinomial if single else fit_logistic
+        found = solve(x[~held], y[~held], l2=1.0)
+        z = x[held] @ found.kernel + found.bias
+        want = softmax(z, axis=1) if single else 1 / (1 + np.exp(-z))
+        np.testing.assert_allclose(got[held], want, atol=1e-5)
+    with pytest.raises(ValueError, match="folds must be an integer >= 2; got 1"):
+        out_of_fold(x, y, folds=1)
