@@ -6,9 +6,14 @@ written at or above it reaches ``target``, and the "no" threshold the highest ou
 the estimated precision of the "no" written at or below it does. The estimate comes from
 held-out predictions: the validation rows' when there are enough, else out-of-fold predictions
 of the training labels (:func:`patchwork_widget.models.convex.out_of_fold`). A precision is
-estimated as ``(right + 1/2) / (written + 1)`` (half a right and half a wrong pseudo-count), so a
-handful of held-out rows never reaches 0.95: a class with too few held-out rows past any
-threshold gets NaN, which suggests nothing on that side.
+estimated by the lower end of a one-sided 80% Jeffreys interval, ``Beta(right + 1/2,
+wrong + 1/2).ppf(0.2)`` (Brown, Cai and DasGupta 2001), so a handful of held-out rows never
+reaches 0.95: a class with too few held-out rows past any threshold gets NaN, which suggests
+nothing on that side.
+
+``target`` is meant per accepted row: a row takes a "yes" and up to C - 1 "no", so the "no"
+side of each class must reach ``1 - (1 - target) / C`` for the row's "no" together to keep
+the target; the "yes" side reaches ``target``.
 
 One label per image: the row's arg-max class is written "yes" and the rest "no" together, so a
 row is right exactly when its arg-max is. The threshold of class ``c`` applies to the rows whose
@@ -25,22 +30,25 @@ from typing import Any, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
+from scipy.stats import beta
 
 from patchwork_widget.options.checks import check_names
 
 __all__ = ["DEFAULT_TARGET", "QUALITY_COLUMNS", "choose_thresholds", "precision_at"]
 
 DEFAULT_TARGET = 0.95
+LEVEL = 0.8  # one-sided confidence of the precision estimate
 QUALITY_COLUMNS = ("yes_threshold", "yes_precision", "yes_coverage", "no_threshold",
                    "no_precision", "no_coverage", "heldout")
 
 
 def precision_at(right: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """For outcomes ``right`` (bool) sorted from the most to the least confident output: the
-    estimated precision of writing the first ``k`` of them, and ``k``, for k = 1..n."""
+    estimated precision (the lower end of a one-sided 80% Jeffreys interval) of writing the
+    first ``k`` of them, and ``k``, for k = 1..n."""
     hits = np.cumsum(np.asarray(right, dtype=np.float64))
     k = np.arange(1, len(hits) + 1, dtype=np.float64)
-    return (hits + 0.5) / (k + 1.0), k
+    return beta.ppf(1.0 - LEVEL, hits + 0.5, k - hits + 0.5), k
 
 
 def _side(scores: np.ndarray, right: np.ndarray, target: float, descending: bool,
@@ -77,7 +85,7 @@ def choose_thresholds(probs: Any, labels: Any, classes: Sequence[str],
     classes : sequence of str
         Class names, one per column.
     target : float
-        Precision to reach, in (0.5, 1).
+        Precision to reach per accepted row, in (0.5, 1) (see the module docstring).
     single_label : bool
         One label per image (see the module docstring).
 
@@ -116,7 +124,7 @@ def choose_thresholds(probs: Any, labels: Any, classes: Sequence[str],
             keep = ~np.isnan(y[:, j]) & ~np.isnan(p[:, j])
             pj, yj = p[keep, j], y[keep, j]
             yes = _side(pj, yj == 1, target, True, len(pj))
-            no = _side(pj, yj == 0, target, False, len(pj))
+            no = _side(pj, yj == 0, 1.0 - (1.0 - target) / len(classes), False, len(pj))
             rows.append([*yes, *no, int(keep.sum())])
     out = pd.DataFrame(rows, index=pd.Index(classes, name="class"), columns=QUALITY_COLUMNS)
     return out.astype({"heldout": int})

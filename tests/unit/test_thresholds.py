@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import beta
 
 from patchwork_widget.active.suggest import suggestions
 from patchwork_widget.active.thresholds import QUALITY_COLUMNS, choose_thresholds
@@ -12,21 +13,23 @@ from patchwork_widget.active.thresholds import QUALITY_COLUMNS, choose_threshold
 NAN = np.nan
 
 
+def lower(right, n):
+    return beta.ppf(0.2, right + 0.5, n - right + 0.5)
+
+
 def brute_force_yes(p, y, target):
     """The lowest distinct output above 0.5 whose "yes" at or above it reach the target."""
-    best = NAN
     for t in sorted(set(p[p > 0.5].tolist())):
         written = p >= t
-        precision = ((y[written] == 1).sum() + 0.5) / (written.sum() + 1)
-        if precision >= target:
+        if lower((y[written] == 1).sum(), written.sum()) >= target:
             return t
-    return best
+    return NAN
 
 
 def brute_force_no(p, y, target):
     for t in sorted(set(p[p < 0.5].tolist()), reverse=True):
         written = p <= t
-        if ((y[written] == 0).sum() + 0.5) / (written.sum() + 1) >= target:
+        if lower((y[written] == 0).sum(), written.sum()) >= target:
             return t
     return NAN
 
@@ -44,7 +47,7 @@ def test_thresholds_equal_a_brute_force_search_per_class():
     for j, name in enumerate("abc"):
         keep = ~np.isnan(y[:, j])
         want_yes = brute_force_yes(p[keep, j], y[keep, j], 0.95)
-        want_no = brute_force_no(p[keep, j], y[keep, j], 0.95)
+        want_no = brute_force_no(p[keep, j], y[keep, j], 1 - 0.05 / 3)  # a row's budget
         row = got.loc[name]
         assert (math.isnan(want_yes) and math.isnan(row.yes_threshold)) or \
             row.yes_threshold == want_yes
@@ -59,7 +62,7 @@ def test_thresholds_equal_a_brute_force_search_per_class():
 
 
 def test_too_few_heldout_rows_give_no_suggestion():
-    # five right "yes" estimate (5 + 0.5) / 6 = 0.917 < 0.95: cannot be estimated
+    # five right "yes": the lower end of the estimate is below 0.95
     p = np.array([[0.99], [0.98], [0.97], [0.96], [0.95]])
     got = choose_thresholds(p, np.ones((5, 1)), ["a"])
     assert math.isnan(got.loc["a", "yes_threshold"]) and got.loc["a", "yes_coverage"] == 0.0
