@@ -14,7 +14,7 @@ NAN = np.nan
 
 
 def lower(right, n):
-    return beta.ppf(0.2, right + 0.5, n - right + 0.5)
+    return beta.ppf(0.5, right + 0.5, n - right + 0.5)
 
 
 def brute_force_yes(p, y, target):
@@ -62,9 +62,9 @@ def test_thresholds_equal_a_brute_force_search_per_class():
 
 
 def test_too_few_heldout_rows_give_no_suggestion():
-    # five right "yes": the lower end of the estimate is below 0.95
-    p = np.array([[0.99], [0.98], [0.97], [0.96], [0.95]])
-    got = choose_thresholds(p, np.ones((5, 1)), ["a"])
+    # two right "yes": their estimated precision (0.90) is below 0.95
+    p = np.array([[0.99], [0.98]])
+    got = choose_thresholds(p, np.ones((2, 1)), ["a"])
     assert math.isnan(got.loc["a", "yes_threshold"]) and got.loc["a", "yes_coverage"] == 0.0
     out = suggestions([0.999], None, [True], yes=got["yes_threshold"].tolist(),
                       no=[0.1])
