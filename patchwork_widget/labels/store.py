@@ -12,10 +12,13 @@ file is kept current in the background (see :mod:`.autosave`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 import pandas as pd
@@ -23,11 +26,12 @@ import pandas as pd
 from patchwork_widget.options.checks import check_path
 
 from . import shutdown
-from .arguments import check_changes, check_rows, check_seconds
-from .autosave import check_delay
+from .arguments import check_changes, check_claim, check_rows, check_seconds
+from .autosave import ExportState, check_delay
+from .errors import check_usable
 from .exporting import Exports
+from .files import save_labels
 from .journal import Journal
-from .lifecycle import StoreFiles
 from .lock import WriterLock
 from .opening import Start, open_journal
 from .records import (
@@ -42,14 +46,14 @@ from .remote import RemoteChange, RemoteNews
 from .resolution import Resolution
 from .schema import check_table, validate_classes
 from .table import LiveTable, constant_grid, undo_grid
-from .work_split import WorkSplit
 
+log = logging.getLogger(__name__)
 
 #: Opening a journal with more pending actions than this folds them into the snapshot.
 COMPACT_AFTER = 20_000
 
 
-class LabelStore(StoreFiles, WorkSplit):
+class LabelStore:
     """A label table whose every change is durable before it is visible.
 
     Create with :meth:`open`. ``store.df`` is the live DataFrame (always the same
@@ -403,6 +407,174 @@ class LabelStore(StoreFiles, WorkSplit):
             self._undo.clear()
             self._acknowledged(action)
         self._news.deliver()
+
+    # -- work split (team journal; the server side is :mod:`.pg_claims`) ----------------
+
+    def claim(
+        self, candidates: Iterable[int], n: int, lease: float = 300.0, overlap: float = 0.0
+    ) -> list[int]:
+        """Up to ``n`` of ``candidates`` (row labels, in the order to label them) for this
+        annotator to label now, split from the other annotators' (team journal).
+
+        Rows another annotator holds an unexpired claim on are skipped; the rows handed
+        out are claimed for ``lease`` seconds (claim again to renew; a dead notebook's
+        claims expire, and close releases them). Up to ``overlap * n`` of them may be rows
+        exactly one other annotator holds, so that two label them (for agreement). With
+        the SQLite journal (one annotator) this is the first ``n`` candidates.
+
+        Raises
+        ------
+        ValueError
+            For an unknown row, a repeated row, or ``n``, ``lease``, ``overlap`` out of range.
+        """
+        n, lease, overlap = check_claim(n, lease, overlap)
+        candidates = list(candidates)
+        with self._lock:
+            self._check_writable()
+            if not candidates or n == 0:
+                return []
+            rows = check_rows(candidates, len(self._table.df)).tolist()
+            return self._journal.claim(rows, n, lease, overlap)
+
+    def release(self, rows: Iterable[int]) -> None:
+        """Give up this annotator's claims on ``rows`` (row labels) on a team journal, so
+        other annotators may be handed them at once rather than when the lease ends; rows
+        not claimed are ignored. Nothing to do with the SQLite journal.
+
+        Raises
+        ------
+        ValueError
+            For an unknown or repeated row.
+        """
+        rows = list(rows)
+        with self._lock:
+            self._check_writable()
+            if rows:
+                self._journal.release(check_rows(rows, len(self._table.df)).tolist())
+
+    # -- files and lifetime: export, compaction, close, takeover --------------------------
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store was opened with ``read_only=True``."""
+        return self._writer is None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the store no longer writes (closed, or taken over by a later open)."""
+        return self._closed
+
+    @property
+    def export_state(self) -> ExportState:
+        """Whether the export file at :attr:`path` holds every acknowledged change."""
+        return self._exports.state()
+
+    def wait_exported(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for :attr:`export_state` to be ``"exported"``."""
+        return self._exports.wait(timeout)
+
+    def export(self, path: str | os.PathLike | None = None) -> Path:
+        """Write the table atomically to ``path`` (default: the store's path); return it.
+
+        Writing the store's own path needs a writable store; another path does not.
+        """
+        target = self.path if path is None else Path(path)
+        if os.path.abspath(target) == os.path.abspath(self.path):
+            self._exports.write(self._snapshot, raise_errors=True)
+            return self.path
+        with self._lock:
+            self._check_open()
+            table = self._table.df.copy()
+        save_labels(table, target)
+        return target
+
+    def _snapshot(self) -> tuple[pd.DataFrame, int]:
+        """A copy of the table and its newest action, for an export of :attr:`path`."""
+        self._check_writable()
+        return self._table.df.copy(), self._last_action
+
+    def compact(self) -> None:
+        """Fold the actions since the last snapshot into a new snapshot.
+
+        Only when this store holds every action in the journal: a snapshot never covers
+        an action it did not apply (then nothing is written and a warning logged).
+        """
+        with self._lock:
+            self._check_writable()
+            if self._pending:
+                start = time.perf_counter()
+                if not self._journal.write_snapshot(
+                    self._resolution.latest_table(self._table.df), self._last_action,
+                    self._pending,
+                ):
+                    log.log(  # expected on a shared journal: others write on
+                        logging.INFO if self._journal.shared else logging.WARNING,
+                        "not compacting %s: it holds actions this store did not apply",
+                        self._journal.where,
+                    )
+                    return
+                log.info(
+                    "compacted %d actions into %s in %.2f s",
+                    self._pending, self._journal.where, time.perf_counter() - start,
+                )
+                self._pending = 0
+
+    def close(self, export: bool = True) -> None:
+        """Stop autosaving, export (unless ``export=False`` or already current), compact
+        and close the journal, and give up the writer lock; idempotent.
+
+        A store taken over by a later open only closes (the new store owns the files).
+        """
+        self._exports.stop_autosave()
+        self._journal.unwatch()  # before the lock: the listener may be waiting for it
+        try:
+            with self._lock:
+                writable = not (self._closed or self._taken_over or self.read_only)
+            if export and writable and not self._exports.current:
+                self._exports.write(self._snapshot, raise_errors=True)
+            with self._lock:
+                if writable and not self._closed:
+                    self.compact()
+        finally:
+            with self._lock:
+                if not self._closed:
+                    self._journal.close()
+                    self._closed = True
+            if self._writer is not None:
+                self._writer.release()
+            shutdown.forget(self)
+
+    def _stop_writing(self) -> None:
+        """Called when a later open in this process takes over: stop, write nothing more."""
+        self._journal.unwatch()
+        with self._lock:  # waits for a call in flight
+            self._taken_over = True
+        self._exports.stop_autosave()  # an export in progress finishes; no new one starts
+        with self._lock:
+            if not self._closed:
+                self._journal.close()
+                self._closed = True
+        shutdown.forget(self)
+        log.info("%s: taken over by a newer store on the same file", self.path)
+
+    def _check_open(self) -> None:
+        check_usable(self.path, closed=self._closed, taken_over=self._taken_over)
+
+    def _check_writable(self) -> None:
+        check_usable(
+            self.path, closed=self._closed, taken_over=self._taken_over, read_only=self.read_only
+        )
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""

@@ -1,10 +1,13 @@
 """The headless controller: everything the widget can do, as methods usable from a script.
 
 A :class:`Session` owns the label store (the one copy of the label table), the optional
-features or feature extractor, the sample queue, display thumbnails, and a
-:class:`~.derived.DerivedState` holding what is computed from the labels. Background work
-follows the rule of :mod:`.background`. The widget calls these methods and listens to the
-session's events (:meth:`Session.subscribe`); nothing else.
+features or feature extractor, display thumbnails, and a :class:`~.derived.DerivedState`
+holding what is computed from the labels, all in one :class:`~.context.SessionContext`; and
+four parts that receive that context: :class:`~.sampling.Sampling` (the queue),
+:class:`~.modeling.Modeling` (the model), :class:`~.propagation.Propagation` and
+:class:`~.online.OnlineLearner`. Its public methods are the parts' methods, delegated.
+Background work follows the rule of :mod:`.background`. The widget calls these methods and
+listens to the session's events (:meth:`Session.subscribe`); nothing else.
 """
 
 from __future__ import annotations
@@ -14,18 +17,22 @@ import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.active.propagate import Method
+from patchwork_widget.active.registry import OrderChoice
+from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels
 from patchwork_widget.labels.arguments import check_changes, check_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
-from patchwork_widget.options.active import ClassEdit, ClassEditKind
+from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
+from patchwork_widget.options.active import ClassEdit, ClassEditKind, OnlineOptions
 from patchwork_widget.options.checks import (
     check_array,
     check_int,
@@ -34,14 +41,18 @@ from patchwork_widget.options.checks import (
     check_seed,
 )
 from patchwork_widget.session.arguments import check_open_arguments
-from patchwork_widget.session.background import Dispatcher
+from patchwork_widget.session.background import Dispatcher, Task
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
+from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import DerivedState
-from patchwork_widget.session.events import EventKind, Listener, Listeners, SessionEvent
-from patchwork_widget.session.modeling import ModelMethods
-from patchwork_widget.session.online import OnlineLearner, OnlineMethods
-from patchwork_widget.session.propagation import PropagationMethods
-from patchwork_widget.session.sampling import SamplingMethods
+from patchwork_widget.session.events import EventKind, Listener, Listeners
+from patchwork_widget.session.modeling import Modeling, Progress, Runner
+from patchwork_widget.session.online import OnlineLearner, RoundRunner, online_options
+from patchwork_widget.session.propagation import Propagation
+from patchwork_widget.session.sampling import Sampling
+
+if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is built
+    from patchwork_widget.models import PatchworkModels
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +60,10 @@ FLAGS = ("exclude", "validation")
 DEFAULT_OUTFILE = "patchwork_labels.csv"
 
 
-class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
+_UNLABELED = Subset(SubsetKind.UNLABELED)
+
+
+class Session:
     """Labels, sampling and display for one labeling project.
 
     Parameters
@@ -104,24 +118,20 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
                                    finite=not isinstance(features, np.memmap))
         check_seed("seed", seed)
         check_int("num_channels", num_channels, 1)
-        self.store = store
-        self.claims = QueueClaims(store, claim_lease, claim_overlap)
-        self.features = features
-        self.feature_extractor = feature_extractor
-        self.thumbnails = ThumbnailCache(display)
-        self.queue: list[int] = []
-        self.cursor = 0  # position in the queue of the image on screen (the view reports it)
-        self.sampled: dict[str, Any] = {}  # the subset, order and count of the current queue
-        self.num_channels = num_channels
+        self.context = SessionContext(
+            store=store, derived=DerivedState(), dispatcher=Dispatcher(), listeners=Listeners(),
+            claims=QueueClaims(store, claim_lease, claim_overlap),
+            thumbnails=ThumbnailCache(display), rng=np.random.default_rng(seed),
+            features=features, feature_extractor=feature_extractor, num_channels=num_channels,
+        )
         self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
-        self.derived = DerivedState()
-        self.dispatcher = Dispatcher()
-        self.listeners = Listeners()
         self._labels_done = 0
         self._seconds_spent = 0.0
         self._bookkeeping = threading.Lock()
-        self._rng = np.random.default_rng(seed)
-        self.online = OnlineLearner(self)
+        self._sampling = Sampling(self.context)
+        self._modeling = Modeling(self.context)
+        self._propagation = Propagation(self.context)
+        self.online = OnlineLearner(self.context, self._sampling, self._modeling)
         store.on_remote_change(lambda change: self.dispatcher.post(lambda: self._remote_changed(change)))
 
     @classmethod
@@ -161,6 +171,43 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         )
         return cls(store, **kwargs)
 
+    # ------------------------------------------------------------------ what it holds
+    @property
+    def store(self) -> LabelStore:
+        return self.context.store
+
+    @property
+    def derived(self) -> DerivedState:
+        return self.context.derived
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.context.dispatcher
+
+    @property
+    def listeners(self) -> Listeners:
+        return self.context.listeners
+
+    @property
+    def claims(self) -> QueueClaims:
+        return self.context.claims
+
+    @property
+    def thumbnails(self) -> ThumbnailCache:
+        return self.context.thumbnails
+
+    @property
+    def features(self) -> np.ndarray | None:
+        return self.context.features
+
+    @property
+    def feature_extractor(self) -> Any:
+        return self.context.feature_extractor
+
+    @property
+    def num_channels(self) -> int:
+        return self.context.num_channels
+
     # ------------------------------------------------------------------ events
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call ``callback(event)`` on every :class:`SessionEvent` (on the owner thread);
@@ -168,7 +215,7 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         return self.listeners.add(callback)
 
     def _emit(self, kind: EventKind, **fields: Any) -> None:
-        self.listeners.emit(SessionEvent(kind, **fields))
+        self.context.emit(kind, **fields)
 
     # ------------------------------------------------------------------ the table
     @property
@@ -291,8 +338,6 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         suggestion for the others)."""
         return self.derived.positives_for(self.classes)
 
-
-
     # ------------------------------------------------------------------ classes (L3)
     def edit_classes(self, edit: ClassEdit | Mapping[str, Any]) -> list[str]:
         """Apply one class edit to the table (journaled) and carry every derived array over
@@ -335,6 +380,216 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
         else:
             self._emit(EventKind.LABELS, payload=list(change.annotators), source="remote")
 
+    # ------------------------------------------------------------------ the queue (Sampling)
+    @property
+    def queue(self) -> list[int]:
+        """The rows to label, in order."""
+        return self._sampling.queue
+
+    @queue.setter
+    def queue(self, rows: list[int]) -> None:
+        self._sampling.queue = rows
+
+    @property
+    def cursor(self) -> int:
+        """Position in the queue of the image on screen (the view reports it)."""
+        return self._sampling.cursor
+
+    @cursor.setter
+    def cursor(self, index: int) -> None:
+        self._sampling.cursor = index
+
+    @property
+    def sampled(self) -> dict[str, Any]:
+        """The subset, order and count of the current queue."""
+        return self._sampling.sampled
+
+    def sample(
+        self, subset: Subset | Mapping[str, Any] = _UNLABELED,
+        order: str | OrderChoice | Mapping[str, Any] = "random", count: int = 50,
+    ) -> list[int]:
+        """Fill the queue with ``count`` rows of ``subset`` in ``order`` (A1, A2).
+
+        ``order`` is an order name, an ``OrderChoice`` (name and class) or its dict form.
+        Sampling rows still to label (unlabeled, unlabeled for a class, partially labeled)
+        claims them in the store (see ``claim_lease``): on a team journal, rows other
+        annotators hold are replaced by the next ones in the order. The claims on the
+        previous queue's rows that the new queue does not claim are given up.
+        """
+        return self._sampling.sample(subset, order, count)
+
+    def claim_ranked(self, picked: Sequence[int], candidates: np.ndarray, count: int,
+                     order: str | OrderChoice | Mapping[str, Any]) -> list[int]:
+        """Claim ``count`` rows for this annotator (see ``claim_lease``): ``picked``, the
+        ranked rows of the ``candidates`` mask, with rows another annotator holds replaced
+        by the next ones ``order`` ranks. With the SQLite journal: ``picked`` itself."""
+        return self._sampling.claim_ranked(picked, candidates, count, order)
+
+    def set_queue(self, rows: Sequence[int]) -> None:
+        """Replace the queue (e.g. re-ranked after an online round) and tell the views."""
+        self._sampling.set_queue(rows)
+
+    @property
+    def orders(self) -> list[OrderChoice]:
+        """The orders available now (model-based ones once their arrays cover every class)."""
+        return self._sampling.orders
+
+    # ------------------------------------------------------------------ the model (Modeling)
+    @property
+    def job(self) -> Task | None:
+        """The latest training run (a background :class:`Task`), if any."""
+        return self._modeling.job
+
+    @property
+    def loss(self) -> LossOptions | None:
+        """The model's loss options, set by :meth:`build_model`."""
+        return self._modeling.loss
+
+    @property
+    def fixmatch(self) -> FixMatchOptions | None:
+        """The model's FixMatch options, set by :meth:`build_model`."""
+        return self._modeling.fixmatch
+
+    @property
+    def model(self) -> PatchworkModels | None:
+        return self._modeling.model
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """The Keras models built so far: feature_extractor, fine_tuning, output."""
+        return self._modeling.models
+
+    @property
+    def predictions(self) -> pd.DataFrame | None:
+        """Model outputs in [0, 1] per row, one column per class they cover (M5)."""
+        return self._modeling.predictions
+
+    @property
+    def embeddings(self) -> np.ndarray | None:
+        return self._modeling.embeddings
+
+    @property
+    def train_history(self) -> pd.DataFrame | None:
+        """Per-epoch figures of the last training run."""
+        return self._modeling.train_history
+
+    def set_predictions(self, predictions: pd.DataFrame) -> None:
+        """Use outputs in [0, 1] computed elsewhere: one row per table row, a column per class."""
+        self._modeling.set_predictions(predictions)
+
+    def build_model(
+        self,
+        finetune: FineTuneOptions | Mapping[str, Any] | None = None,
+        loss: LossOptions | Mapping[str, Any] | None = None,
+        fixmatch: FixMatchOptions | Mapping[str, Any] | None = None,
+    ) -> PatchworkModels:
+        """Build fine-tuning and output models for the current classes (the Model tab).
+
+        ``finetune``, ``loss`` and ``fixmatch`` are options from :mod:`patchwork_widget.options`
+        or dicts of their fields; None means the defaults.
+        """
+        return self._modeling.build_model(finetune, loss, fixmatch)
+
+    def train(
+        self,
+        options: TrainOptions | Mapping[str, Any] | None = None,
+        *,
+        progress: Progress | None = None,
+        update_predictions: bool = True,
+        update_embeddings: bool = False,
+        on_done: Callable[[Task], None] | None = None,
+        runner: Runner | None = None,
+    ) -> Task:
+        """Train the model in a background thread (M3); labeling goes on meanwhile.
+
+        ``options`` is a ``TrainOptions`` or a dict of its fields (the model's loss and
+        FixMatch choices are added). The run uses the labels as they are now. When it ends,
+        predictions for every row (and, with ``update_embeddings``, BADGE embeddings) are put
+        in place on this thread, then ``on_done(task)`` is called, also on this thread.
+        ``progress(epoch, step, logs)`` is called on this thread too. ``task.result()`` waits
+        for the :class:`~patchwork_widget.models.TrainResult` with everything in place.
+        ``runner`` trains elsewhere (online mode's worker process, see
+        :mod:`.round_worker`); by default :func:`~.modeling.train_and_predict` runs in the
+        thread.
+        """
+        return self._modeling.train(options, progress=progress,
+                                    update_predictions=update_predictions,
+                                    update_embeddings=update_embeddings, on_done=on_done,
+                                    runner=runner)
+
+    def update_predictions(self) -> pd.DataFrame:
+        """Predict every row with the current model and keep the result (M5)."""
+        return self._modeling.update_predictions()
+
+    def update_embeddings(self) -> np.ndarray:
+        """Penultimate features of every row (the fine-tuning model's output), for BADGE."""
+        return self._modeling.update_embeddings()
+
+    def histograms(self, bins: int = 20) -> dict[str, dict[str, np.ndarray]]:
+        """Output histograms per class the predictions cover, for train / validation positives
+        and negatives and unlabeled rows (M5)."""
+        return self._modeling.histograms(bins)
+
+    # ------------------------------------------------------------------ propagation (A4)
+    @property
+    def graph(self) -> Any:
+        """The symmetric, normalised kNN graph of the features (scipy sparse), once built."""
+        return self._propagation.graph
+
+    @property
+    def propagation(self) -> pd.DataFrame | None:
+        """Propagation scores in [0, 1] per row, one column per class they cover."""
+        return self._propagation.propagation
+
+    def build_graph(self, k: int = 10, temperature: float = 0.1, recall: float = 0.95) -> Any:
+        """The symmetric, normalised kNN graph of the features (cosine; exp(-d / temperature)),
+        its neighbours found with at least ``recall`` of the exact ones (measured while
+        building: ``graph.search`` reports it)."""
+        return self._propagation.build_graph(k, temperature, recall)
+
+    def propagate(self, method: Method | str = Method.ZHOU, alpha: float = 0.9,
+                  iterations: int = 20) -> pd.DataFrame:
+        """Spread the current labels over the graph: a score in [0, 1] per row and class.
+
+        ``method`` is ``"zhou"`` (closed form; ``alpha`` in (0, 1) weighs the graph against the
+        labels) or ``"bai"`` (``iterations`` clamped steps). The defaults were chosen by
+        measurement (docs/active_learning.md).
+        """
+        return self._propagation.propagate(method, alpha, iterations)
+
+    def pseudo_labels(self, threshold: float = 0.9) -> pd.DataFrame:
+        """Propagation scores as labels: 1 at >= threshold, 0 at <= 1 - threshold, else NaN;
+        rows' own labels are kept. Only classes the scores cover."""
+        return self._propagation.pseudo_labels(threshold)
+
+    # ------------------------------------------------------------------ online learning (A6)
+    def start_online(self, options: OnlineOptions | Mapping[str, Any] | None = None,
+                     *, runner: RoundRunner | str = RoundRunner.AUTO, **fields: Any) -> dict[str, Any]:
+        """Retrain in the background after every ``every`` new labels and re-rank the queue
+        (A6). Give :class:`~patchwork_widget.options.active.OnlineOptions` or its fields, e.g.
+        ``start_online(every=20, order="margin", explore=0.2, stop={"macro_auc": 0.95})``.
+        ``runner`` says where rounds train (:class:`~.online.RoundRunner`: by default in a
+        worker process when the session has features, else in a thread). Builds a default
+        model if there is none. Returns :meth:`online_status`."""
+        options = online_options(options, fields)  # checked before the session is touched
+        self.online.start(options, runner)
+        return self.online.status()
+
+    def pause_online(self) -> None:
+        self.online.pause()
+
+    def resume_online(self) -> None:
+        self.online.resume()
+
+    def stop_online(self) -> None:
+        self.online.stop()
+
+    def online_status(self) -> dict[str, Any]:
+        """State (off / running / paused / stopped), rounds done, labels since the model was
+        last updated, whether a round is training, why it stopped, and every round's figures."""
+        self.dispatcher.drain()
+        return self.online.status()
+
     # ------------------------------------------------------------------ images and files
     def thumbnail(self, row: int) -> bytes:
         """Encoded display image of ``row``; raises ``ImageReadError`` and records the row as
@@ -365,9 +620,7 @@ class Session(SamplingMethods, ModelMethods, PropagationMethods, OnlineMethods):
                              "cause": [causes[r] for r in rows]})
 
     def unreadable_mask(self) -> np.ndarray:
-        mask = np.zeros(len(self.df), dtype=bool)
-        mask[list(self.store.unreadable)] = True
-        return mask
+        return self.context.unreadable_mask()
 
     def save(self, path: str | os.PathLike | None = None) -> str:
         """Write the table atomically now (CSV or Parquet by extension); returns the path.

@@ -1,6 +1,6 @@
-"""The Session's model methods (M1-M5): build, train in the background, predict, embed.
+"""The Session's modeling part (M1-M5): build, train in the background, predict, embed.
 
-TensorFlow is imported only inside these methods, so a labeling-only Session never loads it.
+TensorFlow is imported only inside its methods, so a labeling-only Session never loads it.
 Training follows :mod:`.background`: the worker trains and predicts on a snapshot of the table
 taken when training starts; the history, predictions and embeddings are put in place on the
 owner thread, carried through any class edit made meanwhile.
@@ -24,12 +24,12 @@ from patchwork_widget.options import (
     TrainOptions,
 )
 from patchwork_widget.session.background import Report, Task, run_in_background
+from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import training_positives
 from patchwork_widget.session.events import EventKind
 
 if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is built
     from patchwork_widget.models import PatchworkModels, TrainResult
-    from patchwork_widget.session.core import Session
 
 Progress = Callable[[int, int, dict], None]
 
@@ -90,80 +90,83 @@ def train_and_predict(model: PatchworkModels, request: RoundRequest, inputs: dic
     return TrainingOutcome(result, probs, embeddings, class_auc)
 
 
-class ModelMethods:
-    """Mixed into :class:`~.core.Session`; uses its store, features and derived state."""
+class Modeling:
+    """The model of a Session: building, background training, outputs. Uses the context's
+    store, features and derived state (which holds the model)."""
 
-    job: Task | None = None
-    loss: LossOptions | None = None  # of the model, set by build_model
-    fixmatch: FixMatchOptions | None = None  # of the model, set by build_model
+    def __init__(self, context: SessionContext) -> None:
+        self.context = context
+        self.job: Task | None = None
+        self.loss: LossOptions | None = None  # of the model, set by build_model
+        self.fixmatch: FixMatchOptions | None = None  # of the model, set by build_model
 
     # ------------------------------------------------------------------ what exists
     @property
-    def model(self: Session) -> PatchworkModels | None:
-        return self.derived.model
+    def model(self) -> PatchworkModels | None:
+        return self.context.derived.model
 
     @property
-    def models(self: Session) -> dict[str, Any]:
+    def models(self) -> dict[str, Any]:
         """The Keras models built so far: feature_extractor, fine_tuning, output."""
-        return {} if self.derived.model is None else self.derived.model.as_dict()
+        model = self.context.derived.model
+        return {} if model is None else model.as_dict()
 
     @property
-    def predictions(self: Session) -> pd.DataFrame | None:
+    def predictions(self) -> pd.DataFrame | None:
         """Model outputs in [0, 1] per row, one column per class they cover (M5)."""
-        self.dispatcher.drain()
-        return self.derived.predictions
+        ctx = self.context
+        ctx.dispatcher.drain()
+        return ctx.derived.predictions
 
     @property
-    def embeddings(self: Session) -> np.ndarray | None:
-        return self.derived.embeddings
+    def embeddings(self) -> np.ndarray | None:
+        return self.context.derived.embeddings
 
     @property
-    def train_history(self: Session) -> pd.DataFrame | None:
+    def train_history(self) -> pd.DataFrame | None:
         """Per-epoch figures of the last training run."""
-        return self.derived.history
+        return self.context.derived.history
 
-    def set_predictions(self: Session, predictions: pd.DataFrame) -> None:
+    def set_predictions(self, predictions: pd.DataFrame) -> None:
         """Use outputs in [0, 1] computed elsewhere: one row per table row, a column per class."""
-        missing = [c for c in self.classes if c not in predictions.columns]
-        if missing or len(predictions) != len(self.df):
+        ctx = self.context
+        missing = [c for c in ctx.classes if c not in predictions.columns]
+        if missing or len(predictions) != len(ctx.df):
             raise ValueError(
-                f"predictions need one row per table row ({len(self.df)}) and a column per "
+                f"predictions need one row per table row ({len(ctx.df)}) and a column per "
                 f"class; got {len(predictions)} rows, missing columns {missing}"
             )
-        self.derived.set_predictions(predictions, self.derived.stamp(self.classes),
-                                     training_positives(self.df, self.classes))
-        self._emit(EventKind.DERIVED, source="predictions")
+        ctx.derived.set_predictions(predictions, ctx.derived.stamp(ctx.classes),
+                                     training_positives(ctx.df, ctx.classes))
+        ctx.emit(EventKind.DERIVED, source="predictions")
 
     # ------------------------------------------------------------------ build and train
     def build_model(
-        self: Session,
+        self,
         finetune: FineTuneOptions | Mapping[str, Any] | None = None,
         loss: LossOptions | Mapping[str, Any] | None = None,
         fixmatch: FixMatchOptions | Mapping[str, Any] | None = None,
     ) -> PatchworkModels:
-        """Build fine-tuning and output models for the current classes (the Model tab).
-
-        ``finetune``, ``loss`` and ``fixmatch`` are options from :mod:`patchwork_widget.options`
-        or dicts of their fields; None means the defaults.
-        """
+        """Implements ``Session.build_model`` (documented there)."""
+        ctx = self.context
         head = _options(FineTuneOptions, finetune)  # validated before TensorFlow is loaded
         loss_options, fixmatch_options = _options(LossOptions, loss), _options(FixMatchOptions, fixmatch)
-        if self.features is None and self.feature_extractor is None:
+        if ctx.features is None and ctx.feature_extractor is None:
             raise ValueError("a model needs features or a feature_extractor; the session has neither")
         self._check_not_training()
         from patchwork_widget import models as m
 
-        self.derived.model = m.build_models(
-            self.classes,
-            feature_shape=None if self.features is None else self.features.shape[1:],
-            extractor=None if self.features is not None else self.feature_extractor,
+        ctx.derived.model = m.build_models(
+            ctx.classes,
+            feature_shape=None if ctx.features is None else ctx.features.shape[1:],
+            extractor=None if ctx.features is not None else ctx.feature_extractor,
             options=head,
         )
         self.loss, self.fixmatch = loss_options, fixmatch_options
-        return self.derived.model
+        return ctx.derived.model
 
     def train(
-        self: Session,
+        self,
         options: TrainOptions | Mapping[str, Any] | None = None,
         *,
         progress: Progress | None = None,
@@ -172,29 +175,20 @@ class ModelMethods:
         on_done: Callable[[Task], None] | None = None,
         runner: Runner | None = None,
     ) -> Task:
-        """Train the model in a background thread (M3); labeling goes on meanwhile.
-
-        ``options`` is a ``TrainOptions`` or a dict of its fields (the model's loss and
-        FixMatch choices are added). The run uses the labels as they are now. When it ends,
-        predictions for every row (and, with ``update_embeddings``, BADGE embeddings) are put
-        in place on this thread, then ``on_done(task)`` is called, also on this thread.
-        ``progress(epoch, step, logs)`` is called on this thread too. ``task.result()`` waits
-        for the :class:`~patchwork_widget.models.TrainResult` with everything in place.
-        ``runner`` trains elsewhere (online mode's worker process, see
-        :mod:`.round_worker`); by default :func:`train_and_predict` runs in the thread.
-        """
-        self.dispatcher.drain()
-        model = self.derived.model
-        if model is None or list(model.classes) != self.classes:
+        """Implements ``Session.train`` (documented there)."""
+        ctx = self.context
+        ctx.dispatcher.drain()
+        model = ctx.derived.model
+        if model is None or list(model.classes) != ctx.classes:
             raise ValueError("build a model for the current classes first (build_model)")
         self._check_not_training()
-        if update_embeddings and self.features is None:
+        if update_embeddings and ctx.features is None:
             raise ValueError("BADGE embeddings need pre-extracted features (features=...)")
         train_options = replace(_options(TrainOptions, options), loss=self.loss,
                                 fixmatch=self.fixmatch)
-        stamp = self.derived.stamp(self.classes)
-        snapshot = self.store.copy(["filepath", "exclude", "validation", *self.classes])
-        unreadable = self.unreadable_mask()
+        stamp = ctx.derived.stamp(ctx.classes)
+        snapshot = ctx.store.copy(["filepath", "exclude", "validation", *ctx.classes])
+        unreadable = ctx.unreadable_mask()
         snapshot.loc[unreadable, "exclude"] = True  # never trained or validated on
         inputs = self._model_inputs()
         request = RoundRequest(snapshot, train_options, update_predictions, update_embeddings)
@@ -203,75 +197,78 @@ class ModelMethods:
             return (runner or train_and_predict)(model, request, inputs, cancel, report)
 
         def apply(outcome: TrainingOutcome) -> TrainResult:
-            self.derived.history = outcome.result.history
+            ctx.derived.history = outcome.result.history
             if outcome.probs is not None:
                 probs = outcome.probs.astype(float)
-                probs[unreadable | self.unreadable_mask()] = np.nan  # no output: no suggestion
+                probs[unreadable | ctx.unreadable_mask()] = np.nan  # no output: no suggestion
                 frame = pd.DataFrame(probs, columns=list(stamp.classes), index=snapshot.index)
-                self.derived.set_predictions(frame, stamp,
+                ctx.derived.set_predictions(frame, stamp,
                                              training_positives(snapshot, stamp.classes))
             if outcome.embeddings is not None:
-                self.derived.set_embeddings(outcome.embeddings)
-            self._emit(EventKind.DERIVED, source="train")
+                ctx.derived.set_embeddings(outcome.embeddings)
+            ctx.emit(EventKind.DERIVED, source="train")
             return outcome.result
 
         def on_progress(step: tuple) -> None:
             if progress is not None:
                 progress(*step)
-            self._emit(EventKind.PROGRESS, payload=step, source="train")
+            ctx.emit(EventKind.PROGRESS, payload=step, source="train")
 
         def on_end(task: Task) -> None:
-            self._emit(EventKind.TASK_END, task=task, source="train")
+            ctx.emit(EventKind.TASK_END, task=task, source="train")
             if on_done is not None:
                 on_done(task)
 
-        self.job = run_in_background("train", self.dispatcher, work, apply,
+        self.job = run_in_background("train", ctx.dispatcher, work, apply,
                                      on_progress=on_progress, on_end=on_end)
         return self.job
 
-    def _check_not_training(self: Session) -> None:
+    def _check_not_training(self) -> None:
         if self.job is not None and not self.job.done():
             raise ValueError("a training run is going; cancel it or wait for it")
 
     # ------------------------------------------------------------------ outputs
-    def update_predictions(self: Session) -> pd.DataFrame:
+    def update_predictions(self) -> pd.DataFrame:
         """Predict every row with the current model and keep the result (M5)."""
         from patchwork_widget import models as m
 
-        model = self.derived.model
+        ctx = self.context
+        model = ctx.derived.model
         if model is None:
             raise ValueError("no model yet: build and train one first")
-        if list(model.classes) != self.classes:
+        if list(model.classes) != ctx.classes:
             raise ValueError("the model was built for other classes: build it again and train")
-        self.set_predictions(m.predict(model, self.df, **self._model_inputs()))
-        return self.derived.predictions
+        self.set_predictions(m.predict(model, ctx.df, **self._model_inputs()))
+        return ctx.derived.predictions
 
-    def update_embeddings(self: Session) -> np.ndarray:
+    def update_embeddings(self) -> np.ndarray:
         """Penultimate features of every row (the fine-tuning model's output), for BADGE."""
-        model = self.derived.model
-        if model is None or self.features is None:
+        ctx = self.context
+        model = ctx.derived.model
+        if model is None or ctx.features is None:
             raise ValueError("BADGE embeddings need a model trained on pre-extracted features")
-        self.derived.set_embeddings(np.asarray(
-            model.fine_tuning.predict(self.features, batch_size=1024, verbose=0)))
-        self._emit(EventKind.DERIVED, source="embeddings")
-        return self.derived.embeddings
+        ctx.derived.set_embeddings(np.asarray(
+            model.fine_tuning.predict(ctx.features, batch_size=1024, verbose=0)))
+        ctx.emit(EventKind.DERIVED, source="embeddings")
+        return ctx.derived.embeddings
 
-    def histograms(self: Session, bins: int = 20) -> dict[str, dict[str, np.ndarray]]:
-        """Output histograms per class the predictions cover, for train / validation positives
-        and negatives and unlabeled rows (M5)."""
+    def histograms(self, bins: int = 20) -> dict[str, dict[str, np.ndarray]]:
+        """Implements ``Session.histograms`` (documented there)."""
         from patchwork_widget import models as m
 
-        predictions = self.derived.predictions
+        ctx = self.context
+        predictions = ctx.derived.predictions
         if predictions is None:
             raise ValueError("no predictions yet: train a model first")
-        covered = [c for c in self.classes if c in predictions.columns]
-        return m.output_histograms(predictions, self.df, covered, bins=bins)
+        covered = [c for c in ctx.classes if c in predictions.columns]
+        return m.output_histograms(predictions, ctx.df, covered, bins=bins)
 
-    def _model_inputs(self: Session) -> dict[str, Any]:
-        if self.features is not None:
-            return {"features": self.features}
-        size = self.thumbnails.options.size
-        return {"imshape": tuple(size), "num_channels": self.num_channels}
+    def _model_inputs(self) -> dict[str, Any]:
+        ctx = self.context
+        if ctx.features is not None:
+            return {"features": ctx.features}
+        size = ctx.thumbnails.options.size
+        return {"imshape": tuple(size), "num_channels": ctx.num_channels}
 
 
 def _options(kind: type, value: Any) -> Any:

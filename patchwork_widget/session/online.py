@@ -23,23 +23,23 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from patchwork_widget.options.active import OnlineOptions
 from patchwork_widget.options.checks import Choice, check_fields
 from patchwork_widget.session.background import Report, Task
+from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.events import EventKind
 from patchwork_widget.session.modeling import (
+    Modeling,
     RoundRequest,
     TrainingOutcome,
     train_and_predict,
 )
 from patchwork_widget.session.round_worker import RoundProcess
-
-if TYPE_CHECKING:
-    from patchwork_widget.session.core import Session
+from patchwork_widget.session.sampling import Sampling
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,15 @@ class OnlineRound:
 
 
 class OnlineLearner:
-    """The online loop of one Session (use it through the Session's ``*_online`` methods)."""
+    """The online loop of one Session (use it through the Session's ``*_online`` methods).
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    Its rounds are the ``modeling`` part's training runs; it re-ranks the ``sampling`` part's
+    queue."""
+
+    def __init__(self, context: SessionContext, sampling: Sampling, modeling: Modeling) -> None:
+        self.context = context
+        self.sampling = sampling
+        self.modeling = modeling
         self.options: OnlineOptions | None = None
         self.state = OnlineState.OFF
         self.rounds: list[OnlineRound] = []
@@ -93,22 +98,22 @@ class OnlineLearner:
 
     # ------------------------------------------------------------------ control
     def start(self, options: OnlineOptions, runner: RoundRunner | str = RoundRunner.AUTO) -> None:
-        session = self.session
+        ctx = self.context
         runner = RoundRunner.parse(runner, "runner")
-        if runner is RoundRunner.PROCESS and session.features is None:
+        if runner is RoundRunner.PROCESS and ctx.features is None:
             raise ValueError("runner 'process' needs pre-extracted features (features=...); "
                              "on images use runner 'thread' or 'auto'")
         if self.state in (OnlineState.RUNNING, OnlineState.PAUSED):
             raise ValueError("online learning is already on: stop it first, or pause / resume it")
-        model = session.derived.model
+        model = ctx.derived.model
         if model is None:
-            session.build_model()
-        elif list(model.classes) != session.classes:
+            self.modeling.build_model()
+        elif list(model.classes) != ctx.classes:
             raise ValueError("the model was built for other classes: build it again (build_model)")
         self.options, self.state, self.reason = options, OnlineState.RUNNING, ""
         self.rounds, self.labels_since = [], 0
-        if runner is RoundRunner.PROCESS or (runner is RoundRunner.AUTO and session.features is not None):
-            self.worker = RoundProcess(session.features)
+        if runner is RoundRunner.PROCESS or (runner is RoundRunner.AUTO and ctx.features is not None):
+            self.worker = RoundProcess(ctx.features)
             self.worker.warm()
         self._start_round()
         self._tell()
@@ -156,15 +161,15 @@ class OnlineLearner:
             self._start_round()
 
     def _start_round(self) -> None:
-        session, options = self.session, self.options
+        ctx, options = self.context, self.options
         assert options is not None
         from patchwork_widget.active.registry import ORDERS
 
-        if not int(session.counts[["train_positive", "train_negative"]].to_numpy().sum()):
+        if not int(ctx.store.counts[["train_positive", "train_negative"]].to_numpy().sum()):
             return  # nothing to learn from yet: the first training label starts a round
         needs = ORDERS[options.order.name].needs
         try:
-            self.job = session.train(options.train, update_embeddings="embeddings" in needs,
+            self.job = self.modeling.train(options.train, update_embeddings="embeddings" in needs,
                                      on_done=self._round_done,
                                      runner=partial(self._train_round, self.worker))
         except ValueError as err:  # e.g. no training labels yet: wait for more
@@ -196,10 +201,9 @@ class OnlineLearner:
         if result.stopped:  # a NaN loss: the model kept its last good epoch
             self.stop(f"round {len(self.rounds) + 1} failed: {result.stopped}")
             return
-        session = self.session
         history = result.history
         last = history.iloc[-1] if len(history) else {}
-        labels = int(session.counts[["train_positive", "train_negative"]].to_numpy().sum())
+        labels = int(self.context.store.counts[["train_positive", "train_negative"]].to_numpy().sum())
         self.rounds.append(OnlineRound(
             round=len(self.rounds) + 1, labels=labels,
             val_auc=float(last.get("val_auc", math.nan)), val_loss=float(last.get("val_loss", math.nan)),
@@ -229,9 +233,9 @@ class OnlineLearner:
         from patchwork_widget.active.subsets import subset_mask
         from patchwork_widget.labels.groups import labeled_classes
 
-        session = self.session
-        mask = subset_mask(session.df, session.classes, self.options.subset)
-        mask &= labeled_classes(session.df, session.classes) == 0
+        ctx = self.context
+        mask = subset_mask(ctx.df, ctx.classes, self.options.subset)
+        mask &= labeled_classes(ctx.df, ctx.classes) == 0
         return mask
 
     def rerank(self, unlabeled: np.ndarray | None = None) -> list[int]:
@@ -239,21 +243,21 @@ class OnlineLearner:
         :data:`KEEP_AHEAD` stay as they are, the rest is the subset's unlabeled rows in the
         chosen order (with random picks). ``unlabeled``: the subset's unlabeled rows, when
         already at hand."""
-        session = self.session
-        keep = session.queue[: session.cursor + 1 + KEEP_AHEAD]
+        from patchwork_widget.active.registry import rank
+
+        ctx, sampling = self.context, self.sampling
+        keep = sampling.queue[: sampling.cursor + 1 + KEEP_AHEAD]
         candidates = self._unlabeled() if unlabeled is None else unlabeled.copy()
         candidates[np.asarray(keep, dtype=np.intp)] = False
         if not candidates.any():
-            return session.queue
-        from patchwork_widget.active.registry import rank
-
-        picked = rank(self.options.order, candidates, self.options.count, rng=session._rng,
-                      classes=session.classes, **session._order_inputs())
-        if not session.store.read_only:  # on a team journal: rows another annotator holds
-            picked = session.claim_ranked(picked, candidates, self.options.count,  # give way
-                                          self.options.order)
-        session.set_queue(keep + [int(r) for r in picked])
-        return session.queue
+            return sampling.queue
+        picked = rank(self.options.order, candidates, self.options.count, rng=ctx.rng,
+                      classes=ctx.classes, **sampling.order_inputs())
+        if not ctx.store.read_only:  # on a team journal: rows another annotator holds
+            picked = sampling.claim_ranked(picked, candidates, self.options.count,  # give way
+                                           self.options.order)
+        sampling.set_queue(keep + [int(r) for r in picked])
+        return sampling.queue
 
     # ------------------------------------------------------------------ reporting
     def status(self) -> dict[str, Any]:
@@ -268,42 +272,17 @@ class OnlineLearner:
         }
 
     def _tell(self) -> None:
-        self.session._emit(EventKind.ONLINE, payload=self.status(), source="online")
+        self.context.emit(EventKind.ONLINE, payload=self.status(), source="online")
 
 
-class OnlineMethods:
-    """Mixed into :class:`~.core.Session`: online active learning."""
-
-    online: OnlineLearner
-
-    def start_online(self: Session, options: OnlineOptions | Mapping[str, Any] | None = None,
-                     *, runner: RoundRunner | str = RoundRunner.AUTO, **fields: Any) -> dict[str, Any]:
-        """Retrain in the background after every ``every`` new labels and re-rank the queue
-        (A6). Give :class:`~patchwork_widget.options.active.OnlineOptions` or its fields, e.g.
-        ``start_online(every=20, order="margin", explore=0.2, stop={"macro_auc": 0.95})``.
-        ``runner`` says where rounds train (:class:`RoundRunner`: by default in a worker
-        process when the session has features, else in a thread). Builds a default model if
-        there is none. Returns :meth:`online_status`."""
-        if options is not None and fields:
-            raise ValueError("give OnlineOptions or keyword fields, not both")
-        if not isinstance(options, OnlineOptions):
-            values = dict(options or {}, **fields)
-            check_fields(OnlineOptions, values, "online")
-            options = OnlineOptions(**values)
-        self.online.start(options, runner)
-        return self.online.status()
-
-    def pause_online(self: Session) -> None:
-        self.online.pause()
-
-    def resume_online(self: Session) -> None:
-        self.online.resume()
-
-    def stop_online(self: Session) -> None:
-        self.online.stop()
-
-    def online_status(self: Session) -> dict[str, Any]:
-        """State (off / running / paused / stopped), rounds done, labels since the model was
-        last updated, whether a round is training, why it stopped, and every round's figures."""
-        self.dispatcher.drain()
-        return self.online.status()
+def online_options(options: OnlineOptions | Mapping[str, Any] | None,
+                   fields: Mapping[str, Any]) -> OnlineOptions:
+    """``OnlineOptions`` from an instance, a dict of its fields, or keyword ``fields`` (one
+    of them, not both)."""
+    if options is not None and fields:
+        raise ValueError("give OnlineOptions or keyword fields, not both")
+    if isinstance(options, OnlineOptions):
+        return options
+    values = dict(options or {}, **fields)
+    check_fields(OnlineOptions, values, "online")
+    return OnlineOptions(**values)

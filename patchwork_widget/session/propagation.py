@@ -1,74 +1,71 @@
-"""The Session's label-propagation methods (A4): kNN graph, propagation, pseudo-labels."""
+"""The Session's label-propagation part (A4): kNN graph, propagation, pseudo-labels."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from patchwork_widget.active.propagate import Method
 from patchwork_widget.labels.groups import excluded_mask
+from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.events import EventKind
 
-if TYPE_CHECKING:
-    from patchwork_widget.session.core import Session
 
+class Propagation:
+    """Label propagation of a Session; uses the context's features and derived state (which
+    holds the graph and the scores)."""
 
-class PropagationMethods:
-    """Mixed into :class:`~.core.Session`; uses its features and derived state."""
+    def __init__(self, context: SessionContext) -> None:
+        self.context = context
 
     @property
-    def graph(self: Session) -> Any:
+    def graph(self) -> Any:
         """The symmetric, normalised kNN graph of the features (scipy sparse), once built."""
-        return self.derived.graph
+        return self.context.derived.graph
 
     @property
-    def propagation(self: Session) -> pd.DataFrame | None:
+    def propagation(self) -> pd.DataFrame | None:
         """Propagation scores in [0, 1] per row, one column per class they cover."""
-        return self.derived.propagation
+        return self.context.derived.propagation
 
-    def build_graph(self: Session, k: int = 10, temperature: float = 0.1, recall: float = 0.95) -> Any:
-        """The symmetric, normalised kNN graph of the features (cosine; exp(-d / temperature)),
-        its neighbours found with at least ``recall`` of the exact ones (measured while
-        building: ``graph.search`` reports it)."""
+    def build_graph(self, k: int = 10, temperature: float = 0.1, recall: float = 0.95) -> Any:
+        """Implements ``Session.build_graph`` (documented there)."""
         from patchwork_widget.active.graph import knn_graph
 
-        if self.features is None:
+        ctx = self.context
+        if ctx.features is None:
             raise ValueError("label propagation needs pre-extracted features (features=...)")
-        self.derived.graph = knn_graph(self.features, k=k, temperature=temperature, recall=recall)
-        return self.derived.graph
+        ctx.derived.graph = knn_graph(ctx.features, k=k, temperature=temperature, recall=recall)
+        return ctx.derived.graph
 
-    def propagate(self: Session, method: Method | str = Method.ZHOU, alpha: float = 0.9,
+    def propagate(self, method: Method | str = Method.ZHOU, alpha: float = 0.9,
                   iterations: int = 20) -> pd.DataFrame:
-        """Spread the current labels over the graph: a score in [0, 1] per row and class.
-
-        ``method`` is ``"zhou"`` (closed form; ``alpha`` in (0, 1) weighs the graph against the
-        labels) or ``"bai"`` (``iterations`` clamped steps). The defaults were chosen by
-        measurement (docs/active_learning.md).
-        """
+        """Implements ``Session.propagate`` (documented there)."""
         from patchwork_widget.active.propagate import propagate
 
-        if self.derived.graph is None:
+        ctx = self.context
+        if ctx.derived.graph is None:
             raise ValueError("build the graph first (build_graph)")
-        labels = self.df[self.classes].to_numpy(dtype=float, copy=True)
-        labels[excluded_mask(self.df)] = np.nan
-        scores = propagate(self.derived.graph, labels, method=method, alpha=alpha,
+        labels = ctx.df[ctx.classes].to_numpy(dtype=float, copy=True)
+        labels[excluded_mask(ctx.df)] = np.nan
+        scores = propagate(ctx.derived.graph, labels, method=method, alpha=alpha,
                            iterations=iterations)
-        frame = pd.DataFrame(scores, columns=self.classes, index=self.df.index)
-        self.derived.set_propagation(frame, self.derived.stamp(self.classes))
-        self._emit(EventKind.DERIVED, source="propagate")
-        return self.derived.propagation
+        frame = pd.DataFrame(scores, columns=ctx.classes, index=ctx.df.index)
+        ctx.derived.set_propagation(frame, ctx.derived.stamp(ctx.classes))
+        ctx.emit(EventKind.DERIVED, source="propagate")
+        return ctx.derived.propagation
 
-    def pseudo_labels(self: Session, threshold: float = 0.9) -> pd.DataFrame:
-        """Propagation scores as labels: 1 at >= threshold, 0 at <= 1 - threshold, else NaN;
-        rows' own labels are kept. Only classes the scores cover."""
+    def pseudo_labels(self, threshold: float = 0.9) -> pd.DataFrame:
+        """Implements ``Session.pseudo_labels`` (documented there)."""
         from patchwork_widget.active.propagate import pseudo_label_frame
 
-        scores = self.derived.propagation
+        ctx = self.context
+        scores = ctx.derived.propagation
         if scores is None:
             raise ValueError("no propagation scores yet: propagate first")
         covered = list(scores.columns)
         frame = pseudo_label_frame(scores.to_numpy(), covered, threshold,
-                                   labels=self.df[covered].to_numpy(dtype=float), index=self.df.index)
-        return pd.concat([self.df[["filepath"]], frame], axis=1)
+                                   labels=ctx.df[covered].to_numpy(dtype=float), index=ctx.df.index)
+        return pd.concat([ctx.df[["filepath"]], frame], axis=1)

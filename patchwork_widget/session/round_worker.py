@@ -10,7 +10,7 @@ options; the worker trains its copy of the model with the same function as an in
 (history, predictions, embeddings) and the trained weights.
 
 :meth:`RoundProcess.run` is a ``runner`` for :meth:`Session.train
-<patchwork_widget.session.modeling.ModelMethods.train>`: it runs in the training thread and
+<patchwork_widget.session.core.Session.train>`: it runs in the training thread and
 waits on a pipe (holding no GIL), and the Task applies the outcome on the owner thread exactly as
 for an in-process run. A worker that dies is a failed round (:class:`WorkerDied`), never a hang;
 an exception in the worker fails the round with that exception.
