@@ -29,7 +29,7 @@ from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_chan
 from patchwork_widget.active.thresholds import DEFAULT_TARGET
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
-from patchwork_widget.labels import LabelStore, load_labels
+from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
 from patchwork_widget.labels.arguments import check_changes, check_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
@@ -88,6 +88,10 @@ class Session:
         a positive of that class, "no" where p <= ``suggest_no`` (in [0, 0.5)), nothing else.
         A model trained as one label per image suggests a row as a whole (the arg-max "yes",
         the rest "no", only past ``suggest_yes``; :mod:`patchwork_widget.active.suggest`).
+    single_label : bool, optional
+        One label per image: True trains a softmax output (a row with two "yes" is then
+        refused at training), False one sigmoid per class; None (default) decides from the
+        labels at every run (``TrainOptions.single_label``; an explicit value there wins).
     suggest_target : float, optional
         In (0.5, 1): instead of ``suggest_yes`` / ``suggest_no``, thresholds per class chosen
         when the model is trained for this precision per accepted row (from validation or
@@ -117,6 +121,7 @@ class Session:
         suggest_yes: float = DEFAULT_YES,
         suggest_no: float = DEFAULT_NO,
         suggest_target: float | None = None,
+        single_label: bool | None = None,
         claim_lease: float = DEFAULT_LEASE,
         claim_overlap: float = DEFAULT_OVERLAP,
     ) -> None:
@@ -124,6 +129,9 @@ class Session:
         check_number("suggest_no", suggest_no, 0.0, 0.5, open_high=True)
         check_number("suggest_target", suggest_target, 0.5, 1.0, open_low=True, open_high=True,
                      allow_none=True)
+        if single_label is not None and not isinstance(single_label, bool):
+            raise ValueError(f"single_label must be True, False or None (decide from the labels); "
+                             f"got {single_label!r}")
         if features is not None:  # a memmap is not scanned (it may be larger than memory)
             features = check_array("features", features, (2, 4), rows=len(store.df),
                                    finite=not isinstance(features, np.memmap))
@@ -141,7 +149,7 @@ class Session:
         self._seconds_spent = 0.0
         self._bookkeeping = threading.Lock()
         self._sampling = Sampling(self.context)
-        self._modeling = Modeling(self.context)
+        self._modeling = Modeling(self.context, single_label)
         self._propagation = Propagation(self.context)
         self.online = OnlineLearner(self.context, self._sampling, self._modeling)
         store.on_remote_change(lambda change: self.dispatcher.post(lambda: self._remote_changed(change)))
@@ -489,6 +497,23 @@ class Session:
     def fixmatch(self) -> FixMatchOptions | None:
         """The model's FixMatch options, set by :meth:`build_model`."""
         return self._modeling.fixmatch
+
+    @property
+    def single_label(self) -> bool | None:
+        """The declared mode: True (one label per image), False (several), None (decided from
+        the labels at every training run)."""
+        return self._modeling.single_label
+
+    def output_mode(self) -> str:
+        """What the next training run's output will be, in words (the Model tab shows it)."""
+        declared = self._modeling.single_label
+        if declared is not None:
+            return ("one label per image (softmax), declared" if declared
+                    else "one or more labels per image (a sigmoid per class), declared")
+        labels = self.df[self.classes].to_numpy(dtype=float)
+        now = ("one label per image (softmax)" if one_label_per_row(labels)
+               else "one or more labels per image (a sigmoid per class)")
+        return f"{now}, from the labels (every labeled image has exactly one \"yes\" or not)"
 
     @property
     def model(self) -> PatchworkModels | None:

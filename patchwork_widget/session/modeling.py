@@ -126,8 +126,9 @@ class Modeling:
     """The model of a Session: building, background training, outputs. Uses the context's
     store, features and derived state (which holds the model)."""
 
-    def __init__(self, context: SessionContext) -> None:
+    def __init__(self, context: SessionContext, single_label: bool | None = None) -> None:
         self.context = context
+        self.single_label = single_label  # declared one label per image (None: from the labels)
         self.job: Task | None = None
         self.loss: LossOptions | None = None  # of the model, set by build_model
         self.fixmatch: FixMatchOptions | None = None  # of the model, set by build_model
@@ -216,8 +217,10 @@ class Modeling:
         self._check_not_training()
         if update_embeddings and ctx.features is None:
             raise ValueError("BADGE embeddings need pre-extracted features (features=...)")
-        train_options = replace(_options(TrainOptions, options), loss=self.loss,
-                                fixmatch=self.fixmatch)
+        train_options = _options(TrainOptions, options)
+        train_options = replace(train_options, loss=self.loss, fixmatch=self.fixmatch,
+                                single_label=self.single_label
+                                if train_options.single_label is None else train_options.single_label)
         stamp = ctx.derived.stamp(ctx.classes)
         snapshot = ctx.store.copy(["filepath", "exclude", "validation", *ctx.classes])
         unreadable = ctx.unreadable_mask()

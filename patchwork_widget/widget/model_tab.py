@@ -85,5 +85,6 @@ class ModelTab(widgets.VBox):
             self.status.say(str(err), error=True)
             return
         params = model.fine_tuning.count_params() + model.output.count_params()
-        self.status.say(f"Built: {params:,} trainable parameters for {len(model.classes)} classes.")
+        self.status.say(f"Built: {params:,} trainable parameters for {len(model.classes)} classes. "
+                        f"Output: {self.session.output_mode()}.")
 

@@ -88,3 +88,26 @@ def test_no_thresholds_before_training_and_a_bad_target(tmp_path, image_paths):
     with pytest.raises(ValueError, match="suggest_target"):
         Session.open(prep_label_dataframe(image_paths, CLASSES), outfile=tmp_path / "m.csv",
                      suggest_target=1.0)
+
+
+def test_a_declared_mode_wins_and_the_model_tab_says_which(tmp_path, image_paths):
+    session, truth = open_session(tmp_path, image_paths, single_label=False)
+    assert session.single_label is False and not session.model.single_label
+    assert session.output_mode() == ("one or more labels per image (a sigmoid per class), "
+                                     "declared")
+    assert not session.derived.single_label
+    session.train({"single_label": True}).result(timeout=300)  # the run's options win
+    assert session.model.single_label
+    undeclared = Session.open(prep_label_dataframe(image_paths, CLASSES),
+                              outfile=tmp_path / "u.csv")
+    undeclared.annotate(0, {"cat": 1.0, "dog": 0.0})
+    assert undeclared.output_mode().startswith("one label per image (softmax), from the labels")
+    undeclared.annotate(1, {"cat": 1.0, "dog": 1.0})
+    assert undeclared.output_mode().startswith("one or more labels per image")
+    pytest.importorskip("ipywidgets")
+    from patchwork_widget.widget.model_tab import ModelTab
+
+    tab = ModelTab(session)
+    tab.build_model()
+    assert "Output: one or more labels per image (a sigmoid per class), declared." in \
+        tab.status.value
