@@ -24,6 +24,7 @@ mean); "x random" is the ratio of a strategy's mean AULC to random's.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -85,10 +86,13 @@ def svc(multilabel: bool):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 repeats, fewer rounds")
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    repeats = 2 if args.quick else 5
+    repeats = 2 if args.quick else args.repeats
     rounds = 4 if args.quick else 8
+    header = ["problem", "strategy", "AULC", "std", "x random", "successor AULC",
+              "successor x random", "run seconds"]
 
     def logistic():
         return LogisticRegression(max_iter=300, tol=1e-3)
@@ -99,8 +103,11 @@ def main() -> None:
                                      query_size=size, rounds=rounds, repeats=repeats,
                                      metric=metric, seed=0,
                                      successor_factory=svc(np.ndim(y) == 2))
-        return table(f"{name}, {metric}, {size} + {size}/round, {repeats} repeats", results,
+        rows = table(f"{name}, {metric}, {size} + {size}/round, {repeats} repeats", results,
                      time.perf_counter() - start)
+        print_table(name, header, rows)  # as each problem ends
+        sys.stdout.flush()
+        return rows
 
     rows = []
     x, y = load_digits(return_X_y=True)
@@ -116,9 +123,7 @@ def main() -> None:
     rows += run("breast cancer (held out)", (bx - bx.mean(axis=0)) / bx.std(axis=0), by,
                 "accuracy", 10)
     print_table("AULC per strategy (mean +/- std over repeats; ratio to random in the same run; "
-                "successor: an RBF SVC trained on the same picks)",
-                ["problem", "strategy", "AULC", "std", "x random", "successor AULC",
-                 "successor x random", "run seconds"], rows)
+                "successor: an RBF SVC trained on the same picks)", header, rows)
 
 
 if __name__ == "__main__":
