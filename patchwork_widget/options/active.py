@@ -122,7 +122,10 @@ class OnlineOptions:
     every : int
         Start a training round after this many new labels.
     order : OrderChoice or str or dict
-        The order the unlabeled part of the queue is re-ranked by after each round.
+        The order the unlabeled part of the queue is re-ranked by after each round: an online
+        order of the registry (``registry.online_orders()``). The default, BADGE with
+        ``explore=0.2``, was chosen by measurement (docs/active_learning.md, "Choosing the
+        default order").
     explore : float
         Share of each re-ranked batch drawn at random from the subset instead (exploration).
     count : int
@@ -136,7 +139,7 @@ class OnlineOptions:
     """
 
     every: int = 20
-    order: Any = "max entropy"
+    order: Any = "badge"
     explore: float = 0.2
     count: int = 50
     subset: Any = field(default_factory=lambda: Subset(SubsetKind.UNLABELED))

@@ -12,6 +12,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from patchwork_widget.active.registry import ORDERS, ClassUse, online_orders
+from patchwork_widget.options.active import OnlineOptions
 from patchwork_widget.session import EventKind, Session, SessionEvent
 from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
 from patchwork_widget.widget.model_tab import missing_ml_packages
@@ -30,9 +31,10 @@ class OnlineTab(widgets.VBox):
         style, layout = FORM_STYLE, widgets.Layout(**FORM_LAYOUT)
         self.every = widgets.BoundedIntText(value=20, min=1, max=100_000, description="retrain every (labels)",
                                             style=style, layout=layout)
-        self.order = widgets.Dropdown(options=ONLINE_ORDERS, value="max entropy", description="then order by",
+        default = OnlineOptions()
+        self.order = widgets.Dropdown(options=ONLINE_ORDERS, value=default.order.name, description="then order by",
                                       style=style, layout=layout)
-        self.explore = widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05, description="random share",
+        self.explore = widgets.FloatSlider(value=default.explore, min=0.0, max=1.0, step=0.05, description="random share",
                                            style=style, layout=layout)
         self.count = widgets.BoundedIntText(value=50, min=1, max=100_000, description="re-ranked rows",
                                             style=style, layout=layout)
