@@ -68,9 +68,11 @@ def _patch(rng: np.random.Generator, src: np.ndarray, size: int) -> np.ndarray:
     return np.rot90(out, int(rng.integers(0, 4))).copy()
 
 
-def photo_set(folder: Path, n_per_class: int = 100, seed: int = 0) -> DataSet:
+def photo_set(folder: Path, n_per_class: int = 100, seed: int = 0,
+              mixed: float = 0.15) -> DataSet:
     """Patches of scikit-image photos the demo does not use, written as PNGs and turned into
-    features by the demo's own recipe."""
+    features by the demo's own recipe; a share ``mixed`` of the patches holds two halves of
+    different photos (two labels), the rest one label."""
     import skimage.data
     from PIL import Image
 
@@ -87,7 +89,7 @@ def photo_set(folder: Path, n_per_class: int = 100, seed: int = 0) -> DataSet:
         for _ in range(n_per_class):
             images.append(_patch(rng, sources[name], 32))
             labels.append(np.eye(len(PHOTOS))[j])
-    for _ in range(int(0.15 / 0.85 * len(images))):
+    for _ in range(int(mixed / (1.0 - mixed) * len(images))):
         a, b = rng.choice(len(PHOTOS), 2, replace=False)
         left, right = _patch(rng, sources[PHOTOS[a]], 32), _patch(rng, sources[PHOTOS[b]], 32)
         images.append(np.concatenate([left[:, :16], right[:, 16:]], axis=1))

@@ -37,13 +37,15 @@ export function button(className, text, onClick) {
 }
 
 /**
- * Fill a <select> with items' titles (values are indices), keeping the selected title.
+ * Fill a <select> with items' titles (values are indices), keeping the selected title; an
+ * item's `hint` becomes its option's tooltip.
  * @param {HTMLSelectElement} select
- * @param {{title: string}[]} items
+ * @param {{title: string, hint?: string}[]} items
  */
 export function fillSelect(select, items) {
   const title = select.selectedOptions[0]?.textContent;
-  select.replaceChildren(...items.map((item, i) => Object.assign(h("option", "", item.title), { value: String(i) })));
+  select.replaceChildren(...items.map((item, i) =>
+    Object.assign(h("option", "", item.title), { value: String(i), title: item.hint ?? "" })));
   const keep = items.findIndex((item) => item.title === title);
   if (keep >= 0) select.value = String(keep);
 }

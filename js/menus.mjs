@@ -4,9 +4,10 @@
 // per-class ones. Pure: the view fills <select> elements from these groups.
 
 /**
- * An option as the kernel lists it: `key` is the subset kind or order name, `cls` its class.
- * @typedef {{key: string, cls: string | null, title: string, index: number}} Entry
- * @typedef {{key: string, title: string, entries: Entry[]}} Group
+ * An option as the kernel lists it: `key` is the subset kind or order name, `cls` its class;
+ * `hint` what it is for (an order's `purpose`, e.g. "find positives of cat"), shown as a tooltip.
+ * @typedef {{key: string, cls: string | null, title: string, index: number, hint?: string}} Entry
+ * @typedef {{key: string, title: string, entries: Entry[], hint?: string}} Group
  */
 
 /** The class menu's entry for an order offered both for all classes and per class. */
@@ -17,8 +18,9 @@ export const RANDOM_SHARES = Object.freeze([0, 0.1, 0.2, 0.5]);
 
 /**
  * Group options by their key, in the kernel's order; a group's title is its entries' common
- * title without the class (e.g. "contains" for "contains: cat").
- * @param {{title: string, cls: string | null}[]} options
+ * title without the class (e.g. "contains" for "contains: cat"), and its hint the first entry's
+ * purpose without the class (e.g. "find positives").
+ * @param {{title: string, cls: string | null, purpose?: string}[]} options
  * @param {(option: any) => string} keyOf
  * @returns {Group[]}
  */
@@ -27,10 +29,10 @@ export function groupOptions(options, keyOf) {
   const groups = new Map();
   options.forEach((option, index) => {
     const key = keyOf(option);
-    const entry = { key, cls: option.cls, title: option.title, index };
+    const entry = { key, cls: option.cls, title: option.title, index, hint: option.purpose };
     const group = groups.get(key);
     if (group) group.entries.push(entry);
-    else groups.set(key, { key, title: baseTitle(option), entries: [entry] });
+    else groups.set(key, { key, title: baseTitle(option), entries: [entry], hint: basePurpose(option) });
   });
   return [...groups.values()];
 }
@@ -45,13 +47,24 @@ function baseTitle(option) {
 }
 
 /**
- * The class menu of a group: empty when the group is about no class.
- * @param {Group | undefined} group
- * @returns {string[]}
+ * @param {{cls: string | null, purpose?: string}} option
+ * @returns {string | undefined}
  */
-export function classChoices(group) {
+function basePurpose(option) {
+  const suffix = option.cls === null ? "" : ` of ${option.cls}`;
+  const purpose = option.purpose;
+  return purpose && suffix && purpose.endsWith(suffix) ? purpose.slice(0, -suffix.length) : purpose;
+}
+
+/**
+ * The class menu of a group, each class with its hint (e.g. "find positives of cat"): empty
+ * when the group is about no class.
+ * @param {Group | undefined} group
+ * @returns {{title: string, hint?: string}[]}
+ */
+export function classEntries(group) {
   if (!group || (group.entries.length === 1 && group.entries[0].cls === null)) return [];
-  return group.entries.map((e) => (e.cls === null ? ALL_CLASSES : e.cls));
+  return group.entries.map((e) => ({ title: e.cls === null ? ALL_CLASSES : e.cls, hint: e.hint }));
 }
 
 /**

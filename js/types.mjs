@@ -3,7 +3,7 @@
 
 /**
  * @typedef {{kind: string, cls: string | null, title: string}} SubsetOption
- * @typedef {{name: string, cls: string | null, title: string}} OrderOption
+ * @typedef {{name: string, cls: string | null, title: string, purpose?: string}} OrderOption
  * @typedef {{columns?: string[], index?: string[], data?: number[][]}} Counts
  * @typedef {{state: "exported" | "pending" | "failed", exported_at: number | null,
  *   error: string | null}} ExportState  whether the outfile holds every saved label

@@ -10,7 +10,7 @@ import { actionForKey, helpText, keyChanges } from "./keymap.mjs";
 import { LabelController, ROWS_PER_PAGE } from "./controller.mjs";
 import { buildLayout } from "./layout.mjs";
 import { LruCache } from "./lru.mjs";
-import { classChoices, groupOptions, locate } from "./menus.mjs";
+import { classEntries, groupOptions, locate } from "./menus.mjs";
 import { acceptText, classToggles, paintToggles, positionText, progressText, statsText } from "./panel.mjs";
 import { expireInflight, pageStart, planPrefetch } from "./prefetch.mjs";
 import { Viewer } from "./viewer.mjs";
@@ -160,8 +160,8 @@ export class LabelerView {
     const { subsetSelect, subsetClass, orderSelect, orderClass } = this.ui;
     for (const [select, classSelect, groups] of /** @type {const} */ ([
       [subsetSelect, subsetClass, this.subsetGroups], [orderSelect, orderClass, this.orderGroups]])) {
-      const choices = classChoices(groups[Number(select.value || 0)]);
-      fillSelect(classSelect, choices.map((title) => ({ title })));
+      const choices = classEntries(groups[Number(select.value || 0)]);
+      fillSelect(classSelect, choices);
       classSelect.hidden = !choices.length;
     }
   }

@@ -1,23 +1,33 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ALL_CLASSES, classChoices, groupOptions, locate } from "../menus.mjs";
+import { ALL_CLASSES, classEntries, groupOptions, locate } from "../menus.mjs";
+
+/** @param {import("../menus.mjs").Group} group */
+const classChoices = (group) => classEntries(group).map((e) => e.title);
 
 const orders = [
-  { name: "random", cls: null, title: "random" },
-  { name: "maxent", cls: "maxent: x", title: "maxent: maxent: x" },
-  { name: "maxent", cls: "cat", title: "maxent: cat" },
-  { name: "badge", cls: null, title: "badge" },
-  { name: "badge", cls: "cat", title: "badge: cat" },
+  { name: "random", cls: null, title: "random", purpose: "general" },
+  { name: "maxent", cls: "maxent: x", title: "maxent: maxent: x", purpose: "general" },
+  { name: "maxent", cls: "cat", title: "maxent: cat", purpose: "general" },
+  { name: "badge", cls: null, title: "badge", purpose: "general" },
+  { name: "badge", cls: "cat", title: "badge: cat", purpose: "general" },
+  { name: "highest", cls: "cat", title: "highest: cat", purpose: "find positives of cat" },
 ];
 
 test("options group by order (or subset kind), and the class goes to a second menu", () => {
   const groups = groupOptions(orders, (o) => o.name);
-  assert.deepEqual(groups.map((g) => g.title), ["random", "maxent", "badge"]);
+  assert.deepEqual(groups.map((g) => g.title), ["random", "maxent", "badge", "highest"]);
   assert.deepEqual(classChoices(groups[0]), []);
   assert.deepEqual(classChoices(groups[1]), ["maxent: x", "cat"]); // a class named like an order
   assert.deepEqual(classChoices(groups[2]), [ALL_CLASSES, "cat"]);
   assert.equal(groups[1].entries[1].index, 2); // back to the kernel's list
+});
+
+test("the order menu says what each order is for: the group without the class, the class menu with it", () => {
+  const groups = groupOptions(orders, (o) => o.name);
+  assert.deepEqual(groups.map((g) => g.hint), ["general", "general", "general", "find positives"]);
+  assert.deepEqual(classEntries(groups[3]), [{ title: "cat", hint: "find positives of cat" }]);
 });
 
 test("a choice is found again by its key and class (a reloaded view shows the current sample)", () => {

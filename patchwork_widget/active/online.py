@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from patchwork_widget.active.registry import OrderChoice
+from patchwork_widget.active.registry import ORDERS, OrderChoice, online_orders
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.options.checks import check_fields, check_number
 from patchwork_widget.options.params import Flag, InstanceOf, Interval, Param, Parsed, validate
@@ -69,7 +69,10 @@ class OnlineOptions:
         Start a training round after this many newly labeled images (an image counts once
         however many of its classes were set; before this was counted in class cells).
     order : OrderChoice or str or dict
-        The order the unlabeled part of the queue is re-ranked by after each round.
+        The order the unlabeled part of the queue is re-ranked by after each round: an online
+        order of the registry (``registry.online_orders()``). The default, BADGE with
+        ``explore=0.2``, was chosen by measurement (docs/active_learning.md, "Choosing the
+        default order").
     explore : float
         Share of each re-ranked batch drawn at random from the subset instead (exploration).
     count : int
@@ -89,7 +92,7 @@ class OnlineOptions:
     """
 
     every: int = 20
-    order: Any = "max entropy"
+    order: Any = "badge"
     explore: float = 0.2
     count: int = 50
     subset: Any = field(default_factory=lambda: Subset(SubsetKind.UNLABELED))
@@ -112,4 +115,8 @@ class OnlineOptions:
     def __post_init__(self) -> None:
         validate(self)
         base = self.order
+        if not ORDERS[base.name].online:
+            raise ValueError(f"order: {base.name!r} cannot re-rank an online round (a round "
+                             f"re-ranks unlabeled images); online orders: "
+                             f"{', '.join(online_orders())}")
         object.__setattr__(self, "order", OrderChoice(base.name, base.cls, float(self.explore)))

@@ -1,7 +1,12 @@
-"""The one registry of sampling orders (A2, A5): what each needs, menu entries, and ranking.
+"""The one registry of sampling orders (A2, A5): everything about an order (what it needs and
+uses, whether it is per class, what it is for, whether online rounds may re-rank by it, its
+aliases), menu entries, and ranking.
 
-The widget's order menu, ``Session.sample`` and the strategy comparison
-(:func:`~.simulate.compare_strategies`) all choose from :data:`ORDERS`. An
+The widget's order menu, ``Session.sample``, online rounds (:class:`OnlineOptions` and the
+Online tab) and the strategy comparison (:func:`~.simulate.compare_strategies`) all choose from
+:data:`ORDERS`, and read an order's properties from its :class:`OrderInfo`; nothing else names
+an order by string. Aliases (:func:`canonical_order`) are the names the reference's
+strategy-comparison framework used (``"entropy"``, ``"least_confidence"`` ...). An
 :class:`OrderChoice` is a registry name, a class *name* for per-class orders (so a class called
 ``"maxent: x"`` works like any other) and a ``random_fraction`` of the picks drawn at random
 instead (exploration, as in the mixes of the reference framework).
@@ -28,18 +33,60 @@ class ClassUse(str, enum.Enum):
     OPTIONAL = "optional"  # offered both for all classes and per class
 
 
+class Purpose(str, enum.Enum):
+    """What an order is for (shown beside it in the menu)."""
+
+    GENERAL = "general"  # a better model everywhere
+    POSITIVES = "find positives"  # of its class
+    NEGATIVES = "find negatives"  # of its class
+    LABEL_ERRORS = "label errors"  # labels worth a second look
+
+    def describe(self, cls: str | None = None) -> str:
+        """E.g. ``"general"`` or ``"find positives of cat"``."""
+        if self in (Purpose.POSITIVES, Purpose.NEGATIVES) and cls is not None:
+            return f"{self.value} of {cls}"
+        return self.value
+
+
 @dataclass(frozen=True)
 class OrderInfo:
-    """An order function and what it needs: arrays (all of ``needs``, at least one of
-    ``any_of``) and a class."""
+    """An order function and everything about it.
+
+    Attributes
+    ----------
+    order : callable
+        The order function (:mod:`.orders`).
+    needs, any_of, uses : tuple of str
+        Arrays it needs (all of ``needs``, at least one of ``any_of``) and uses when present.
+    per_class : ClassUse
+        Whether it ranks by one class.
+    batch : bool
+        Picks a batch of ``count`` rows rather than ranking every candidate.
+    leaves_out : str
+        Which candidates it cannot rank, if any (for messages).
+    purpose : Purpose
+        What it is for.
+    online : bool
+        Whether an online round may re-rank by it: a round re-ranks unlabeled rows, so an
+        order that ranks labeled ones (disagreement) may not.
+    aliases : tuple of str
+        Other names accepted for it.
+    neighbors : int
+        The ``k`` nearest neighbours per row it reads (``"neighbors"``, N x k), 0 for none;
+        a caller holding a kNN search may pass them instead of letting it search.
+    """
 
     order: o.Order
     needs: tuple[str, ...] = ()
     any_of: tuple[str, ...] = ()
-    uses: tuple[str, ...] = ()  # arrays it uses when present
+    uses: tuple[str, ...] = ()
     per_class: ClassUse = ClassUse.NONE
-    batch: bool = False  # picks a batch of ``count`` rows rather than ranking every candidate
-    leaves_out: str = ""  # which candidates it cannot rank, if any (for messages)
+    batch: bool = False
+    leaves_out: str = ""
+    purpose: Purpose = Purpose.GENERAL
+    online: bool = True
+    aliases: tuple[str, ...] = ()
+    neighbors: int = 0
 
     def ready(self, arrays: Mapping[str, Any]) -> bool:
         """True when every needed array is present (not None)."""
@@ -47,28 +94,57 @@ class OrderInfo:
         return set(self.needs) <= have and (not self.any_of or bool(set(self.any_of) & have))
 
 
+_PER_CLASS = {"per_class": ClassUse.REQUIRED}
 ORDERS: dict[str, OrderInfo] = {
-    "random": OrderInfo(o.random_order),
-    "max entropy": OrderInfo(o.max_entropy, needs=("probs",), uses=("labels",)),
-    "least confidence": OrderInfo(o.least_confidence, needs=("probs",), uses=("labels",)),
+    "random": OrderInfo(o.random_order, aliases=("passive",)),
+    "max entropy": OrderInfo(o.max_entropy, needs=("probs",), uses=("labels",),
+                             aliases=("entropy",)),
+    "least confidence": OrderInfo(o.least_confidence, needs=("probs",), uses=("labels",),
+                                  aliases=("least_confidence",)),
     "margin": OrderInfo(o.margin, needs=("probs",), uses=("labels",)),
-    "knn confidence": OrderInfo(o.knn_confidence, needs=("probs", "features"), uses=("neighbors",)),
-    "maxent": OrderInfo(o.maxent, needs=("probs",), per_class=ClassUse.REQUIRED),
-    "highest": OrderInfo(o.highest, needs=("probs",), per_class=ClassUse.REQUIRED),
-    "lowest": OrderInfo(o.lowest, needs=("probs",), per_class=ClassUse.REQUIRED),
-    "high": OrderInfo(o.high, needs=("probs",), per_class=ClassUse.REQUIRED),
-    "low": OrderInfo(o.low, needs=("probs",), per_class=ClassUse.REQUIRED),
+    "knn confidence": OrderInfo(o.knn_confidence, needs=("probs", "features"),
+                                uses=("neighbors",), aliases=("knn_confidence",),
+                                neighbors=o.KNN_CONFIDENCE_K),
+    "maxent": OrderInfo(o.maxent, needs=("probs",), **_PER_CLASS),
+    "highest": OrderInfo(o.highest, needs=("probs",), purpose=Purpose.POSITIVES, **_PER_CLASS),
+    "lowest": OrderInfo(o.lowest, needs=("probs",), purpose=Purpose.NEGATIVES, **_PER_CLASS),
+    "high": OrderInfo(o.high, needs=("probs",), purpose=Purpose.POSITIVES, **_PER_CLASS),
+    "low": OrderInfo(o.low, needs=("probs",), purpose=Purpose.NEGATIVES, **_PER_CLASS),
     "badge": OrderInfo(o.badge_order, needs=("probs", "embeddings"), uses=("labels",),
                        per_class=ClassUse.OPTIONAL, batch=True),
     "diversity": OrderInfo(o.diversity_order, needs=("features",), batch=True),
     "coreset": OrderInfo(o.coreset_order, needs=("features",), uses=("labels",), batch=True),
     "propagation score": OrderInfo(o.propagation_score, needs=("scores",),
-                                   per_class=ClassUse.REQUIRED),
+                                   purpose=Purpose.POSITIVES, **_PER_CLASS),
     "disagreement": OrderInfo(o.disagreement, needs=("labels",), any_of=("probs", "scores"),
-                              per_class=ClassUse.OPTIONAL,
+                              per_class=ClassUse.OPTIONAL, purpose=Purpose.LABEL_ERRORS,
+                              online=False,
                               leaves_out="it ranks labeled images, and unlabeled ones only once "
                                          "both model predictions and propagation scores exist"),
 }
+
+ALIASES: dict[str, str] = {alias: name for name, info in ORDERS.items()
+                           for alias in info.aliases}
+
+
+def canonical_order(name: Any) -> str:
+    """The registry name of an order name or alias; ``ValueError`` for anything else."""
+    if isinstance(name, str) and name in ORDERS:
+        return name
+    if isinstance(name, str) and name in ALIASES:
+        return ALIASES[name]
+    raise ValueError(f"unknown order {shown(name)}; {available_text()}")
+
+
+def available_text() -> str:
+    """The order names and aliases, for messages."""
+    aliases = ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
+    return f"available: {', '.join(ORDERS)} (aliases: {aliases})"
+
+
+def online_orders() -> list[str]:
+    """The orders an online round may re-rank by, in registry order."""
+    return [name for name, info in ORDERS.items() if info.online]
 
 
 @dataclass(frozen=True)
@@ -81,9 +157,10 @@ class OrderChoice:
     random_fraction: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or self.name not in ORDERS:
-            raise ValueError(f"name: unknown order {shown(self.name)}; available: "
-                             f"{', '.join(ORDERS)}")
+        try:
+            object.__setattr__(self, "name", canonical_order(self.name))
+        except ValueError as e:
+            raise ValueError(f"name: {e}") from None
         use = ORDERS[self.name].per_class
         if use is ClassUse.REQUIRED and not isinstance(self.cls, str):
             raise ValueError(f"order {self.name!r} needs a class name, got {self.cls!r}")
@@ -102,16 +179,21 @@ class OrderChoice:
         title = f"{self.name}: {self.cls}" if self.cls is not None else self.name
         return f"{title} + {self.random_fraction:.0%} random" if self.random_fraction else title
 
+    @property
+    def purpose(self) -> str:
+        """What the order is for, e.g. ``"general"`` or ``"find positives of cat"``."""
+        return ORDERS[self.name].purpose.describe(self.cls)
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "cls": self.cls, "random_fraction": self.random_fraction,
-                "title": self.title}
+                "title": self.title, "purpose": self.purpose}
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any]) -> OrderChoice:
         """Build from ``{"name": ..., "cls": ..., "random_fraction": ...}`` (the widget's form)."""
         if not isinstance(value, Mapping) or "name" not in value:
             raise ValueError(f"an order is a mapping with a 'name' key, got {value!r}")
-        unknown = set(value) - {"name", "cls", "random_fraction", "title"}
+        unknown = set(value) - {"name", "cls", "random_fraction", "title", "purpose"}
         if unknown:
             raise ValueError(f"unknown order field(s) {sorted(unknown)}; allowed: name, cls, "
                              "random_fraction")
@@ -215,9 +297,7 @@ def rank(
     share of the ``count`` rows is drawn uniformly from the other candidates.
     """
     if isinstance(order, str):  # a bare name: any class comes as an index in ``arrays``
-        if order not in ORDERS:
-            raise ValueError(f"unknown order {order!r}; available: {', '.join(ORDERS)}")
-        name, fraction = order, 0.0
+        name, fraction = canonical_order(order), 0.0
     else:
         choice = OrderChoice.parse(order)
         name, fraction = choice.name, choice.random_fraction

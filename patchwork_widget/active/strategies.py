@@ -31,8 +31,14 @@ from typing import Any
 import numpy as np
 
 from patchwork_widget.active.neighbors import knn_search
-from patchwork_widget.active.orders import KNN_CONFIDENCE_K
-from patchwork_widget.active.registry import ORDERS, OrderChoice, mix_random, rank
+from patchwork_widget.active.registry import (
+    ALIASES,
+    ORDERS,
+    OrderChoice,
+    available_text,
+    mix_random,
+    rank,
+)
 
 Strategy = Callable[["PoolState", int, np.random.Generator], np.ndarray]
 ScoreFn = Callable[[np.ndarray], np.ndarray]
@@ -143,8 +149,8 @@ def order_strategy(choice: str | OrderChoice | dict) -> Strategy:
                   "output": "sigmoid" if state.multilabel else "softmax"}
         if "scores" in info.needs + info.any_of:
             arrays["scores"] = state.propagation_scores()
-        if choice.name == "knn confidence":
-            arrays["neighbors"] = state.neighbors(min(KNN_CONFIDENCE_K, len(state.labeled) - 1))
+        if info.neighbors:  # one kNN search per simulation repeat, shared by every round
+            arrays["neighbors"] = state.neighbors(min(info.neighbors, len(state.labeled) - 1))
         return rank(choice, state.candidates, k, rng=rng, classes=state.class_names, **arrays)
 
     strategy.__name__ = choice.title.replace(" ", "_")
@@ -171,9 +177,9 @@ def resolve(strategy: Strategy | str | OrderChoice | dict) -> Strategy:
     """A strategy from a registry order (name, :class:`OrderChoice` or its dict) or a
     callable (returned as is)."""
     if isinstance(strategy, (str, OrderChoice, dict)):
-        if isinstance(strategy, str) and strategy not in ORDERS:
-            raise ValueError(f"unknown strategy {strategy!r}; available: {', '.join(ORDERS)}, "
-                             "or a callable (state, k, rng) -> rows")
+        if isinstance(strategy, str) and strategy not in ORDERS and strategy not in ALIASES:
+            raise ValueError(f"unknown strategy {strategy!r}; {available_text()}, or a callable "
+                             "(state, k, rng) -> rows")
         return order_strategy(strategy)
     if not callable(strategy):
         raise ValueError(f"a strategy is an order name or a callable (state, k, rng) -> rows; "

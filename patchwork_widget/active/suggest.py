@@ -6,6 +6,13 @@ suggestions. Never "yes" for a class without positive training labels (such a mo
 seen one: its high outputs mean nothing); a NaN output (an unreadable image) suggests nothing;
 a labeled class is never changed.
 
+One label per image (``single_label=True``, for a softmax model on a one-label-per-image table):
+a row is suggested as a whole. Its candidate is the arg-max over the classes that are
+unlabeled, have an output and have positive training labels; when the candidate's ``p`` clears
+its ``yes`` threshold, accept writes "yes" for it and "no" for every other unlabeled class with
+an output; otherwise nothing. A row that already has a "yes" gets nothing, and accept never
+writes a row of "no" only.
+
 For the view, each class of a row has a strength: ``solid`` (accept writes it), ``faint`` (the
 model has an output but accept leaves the class alone: between the thresholds, or a "yes" the
 rule forbids) or ``none`` (already labeled, or no output). Measured precision and recall on the
@@ -39,7 +46,8 @@ class Strength(str, enum.Enum):
 
 def _thresholds(value: Any, name: str, c: int, yes_side: bool) -> np.ndarray:
     """A threshold per class from a number or a sequence of ``c`` numbers: ``yes`` in
-    (0.5, 1], ``no`` in [0, 0.5)."""
+    (0.5, 1], ``no`` in [0, 0.5); in a sequence, NaN for none on that side (a class whose
+    precision could not be estimated: :mod:`patchwork_widget.active.thresholds`)."""
     scalar = isinstance(value, numbers.Real)
     if not scalar and (isinstance(value, (str, bytes)) or not isinstance(value, Sequence)
                        and not isinstance(value, np.ndarray)):
@@ -50,10 +58,26 @@ def _thresholds(value: Any, name: str, c: int, yes_side: bool) -> np.ndarray:
                          f"{len(values)} numbers")
     allowed = "(0.5, 1]" if yes_side else "[0, 0.5)"
     for v in values:
-        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-        if not ok or not ((0.5 < v <= 1.0) if yes_side else (0.0 <= v < 0.5)):
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and not math.isinf(v)
+        none = ok and not scalar and math.isnan(v)  # per class only: no suggestion
+        if not ok or not (none or ((0.5 < v <= 1.0) if yes_side else (0.0 <= v < 0.5))):
             raise ValueError(f"{name} thresholds must be numbers in {allowed}; got {v!r}")
     return np.asarray(values, dtype=np.float64)
+
+
+def _single_label(p: np.ndarray, y: np.ndarray, pos: np.ndarray, y_t: np.ndarray
+                  ) -> np.ndarray:
+    """The one-label-per-image rule of the module docstring on checked inputs."""
+    out = np.full(p.shape, np.nan)
+    open_ = np.isnan(y) & ~np.isnan(p)
+    candidates = np.where(open_ & pos, p, -np.inf)
+    top = candidates.argmax(axis=1)
+    rows = np.arange(len(p))
+    best = candidates[rows, top]
+    write = (best >= y_t[top]) & ~(y == 1).any(axis=1)
+    out[write] = np.where(open_[write], 0.0, np.nan)
+    out[rows[write], top[write]] = 1.0
+    return out
 
 
 def _inputs(probs: Any, labels: Any, has_positives: Any, yes: Any, no: Any):
@@ -78,7 +102,7 @@ def _inputs(probs: Any, labels: Any, has_positives: Any, yes: Any, no: Any):
 
 
 def suggestions(probs: Any, labels: Any, has_positives: Any, yes: Any = DEFAULT_YES,
-                no: Any = DEFAULT_NO) -> np.ndarray:
+                no: Any = DEFAULT_NO, single_label: bool = False) -> np.ndarray:
     """What accept would write: 1.0 ("yes"), 0.0 ("no") or NaN (nothing), same shape as
     ``probs``.
 
@@ -92,9 +116,15 @@ def suggestions(probs: Any, labels: Any, has_positives: Any, yes: Any = DEFAULT_
         (C,): whether the model's training labels hold a positive of each class.
     yes, no : float or sequence of float
         Per-class thresholds: "yes" where ``p >= yes`` (``yes`` in (0.5, 1]), "no" where
-        ``p <= no`` (``no`` in [0, 0.5)).
+        ``p <= no`` (``no`` in [0, 0.5)); a per-class NaN: none on that side.
+    single_label : bool
+        One label per image: the row-wise rule of the module docstring (``no`` is unused).
     """
+    _check_single_label(single_label)
     p, y, pos, y_t, n_t, single = _inputs(probs, labels, has_positives, yes, no)
+    if single_label:
+        out = _single_label(p, y, pos, y_t)
+        return out[0] if single else out
     out = np.full(p.shape, np.nan)
     open_ = np.isnan(y) & ~np.isnan(p)
     out[open_ & (p <= n_t)] = 0.0
@@ -103,10 +133,10 @@ def suggestions(probs: Any, labels: Any, has_positives: Any, yes: Any = DEFAULT_
 
 
 def strengths(probs: Any, labels: Any, has_positives: Any, yes: Any = DEFAULT_YES,
-              no: Any = DEFAULT_NO) -> np.ndarray:
+              no: Any = DEFAULT_NO, single_label: bool = False) -> np.ndarray:
     """:class:`Strength` values (as strings) for the view, same shape as ``probs``."""
     p, y, pos, y_t, n_t, single = _inputs(probs, labels, has_positives, yes, no)
-    written = ~np.isnan(suggestions(p, y, pos, y_t.tolist(), n_t.tolist()))
+    written = ~np.isnan(suggestions(p, y, pos, y_t.tolist(), n_t.tolist(), single_label))
     out = np.full(p.shape, Strength.NONE.value, dtype=object)
     out[np.isnan(y) & ~np.isnan(p)] = Strength.FAINT.value
     out[written] = Strength.SOLID.value
@@ -114,13 +144,19 @@ def strengths(probs: Any, labels: Any, has_positives: Any, yes: Any = DEFAULT_YE
 
 
 def accept_changes(probs: Any, labels: Any, classes: Sequence[str], has_positives: Any,
-                   yes: Any = DEFAULT_YES, no: Any = DEFAULT_NO) -> Dict[str, float]:
+                   yes: Any = DEFAULT_YES, no: Any = DEFAULT_NO,
+                   single_label: bool = False) -> Dict[str, float]:
     """The labels accept writes for one row: ``{class: 1.0 or 0.0}`` (empty: nothing)."""
-    out = suggestions(probs, labels, has_positives, yes, no)
+    out = suggestions(probs, labels, has_positives, yes, no, single_label)
     if out.ndim != 1 or len(out) != len(classes):
         raise ValueError(f"accept_changes takes one row of {len(classes)} classes; got "
                          f"shape {out.shape}")
     return {c: float(v) for c, v in zip(classes, out) if not math.isnan(v)}
+
+
+def _check_single_label(value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"single_label must be True or False; got {value!r}")
 
 
 def has_positive_labels(labels: Any, rows: Any = None) -> np.ndarray:

@@ -86,6 +86,29 @@ def class_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in RESERVED]
 
 
+def one_label_per_row(labels: object) -> bool:
+    """Whether a table is one-label-per-image: at least one row is labeled and every labeled
+    row (one with any label) has exactly one "yes".
+
+    Parameters
+    ----------
+    labels : array-like
+        (N, C) class values: 1.0, 0.0 or NaN (not labeled), e.g. ``df[classes].to_numpy()``.
+
+    Returns
+    -------
+    bool
+        False for fewer than two classes (one class is a yes/no question, not a choice).
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    if y.ndim != 2:
+        raise ValueError(f"labels must have shape (N, C); got {y.shape}")
+    if y.shape[1] < 2:
+        return False
+    labeled = ~np.isnan(y).all(axis=1)
+    return bool(labeled.any() and ((y[labeled] == 1).sum(axis=1) == 1).all())
+
+
 def prep_label_dataframe(
     filepaths: Iterable[str | os.PathLike], classes: Sequence[str]
 ) -> pd.DataFrame:

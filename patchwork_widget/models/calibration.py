@@ -1,10 +1,14 @@
-"""Calibrated probabilities: Platt scaling per class and the expected calibration error.
+"""Calibrated probabilities: Platt scaling per class, temperature scaling of a softmax and the
+expected calibration error.
 
 Platt scaling (Platt 1999) maps a class's logit ``z`` to ``sigmoid(a z + b)`` with ``a > 0``,
 fitted on the validation labels; ``a > 0`` keeps the ranking, so AUC is unchanged. With few
 validation labels the fit is held near the identity by a unit Gaussian prior on ``(log a, b)``.
 The result is folded into the output layer (kernel times ``a``, bias ``a * bias + b``), so
-predictions, saved models and the end-to-end classifier are all calibrated. NumPy and SciPy.
+predictions, saved models and the end-to-end classifier are all calibrated. A softmax output
+(one label per image) gets one temperature instead (Guo et al. 2017,
+https://arxiv.org/abs/1706.04599): ``softmax(z / T)``, folded in as ``a = 1 / T, b = 0``.
+NumPy and SciPy.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Tuple
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import expit
+from scipy.special import expit, log_softmax
 
 from patchwork_widget.options.checks import check_array, check_int
 
@@ -67,6 +71,30 @@ def platt_scaling(z: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.nda
         res = minimize(objective, np.zeros(2), jac=True, method="L-BFGS-B")
         a[j], b[j] = np.exp(res.x[0]), res.x[1]
     return a, b
+
+
+def temperature_scaling(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature ``T`` minimising the cross-entropy of ``softmax(log(p) / T)`` on the
+    rows with exactly one "yes" (1.0 when fewer than two such rows or classes); ``log T`` has
+    the unit Gaussian prior of :func:`platt_scaling`, so few rows keep it near 1."""
+    p, y = check_scores_and_labels(probs, labels)
+    ok = ((y == 1).sum(axis=1) == 1) & ~np.isnan(p).any(axis=1)
+    if ok.sum() < 2 or len((y[ok] == 1).any(axis=0).nonzero()[0]) < 2:
+        return 1.0
+    z = np.log(np.clip(p[ok], EPS, 1.0))
+    target = y[ok] == 1
+
+    def objective(theta: np.ndarray) -> Tuple[float, np.ndarray]:
+        s = theta[0]
+        a = np.exp(-s)
+        logp = log_softmax(a * z, axis=1)
+        value = -logp[target].sum() + 0.5 * s * s
+        q = np.exp(logp)
+        d_a = ((q - target) * z).sum()  # d value / d a
+        return value, np.array([-a * d_a + s])
+
+    res = minimize(objective, np.zeros(1), jac=True, method="L-BFGS-B")
+    return float(np.exp(res.x[0]))
 
 
 def fold_into_output(output: Any, a: np.ndarray, b: np.ndarray) -> None:

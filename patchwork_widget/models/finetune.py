@@ -6,7 +6,8 @@ The classifier is three Keras models in a row, as in the reference:
   feature maps ``(h, w, c)`` or vectors ``(d,)``;
 - the **fine-tuning model** maps features to a vector: a global pooling (max / avg /
   flatten), or a small convnet from a spec string followed by that pooling;
-- the **output model** is ``Dense(C, sigmoid)``: one independent probability per class.
+- the **output model** is ``Dense(C, sigmoid)``: one independent probability per class; or,
+  for a one-label-per-image table, ``Dense(C, softmax)``: one distribution over the classes.
 
 Spec strings: comma-separated tokens, e.g. ``"128,p,d,r,64"``. An integer ``k`` is a
 ``Conv2D(k, kernel_size, padding="same", activation="relu")``; ``p`` a 2x2 max-pool with stride
@@ -127,12 +128,18 @@ def build_finetuning_model(feature_shape: Sequence[int],
     return keras.Model(inputs, x, name="fine_tuning")
 
 
-def build_output_model(input_dim: int, num_classes: int) -> keras.Model:
-    """``Dense(num_classes, sigmoid)`` on a vector of ``input_dim``; named ``"output"``."""
+def build_output_model(input_dim: int, num_classes: int,
+                       single_label: bool = False) -> keras.Model:
+    """``Dense(num_classes, sigmoid)`` (``Dense(num_classes, softmax)`` with ``single_label``)
+    on a vector of ``input_dim``; named ``"output"``."""
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1; got {num_classes}")
+    if single_label and num_classes < 2:
+        raise ValueError(f"a one-label-per-image (softmax) output needs at least 2 classes; "
+                         f"got {num_classes}")
     inputs = keras.Input((int(input_dim),), name="finetuned")
-    out = keras.layers.Dense(num_classes, activation="sigmoid", name="probabilities")(inputs)
+    activation = "softmax" if single_label else "sigmoid"
+    out = keras.layers.Dense(num_classes, activation=activation, name="probabilities")(inputs)
     return keras.Model(inputs, out, name="output")
 
 
@@ -176,6 +183,21 @@ class PatchworkModels:
     def feature_shape(self) -> Tuple[int, ...]:
         return tuple(int(s) for s in self.fine_tuning.input_shape[1:])
 
+    @property
+    def single_label(self) -> bool:
+        """Whether the output is a softmax (one label per image) rather than sigmoids."""
+        return self.output.layers[-1].get_config()["activation"] == "softmax"
+
+    def set_single_label(self, single_label: bool) -> None:
+        """Switch the output between sigmoid and softmax, keeping the output layer's weights
+        (a new output model; the next fit retrains it)."""
+        if bool(single_label) == self.single_label:
+            return
+        weights = self.output.get_weights()
+        self.output = build_output_model(int(self.output.input_shape[-1]), len(self.classes),
+                                         bool(single_label))
+        self.output.set_weights(weights)
+
     def head(self) -> keras.Model:
         """``fine_tuning -> output`` on features."""
         return build_classifier(None, self.fine_tuning, self.output, name="head")
@@ -193,7 +215,7 @@ class PatchworkModels:
 
     def describe(self) -> Dict[str, Any]:
         return {"classes": list(self.classes), "options": self.options.as_dict(),
-                "feature_shape": list(self.feature_shape)}
+                "feature_shape": list(self.feature_shape), "single_label": self.single_label}
 
 
 def build_models(
@@ -202,6 +224,7 @@ def build_models(
     feature_shape: Optional[Sequence[int]] = None,
     extractor: Optional[keras.Model] = None,
     options: FineTuneOptions = FineTuneOptions(),
+    single_label: bool = False,
 ) -> PatchworkModels:
     """Build fine-tuning and output models for ``classes``.
 
@@ -215,11 +238,17 @@ def build_models(
         Frozen feature extractor (``trainable`` is set to False here).
     options : FineTuneOptions
         Fine-tuning model choices.
+    single_label : bool
+        A softmax output (one label per image) instead of one sigmoid per class;
+        :func:`~patchwork_widget.models.fit` switches it to what the labels or
+        ``TrainOptions.single_label`` ask for.
 
     Returns
     -------
     PatchworkModels
     """
+    if not isinstance(single_label, bool):
+        raise ValueError(f"single_label must be True or False; got {single_label!r}")
     classes = check_names("classes", classes, what="class name")
     if feature_shape is not None:
         feature_shape = check_shape("feature_shape", feature_shape, lengths=(1, 3),
@@ -236,5 +265,5 @@ def build_models(
     if extractor is not None:
         extractor.trainable = False
     fine_tuning = build_finetuning_model(feature_shape, options)
-    output = build_output_model(int(fine_tuning.output_shape[-1]), len(classes))
+    output = build_output_model(int(fine_tuning.output_shape[-1]), len(classes), single_label)
     return PatchworkModels(fine_tuning, output, classes, extractor, options)

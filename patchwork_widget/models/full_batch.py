@@ -1,7 +1,8 @@
 """The L-BFGS solver of :func:`~patchwork_widget.models.train.fit`: a pooling head on
 pre-extracted features has no trainable weight before the output layer, so training is a convex
-logistic regression per class (:mod:`patchwork_widget.models.convex`), fitted on all labelled
-training rows at once to convergence. Nothing to tune: no learning rate, batch or epoch count.
+logistic regression per class, or a multinomial one for a softmax (one-label-per-image) output
+(:mod:`patchwork_widget.models.convex`), fitted on all labelled training rows at once to
+convergence. Nothing to tune: no learning rate, batch or epoch count.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from patchwork_widget.models.convex import LogisticFit, fit_logistic
+from patchwork_widget.models.convex import LogisticFit, fit_logistic, fit_multinomial
 from patchwork_widget.models.finetune import PatchworkModels
 from patchwork_widget.models.rows import TrainingRows
 from patchwork_widget.options.training import TrainOptions
@@ -57,7 +58,8 @@ def fit_full_batch(models: PatchworkModels, rows: TrainingRows, features: np.nda
                          "exclude them")
     dense = models.output.layers[-1]
     init = tuple(dense.get_weights()) if warm_start else None
-    found = fit_logistic(x, rows.labels[rows.train_rows], rows.row_weights(), options.l2,
+    solve = fit_multinomial if models.single_label else fit_logistic
+    found = solve(x, rows.labels[rows.train_rows], rows.row_weights(), options.l2,
                          options.loss.label_smoothing, options.max_iter, init,
                          should_stop=None if cancel is None else cancel.is_set)
     dense.set_weights([found.kernel, found.bias])

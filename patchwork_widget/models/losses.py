@@ -1,4 +1,5 @@
-"""Masked sigmoid losses for partial multi-hot labels (feature M2).
+"""Masked losses for partial labels (feature M2): sigmoid losses for multi-hot labels and the
+categorical ones of a one-label-per-image (softmax) output.
 
 ``y_true`` holds NaN where a label is missing. Missing entries are replaced *before* the loss
 (``tf.where`` on the targets and on the predictions), so neither a NaN nor a gradient reaches
@@ -10,6 +11,11 @@ Reduction: the loss is the mean over the present entries of the whole batch,
 labelled batch this is the mean over samples of the per-sample mean over classes, i.e. exactly
 Keras' ``BinaryCrossentropy`` / ``BinaryFocalCrossentropy`` with the default
 ``"sum_over_batch_size"`` reduction; a batch with no label gives 0.
+
+One label per image (:func:`masked_categorical_loss`): a row counts when it has exactly one
+"yes" (its one-hot target); any other row is masked out. The loss is the mean over the counted
+rows of Keras' ``categorical_crossentropy`` (or ``categorical_focal_crossentropy``), i.e.
+Keras' own loss on a batch of counted rows only.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ import tensorflow as tf
 from patchwork_widget.options.training import LossKind, LossOptions
 
 __all__ = ["LossOptions", "bce_elements", "focal_elements", "loss_elements", "loss_function",
-           "masked_binary_crossentropy", "masked_binary_focal_crossentropy", "masked_mean",
-           "split_targets"]
+           "masked_binary_crossentropy", "masked_binary_focal_crossentropy",
+           "masked_categorical_loss", "masked_mean", "split_targets"]
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -112,8 +118,42 @@ def loss_elements(options: LossOptions) -> Callable[[tf.Tensor, tf.Tensor], tf.T
     return lambda t, p: bce_elements(t, p, options.label_smoothing)
 
 
-def loss_function(options: LossOptions) -> LossFn:
-    """The masked loss ``(y_true with NaN, y_pred) -> scalar`` of ``options``."""
+def masked_categorical_loss(y_true: Any, y_pred: Any,
+                            options: LossOptions = LossOptions()) -> tf.Tensor:
+    """Categorical cross-entropy (focal with ``options.kind="focal"``, Lin et al. 2017) over
+    the rows with exactly one "yes"; 0 when there is none.
+
+    Parameters
+    ----------
+    y_true : array-like
+        (N, C) targets: 0, 1 or NaN (missing).
+    y_pred : array-like
+        (N, C) softmax outputs.
+    options : LossOptions
+        Kind, label smoothing (Keras': ``t (1 - s) + s / C``), and for focal ``gamma`` and
+        ``alpha`` (None: Keras' default 0.25 is not applied, the weight is 1).
+    """
+    y_pred = tf.convert_to_tensor(y_pred)
+    y_true = tf.cast(tf.convert_to_tensor(y_true), y_pred.dtype)
+    yes = tf.cast(tf.equal(y_true, 1.0), y_pred.dtype)
+    row = tf.cast(tf.equal(tf.reduce_sum(yes, axis=-1), 1.0), y_pred.dtype)
+    target = yes * row[:, None] + (1.0 - row[:, None]) / tf.cast(tf.shape(yes)[-1],
+                                                                  y_pred.dtype)
+    if options.kind is LossKind.FOCAL:
+        per_row = keras.losses.categorical_focal_crossentropy(
+            target, y_pred, alpha=1.0 if options.alpha is None else options.alpha,
+            gamma=options.gamma, label_smoothing=options.label_smoothing)
+    else:
+        per_row = keras.losses.categorical_crossentropy(
+            target, y_pred, label_smoothing=options.label_smoothing)
+    return tf.reduce_sum(row * per_row) / tf.maximum(tf.reduce_sum(row), 1.0)
+
+
+def loss_function(options: LossOptions, single_label: bool = False) -> LossFn:
+    """The masked loss ``(y_true with NaN, y_pred) -> scalar`` of ``options``: sigmoid
+    (per entry) or, with ``single_label``, categorical (per row with one "yes")."""
+    if single_label:
+        return lambda y_true, y_pred: masked_categorical_loss(y_true, y_pred, options)
     elements = loss_elements(options)
 
     def loss(y_true: Any, y_pred: Any) -> tf.Tensor:

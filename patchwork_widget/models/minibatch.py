@@ -68,7 +68,7 @@ class MinibatchRun:
         if self.fixmatch and not len(self.unlabeled_rows):
             logger.warning("FixMatch is on but every training row is fully labelled: it is skipped")
             self.fixmatch = False
-        self.loss_fn = loss_function(options.loss)
+        self.loss_fn = loss_function(options.loss, models.single_label)
         lo = options.loss
         self.u_elements = loss_elements(LossOptions(lo.kind, 0.0, lo.gamma, lo.alpha))
         self.features = features

@@ -15,6 +15,13 @@ runs it in a background thread. Two solvers (``TrainOptions.solver``):
 Both start a new model's output bias at each class's log prior odds, minimise the same weighted
 loss plus ``l2 / 2 * ||W||^2`` on the output kernel, and end, when validation labels exist and
 ``calibrate`` is on, with a Platt scaling per class (:mod:`patchwork_widget.models.calibration`).
+
+One label per image: when ``TrainOptions.single_label`` says so, or (None, the default) every
+labeled row has exactly one "yes", the output becomes a softmax
+(:meth:`PatchworkModels.set_single_label`), the loss the masked categorical cross-entropy
+(multinomial logistic regression for L-BFGS), the starting bias the classes' log shares and
+the calibration one temperature; otherwise the output is (or goes back to) one sigmoid per
+class.
 Validation rows (not excluded, at least one label) give the validation loss, macro AUC and
 calibration error.
 """
@@ -30,16 +37,17 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, softmax
 
-from patchwork_widget.labels.schema import check_table
+from patchwork_widget.labels.schema import check_table, one_label_per_row
 from patchwork_widget.models.calibration import (
     calibration_error,
     fold_into_output,
     logits,
     platt_scaling,
+    temperature_scaling,
 )
-from patchwork_widget.models.convex import Cancelled, prior_bias
+from patchwork_widget.models.convex import Cancelled, prior_bias, prior_log_rates
 from patchwork_widget.models.finetune import PatchworkModels
 from patchwork_widget.models.full_batch import (
     convex_obstacle,
@@ -84,6 +92,8 @@ class TrainResult:
     classes_with_positives : list of str
         Classes with a positive label among the training rows: the suggestion rule
         (:func:`patchwork_widget.active.suggest.suggestions`) never says "yes" for the others.
+    single_label : bool
+        Whether the model was trained as one label per image (a softmax output).
     """
 
     history: pd.DataFrame
@@ -93,6 +103,7 @@ class TrainResult:
     solver: str = Solver.MINIBATCH.value
     stopped: Optional[str] = None
     classes_with_positives: List[str] = field(default_factory=list)
+    single_label: bool = False
 
 
 def choose_solver(models: PatchworkModels, features: Optional[np.ndarray],
@@ -160,6 +171,7 @@ def fit(
         features = check_array("features", features, (2, 4), rows=len(df), finite=False)
     solver = choose_solver(models, features, options)
     rows = TrainingRows.from_table(df, models.classes, options)
+    models.set_single_label(single_label_mode(rows, options))
     fresh = not models.trained
     if solver is Solver.LBFGS:
         if len(features) != len(df):
@@ -174,7 +186,16 @@ def fit(
         models.trained = True
     positives = (rows.labels[rows.train_rows] == 1).any(axis=0)
     return replace(result, classes_with_positives=[c for c, p in zip(models.classes, positives)
-                                                   if p])
+                                                   if p], single_label=models.single_label)
+
+
+def single_label_mode(rows: TrainingRows, options: TrainOptions) -> bool:
+    """``options.single_label`` when given, else whether every labeled training and
+    validation row has exactly one "yes"."""
+    if options.single_label is not None:
+        return options.single_label
+    labeled = np.concatenate([rows.train_rows, rows.val_rows])
+    return len(rows.labels) > 0 and one_label_per_row(rows.labels[labeled])
 
 
 def _fit_lbfgs(models: PatchworkModels, rows: TrainingRows, features: np.ndarray,
@@ -204,7 +225,8 @@ def _head_probs(models: PatchworkModels, features: np.ndarray, rows: np.ndarray,
     dense = models.output.layers[-1]
     kernel, bias = dense.get_weights()
     x = pooled_features(models, features, rows, options.eval_batch_size)
-    return expit(x @ kernel.astype(np.float64) + bias)
+    z = x @ kernel.astype(np.float64) + bias
+    return softmax(z, axis=1) if models.single_label else expit(z)
 
 
 def _validate(models: PatchworkModels, probs: np.ndarray, y: np.ndarray,
@@ -212,7 +234,16 @@ def _validate(models: PatchworkModels, probs: np.ndarray, y: np.ndarray,
     """Validation figures; first, when asked and possible, calibrate the output layer."""
     if not len(y):
         return {"val_loss": math.nan, "val_auc": math.nan, "val_ece": math.nan}
-    if calibrate and options.calibrate:
+    single = models.single_label
+    if calibrate and options.calibrate and single:
+        temperature = temperature_scaling(probs, y)
+        if not np.isclose(temperature, 1.0):
+            c = y.shape[1]
+            fold_into_output(models.output, np.full(c, 1.0 / temperature), np.zeros(c))
+            probs = softmax(np.log(np.clip(probs, 1e-30, 1.0)) / temperature, axis=1)
+            logger.info("calibrated on %d validation rows: temperature %.2f", len(y),
+                        temperature)
+    elif calibrate and options.calibrate:
         a, b = platt_scaling(logits(probs), y)
         if not (np.allclose(a, 1.0) and np.allclose(b, 0.0)):
             fold_into_output(models.output, a, b)
@@ -220,7 +251,8 @@ def _validate(models: PatchworkModels, probs: np.ndarray, y: np.ndarray,
             logger.info("calibrated on %d validation rows: a %s, b %s", len(y),
                         np.round(a, 2).tolist(), np.round(b, 2).tolist())
     ece = calibration_error(probs, y)
-    return {"val_loss": float(loss_function(options.loss)(y, probs.astype(np.float32))),
+    loss = loss_function(options.loss, single)
+    return {"val_loss": float(loss(y, probs.astype(np.float32))),
             "val_auc": macro_auc(probs, y),
             "val_ece": float(np.nanmean(ece)) if np.isfinite(ece).any() else math.nan}
 
@@ -234,7 +266,8 @@ def _fit_minibatch(models: PatchworkModels, df: pd.DataFrame, rows: TrainingRows
     if fresh:  # start the output bias at the log prior odds
         dense = models.output.layers[-1]
         kernel, _ = dense.get_weights()
-        bias = prior_bias(rows.labels[rows.train_rows], rows.row_weights())
+        prior = prior_log_rates if models.single_label else prior_bias
+        bias = prior(rows.labels[rows.train_rows], rows.row_weights())
         dense.set_weights([kernel, bias.astype(kernel.dtype)])
     try:
         history, cancelled, stopped = _epochs(run, before, options, progress, cancel)

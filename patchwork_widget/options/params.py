@@ -125,6 +125,8 @@ class Flag:
     def check(self, name: str, value: Any, allow_none: bool) -> Any:
         if allow_none and value is None:
             return None
+        if allow_none and not isinstance(value, bool):
+            raise ValueError(f"{name} must be True, False or None; got {value!r}")
         return check_bool(name, value)
 
     def invalid(self) -> list[Any]:

@@ -266,6 +266,11 @@ class TrainOptions:
         Batch size for validation predictions.
     seed : int or None
         Seed of the row sampler. Layer initialisation and dropout follow Keras' global seed.
+    single_label : bool or None
+        One label per image: a softmax output and the categorical cross-entropy (rows without
+        a "yes" masked out). None (default) decides from the labels when training starts: on
+        when every labeled row has exactly one "yes"
+        (:func:`patchwork_widget.labels.schema.one_label_per_row`).
     """
 
     solver: Solver = Solver.AUTO
@@ -289,6 +294,7 @@ class TrainOptions:
     fixmatch: FixMatchOptions = field(default_factory=FixMatchOptions)
     eval_batch_size: int = 256
     seed: Optional[int] = None
+    single_label: Optional[bool] = None
 
     CONSTRAINTS: ClassVar[Mapping[str, Param]] = {
         "solver": Param(OneOf(Solver)),
@@ -312,6 +318,7 @@ class TrainOptions:
         "fixmatch": Param(InstanceOf(FixMatchOptions)),
         "eval_batch_size": Param(BATCH_SIZE),
         "seed": SEED,
+        "single_label": Param(Flag(), none=True),
     }
 
     def __post_init__(self) -> None:

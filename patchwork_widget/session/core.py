@@ -27,9 +27,10 @@ from patchwork_widget.active.propagate import Method
 from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
+from patchwork_widget.active.thresholds import DEFAULT_TARGET
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
-from patchwork_widget.labels import LabelStore, load_labels
+from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
 from patchwork_widget.labels.arguments import check_changes, check_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.labels.opening import default_export
@@ -91,6 +92,17 @@ class Session:
         The suggestion rule (B10): accepting a row's suggestions writes "yes" for an unlabeled
         class where the model's p >= ``suggest_yes`` (in (0.5, 1]) and the training rows hold
         a positive of that class, "no" where p <= ``suggest_no`` (in [0, 0.5)), nothing else.
+        A model trained as one label per image suggests a row as a whole (the arg-max "yes",
+        the rest "no", only past ``suggest_yes``; :mod:`patchwork_widget.active.suggest`).
+    single_label : bool, optional
+        One label per image: True trains a softmax output (a row with two "yes" is then
+        refused at training), False one sigmoid per class; None (default) decides from the
+        labels at every run (``TrainOptions.single_label``; an explicit value there wins).
+    suggest_target : float, optional
+        In (0.5, 1): instead of ``suggest_yes`` / ``suggest_no``, thresholds per class chosen
+        when the model is trained for this precision per accepted row (from validation or
+        out-of-fold predictions, :meth:`suggestion_quality`); a class whose precision cannot
+        be estimated gets no suggestion. None (default): the fixed thresholds.
     claim_lease, claim_overlap : float
         Team labeling (docs/team.md): sampling a subset of rows still to label claims the
         rows for ``claim_lease`` seconds (> 0; renewed while labeling), skipping rows other
@@ -115,11 +127,18 @@ class Session:
         seed: int | None = None,
         suggest_yes: float = DEFAULT_YES,
         suggest_no: float = DEFAULT_NO,
+        suggest_target: float | None = None,
+        single_label: bool | None = None,
         claim_lease: float = DEFAULT_LEASE,
         claim_overlap: float = DEFAULT_OVERLAP,
     ) -> None:
         check_number("suggest_yes", suggest_yes, 0.5, 1.0, open_low=True)
         check_number("suggest_no", suggest_no, 0.0, 0.5, open_high=True)
+        check_number("suggest_target", suggest_target, 0.5, 1.0, open_low=True, open_high=True,
+                     allow_none=True)
+        if single_label is not None and not isinstance(single_label, bool):
+            raise ValueError(f"single_label must be True, False or None (decide from the labels); "
+                             f"got {single_label!r}")
         if features is not None:  # a memmap is not scanned (it may be larger than memory)
             features = check_array("features", features, (2, 4), rows=len(store.df),
                                    finite=not isinstance(features, np.memmap))
@@ -133,12 +152,13 @@ class Session:
             model_imshape=Shape().check("model_imshape", model_imshape, True),
         )
         self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
+        self.suggest_target = None if suggest_target is None else float(suggest_target)
         self._images_done = 0  # images given at least one class value, per annotate call
         self._cells_done = 0  # class values given (an image labeled for 11 classes: 11)
         self._seconds_spent = 0.0
         self._bookkeeping = threading.Lock()
         self._sampling = Sampling(self.context)
-        self._modeling = Modeling(self.context)
+        self._modeling = Modeling(self.context, single_label)
         self._propagation = Propagation(self.context)
         self.online = OnlineLearner(self.context, self._sampling, self._modeling)
         store.on_remote_change(lambda change: self.dispatcher.post(lambda: self._remote_changed(change)))
@@ -269,7 +289,8 @@ class Session:
         paths = self.df["filepath"].to_numpy()[rows]
         suggest = self.derived.partial(self.derived.predictions, self.classes, rows)
         strength = None if suggest is None else strengths(
-            suggest, labels, self._trained_positives(), self.suggest_yes, self.suggest_no)
+            suggest, labels, self._trained_positives(), *self._suggest_thresholds(),
+            single_label=self.derived.single_label)
         return [
             {
                 "row": int(row),
@@ -352,10 +373,37 @@ class Session:
         probs = self.derived.partial(self.derived.predictions, self.classes, rows)[0]
         labels = self._cells(rows, self.classes).astype(float)[0]
         changes = accept_changes(probs, labels, self.classes, self._trained_positives(),
-                                 self.suggest_yes, self.suggest_no)
+                                 *self._suggest_thresholds(),
+                                 single_label=self.derived.single_label)
         if changes:
             self.annotate(row, changes, seconds=seconds)
         return [row]
+
+    def _suggest_thresholds(self) -> tuple[Any, Any]:
+        """``(yes, no)`` of the suggestion rule: per class for ``suggest_target`` (NaN, no
+        suggestion, before a model has chosen them), else the fixed thresholds."""
+        if self.suggest_target is None:
+            return self.suggest_yes, self.suggest_no
+        chosen = self.derived.quality(self.classes, self.suggest_target)
+        if chosen is None:
+            return [math.nan] * len(self.classes), [math.nan] * len(self.classes)
+        return chosen["yes_threshold"].tolist(), chosen["no_threshold"].tolist()
+
+    def suggestion_quality(self, target: float | None = None) -> pd.DataFrame:
+        """Per class: suggestion thresholds for a precision ``target`` per accepted row
+        (default ``suggest_target``, else 0.95), their estimated precision and coverage, and
+        the held-out rows behind them
+        (:func:`patchwork_widget.active.thresholds.choose_thresholds`), from the model's
+        held-out predictions: the validation rows' when 50 are labeled, else out-of-fold
+        predictions of the training labels. ``suggest_target`` makes accept use them."""
+        target = check_number("target", target, 0.5, 1.0, open_low=True, open_high=True,
+                              allow_none=True)
+        self.dispatcher.drain()
+        chosen = self.derived.quality(self.classes, target or self.suggest_target or DEFAULT_TARGET)
+        if chosen is None:
+            raise ValueError("no held-out predictions yet: train a model (a pooling head on "
+                             "features from 10 labeled rows, or with 50 labeled validation rows)")
+        return chosen
 
     def _trained_positives(self) -> np.ndarray:
         """Which classes the model saw a positive of among its training rows (no "yes"
@@ -473,6 +521,23 @@ class Session:
     def fixmatch(self) -> FixMatchOptions | None:
         """The model's FixMatch options, set by :meth:`build_model`."""
         return self._modeling.fixmatch
+
+    @property
+    def single_label(self) -> bool | None:
+        """The declared mode: True (one label per image), False (several), None (decided from
+        the labels at every training run)."""
+        return self._modeling.single_label
+
+    def output_mode(self) -> str:
+        """What the next training run's output will be, in words (the Model tab shows it)."""
+        declared = self._modeling.single_label
+        if declared is not None:
+            return ("one label per image (softmax), declared" if declared
+                    else "one or more labels per image (a sigmoid per class), declared")
+        labels = self.df[self.classes].to_numpy(dtype=float)
+        now = ("one label per image (softmax)" if one_label_per_row(labels)
+               else "one or more labels per image (a sigmoid per class)")
+        return f"{now}, from the labels (every labeled image has exactly one \"yes\" or not)"
 
     @property
     def model(self) -> PatchworkModels | None:

@@ -58,6 +58,12 @@ class DerivedState:
         self.predictions_stamp: Stamp | None = None
         # per class the predictions cover: did the model's training rows hold a positive?
         self.trained_positives: pd.DataFrame | None = None  # one row, a column per class
+        # held-out predictions of the model and their labels (validation rows, or out-of-fold
+        # predictions of the training labels), a column per class: what the suggestion
+        # thresholds are chosen from; and whether the predictions are one label per image
+        self.heldout_probs: pd.DataFrame | None = None
+        self.heldout_labels: pd.DataFrame | None = None
+        self.single_label = False
         self.propagation: pd.DataFrame | None = None
         self.propagation_stamp: Stamp | None = None
         self.embeddings: np.ndarray | None = None
@@ -88,14 +94,41 @@ class DerivedState:
                 columns={c: new for c, new in mapping.items() if new is not None})
         return frame
 
-    def set_predictions(self, frame: pd.DataFrame, stamp: Stamp, positives: np.ndarray) -> None:
+    def set_predictions(self, frame: pd.DataFrame, stamp: Stamp, positives: np.ndarray,
+                        single_label: bool = False,
+                        heldout: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Keep model outputs computed for ``stamp`` and, per class of ``stamp.classes``,
-        whether the model's training rows held a positive (the suggestion rule needs it)."""
+        whether the model's training rows held a positive (the suggestion rule needs it);
+        whether they are one label per image (softmax), and the model's held-out predictions
+        and their labels (n x C each), if any."""
+        columns = list(stamp.classes)
         self.predictions = self.translate(frame, stamp)
         self.trained_positives = self.translate(
-            pd.DataFrame([np.asarray(positives, dtype=bool)], columns=list(stamp.classes)), stamp)
+            pd.DataFrame([np.asarray(positives, dtype=bool)], columns=columns), stamp)
+        self.heldout_probs, self.heldout_labels = (None, None) if heldout is None else (
+            self.translate(pd.DataFrame(heldout[0], columns=columns), stamp),
+            self.translate(pd.DataFrame(heldout[1], columns=columns), stamp))
+        self.single_label = bool(single_label)
         self.predictions_stamp = stamp
         self.cache.clear()
+
+    def quality(self, classes: list[str], target: float) -> pd.DataFrame | None:
+        """Suggestion thresholds for ``target`` per class of ``classes``
+        (:func:`~patchwork_widget.active.thresholds.choose_thresholds` on the held-out
+        predictions; NaN thresholds for a class they do not cover), or None without held-out
+        predictions; computed once until they change."""
+        if self.heldout_probs is None or self.heldout_labels is None:
+            return None
+        key = ("quality", tuple(classes), target)
+        if key not in self.cache:
+            from patchwork_widget.active.thresholds import choose_thresholds
+
+            covered = [c for c in classes if c in self.heldout_probs]
+            chosen = choose_thresholds(self.heldout_probs[covered].to_numpy(float),
+                                       self.heldout_labels[covered].to_numpy(float), covered,
+                                       target, self.single_label)
+            self.cache[key] = chosen.reindex(pd.Index(classes, name="class"))
+        return self.cache[key]
 
     def positives_for(self, classes: list[str]) -> np.ndarray:
         """Per class of ``classes``: whether the model saw a positive of it (False if unknown)."""
@@ -142,13 +175,14 @@ class DerivedState:
         self.edits.append(edit)
         self.cache.clear()
         notices: list[str] = []
-        for name in ("predictions", "propagation", "trained_positives"):
+        for name in ("predictions", "propagation", "trained_positives", "heldout_probs",
+                     "heldout_labels"):
             frame = getattr(self, name)
             if frame is None:
                 continue
             stamp = Stamp(tuple(frame.columns), len(self.edits) - 1, self.revision)
             setattr(self, name, self.translate(frame, stamp))
-            if name != "trained_positives":
+            if name in ("predictions", "propagation"):
                 what = "Predictions" if name == "predictions" else "Propagation scores"
                 notices += _frame_notice(what, edit)
         if self.model is not None:
@@ -160,7 +194,8 @@ class DerivedState:
         a team journal): keep the columns of classes still there, drop the others."""
         self.cache.clear()
         notices = ["Another annotator changed the classes."]
-        for name in ("predictions", "propagation", "trained_positives"):
+        for name in ("predictions", "propagation", "trained_positives", "heldout_probs",
+                     "heldout_labels"):
             frame = getattr(self, name)
             if frame is not None:
                 setattr(self, name, frame[[c for c in frame.columns if c in classes]])

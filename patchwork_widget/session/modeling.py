@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is
 
 Progress = Callable[[int, int, dict], None]
 
+MIN_VALIDATION = 50  # labeled validation rows that choose the thresholds on their own
+
 
 @dataclass(frozen=True)
 class TrainingOutcome:
@@ -42,6 +44,7 @@ class TrainingOutcome:
     probs: np.ndarray | None
     embeddings: np.ndarray | None
     class_auc: dict[str, float] = field(default_factory=dict)  # validation AUC per class
+    heldout: tuple[np.ndarray, np.ndarray] | None = None  # heldout_predictions
 
 
 @dataclass(frozen=True)
@@ -87,15 +90,45 @@ def train_and_predict(model: PatchworkModels, request: RoundRequest, inputs: dic
         rows = validation_mask(snapshot)
         auc, _ = m.class_metrics(probs[rows].astype(float), snapshot.loc[rows, classes].to_numpy(float))
         class_auc = {c: float(a) for c, a in zip(classes, auc)}
-    return TrainingOutcome(result, probs, embeddings, class_auc)
+    heldout = (heldout_predictions(model, snapshot, result, probs, inputs.get("features"),
+                                   request.options) if probs is not None else None)
+    return TrainingOutcome(result, probs, embeddings, class_auc, heldout)
+
+
+def heldout_predictions(model: PatchworkModels, snapshot: pd.DataFrame, result: TrainResult,
+                        probs: np.ndarray, features: np.ndarray | None,
+                        options: TrainOptions) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(probs, labels)`` of held-out rows, which the suggestion thresholds are chosen from
+    (:meth:`DerivedState.quality`): the validation rows' predictions when at least
+    ``MIN_VALIDATION`` are labeled, else 5-fold out-of-fold predictions of the training labels
+    (a linear head on features, as L-BFGS fits it, from 10 labeled rows); None when neither
+    is possible (a convnet head without validation labels)."""
+    from patchwork_widget.models import convex, full_batch
+
+    classes = snapshot_classes(snapshot)
+    labels = snapshot[classes].to_numpy(float)
+    labeled = ~np.isnan(labels).all(axis=1) & ~snapshot["exclude"].to_numpy(bool)
+    validation = labeled & validation_mask(snapshot)
+    if validation.sum() >= MIN_VALIDATION:
+        held_probs, held_labels = probs[validation], labels[validation]
+    elif result.solver == "lbfgs" and features is not None and (labeled & ~validation).sum() >= 10:
+        train = np.flatnonzero(labeled & ~validation)
+        x = full_batch.pooled_features(model, features, train, options.eval_batch_size)
+        held_probs = convex.out_of_fold(x, labels[train], l2=options.l2,
+                                        single_label=result.single_label, max_iter=options.max_iter)
+        held_labels = labels[train]
+    else:
+        return None
+    return held_probs, held_labels
 
 
 class Modeling:
     """The model of a Session: building, background training, outputs. Uses the context's
     store, features and derived state (which holds the model)."""
 
-    def __init__(self, context: SessionContext) -> None:
+    def __init__(self, context: SessionContext, single_label: bool | None = None) -> None:
         self.context = context
+        self.single_label = single_label  # declared one label per image (None: from the labels)
         self.job: Task | None = None
         self.loss: LossOptions | None = None  # of the model, set by build_model
         self.fixmatch: FixMatchOptions | None = None  # of the model, set by build_model
@@ -184,8 +217,10 @@ class Modeling:
         self._check_not_training()
         if update_embeddings and ctx.features is None:
             raise ValueError("BADGE embeddings need pre-extracted features (features=...)")
-        train_options = replace(_options(TrainOptions, options), loss=self.loss,
-                                fixmatch=self.fixmatch)
+        train_options = _options(TrainOptions, options)
+        train_options = replace(train_options, loss=self.loss, fixmatch=self.fixmatch,
+                                single_label=self.single_label
+                                if train_options.single_label is None else train_options.single_label)
         stamp = ctx.derived.stamp(ctx.classes)
         snapshot = ctx.store.copy(["filepath", "exclude", "validation", *ctx.classes])
         unreadable = ctx.unreadable_mask()
@@ -203,7 +238,8 @@ class Modeling:
                 probs[unreadable | ctx.unreadable_mask()] = np.nan  # no output: no suggestion
                 frame = pd.DataFrame(probs, columns=list(stamp.classes), index=snapshot.index)
                 ctx.derived.set_predictions(frame, stamp,
-                                             training_positives(snapshot, stamp.classes))
+                                            training_positives(snapshot, stamp.classes),
+                                            outcome.result.single_label, outcome.heldout)
             if outcome.embeddings is not None:
                 ctx.derived.set_embeddings(outcome.embeddings)
             ctx.emit(EventKind.DERIVED, source="train")

@@ -89,11 +89,13 @@ class ModelState:
     options: FineTuneOptions
     weights: list[np.ndarray]  # the fine-tuning model's, then the output model's
     trained: bool
+    single_label: bool = False  # a softmax output (one label per image)
 
     @classmethod
     def of(cls, model: PatchworkModels) -> ModelState:
         return cls(list(model.classes), model.feature_shape, model.options,
-                   model.fine_tuning.get_weights() + model.output.get_weights(), model.trained)
+                   model.fine_tuning.get_weights() + model.output.get_weights(), model.trained,
+                   model.single_label)
 
     def build_key(self) -> tuple[Any, ...]:
         return self.feature_shape, self.options, len(self.classes)
@@ -102,6 +104,7 @@ class ModelState:
         """Put these weights and the trained flag into ``model`` (not the classes: the
         kernel's model may have been renamed with its classes during the round)."""
         split = len(model.fine_tuning.weights)
+        model.set_single_label(self.single_label)
         model.fine_tuning.set_weights(self.weights[:split])
         model.output.set_weights(self.weights[split:])
         model.trained = self.trained

@@ -56,7 +56,15 @@ class PatchworkWidget(widgets.VBox):
         Seed for random sampling.
     suggest_yes, suggest_no : float
         The suggestion rule: ``a`` writes "yes" where the model's p >= ``suggest_yes`` (and the
-        class has positive training labels), "no" where p <= ``suggest_no``, nothing else.
+        class has positive training labels), "no" where p <= ``suggest_no``, nothing else; a
+        model trained as one label per image writes the arg-max "yes" and the rest "no".
+    suggest_target : float, optional
+        Thresholds per class chosen for this precision per accepted row instead
+        (``Session.suggestion_quality``); None: the fixed thresholds.
+    single_label : bool, optional
+        One label per image (a softmax output): True declares it, False declares several
+        labels per image, None decides from the labels at every training run (the Model tab
+        says which).
     journal, project, annotator : str, optional
         Team labeling (docs/team.md): ``journal`` a ``postgresql://`` URL (None: the SQLite
         journal beside the outfile), the ``project`` on that server, and who is labeling.
@@ -87,6 +95,8 @@ class PatchworkWidget(widgets.VBox):
         seed: int | None = None,
         suggest_yes: float = DEFAULT_YES,
         suggest_no: float = DEFAULT_NO,
+        suggest_target: float | None = None,
+        single_label: bool | None = None,
         journal: str | None = None,
         project: str | None = None,
         annotator: str | None = None,
@@ -113,8 +123,8 @@ class PatchworkWidget(widgets.VBox):
             annotator=annotator, resolution=resolution, claim_lease=claim_lease,
             claim_overlap=claim_overlap, features=features,
             feature_extractor=feature_extractor, display=display, seed=seed,
-            suggest_yes=suggest_yes, suggest_no=suggest_no, num_channels=num_channels,
-            model_imshape=model_imshape,
+            suggest_yes=suggest_yes, suggest_no=suggest_no, suggest_target=suggest_target,
+            single_label=single_label, num_channels=num_channels, model_imshape=model_imshape,
         )
         if not self.session.queue:
             self.session.sample()

@@ -101,7 +101,8 @@ class ModelTab(widgets.VBox):
         finally:
             self.build.disabled, self.build.description = False, "Build model"
         params = model.fine_tuning.count_params() + model.output.count_params()
-        self.status.say(f"Built: {params:,} trainable parameters for {len(model.classes)} classes.")
+        self.status.say(f"Built: {params:,} trainable parameters for {len(model.classes)} classes. "
+                        f"Output: {self.session.output_mode()}.")
         return model
 
     def build_model(self) -> None:

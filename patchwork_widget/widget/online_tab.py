@@ -15,17 +15,17 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from patchwork_widget.active.registry import ORDERS, ClassUse
 from patchwork_widget.active.online import OnlineOptions, StopRule
+from patchwork_widget.active.registry import ORDERS, ClassUse, online_orders
 from patchwork_widget.options.params import form_bounds
 from patchwork_widget.session import EventKind, Session, SessionEvent
 from patchwork_widget.widget.forms import FORM_LAYOUT, FORM_STYLE, LazyFigure, Status
 from patchwork_widget.widget.model_tab import missing_ml_packages
 
-# the orders a round can re-rank by without a class or propagation scores
-ONLINE_ORDERS = [name for name, info in ORDERS.items()
-                 if info.per_class is not ClassUse.REQUIRED and "scores" not in info.needs + info.any_of
-                 and name != "disagreement"]
+# the registry's online orders that need neither a class (the tab has no class picker) nor
+# propagation scores (a round does not propagate)
+ONLINE_ORDERS = [name for name in online_orders() if ORDERS[name].per_class is not ClassUse.REQUIRED
+                 and "scores" not in ORDERS[name].needs + ORDERS[name].any_of]
 
 
 def auc_points(history: list[dict[str, Any]]) -> tuple[list[int], list[list[float]]]:
@@ -72,7 +72,7 @@ class OnlineTab(widgets.VBox):
         self.every = widgets.BoundedIntText(value=default.every, **form_bounds(OnlineOptions, "every"),
                                             description="retrain every (images)",
                                             style=style, layout=layout)
-        self.order = widgets.Dropdown(options=ONLINE_ORDERS, value="max entropy", description="then order by",
+        self.order = widgets.Dropdown(options=ONLINE_ORDERS, value=default.order.name, description="then order by",
                                       style=style, layout=layout)
         self.explore = widgets.FloatSlider(value=default.explore, **form_bounds(OnlineOptions, "explore"),
                                            step=0.05, description="random share",

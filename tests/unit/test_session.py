@@ -85,8 +85,8 @@ def test_sampling_is_random_but_seeded(tmp_path, image_paths):
 
 
 def test_sample_rejects_unknown_orders_and_counts(session):
-    with pytest.raises(ValueError, match="unknown order 'entropy'; available: random"):
-        session.sample(order="entropy")
+    with pytest.raises(ValueError, match="unknown order 'bald'; available: random"):
+        session.sample(order="bald")
     with pytest.raises(ValueError, match="count must be a positive integer"):
         session.sample(count=0)
 

@@ -104,7 +104,8 @@ def test_an_order_that_can_rank_nothing_says_why_instead_of_an_empty_queue(sessi
     assert len(session.sample({"kind": "all"}, "disagreement", count=5)) == 5
     assert session.sampled == {"subset": {"kind": "all", "cls": None, "title": "all images"},
                                "order": {"name": "disagreement", "cls": None, "random_fraction": 0.0,
-                                         "title": "disagreement"}, "count": 5}
+                                         "title": "disagreement", "purpose": "label errors"},
+                               "count": 5}
 
 
 def test_the_suggestion_rule_uses_what_the_model_saw_and_follows_renames(session):
