@@ -33,8 +33,11 @@ class PatchworkWidget(widgets.VBox):
         The label table (see ``prep_label_dataframe``) or a CSV / Parquet file holding one.
     features : np.ndarray, optional
         Pre-extracted features, one row per table row.
-    feature_extractor : keras.Model, optional
-        Model mapping images to features.
+    feature_extractor : str, Backbone, path or keras.Model, optional
+        A pretrained backbone by name (``"mobilenet_v3_small"``, ``"efficientnet_b0"``, ...;
+        ``patchwork_widget.options.backbones.BACKBONES``), a ``Backbone`` (weights, image
+        size) or a ``.keras`` file: its features are extracted once and cached beside the
+        outfile (docs/images.md). A Keras model object is used as is, on images.
     imshape : (int, int)
         Display size of an image (height, width).
     outfile : str or PathLike, optional
@@ -84,7 +87,7 @@ class PatchworkWidget(widgets.VBox):
         if unknown:
             raise TypeError(unknown_arguments_message(unknown))
         check_open_arguments(df_or_path, "df_or_path", features=features, outfile=outfile,
-                             classes=classes, seed=seed)
+                             classes=classes, seed=seed, feature_extractor=feature_extractor)
         display = DisplayOptions(size=check_shape("imshape", imshape), bands=bands,
                                  stretch=stretch)
         self.session = Session.open(
