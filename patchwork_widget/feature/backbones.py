@@ -16,11 +16,11 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Tuple
 
 from patchwork_widget.images.feature_cache import Extractor
 from patchwork_widget.options.backbones import Backbone, parse_backbone
-from patchwork_widget.options.checks import shown
+from patchwork_widget.options.checks import check_shape, shown
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,8 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def resolve_extractor(value: Any, name: str = "feature_extractor") -> Extractor:
+def resolve_extractor(value: Any, name: str = "feature_extractor",
+                      image_size: Optional[Tuple[int, int]] = None) -> Extractor:
     """What ``value`` names, as an :class:`~patchwork_widget.images.feature_cache.Extractor`.
 
     Parameters
@@ -103,6 +104,9 @@ def resolve_extractor(value: Any, name: str = "feature_extractor") -> Extractor:
         as is).
     name : str
         The argument's name, for messages.
+    image_size : (int, int), optional
+        The size to read images at, for a ``.keras`` model that takes images of any size
+        (required then) or a backbone name (default its input size).
 
     Returns
     -------
@@ -121,6 +125,8 @@ def resolve_extractor(value: Any, name: str = "feature_extractor") -> Extractor:
     if isinstance(value, Extractor):
         return value
     backbone = parse_backbone(value, name)
+    if backbone is not None and image_size is not None and not isinstance(value, Backbone):
+        backbone = Backbone(backbone.name, backbone.weights, image_size)
     if backbone is not None:
         model = build_backbone(backbone)
         h, w = backbone.size
@@ -138,9 +144,11 @@ def resolve_extractor(value: Any, name: str = "feature_extractor") -> Extractor:
 
     model = load_keras(path)
     shape = tuple(model.inputs[0].shape[1:3])
-    if None in shape:
-        raise ValueError(f"{name} {os.fspath(value)!r} takes images of any size; save it with "
-                         "a fixed input size (keras.Input((h, w, 3)))")
+    if image_size is not None:
+        shape = check_shape("image_size", image_size)
+    elif None in shape:
+        raise ValueError(f"{name} {os.fspath(value)!r} takes images of any size: give the "
+                         "image size to read (image_size, --imshape H W)")
     model.trainable = False
     return Extractor(model, f"keras-file:sha256={_file_digest(path)}",
                      (int(shape[0]), int(shape[1])), description=path.name)
