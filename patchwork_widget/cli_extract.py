@@ -63,17 +63,24 @@ def part_path(out: str | os.PathLike, shard: Tuple[int, int]) -> Path:
 
 
 def run_extract(args: argparse.Namespace) -> List[str]:
+    from patchwork_widget.images.backbones import resolve_extractor
     from patchwork_widget.images.extract import extract_features
-    from patchwork_widget.models.io import load_keras
+    from patchwork_widget.options.backbones import Backbone, is_backbone_name
 
     files = read_file_list(args.files)
     rows = shard_rows(len(files), args.shard) if args.shard else range(len(files))
     target = part_path(args.out, args.shard) if args.shard else Path(args.out)
-    model = load_keras(args.model)
-    shape = tuple(args.imshape) if args.imshape else tuple(model.inputs[0].shape[1:3])
-    if None in shape:
-        raise ValueError(f"{args.model} takes images of any size: give --imshape H W")
-    result = extract_features([files[r] for r in rows], model, imshape=shape,
+    if is_backbone_name(args.model):
+        weights = None if args.weights == "none" else args.weights
+        extractor = resolve_extractor(Backbone(args.model, weights=weights,
+                                               image_size=args.imshape))
+    else:
+        if args.weights != "imagenet":
+            raise ValueError(f"--weights applies to a backbone name; --model {args.model!r} "
+                             "is a file")
+        extractor = resolve_extractor(args.model, "--model", args.imshape)
+    result = extract_features([files[r] for r in rows], extractor.model,
+                              imshape=extractor.image_size,
                               num_channels=args.num_channels, norm=args.norm,
                               batch_size=args.batch_size, memmap_path=target,
                               resume=not args.restart, progress=not args.no_progress)
@@ -131,20 +138,29 @@ def run_join(args: argparse.Namespace) -> List[str]:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from patchwork_widget.options.backbones import BACKBONES
+
     ex = sub.add_parser(
-        "extract", help="features of every image with a saved model (.npy, resumable)",
-        description="Run a saved Keras model (.keras) over a list of images and write the "
-                    "features to a .npy file, memory-mapped, with a progress bar. An "
+        "extract", help="features of every image with a backbone or a saved model (.npy, "
+                        "resumable)",
+        description="Run a pretrained backbone by name or a saved Keras model (.keras) over a "
+                    "list of images and write the features to a .npy file, memory-mapped, "
+                    "with a progress bar. An "
                     "interrupted run resumes where it stopped. With --shard i/n only the "
                     "i-th of n contiguous parts is computed, into OUT's part file; `join` "
                     "then assembles the parts in order.")
-    ex.add_argument("--model", required=True, help="a .keras model: images -> features")
+    ex.add_argument("--model", required=True,
+                    help=f"a backbone ({', '.join(BACKBONES)}) or a .keras model: images "
+                         "-> features")
+    ex.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
+                    help="a backbone's weights: ImageNet (downloaded once into Keras' cache) "
+                         "or none (random)")
     ex.add_argument("--files", required=True,
                     help="text file of image paths (one a line) or a label table (CSV/Parquet)")
     ex.add_argument("--out", required=True, help="the .npy file to write")
     ex.add_argument("--shard", type=parse_shard, help="i/n: compute part i of n (0-based)")
     ex.add_argument("--imshape", type=image_side, nargs=2, metavar=("H", "W"),
-                    help="image size (default: the model's input size)")
+                    help="image size (default: the backbone's or the model's input size)")
     ex.add_argument("--num-channels", type=int, default=3)
     ex.add_argument("--norm", type=float, default=None,
                     help="divide pixels by this (default: by the file's dtype maximum)")

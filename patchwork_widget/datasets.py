@@ -1,4 +1,8 @@
-"""A small real-image demo dataset with ground truth, built offline (feature B7).
+"""Label tables to start from: a folder of images, and a small real-image demo dataset with
+ground truth, built offline (feature B7).
+
+:func:`load_folder` lists a folder's images (recursively, by extension, up to a size limit) as
+a fresh label table.
 
 Patches are cut at random positions, scales, flips and quarter turns from photographs that
 scikit-image and scikit-learn ship inside their wheels, so nothing is downloaded. Each class is
@@ -15,13 +19,13 @@ import numbers
 import os
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from patchwork_widget.options.checks import check_path, check_paths
+from patchwork_widget.options.checks import check_int, check_path, check_paths, shown
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,101 @@ _SKIMAGE_SOURCES = {
     "coffee": "coffee", "astronaut": "astronaut", "rocket": "rocket",
     "stars": "hubble_deep_field", "cells": "immunohistochemistry", "retina": "retina",
 }
+
+
+def load_folder(
+    folder: PathLike,
+    classes: Sequence[str] = (),
+    *,
+    extensions: Optional[Sequence[str]] = None,
+    recursive: bool = True,
+    max_images: Optional[int] = None,
+    max_bytes: Optional[int] = None,
+) -> pd.DataFrame:
+    """A new label table holding the images in ``folder``.
+
+    Parameters
+    ----------
+    folder : path
+        The folder to list. Files and folders whose name starts with ``.`` are skipped;
+        symbolic links to folders are not followed.
+    classes : sequence of str
+        Class columns of the table (more can be added while labeling).
+    extensions : sequence of str, optional
+        File extensions to take (case-insensitive, e.g. ``[".jpg", ".png"]``); default every
+        extension the image reader supports
+        (:data:`~patchwork_widget.images.read.SUPPORTED_EXTENSIONS`).
+    recursive : bool
+        List sub-folders too.
+    max_images : int, optional
+        Take at most this many images, the first in path order (the rest are logged).
+    max_bytes : int, optional
+        Skip files larger than this many bytes (logged).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table of :func:`~patchwork_widget.labels.prep_label_dataframe`: absolute paths,
+        sorted, one row per image.
+
+    Raises
+    ------
+    ValueError
+        For a folder that does not exist, an unsupported extension, a bad limit, or a folder
+        holding no image.
+    """
+    from patchwork_widget.images.read import SUPPORTED_EXTENSIONS
+    from patchwork_widget.labels import prep_label_dataframe
+
+    root = Path(check_path("folder", folder)).expanduser().absolute()
+    if not root.is_dir():
+        raise ValueError(f"folder must be an existing folder; got {os.fspath(folder)!r}")
+    if extensions is None:
+        wanted = set(SUPPORTED_EXTENSIONS)
+    else:
+        if isinstance(extensions, str) or not isinstance(extensions, Sequence):
+            raise ValueError(f"extensions must be a list of extensions such as ['.jpg']; "
+                             f"got {shown(extensions)}")
+        wanted = set()
+        for ext in extensions:
+            norm = ext.lower() if isinstance(ext, str) else ext
+            if isinstance(norm, str) and not norm.startswith("."):
+                norm = "." + norm
+            if norm not in SUPPORTED_EXTENSIONS:
+                raise ValueError(f"extensions: {shown(ext)} is not read by the image reader; "
+                                 f"allowed: {', '.join(SUPPORTED_EXTENSIONS)}")
+            wanted.add(norm)
+    if not isinstance(recursive, bool):
+        raise ValueError(f"recursive must be True or False; got {shown(recursive)}")
+    check_int("max_images", max_images, 1, allow_none=True)
+    check_int("max_bytes", max_bytes, 1, allow_none=True)
+    paths: List[str] = []
+    too_large = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        for name in sorted(filenames):
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in wanted:
+                continue
+            path = os.path.join(dirpath, name)
+            if not os.path.isfile(path):
+                continue
+            if max_bytes is not None and os.path.getsize(path) > max_bytes:
+                too_large += 1
+                continue
+            paths.append(path)
+    paths.sort()
+    if too_large:
+        logger.warning("%d file(s) in %s are larger than max_bytes=%d and were skipped",
+                       too_large, root, max_bytes)
+    if not paths:
+        raise ValueError(f"folder {os.fspath(folder)!r} holds no image with extension "
+                         f"{', '.join(sorted(wanted))}" + (" (sub-folders included)"
+                                                           if recursive else ""))
+    if max_images is not None and len(paths) > max_images:
+        logger.warning("%s holds %d images; the table takes the first %d (max_images)",
+                       root, len(paths), max_images)
+        paths = paths[:max_images]
+    return prep_label_dataframe(paths, list(classes))
 
 
 def demo_classes() -> List[str]:

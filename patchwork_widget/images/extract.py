@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from patchwork_widget.images.batch import read_images
+from patchwork_widget.images.extractor import Extractor
 from patchwork_widget.images.guard import ReadLimits, check_limits
 from patchwork_widget.images.read import PathLike, check_options
+from patchwork_widget.options.backbones import Backbone
 from patchwork_widget.options.checks import (
     check_bool,
     check_int,
@@ -148,7 +151,7 @@ class _Store:
 def extract_features(
     files: Sequence[PathLike],
     extractor: Union[Any, Callable[[np.ndarray], Any]],
-    imshape: Tuple[int, int] = (256, 256),
+    imshape: Optional[Tuple[int, int]] = None,
     num_channels: int = 3,
     norm: Optional[float] = None,
     single_channel: bool = False,
@@ -165,10 +168,19 @@ def extract_features(
     ----------
     files : sequence of paths
         Images, one per output row.
-    extractor : keras.Model or callable
-        Maps a float32 batch ``(n, h, w, num_channels)`` in [0, 1] to features ``(n, ...)``
-        (``predict_on_batch`` is used when it exists).
-    imshape, num_channels, norm, single_channel
+    extractor : str, Backbone, path, Extractor, keras.Model or callable
+        A pretrained backbone by name (``"mobilenet_v3_small"``, ...; see
+        :data:`~patchwork_widget.options.backbones.BACKBONES`), a
+        :class:`~patchwork_widget.options.backbones.Backbone` (to choose its weights or image
+        size), the path of a ``.keras`` model, an
+        :class:`~patchwork_widget.images.feature_cache.Extractor`, or a model / callable
+        mapping a float32 batch ``(n, h, w, num_channels)`` in [0, 1] to features
+        ``(n, ...)`` (``predict_on_batch`` is used when it exists). Names and paths are
+        resolved by :func:`~patchwork_widget.images.backbones.resolve_extractor`.
+    imshape : (int, int), optional
+        Size images are resized to; default the named extractor's own size (the backbone's
+        input size, the ``.keras`` model's input), else 256 x 256.
+    num_channels, norm, single_channel
         Reading options of :func:`~patchwork_widget.images.read.read_image`.
     batch_size : int
         Images per extractor call.
@@ -195,10 +207,15 @@ def extract_features(
     ValueError
         For invalid options, or a ``memmap_path`` holding another extraction when resuming.
     """
-    opts = check_options(imshape, num_channels, norm, single_channel)
+    if isinstance(extractor, (str, os.PathLike, Backbone, Extractor)):
+        from patchwork_widget.images.backbones import resolve_extractor
+
+        resolved = resolve_extractor(extractor, "extractor")
+        extractor = resolved.model
+        imshape = resolved.image_size if imshape is None else imshape
+    opts = check_options((256, 256) if imshape is None else imshape, num_channels, norm,
+                         single_channel)
     limits = check_limits(limits)
-    if opts.imshape is None:
-        raise ValueError("imshape is required: pass (height, width)")
     check_int("batch_size", batch_size, 1)
     check_bool("resume", resume)
     check_bool("progress", progress)

@@ -5,6 +5,7 @@ naming the bad value and the allowed ones, ``choices()`` giving ``(label, value)
 widget's dropdowns. Importing this package never imports TensorFlow.
 """
 
+from patchwork_widget.options.backbones import BACKBONES, Backbone
 from patchwork_widget.options.checks import Choice, check_fields, check_int, check_number
 from patchwork_widget.options.feature import FeatureTrainerOptions
 from patchwork_widget.options.model import (
@@ -27,7 +28,7 @@ from patchwork_widget.options.training import (
 )
 
 __all__ = [
-    "Choice", "FeatureTrainerOptions", "FineTuneOptions", "FixMatchOptions", "HeadKind",
+    "BACKBONES", "Backbone", "Choice", "FeatureTrainerOptions", "FineTuneOptions", "FixMatchOptions", "HeadKind",
     "LayerKind", "LayerSpec", "LossKind", "LossOptions", "Optimizer", "Pooling", "Schedule",
     "Solver", "TrainOptions", "Weighting", "check_fields", "check_int", "check_number",
     "parse_spec",

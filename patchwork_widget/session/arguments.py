@@ -10,14 +10,17 @@ import pandas as pd
 
 from patchwork_widget.labels.files import table_format
 from patchwork_widget.options.checks import check_array, check_names, check_path, check_seed, shown
+from patchwork_widget.session.extraction import check_extractor
 
 
 def check_open_arguments(source: Any, source_name: str, *, features: Any, outfile: Any,
-                         classes: Any, seed: Any) -> None:
+                         classes: Any, seed: Any, feature_extractor: Any = None) -> None:
     """Refuse, by name, arguments the session would otherwise fail on obscurely or accept
     silently, before any file is touched: the table or its file (``source_name`` is what the
     caller calls it), features (a finite numeric array of vectors or feature maps, one row per
-    row of an in-memory table; a memmap is not scanned), the outfile, class names, the seed."""
+    row of an in-memory table; a memmap is not scanned), a named feature extractor (a known
+    name or an existing file, and not together with features), the outfile, class names, the
+    seed."""
     if not isinstance(source, pd.DataFrame):
         if not isinstance(source, (str, os.PathLike)):
             raise TypeError(f"{source_name} must be a label table (pandas DataFrame) or the "
@@ -27,6 +30,7 @@ def check_open_arguments(source: Any, source_name: str, *, features: Any, outfil
         rows = len(source) if isinstance(source, pd.DataFrame) else None
         check_array("features", features, (2, 4), rows=rows,
                     finite=not isinstance(features, np.memmap))
+    check_extractor(feature_extractor, features)
     check_path("outfile", outfile, allow_none=True)
     if classes is not None:
         check_names("classes", classes, what="class name")

@@ -49,6 +49,7 @@ from patchwork_widget.session.background import Dispatcher, Task
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import DerivedState
+from patchwork_widget.session.extraction import is_resolvable, project_features
 from patchwork_widget.session.events import EventKind, Listener, Listeners
 from patchwork_widget.session.modeling import Modeling, Progress, Runner
 from patchwork_widget.session.online import OnlineLearner, RoundRunner, online_options
@@ -77,7 +78,8 @@ class Session:
     features : np.ndarray, optional
         Pre-extracted features, one row per table row (N x d or N x h x w x c).
     feature_extractor : keras.Model, optional
-        Model that maps images to features; used by the training tools.
+        Model that maps images to features; used by the training tools. (A name or file is
+        resolved by :meth:`open`, which extracts and caches its features.)
     display : DisplayOptions, optional
         Thumbnail size, bands and stretch (the display only).
     num_channels : int
@@ -184,11 +186,14 @@ class Session:
         (``patchwork_labels.ana.csv``).
         ``journal``, ``project`` and ``annotator`` choose a team journal on a PostgreSQL
         server, and ``resolution`` which value a cell several annotators labeled shows
-        (see :meth:`LabelStore.open` and docs/team.md). Other keyword arguments go
+        (see :meth:`LabelStore.open` and docs/team.md). A ``feature_extractor`` given by name
+        (``"mobilenet_v3_small"``, a ``Backbone``, a ``.keras`` path) becomes the session's
+        features, cached beside ``outfile`` (:mod:`.extraction`). Other keyword arguments go
         to :class:`Session`.
         """
         check_open_arguments(source, "source", features=kwargs.get("features"),
-                             outfile=outfile, classes=classes, seed=kwargs.get("seed"))
+                             outfile=outfile, classes=classes, seed=kwargs.get("seed"),
+                             feature_extractor=kwargs.get("feature_extractor"))
         is_path = isinstance(source, (str, os.PathLike))
         defaulted = outfile is None
         if defaulted:  # with a team journal, the annotator's own file
@@ -202,6 +207,13 @@ class Session:
             outfile, df=df, classes=classes, journal=journal, project=project,
             annotator=annotator, resolution=resolution,
         )
+        if is_resolvable(kwargs.get("feature_extractor")):
+            try:
+                kwargs["features"], kwargs["feature_extractor"] = project_features(
+                    store.df["filepath"], outfile, kwargs["feature_extractor"])
+            except BaseException:
+                store.close(export=False)
+                raise
         return cls(store, **kwargs)
 
     # ------------------------------------------------------------------ what it holds

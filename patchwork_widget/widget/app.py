@@ -34,8 +34,11 @@ class PatchworkWidget(widgets.VBox):
         The label table (see ``prep_label_dataframe``) or a CSV / Parquet file holding one.
     features : np.ndarray, optional
         Pre-extracted features, one row per table row.
-    feature_extractor : keras.Model, optional
-        Model mapping images to features.
+    feature_extractor : str, Backbone, path or keras.Model, optional
+        A pretrained backbone by name (``"mobilenet_v3_small"``, ``"efficientnet_b0"``, ...;
+        ``patchwork_widget.options.backbones.BACKBONES``), a ``Backbone`` (weights, image
+        size) or a ``.keras`` file: its features are extracted once and cached beside the
+        outfile (docs/images.md). A Keras model object is used as is, on images.
     imshape : (int, int)
         Display size of an image (height, width); the display only (see ``model_imshape``).
     num_channels : int
@@ -115,7 +118,7 @@ class PatchworkWidget(widgets.VBox):
         if "outfile" in legacy and outfile is None:  # an explicit outfile wins over logdir
             outfile = legacy["outfile"]
         check_open_arguments(df_or_path, "df_or_path", features=features, outfile=outfile,
-                             classes=classes, seed=seed)
+                             classes=classes, seed=seed, feature_extractor=feature_extractor)
         display = DisplayOptions(size=Shape().check("imshape", imshape, False), bands=bands,
                                  stretch=stretch)
         self.session = Session.open(

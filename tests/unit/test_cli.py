@@ -247,3 +247,19 @@ def test_pretrain_with_bad_yaml_says_where(tmp_path, capsys):
     config.write_text("trainer: simclr\nlogdir: [unclosed\n")
     code, err = _exit_code(["pretrain", str(config)], capsys)
     assert code == 2 and "is not valid YAML at line" in err and "Traceback" not in err
+
+
+def test_extract_with_a_backbone_by_name(tmp_path, demo_files):
+    pytest.importorskip("tensorflow")
+    files = demo_files[:6]
+    (tmp_path / "six.txt").write_text("\n".join(files) + "\n")
+    out = run("extract", "--model", "mobilenet_v3_small", "--weights", "none", "--imshape",
+              "32", "32", "--files", "six.txt", "--out", "feats.npy", "--no-progress",
+              cwd=tmp_path)
+    assert "shape (6, 576)" in out
+    assert np.load(tmp_path / "feats.npy").shape == (6, 576)
+    done = subprocess.run([sys.executable, "-m", "patchwork_widget.cli", "extract", "--model",
+                           "mobilenet_v9", "--files", "six.txt", "--out", "x.npy"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    assert "mobilenet_v3_small" in done.stderr and "mobilenet_v9" in done.stderr

@@ -103,6 +103,6 @@ def test_progress_bar_and_option_checks(paths, extractor, capsys):
     extract_features(paths[:3], extractor, imshape=(8, 8), progress=True)
     assert "extracting features" in capsys.readouterr().err
     with pytest.raises(ValueError, match="imshape"):
-        extract_features(paths, extractor, imshape=None)
+        extract_features(paths, extractor, imshape=(0, 8))
     with pytest.raises(ValueError, match="batch_size"):
         extract_features(paths, extractor, imshape=(8, 8), batch_size=0)
