@@ -109,20 +109,20 @@ export function positionText(cursor, length, row, selected) {
 
 /**
  * The status line's second half: pace, whether the outfile has caught up with the journal,
- * and how many labels ago the online loop last updated the model.
+ * and how many images ago the online loop last updated the model (images, as people count).
  * @param {import("./types.mjs").Stats} stats
  * @returns {string}
  */
 export function statsText(stats) {
   const parts = [];
-  if (stats.labels_per_minute) parts.push(`${stats.labels_per_minute.toFixed(1)} labels/min`);
+  if (stats.images_per_minute) parts.push(`${stats.images_per_minute.toFixed(1)} images/min`);
   const exported = stats.export;
   if (exported?.state === "pending") parts.push("outfile updating");
   if (exported?.state === "failed") parts.push(`outfile not written: ${exported.error}`);
   const online = stats.online;
   if (online && online.state !== "off") {
     const updated = online.rounds
-      ? `model updated ${online.labels_since_update} label${online.labels_since_update === 1 ? "" : "s"} ago`
+      ? `model updated ${online.images_since_update} image${online.images_since_update === 1 ? "" : "s"} ago`
       : "first model training";
     parts.push(`online ${online.state === "running" ? "" : `(${online.state}) `}· ${updated}`);
   }

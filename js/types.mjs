@@ -8,10 +8,10 @@
  * @typedef {{state: "exported" | "pending" | "failed", exported_at: number | null,
  *   error: string | null}} ExportState  whether the outfile holds every saved label
  * @typedef {{state: "off" | "running" | "paused" | "stopped", rounds: number,
- *   labels_since_update: number, training: boolean}} OnlineState  the online learning loop
+ *   images_since_update: number, training: boolean}} OnlineState  the online learning loop
  * @typedef {{labeled: number, total: number}} Tally
  * @typedef {{queue?: Tally, all?: Tally}} Progress  labeled rows of the queue and of the table
- * @typedef {{labels_per_minute?: number | null, export?: ExportState, online?: OnlineState}} Stats
+ * @typedef {{images_per_minute?: number | null, export?: ExportState, online?: OnlineState}} Stats
  * @typedef {{
  *   classes: string[], queue: number[], counts: Counts, subsets: SubsetOption[],
  *   orders: OrderOption[], stats: Stats, outfile: string,

@@ -17,18 +17,18 @@ test("a suggestion shows the value a press of a writes, and a probability that k
 });
 
 test("the status says when the outfile is behind the journal, and never hides a failure", () => {
-  assert.equal(statsText({ labels_per_minute: 12.34, export: { state: "exported", exported_at: 1, error: null } }),
-    "12.3 labels/min");
+  assert.equal(statsText({ images_per_minute: 12.34, export: { state: "exported", exported_at: 1, error: null } }),
+    "12.3 images/min");
   assert.equal(statsText({ export: { state: "pending", exported_at: null, error: null } }), "outfile updating");
   assert.equal(statsText({ export: { state: "failed", exported_at: null, error: "disk full" } }),
     "outfile not written: disk full");
 });
 
-test("the status says how many labels ago the online loop updated the model", () => {
-  const online = (/** @type {any} */ extra) => ({ state: "running", rounds: 2, labels_since_update: 3, training: false, ...extra });
-  assert.equal(statsText({ online: online({}) }), "online · model updated 3 labels ago");
-  assert.equal(statsText({ online: online({ labels_since_update: 1 }) }), "online · model updated 1 label ago");
-  assert.equal(statsText({ online: online({ state: "paused" }) }), "online (paused) · model updated 3 labels ago");
+test("the status says how many images ago the online loop updated the model", () => {
+  const online = (/** @type {any} */ extra) => ({ state: "running", rounds: 2, images_since_update: 3, training: false, ...extra });
+  assert.equal(statsText({ online: online({}) }), "online · model updated 3 images ago");
+  assert.equal(statsText({ online: online({ images_since_update: 1 }) }), "online · model updated 1 image ago");
+  assert.equal(statsText({ online: online({ state: "paused" }) }), "online (paused) · model updated 3 images ago");
   assert.equal(statsText({ online: online({ rounds: 0 }) }), "online · first model training");
   assert.equal(statsText({ online: online({ state: "off" }) }), "");
 });

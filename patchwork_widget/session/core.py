@@ -357,7 +357,7 @@ class Session:
         """This session's labeling pace over on-screen time (L6): ``images`` (an image counts
         once per annotate call that gave it a class value), ``cells`` (class values given),
         ``seconds``, ``images_per_minute``, ``cells_per_minute`` (None before any seconds),
-        and ``labels_per_minute``, the same as ``images_per_minute`` (the key views read;
+        and ``labels_per_minute``, the same as ``images_per_minute`` (the older key, for scripts;
         it counted cells before)."""
         minutes = self._seconds_spent / 60.0
 

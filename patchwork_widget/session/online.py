@@ -325,7 +325,7 @@ class OnlineLearner:
             "state": self.state.value,
             "rounds": len(self.rounds),
             "images_since_update": self.images_since,
-            "labels_since_update": self.images_since,  # the older key, read by views
+            "labels_since_update": self.images_since,  # the older key, for scripts that read it
             "held_out": self.rounds[-1].held_out if self.rounds else 0,
             "queue_kept": self.queue_kept,
             "training": self.job is not None and not self.job.done(),

@@ -123,7 +123,7 @@ class Labeler(anywidget.AnyWidget):
         self.stats = {
             **self.session.pace(),
             "export": {"state": export.state, "exported_at": export.exported_at, "error": export.error},
-            "online": {key: online[key] for key in ("state", "rounds", "labels_since_update", "training")},
+            "online": {key: online[key] for key in ("state", "rounds", "images_since_update", "training")},
         }
         if export.state != "exported" and not self._watching_export:
             self._watching_export = self.session.dispatcher.call_later(EXPORT_POLL_SECONDS, self._export_tick)

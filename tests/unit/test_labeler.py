@@ -41,7 +41,8 @@ def test_an_annotation_is_acknowledged_then_counts_and_pace_follow(widget):
     counts = widget.labeler.counts
     cat = counts["index"].index("cat")
     assert counts["data"][cat][counts["columns"].index("train yes")] == 1
-    assert widget.labeler.stats["labels_per_minute"] == pytest.approx(10.0)
+    assert widget.labeler.stats["images_per_minute"] == pytest.approx(10.0)  # images, as people count
+    assert widget.labeler.stats["online"]["images_since_update"] == 1  # one image, two classes
     assert widget.df.at[row, "cat"] == 1.0
 
 

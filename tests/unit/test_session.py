@@ -118,7 +118,7 @@ def test_pace_counts_images_per_minute_of_screen_time(session):
     assert pace["images"] == 3 and pace["cells"] == 4 and pace["seconds"] == 120.0
     assert pace["images_per_minute"] == pytest.approx(1.5)
     assert pace["cells_per_minute"] == pytest.approx(2.0)
-    assert pace["labels_per_minute"] == pace["images_per_minute"]  # the key views read
+    assert pace["labels_per_minute"] == pace["images_per_minute"]  # the older key
 
 
 def test_accept_writes_only_confident_suggestions_on_unset_classes(session):

@@ -341,7 +341,7 @@ def test_the_cadence_counts_images_not_class_cells(unvalidated):
     label_both(session, range(40, 42))  # two images, four cells: not yet a round
     status = session.online_status()
     assert status["images_since_update"] == 2 and not status["training"]
-    assert status["labels_since_update"] == 2  # the old key, kept for views that read it
+    assert status["labels_since_update"] == 2  # the old key, kept for scripts that read it
     label_both(session, [42])
     status = wait_round(session)
     assert status["rounds"] == 2 and status["history"][-1]["images"] == 43 - status["held_out"]
