@@ -97,6 +97,25 @@ export function focusWhenTabShown(root) {
 }
 
 /**
+ * Give `root` the keyboard the first time it is on screen, unless something else holds it by
+ * then (a box being typed in, another widget). For a page that is the labeler alone (the app
+ * served by Voila): the first key labels. Returns a function that stops waiting.
+ * @param {HTMLElement} root
+ * @returns {() => void}
+ */
+export function focusWhenFirstShown(root) {
+  const doc = root.ownerDocument;
+  const seen = new IntersectionObserver((entries) => {
+    if (!entries.some((e) => e.isIntersecting)) return;
+    seen.disconnect();
+    const active = doc.activeElement;
+    if (!active || active === doc.body || active === doc.documentElement) root.focus({ preventScroll: true });
+  });
+  seen.observe(root);
+  return () => seen.disconnect();
+}
+
+/**
  * Run `render`; if the keyboard was inside `root` and the render removed or disabled the
  * focused element (which hands focus to the page body), give focus back to `root`.
  * @template T

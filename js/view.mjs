@@ -4,7 +4,7 @@
 // status and the message. Thumbnails are fetched and cached here.
 
 import { button, countsRows, decodeThumbnail, drawEntry, fillSelect, h } from "./dom.mjs";
-import { focusWhenTabShown, keepFocus, keyForControl, leaveToNotebook } from "./focus.mjs";
+import { focusWhenFirstShown, focusWhenTabShown, keepFocus, keyForControl, leaveToNotebook } from "./focus.mjs";
 import { layoutGrid, paintCell } from "./grid.mjs";
 import { actionForKey, helpText, keyChanges } from "./keymap.mjs";
 import { LabelController, ROWS_PER_PAGE } from "./controller.mjs";
@@ -76,6 +76,8 @@ export class LabelerView {
     this.timings = this.control.timings; // for the benchmarks: patchworkViews.at(-1).timings
     this.ui.root.addEventListener("keydown", (ev) => this.onKey(ev));
     this.stopTabFocus = focusWhenTabShown(this.ui.root);
+    // The app outside a notebook asks for the keyboard at once; a notebook's view waits for a click.
+    this.stopFirstFocus = model.get("autofocus") ? focusWhenFirstShown(this.ui.root) : () => {};
     /** @type {[string, (...args: any[]) => void][]} */
     this.listeners = [
       ["msg:custom", (msg, buffers) => this.onMessage(msg, buffers)],
@@ -115,6 +117,7 @@ export class LabelerView {
     for (const [name, fn] of this.listeners) this.model.off(/** @type {any} */ (name), fn);
     this.control.close();
     this.stopTabFocus();
+    this.stopFirstFocus();
     this.resize.disconnect();
     this.viewer.destroy();
     this.images.clear();

@@ -18,6 +18,7 @@ from patchwork_widget.options.params import Shape
 from patchwork_widget.session import Session
 from patchwork_widget.session.arguments import check_open_arguments
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP
+from patchwork_widget.widget.keys import KeyChoice
 from patchwork_widget.widget.labeler import Labeler
 from patchwork_widget.widget.model_tab import ModelTab
 from patchwork_widget.widget.online_tab import OnlineTab
@@ -77,6 +78,15 @@ class PatchworkWidget(widgets.VBox):
         Team sampling: how many seconds the images handed to this annotator stay theirs
         (renewed while labeling), and the share of a sample that may go to a second annotator
         as well, to measure agreement (docs/team.md).
+    keys : mapping, optional
+        Keys people choose: an action (``exclude``, ``validation``, ``accept``,
+        ``accept_next``, ``undo``, ``rest_negative``, ``full``, ``similar``, ``find``,
+        ``next``, ``leave``) or a class name -> a key (``KeyboardEvent.key``: one character,
+        or ``"Enter"``, ``"Escape"``, ...; an action may take a list), e.g.
+        ``{"exclude": "e", "cat": "c"}``. Refused when one key would do two things or a name
+        is unknown. The choice is kept beside the outfile (``<outfile>.keys.json``), so a
+        reopen without ``keys=`` uses it; ``keys={}`` goes back to the defaults
+        (docs/widget.md, "Keys").
     **original
         The original GUI's keywords (``feature_vecs``, ``norm``, ``aug``,
         ``strong_aug``, ``fixmatch_aug``, ``logdir``, ``num_parallel_calls``) are taken as
@@ -108,6 +118,7 @@ class PatchworkWidget(widgets.VBox):
         claim_overlap: float = DEFAULT_OVERLAP,
         num_channels: int = 3,
         model_imshape: tuple[int, int] | None = None,
+        keys: Mapping[str, KeyChoice] | None = None,
         **original: Any,
     ) -> None:
         legacy = translate_gui_keywords(original)
@@ -131,7 +142,11 @@ class PatchworkWidget(widgets.VBox):
         )
         if not self.session.queue:
             self.session.sample()
-        self.labeler = Labeler(self.session)
+        try:
+            self.labeler = Labeler(self.session, keys=keys)
+        except ValueError:
+            self.session.close()  # a refused choice of keys leaves the journal free
+            raise
         self.model_tab = ModelTab(self.session, fixmatch=_fields(legacy, "fixmatch"))
         self.train_tab = TrainTab(self.session, train=_fields(legacy, "train"),
                                   build=self.model_tab.build_from_form)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
+from collections.abc import Mapping
 from typing import Any
 
 import anywidget
@@ -17,6 +18,8 @@ import traitlets
 from patchwork_widget.active.subsets import subset_options
 from patchwork_widget.session import EventKind, Session, SessionEvent, navigation
 from patchwork_widget.widget import protocol
+from patchwork_widget.widget.keys import (DEFAULT_ACTION_KEYS, KeyChoice, load_keys, resolve_keys,
+                                          save_keys)
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +58,26 @@ class Labeler(anywidget.AnyWidget):
     # Queue position of the image on screen, as the kernel last heard it: a view that renders
     # again (page reload, the cell's output shown again) starts there, not at the first image.
     cursor = traitlets.Int(0).tag(sync=True)
+    # Take the keyboard the first time the view is on screen (the served app sets it: a page
+    # that is the labeler alone); in a notebook the view waits for a click.
+    autofocus = traitlets.Bool(False).tag(sync=True)
+    # The key table (widget/keys.py): {"actions": {action: [keys]}, "classes": [key or None]}.
+    keymap = traitlets.Dict().tag(sync=True)
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keys: Mapping[str, KeyChoice] | None = None) -> None:
+        """``keys``: the user's choice of keys (widget/keys.py), checked, then kept beside the
+        outfile; None: the choice kept there, if any."""
         super().__init__()
         self.session = session
         self._watching_export = False
-        self.outfile = str(session.store.path)
+        path = session.store.path
+        if keys is None:
+            self._chosen_keys = load_keys(path, session.classes)
+        else:
+            resolve_keys(session.classes, keys)  # refused before anything is kept
+            self._chosen_keys = dict(keys)
+            save_keys(path, self._chosen_keys)
+        self.outfile = str(path)
         self.thumb_size = list(session.thumbnails.options.size)
         self.on_msg(self._on_request)
         session.subscribe(self._on_event)
@@ -79,7 +96,12 @@ class Labeler(anywidget.AnyWidget):
     def refresh(self) -> None:
         """Push classes, queue, counts and sample options to the browser."""
         session = self.session
-        self.classes = session.classes
+        # a class removed or renamed since loses its chosen key (the others keep theirs)
+        chosen = {name: key for name, key in self._chosen_keys.items()
+                  if name in DEFAULT_ACTION_KEYS or name in session.classes}
+        with self.hold_sync():  # the view reads the classes with their keys
+            self.keymap = resolve_keys(session.classes, chosen)
+            self.classes = session.classes
         self.subsets = [s.to_dict() for s in subset_options(session.classes)]
         self.orders = [o.to_dict() for o in session.orders]
         self.queue = list(session.queue)

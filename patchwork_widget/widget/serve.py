@@ -85,8 +85,9 @@ def app_notebook(project: PathLike, features: Optional[PathLike] = None,
                  feature_extractor: Optional[PathLike] = None,
                  imshape: Tuple[int, int] = (256, 256),
                  team: Optional[Dict[str, str]] = None) -> dict:
-    """The notebook (nbformat 4, as a dict) whose one cell opens ``project`` in the app;
-    ``team`` holds ``journal``, ``project`` and ``annotator`` of a team journal."""
+    """The notebook (nbformat 4, as a dict) whose one cell opens ``project`` in the app, with
+    the labeler taking the keyboard at once; its title (the page's, in Voila) is the project's
+    file name. ``team`` holds ``journal``, ``project`` and ``annotator`` of a team journal."""
     lines = ["import numpy as np", "from patchwork_widget import PatchworkWidget", ""]
     args = [repr(os.path.abspath(project))]
     if features is not None:
@@ -99,12 +100,13 @@ def app_notebook(project: PathLike, features: Optional[PathLike] = None,
         args.append("feature_extractor=extractor")
     args.append(f"imshape={tuple(int(v) for v in imshape)!r}")
     args += [f"{key}={value!r}" for key, value in (team or {}).items() if value is not None]
-    lines += [f"app = PatchworkWidget({', '.join(args)})", "app"]
+    lines += [f"app = PatchworkWidget({', '.join(args)})", "app.labeler.autofocus = True", "app"]
     source = "\n".join(lines)
     return {"cells": [{"cell_type": "code", "execution_count": None, "id": "app",
                        "metadata": {}, "outputs": [], "source": source}],
             "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                        "name": "python3"}},
+                                        "name": "python3"},
+                         "title": Path(project).name},
             "nbformat": 4, "nbformat_minor": 5}
 
 

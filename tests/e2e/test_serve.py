@@ -1,6 +1,7 @@
 """W6: the app outside a notebook. ``serve`` starts Voila on a project; a browser with the token
-labels 5 images by keyboard and the labels are in the project's journal; without the token the
-app is refused (the server answers with its login page)."""
+finds the project's file name as the page's title and labels 5 images by keyboard without a
+click, and the labels are in the project's journal; without the token the app is refused (the
+server answers with its login page)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def test_the_served_app_labels_into_the_journal_and_needs_the_token(
         page.goto(app.url)
         page.locator(".pw-root").wait_for(state="visible", timeout=120_000)
         wait_widget_ready(page)
-        page.locator(".pw-help").click()  # focus the widget
+        assert page.title() == "labels.csv"  # the project's file name
+        # no click: the app's labeler holds the keyboard from the start, so the first key labels
+        page.wait_for_function("document.activeElement?.classList.contains('pw-root')", timeout=30_000)
         for _ in range(5):
             page.keyboard.press("1")  # first class: ? -> yes
             page.keyboard.press("0")  # the others -> no, then the next image

@@ -176,7 +176,8 @@ def test_the_served_notebook_opens_the_project_with_its_features_or_extractor(tm
     compile(source, "app", "exec")
     assert f"np.load({str(tmp_path / 'f.npy')!r}, mmap_mode='r')" in source
     assert f"keras.saving.load_model({str(tmp_path / 'm.keras')!r}, compile=False)" in source
-    assert source.endswith("imshape=(64, 32))\napp")
+    assert source.endswith("imshape=(64, 32))\napp.labeler.autofocus = True\napp")
+    assert nb["metadata"]["title"] == "l.csv"  # the page's title: the project's file name
     team = {"journal": "postgresql://h/db", "project": "p1", "annotator": None}
     source = app_notebook(tmp_path / "l.csv", team=team)["cells"][0]["source"]
     assert "journal='postgresql://h/db', project='p1')" in source and "annotator" not in source
