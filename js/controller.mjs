@@ -118,7 +118,7 @@ export class LabelController {
 
   // ---------------------------------------------------------------- trait changes
   classesChanged() {
-    this.state.setClasses(this.classes);
+    this.state.setClasses(this.classes, this.model.get("keymap").classes);
     this.fetchLabels();
   }
 

@@ -1,6 +1,7 @@
 // @ts-check
-// The labeler's keyboard: one table that both turns a keydown into an action and writes the
-// help text, so the keys a user reads are the keys that work. Free of the DOM (unit-tested
+// The labeler's keyboard: the kernel's key table (patchwork_widget/widget/keys.py, sent as the
+// `keymap` trait, with the keys people chose) both turns a keydown into an action and writes
+// the help text, so the keys a user reads are the keys that work. Free of the DOM (unit-tested
 // with node's test runner).
 
 /**
@@ -11,81 +12,93 @@
  *   | {type: "full"} | {type: "similar"} | {type: "find"}
  *   | {type: "ignored", key: string}} Action
  * @typedef {{key: string, shiftKey?: boolean, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} KeyLike
- * @typedef {{nClasses: number, columns: number}} KeyContext
- * @typedef {{keys: string[], ctrlKeys?: string[], label: string, help: string,
- *   act: (ev: KeyLike, ctx: KeyContext) => Action}} Binding  `ctrlKeys` work with Ctrl or Cmd
+ * @typedef {{actions: Record<string, string[]>, classes: (string | null)[]}} KeyTable  which key does
+ *   what: the kernel's table (patchwork_widget/widget/keys.py, the labeler's `keymap` trait);
+ *   `classes`: one key per class, in class order (null: no key, a click labels it)
+ * @typedef {{keys: KeyTable, columns: number}} KeyContext
+ * @typedef {{help: string, act: () => Action}} ActionSpec
  */
-
-/** @type {Binding[]} Every fixed binding, in the order the help lists them. */
-export const BINDINGS = [
-  {
-    keys: ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"],
-    label: "arrows",
-    help: "move (shift extends the selection)",
-    act: (ev, ctx) => {
-      const row = Math.max(1, ctx.columns);
-      const delta = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -row, ArrowDown: row }[ev.key] ?? 0;
-      return { type: "move", delta, extend: Boolean(ev.shiftKey) };
-    },
-  },
-  { keys: ["0"], label: "0", help: "classes still ? are no, then next", act: () => ({ type: "rest-negative" }) },
-  { keys: ["x"], label: "x", help: "exclude", act: () => ({ type: "toggle", field: "exclude" }) },
-  { keys: ["v"], label: "v", help: "validation", act: () => ({ type: "toggle", field: "validation" }) },
-  { keys: ["a"], label: "a", help: "accept suggestions", act: () => ({ type: "accept" }) },
-  { keys: ["A"], label: "Shift+A", help: "accept, then next", act: () => ({ type: "accept", next: true }) },
-  { keys: ["u"], ctrlKeys: ["z"], label: "u/Ctrl+Z", help: "undo", act: () => ({ type: "undo" }) },
-  { keys: ["z"], label: "z", help: "full resolution (zoom, pan; Esc closes)", act: () => ({ type: "full" }) },
-  { keys: ["n"], label: "n", help: "more like this (nearest neighbours)", act: () => ({ type: "similar" }) },
-  { keys: ["/"], label: "/", help: "jump to a file by name", act: () => ({ type: "find" }) },
-  { keys: ["Enter", " "], label: "Enter/Space", help: "next", act: () => ({ type: "move", delta: 1, extend: false }) },
-  { keys: ["Escape"], label: "Esc", help: "leave the widget", act: () => ({ type: "leave" }) },
-];
-
-const FIXED = new Map(BINDINGS.flatMap((b) => b.keys.map((k) => [k, b])));
-const WITH_CTRL = new Map(BINDINGS.flatMap((b) => (b.ctrlKeys ?? []).map((k) => [k, b])));
-
-/** Letters that cycle classes past the ninth: a-z in order, less those bound above. */
-export const CLASS_LETTERS = [..."abcdefghijklmnopqrstuvwxyz"].filter((c) => !FIXED.has(c));
-
-/** How many classes have a key: 1-9, then CLASS_LETTERS. */
-export const MAX_KEYED_CLASSES = 9 + CLASS_LETTERS.length;
 
 /**
- * The `KeyboardEvent.key` that cycles class `index`, or null past MAX_KEYED_CLASSES.
- * @param {number} index
- * @returns {string | null}
+ * What each action of the key table does, in the order the help lists them. The keys come
+ * from the table; the names are the kernel's (widget/keys.py, DEFAULT_ACTION_KEYS).
+ * @type {Record<string, ActionSpec>}
  */
-export function classKey(index) {
-  if (!Number.isInteger(index) || index < 0) throw new RangeError(`class index must be an integer >= 0, got ${index}`);
-  if (index < 9) return String(index + 1);
-  return CLASS_LETTERS[index - 9] ?? null;
+export const ACTIONS = {
+  rest_negative: { help: "classes still ? are no, then next", act: () => ({ type: "rest-negative" }) },
+  exclude: { help: "exclude", act: () => ({ type: "toggle", field: "exclude" }) },
+  validation: { help: "validation", act: () => ({ type: "toggle", field: "validation" }) },
+  accept: { help: "accept suggestions", act: () => ({ type: "accept" }) },
+  accept_next: { help: "accept, then next", act: () => ({ type: "accept", next: true }) },
+  undo: { help: "undo", act: () => ({ type: "undo" }) },
+  full: { help: "full resolution (zoom, pan; Esc closes)", act: () => ({ type: "full" }) },
+  similar: { help: "more like this (nearest neighbours)", act: () => ({ type: "similar" }) },
+  find: { help: "jump to a file by name", act: () => ({ type: "find" }) },
+  next: { help: "next", act: () => ({ type: "move", delta: 1, extend: false }) },
+  leave: { help: "leave the widget", act: () => ({ type: "leave" }) },
+};
+
+/** The fixed keys: arrows move (Shift extends the selection); Ctrl/Cmd+Z undoes. */
+const ARROWS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"];
+const CTRL_UNDO = "z";
+
+/** @type {WeakMap<KeyTable, Map<string, Action>>} each table's key -> action, built once */
+const LOOKUPS = new WeakMap();
+
+/**
+ * The table as a lookup: key -> action (classes and actions; the kernel refused any key that
+ * would do two things).
+ * @param {KeyTable} table
+ * @returns {Map<string, Action>}
+ */
+function lookup(table) {
+  let map = LOOKUPS.get(table);
+  if (map) return map;
+  map = new Map();
+  for (const [name, keys] of Object.entries(table.actions)) {
+    const spec = ACTIONS[name];
+    if (!spec) continue; // an action this view does not know (a newer kernel): no key
+    for (const key of keys) map.set(key, spec.act());
+  }
+  for (const [classIndex, key] of table.classes.entries()) {
+    if (key !== null) map.set(key, { type: "cycle", classIndex });
+  }
+  LOOKUPS.set(table, map);
+  return map;
 }
 
 /**
- * Index of the class a key cycles, or -1 when the key names no class.
- * @param {string} key
- * @returns {number}
+ * The key that cycles class `index`, or null when it has none.
+ * @param {KeyTable} table
+ * @param {number} index
+ * @returns {string | null}
  */
-function classIndexOf(key) {
-  if (key.length !== 1) return -1;
-  if (key >= "1" && key <= "9") return Number(key) - 1;
-  const letter = CLASS_LETTERS.indexOf(key.toLowerCase());
-  return letter < 0 ? -1 : 9 + letter;
+export function classKey(table, index) {
+  if (!Number.isInteger(index) || index < 0) throw new RangeError(`class index must be an integer >= 0, got ${index}`);
+  return table.classes[index] ?? null;
 }
 
 /**
  * The key of the exclude or validation toggle, from the table.
+ * @param {KeyTable} table
  * @param {"exclude" | "validation"} field
  * @returns {string}
  */
-export function flagKey(field) {
-  const ctx = { nClasses: 0, columns: 1 };
-  const binding = BINDINGS.find((b) => {
-    const action = b.act({ key: b.keys[0] }, ctx);
-    return action.type === "toggle" && action.field === field;
-  });
-  if (!binding) throw new Error(`no key toggles ${field}`);
-  return binding.keys[0];
+export function flagKey(table, field) {
+  const key = table.actions[field]?.[0];
+  if (key === undefined) throw new Error(`no key toggles ${field}`);
+  return key;
+}
+
+/**
+ * How a key reads in the help: "Space", "Esc", "Shift+A".
+ * @param {string} key
+ */
+export function keyLabel(key) {
+  if (key === " ") return "Space";
+  if (key === "Escape") return "Esc";
+  if (key.length === 1 && key !== key.toLowerCase()) return `Shift+${key}`;
+  return key;
 }
 
 /**
@@ -93,70 +106,80 @@ export function flagKey(field) {
  *
  * Single characters that name no action are swallowed (`ignored`): while the widget has the
  * keyboard, a notebook shortcut must never fire by accident. Modified keys other than
- * the `ctrlKeys` of the table pass through (copy, paste, browser shortcuts), and so do Tab and function keys.
+ * Ctrl/Cmd+Z pass through (copy, paste, browser shortcuts), and so do Tab and function keys.
+ * A key not in the table is tried in lower case too (Shift+X excludes when x does).
  *
  * @param {KeyLike} ev
- * @param {KeyContext} ctx  number of classes and grid columns
+ * @param {KeyContext} ctx  the key table and the grid's columns
  * @returns {Action | null} an action, or null when the key is not ours (let it through)
  */
 export function actionForKey(ev, ctx) {
   const { key } = ev;
   if (ev.altKey) return null;
-  if (ev.ctrlKey || ev.metaKey) {
-    const binding = WITH_CTRL.get(key.toLowerCase());
-    return binding ? binding.act(ev, ctx) : null;
+  if (ev.ctrlKey || ev.metaKey) return key.toLowerCase() === CTRL_UNDO ? { type: "undo" } : null;
+  if (ARROWS.includes(key)) {
+    const row = Math.max(1, ctx.columns);
+    const delta = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -row, ArrowDown: row }[key] ?? 0;
+    return { type: "move", delta, extend: Boolean(ev.shiftKey) };
   }
-  const binding = FIXED.get(key) ?? FIXED.get(key.toLowerCase());
-  if (binding) return binding.act(ev, ctx);
-  const classIndex = classIndexOf(key);
-  if (classIndex >= 0 && classIndex < ctx.nClasses) return { type: "cycle", classIndex };
+  const map = lookup(ctx.keys);
+  const action = map.get(key) ?? map.get(key.toLowerCase());
+  if (action) return action;
   return key.length === 1 ? { type: "ignored", key } : null;
 }
 
 /**
- * Classes whose key a class edit changed (keys follow the class order, so removing a class
- * moves every later one): "owl 3 → 2, moss none → d". Empty when no kept class changed key.
- * @param {string[]} before  the class list before the edit
- * @param {string[]} after
+ * Classes whose key a class edit changed (default keys follow the class order, so removing a
+ * class moves every later one): "owl 3 → 2, moss none → d". Empty when no kept class changed key.
+ * @param {{classes: string[], keys: KeyTable}} before  the class list and key table before the edit
+ * @param {{classes: string[], keys: KeyTable}} after
  * @returns {string}
  */
 export function keyChanges(before, after) {
   const changed = [];
-  for (const [i, name] of after.entries()) {
-    const was = before.indexOf(name);
+  for (const [i, name] of after.classes.entries()) {
+    const was = before.classes.indexOf(name);
     if (was < 0) continue; // a new class (or a new name): its key is shown on its toggle
-    const [oldKey, newKey] = [classKey(was), classKey(i)];
+    const [oldKey, newKey] = [classKey(before.keys, was), classKey(after.keys, i)];
     if (oldKey !== newKey) changed.push(`${name} ${oldKey ?? "none"} → ${newKey ?? "none"}`);
   }
   return changed.join(", ");
 }
 
 /**
- * The keys of the class toggles, compactly: "1-9, then b c d" for 12 classes.
- * @param {number} nClasses
+ * The keys of the class toggles, compactly: "1-9, then b c d" for 12 classes with the
+ * default keys; chosen keys are listed as they are.
+ * @param {KeyTable} table
  * @returns {string}
  */
-export function classKeysText(nClasses) {
-  const keys = [];
-  for (let i = 0; i < Math.min(nClasses, MAX_KEYED_CLASSES); i++) keys.push(/** @type {string} */ (classKey(i)));
-  if (!keys.length) return "";
-  const digits = keys.slice(0, 9);
-  const letters = keys.slice(9);
-  const span = (/** @type {string[]} */ ks) => (ks.length > 2 ? `${ks[0]}-${ks.at(-1)}` : ks.join(", "));
-  return letters.length ? `${span(digits)}, then ${letters.join(" ")}` : span(digits);
+export function classKeysText(table) {
+  const keys = /** @type {string[]} */ (table.classes.filter((k) => k !== null));
+  let digits = 0;
+  while (digits < Math.min(9, keys.length) && keys[digits] === String(digits + 1)) digits++;
+  const head = keys.slice(0, digits);
+  const rest = keys.slice(digits);
+  const span = head.length > 2 ? `${head[0]}-${head.at(-1)}` : head.join(", ");
+  if (!span) return rest.join(" ");
+  return rest.length ? `${span}, then ${rest.join(" ")}` : span;
 }
 
 /**
  * The help line, written from the same table that handles the keys.
- * @param {number} nClasses
+ * @param {KeyTable} table
  * @returns {string}
  */
-export function helpText(nClasses) {
+export function helpText(table) {
   const parts = [];
-  const keyed = classKeysText(nClasses);
+  const keyed = classKeysText(table);
   if (keyed) parts.push(`${keyed} cycle a class (? → yes → no)`);
-  if (nClasses > MAX_KEYED_CLASSES) parts.push(`classes past the first ${MAX_KEYED_CLASSES}: click their toggle`);
-  for (const b of BINDINGS) parts.push(`${b.label} ${b.help}`);
+  const unkeyed = table.classes.filter((k) => k === null).length;
+  if (unkeyed) parts.push(`${unkeyed} class${unkeyed === 1 ? "" : "es"} without a key: click their toggle`);
+  parts.push("arrows move (shift extends the selection)");
+  for (const [name, spec] of Object.entries(ACTIONS)) {
+    const keys = (table.actions[name] ?? []).map(keyLabel);
+    if (name === "undo") keys.push("Ctrl+Z");
+    if (keys.length) parts.push(`${keys.join("/")} ${spec.help}`);
+  }
   return `Keys: ${parts.join(" · ")}`;
 }
 

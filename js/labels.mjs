@@ -3,7 +3,7 @@
 // kernel reported for rows near the cursor, and the edits still waiting for an acknowledgement.
 // Every rule about which rows an action touches lives here (unit-tested without a browser).
 
-import { MAX_KEYED_CLASSES, classKey, cycleValue } from "./keymap.mjs";
+import { cycleValue } from "./keymap.mjs";
 
 /**
  * @typedef {import("./types.mjs").RowValues} RowValues
@@ -38,6 +38,8 @@ export class LabelState {
     this.requested = new Set();
     /** @type {string[]} class names, in the order of each row's `labels` */
     this.classes = [];
+    /** @type {(string | null)[]} the key of each class (null: none), from the key table */
+    this.classKeys = [];
     /** @type {Map<number, Changes[]>} row -> changes sent and not yet acknowledged, in order */
     this.pending = new Map();
     /** @type {Set<number>} rows whose edit got no acknowledgement in time, until re-read */
@@ -98,8 +100,9 @@ export class LabelState {
   }
 
   /** A new class list: every row's label array is stale. */
-  setClasses(/** @type {string[]} */ classes) {
+  setClasses(/** @type {string[]} */ classes, /** @type {(string | null)[]} */ classKeys) {
     this.classes = classes;
+    this.classKeys = classKeys;
     this.values.clear();
     this.fresh.clear();
     this.requested.clear();
@@ -208,7 +211,7 @@ export class LabelState {
     this.visited.add(classIndex);
     if (!held) return null;
     const name = this.classes[classIndex];
-    const key = classKey(classIndex);
+    const key = this.classKeys[classIndex];
     return `${name} is already ${value === 1 ? "yes" : "no"}: press ${key} again to change it.`;
   }
 
@@ -288,7 +291,6 @@ export class LabelState {
    */
   restNegative(rows) {
     const { classes } = this;
-    const reachable = Math.min(classes.length, MAX_KEYED_CLASSES);
     /** @type {Map<string, Edit>} */
     const groups = new Map();
     for (const row of rows) {
@@ -296,7 +298,10 @@ export class LabelState {
       if (!v) continue;
       /** @type {Changes} */
       const changes = {};
-      for (let i = 0; i < reachable; i++) if (v.labels[i] === null || v.labels[i] === undefined) changes[classes[i]] = 0;
+      for (const [i, name] of classes.entries()) {
+        const unset = v.labels[i] === null || v.labels[i] === undefined;
+        if (unset && this.classKeys[i] != null) changes[name] = 0;
+      }
       if (!Object.keys(changes).length) continue;
       const key = JSON.stringify(changes);
       const group = groups.get(key);

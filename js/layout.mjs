@@ -20,7 +20,7 @@ import { RANDOM_SHARES } from "./menus.mjs";
 /**
  * Build the labeler inside `el`.
  * @param {HTMLElement} el
- * @param {{thumbSize: number[], outfile: string}} opts
+ * @param {{thumbSize: number[], outfile: string, keys: import("./keymap.mjs").KeyTable}} opts  `keys`: the key table
  * @param {LayoutActions} on
  */
 export function buildLayout(el, opts, on) {
@@ -72,8 +72,8 @@ export function buildLayout(el, opts, on) {
   const progress = h("div", "pw-progress");
   const toggles = h("div", "pw-toggles");
   const accept = h("div", "pw-accept");
-  const excludeButton = flagButton("exclude", on.toggle);
-  const validationButton = flagButton("validation", on.toggle);
+  const excludeButton = flagButton("exclude", flagKey(opts.keys, "exclude"), on.toggle);
+  const validationButton = flagButton("validation", flagKey(opts.keys, "validation"), on.toggle);
   const flags = h("div", "pw-flags");
   flags.append(excludeButton, validationButton);
   const jump = jumpBox(on.jump, on.complete);
@@ -110,11 +110,12 @@ export function buildLayout(el, opts, on) {
 /**
  * An exclude / validation flag; its key is shown on it.
  * @param {"exclude" | "validation"} field
+ * @param {string} key
  * @param {(field: "exclude" | "validation") => void} onToggle
  */
-function flagButton(field, onToggle) {
+function flagButton(field, key, onToggle) {
   const node = button(`pw-flag pw-flag-${field}`, "", () => onToggle(field));
-  node.dataset.key = flagKey(field);
+  node.dataset.key = key;
   node.dataset.field = field;
   return node;
 }

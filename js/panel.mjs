@@ -3,7 +3,6 @@
 // suggestion), the exclude / validation flags, and the current image's name and position.
 
 import { button, h, valueText } from "./dom.mjs";
-import { classKey } from "./keymap.mjs";
 
 /**
  * @typedef {import("./types.mjs").RowValues} RowValues
@@ -43,12 +42,13 @@ export function suggestionView(p, strength) {
  * One toggle per class. Each carries `data-class` (its name) and `data-key` (the
  * `KeyboardEvent.key` that cycles it; absent for a class without a key).
  * @param {string[]} classes
+ * @param {(string | null)[]} classKeys  the key of each class, from the key table
  * @param {(classIndex: number) => void} onCycle
  * @returns {HTMLButtonElement[]}
  */
-export function classToggles(classes, onCycle) {
+export function classToggles(classes, classKeys, onCycle) {
   return classes.map((name, i) => {
-    const key = classKey(i);
+    const key = classKeys[i] ?? null;
     const toggle = button("pw-toggle", "", () => onCycle(i));
     toggle.dataset.class = name;
     if (key !== null) toggle.dataset.key = key;

@@ -15,7 +15,8 @@
  * @typedef {{
  *   classes: string[], queue: number[], counts: Counts, subsets: SubsetOption[],
  *   orders: OrderOption[], stats: Stats, outfile: string,
- *   thumb_size: number[], columns: number, revision: number, cursor: number, autofocus: boolean, notices: string[], progress: Progress,
+ *   thumb_size: number[], columns: number, revision: number, cursor: number, autofocus: boolean,
+ *   keymap: import("./keymap.mjs").KeyTable, notices: string[], progress: Progress,
  *   sampled: {subset?: {kind: string, cls: string | null}, count?: number,
  *     order?: {name: string, cls: string | null, random_fraction?: number}},
  * }} Traits  the synced traits of patchwork_widget.widget.labeler.Labeler

@@ -38,9 +38,10 @@ export class LabelerView {
     this.gridStart = -1;
     /** @type {HTMLButtonElement[]} */
     this.toggleButtons = [];
-    /** @type {string[] | null} the class list the toggles show, to say which keys an edit moved */
-    this.shownClasses = null;
-    this.ui = buildLayout(el, { thumbSize: model.get("thumb_size"), outfile: model.get("outfile") }, {
+    /** @type {{classes: string[], keys: import("./keymap.mjs").KeyTable} | null} the classes and
+     * keys the toggles show, to say which keys an edit moved */
+    this.shown = null;
+    this.ui = buildLayout(el, { thumbSize: model.get("thumb_size"), outfile: model.get("outfile"), keys: model.get("keymap") }, {
       sample: () => this.sample(),
       save: () => this.control.save(),
       toggle: (field) => this.control.run({ type: "toggle", field }),
@@ -125,21 +126,23 @@ export class LabelerView {
 
   // ---------------------------------------------------------------- trait changes
   onClasses() {
+    // The kernel sets the key table with the classes (one update): both are new here.
     const classes = this.model.get("classes");
+    const keys = this.model.get("keymap");
     const { classSelect, toggles, help, root } = this.ui;
     classSelect.replaceChildren(...classes.map((c) => Object.assign(h("option", "", c), { value: c })));
     keepFocus(root, () => {
-      this.toggleButtons = classToggles(classes, (classIndex) => this.control.run({ type: "cycle", classIndex, click: true }));
+      this.toggleButtons = classToggles(classes, keys.classes, (classIndex) => this.control.run({ type: "cycle", classIndex, click: true }));
       toggles.replaceChildren(...this.toggleButtons);
     });
-    help.textContent = helpText(classes.length);
+    help.textContent = helpText(keys);
     // A class edit that moved keys says which: a key pressed from habit must not surprise.
-    const moved = this.shownClasses ? keyChanges(this.shownClasses, classes) : "";
+    const moved = this.shown ? keyChanges(this.shown, { classes, keys }) : "";
     if (moved) {
       const said = this.ui.message.textContent;
       this.showMessage(`${said ? `${said} ` : ""}Keys changed: ${moved}.`, false);
     }
-    this.shownClasses = classes;
+    this.shown = { classes, keys };
     this.control.classesChanged();
     this.paint();
   }
@@ -309,7 +312,7 @@ export class LabelerView {
       }
       return;
     }
-    const action = actionForKey(ev, { nClasses: this.model.get("classes").length, columns: this.model.get("columns") });
+    const action = actionForKey(ev, { keys: this.model.get("keymap"), columns: this.model.get("columns") });
     if (!action) return;
     ev.preventDefault();
     ev.stopPropagation();

@@ -7,11 +7,14 @@
  * @typedef {import("../types.mjs").RowValues} RowValues
  */
 
+import { defaultKeys } from "./keytable.mjs";
 export class FakeModel {
   /** @param {Record<string, any>} traits */
   constructor(traits) {
     /** @type {Record<string, any>} */
     this.traits = { columns: 5, revision: 0, subsets: [], orders: [], counts: {}, stats: {}, ...traits };
+    // the kernel sends a key table with every class list
+    if (traits.classes && !traits.keymap) this.traits.keymap = defaultKeys(traits.classes.length);
     /** @type {Message[]} every message the view sent */
     this.sent = [];
     /** @type {Map<string, Set<(...args: any[]) => void>>} */

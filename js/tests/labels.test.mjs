@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LABEL_WINDOW, LabelState } from "../labels.mjs";
-import { MAX_KEYED_CLASSES } from "../keymap.mjs";
+import { defaultKeys } from "./keytable.mjs";
 
 /**
  * @param {number} row
@@ -18,7 +18,7 @@ const values = (row, labels, extra = {}) => ({ row, labels, exclude: false, vali
  */
 function stateWith(n, known = [], classes = ["a", "b", "c"]) {
   const state = new LabelState();
-  state.setClasses(classes);
+  state.setClasses(classes, defaultKeys(classes.length).classes);
   state.setQueue(Array.from({ length: n }, (_, i) => 100 + i));
   state.receive(known);
   return state;
@@ -84,11 +84,19 @@ test("0 sets only unset classes, grouping rows with the same changes", () => {
 });
 
 test("0 never sets a class the user cannot reach with a key", () => {
-  const classes = Array.from({ length: MAX_KEYED_CLASSES + 2 }, (_, i) => `c${i}`);
+  const classes = Array.from({ length: 31 }, (_, i) => `c${i}`);
+  const keyed = defaultKeys(31).classes.filter((k) => k !== null).length;
+  assert.ok(keyed < 31, "the default table runs out of keys before 31 classes");
   const state = stateWith(1, [values(100, classes.map(() => null))], classes);
   const [edit] = state.edits({ type: "rest-negative" });
-  assert.equal(Object.keys(edit.changes).length, MAX_KEYED_CLASSES);
-  assert.ok(!(`c${MAX_KEYED_CLASSES}` in edit.changes));
+  assert.equal(Object.keys(edit.changes).length, keyed);
+  assert.ok(!(`c${keyed}` in edit.changes));
+  // a chosen table: only the classes with a key are set
+  const chosen = new LabelState();
+  chosen.setClasses(["a", "b", "c"], ["1", null, "q"]);
+  chosen.setQueue([100]);
+  chosen.receive([values(100, [null, null, null])]);
+  assert.deepEqual(chosen.edits({ type: "rest-negative" }), [{ rows: [100], changes: { a: 0, c: 0 } }]);
 });
 
 test("optimistic edits show at once and count as pending until settled", () => {
@@ -150,7 +158,7 @@ test("new predictions re-fetch only the window; forgotten requests are asked aga
 
 test("a new class list drops every row's values", () => {
   const state = stateWith(2, [values(100, [1])]);
-  state.setClasses(["a", "b"]);
+  state.setClasses(["a", "b"], ["1", "2"]);
   assert.equal(state.current, undefined);
   assert.equal(state.wanted(15).length, 2);
 });

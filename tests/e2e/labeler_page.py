@@ -13,7 +13,7 @@ import math
 import re
 import time
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .harness import kernel_exec, notebook_cells_snapshot, open_notebook, run_all, write_notebook
@@ -30,8 +30,10 @@ def assert_no_labeler_errors(page_log: PageLog, frontend: str) -> None:
     page_log.assert_no_errors(frontend=frontend, console=True)
 
 
-def labeler_cells(data_dir: Path, outfile: Path, classes: Sequence[str], count: int = 50) -> list:
-    """Cells of a notebook that shows a PatchworkWidget over the demo images.
+def labeler_cells(data_dir: Path, outfile: Path, classes: Sequence[str], count: int = 50,
+                  keys: Mapping[str, str] | None = None) -> list:
+    """Cells of a notebook that shows a PatchworkWidget over the demo images (with ``keys``:
+    the keys chosen, ``PatchworkWidget(keys=...)``).
 
     A markdown cell before and a code cell after the widget, so that a notebook shortcut that
     fires (insert, cut, change type) shows up in :func:`notebook_cells_snapshot`.
@@ -42,7 +44,8 @@ def labeler_cells(data_dir: Path, outfile: Path, classes: Sequence[str], count: 
         "from patchwork_widget.datasets import load_demo_dataset\n"
         f"truth = load_demo_dataset({str(data_dir)!r})\n"
         f"df = prep_label_dataframe(truth['filepath'].tolist(), {list(classes)!r})\n"
-        f"widget = PatchworkWidget(df, outfile={str(outfile)!r}, imshape=(128, 128), seed=0)\n"
+        f"widget = PatchworkWidget(df, outfile={str(outfile)!r}, imshape=(128, 128), seed=0"
+        f"{'' if keys is None else f', keys={dict(keys)!r}'})\n"
         f"widget.sample(count={count})\n"
         "widget",
         "after = 'a cell after the widget'",
@@ -68,11 +71,12 @@ def demo_widget_source(demo_dir: Path, outfile: Path, labeled: int, validation_e
 
 
 def open_labeler(
-    page: Page, server: JupyterServer, notebook_name: str, demo_dir: Path, classes: Sequence[str]
+    page: Page, server: JupyterServer, notebook_name: str, demo_dir: Path, classes: Sequence[str],
+    keys: Mapping[str, str] | None = None,
 ) -> Path:
     """Write, open and run a notebook showing the labeler over the demo; return its outfile."""
     outfile = server.root_dir / f"{Path(notebook_name).stem}_labels.csv"
-    write_notebook(server.root_dir / notebook_name, labeler_cells(demo_dir, outfile, classes))
+    write_notebook(server.root_dir / notebook_name, labeler_cells(demo_dir, outfile, classes, keys=keys))
     open_notebook(page, server, notebook_name)
     run_all(page, server)
     wait_widget_ready(page)

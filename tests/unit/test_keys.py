@@ -67,3 +67,12 @@ def test_the_widget_sends_the_table_and_a_reopen_keeps_the_choice(tmp_path, imag
     reset = PatchworkWidget(out, imshape=(32, 32), keys={})  # the journal was left free
     assert reset.labeler.keymap["actions"]["exclude"] == ["x"] and not keys_file(out).exists()
     reset.session.close()
+
+
+def test_the_js_tests_read_the_kernels_default_table():
+    """js/tests/keytable.json stands for the kernel in the JS tests: it must be this table."""
+    import json
+    from pathlib import Path
+
+    fixture = Path(__file__).resolve().parents[2] / "js" / "tests" / "keytable.json"
+    assert json.loads(fixture.read_text()) == resolve_keys([f"c{i}" for i in range(40)])
