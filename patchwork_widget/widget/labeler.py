@@ -96,9 +96,10 @@ class Labeler(anywidget.AnyWidget):
     def refresh(self) -> None:
         """Push classes, queue, counts and sample options to the browser."""
         session = self.session
-        # a class removed or renamed since loses its chosen key (the others keep theirs)
+        # A class removed or renamed since loses its chosen key (the others keep theirs); a
+        # name that a class edit made both an action and a class keeps the defaults of both.
         chosen = {name: key for name, key in self._chosen_keys.items()
-                  if name in DEFAULT_ACTION_KEYS or name in session.classes}
+                  if (name in DEFAULT_ACTION_KEYS) != (name in session.classes)}
         with self.hold_sync():  # the view reads the classes with their keys
             self.keymap = resolve_keys(session.classes, chosen)
             self.classes = session.classes

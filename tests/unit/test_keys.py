@@ -62,6 +62,12 @@ def test_the_widget_sends_the_table_and_a_reopen_keeps_the_choice(tmp_path, imag
     assert again.labeler.keymap["classes"] == ["1", "o"]
     again.session.close()
 
+    undo = PatchworkWidget(out, imshape=(32, 32), keys={"undo": "r"})
+    undo.session.add_class("undo")  # now a name of both: the view keeps working, on defaults
+    assert undo.labeler.keymap["actions"]["undo"] == ["u"]
+    assert undo.labeler.keymap["classes"] == ["1", "2", "3"]
+    undo.session.close()
+
     with pytest.raises(ValueError, match="'e' would be used by both"):
         PatchworkWidget(out, imshape=(32, 32), keys={"exclude": "e", "cat": "e"})
     reset = PatchworkWidget(out, imshape=(32, 32), keys={})  # the journal was left free
