@@ -37,7 +37,9 @@ from .opening import Start, open_journal
 from .records import (
     CLASS_EDITS,
     UNREADABLE,
+    Annotated,
     Change,
+    Event,
     changes_from_frames,
     fold_unreadable,
     history_frame,
@@ -217,8 +219,11 @@ class LabelStore:
 
     def annotate(
         self, row: int, changes: Mapping[str, object], seconds: float | None = None
-    ) -> None:
+    ) -> Annotated:
         """Set fields of one row, durably.
+
+        The store is the one place a label edit is checked: every caller (a script, the
+        Session, the widget's messages) gets the errors below.
 
         Parameters
         ----------
@@ -226,36 +231,52 @@ class LabelStore:
             The row label (0 .. len(df) - 1).
         changes
             Field -> value. Classes take None/NaN, 0/1, 0.0/1.0 or False/True; the
-            ``exclude`` and ``validation`` flags take True/False or 0/1.
+            ``exclude`` and ``validation`` flags take True/False or 0/1. A row whose image
+            cannot be read (see :attr:`unreadable`) takes only ``exclude``.
         seconds
-            How long the image was on screen, for time accounting.
+            How long the image was on screen, for time accounting: None or 0 to 86400
+            (a day).
+
+        Returns
+        -------
+        Annotated
+            The rows written and how many class values the call gave.
 
         Raises
         ------
         ValueError
-            For an unknown row or field or a bad value; nothing is then written.
+            For an unknown row or field, a bad value or ``seconds``, or a class or
+            ``validation`` on an unreadable image; nothing is then written.
         """
-        self.annotate_many([row], changes, seconds)
+        return self.annotate_many([row], changes, seconds)
 
     def annotate_many(
         self, rows: Iterable[int], changes: Mapping[str, object], seconds: float | None = None
-    ) -> None:
+    ) -> Annotated:
         """Apply the same ``changes`` to several rows in one durable transaction.
 
         ``seconds`` is the time for the whole call. See :meth:`annotate`.
         """
-        rows = list(rows)
-
-        def cells() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            rows_arr = check_rows(rows, len(self._table.df))
-            return rows_arr, constant_grid(len(rows_arr), check_changes(changes, self.classes))
-
         with self._lock:
             self._check_writable()
+            rows_arr = check_rows(rows, len(self._table.df))  # a table's rows never change
             seconds = check_seconds(seconds)
-            action, _, _ = self._commit("annotate", cells, seconds=seconds)
+
+            def cells() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                checked = check_changes(changes, self.classes)  # classes may have changed
+                if set(checked) - {"exclude"}:
+                    blocked = [int(r) for r in rows_arr if r in self._unreadable]
+                    if blocked:
+                        raise ValueError(
+                            f"row {blocked[0]}'s image cannot be read "
+                            f"({self._unreadable[blocked[0]]}): only 'exclude' can be set on it")
+                return rows_arr, constant_grid(len(rows_arr), checked)
+
+            action, _, _, events = self._commit("annotate", cells, seconds=seconds)
             self._undo.append(action)
+            annotated = Annotated.of(rows_arr, events, self.classes)
         self._news.deliver()
+        return annotated
 
     def undo(self) -> dict | None:
         """Revert the most recent annotate call not yet undone.
@@ -280,7 +301,7 @@ class LabelStore:
                     raise ValueError("nothing to undo: the classes changed meanwhile")
                 return undo_grid(self._journal.action_events(target))
 
-            _, rows, grid = self._commit("undo", cells, undoes=target)
+            _, rows, grid, _ = self._commit("undo", cells, undoes=target)
             self._undo.pop()
         self._news.deliver()
         restored = {field: values.tolist() for field, values in grid.items()}
@@ -292,12 +313,12 @@ class LabelStore:
         cells: Callable[[], tuple[np.ndarray, dict[str, np.ndarray]]],
         seconds: float | None = None,
         undoes: int | None = None,
-    ) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
+    ) -> tuple[int, np.ndarray, dict[str, np.ndarray], list[Event]]:
         """Journal, then apply, the new values ``cells()`` gives (rows and field -> values).
 
         ``cells`` validates against the table once it holds every action other writers
         committed before this one (see :meth:`JournalBackend.writing`). Returns the action id,
-        the rows and the values.
+        the rows, the values and the (row, field, old, new) events.
         """
         with self._journal.writing(self._last_action) as others:
             self._apply_others(others)
@@ -308,7 +329,7 @@ class LabelStore:
             self._table.set(rows, grid)
             self._resolution.committed(self._table, action, kind, self._journal.user, events)
             self._acknowledged(action)
-        return action, rows, grid
+        return action, rows, grid, events
 
     def _acknowledged(self, action: int, count: int = 1) -> None:
         """Book-keeping after ``count`` actions up to ``action`` are durable and applied
