@@ -19,11 +19,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from patchwork_widget.options.checks import check_path
+from patchwork_widget.options.legacy import take_renamed
 
 from . import shutdown
 from .arguments import check_changes, check_claim, check_rows, check_seconds
@@ -89,7 +91,7 @@ class LabelStore:
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike,
+        outfile: str | os.PathLike | None = None,
         df: pd.DataFrame | None = None,
         classes: Iterable[str] | None = None,
         user: str | None = None,
@@ -101,14 +103,17 @@ class LabelStore:
         project: str | None = None,
         annotator: str | None = None,
         resolution: str = "latest",
+        **renamed: Any,
     ) -> LabelStore:
-        """Open (or start) the store whose export file is ``path``.
+        """Open (or start) the store whose export file is ``outfile``.
 
         Parameters
         ----------
-        path
-            The export file, ``.csv`` or ``.parquet``; the journal is
-            ``<path>.journal.sqlite`` beside it unless ``journal`` names a server.
+        outfile
+            The label file the store exports to, ``.csv`` or ``.parquet``; the journal is
+            ``<outfile>.journal.sqlite`` beside it unless ``journal`` names a server.
+            (``path``, its old name, is a deprecated alias; the open store's
+            :attr:`path` is this file.)
         df
             The table to start from when there is no journal yet. With an existing
             journal the journal wins, and ``df`` must have the same filepaths in the same
@@ -124,11 +129,11 @@ class LabelStore:
             Seconds to wait for a writer in another process to close before raising
             :class:`JournalLockedError`. A writer in this process is taken over at once.
         autosave
-            Export ``path`` in the background this many seconds after the last change
+            Export ``outfile`` in the background this many seconds after the last change
             (at most 5 s after the first unexported one), and at close and interpreter
             exit. None: only on :meth:`export` and :meth:`close`.
         journal
-            None (the SQLite journal beside ``path``) or the URL of a PostgreSQL
+            None (the SQLite journal beside ``outfile``) or the URL of a PostgreSQL
             database, ``postgresql://[user[:password]@]host[:port]/dbname``, shared by a
             team (see docs/team.md): several annotators' stores write one ``project``
             at once and each sees the others' changes within about a second. The
@@ -146,16 +151,18 @@ class LabelStore:
         -------
         LabelStore
             Holding the table at its last acknowledged change. Without a journal the
-            start is ``df``, else the export file at ``path``; with neither, ValueError.
+            start is ``df``, else the export file at ``outfile``; with neither, ValueError.
 
         Raises
         ------
         JournalLockedError
             Another process writes this journal (the message names its pid and host).
         """
+        outfile = take_renamed("LabelStore.open", {"outfile": outfile}, renamed,
+                               required=("outfile",))["outfile"]
         delay = check_delay(autosave)
         rule = Resolution(resolution)
-        path = Path(check_path("path", path))
+        path = Path(check_path("outfile", outfile))
         if df is not None:
             check_table(df)
         if classes is not None:

@@ -229,6 +229,21 @@ def test_annotate_says_what_it_gave(store: LabelStore) -> None:
     assert (flags.rows, flags.cells, flags.images) == ([5], 0, 0)
 
 
+def test_open_takes_the_label_file_as_outfile_and_its_old_name_path_with_a_warning(
+        tmp_path: Path, base) -> None:
+    with pytest.warns(DeprecationWarning, match=r"LabelStore.open\(path=\.\.\.\) is now "
+                                                r"LabelStore.open\(outfile=\.\.\.\)"):
+        store = LabelStore.open(path=tmp_path / "a.csv", df=base)
+    assert store.path == tmp_path / "a.csv"
+    store.close()
+    with pytest.raises(TypeError, match="give outfile= only"):
+        LabelStore.open(tmp_path / "a.csv", path=tmp_path / "b.csv")
+    with pytest.raises(TypeError, match="missing its argument 'outfile'"):
+        LabelStore.open(df=base)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['outfiel'\]"):
+        LabelStore.open(tmp_path / "c.csv", df=base, outfiel="x")
+
+
 def test_annotate_many_is_one_action(store: LabelStore) -> None:
     store.annotate_many([1, 5, 6], {"dog": 1, "validation": True}, seconds=4.0)
     assert store.df.loc[[1, 5, 6], "dog"].tolist() == [1.0, 1.0, 1.0]
