@@ -167,14 +167,18 @@ RENAMED: dict[str, dict[str, str]] = {
     "PatchworkWidget": {"df_or_path": "source"},
     "LabelStore.open": {"path": "outfile"},
     "serve": {"project": "outfile"},
+    "rank": {"scores": "propagation"},
+    "available_orders": {"scores": "propagation"},
 }
 
 
 def take_renamed(where: str, given: Mapping[str, Any], extra: dict[str, Any], *,
-                 required: Collection[str] = (), others: bool = False) -> dict[str, Any]:
+                 required: Collection[str] = (), others: bool = False,
+                 depth: int = 0) -> dict[str, Any]:
     """``given`` (new name -> value, None when not given) with the old names of :data:`RENAMED`
     ``[where]`` that ``extra`` (a ``**kwargs`` dict) holds taken out of it as their new names,
-    one ``DeprecationWarning`` each.
+    one ``DeprecationWarning`` each (pointing at the caller of ``where``, ``depth`` frames
+    further out when ``where`` calls this through helpers).
 
     Raises
     ------
@@ -190,7 +194,7 @@ def take_renamed(where: str, given: Mapping[str, Any], extra: dict[str, Any], *,
         if out.get(new) is not None:
             raise TypeError(f"{where}() got {new}= and its old name {old}=: give {new}= only")
         warnings.warn(f"{where}({old}=...) is now {where}({new}=...): the old name will go",
-                      DeprecationWarning, stacklevel=3)
+                      DeprecationWarning, stacklevel=3 + depth)
         out[new] = value
     if extra and not others:
         raise TypeError(f"{where}() got unexpected keyword argument(s) {sorted(extra)}")
