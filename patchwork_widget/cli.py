@@ -3,8 +3,8 @@
   demo               build the demo images and label a few from ground truth
   pretrain CONFIG    train a feature extractor as a YAML file says
   extract, join      features of a list of images, optionally in shards across jobs
-  export PROJECT     labels, annotation history and predictions as CSV or Parquet
-  serve PROJECT      the labeling app in a browser, without Jupyter
+  export OUTFILE     labels, annotation history and predictions as CSV or Parquet
+  serve OUTFILE      the labeling app in a browser, without Jupyter
 
 Each command has --help; docs/cli.md shows them end to end.
 """
@@ -41,19 +41,19 @@ def _export(args: argparse.Namespace) -> list[str]:
     from patchwork_widget.labels import LabelStore, journal_path, load_labels, save_labels
     from patchwork_widget.labels.records import HISTORY_COLUMNS
 
-    project = Path(args.project)
-    if not project.is_file():
-        raise ValueError(f"PROJECT must be an existing label file; got {args.project!r}")
-    out = writable_folder(args.out or project.parent / f"{project.stem}_export", "--out")
+    outfile = Path(args.outfile)
+    if not outfile.is_file():
+        raise ValueError(f"OUTFILE must be an existing label file; got {args.outfile!r}")
+    out = writable_folder(args.out or outfile.parent / f"{outfile.stem}_export", "--out")
     ext = f".{args.format}"
-    if Path(journal_path(project)).is_file():
-        store = LabelStore.open(project, read_only=True, autosave=None)
+    if Path(journal_path(outfile)).is_file():
+        store = LabelStore.open(outfile, read_only=True, autosave=None)
         try:
             labels, history = store.copy(list(store.df.columns)), store.history()
         finally:
             store.close()
     else:  # a label file nobody has labeled through the journal yet: no history
-        labels, history = load_labels(project), pd.DataFrame(columns=HISTORY_COLUMNS)
+        labels, history = load_labels(outfile), pd.DataFrame(columns=HISTORY_COLUMNS)
     written = [out / f"labels{ext}", out / f"history{ext}"]
     save_labels(labels, written[0])
     _write_table(history, written[1])
@@ -111,10 +111,10 @@ def _serve(args: argparse.Namespace) -> list[str]:
     # `kill` or a service manager's stop (SIGTERM) ends the server too, as Ctrl-C does
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     token = False if args.no_token else (args.token or True)
-    app = serve(args.project, args.features, feature_extractor=args.extractor,
+    app = serve(args.outfile, args.features, feature_extractor=args.extractor,
                 imshape=tuple(args.imshape), port=args.port, ip=args.ip, token=token,
                 open_browser=args.open_browser, journal=args.journal,
-                project_name=args.project_name, annotator=args.annotator)
+                project_name=args.project, annotator=args.annotator)
     print(f"the labeling app is at {app.url}", flush=True)  # now: the server runs until stopped
     print("press Ctrl-C to stop", flush=True)
     try:
@@ -150,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a project (its label file and journal, without becoming its "
                     "writer) and write labels, history (one row per changed cell) and, with "
                     "--models, predictions into a folder.")
-    export.add_argument("project", help="the project's label file (CSV or Parquet)")
-    export.add_argument("--out", help="folder to write to (default: PROJECT_export beside it)")
+    export.add_argument("outfile", metavar="OUTFILE",
+                        help="the project's label file (CSV or Parquet)")
+    export.add_argument("--out", help="folder to write to (default: OUTFILE_export beside it)")
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
     export.add_argument("--models", help="a folder written by save_models: add predictions")
     export.add_argument("--features", help="the project's features (.npy) for --models")
@@ -159,10 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser(
         "serve", help="the labeling app in a browser, without Jupyter (needs Voila)",
-        description="Serve the labeling app on PROJECT with Voila (pip install "
+        description="Serve the labeling app on OUTFILE with Voila (pip install "
                     "'patchwork_widget[serve]'). Listens on the loopback interface with a "
                     "random token unless told otherwise; labels go to the project's journal.")
-    srv.add_argument("project", help="the project's label file (CSV or Parquet)")
+    srv.add_argument("outfile", metavar="OUTFILE",
+                     help="the project's label file (CSV or Parquet)")
     srv.add_argument("--features", help="pre-extracted features (.npy), one row per image")
     srv.add_argument("--extractor", help="a feature extractor (.keras) instead of --features")
     srv.add_argument("--imshape", type=image_side, nargs=2, default=(256, 256), metavar=("H", "W"),
@@ -176,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--open-browser", action="store_true")
     srv.add_argument("--journal", type=journal_url,
                      help="a team journal, postgresql://... (docs/team.md)")
-    srv.add_argument("--project-name", help="the project in the team journal")
+    srv.add_argument("--project", "--project-name", dest="project",
+                     help="the project in the team journal (--project-name: its old name)")
     srv.add_argument("--annotator", help="who labels (recorded on every change)")
     srv.set_defaults(run=_serve)
     return parser

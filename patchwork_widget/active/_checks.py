@@ -16,7 +16,7 @@ HOW_TO_GET = {
     "embeddings": "train a model with 'update BADGE embeddings' checked first (Train tab)",
     "features": "pass pre-extracted features= or a feature_extractor to the widget or Session",
     "labels": "pass the label table's class columns as an N x C float array (NaN = unlabeled)",
-    "scores": "build the graph and propagate labels first (Propagate tab, or active.propagate)",
+    "propagation": "build the graph and propagate labels first (Propagate tab, or active.propagate)",
 }
 
 

@@ -12,7 +12,7 @@ best first. Arrays come by keyword, each optional until an order needs it:
 ``features``   N x d (or N x h x w x c) features, e.g. the pre-extracted ones
 ``embeddings`` N x d penultimate-layer features of the trained model (for BADGE)
 ``labels``     N x C labels: 1.0, 0.0, NaN for missing (the table's class columns)
-``scores``     N x C label-propagation scores in [0, 1] (:func:`~.propagate.propagate`)
+``propagation`` N x C label-propagation scores in [0, 1] (:func:`~.propagate.propagate`)
 ============  =============================================================================
 
 A missing array raises ``ValueError`` naming it and how to get it. Per-class orders also take
@@ -246,22 +246,23 @@ def propagation_score(candidates: np.ndarray, *, rng: np.random.Generator, cls: 
     """Highest label-propagation score of class ``cls`` first (Bai et al. 2021): the images
     the graph thinks most likely hold the class."""
     rows = _rows(candidates)
-    scores = check_probs(require(arrays, "scores", "propagation score"), name="scores")
+    scores = check_probs(require(arrays, "propagation", "propagation score"), name="propagation")
     return _by_score(rows, scores[rows, check_class(cls, scores.shape[1], "propagation score")], count)
 
 
 def disagreement_scores(labels: np.ndarray, probs: np.ndarray | None = None,
-                        scores: np.ndarray | None = None, cls: int | None = None) -> np.ndarray:
+                        propagation: np.ndarray | None = None, cls: int | None = None) -> np.ndarray:
     """How strongly a row's label, the model and propagation disagree (B4); NaN = no evidence.
 
     Per (row, class): a labeled entry scores the mean of ``|label - p|`` over the predictions
-    present (model ``probs``, propagation ``scores``); an unlabeled entry scores ``|p - s|``
+    present (model ``probs``, label-propagation scores ``propagation``); an unlabeled entry
+    scores ``|p - s|``
     when both are present. A row scores its largest entry (only class ``cls`` if given).
     """
     y = np.asarray(labels, dtype=np.float64)
-    preds = [np.asarray(q, dtype=np.float64) for q in (probs, scores) if q is not None]
+    preds = [np.asarray(q, dtype=np.float64) for q in (probs, propagation) if q is not None]
     if not preds:
-        raise ValueError("disagreement needs 'probs' or 'scores' (or both)")
+        raise ValueError("disagreement needs 'probs' or 'propagation' (or both)")
     for q in preds:
         if q.shape != y.shape:
             raise ValueError(f"predictions have shape {q.shape}; labels have {y.shape}")
@@ -285,11 +286,11 @@ def disagreement(candidates: np.ndarray, *, rng: np.random.Generator, cls: int |
     label propagation first (:func:`disagreement_scores`); rows with no evidence (unlabeled,
     and not both predictions present) are left out."""
     labels = require(arrays, "labels", "disagreement")
-    probs, scores = arrays.get("probs"), arrays.get("scores")
-    if probs is None and scores is None:
-        raise ValueError("order 'disagreement' needs 'probs' or 'scores': "
-                         f"{HOW_TO_GET['probs']}; or {HOW_TO_GET['scores']}")
+    probs, propagation = arrays.get("probs"), arrays.get("propagation")
+    if probs is None and propagation is None:
+        raise ValueError("order 'disagreement' needs 'probs' or 'propagation': "
+                         f"{HOW_TO_GET['probs']}; or {HOW_TO_GET['propagation']}")
     if cls is not None:
         check_class(cls, np.shape(labels)[1], "disagreement")
     rows = _rows(candidates)
-    return _by_score(rows, disagreement_scores(labels, probs, scores, cls)[rows], count)
+    return _by_score(rows, disagreement_scores(labels, probs, propagation, cls)[rows], count)

@@ -23,6 +23,7 @@ import numpy as np
 
 from patchwork_widget.active import orders as o
 from patchwork_widget.options.checks import check_names, shown
+from patchwork_widget.options.legacy import take_renamed
 
 
 class ClassUse(str, enum.Enum):
@@ -114,9 +115,9 @@ ORDERS: dict[str, OrderInfo] = {
                        per_class=ClassUse.OPTIONAL, batch=True),
     "diversity": OrderInfo(o.diversity_order, needs=("features",), batch=True),
     "coreset": OrderInfo(o.coreset_order, needs=("features",), uses=("labels",), batch=True),
-    "propagation score": OrderInfo(o.propagation_score, needs=("scores",),
+    "propagation score": OrderInfo(o.propagation_score, needs=("propagation",),
                                    purpose=Purpose.POSITIVES, **_PER_CLASS),
-    "disagreement": OrderInfo(o.disagreement, needs=("labels",), any_of=("probs", "scores"),
+    "disagreement": OrderInfo(o.disagreement, needs=("labels",), any_of=("probs", "propagation"),
                               per_class=ClassUse.OPTIONAL, purpose=Purpose.LABEL_ERRORS,
                               online=False,
                               leaves_out="it ranks labeled images, and unlabeled ones only once "
@@ -237,16 +238,24 @@ ARRAY_NAMES = frozenset(
 )
 
 
-def _check_array_names(arrays: Mapping[str, Any]) -> None:
+def _order_inputs(where: str, arrays: Mapping[str, Any]) -> dict[str, Any]:
+    """``arrays`` with the inputs' old names (``scores``: ``propagation``) taken as their new
+    ones, with a ``DeprecationWarning``; ``TypeError`` for any name that is no order input."""
+    arrays = dict(arrays)
+    renamed = take_renamed(where, {"propagation": arrays.pop("propagation", None)}, arrays,
+                           others=True, depth=1)
+    if renamed["propagation"] is not None:
+        arrays["propagation"] = renamed["propagation"]
     unknown = sorted(set(arrays) - ARRAY_NAMES)
     if unknown:
         raise TypeError(f"unknown keyword argument(s) {unknown}; the order inputs are "
                         f"{sorted(ARRAY_NAMES)}")
+    return arrays
 
 
 def available_orders(**arrays: Any) -> list[str]:
     """Names of the orders whose needed arrays are all present (not None)."""
-    _check_array_names(arrays)
+    arrays = _order_inputs("available_orders", arrays)
     return [name for name, info in ORDERS.items() if info.ready(arrays)]
 
 
@@ -273,7 +282,7 @@ def _check_candidates(candidates: Any, arrays: Mapping[str, Any]) -> np.ndarray:
     if mask is None or mask.ndim != 1 or mask.dtype != bool:
         raise ValueError(f"candidates must be a 1-d boolean mask over the rows; got "
                          f"{shown(candidates)}")
-    for name in ("probs", "features", "embeddings", "labels", "scores"):
+    for name in ("probs", "features", "embeddings", "labels", "propagation"):
         value = arrays.get(name)
         if value is not None and len(value) != len(mask):
             raise ValueError(f"candidates has {len(mask)} rows but {name} has {len(value)}")
@@ -296,6 +305,7 @@ def rank(
     name may take ``cls`` (an index) among ``arrays`` instead. With a ``random_fraction``, that
     share of the ``count`` rows is drawn uniformly from the other candidates.
     """
+    arrays = _order_inputs("rank", arrays)
     if isinstance(order, str):  # a bare name: any class comes as an index in ``arrays``
         name, fraction = canonical_order(order), 0.0
     else:
@@ -311,7 +321,6 @@ def rank(
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)); "
                          f"got {shown(rng)}")
-    _check_array_names(arrays)
     info = ORDERS[name]
     candidates = _check_candidates(candidates, arrays)
     n_random = int(round(count * fraction))

@@ -95,7 +95,7 @@ class PoolState:
             self.shared[key] = knn_search(self.features, k)[0]
         return self.shared[key]
 
-    def propagation_scores(self) -> np.ndarray:
+    def propagation(self) -> np.ndarray:
         """Label-propagation scores (N x C) of the labels given so far over the pool's kNN
         graph (built once per simulation repeat with the defaults of :func:`~.graph.knn_graph`)."""
         from patchwork_widget.active.graph import knn_graph
@@ -147,8 +147,8 @@ def order_strategy(choice: str | OrderChoice | dict) -> Strategy:
         arrays = {"probs": state.probs, "features": state.features,
                   "embeddings": state.embeddings, "labels": state.known_labels,
                   "output": "sigmoid" if state.multilabel else "softmax"}
-        if "scores" in info.needs + info.any_of:
-            arrays["scores"] = state.propagation_scores()
+        if "propagation" in info.needs + info.any_of:
+            arrays["propagation"] = state.propagation()
         if info.neighbors:  # one kNN search per simulation repeat, shared by every round
             arrays["neighbors"] = state.neighbors(min(info.neighbors, len(state.labeled) - 1))
         return rank(choice, state.candidates, k, rng=rng, classes=state.class_names, **arrays)

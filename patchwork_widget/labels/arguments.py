@@ -14,16 +14,21 @@ from patchwork_widget.options.checks import shown
 from .schema import FLAGS, check_flag_value, check_label_value
 
 
+#: Seconds on screen one annotate call may report at most (a day: more is a tab left open).
+MAX_SECONDS = 86_400
+
+
 def check_seconds(seconds: float | None) -> float | None:
-    """``seconds`` on screen: None or a finite number >= 0 (as float)."""
+    """``seconds`` on screen: None or a number >= 0 and under :data:`MAX_SECONDS` (as float)."""
     if seconds is None:
         return None
     if isinstance(seconds, (int, float, np.integer, np.floating)) and not isinstance(
         seconds, (bool, np.bool_)
     ):
-        if math.isfinite(seconds) and seconds >= 0:
+        if 0 <= seconds < MAX_SECONDS:
             return float(seconds)
-    raise ValueError(f"seconds must be None or a finite number >= 0; got {seconds!r}")
+    raise ValueError(f"seconds must be None or a finite number >= 0 and under {MAX_SECONDS} "
+                     f"(a day on screen); got {shown(seconds)}")
 
 
 def check_rows(rows: Iterable[int], n: int, name: str = "rows") -> np.ndarray:

@@ -170,8 +170,8 @@ def open_team_journal(
         mine = default_export(path, url, annotator=user)
         error.args = (
             f"{error.args[0]}. With a team journal each store needs its own export file: "
-            f"pass another one, e.g. outfile={str(mine)!r} (Session.open, PatchworkWidget) "
-            "or path (LabelStore.open), or leave outfile out to get one per annotator",
+            f"pass another one, e.g. outfile={str(mine)!r} (Session.open, PatchworkWidget, "
+            "LabelStore.open), or leave outfile out to get one per annotator",
         )
         raise
     try:

@@ -102,6 +102,23 @@ class Change(NamedTuple):
     new: list[float | None]
 
 
+class Annotated(NamedTuple):
+    """What one annotate call wrote: its ``rows``, and of the class values it set,
+    ``cells`` (values given where the cell was unlabeled or held another value) and
+    ``images`` (rows with at least one such value)."""
+
+    rows: list[int]
+    cells: int
+    images: int
+
+    @classmethod
+    def of(cls, rows: np.ndarray, events: list[Event], classes: list[str]) -> Annotated:
+        """The summary of an annotate call's cell ``events`` over ``rows``."""
+        given = [row for row, field, old, new in events
+                 if field in classes and new is not None and new != old]
+        return cls(rows.tolist(), len(given), len(set(given)))
+
+
 def changes_from_frames(actions: pd.DataFrame, events: pd.DataFrame) -> list[Change]:
     """:class:`Change` per action from a journal's ``pending`` frames."""
     cells = events[~events["action"].isin(actions.loc[actions["kind"].isin(CLASS_EDITS), "id"])]

@@ -19,11 +19,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from patchwork_widget.options.checks import check_path
+from patchwork_widget.options.legacy import take_renamed
 
 from . import shutdown
 from .arguments import check_changes, check_claim, check_rows, check_seconds
@@ -37,7 +39,9 @@ from .opening import Start, open_journal
 from .records import (
     CLASS_EDITS,
     UNREADABLE,
+    Annotated,
     Change,
+    Event,
     changes_from_frames,
     fold_unreadable,
     history_frame,
@@ -87,7 +91,7 @@ class LabelStore:
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike,
+        outfile: str | os.PathLike | None = None,
         df: pd.DataFrame | None = None,
         classes: Iterable[str] | None = None,
         user: str | None = None,
@@ -99,14 +103,17 @@ class LabelStore:
         project: str | None = None,
         annotator: str | None = None,
         resolution: str = "latest",
+        **renamed: Any,
     ) -> LabelStore:
-        """Open (or start) the store whose export file is ``path``.
+        """Open (or start) the store whose export file is ``outfile``.
 
         Parameters
         ----------
-        path
-            The export file, ``.csv`` or ``.parquet``; the journal is
-            ``<path>.journal.sqlite`` beside it unless ``journal`` names a server.
+        outfile
+            The label file the store exports to, ``.csv`` or ``.parquet``; the journal is
+            ``<outfile>.journal.sqlite`` beside it unless ``journal`` names a server.
+            (``path``, its old name, is a deprecated alias; the open store's
+            :attr:`path` is this file.)
         df
             The table to start from when there is no journal yet. With an existing
             journal the journal wins, and ``df`` must have the same filepaths in the same
@@ -122,11 +129,11 @@ class LabelStore:
             Seconds to wait for a writer in another process to close before raising
             :class:`JournalLockedError`. A writer in this process is taken over at once.
         autosave
-            Export ``path`` in the background this many seconds after the last change
+            Export ``outfile`` in the background this many seconds after the last change
             (at most 5 s after the first unexported one), and at close and interpreter
             exit. None: only on :meth:`export` and :meth:`close`.
         journal
-            None (the SQLite journal beside ``path``) or the URL of a PostgreSQL
+            None (the SQLite journal beside ``outfile``) or the URL of a PostgreSQL
             database, ``postgresql://[user[:password]@]host[:port]/dbname``, shared by a
             team (see docs/team.md): several annotators' stores write one ``project``
             at once and each sees the others' changes within about a second. The
@@ -144,16 +151,18 @@ class LabelStore:
         -------
         LabelStore
             Holding the table at its last acknowledged change. Without a journal the
-            start is ``df``, else the export file at ``path``; with neither, ValueError.
+            start is ``df``, else the export file at ``outfile``; with neither, ValueError.
 
         Raises
         ------
         JournalLockedError
             Another process writes this journal (the message names its pid and host).
         """
+        outfile = take_renamed("LabelStore.open", {"outfile": outfile}, renamed,
+                               required=("outfile",))["outfile"]
         delay = check_delay(autosave)
         rule = Resolution(resolution)
-        path = Path(check_path("path", path))
+        path = Path(check_path("outfile", outfile))
         if df is not None:
             check_table(df)
         if classes is not None:
@@ -217,8 +226,11 @@ class LabelStore:
 
     def annotate(
         self, row: int, changes: Mapping[str, object], seconds: float | None = None
-    ) -> None:
+    ) -> Annotated:
         """Set fields of one row, durably.
+
+        The store is the one place a label edit is checked: every caller (a script, the
+        Session, the widget's messages) gets the errors below.
 
         Parameters
         ----------
@@ -226,36 +238,52 @@ class LabelStore:
             The row label (0 .. len(df) - 1).
         changes
             Field -> value. Classes take None/NaN, 0/1, 0.0/1.0 or False/True; the
-            ``exclude`` and ``validation`` flags take True/False or 0/1.
+            ``exclude`` and ``validation`` flags take True/False or 0/1. A row whose image
+            cannot be read (see :attr:`unreadable`) takes only ``exclude``.
         seconds
-            How long the image was on screen, for time accounting.
+            How long the image was on screen, for time accounting: None or 0 to 86400
+            (a day).
+
+        Returns
+        -------
+        Annotated
+            The rows written and how many class values the call gave.
 
         Raises
         ------
         ValueError
-            For an unknown row or field or a bad value; nothing is then written.
+            For an unknown row or field, a bad value or ``seconds``, or a class or
+            ``validation`` on an unreadable image; nothing is then written.
         """
-        self.annotate_many([row], changes, seconds)
+        return self.annotate_many([row], changes, seconds)
 
     def annotate_many(
         self, rows: Iterable[int], changes: Mapping[str, object], seconds: float | None = None
-    ) -> None:
+    ) -> Annotated:
         """Apply the same ``changes`` to several rows in one durable transaction.
 
         ``seconds`` is the time for the whole call. See :meth:`annotate`.
         """
-        rows = list(rows)
-
-        def cells() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            rows_arr = check_rows(rows, len(self._table.df))
-            return rows_arr, constant_grid(len(rows_arr), check_changes(changes, self.classes))
-
         with self._lock:
             self._check_writable()
+            rows_arr = check_rows(rows, len(self._table.df))  # a table's rows never change
             seconds = check_seconds(seconds)
-            action, _, _ = self._commit("annotate", cells, seconds=seconds)
+
+            def cells() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                checked = check_changes(changes, self.classes)  # classes may have changed
+                if set(checked) - {"exclude"}:
+                    blocked = [int(r) for r in rows_arr if r in self._unreadable]
+                    if blocked:
+                        raise ValueError(
+                            f"row {blocked[0]}'s image cannot be read "
+                            f"({self._unreadable[blocked[0]]}): only 'exclude' can be set on it")
+                return rows_arr, constant_grid(len(rows_arr), checked)
+
+            action, _, _, events = self._commit("annotate", cells, seconds=seconds)
             self._undo.append(action)
+            annotated = Annotated.of(rows_arr, events, self.classes)
         self._news.deliver()
+        return annotated
 
     def undo(self) -> dict | None:
         """Revert the most recent annotate call not yet undone.
@@ -280,7 +308,7 @@ class LabelStore:
                     raise ValueError("nothing to undo: the classes changed meanwhile")
                 return undo_grid(self._journal.action_events(target))
 
-            _, rows, grid = self._commit("undo", cells, undoes=target)
+            _, rows, grid, _ = self._commit("undo", cells, undoes=target)
             self._undo.pop()
         self._news.deliver()
         restored = {field: values.tolist() for field, values in grid.items()}
@@ -292,12 +320,12 @@ class LabelStore:
         cells: Callable[[], tuple[np.ndarray, dict[str, np.ndarray]]],
         seconds: float | None = None,
         undoes: int | None = None,
-    ) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
+    ) -> tuple[int, np.ndarray, dict[str, np.ndarray], list[Event]]:
         """Journal, then apply, the new values ``cells()`` gives (rows and field -> values).
 
         ``cells`` validates against the table once it holds every action other writers
         committed before this one (see :meth:`JournalBackend.writing`). Returns the action id,
-        the rows and the values.
+        the rows, the values and the (row, field, old, new) events.
         """
         with self._journal.writing(self._last_action) as others:
             self._apply_others(others)
@@ -308,7 +336,7 @@ class LabelStore:
             self._table.set(rows, grid)
             self._resolution.committed(self._table, action, kind, self._journal.user, events)
             self._acknowledged(action)
-        return action, rows, grid
+        return action, rows, grid, events
 
     def _acknowledged(self, action: int, count: int = 1) -> None:
         """Book-keeping after ``count`` actions up to ``action`` are durable and applied

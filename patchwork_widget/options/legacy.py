@@ -8,7 +8,9 @@ as they are, by the feature trainers (:meth:`FeatureTrainerOptions.from_dict`) a
 ``decay_type="warmupcosine"`` is ``"warmup_cosine"``, ``"none"`` is ``"constant"``).
 The original GUI's keywords are in :data:`GUI_KEYWORDS`: each is mapped to what it means here,
 with a ``DeprecationWarning``; a value that cannot mean anything here is refused with the
-reason.
+reason. This project's own keywords that were renamed (so that one thing has one name, see
+docs/architecture.md, "Names") are in :data:`RENAMED`, taken the same way by
+:func:`take_renamed`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["GUI_KEYWORDS", "LEGACY_NAMES", "GuiKeyword", "legacy_names_for", "rename_legacy",
-           "translate_gui_keywords"]
+__all__ = ["GUI_KEYWORDS", "LEGACY_NAMES", "RENAMED", "GuiKeyword", "legacy_names_for",
+           "rename_legacy", "take_renamed", "translate_gui_keywords"]
 
 # The original's keyword -> this project's name (feature trainers and distill()).
 LEGACY_NAMES: dict[str, str] = {
@@ -156,4 +158,47 @@ def translate_gui_keywords(given: Mapping[str, Any]) -> dict[str, Any]:
         if keyword.target in out:
             raise TypeError(f"{keyword.target} is given twice under the original GUI's names")
         out[keyword.target] = value
+    return out
+
+
+# This project's keywords that were renamed: callable -> {old name: new name}. The old name
+# keeps working with a DeprecationWarning (docs/architecture.md, "Names").
+RENAMED: dict[str, dict[str, str]] = {
+    "PatchworkWidget": {"df_or_path": "source"},
+    "LabelStore.open": {"path": "outfile"},
+    "serve": {"project": "outfile"},
+    "rank": {"scores": "propagation"},
+    "available_orders": {"scores": "propagation"},
+}
+
+
+def take_renamed(where: str, given: Mapping[str, Any], extra: dict[str, Any], *,
+                 required: Collection[str] = (), others: bool = False,
+                 depth: int = 0) -> dict[str, Any]:
+    """``given`` (new name -> value, None when not given) with the old names of :data:`RENAMED`
+    ``[where]`` that ``extra`` (a ``**kwargs`` dict) holds taken out of it as their new names,
+    one ``DeprecationWarning`` each (pointing at the caller of ``where``, ``depth`` frames
+    further out when ``where`` calls this through helpers).
+
+    Raises
+    ------
+    TypeError
+        When a name and its old name are both given, a ``required`` name is given under
+        neither, or (unless ``others``) ``extra`` holds any other keyword.
+    """
+    out = dict(given)
+    for old, new in RENAMED[where].items():
+        if old not in extra:
+            continue
+        value = extra.pop(old)
+        if out.get(new) is not None:
+            raise TypeError(f"{where}() got {new}= and its old name {old}=: give {new}= only")
+        warnings.warn(f"{where}({old}=...) is now {where}({new}=...): the old name will go",
+                      DeprecationWarning, stacklevel=3 + depth)
+        out[new] = value
+    if extra and not others:
+        raise TypeError(f"{where}() got unexpected keyword argument(s) {sorted(extra)}")
+    for name in required:
+        if out.get(name) is None:
+            raise TypeError(f"{where}() missing its argument {name!r}")
     return out

@@ -31,7 +31,6 @@ from patchwork_widget.active.thresholds import DEFAULT_TARGET
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
-from patchwork_widget.labels.arguments import check_changes, check_rows
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.labels.opening import default_export
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
@@ -320,26 +319,15 @@ class Session:
     def annotate(
         self, rows: int | Sequence[int], changes: Mapping[str, Any], seconds: float | None = None
     ) -> list[int]:
-        """Set fields of one row or several; returns only once the change is durable (L4)."""
+        """Set fields of one row or several; returns only once the change is durable (L4).
+
+        The store checks the edit (rows, fields, values, ``seconds``, unreadable images;
+        see :meth:`LabelStore.annotate`); this only turns one row into a list of one.
+        Returns the rows written.
+        """
         single = isinstance(rows, (int, np.integer)) and not isinstance(rows, bool)
-        rows = check_rows([rows] if single else rows, len(self.df)).tolist()
-        changes = check_changes(changes, self.classes)
-        classes = [c for c in changes if c in self.classes]
-        unreadable = self.store.unreadable if set(changes) - {"exclude"} else {}
-        blocked = [r for r in rows if r in unreadable]
-        if blocked:
-            raise ValueError(f"row {blocked[0]}'s image cannot be read ({unreadable[blocked[0]]}): "
-                             "only 'exclude' can be set on it")
-        before = self._cells(rows, classes).astype(float) if classes else None
-        if len(rows) == 1:
-            self.store.annotate(rows[0], changes, seconds=seconds)
-        else:
-            self.store.annotate_many(rows, changes, seconds=seconds)
-        cells = images = 0
-        if before is not None:
-            after = self._cells(rows, classes).astype(float)
-            given = ~np.isnan(after) & (after != before)
-            cells, images = int(given.sum()), int(given.any(axis=1).sum())
+        done = self.store.annotate_many([rows] if single else rows, changes, seconds=seconds)
+        cells, images = done.cells, done.images
         with self._bookkeeping:
             self.derived.labels_changed()
             self._images_done += images
@@ -351,7 +339,7 @@ class Session:
                 self.online.images_labeled(images)
             else:
                 self.dispatcher.post(lambda: self.online.images_labeled(images))
-        return rows
+        return done.rows
 
     def pace(self) -> dict[str, float | int | None]:
         """This session's labeling pace over on-screen time (L6): ``images`` (an image counts

@@ -96,7 +96,7 @@ class Sampling:
             "probs": derived.covering("predictions", classes),
             "features": ctx.features,
             "embeddings": derived.embeddings,
-            "scores": derived.covering("propagation", classes),
+            "propagation": derived.covering("propagation", classes),
             "cache": derived.cache,
         }
         return {name: value for name, value in arrays.items() if value is not None}

@@ -13,7 +13,7 @@ import pandas as pd
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES
 from patchwork_widget.images.thumbnails import DisplayOptions
-from patchwork_widget.options.legacy import translate_gui_keywords
+from patchwork_widget.options.legacy import take_renamed, translate_gui_keywords
 from patchwork_widget.options.params import Shape
 from patchwork_widget.session import Session
 from patchwork_widget.session.arguments import check_open_arguments
@@ -31,8 +31,9 @@ class PatchworkWidget(widgets.VBox):
 
     Parameters
     ----------
-    df_or_path : DataFrame or str or PathLike
-        The label table (see ``prep_label_dataframe``) or a CSV / Parquet file holding one.
+    source : DataFrame or str or PathLike
+        The label table (see ``prep_label_dataframe``) or a CSV / Parquet file holding one
+        (``df_or_path``, its old name, is a deprecated alias).
     features : np.ndarray, optional
         Pre-extracted features, one row per table row.
     feature_extractor : str, Backbone, path or keras.Model, optional
@@ -91,13 +92,14 @@ class PatchworkWidget(widgets.VBox):
         The original GUI's keywords (``feature_vecs``, ``norm``, ``aug``,
         ``strong_aug``, ``fixmatch_aug``, ``logdir``, ``num_parallel_calls``) are taken as
         deprecated aliases of what they mean here, one ``DeprecationWarning`` each
-        (:data:`patchwork_widget.options.legacy.GUI_KEYWORDS`, docs/migrating.md); any other
-        keyword is a ``TypeError``.
+        (:data:`patchwork_widget.options.legacy.GUI_KEYWORDS`, docs/migrating.md), as is this
+        project's old ``df_or_path`` (:data:`~patchwork_widget.options.legacy.RENAMED`); any
+        other keyword is a ``TypeError``.
     """
 
     def __init__(
         self,
-        df_or_path: pd.DataFrame | str | os.PathLike,
+        source: pd.DataFrame | str | os.PathLike | None = None,
         features: np.ndarray | None = None,
         feature_extractor: Any = None,
         imshape: tuple[int, int] = (256, 256),
@@ -121,6 +123,8 @@ class PatchworkWidget(widgets.VBox):
         keys: Mapping[str, KeyChoice] | None = None,
         **original: Any,
     ) -> None:
+        source = take_renamed("PatchworkWidget", {"source": source}, original,
+                              required=("source",), others=True)["source"]
         legacy = translate_gui_keywords(original)
         if "features" in legacy:
             if features is not None:
@@ -128,12 +132,12 @@ class PatchworkWidget(widgets.VBox):
             features = legacy["features"]
         if "outfile" in legacy and outfile is None:  # an explicit outfile wins over logdir
             outfile = legacy["outfile"]
-        check_open_arguments(df_or_path, "df_or_path", features=features, outfile=outfile,
+        check_open_arguments(source, "source", features=features, outfile=outfile,
                              classes=classes, seed=seed, feature_extractor=feature_extractor)
         display = DisplayOptions(size=Shape().check("imshape", imshape, False), bands=bands,
                                  stretch=stretch)
         self.session = Session.open(
-            df_or_path, outfile=outfile, classes=classes, journal=journal, project=project,
+            source, outfile=outfile, classes=classes, journal=journal, project=project,
             annotator=annotator, resolution=resolution, claim_lease=claim_lease,
             claim_overlap=claim_overlap, features=features,
             feature_extractor=feature_extractor, display=display, seed=seed,
@@ -215,15 +219,15 @@ class PatchworkWidget(widgets.VBox):
         """
         from patchwork_widget.widget.serve import serve
 
-        project = self.session.store.path
+        outfile = self.session.store.path
         features = self.session.features
         kwargs.setdefault("imshape", self.session.thumbnails.options.size)
         path = getattr(features, "filename", None)
         if features is not None and path is None:
-            path = f"{project}.features.npy"
+            path = f"{outfile}.features.npy"
             np.save(path, np.asarray(features))
         self.close()
-        return serve(project, path, **kwargs)
+        return serve(outfile, path, **kwargs)
 
     def close(self) -> None:
         """Close the session (outfile written, journal released), then the widget."""

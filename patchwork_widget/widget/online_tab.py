@@ -25,7 +25,7 @@ from patchwork_widget.widget.model_tab import missing_ml_packages
 # the registry's online orders that need neither a class (the tab has no class picker) nor
 # propagation scores (a round does not propagate)
 ONLINE_ORDERS = [name for name in online_orders() if ORDERS[name].per_class is not ClassUse.REQUIRED
-                 and "scores" not in ORDERS[name].needs + ORDERS[name].any_of]
+                 and "propagation" not in ORDERS[name].needs + ORDERS[name].any_of]
 
 
 def auc_points(history: list[dict[str, Any]]) -> tuple[list[int], list[list[float]]]:

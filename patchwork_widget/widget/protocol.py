@@ -44,9 +44,16 @@ def _field(msg: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> 
     return value
 
 
-def _rows(session: Session, value: Any, limit: int) -> list[int]:
+def _row_list(value: Any, limit: int) -> list:
+    """The request's ``rows``: a list of 1 to ``limit`` entries (each checked by its user)."""
     if not isinstance(value, list) or not 0 < len(value) <= limit:
         raise BadRequest(f"'rows' must be a list of 1 to {limit} row numbers")
+    return value
+
+
+def _rows(session: Session, value: Any, limit: int) -> list[int]:
+    """Rows to read: a list of 1 to ``limit`` row numbers of the table."""
+    value = _row_list(value, limit)
     n = len(session.df)
     for row in value:
         if not isinstance(row, numbers.Integral) or isinstance(row, bool) or not 0 <= row < n:
@@ -54,23 +61,15 @@ def _rows(session: Session, value: Any, limit: int) -> list[int]:
     return [int(r) for r in value]
 
 
-def _seconds(msg: Mapping[str, Any]) -> float | None:
-    value = msg.get("seconds")
-    if value is None:
-        return None
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 86_400:
-        raise BadRequest(f"'seconds' must be a number of seconds in [0, 86400), got {value!r}")
-    return float(value)
-
-
 def _labels_reply(session: Session, kind: str, msg_id: Any, rows: list[int]) -> Reply:
     return {"type": kind, "id": msg_id, "rows": session.row_values(rows)}, []
 
 
 def _annotate(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
-    rows = _rows(session, msg.get("rows"), MAX_ROWS_PER_REQUEST)
+    """A label edit: the store checks rows, fields, values and seconds (one owner)."""
+    rows = _row_list(msg.get("rows"), MAX_ROWS_PER_REQUEST)
     changes = _field(msg, "changes", dict)
-    session.annotate(rows, changes, seconds=_seconds(msg))
+    rows = session.annotate(rows, changes, seconds=msg.get("seconds"))
     return [_labels_reply(session, "ack", msg.get("id"), rows)]
 
 
@@ -80,7 +79,7 @@ def _undo(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
 
 def _accept(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
     (row,) = _rows(session, [msg.get("row")], 1)
-    rows = session.accept_suggestions(row, seconds=_seconds(msg))
+    rows = session.accept_suggestions(row, seconds=msg.get("seconds"))
     return [_labels_reply(session, "ack", msg.get("id"), rows)]
 
 

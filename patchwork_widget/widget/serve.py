@@ -25,7 +25,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+from patchwork_widget.options.legacy import take_renamed
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +83,16 @@ class ServedApp:
         self.stop()
 
 
-def app_notebook(project: PathLike, features: Optional[PathLike] = None,
+def app_notebook(outfile: PathLike, features: Optional[PathLike] = None,
                  feature_extractor: Optional[PathLike] = None,
                  imshape: Tuple[int, int] = (256, 256),
                  team: Optional[Dict[str, str]] = None) -> dict:
-    """The notebook (nbformat 4, as a dict) whose one cell opens ``project`` in the app, with
-    the labeler taking the keyboard at once; its title (the page's, in Voila) is the project's
-    file name. ``team`` holds ``journal``, ``project`` and ``annotator`` of a team journal."""
+    """The notebook (nbformat 4, as a dict) whose one cell opens the label file ``outfile`` in
+    the app, with the labeler taking the keyboard at once; its title (the page's, in Voila) is
+    the file's name. ``team`` holds ``journal``, ``project`` and ``annotator`` of a team
+    journal."""
     lines = ["import numpy as np", "from patchwork_widget import PatchworkWidget", ""]
-    args = [repr(os.path.abspath(project))]
+    args = [repr(os.path.abspath(outfile))]
     if features is not None:
         lines.append(f"features = np.load({os.path.abspath(features)!r}, mmap_mode='r')")
         args.append("features=features")
@@ -106,7 +109,7 @@ def app_notebook(project: PathLike, features: Optional[PathLike] = None,
                        "metadata": {}, "outputs": [], "source": source}],
             "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
                                         "name": "python3"},
-                         "title": Path(project).name},
+                         "title": Path(outfile).name},
             "nbformat": 4, "nbformat_minor": 5}
 
 
@@ -135,7 +138,7 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: floa
 
 
 def serve(
-    project: PathLike,
+    outfile: Optional[PathLike] = None,
     features: Optional[PathLike] = None,
     *,
     feature_extractor: Optional[PathLike] = None,
@@ -149,13 +152,17 @@ def serve(
     journal: Optional[str] = None,
     project_name: Optional[str] = None,
     annotator: Optional[str] = None,
+    **renamed: Any,
 ) -> ServedApp:
-    """Start the labeling app on ``project`` in a Voila server and return when it answers.
+    """Start the labeling app on the label file ``outfile`` in a Voila server and return
+    when it answers.
 
     Parameters
     ----------
-    project : path
+    outfile : path
         The label file (CSV or Parquet) of the project; its journal is the one written to.
+        (``project``, its old name, is a deprecated alias: ``project`` names the team
+        project everywhere else, here ``project_name`` until the alias goes.)
     features : path to a .npy file, optional
         Pre-extracted features, one row per table row (opened memory-mapped).
     feature_extractor : path to a .keras file, optional
@@ -180,10 +187,10 @@ def serve(
         ``PatchworkWidget(journal=, project=, annotator=)`` take them (docs/team.md). The URL
         is written into the server's private notebook folder (mode 0700) for its kernel.
     """
-    project = Path(project)
-    if not project.is_file():
-        raise ValueError(f"project must be an existing label file (CSV or Parquet); got "
-                         f"{os.fspath(project)!r}")
+    outfile = take_renamed("serve", {"outfile": outfile}, renamed, required=("outfile",))["outfile"]
+    if not Path(outfile).is_file():
+        raise ValueError(f"outfile must be an existing label file (CSV or Parquet); got "
+                         f"{os.fspath(outfile)!r}")
     for name, path in (("features", features), ("feature_extractor", feature_extractor)):
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"{name} file not found: {os.fspath(path)!r}")
@@ -207,7 +214,7 @@ def serve(
     port = _free_port(ip) if port is None else port
     folder = Path(tempfile.mkdtemp(prefix="patchwork_serve_"))
     team = {"journal": journal, "project": project_name, "annotator": annotator}
-    (folder / NOTEBOOK).write_text(json.dumps(app_notebook(project, features,
+    (folder / NOTEBOOK).write_text(json.dumps(app_notebook(outfile, features,
                                                            feature_extractor, imshape, team)))
     log = folder / "server.log"
     cmd = [sys.executable, "-m", "voila", str(folder / NOTEBOOK), f"--port={port}",
@@ -226,5 +233,5 @@ def serve(
     except BaseException:
         app.stop()
         raise
-    logger.info("the labeling app for %s is at %s", project, app.base_url)
+    logger.info("the labeling app for %s is at %s", outfile, app.base_url)
     return app

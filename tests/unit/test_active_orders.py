@@ -100,11 +100,11 @@ def test_disagreement_ranks_label_errors_first():
     # row2: unlabeled: max(|.9-.2|, 0) = .7; row3: max(mean(.4, .6), .1) = .5; row4: max(0, .55)
     np.testing.assert_allclose(disagreement_scores(labels, probs, scores),
                                [0.2, 0.7, 0.7, 0.5, 0.55])
-    assert ranked("disagreement", labels=labels, probs=probs, scores=scores) == [1, 2, 4, 3, 0]
+    assert ranked("disagreement", labels=labels, probs=probs, propagation=scores) == [1, 2, 4, 3, 0]
     # with the model only, unlabeled entries carry no evidence and row 2 drops out
     np.testing.assert_allclose(disagreement_scores(labels, probs), [0.1, 0.8, NAN, 0.4, 0.5])
     assert ranked("disagreement", labels=labels, probs=probs) == [1, 4, 3, 0]
-    assert ranked("disagreement", labels=labels, scores=scores, cls=0) == [1, 3, 0]
+    assert ranked("disagreement", labels=labels, propagation=scores, cls=0) == [1, 3, 0]
 
 
 def test_badge_order_passes_count_and_class():
@@ -126,7 +126,7 @@ def test_missing_arrays_name_what_is_missing_and_how_to_get_it():
         ranked("badge", probs=PROBS)
     with pytest.raises(ValueError, match="needs 'features'"):
         ranked("coreset")
-    with pytest.raises(ValueError, match="'disagreement' needs 'probs' or 'scores'"):
+    with pytest.raises(ValueError, match="'disagreement' needs 'probs' or 'propagation'"):
         ranked("disagreement", labels=np.zeros((5, 2)))
     with pytest.raises(ValueError, match="order 'maxent' needs a class"):
         ranked("maxent", probs=PROBS)
@@ -160,10 +160,22 @@ def test_available_orders_follow_the_arrays_present():
     assert set(available_orders(probs=PROBS)) == {
         "random", "max entropy", "least confidence", "margin", "maxent", "highest", "lowest",
         "high", "low"}
-    every = available_orders(probs=PROBS, embeddings=PROBS, features=PROBS, labels=PROBS, scores=PROBS)
+    every = available_orders(probs=PROBS, embeddings=PROBS, features=PROBS, labels=PROBS,
+                             propagation=PROBS)
     assert every == list(ORDERS)
-    assert {"disagreement", "propagation score"} <= set(available_orders(labels=PROBS, scores=PROBS))
+    assert {"disagreement", "propagation score"} <= set(available_orders(labels=PROBS, propagation=PROBS))
     assert "propagation score" not in available_orders(probs=PROBS, labels=PROBS)
+
+
+def test_propagation_scores_old_name_scores_still_works_with_a_warning():
+    scores = np.array([[0.2], [0.9], [0.5], [0.7], [0.1]])
+    with pytest.warns(DeprecationWarning, match=r"rank\(scores=\.\.\.\) is now rank\(propagation="):
+        assert ranked("propagation score", scores=scores, cls=0) == [1, 3, 2, 0, 4]
+    assert ranked("propagation score", propagation=scores, cls=0) == [1, 3, 2, 0, 4]
+    with pytest.warns(DeprecationWarning, match=r"available_orders\(scores=\.\.\.\)"):
+        assert "propagation score" in available_orders(scores=scores)
+    with pytest.raises(TypeError, match="give propagation= only"):
+        ranked("propagation score", scores=scores, propagation=scores, cls=0)
 
 
 def test_a_random_fraction_mixes_uniform_picks_into_any_order():

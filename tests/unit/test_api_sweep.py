@@ -201,8 +201,8 @@ CASES: list[Case] = [
     Case("journal_path", _lazy(L, "journal_path"), lambda e: {"export_path": "x.csv"},
          {"export_path": "path"}),
     Case("LabelStore.open", _store_open,
-         lambda e: {"path": str(e.fresh(".csv")), "df": e.df, "user": "ann"},
-         {"path": "path", "df": "df", "classes": "opt_str_list", "user": "opt_str",
+         lambda e: {"outfile": str(e.fresh(".csv")), "df": e.df, "user": "ann"},
+         {"outfile": "path", "df": "df", "classes": "opt_str_list", "user": "opt_str",
           "read_only": "bool", "wait": "nonneg_float"}),
     # images
     Case("read_image", _lazy(I, "read_image"), lambda e: {"path": e.paths[0], "imshape": (8, 8)},
@@ -267,8 +267,8 @@ CASES: list[Case] = [
          {"z": "logits", "labels": "labels01"}),
     # widget and session
     Case("PatchworkWidget", _widget,
-         lambda e: {"df_or_path": e.df, "outfile": str(e.fresh(".csv"))},
-         {"df_or_path": "df", "features": "opt_features", "imshape": "imshape",
+         lambda e: {"source": e.df, "outfile": str(e.fresh(".csv"))},
+         {"source": "df", "features": "opt_features", "imshape": "imshape",
           "outfile": "opt_path", "classes": "opt_str_list", "seed": "int_seed",
           "suggest_yes": "prob", "suggest_no": "prob", "suggest_target": "opt_target",
           "single_label": "opt_bool"}),

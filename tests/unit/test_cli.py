@@ -149,6 +149,29 @@ def test_serve_refuses_an_open_interface_without_a_token(tmp_path, demo_files, c
     assert "token=False is allowed only on the loopback" in capsys.readouterr().err
 
 
+def test_serve_takes_its_label_file_as_outfile_and_its_old_name_project_with_a_warning(
+        tmp_path, demo_files):
+    from patchwork_widget.labels import prep_label_dataframe
+    from patchwork_widget.widget.serve import serve
+
+    path = tmp_path / "l.csv"
+    prep_label_dataframe(demo_files[:3], ["x"]).to_csv(path, index=False)
+    # each call stops at the token check, after the label file is taken and checked
+    with pytest.raises(ValueError, match="token=False is allowed only on the loopback"):
+        serve(outfile=path, ip="0.0.0.0", token=False)
+    with pytest.warns(DeprecationWarning, match=r"serve\(project=\.\.\.\) is now serve\(outfile="), \
+            pytest.raises(ValueError, match="token=False is allowed only on the loopback"):
+        serve(project=path, ip="0.0.0.0", token=False)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="outfile must be an existing"):
+        serve(project=tmp_path / "none.csv")
+    with pytest.raises(TypeError, match="give outfile= only"):
+        serve(path, project=path)
+    with pytest.raises(TypeError, match="missing its argument 'outfile'"):
+        serve()
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['outfil'\]"):
+        serve(outfil=path)
+
+
 def test_export_adds_predictions_of_saved_models(tmp_path, demo_files):
     pytest.importorskip("tensorflow")
     from patchwork_widget.labels import prep_label_dataframe

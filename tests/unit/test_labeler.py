@@ -152,6 +152,20 @@ def test_unknown_arguments_and_meaningless_original_values_are_refused_before_op
     assert not (tmp_path / "l.csv.journal.sqlite").exists()  # nothing was opened
 
 
+def test_the_table_is_source_and_its_old_name_df_or_path_still_works_with_a_warning(tmp_path, image_paths):
+    df = prep_label_dataframe(image_paths, ["cat"])
+    with pytest.warns(DeprecationWarning, match=r"PatchworkWidget\(df_or_path=\.\.\.\) is now "
+                                                r"PatchworkWidget\(source=\.\.\.\)"):
+        w = PatchworkWidget(df_or_path=df, outfile=tmp_path / "l.csv")
+    assert w.df["filepath"].tolist() == df["filepath"].tolist()
+    w.close()
+    with pytest.raises(TypeError, match="give source= only"):
+        PatchworkWidget(df, df_or_path=df, outfile=tmp_path / "m.csv")
+    with pytest.raises(TypeError, match="missing its argument 'source'"):
+        PatchworkWidget(outfile=tmp_path / "m.csv")
+    assert not (tmp_path / "m.csv.journal.sqlite").exists()
+
+
 def test_progress_follows_acknowledged_labels_jumps_and_other_annotators(widget):
     classes = widget.session.classes
     queue = list(widget.labeler.queue)

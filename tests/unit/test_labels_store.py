@@ -201,11 +201,47 @@ def test_failed_journal_write_changes_nothing(store: LabelStore) -> None:
     assert store.undo()["rows"] == [3] and store.undo()["rows"] == [2]
 
 
-@pytest.mark.parametrize("seconds", [-1, nan, np.inf, "3", True])
+@pytest.mark.parametrize("seconds", [-1, nan, np.inf, "3", True, 86_400])
 def test_bad_seconds_writes_nothing(store: LabelStore, seconds) -> None:
     with pytest.raises(ValueError, match="seconds must be None or a finite number >= 0"):
         store.annotate(0, {"cat": 1}, seconds=seconds)
     assert store.history().empty and store.df["cat"].isna().all()
+
+
+def test_the_store_refuses_labels_on_an_unreadable_image_whoever_calls(store: LabelStore) -> None:
+    store.record_unreadable(4, "truncated PNG")
+    for changes in ({"cat": 1}, {"validation": True}, {"cat": 1, "exclude": True}):
+        with pytest.raises(ValueError, match=r"row 4's image cannot be read \(truncated PNG\): "
+                                             "only 'exclude' can be set on it"):
+            store.annotate_many([2, 4], changes)
+    assert store.df.loc[[2, 4], "cat"].isna().all() and not store.df.loc[[2, 4], "validation"].any()
+    assert store.history()["kind"].tolist() == []  # nothing journaled
+    store.annotate(4, {"exclude": True})
+    assert bool(store.df.loc[4, "exclude"])
+
+
+def test_annotate_says_what_it_gave(store: LabelStore) -> None:
+    first = store.annotate_many([1, 2], {"cat": 1, "dog": 0, "exclude": True})
+    assert (first.rows, first.cells, first.images) == ([1, 2], 4, 2)
+    again = store.annotate_many([2, 3], {"cat": 1, "dog": None})  # row 2's cat is already 1
+    assert (again.rows, again.cells, again.images) == ([2, 3], 1, 1)
+    flags = store.annotate(5, {"validation": True})
+    assert (flags.rows, flags.cells, flags.images) == ([5], 0, 0)
+
+
+def test_open_takes_the_label_file_as_outfile_and_its_old_name_path_with_a_warning(
+        tmp_path: Path, base) -> None:
+    with pytest.warns(DeprecationWarning, match=r"LabelStore.open\(path=\.\.\.\) is now "
+                                                r"LabelStore.open\(outfile=\.\.\.\)"):
+        store = LabelStore.open(path=tmp_path / "a.csv", df=base)
+    assert store.path == tmp_path / "a.csv"
+    store.close()
+    with pytest.raises(TypeError, match="give outfile= only"):
+        LabelStore.open(tmp_path / "a.csv", path=tmp_path / "b.csv")
+    with pytest.raises(TypeError, match="missing its argument 'outfile'"):
+        LabelStore.open(df=base)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['outfiel'\]"):
+        LabelStore.open(tmp_path / "c.csv", df=base, outfiel="x")
 
 
 def test_annotate_many_is_one_action(store: LabelStore) -> None:
