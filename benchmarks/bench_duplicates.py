@@ -2,12 +2,11 @@
 
 200 demo images (seeded draw) get a planted copy each: resized to 80-100% and re-saved as JPEG
 (quality 60-90); the second hundred are also cropped by up to 6% of each side and brightened
-x0.9-1.1. The copies join
-the demo's 1,294 images and everything is turned into the demo's features (colour histograms and
-an 8 x 8 grey thumbnail, standardised). ``near_duplicate_groups`` (k = 10) at several cosine-distance thresholds: the share of
-planted (original, copy) pairs that land in one group (recall), the other rows pulled into
-groups, and the groups' sizes; exact search, so the figures describe the threshold, not the
-index.
+x0.9-1.1. The copies join the demo's 1,294 images and everything is turned into the demo's
+features (colour histograms and an 8 x 8 grey thumbnail, standardised). ``near_duplicate_groups``
+(k = 10) at several cosine-distance thresholds: the share of planted (original, copy) pairs that
+land in one group (recall), the other rows pulled into groups, and the groups' sizes; exact
+search, so the figures describe the threshold, not the index.
 
     python benchmarks/bench_duplicates.py
 """
@@ -62,7 +61,8 @@ def main() -> None:
         for g, members in enumerate(groups):
             group_of[members] = g
         planted = np.r_[originals, np.arange(n, n + PLANTED)]
-        found = (group_of[originals] >= 0) & (group_of[originals] == group_of[n + np.arange(PLANTED)])
+        copy_group = group_of[n + np.arange(PLANTED)]
+        found = (group_of[originals] >= 0) & (group_of[originals] == copy_group)
         others = np.setdiff1d(np.flatnonzero(group_of >= 0), planted)
         sizes = [len(g) for g in groups]
         half = PLANTED // 2

@@ -153,8 +153,8 @@ class DerivedState:
         self.cache.clear()
 
     def covering(self, name: str, classes: list[str]) -> np.ndarray | None:
-        """The ``predictions``, ``out_of_fold`` or ``propagation`` values for ``classes`` (N x C) if they have a
-        column for each, else None; computed once until they change."""
+        """The ``predictions``, ``out_of_fold`` or ``propagation`` values for ``classes``
+        (N x C) if they have a column for each, else None; computed once until they change."""
         frame = getattr(self, name)
         if frame is None or any(c not in frame.columns for c in classes):
             return None

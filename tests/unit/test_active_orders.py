@@ -250,7 +250,8 @@ def test_disagreement_scores_labeled_rows_with_out_of_fold_predictions():
     assert flipped[by_heldout].all() and flipped[by_model].sum() <= 3
     # heldout replaces probs only on labeled entries it covers: exactly the OOF scores
     partial = np.where(np.arange(60)[:, None] < 30, held, NAN)
-    expected = np.r_[np.abs(labels - held)[:30].max(axis=1), np.abs(labels - inside)[30:].max(axis=1)]
+    expected = np.r_[np.abs(labels - held)[:30].max(axis=1),
+                     np.abs(labels - inside)[30:].max(axis=1)]
     np.testing.assert_allclose(disagreement_scores(labels, inside, heldout=partial), expected)
     with pytest.raises(ValueError, match=r"heldout predictions have shape \(60, 2\)"):
         disagreement_scores(labels, inside, heldout=held[:, :2])
