@@ -1,4 +1,5 @@
-"""Choosing what to label next: subsets, orders, BADGE, propagation, strategy comparison.
+"""Choosing what to label next: subsets, orders, BADGE, propagation, near-duplicates, strategy
+comparison.
 
 Everything here is NumPy / SciPy / scikit-learn (plus faiss for large kNN graphs); no
 TensorFlow. Heavier modules are imported from their own paths, e.g.

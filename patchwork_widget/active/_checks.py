@@ -17,6 +17,8 @@ HOW_TO_GET = {
     "features": "pass pre-extracted features= or a feature_extractor to the widget or Session",
     "labels": "pass the label table's class columns as an N x C float array (NaN = unlabeled)",
     "propagation": "build the graph and propagate labels first (Propagate tab, or active.propagate)",
+    "heldout": "train a linear head on features (the default model; Train tab), or pass "
+               "out-of-fold predictions of the labeled rows (models.convex.out_of_fold)",
 }
 
 

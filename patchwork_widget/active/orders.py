@@ -13,6 +13,7 @@ best first. Arrays come by keyword, each optional until an order needs it:
 ``embeddings`` N x d penultimate-layer features of the trained model (for BADGE)
 ``labels``     N x C labels: 1.0, 0.0, NaN for missing (the table's class columns)
 ``propagation`` N x C label-propagation scores in [0, 1] (:func:`~.propagate.propagate`)
+``heldout``    N x C out-of-fold model outputs of the labeled rows, NaN elsewhere (disagreement)
 ============  =============================================================================
 
 A missing array raises ``ValueError`` naming it and how to get it. Per-class orders also take
@@ -251,22 +252,35 @@ def propagation_score(candidates: np.ndarray, *, rng: np.random.Generator, cls: 
 
 
 def disagreement_scores(labels: np.ndarray, probs: np.ndarray | None = None,
-                        propagation: np.ndarray | None = None, cls: int | None = None) -> np.ndarray:
+                        propagation: np.ndarray | None = None, cls: int | None = None,
+                        heldout: np.ndarray | None = None) -> np.ndarray:
     """How strongly a row's label, the model and propagation disagree (B4); NaN = no evidence.
 
     Per (row, class): a labeled entry scores the mean of ``|label - p|`` over the predictions
     present (model ``probs``, label-propagation scores ``propagation``); an unlabeled entry
     scores ``|p - s|``
     when both are present. A row scores its largest entry (only class ``cls`` if given).
+    ``heldout`` (N x C, NaN where absent) replaces ``probs`` on the labeled entries it covers:
+    out-of-fold predictions, from a model that never saw the row's label. A model fitted on a
+    flipped label has learned it, so in-sample predictions hide the errors this order looks
+    for (``benchmarks/bench_disagreement.py``).
     """
     y = np.asarray(labels, dtype=np.float64)
+    known = ~np.isnan(y)
+    if heldout is not None:
+        held = np.asarray(heldout, dtype=np.float64)
+        if held.shape != y.shape:
+            raise ValueError(f"heldout predictions have shape {held.shape}; labels have {y.shape}")
+        if probs is None:
+            raise ValueError("heldout predictions replace 'probs' on labeled rows: pass 'probs' "
+                             "too")
+        probs = np.where(known & ~np.isnan(held), held, np.asarray(probs, dtype=np.float64))
     preds = [np.asarray(q, dtype=np.float64) for q in (probs, propagation) if q is not None]
     if not preds:
         raise ValueError("disagreement needs 'probs' or 'propagation' (or both)")
     for q in preds:
         if q.shape != y.shape:
             raise ValueError(f"predictions have shape {q.shape}; labels have {y.shape}")
-    known = ~np.isnan(y)
     entry = np.mean([np.abs(np.where(known, y, 0.0) - q) for q in preds], axis=0)
     if len(preds) == 2:
         entry = np.where(known, entry, np.abs(preds[0] - preds[1]))
@@ -283,14 +297,17 @@ def disagreement_scores(labels: np.ndarray, probs: np.ndarray | None = None,
 def disagreement(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,
                  count: int | None = None, **arrays: Any) -> np.ndarray:
     """Label-error review (B4): candidates whose label disagrees most with the model and/or
-    label propagation first (:func:`disagreement_scores`); rows with no evidence (unlabeled,
+    label propagation first (:func:`disagreement_scores`; the model's out-of-fold predictions
+    ``heldout`` on the labeled rows they cover, when given); rows with no evidence (unlabeled,
     and not both predictions present) are left out."""
     labels = require(arrays, "labels", "disagreement")
     probs, propagation = arrays.get("probs"), arrays.get("propagation")
+    heldout = arrays.get("heldout") if probs is not None else None
     if probs is None and propagation is None:
         raise ValueError("order 'disagreement' needs 'probs' or 'propagation': "
                          f"{HOW_TO_GET['probs']}; or {HOW_TO_GET['propagation']}")
     if cls is not None:
         check_class(cls, np.shape(labels)[1], "disagreement")
     rows = _rows(candidates)
-    return _by_score(rows, disagreement_scores(labels, probs, propagation, cls)[rows], count)
+    return _by_score(rows, disagreement_scores(labels, probs, propagation, cls, heldout)[rows],
+                     count)

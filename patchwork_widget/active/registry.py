@@ -118,6 +118,7 @@ ORDERS: dict[str, OrderInfo] = {
     "propagation score": OrderInfo(o.propagation_score, needs=("propagation",),
                                    purpose=Purpose.POSITIVES, **_PER_CLASS),
     "disagreement": OrderInfo(o.disagreement, needs=("labels",), any_of=("probs", "propagation"),
+                              uses=("heldout",),
                               per_class=ClassUse.OPTIONAL, purpose=Purpose.LABEL_ERRORS,
                               online=False,
                               leaves_out="it ranks labeled images, and unlabeled ones only once "

@@ -637,14 +637,15 @@ class Session:
         return self._propagation.build_graph(k, temperature, recall)
 
     def propagate(self, method: Method | str = Method.ZHOU, alpha: float = 0.9,
-                  iterations: int = 20) -> pd.DataFrame:
+                  iterations: int = 20, balance: bool = False) -> pd.DataFrame:
         """Spread the current labels over the graph: a score in [0, 1] per row and class.
 
         ``method`` is ``"zhou"`` (closed form; ``alpha`` in (0, 1) weighs the graph against the
-        labels) or ``"bai"`` (``iterations`` clamped steps). The defaults were chosen by
-        measurement (docs/active_learning.md).
+        labels) or ``"bai"`` (``iterations`` clamped steps). ``balance`` divides each class's
+        "yes" and "no" channels by their numbers of labels (more "yes" pseudo-labels, less
+        precise ones). The defaults were chosen by measurement (docs/active_learning.md).
         """
-        return self._propagation.propagate(method, alpha, iterations)
+        return self._propagation.propagate(method, alpha, iterations, balance)
 
     def pseudo_labels(self, threshold: float = 0.9) -> pd.DataFrame:
         """Propagation scores as labels: 1 at >= threshold, 0 at <= 1 - threshold, else NaN;

@@ -64,6 +64,9 @@ class DerivedState:
         self.heldout_probs: pd.DataFrame | None = None
         self.heldout_labels: pd.DataFrame | None = None
         self.single_label = False
+        # out-of-fold predictions of the labeled training rows (NaN elsewhere), a column per
+        # class: what the disagreement order scores labeled rows with
+        self.out_of_fold: pd.DataFrame | None = None
         self.propagation: pd.DataFrame | None = None
         self.propagation_stamp: Stamp | None = None
         self.embeddings: np.ndarray | None = None
@@ -96,13 +99,17 @@ class DerivedState:
 
     def set_predictions(self, frame: pd.DataFrame, stamp: Stamp, positives: np.ndarray,
                         single_label: bool = False,
-                        heldout: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                        heldout: tuple[np.ndarray, np.ndarray] | None = None,
+                        out_of_fold: np.ndarray | None = None) -> None:
         """Keep model outputs computed for ``stamp`` and, per class of ``stamp.classes``,
         whether the model's training rows held a positive (the suggestion rule needs it);
-        whether they are one label per image (softmax), and the model's held-out predictions
-        and their labels (n x C each), if any."""
+        whether they are one label per image (softmax), the model's held-out predictions
+        and their labels (n x C each), if any, and the out-of-fold predictions of the labeled
+        training rows (N x C, NaN elsewhere; the disagreement order's), if any."""
         columns = list(stamp.classes)
         self.predictions = self.translate(frame, stamp)
+        self.out_of_fold = None if out_of_fold is None else self.translate(
+            pd.DataFrame(out_of_fold, columns=columns, index=frame.index), stamp)
         self.trained_positives = self.translate(
             pd.DataFrame([np.asarray(positives, dtype=bool)], columns=columns), stamp)
         self.heldout_probs, self.heldout_labels = (None, None) if heldout is None else (
@@ -146,8 +153,8 @@ class DerivedState:
         self.cache.clear()
 
     def covering(self, name: str, classes: list[str]) -> np.ndarray | None:
-        """The ``predictions`` or ``propagation`` values for ``classes`` (N x C) if they have a
-        column for each, else None; computed once until they change."""
+        """The ``predictions``, ``out_of_fold`` or ``propagation`` values for ``classes``
+        (N x C) if they have a column for each, else None; computed once until they change."""
         frame = getattr(self, name)
         if frame is None or any(c not in frame.columns for c in classes):
             return None
@@ -175,8 +182,8 @@ class DerivedState:
         self.edits.append(edit)
         self.cache.clear()
         notices: list[str] = []
-        for name in ("predictions", "propagation", "trained_positives", "heldout_probs",
-                     "heldout_labels"):
+        for name in ("predictions", "out_of_fold", "propagation", "trained_positives",
+                     "heldout_probs", "heldout_labels"):
             frame = getattr(self, name)
             if frame is None:
                 continue
@@ -194,8 +201,8 @@ class DerivedState:
         a team journal): keep the columns of classes still there, drop the others."""
         self.cache.clear()
         notices = ["Another annotator changed the classes."]
-        for name in ("predictions", "propagation", "trained_positives", "heldout_probs",
-                     "heldout_labels"):
+        for name in ("predictions", "out_of_fold", "propagation", "trained_positives",
+                     "heldout_probs", "heldout_labels"):
             frame = getattr(self, name)
             if frame is not None:
                 setattr(self, name, frame[[c for c in frame.columns if c in classes]])

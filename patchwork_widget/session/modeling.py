@@ -45,6 +45,7 @@ class TrainingOutcome:
     embeddings: np.ndarray | None
     class_auc: dict[str, float] = field(default_factory=dict)  # validation AUC per class
     heldout: tuple[np.ndarray, np.ndarray] | None = None  # heldout_predictions
+    out_of_fold: np.ndarray | None = None  # labeled_out_of_fold
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class RoundRequest:
     update_predictions: bool
     update_embeddings: bool
     class_auc: bool = False  # also the validation AUC per class (online rounds' stop rules)
+    # out-of-fold predictions of every labeled training row (the disagreement order's); when
+    # False (online rounds, which re-rank unlabeled images only) only where the suggestion
+    # thresholds need them (too few validation rows)
+    out_of_fold: bool = True
 
 
 # runner(model, request, model inputs, cancel event, report) -> outcome; the model ends trained
@@ -90,36 +95,56 @@ def train_and_predict(model: PatchworkModels, request: RoundRequest, inputs: dic
         rows = validation_mask(snapshot)
         auc, _ = m.class_metrics(probs[rows].astype(float), snapshot.loc[rows, classes].to_numpy(float))
         class_auc = {c: float(a) for c, a in zip(classes, auc)}
-    heldout = (heldout_predictions(model, snapshot, result, probs, inputs.get("features"),
-                                   request.options) if probs is not None else None)
-    return TrainingOutcome(result, probs, embeddings, class_auc, heldout)
+    _, _, validation = _labeled_rows(snapshot)
+    wanted = request.out_of_fold or validation.sum() < MIN_VALIDATION
+    oof = (labeled_out_of_fold(model, snapshot, result, inputs.get("features"), request.options)
+           if probs is not None and wanted else None)
+    heldout = heldout_predictions(snapshot, probs, oof) if probs is not None else None
+    return TrainingOutcome(result, probs, embeddings, class_auc, heldout, oof)
 
 
-def heldout_predictions(model: PatchworkModels, snapshot: pd.DataFrame, result: TrainResult,
-                        probs: np.ndarray, features: np.ndarray | None,
-                        options: TrainOptions) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(probs, labels)`` of held-out rows, which the suggestion thresholds are chosen from
-    (:meth:`DerivedState.quality`): the validation rows' predictions when at least
-    ``MIN_VALIDATION`` are labeled, else 5-fold out-of-fold predictions of the training labels
-    (a linear head on features, as L-BFGS fits it, from 10 labeled rows); None when neither
-    is possible (a convnet head without validation labels)."""
-    from patchwork_widget.models import convex, full_batch
-
-    classes = snapshot_classes(snapshot)
-    labels = snapshot[classes].to_numpy(float)
+def _labeled_rows(snapshot: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The snapshot's labels (N x C), its labeled training rows and its labeled validation
+    rows (masks; excluded rows are neither)."""
+    labels = snapshot[snapshot_classes(snapshot)].to_numpy(float)
     labeled = ~np.isnan(labels).all(axis=1) & ~snapshot["exclude"].to_numpy(bool)
     validation = labeled & validation_mask(snapshot)
-    if validation.sum() >= MIN_VALIDATION:
-        held_probs, held_labels = probs[validation], labels[validation]
-    elif result.solver == "lbfgs" and features is not None and (labeled & ~validation).sum() >= 10:
-        train = np.flatnonzero(labeled & ~validation)
-        x = full_batch.pooled_features(model, features, train, options.eval_batch_size)
-        held_probs = convex.out_of_fold(x, labels[train], l2=options.l2,
-                                        single_label=result.single_label, max_iter=options.max_iter)
-        held_labels = labels[train]
-    else:
+    return labels, labeled & ~validation, validation
+
+
+def labeled_out_of_fold(model: PatchworkModels, snapshot: pd.DataFrame, result: TrainResult,
+                        features: np.ndarray | None, options: TrainOptions) -> np.ndarray | None:
+    """N x C 5-fold out-of-fold predictions of the labeled training rows (a linear head on
+    features, as L-BFGS fits it: :func:`~patchwork_widget.models.convex.out_of_fold`), NaN on
+    every other row; None when not possible (a convnet head, no features, fewer than 10
+    labeled training rows). Each row's prediction comes from a head that never saw its label,
+    which the suggestion thresholds (:func:`heldout_predictions`) and the disagreement order
+    (B4: a head fitted on a flipped label has learned it) need."""
+    from patchwork_widget.models import convex, full_batch
+
+    labels, train, _ = _labeled_rows(snapshot)
+    if result.solver != "lbfgs" or features is None or train.sum() < 10:
         return None
-    return held_probs, held_labels
+    rows = np.flatnonzero(train)
+    x = full_batch.pooled_features(model, features, rows, options.eval_batch_size)
+    out = np.full(labels.shape, np.nan)
+    out[rows] = convex.out_of_fold(x, labels[rows], l2=options.l2,
+                                   single_label=result.single_label, max_iter=options.max_iter)
+    return out
+
+
+def heldout_predictions(snapshot: pd.DataFrame, probs: np.ndarray, out_of_fold: np.ndarray | None
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(probs, labels)`` of held-out rows, which the suggestion thresholds are chosen from
+    (:meth:`DerivedState.quality`): the validation rows' predictions when at least
+    ``MIN_VALIDATION`` are labeled, else the out-of-fold predictions of the training labels
+    (:func:`labeled_out_of_fold`); None when neither exists."""
+    labels, train, validation = _labeled_rows(snapshot)
+    if validation.sum() >= MIN_VALIDATION:
+        return probs[validation], labels[validation]
+    if out_of_fold is not None:
+        return out_of_fold[train], labels[train]
+    return None
 
 
 class Modeling:
@@ -239,7 +264,8 @@ class Modeling:
                 frame = pd.DataFrame(probs, columns=list(stamp.classes), index=snapshot.index)
                 ctx.derived.set_predictions(frame, stamp,
                                             training_positives(snapshot, stamp.classes),
-                                            outcome.result.single_label, outcome.heldout)
+                                            outcome.result.single_label, outcome.heldout,
+                                            outcome.out_of_fold)
             if outcome.embeddings is not None:
                 ctx.derived.set_embeddings(outcome.embeddings)
             ctx.emit(EventKind.DERIVED, source="train")

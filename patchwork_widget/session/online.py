@@ -220,7 +220,8 @@ class OnlineLearner:
         images = int((train_mask(snapshot) & (labeled_classes(snapshot, classes) > 0)).sum())
         in_worker = worker is not None and (worker.ready.is_set() or not self._thread_while_starting)
         run = worker.run if in_worker else train_and_predict
-        outcome = run(model, replace(request, snapshot=snapshot, class_auc=True), inputs, cancel, report)
+        outcome = run(model, replace(request, snapshot=snapshot, class_auc=True, out_of_fold=False),
+                      inputs, cancel, report)
         # read by _round_done, posted after this returns
         self._trained = _Trained(outcome.class_auc, images, int(held.sum()))
         return outcome

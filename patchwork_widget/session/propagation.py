@@ -41,7 +41,7 @@ class Propagation:
         return ctx.derived.graph
 
     def propagate(self, method: Method | str = Method.ZHOU, alpha: float = 0.9,
-                  iterations: int = 20) -> pd.DataFrame:
+                  iterations: int = 20, balance: bool = False) -> pd.DataFrame:
         """Implements ``Session.propagate`` (documented there)."""
         from patchwork_widget.active.propagate import propagate
 
@@ -51,7 +51,7 @@ class Propagation:
         labels = ctx.df[ctx.classes].to_numpy(dtype=float, copy=True)
         labels[excluded_mask(ctx.df)] = np.nan
         scores = propagate(ctx.derived.graph, labels, method=method, alpha=alpha,
-                           iterations=iterations)
+                           iterations=iterations, balance=balance)
         frame = pd.DataFrame(scores, columns=ctx.classes, index=ctx.df.index)
         ctx.derived.set_propagation(frame, ctx.derived.stamp(ctx.classes))
         ctx.emit(EventKind.DERIVED, source="propagate")

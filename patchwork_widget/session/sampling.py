@@ -94,6 +94,7 @@ class Sampling:
         arrays: dict[str, Any] = {
             "labels": ctx.df[classes].to_numpy(dtype=float),
             "probs": derived.covering("predictions", classes),
+            "heldout": derived.covering("out_of_fold", classes),
             "features": ctx.features,
             "embeddings": derived.embeddings,
             "propagation": derived.covering("propagation", classes),

@@ -237,3 +237,33 @@ def test_uncertainty_scores_use_a_cache_the_caller_clears():
     assert first == [0, 1] and any(key[0] == "per class" for key in cache)
     cache[("per class", "entropy", "sigmoid")] = np.array([[0.0, 0.0], [1.0, 1.0]])  # stale on purpose
     assert ranked("max entropy", np.ones(2, dtype=bool), 2, probs=probs, cache=cache) == [1, 0]
+
+
+def test_disagreement_scores_labeled_rows_with_out_of_fold_predictions():
+    from scipy.special import softmax
+
+    from patchwork_widget.models.convex import fit_multinomial, out_of_fold
+
+    # 60 rows, 3 classes, 60 noise dimensions, almost no L2: a head fitted on every label
+    # memorises the 6 flipped ones; out-of-fold predictions come from heads that never saw them
+    rng = np.random.default_rng(0)
+    truth = np.arange(60) % 3
+    x = np.hstack([np.eye(3)[truth] * 3.0, 0.5 * rng.normal(size=(60, 60))])
+    flipped = np.zeros(60, dtype=bool)
+    flipped[rng.choice(60, 6, replace=False)] = True
+    given = np.where(flipped, (truth + 1) % 3, truth)
+    labels = np.eye(3)[given]
+    fit = fit_multinomial(x, labels, l2=1e-6)
+    inside = softmax(x @ fit.kernel.astype(np.float64) + fit.bias, axis=1)
+    held = out_of_fold(x, labels, l2=1e-6, single_label=True)
+    all60 = np.ones(60, dtype=bool)
+    by_model = ranked("disagreement", all60, 6, labels=labels, probs=inside)
+    by_heldout = ranked("disagreement", all60, 6, labels=labels, probs=inside, heldout=held)
+    assert flipped[by_heldout].all() and flipped[by_model].sum() <= 3
+    # heldout replaces probs only on labeled entries it covers: exactly the OOF scores
+    partial = np.where(np.arange(60)[:, None] < 30, held, NAN)
+    expected = np.r_[np.abs(labels - held)[:30].max(axis=1),
+                     np.abs(labels - inside)[30:].max(axis=1)]
+    np.testing.assert_allclose(disagreement_scores(labels, inside, heldout=partial), expected)
+    with pytest.raises(ValueError, match=r"heldout predictions have shape \(60, 2\)"):
+        disagreement_scores(labels, inside, heldout=held[:, :2])

@@ -168,3 +168,30 @@ def test_renumbering_large_graphs_does_not_change_the_scores(monkeypatch):
         np.testing.assert_allclose(propagate(graph, labels, method=method, dtype=np.float64),
                                    want, atol=1e-9)
         np.testing.assert_allclose(propagate(graph, labels, method=method), want, atol=1e-4)
+
+
+def test_balanced_channels_equal_class_mass_normalised_label_spreading():
+    # one positive seed against many negative ones: plain scores lean to "no"; balanced ones
+    # weigh each channel by 1 / its seed count (Zhu et al. 2003), computed here from
+    # scikit-learn's own (unbalanced) label distributions
+    x, z = clustered(400, 10, seed=6, clusters=4)
+    truth = (z[:, 0] > np.quantile(z[:, 0], 0.75)).astype(float)
+    rng = np.random.default_rng(2)
+    y = np.full(400, -1)
+    known = np.r_[rng.choice(np.flatnonzero(truth == 1), 3, replace=False),
+                  rng.choice(np.flatnonzero(truth == 0), 27, replace=False)]
+    y[known] = truth[known]
+    w = knn_graph(x, k=8, normalize=False).toarray().astype(np.float64)
+    spreading = LabelSpreading(kernel=lambda a, b: w, alpha=0.9, max_iter=20000, tol=1e-12)
+    d = spreading.fit(x, y).label_distributions_[:, 1]
+    expected = (d / 3) / (d / 3 + (1 - d) / 27)
+    labels = np.where(y >= 0, y, np.nan).astype(float)
+    exact = dict(method="zhou", alpha=0.9, tol=1e-12, dtype=np.float64)
+    balanced = propagate(normalize_graph(w), labels, balance=True, **exact)[:, 0]
+    np.testing.assert_allclose(balanced, expected, atol=1e-6)
+    plain = propagate(normalize_graph(w), labels, **exact)[:, 0]
+    np.testing.assert_allclose(plain, d, atol=1e-6)
+    unknown = y < 0
+    assert (balanced[unknown] >= 0.9).sum() > (plain[unknown] >= 0.9).sum()
+    with pytest.raises(ValueError, match="balance must be True or False, got 'yes'"):
+        propagate(normalize_graph(w), labels, balance="yes")

@@ -115,3 +115,16 @@ def test_the_suggestion_rule_uses_what_the_model_saw_and_follows_renames(session
     assert session.row_values([20])[0]["strength"] == ["solid", "solid", "none"]
     session.rename_class("cat", "kitten")
     assert session.row_values([20])[0]["strength"] == ["solid", "solid", "none"]
+
+
+def test_session_propagates_with_balanced_channels(session):
+    from patchwork_widget.active.propagate import propagate
+
+    session.annotate(list(range(10, 16)), {"cat": 0.0, "dog": 1.0})  # more "no" than "yes" of cat
+    session.build_graph(k=5)
+    labels = session.df[CLASSES].to_numpy(float)
+    for balance in (False, True):
+        np.testing.assert_allclose(session.propagate(balance=balance)[CLASSES].to_numpy(),
+                                   propagate(session.graph, labels, balance=balance))
+    with pytest.raises(ValueError, match="balance must be True or False"):
+        session.propagate(balance=1)

@@ -111,3 +111,23 @@ def test_a_declared_mode_wins_and_the_model_tab_says_which(tmp_path, image_paths
     tab.build_model()
     assert "Output: one or more labels per image (a sigmoid per class), declared." in \
         tab.status.value
+
+
+def test_disagreement_ranks_labeled_rows_by_out_of_fold_predictions(tmp_path, image_paths):
+    from patchwork_widget.active.orders import disagreement_scores
+
+    session, truth = open_session(tmp_path, image_paths)
+    for row in (0, 1, 2):  # three flipped labels
+        session.annotate(row, {c: float((truth[row] + 1) % 3 == j) for j, c in enumerate(CLASSES)})
+    session.train().result(timeout=300)
+    oof = session.derived.out_of_fold[CLASSES].to_numpy()
+    labeled = np.arange(40) < 30
+    assert np.isfinite(oof[labeled]).all() and np.isnan(oof[~labeled]).all()
+    np.testing.assert_array_equal(session.derived.heldout_probs[CLASSES].to_numpy(), oof[labeled])
+    labels = session.df[CLASSES].to_numpy(float)
+    scores = disagreement_scores(labels, session.predictions[CLASSES].to_numpy(), heldout=oof)
+    queue = session.sample({"kind": "all"}, "disagreement", count=30)
+    np.testing.assert_allclose(scores[queue], np.sort(scores[labeled])[::-1])
+    assert {0, 1, 2} <= set(queue[:5])  # the flipped rows lead
+    session.edit_classes(ClassEdit("rename", "fox", new="vixen"))  # carried with the classes
+    assert list(session.derived.out_of_fold.columns) == ["cat", "dog", "vixen"]
