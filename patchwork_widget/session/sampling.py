@@ -68,9 +68,11 @@ class Sampling:
                      order: str | OrderChoice | Mapping[str, Any]) -> list[int]:
         """Implements ``Session.claim_ranked`` (documented there)."""
         ctx = self.context
-        arrays = self.order_inputs()
+        arrays: dict[str, Any] = {}
 
         def more(remaining: np.ndarray, n: int) -> np.ndarray:
+            if not arrays:  # gathered only when another annotator holds some of the rows
+                arrays.update(self.order_inputs())
             return rank(order, remaining, n, rng=ctx.rng, classes=ctx.classes, **arrays)
 
         return ctx.claims.take(np.asarray(picked, dtype=np.intp), candidates, count, more)
