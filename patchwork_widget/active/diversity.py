@@ -10,7 +10,8 @@
 
 Both cost one pass over the (projected) features per pick and never build an N x N matrix:
 a float32 matrix-vector product (``|x|^2 + |c|^2 - 2 x.c``, the row norms computed once per
-call), so a pick reads the features once and writes nothing of their size. The projection
+call), so a pick reads the features once and writes nothing of their size; with one BLAS
+thread (:mod:`._blas`). The projection
 is drawn from its own ``projection_seed`` (not from the picks' generator), so a caller may
 prepare the features once (:func:`prepare_features`) and pass them with ``dim=None,
 normalise=False`` on every call; the orders do, through their cache.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from patchwork_widget.active._blas import with_one_blas_thread
 from patchwork_widget.active._checks import as_rng, candidate_mask
 
 DEFAULT_DIM = 64  # projected dimension; JL distortion ~ 1/sqrt(64) is ample for seeding
@@ -47,6 +49,7 @@ def prepare_features(features: np.ndarray, dim: int | None = DEFAULT_DIM,
     return x
 
 
+@with_one_blas_thread
 def kmeanspp_select(features: np.ndarray, k: int, candidates: np.ndarray | None = None,
                     seed: int | np.random.Generator | None = None,
                     dim: int | None = DEFAULT_DIM, normalise: bool = True,
@@ -84,6 +87,7 @@ def kmeanspp_select(features: np.ndarray, k: int, candidates: np.ndarray | None 
     return rows[np.asarray(picks)]
 
 
+@with_one_blas_thread
 def kcenter_greedy(features: np.ndarray, k: int, candidates: np.ndarray | None = None,
                    centres: np.ndarray | None = None,
                    seed: int | np.random.Generator | None = None,
