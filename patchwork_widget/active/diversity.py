@@ -126,8 +126,10 @@ def kcenter_greedy(features: np.ndarray, k: int, candidates: np.ndarray | None =
 def _setup(features, k, candidates, dim, normalise, projection_seed):
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    if not isinstance(projection_seed, (int, np.integer)) or isinstance(projection_seed, bool):
-        raise ValueError(f"projection_seed must be an integer, got {projection_seed!r}")
+    if (not isinstance(projection_seed, (int, np.integer)) or isinstance(projection_seed, bool)
+            or projection_seed < 0):
+        raise ValueError(f"projection_seed must be a non-negative integer, got "
+                         f"{projection_seed!r}")
     x = prepare_features(features, dim, int(projection_seed), normalise)
     rows = np.flatnonzero(candidate_mask(candidates, len(x)))
     return x, rows, min(int(k), len(rows))

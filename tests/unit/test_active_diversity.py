@@ -88,6 +88,8 @@ def test_the_orders_prepare_the_features_once_per_array():
     assert cache[("prepared features",)][0] is other
 
 
-def test_projection_seed_is_checked():
-    with pytest.raises(ValueError, match="projection_seed must be an integer, got 'a'"):
-        diversity.kcenter_greedy(np.eye(3), 2, projection_seed="a")
+@pytest.mark.parametrize("bad", ["a", -1, True, 1.5])
+def test_projection_seed_is_checked(bad):
+    with pytest.raises(ValueError, match=f"projection_seed must be a non-negative integer, "
+                                         f"got {bad!r}"):
+        diversity.kcenter_greedy(np.eye(3), 2, projection_seed=bad)
