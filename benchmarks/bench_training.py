@@ -10,9 +10,12 @@ Run: ``python benchmarks/bench_training.py`` (about half a minute). Prints a tab
   on the 1,000 validation rows) against scikit-learn's ``LogisticRegression`` per class;
 - predictions for 100,000 rows with our ``predict`` (DataFrame aligned to the table);
 - the baseline of a bare Keras ``model.fit`` / ``model.predict`` on the same arrays, same
-  architecture (``Dense(10, sigmoid)``), same batch sizes, in the same process.
+  architecture (``Dense(10, sigmoid)``), same batch sizes, in the same process;
+- a second table: ``predict_features`` for 1,000,000 rows x 256 (sigmoid and softmax heads)
+  against NumPy ``expit(F @ W + b)`` / ``softmax`` in the same process, interleaved, with the
+  load average beside (``--prediction`` runs only this table).
 
-Goals: one epoch <= 1 s, predictions <= 2 s.
+Goals: one epoch <= 1 s, predictions <= 2 s, prediction at 1M rows <= 1.2x NumPy.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 from _table import print_table
 
 N_TRAIN, N_VAL, N_PREDICT, D, C, BATCH = 10_000, 1_000, 100_000, 512, 10, 64
+N_LARGE, D_LARGE, REPEATS = 1_000_000, 256, 3  # prediction at a million rows
 
 
 def data(rng: np.random.Generator):
@@ -108,7 +112,53 @@ def main() -> None:
         f"val AUC after 1 epoch {result.history['val_auc'].iloc[0]:.3f})",
         ["task", "ours s", "bare keras / sklearn s", "ratio", "goal"], rows,
     )
+    large_prediction()
+
+
+def large_prediction() -> None:
+    """Prediction at 1M rows against NumPy ``expit(F @ W + b)`` (softmax for one label per
+    image) in the same process, interleaved, best of ``REPEATS``; the load beside."""
+    import os
+
+    from scipy import special
+
+    from patchwork_widget.models import build_models
+    from patchwork_widget.models.predictions import predict_features
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(N_LARGE, D_LARGE)).astype(np.float32)
+    rows = []
+    for single_label in (False, True):
+        models = build_models([f"class_{j}" for j in range(C)], feature_shape=(D_LARGE,),
+                              single_label=single_label)
+        kernel, bias = (w.astype(np.float32) for w in models.output.get_weights())
+        kernel = rng.normal(size=kernel.shape).astype(np.float32) / np.sqrt(D_LARGE)
+        models.output.set_weights([kernel, bias])
+
+        def numpy_reference():
+            z = x @ kernel + bias
+            return special.softmax(z, axis=1) if single_label else special.expit(z)
+
+        ours_t, base_t = [], []
+        for _ in range(REPEATS):
+            ours_t.append(timed(lambda: predict_features(models, x))[1])
+            base_t.append(timed(numpy_reference)[1])
+        ours, base = min(ours_t), min(base_t)
+        head = "softmax" if single_label else "sigmoid"
+        rows.append((f"predict_features {N_LARGE:,} x {D_LARGE}, {head} head", ours, base,
+                     ours / base, "<= 1.2x",
+                     "/".join(f"{v:.1f}" for v in os.getloadavg())))
+    print_table(f"Prediction at {N_LARGE:,} rows (best of {REPEATS}, interleaved)",
+                ["task", "ours s", "NumPy s", "ratio", "goal", "load 1/5/15 min"], rows)
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prediction", action="store_true",
+                        help="only prediction at 1M rows against NumPy")
+    if parser.parse_args().prediction:
+        large_prediction()
+    else:
+        main()

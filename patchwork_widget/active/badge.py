@@ -33,13 +33,12 @@ Distances are clipped at 0 against rounding.
 from __future__ import annotations
 
 import enum
-import functools
 import logging
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
+from patchwork_widget.active._blas import one_blas_thread
 from patchwork_widget.active._checks import (
     as_rng,
     candidate_mask,
@@ -166,17 +165,9 @@ def badge(
         emb, a, valid, back = emb[rows], a[rows], np.ones(len(rows), dtype=bool), rows
     else:  # most rows eligible: skip the copy, mask the others out of every draw
         valid, back = eligible, np.arange(n)
-    # one BLAS thread: the products here are small or streamed block by block, and a threaded
-    # BLAS waiting for a busy core made them up to 10 times slower on a shared machine
-    with _blas_threads().limit(limits=1, user_api="blas"):
+    with one_blas_thread():  # the products here are small or streamed block by block
         picks = _kmeanspp(emb, a, valid, k, rng)
     return back[picks].astype(np.int64)
-
-
-@functools.cache
-def _blas_threads() -> ThreadpoolController:
-    """The BLAS libraries' thread pools, found once (finding them takes milliseconds)."""
-    return ThreadpoolController()
 
 
 def _fully_labeled(labels: Any, shape: tuple[int, int], cls: int | None, n: int) -> np.ndarray:

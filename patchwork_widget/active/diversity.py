@@ -8,13 +8,20 @@
   Core-Set Approach", ICLR): repeatedly take the candidate farthest from every chosen or
   already-labeled row.
 
-Both cost one pass over the (projected) features per pick and never build an N x N matrix.
+Both cost one pass over the (projected) features per pick and never build an N x N matrix:
+a float32 matrix-vector product (``|x|^2 + |c|^2 - 2 x.c``, the row norms computed once per
+call), so a pick reads the features once and writes nothing of their size; with one BLAS
+thread (:mod:`._blas`). The projection
+is drawn from its own ``projection_seed`` (not from the picks' generator), so a caller may
+prepare the features once (:func:`prepare_features`) and pass them with ``dim=None,
+normalise=False`` on every call; the orders do, through their cache.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from patchwork_widget.active._blas import with_one_blas_thread
 from patchwork_widget.active._checks import as_rng, candidate_mask
 
 DEFAULT_DIM = 64  # projected dimension; JL distortion ~ 1/sqrt(64) is ample for seeding
@@ -33,7 +40,7 @@ def prepare_features(features: np.ndarray, dim: int | None = DEFAULT_DIM,
         raise ValueError(f"features must be N x d (or N x h x w x c), got shape {x.shape}")
     if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
         raise ValueError(f"dim must be a positive integer or None, got {dim!r}")
-    x = x.astype(np.float32)
+    x = x.astype(np.float32, copy=False)
     x = _normalise(x) if normalise else x
     if dim is not None and x.shape[1] > dim:
         proj = as_rng(seed).standard_normal((x.shape[1], dim)).astype(np.float32)
@@ -42,24 +49,28 @@ def prepare_features(features: np.ndarray, dim: int | None = DEFAULT_DIM,
     return x
 
 
+@with_one_blas_thread
 def kmeanspp_select(features: np.ndarray, k: int, candidates: np.ndarray | None = None,
                     seed: int | np.random.Generator | None = None,
-                    dim: int | None = DEFAULT_DIM, normalise: bool = True) -> np.ndarray:
+                    dim: int | None = DEFAULT_DIM, normalise: bool = True,
+                    projection_seed: int = 0) -> np.ndarray:
     """``k`` candidate rows by k-means++ seeding (Arthur and Vassilvitskii 2007).
 
     The first pick is uniform among candidates; each next one is drawn with probability
     proportional to its squared distance to the nearest pick so far (``u = rng.random() *
     sum(D^2)``, first row whose running sum exceeds ``u``). When every remaining candidate
-    coincides with a pick, the rest are drawn uniformly. Returns row positions in pick order.
+    coincides with a pick (squared distance under :data:`SAME`), the rest are drawn
+    uniformly. ``seed`` drives the picks, ``projection_seed`` the projection
+    (:func:`prepare_features`). Returns row positions in pick order.
     """
     rng = as_rng(seed)
-    x, rows, k = _setup(features, k, candidates, dim, normalise, rng)
+    x, rows, k = _setup(features, k, candidates, dim, normalise, projection_seed)
     if k == 0:
         return rows[:0]
-    x = x[rows]
+    x = _Points(x[rows])
     first = int(rng.integers(len(rows)))
     picks = [first]
-    dist = _sq_dist(x, x[first])
+    dist = x.sq_dist(first).astype(np.float64)
     dist[first] = 0.0
     while len(picks) < k:
         cum = np.cumsum(dist)
@@ -71,48 +82,55 @@ def kmeanspp_select(features: np.ndarray, k: int, candidates: np.ndarray | None 
         if j >= len(cum) or dist[j] <= 0.0:
             j = int(np.flatnonzero(dist)[-1])
         picks.append(j)
-        np.minimum(dist, _sq_dist(x, x[j]), out=dist)
+        np.minimum(dist, x.sq_dist(j), out=dist)
         dist[j] = 0.0
     return rows[np.asarray(picks)]
 
 
+@with_one_blas_thread
 def kcenter_greedy(features: np.ndarray, k: int, candidates: np.ndarray | None = None,
                    centres: np.ndarray | None = None,
                    seed: int | np.random.Generator | None = None,
-                   dim: int | None = DEFAULT_DIM, normalise: bool = True) -> np.ndarray:
+                   dim: int | None = DEFAULT_DIM, normalise: bool = True,
+                   projection_seed: int = 0) -> np.ndarray:
     """``k`` candidate rows by greedy k-center (Sener and Savarese 2018).
 
     ``centres`` (mask or row positions, typically the labeled rows) start as chosen; each pick
     is the candidate whose distance to its nearest centre is largest (ties: the lowest row).
-    Without centres the first pick is uniform among candidates. Returns rows in pick order.
+    Without centres the first pick is uniform among candidates (drawn from ``seed``; the
+    projection from ``projection_seed``). Returns rows in pick order.
     """
     rng = as_rng(seed)
-    x, rows, k = _setup(features, k, candidates, dim, normalise, rng)
+    x, rows, k = _setup(features, k, candidates, dim, normalise, projection_seed)
     if k == 0:
         return rows[:0]
     centre_rows = np.flatnonzero(candidate_mask(centres, len(x))) if centres is not None else []
-    xc = x[rows]
-    dist = np.full(len(rows), np.inf)
+    xc = _Points(x[rows])
+    dist = np.full(len(rows), np.inf, dtype=np.float32)
     for start in range(0, len(centre_rows), 256):  # distances to the starting centres
         block = x[centre_rows[start:start + 256]]
-        d = (xc * xc).sum(1)[:, None] + (block * block).sum(1)[None, :] - 2.0 * xc @ block.T
+        d = xc.sq_norm[:, None] + (block * block).sum(1)[None, :] - 2.0 * (xc.x @ block.T)
         np.minimum(dist, d.min(axis=1), out=dist)
     picks: list[int] = []
     if len(centre_rows) == 0:
         picks.append(int(rng.integers(len(rows))))
-        dist = _sq_dist(xc, xc[picks[0]])
+        dist = xc.sq_dist(picks[0])
     while len(picks) < k:
         dist[picks] = -1.0
         j = int(np.argmax(dist))
         picks.append(j)
-        np.minimum(dist, _sq_dist(xc, xc[j]), out=dist)
+        np.minimum(dist, xc.sq_dist(j), out=dist)
     return rows[np.asarray(picks)]
 
 
-def _setup(features, k, candidates, dim, normalise, rng):
+def _setup(features, k, candidates, dim, normalise, projection_seed):
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    x = prepare_features(features, dim, rng, normalise)
+    if (not isinstance(projection_seed, (int, np.integer)) or isinstance(projection_seed, bool)
+            or projection_seed < 0):
+        raise ValueError(f"projection_seed must be a non-negative integer, got "
+                         f"{projection_seed!r}")
+    x = prepare_features(features, dim, int(projection_seed), normalise)
     rows = np.flatnonzero(candidate_mask(candidates, len(x)))
     return x, rows, min(int(k), len(rows))
 
@@ -122,7 +140,22 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.where(norm > 0, norm, 1.0)
 
 
-def _sq_dist(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distance of every row of ``x`` to ``centre``, float64, >= 0."""
-    diff = (x - centre).astype(np.float64, copy=False)
-    return np.einsum("ij,ij->i", diff, diff)
+SAME = 1e-6  # squared distances below this count as 0 (float32 rounding of |x|^2 + |c|^2 - 2x.c)
+
+
+class _Points:
+    """float32 rows with their squared norms, for distances to one of them at a time."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = np.ascontiguousarray(x, dtype=np.float32)
+        self.sq_norm = np.einsum("ij,ij->i", self.x, self.x)
+
+    def sq_dist(self, i: int) -> np.ndarray:
+        """Squared Euclidean distance of every row to row ``i``, float32, >= 0 (0 below
+        :data:`SAME`)."""
+        d = self.x @ self.x[i]
+        d *= -2.0
+        d += self.sq_norm
+        d += self.sq_norm[i]
+        d[d < SAME * max(1.0, float(self.sq_norm[i]))] = 0.0
+        return d

@@ -224,22 +224,37 @@ def badge_order(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | 
                  candidates=candidates, labels=labels, cls=cls, seed=rng, output=output)
 
 
+def _prepared_features(name: str, arrays: Mapping[str, Any]) -> np.ndarray:
+    """``features`` pooled, normalised and projected (:func:`~.diversity.prepare_features`),
+    kept in the cache for as long as the same ``features`` array comes."""
+    features = require(arrays, "features", name)
+    cache = arrays.get("cache")
+    held = None if cache is None else cache.get(("prepared features",))
+    if held is not None and held[0] is features:
+        return held[1]
+    prepared = diversity.prepare_features(features)
+    if cache is not None:
+        cache[("prepared features",)] = (features, prepared)
+    return prepared
+
+
 def diversity_order(candidates: np.ndarray, *, rng: np.random.Generator,
                     count: int | None = None, **arrays: Any) -> np.ndarray:
     """A diverse batch by k-means++ seeding on normalised, projected ``features``."""
-    features = require(arrays, "features", "diversity")
-    return diversity.kmeanspp_select(features, count or DEFAULT_BATCH, candidates, seed=rng)
+    features = _prepared_features("diversity", arrays)
+    return diversity.kmeanspp_select(features, count or DEFAULT_BATCH, candidates, seed=rng,
+                                     dim=None, normalise=False)
 
 
 def coreset_order(candidates: np.ndarray, *, rng: np.random.Generator,
                   count: int | None = None, **arrays: Any) -> np.ndarray:
     """A core-set batch by greedy k-center (Sener and Savarese 2018) on ``features``; rows
     holding any label (from ``labels``) start as centres."""
-    features = require(arrays, "features", "coreset")
+    features = _prepared_features("coreset", arrays)
     labels = arrays.get("labels")
     centres = None if labels is None else ~np.isnan(np.asarray(labels, dtype=float)).all(axis=1)
     return diversity.kcenter_greedy(features, count or DEFAULT_BATCH, candidates, centres,
-                                    seed=rng)
+                                    seed=rng, dim=None, normalise=False)
 
 
 def propagation_score(candidates: np.ndarray, *, rng: np.random.Generator, cls: int | None = None,

@@ -144,12 +144,15 @@ def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset,
         return inside & ~excluded
     if labels is None:
         labeled = labeled_classes(df, list(classes))
-    else:
-        labeled = (~np.isnan(labels)).sum(axis=1)
+        none, every = labeled == 0, labeled == len(classes)
+    else:  # all / any of a boolean mask: no per-row count (a third of a sample at 1M rows)
+        missing = np.isnan(labels)
+        none = missing.all(axis=1)
+        every = ~missing.any(axis=1) if kind is not SubsetKind.UNLABELED else None
     if kind is SubsetKind.UNLABELED:
-        inside = labeled == 0
+        inside = none
     elif kind is SubsetKind.PARTIAL:
-        inside = (labeled > 0) & (labeled < len(classes))
+        inside = ~none & ~every
     else:
-        inside = labeled == len(classes)
+        inside = every
     return inside & ~excluded
