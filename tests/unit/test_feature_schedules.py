@@ -74,8 +74,10 @@ def test_build_optimizer_kinds_and_errors():
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9
     assert isinstance(build_optimizer("lars", 0.1, [w, b]), LARS)
     assert isinstance(build_optimizer("rmsprop", 0.1, [w, b]), keras.optimizers.RMSprop)
+    # the original project's "momentum" is an alias of sgd (options/legacy.py)
+    assert isinstance(build_optimizer("momentum", 0.1, [w, b]), keras.optimizers.SGD)
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        build_optimizer("momentum", 0.1, [w, b])
+        build_optimizer("nesterov", 0.1, [w, b])
     with pytest.raises(ValueError, match="weight_decay"):
         build_optimizer("adam", 0.1, [w, b], weight_decay=-1)
 
