@@ -13,7 +13,10 @@
 
 Channel rules, ``norm`` and clipping are those of ``read_image``; resizing uses
 ``tf.image.resize`` (bilinear, antialiased), which differs from Pillow's by a small fraction of a
-grey level when an image is not already at ``imshape``.
+grey level when an image is not already at ``imshape``. Memory stays near the decoded 8-bit
+image: a JPEG much larger than ``imshape`` is decoded at 1/2, 1/4 or 1/8 of its size (the
+scale ``read_image`` decodes it at), and the 8-bit pixels are resized before the division by
+``norm``, so no float32 copy is made at the decoded size (docs/images.md).
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def _repeat_channels(img: tf.Tensor, num_channels: int) -> tf.Tensor:
 _JPEG_RATIOS = (1, 2, 4, 8)  # the reduced sizes libjpeg decodes at (tf.io.decode_jpeg ratio)
 
 
-def jpeg_ratio(shape: tf.Tensor, imshape: tuple[int, int]) -> tf.Tensor:
+def _jpeg_ratio(shape: tf.Tensor, imshape: tuple[int, int]) -> tf.Tensor:
     """Index in :data:`_JPEG_RATIOS` of the largest ratio that keeps a JPEG of ``shape``
     (H, W, ...) at least :data:`~.read.REDUCING_GAP` times ``imshape`` on each side: the
     rule of ``read_image`` (Pillow's ``draft``), so both decode at the same size."""
@@ -179,7 +182,7 @@ def checked_image_loader(
 
         def reduced(contents: tf.Tensor) -> tf.Tensor:
             # decoded at 1/2, 1/4 or 1/8 of its size when it stays >= 2x imshape
-            index = jpeg_ratio(tf.io.extract_jpeg_shape(contents), (h, w))
+            index = _jpeg_ratio(tf.io.extract_jpeg_shape(contents), (h, w))
             return tf.switch_case(index, [functools.partial(decode, contents, r)
                                           for r in _JPEG_RATIOS])
 
