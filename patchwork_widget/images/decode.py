@@ -200,7 +200,7 @@ def checked_image_loader(
             img = _select_channels(img, opts.num_channels, opts.single_channel, path)
         same = tf.reduce_all(tf.equal(tf.shape(img)[:2], [h, w]))
         img = tf.cond(same, lambda: to_float(img), lambda: resized(img))
-        return _repeat_channels(img, opts.num_channels)
+        return img if rgb else _repeat_channels(img, opts.num_channels)
 
     def to_float(img: tf.Tensor) -> tf.Tensor:
         img = tf.cast(img, tf.float32) / tf_norm
