@@ -13,11 +13,15 @@
 
 Channel rules, ``norm`` and clipping are those of ``read_image``; resizing uses
 ``tf.image.resize`` (bilinear, antialiased), which differs from Pillow's by a small fraction of a
-grey level when an image is not already at ``imshape``.
+grey level when an image is not already at ``imshape``. Memory stays near the decoded 8-bit
+image: a JPEG much larger than ``imshape`` is decoded at 1/2, 1/4 or 1/8 of its size (the
+scale ``read_image`` decodes it at), and the 8-bit pixels are resized before the division by
+``norm``, so no float32 copy is made at the decoded size (docs/images.md).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 
@@ -30,7 +34,7 @@ from patchwork_widget.images.guard import (
     ReadLimits,
     check_limits,
 )
-from patchwork_widget.images.read import check_options, dtype_norm, read_image
+from patchwork_widget.images.read import REDUCING_GAP, check_options, dtype_norm, read_image
 from patchwork_widget.images.sniff import fast_path_ok
 
 # Decoder id per extension: 0 PNG (TF, unless 16-bit), 1 JPEG (TF), 2 read_image.
@@ -68,27 +72,44 @@ def kind_sniffer(limits: ReadLimits | None = None) -> Callable[[tf.Tensor, tf.Te
     return sniff
 
 
-def _fix_channels(img: tf.Tensor, num_channels: int, single_channel: bool,
-                  path: tf.Tensor) -> tf.Tensor:
-    """``read_image``'s channel rules on a decoded (H, W, C) tensor with C in 1..4."""
+def _select_channels(img: tf.Tensor, num_channels: int, single_channel: bool,
+                     path: tf.Tensor) -> tf.Tensor:
+    """``read_image``'s channel choice on a decoded (H, W, C) tensor with C in 1..4: the
+    channels kept (1 or ``num_channels``), before any repetition (:func:`_repeat_channels`)."""
     if single_channel:
-        img = img[:, :, :1]
-    else:
-        # gray+alpha is read as gray, as Pillow's "LA" mode is in read_image
-        img = tf.cond(tf.equal(tf.shape(img)[2], 2), lambda: img[:, :, :1], lambda: img)
-        img = img[:, :, :num_channels]
-        c = tf.shape(img)[2]
-        check = tf.debugging.Assert(
-            tf.logical_or(tf.equal(c, 1), tf.equal(c, num_channels)),
-            ["cannot read image", path, ": it has fewer channels than num_channels =",
-             num_channels, "; only 1-channel images are repeated"],
-        )
-        with tf.control_dependencies([check]):
-            img = tf.identity(img)
+        return img[:, :, :1]
+    # gray+alpha is read as gray, as Pillow's "LA" mode is in read_image
+    img = tf.cond(tf.equal(tf.shape(img)[2], 2), lambda: img[:, :, :1], lambda: img)
+    img = img[:, :, :num_channels]
+    c = tf.shape(img)[2]
+    check = tf.debugging.Assert(
+        tf.logical_or(tf.equal(c, 1), tf.equal(c, num_channels)),
+        ["cannot read image", path, ": it has fewer channels than num_channels =",
+         num_channels, "; only 1-channel images are repeated"],
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(img)
+
+
+def _repeat_channels(img: tf.Tensor, num_channels: int) -> tf.Tensor:
+    """A 1-channel (h, w, 1) tensor repeated to ``num_channels`` (others unchanged)."""
     if num_channels == 1:
         return img
     return tf.cond(tf.equal(tf.shape(img)[2], 1),
                    lambda: tf.tile(img, [1, 1, num_channels]), lambda: img)
+
+
+_JPEG_RATIOS = (1, 2, 4, 8)  # the reduced sizes libjpeg decodes at (tf.io.decode_jpeg ratio)
+
+
+def _jpeg_ratio(shape: tf.Tensor, imshape: tuple[int, int]) -> tf.Tensor:
+    """Index in :data:`_JPEG_RATIOS` of the largest ratio that keeps a JPEG of ``shape``
+    (H, W, ...) at least :data:`~.read.REDUCING_GAP` times ``imshape`` on each side: the
+    rule of ``read_image`` (Pillow's ``draft``), so both decode at the same size."""
+    factor = tf.minimum(shape[0] // (REDUCING_GAP * imshape[0]),
+                        shape[1] // (REDUCING_GAP * imshape[1]))
+    return tf.reduce_sum(tf.cast(factor >= tf.constant(_JPEG_RATIOS[1:], factor.dtype),
+                                 tf.int32))
 
 
 def checked_image_loader(
@@ -155,7 +176,17 @@ def checked_image_loader(
         return lambda c: tf.io.decode_png(c, channels=want, dtype=tf.uint8)
 
     def jpeg() -> Callable[[tf.Tensor], tf.Tensor]:
-        return lambda c: tf.io.decode_jpeg(c, channels=want, dct_method="INTEGER_ACCURATE")
+        def decode(contents: tf.Tensor, ratio: int) -> tf.Tensor:
+            return tf.io.decode_jpeg(contents, channels=want, ratio=ratio,
+                                     dct_method="INTEGER_ACCURATE")
+
+        def reduced(contents: tf.Tensor) -> tf.Tensor:
+            # decoded at 1/2, 1/4 or 1/8 of its size when it stays >= 2x imshape
+            index = _jpeg_ratio(tf.io.extract_jpeg_shape(contents), (h, w))
+            return tf.switch_case(index, [functools.partial(decode, contents, r)
+                                          for r in _JPEG_RATIOS])
+
+        return reduced
 
     def decode_tf(contents: tf.Tensor, kind: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
         if _JPEG not in present:
@@ -166,15 +197,24 @@ def checked_image_loader(
             img = tf.cond(tf.equal(kind, _PNG), lambda: png()(contents),
                           lambda: jpeg()(contents))
         if not rgb:
-            img = _fix_channels(img, opts.num_channels, opts.single_channel, path)
-        img = tf.cast(img, tf.float32) / tf_norm
-        if tf_norm < 255:
-            img = tf.minimum(img, 1.0)
+            img = _select_channels(img, opts.num_channels, opts.single_channel, path)
         same = tf.reduce_all(tf.equal(tf.shape(img)[:2], [h, w]))
-        return tf.cond(
-            same, lambda: img,
-            lambda: tf.clip_by_value(tf.image.resize(img, (h, w), antialias=True), 0.0, 1.0),
-        )
+        img = tf.cond(same, lambda: to_float(img), lambda: resized(img))
+        return img if rgb else _repeat_channels(img, opts.num_channels)
+
+    def to_float(img: tf.Tensor) -> tf.Tensor:
+        img = tf.cast(img, tf.float32) / tf_norm
+        return tf.minimum(img, 1.0) if tf_norm < 255 else img
+
+    def resized(img: tf.Tensor) -> tf.Tensor:
+        """Resized to (h, w) straight from the 8-bit pixels, then divided by the norm: the
+        resize writes float32 at (h, w) only, so no float copy is made at the decoded size
+        (resizing is linear: the same as dividing first). A norm below 255 clips before
+        resizing, as ``read_image`` does, so that case converts at the decoded size."""
+        if tf_norm < 255:
+            img = to_float(img)
+        return tf.clip_by_value(tf.image.resize(img, (h, w), antialias=True)
+                                / (1.0 if tf_norm < 255 else tf_norm), 0.0, 1.0)
 
     @tf.autograph.experimental.do_not_convert
     def load(path: tf.Tensor, kind: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -33,9 +33,9 @@ def big_images(tmp_path_factory) -> dict[str, str]:
     return paths
 
 
-def peak_growth(code: str) -> int:
+def peak_growth(code: str, setup: str = "") -> int:
     """Bytes by which the peak resident size of a fresh process grew while ``code`` ran
-    (after the imports); ``code`` also checks what it read."""
+    (after the imports and ``setup``); ``code`` also checks what it read."""
     script = textwrap.dedent("""
         import resource
         import numpy as np
@@ -51,7 +51,7 @@ def peak_growth(code: str) -> int:
             with open("/proc/self/status") as f:
                 line = next(line for line in f if line.startswith("VmHWM:"))
             return int(line.split()[1]) * 1024
-
+    """) + textwrap.dedent(setup) + textwrap.dedent("""
         before = resident()
     """) + textwrap.dedent(code) + textwrap.dedent("""
         print("GROWTH", peak() - before)
@@ -87,3 +87,28 @@ def test_parallel_readers_share_one_byte_budget(big_images):
         assert batch.arrays.shape == (3, 64, 64, 3) and not batch.errors
     """)
     assert growth < 2 * DECODED, f"peak grew by {growth / 1e6:.0f} MB"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_the_tf_data_loader_holds_about_one_decoded_image_per_parallel_call(big_images,
+                                                                            tmp_path):
+    """Three such images (PNG, JPEG, PNG) at 64 px, two parallel decodes: at most twice the
+    decoded size per parallel call (it was 5x per call: a float32 copy at full size)."""
+    calls = 2
+    warm = tmp_path / "warm.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(warm)
+    growth = peak_growth(f"""
+        files = [{big_images['png']!r}, {big_images['jpg']!r}, {big_images['png']!r}]
+        ds, _ = dataset(files, imshape=(64, 64), num_parallel_calls={calls}, shuffle=False,
+                        skip_errors=False)
+        out = np.concatenate([batch.numpy() for batch in ds])
+        assert out.shape == (3, 64, 64, 3) and out.dtype == np.float32
+        ramp = np.linspace(0, 1, 64)
+        assert np.abs(out[:, :, :, 0].mean(axis=2) - ramp).max() < 0.03  # the pictures
+        assert np.abs(out[:, :, :, 1].mean(axis=1) - ramp).max() < 0.03
+    """, setup=f"""
+        from patchwork_widget.images.pipeline import dataset
+        for _ in dataset([{str(warm)!r}], imshape=(64, 64))[0]:  # start TensorFlow's runtime
+            pass
+    """)
+    assert growth < calls * 2 * DECODED, f"peak grew by {growth / 1e6:.0f} MB"

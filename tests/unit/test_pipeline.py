@@ -237,3 +237,24 @@ def test_fast_path_checks_run_per_chunk_and_send_failures_to_read_image(files, t
     assert len(got) == 5 and [p for p, _ in bad.items()] == [str(tmp_path / "cut.png")]
     np.testing.assert_allclose(got[0], read_image(paths[0], (20, 20)), atol=1e-6)
     np.testing.assert_allclose(got[2], read_image(paths[3], (20, 20)), atol=1e-6)
+
+
+@pytest.mark.parametrize("size, imshape", [((333, 170), (20, 20)), ((640, 480), (64, 64)),
+                                           ((90, 90), (20, 20)), ((79, 200), (20, 20)),
+                                           ((50, 40), (64, 64))])
+def test_a_large_jpeg_is_decoded_at_the_reduced_size_read_image_uses(tmp_path, size, imshape):
+    """The ratio given to TensorFlow's JPEG decoder is Pillow's draft scale in read_image
+    (at least twice imshape on each side), so both readers start from the same pixels."""
+    from patchwork_widget.images.decode import _JPEG_RATIOS, _jpeg_ratio
+    from patchwork_widget.images.read import REDUCING_GAP
+
+    path = tmp_path / "a.jpg"
+    Image.fromarray(u8(size[1], size[0], 3)).save(path, quality=90)
+    contents = tf.io.read_file(str(path))
+    ratio = _JPEG_RATIOS[int(_jpeg_ratio(tf.io.extract_jpeg_shape(contents), imshape))]
+    decoded = tf.io.decode_jpeg(contents, ratio=ratio).shape
+    with Image.open(path) as im:
+        im.draft(im.mode, (imshape[1] * REDUCING_GAP, imshape[0] * REDUCING_GAP))
+        assert (decoded[1], decoded[0]) == im.size
+    out = collect(dataset([str(path)], imshape=imshape, shuffle=False)[0])[0]
+    assert np.abs(out - read_image(path, imshape)).mean() < 0.03
