@@ -161,6 +161,7 @@ def extract_features(
     num_workers: int = 2,
     progress: bool = True,
     limits: Optional[ReadLimits] = None,
+    on_batch: Optional[Callable[[np.ndarray], None]] = None,
 ) -> Extraction:
     """Compute ``extractor`` features of every file, in order.
 
@@ -196,6 +197,9 @@ def extract_features(
     limits : ReadLimits, optional
         Largest file and image read (see :func:`~patchwork_widget.images.read.read_array`);
         larger files are listed in ``errors``.
+    on_batch : callable, optional
+        Called with the rows (positions in ``files``) of each batch once their features are
+        written (with ``memmap_path``: flushed to disk, so another process may read them).
 
     Returns
     -------
@@ -220,6 +224,9 @@ def extract_features(
     check_bool("resume", resume)
     check_bool("progress", progress)
     check_path("memmap_path", memmap_path, allow_none=True)
+    if on_batch is not None and not callable(on_batch):
+        raise TypeError(f"on_batch must be a callable taking the rows of a batch, or None; "
+                        f"got {shown(on_batch)}")
     if not callable(extractor):
         raise TypeError(f"extractor must be a Keras model or a callable mapping an image batch "
                         f"to features; got {shown(extractor)}")
@@ -253,6 +260,8 @@ def extract_features(
                        for i, (path, err) in zip(failed_pos, batch.errors)]
                 store.write(rows, feats, batch.good_index, bad)
                 bar.update(len(rows))
+                if on_batch is not None:
+                    on_batch(rows)
     finally:
         bar.close()
         store.close()

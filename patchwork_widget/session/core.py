@@ -28,6 +28,7 @@ from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
 from patchwork_widget.active.thresholds import DEFAULT_TARGET
+from patchwork_widget.images.feature_cache import cache_folder
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
@@ -48,7 +49,8 @@ from patchwork_widget.session.background import Dispatcher, Task
 from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import DerivedState
-from patchwork_widget.session.extraction import is_resolvable, project_features
+from patchwork_widget.session.extraction import in_background, is_resolvable, project_features
+from patchwork_widget.session.extraction_worker import BackgroundExtraction
 from patchwork_widget.session.events import EventKind, Listener, Listeners
 from patchwork_widget.session.modeling import Modeling, Progress, Runner
 from patchwork_widget.session.online import OnlineLearner, RoundRunner, online_options
@@ -187,8 +189,10 @@ class Session:
         server, and ``resolution`` which value a cell several annotators labeled shows
         (see :meth:`LabelStore.open` and docs/team.md). A ``feature_extractor`` given by name
         (``"mobilenet_v3_small"``, a ``Backbone``, a ``.keras`` path) becomes the session's
-        features, cached beside ``outfile`` (:mod:`.extraction`). Other keyword arguments go
-        to :class:`Session`.
+        features, cached beside ``outfile`` (:mod:`.extraction`), extracted in the background
+        by a worker process while the grid, keys and journal work (:attr:`extraction`; an
+        :class:`~patchwork_widget.images.extractor.Extractor` object is extracted in this
+        process before ``open`` returns). Other keyword arguments go to :class:`Session`.
         """
         check_open_arguments(source, "source", features=kwargs.get("features"),
                              outfile=outfile, classes=classes, seed=kwargs.get("seed"),
@@ -206,14 +210,36 @@ class Session:
             outfile, df=df, classes=classes, journal=journal, project=project,
             annotator=annotator, resolution=resolution,
         )
-        if is_resolvable(kwargs.get("feature_extractor")):
+        value = kwargs.get("feature_extractor")
+        background = in_background(value)
+        if is_resolvable(value) and not background:
             try:
                 kwargs["features"], kwargs["feature_extractor"] = project_features(
-                    store.df["filepath"], outfile, kwargs["feature_extractor"])
+                    store.df["filepath"], outfile, value)
             except BaseException:
                 store.close(export=False)
                 raise
-        return cls(store, **kwargs)
+        if background:
+            kwargs["feature_extractor"] = None  # it lives in the extraction's process
+        session = cls(store, **kwargs)
+        if background:
+            session._extract_in_background(value, outfile)
+        return session
+
+    def _extract_in_background(self, value: Any, outfile: str | os.PathLike) -> None:
+        """Start extracting the features of ``value`` (labeled rows first); they become
+        :attr:`features` when every row has them (:mod:`.extraction_worker`)."""
+        labels = self.df[self.classes].to_numpy(dtype=float)
+        first = np.flatnonzero(~np.isnan(labels).all(axis=1)) if labels.size else []
+        self.context.extraction.start(self.df["filepath"], cache_folder(outfile), value,
+                                      self.dispatcher, self._extraction_changed, first=first)
+
+    def _extraction_changed(self, extraction: BackgroundExtraction) -> None:
+        """Rows of features arrived, or the extraction ended (owner thread)."""
+        if extraction.state == "done":
+            self.context.set_features(extraction.rows.array)
+            self._emit(EventKind.DERIVED, source="features")
+        self._emit(EventKind.PROGRESS, payload=extraction.status(), source="extract")
 
     # ------------------------------------------------------------------ what it holds
     @property
@@ -247,6 +273,15 @@ class Session:
     @property
     def feature_extractor(self) -> Any:
         return self.context.feature_extractor
+
+    @property
+    def extraction(self) -> BackgroundExtraction:
+        """The background extraction of a named extractor's features: ``status()`` (state,
+        ``done`` of ``total`` rows), ``wait(timeout)`` for the features. Until it is done,
+        :attr:`features` is None, orders that need features are refused (saying
+        ``features N of M``) and training uses the labeled rows that have features."""
+        self.dispatcher.drain()
+        return self.context.extraction
 
     @property
     def num_channels(self) -> int:
@@ -732,6 +767,7 @@ class Session:
         """Stop online learning, write the outfile if it is behind, release the journal (a
         later open of the same outfile, here or elsewhere, takes it over)."""
         self.online.stop("the session was closed")
+        self.context.extraction.close()
         self.store.close()
 
 
