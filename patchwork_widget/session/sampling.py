@@ -44,6 +44,12 @@ class Sampling:
         if not isinstance(subset, Subset):
             subset = Subset.from_dict(subset)
         choice = OrderChoice.parse(order)
+        if ctx.features is None and ctx.extraction.running and \
+                "features" in ORDERS[choice.name].needs:
+            raise ValueError(f"order {choice.title!r} needs the features: "
+                             f"{ctx.extraction.progress_text()} are extracted so far; it is "
+                             "offered once they all are (session.extraction.wait()), or "
+                             "choose an order that needs none")
         arrays = self.order_inputs()
         disagree = (disagreeing_rows(ctx.store.history(), ctx.classes, len(ctx.df))
                     if subset.kind is SubsetKind.DISAGREEMENTS else None)
