@@ -55,6 +55,9 @@ class Labeler(anywidget.AnyWidget):
     notices = traitlets.List(traitlets.Unicode()).tag(sync=True)  # what the last class edit did
     sampled = traitlets.Dict().tag(sync=True)  # subset, order and count of the current queue
     progress = traitlets.Dict().tag(sync=True)  # labeled rows of the queue and of the table
+    # The features a worker extracts while the user labels (BackgroundExtraction.status():
+    # state, done, total, description, error); the view shows a progress bar while it runs.
+    extraction = traitlets.Dict().tag(sync=True)
     # Queue position of the image on screen, as the kernel last heard it: a view that renders
     # again (page reload, the cell's output shown again) starts there, not at the first image.
     cursor = traitlets.Int(0).tag(sync=True)
@@ -108,6 +111,7 @@ class Labeler(anywidget.AnyWidget):
         self.queue = list(session.queue)
         self.sampled = dict(session.sampled)
         self.cursor = session.cursor
+        self.extraction = session.context.extraction.status()
         self._refresh_counts()
 
     def _on_event(self, event: SessionEvent) -> None:
@@ -127,6 +131,8 @@ class Labeler(anywidget.AnyWidget):
             self.progress = navigation.progress(self.session)
         elif event.kind is EventKind.ONLINE:
             self._refresh_counts()
+        elif event.kind is EventKind.PROGRESS and event.source == "extract":
+            self.extraction = dict(event.payload)
 
     def _refresh_counts(self, rows: list[int] | None = None) -> None:
         """Counts, progress and stats; ``rows``: the only rows the last annotation touched."""

@@ -17,6 +17,7 @@ from patchwork_widget import Session, prep_label_dataframe  # noqa: E402
 from patchwork_widget.images.extract import DONE, extract_features  # noqa: E402
 from patchwork_widget.images.feature_cache import FeatureRows, cache_folder  # noqa: E402
 from patchwork_widget.session import EventKind, navigation  # noqa: E402
+from patchwork_widget.widget.labeler import Labeler  # noqa: E402
 from patchwork_widget.session.extraction_worker import (  # noqa: E402
     RUNNING,
     ExtractionFailed,
@@ -57,6 +58,7 @@ def test_the_session_opens_at_once_and_the_worker_fills_in_the_features(tmp_path
                            feature_extractor=str(path), seed=0)
     events = []
     session.subscribe(events.append)
+    labeler = Labeler(session)
     try:
         # the grid and the journal work whatever the extraction has done
         queue = session.sample(count=10)
@@ -71,6 +73,9 @@ def test_the_session_opens_at_once_and_the_worker_fills_in_the_features(tmp_path
         progress = [e.payload for e in events if e.kind is EventKind.PROGRESS]
         assert progress[-1]["done"] == N and progress[-1]["state"] == "done"
         assert [e.source for e in events if e.kind is EventKind.DERIVED] == ["features"]
+        assert labeler.extraction == {"state": "done", "done": N, "total": N,
+                                      "description": "small.keras", "error": ""}
+        assert any(order["name"] == "diversity" for order in labeler.orders)
         assert session.df[["cat"]].notna().sum().item() == 5
         # the diversity order now has what it needs
         assert len(session.sample(order="diversity", count=5)) == 5
