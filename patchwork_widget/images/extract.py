@@ -148,6 +148,34 @@ class _Store:
             self._errors_file.close()
 
 
+class _Chunks:
+    """The batches of rows to extract, in order, except that rows ``priority()`` names go
+    first (asked before every batch)."""
+
+    def __init__(self, todo: np.ndarray, scheduled: np.ndarray, size: int,
+                 priority: Optional[Callable[[], Sequence[int]]]) -> None:
+        self._todo, self._scheduled = todo, np.array(scheduled, dtype=bool)
+        self._size, self._priority, self._next = size, priority, 0
+
+    def next(self) -> Optional[np.ndarray]:
+        rows: List[int] = []
+        if self._priority is not None:
+            for row in self._priority():
+                row = int(row)
+                if 0 <= row < len(self._scheduled) and not self._scheduled[row]:
+                    rows.append(row)
+                    self._scheduled[row] = True
+                    if len(rows) == self._size:
+                        break
+        while len(rows) < self._size and self._next < len(self._todo):
+            row = int(self._todo[self._next])
+            self._next += 1
+            if not self._scheduled[row]:
+                rows.append(row)
+                self._scheduled[row] = True
+        return np.asarray(rows, dtype=np.int64) if rows else None
+
+
 def extract_features(
     files: Sequence[PathLike],
     extractor: Union[Any, Callable[[np.ndarray], Any]],
@@ -162,6 +190,7 @@ def extract_features(
     progress: bool = True,
     limits: Optional[ReadLimits] = None,
     on_batch: Optional[Callable[[np.ndarray], None]] = None,
+    priority: Optional[Callable[[], Sequence[int]]] = None,
 ) -> Extraction:
     """Compute ``extractor`` features of every file, in order.
 
@@ -200,6 +229,9 @@ def extract_features(
     on_batch : callable, optional
         Called with the rows (positions in ``files``) of each batch once their features are
         written (with ``memmap_path``: flushed to disk, so another process may read them).
+    priority : callable, optional
+        Asked before each batch is read: rows (positions in ``files``) to extract before the
+        others, e.g. the images a user is labeling meanwhile; rows done already are skipped.
 
     Returns
     -------
@@ -227,6 +259,9 @@ def extract_features(
     if on_batch is not None and not callable(on_batch):
         raise TypeError(f"on_batch must be a callable taking the rows of a batch, or None; "
                         f"got {shown(on_batch)}")
+    if priority is not None and not callable(priority):
+        raise TypeError(f"priority must be a callable returning rows to extract first, or "
+                        f"None; got {shown(priority)}")
     if not callable(extractor):
         raise TypeError(f"extractor must be a Keras model or a callable mapping an image batch "
                         f"to features; got {shown(extractor)}")
@@ -238,7 +273,7 @@ def extract_features(
     store = _Store(n, shape, paths, Path(memmap_path) if memmap_path is not None else None,
                    resume)
     todo = np.flatnonzero(store.status == TODO)
-    chunks = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    chunks = _Chunks(todo, store.status != TODO, batch_size, priority)
 
     def read(rows: np.ndarray):
         return read_images([paths[r] for r in rows], opts.imshape, opts.num_channels,
@@ -249,10 +284,12 @@ def extract_features(
                disable=not progress)
     try:
         with ThreadPoolExecutor(1) as reader:
-            pending = reader.submit(read, chunks[0]) if chunks else None
-            for k, rows in enumerate(chunks):
+            rows = chunks.next()
+            pending = reader.submit(read, rows) if rows is not None else None
+            while rows is not None:
                 batch = pending.result()
-                pending = reader.submit(read, chunks[k + 1]) if k + 1 < len(chunks) else None
+                following = chunks.next()
+                pending = reader.submit(read, following) if following is not None else None
                 feats = _call(extractor, batch.arrays) if len(batch.arrays) else None
                 # errors are in input order: they are the positions missing from good_index
                 failed_pos = np.setdiff1d(np.arange(len(rows)), batch.good_index)
@@ -262,6 +299,7 @@ def extract_features(
                 bar.update(len(rows))
                 if on_batch is not None:
                     on_batch(rows)
+                rows = following
     finally:
         bar.close()
         store.close()

@@ -86,7 +86,8 @@ class FeatureCache:
 
     def fill(self, files: Sequence[PathLike], extractor: Extractor,
              on_rows: Callable[[Path, np.ndarray, np.ndarray], None], *,
-             first: Optional[Sequence[int]] = None, batch_size: int = 64,
+             first: Optional[Sequence[int]] = None,
+             priority: Optional[Callable[[], Sequence[int]]] = None, batch_size: int = 64,
              progress: bool = True, limits: Optional[ReadLimits] = None) -> None:
         """Make sure the cache holds every one of ``files``, telling ``on_rows`` where each
         file's features are as soon as they are on disk.
@@ -104,6 +105,9 @@ class FeatureCache:
             extracted batch.
         first : sequence of int, optional
             Table rows to extract before the others (e.g. the labeled ones).
+        priority : callable, optional
+            Asked before every batch: table rows to extract next (e.g. those labeled or
+            sampled meanwhile); see ``extract_features``.
         batch_size, progress, limits
             As in :func:`~patchwork_widget.images.extract.extract_features`.
         """
@@ -125,12 +129,19 @@ class FeatureCache:
                 where = np.asarray(pairs, dtype=np.int64)
                 on_rows(target, where[:, 0], where[:, 1])
 
-        def extract(part_files: List[str], target: Path, skip: int = 0) -> None:
+        def extract(part_files: List[str], target: Path) -> None:
+            where = {path: k for k, path in enumerate(part_files)}
+
+            def part_priority() -> List[int]:  # the table rows asked for, in this part
+                asked = (paths[int(r)] for r in priority() if 0 <= int(r) < len(paths))
+                return [where[path] for path in asked if path in where]
+
             extract_features(part_files, extractor.model, imshape=extractor.image_size,
                              num_channels=extractor.num_channels, batch_size=batch_size,
                              memmap_path=target, resume=True, progress=progress,
                              limits=limits,
-                             on_batch=lambda rows: report(target, part_files, rows))
+                             on_batch=lambda rows: report(target, part_files, rows),
+                             priority=None if priority is None else part_priority)
 
         meta = self._meta(cache_key(extractor))
         found: set = set()

@@ -370,6 +370,7 @@ class Session:
             self._seconds_spent += seconds or 0.0
         self.claims.renew(self.queue[self.cursor:])
         if images:
+            self.context.extraction.prioritize(done.rows)  # their features first, for training
             if self.dispatcher.on_owner_thread:
                 self.online.images_labeled(images)
             else:

@@ -14,7 +14,9 @@ flight: the cache resumes from what is on disk at the next open.
 
 Messages from the worker: ``("started", description)``, ``("rows", part, part_rows, rows)``,
 ``("done",)`` or ``("error", exception)``; the kernel sends one request,
-``("extract", files, cache folder, extractor, first rows, progress)``.
+``("extract", files, cache folder, extractor, first rows, progress)``, then
+``("first", rows)`` whenever rows are labeled or sampled (:meth:`BackgroundExtraction.prioritize`),
+which the worker extracts next, so the images the user works on get their features first.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class BackgroundExtraction:
         self._worker: Worker | None = None
         self._dispatcher: Dispatcher | None = None
         self._closed = False
+        self._send_lock = threading.Lock()  # prioritize may be called from other threads
 
     # ------------------------------------------------------------------ what it holds
     @property
@@ -137,12 +140,25 @@ class BackgroundExtraction:
         self.state = RUNNING
         self.description = str(getattr(extractor, "name", None) or Path(str(extractor)).name)
         self._worker = worker = start_worker(__name__)
-        worker.requests.send(("extract", files, str(folder), extractor,
-                              [int(r) for r in first], "ipykernel" not in sys.modules))
+        with self._send_lock:
+            worker.requests.send(("extract", files, str(folder), extractor,
+                                  [int(r) for r in first], "ipykernel" not in sys.modules))
         logger.info("extracting features of %d images in process %d", len(files),
                     worker.process.pid)
         threading.Thread(target=self._read, args=(worker, on_change),
                          name="patchwork-extraction", daemon=True).start()
+
+    def prioritize(self, rows: Sequence[int]) -> None:
+        """Have the worker extract ``rows`` (table rows: those just labeled or sampled) next,
+        within a batch or two; nothing when it is not running. Any thread."""
+        worker = self._worker
+        if self.state != RUNNING or worker is None or not len(rows):
+            return
+        try:
+            with self._send_lock:
+                worker.requests.send(("first", [int(r) for r in rows]))
+        except (OSError, ValueError):  # the worker is gone: the reader reports it
+            pass
 
     def wait(self, timeout: float | None = None) -> np.ndarray:
         """On the owner thread: wait until every row has its features and return them.
@@ -238,9 +254,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         _, files, folder, extractor, first, progress = requests.recv()
+        asked = Asked(requests)
         limit_threads()
         try:
-            serve(files, folder, extractor, first, progress, replies)
+            serve(files, folder, extractor, first, progress, replies, asked.take)
         except Exception as err:  # the kernel shows it
             logger.exception("feature extraction failed in the worker")
             replies.send(("error", portable_error(err)))
@@ -251,9 +268,37 @@ def main() -> None:
     os._exit(0)  # nothing to save: skip TensorFlow's slow teardown
 
 
+class Asked:
+    """In the worker: the rows the kernel asks for first (``("first", rows)`` messages), taken
+    by a thread as they come; :meth:`take` hands over those asked since it was last called."""
+
+    def __init__(self, requests: Any) -> None:
+        self._rows: list[int] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, args=(requests,), name="patchwork-asked",
+                         daemon=True).start()
+
+    def _read(self, requests: Any) -> None:
+        while True:
+            try:
+                message = requests.recv()
+            except (EOFError, OSError):  # the kernel is gone
+                os._exit(0)
+            if message is None:
+                os._exit(0)
+            with self._lock:
+                self._rows.extend(message[1])
+
+    def take(self) -> list[int]:
+        with self._lock:
+            rows, self._rows = self._rows, []
+        return rows
+
+
 def serve(files: list[str], folder: str, extractor: Any, first: list[int], progress: bool,
-          replies: Any) -> None:
-    """Resolve ``extractor`` and fill the cache in ``folder``, reporting rows as they land."""
+          replies: Any, priority: Callable[[], Sequence[int]] | None = None) -> None:
+    """Resolve ``extractor`` and fill the cache in ``folder``, reporting rows as they land;
+    ``priority()`` names rows to extract next (the kernel's requests)."""
     from patchwork_widget.images.backbones import resolve_extractor
 
     resolved = resolve_extractor(extractor)
@@ -262,5 +307,5 @@ def serve(files: list[str], folder: str, extractor: Any, first: list[int], progr
     FeatureCache(folder).fill(
         files, resolved, lambda part, part_rows, rows: replies.send(("rows", str(part),
                                                                      part_rows, rows)),
-        first=first, batch_size=batch, progress=progress)
+        first=first, priority=priority, batch_size=batch, progress=progress)
     replies.send(("done",))

@@ -67,6 +67,7 @@ class Sampling:
         if not ctx.store.read_only:  # rows no longer claimed for this queue go to others now
             ctx.claims.release(set(self.queue) - ({int(r) for r in picked} if claimed else set()))
         self.queue, self.cursor = [int(r) for r in picked], 0
+        ctx.extraction.prioritize(self.queue)  # the images about to be labeled, first
         self.sampled = {"subset": subset.to_dict(), "order": choice.to_dict(), "count": int(count)}
         return self.queue
 

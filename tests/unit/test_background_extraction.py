@@ -187,3 +187,29 @@ def test_batches_are_sized_to_the_memory():
     one = 224 * 224 * 3 * 4 * 48
     assert batch_size_for((224, 224), memory=int(one * 4 * 10.5)) == 10
     assert batch_size_for((224, 224), memory=1) == 1
+
+
+def test_rows_asked_for_meanwhile_are_extracted_next(tmp_path):
+    """What the worker does with the rows the kernel asks for (labeled or sampled meanwhile):
+    they are in the next batch read, ahead of the rest, and extracted once."""
+    levels = list(range(1, 31))
+    paths = []
+    for level in levels:
+        path = tmp_path / f"level_{level:03d}.png"
+        Image.fromarray(np.full((6, 6, 3), level, dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    seen: list[list[int]] = []
+
+    def recording(x):
+        batch = [int(v) for v in np.rint(x.mean(axis=(1, 2, 3)) * 255) if v]
+        if batch:
+            seen.append(batch)
+        return x.mean(axis=(1, 2))
+
+    asked = iter([[], [20, 21, 2], [21, 29]])  # row 2 is in the first batch; 21 asked twice
+    result = extract_features(paths, recording, imshape=(4, 4), batch_size=4, progress=False,
+                              priority=lambda: next(asked, []))
+    # the reader runs a batch ahead: the second batch was chosen before the first was done
+    assert seen[:3] == [[1, 2, 3, 4], [21, 22, 5, 6], [30, 7, 8, 9]]
+    assert sorted(v for batch in seen for v in batch) == levels
+    np.testing.assert_allclose(result.features[:, 0], np.asarray(levels) / 255, rtol=1e-5)
