@@ -50,7 +50,7 @@ from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, Queu
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import DerivedState
 from patchwork_widget.session.extraction import in_background, is_resolvable, project_features
-from patchwork_widget.session.extraction_worker import BackgroundExtraction
+from patchwork_widget.session.extraction_worker import DONE, BackgroundExtraction
 from patchwork_widget.session.events import EventKind, Listener, Listeners
 from patchwork_widget.session.modeling import Modeling, Progress, Runner
 from patchwork_widget.session.online import OnlineLearner, RoundRunner, online_options
@@ -223,7 +223,11 @@ class Session:
             kwargs["feature_extractor"] = None  # it lives in the extraction's process
         session = cls(store, **kwargs)
         if background:
-            session._extract_in_background(value, outfile)
+            try:
+                session._extract_in_background(value, outfile)
+            except BaseException:
+                session.close()
+                raise
         return session
 
     def _extract_in_background(self, value: Any, outfile: str | os.PathLike) -> None:
@@ -236,7 +240,7 @@ class Session:
 
     def _extraction_changed(self, extraction: BackgroundExtraction) -> None:
         """Rows of features arrived, or the extraction ended (owner thread)."""
-        if extraction.state == "done":
+        if extraction.state == DONE:
             self.context.set_features(extraction.rows.array)
             self._emit(EventKind.DERIVED, source="features")
         self._emit(EventKind.PROGRESS, payload=extraction.status(), source="extract")
