@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import sys
 import threading
 import time
@@ -95,7 +96,7 @@ class BackgroundExtraction:
         self._worker: Worker | None = None
         self._dispatcher: Dispatcher | None = None
         self._closed = False
-        self._send_lock = threading.Lock()  # prioritize may be called from other threads
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()  # to the worker, in order
 
     # ------------------------------------------------------------------ what it holds
     @property
@@ -140,25 +141,23 @@ class BackgroundExtraction:
         self.state = RUNNING
         self.description = str(getattr(extractor, "name", None) or Path(str(extractor)).name)
         self._worker = worker = start_worker(__name__)
-        with self._send_lock:
-            worker.requests.send(("extract", files, str(folder), extractor,
-                                  [int(r) for r in first], "ipykernel" not in sys.modules))
         logger.info("extracting features of %d images in process %d", len(files),
                     worker.process.pid)
+        # messages go through a thread of their own: a large request fills the pipe until the
+        # worker, still importing, reads it, and neither opening the session nor a sample
+        # (prioritize) may wait for that
+        self._outbox.put(("extract", files, str(folder), extractor, [int(r) for r in first],
+                          "ipykernel" not in sys.modules))
+        threading.Thread(target=self._send_all, args=(worker,),
+                         name="patchwork-extraction-send", daemon=True).start()
         threading.Thread(target=self._read, args=(worker, on_change),
                          name="patchwork-extraction", daemon=True).start()
 
     def prioritize(self, rows: Sequence[int]) -> None:
         """Have the worker extract ``rows`` (table rows: those just labeled or sampled) next,
-        within a batch or two; nothing when it is not running. Any thread."""
-        worker = self._worker
-        if self.state != RUNNING or worker is None or not len(rows):
-            return
-        try:
-            with self._send_lock:
-                worker.requests.send(("first", [int(r) for r in rows]))
-        except (OSError, ValueError):  # the worker is gone: the reader reports it
-            pass
+        within a batch or two; nothing when it is not running. Any thread; never waits."""
+        if self.state == RUNNING and len(rows):
+            self._outbox.put(("first", [int(r) for r in rows]))
 
     def wait(self, timeout: float | None = None) -> np.ndarray:
         """On the owner thread: wait until every row has its features and return them.
@@ -188,6 +187,7 @@ class BackgroundExtraction:
     def close(self) -> None:
         """End the worker (a batch in flight is lost; the cache keeps the others)."""
         self._closed = True
+        self._outbox.put(None)
         worker = self._worker
         if worker is not None and worker.alive:
             worker.process.terminate()
@@ -197,6 +197,17 @@ class BackgroundExtraction:
                 worker.process.kill()
 
     # ------------------------------------------------------------------ the kernel's reader
+    def _send_all(self, worker: Worker) -> None:
+        """The sender thread: the request, then the rows asked for first, in order."""
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                return
+            try:
+                worker.requests.send(message)
+            except (OSError, ValueError):  # the worker is gone: the reader reports it
+                return
+
     def _read(self, worker: Worker, on_change: Callable[[BackgroundExtraction], None]) -> None:
         """The reader thread: take the worker's messages, read the reported rows from the
         cache and hand them to the owner thread."""
@@ -234,6 +245,7 @@ class BackgroundExtraction:
                     post(apply(lambda err=message[1]: self._end(FAILED, err)))
                     return
         finally:
+            self._outbox.put(None)  # the sender thread ends too
             worker.close_pipes()
 
     def _end(self, state: str, error: BaseException | None) -> None:
