@@ -199,7 +199,9 @@ def simulate() -> None:
     labels = demo[demo_classes()].to_numpy(dtype=int)
 
     def aulc(x: np.ndarray) -> tuple[float, float]:
-        x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
+        # scale-free: random weights can give features of 1e-10 (MobileNetV3's hard-swish)
+        std = x.std(axis=0)
+        x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
         results = compare_strategies(x, labels, ["random", "margin"],
                                      lambda: LogisticRegression(max_iter=300, tol=1e-3),
                                      seed_size=30, query_size=30, rounds=4, repeats=2,
