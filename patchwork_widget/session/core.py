@@ -235,7 +235,7 @@ class Session:
         :attr:`features` when every row has them (:mod:`.extraction_worker`)."""
         labels = self.df[self.classes].to_numpy(dtype=float)
         first = np.flatnonzero(~np.isnan(labels).all(axis=1)) if labels.size else []
-        self.context.extraction.start(self.df["filepath"], cache_folder(outfile), value,
+        self.context.extraction.start(self.df["filepath"].tolist(), cache_folder(outfile), value,
                                       self.dispatcher, self._extraction_changed, first=first)
 
     def _extraction_changed(self, extraction: BackgroundExtraction) -> None:

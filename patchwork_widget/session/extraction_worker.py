@@ -135,7 +135,7 @@ class BackgroundExtraction:
         the owner thread after every change (rows arrived, done, failed)."""
         if self.state != IDLE:
             raise RuntimeError(f"the extraction was started already ({self.state})")
-        files = [str(f) for f in files]
+        files = list(map(str, files))
         self.rows = FeatureRows(len(files))
         self._dispatcher = dispatcher
         self.state = RUNNING
