@@ -207,5 +207,5 @@ def test_command_line_with_scheduler(files, model_path, reference, client, tmp_p
     assert cli.main(argv + ["--shard", "0/2"]) == 2
     assert "--shard splits the list by hand" in capsys.readouterr().err
     closed = ["--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1"]
-    assert cli.main(argv[:8] + closed) == 1
+    assert cli.main(argv[:7] + closed) == 1
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
