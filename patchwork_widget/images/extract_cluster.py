@@ -26,7 +26,8 @@ Layout of ``zarr_path``:
   the client when every chunk is done.
 
 A rerun with the same arguments (``resume=True``) submits only the chunks that have no record,
-whichever process died before (a worker, the client, the scheduler).
+whichever process died before (a worker, the client, the scheduler). Its tasks are named
+``patchwork-extract-<chunk>-<run>`` (so they can be told apart on Dask's dashboard).
 """
 
 from __future__ import annotations
@@ -157,8 +158,9 @@ def _describe(plugin: str, imshape: Optional[Tuple[int, int]], num_channels: int
                                                    check_options(size, num_channels))
 
 
-class _Completions:
-    """The completion records of a Zarr extraction (``extraction/done/`` beside the chunks)."""
+class _ExtractionFiles:
+    """What an extraction keeps at ``zarr_path`` besides the array: the completion records
+    (``extraction/done/``) and the errors; and what the path holds already."""
 
     def __init__(self, url: str, storage_options: Mapping[str, Any]) -> None:
         self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
@@ -248,7 +250,7 @@ def _open_kwargs(storage_options: Mapping[str, Any]) -> Dict[str, Any]:
 
 def _extract_chunk(job: _Job, chunk: int, paths: List[str]) -> dict:
     """On a worker: features of ``paths`` (chunk ``chunk``) into the array, then its record."""
-    completions = _Completions(job.url, job.storage_options)
+    completions = _ExtractionFiles(job.url, job.storage_options)
     record = completions.find(chunk)
     if record is not None:  # an earlier attempt finished it; its outcome was lost
         return record
@@ -278,7 +280,7 @@ def _extract_chunk(job: _Job, chunk: int, paths: List[str]) -> dict:
     return record
 
 
-def _open_array(url: str, storage_options: Mapping[str, Any], completions: _Completions,
+def _open_array(url: str, storage_options: Mapping[str, Any], completions: _ExtractionFiles,
                 meta: dict, shape: Tuple[int, ...], resume: bool) -> Any:
     """The array to write: the existing one when resuming the same extraction, else new."""
     kwargs = _open_kwargs(storage_options)
@@ -342,7 +344,7 @@ def extract_on_cluster(
             "extractor": identity, "imshape": list(opts.imshape),
             "num_channels": opts.num_channels, "norm": opts.norm,
             "single_channel": opts.single_channel, "chunk_rows": chunk_rows}
-    completions = _Completions(zarr_path, options)
+    completions = _ExtractionFiles(zarr_path, options)
     _open_array(zarr_path, options, completions, meta, tuple(shape), resume)
     n_chunks = math.ceil(n / chunk_rows)
     done = completions.read()
