@@ -69,7 +69,7 @@ def main() -> None:
 
         t = time.perf_counter()
         cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         client = Client(cluster)
         start_cluster = time.perf_counter() - t
         with cluster, client:

@@ -287,7 +287,8 @@ def extract_features(
             num_channels=num_channels, norm=norm, single_channel=single_channel,
             batch_size=check_int("batch_size", batch_size, 1),
             chunk_rows=check_int("chunk_rows", 512 if chunk_rows is None else chunk_rows, 1),
-            resume=check_bool("resume", resume), num_workers=num_workers,
+            resume=check_bool("resume", resume),
+            num_workers=check_int("num_workers", num_workers, 1),
             progress=check_bool("progress", progress), limits=check_limits(limits),
             storage_options=storage_options)
     for name, value in (("chunk_rows", chunk_rows), ("storage_options", storage_options)):

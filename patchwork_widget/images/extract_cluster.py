@@ -174,11 +174,14 @@ class _ExtractionFiles:
         except ValueError:  # cut short by a dying writer: not a completion
             return None
         if (isinstance(record, dict) and record.get("chunk") == chunk
-                and isinstance(record.get("errors"), list)):
+                and isinstance(record.get("errors"), list)
+                and all(isinstance(record.get(k), int) for k in ("start", "stop"))):
             return record
         return None
 
     def _names(self, pattern: str) -> List[str]:
+        # other processes write records: a listing cached by this fsspec instance is stale
+        self.fs.invalidate_cache(self.folder)
         return sorted(self.fs.glob(f"{self.folder}/{pattern}"))
 
     def read(self) -> Dict[int, List[dict]]:
@@ -221,9 +224,11 @@ class _ExtractionFiles:
         return path
 
     def is_array(self) -> bool:
+        self.fs.invalidate_cache(self.root)
         return any(self.fs.exists(f"{self.root}/{key}") for key in ("zarr.json", ".zarray"))
 
     def holds_other_files(self) -> bool:
+        self.fs.invalidate_cache(self.root)
         return self.fs.isdir(self.root) and bool(self.fs.ls(self.root)) and not self.is_array()
 
 

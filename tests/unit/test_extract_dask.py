@@ -57,7 +57,7 @@ def reference(files, model_path):
 @pytest.fixture(scope="module")
 def client():
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
+                      dashboard_address=":0") as cluster, Client(cluster) as c:
         yield c
 
 
@@ -209,3 +209,38 @@ def test_command_line_with_scheduler(files, model_path, reference, client, tmp_p
     closed = ["--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1"]
     assert cli.main(argv[:7] + closed) == 1
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """A real S3 server (moto's) on loopback with one bucket; the fsspec options to reach it."""
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                     aws_access_key_id="testing", aws_secret_access_key="testing",
+                     ).create_bucket(Bucket="features-bucket")
+        options = {"key": "testing", "secret": "testing",
+                   "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+        fs = s3fs.S3FileSystem(**options)
+        yield options, fs
+    finally:
+        server.stop()
+
+
+def test_features_written_into_a_bucket(files, model_path, reference, client, s3_bucket):
+    options, fs = s3_bucket
+    url = "s3://features-bucket/project/features.zarr"
+    result = run(files[:50], model_path, client, url, storage_options=options)
+    np.testing.assert_allclose(result.features[:], reference.features[:50], atol=1e-5)
+    assert [p for p, _ in result.errors] == [files[20]]
+    done = sorted(fs.ls("features-bucket/project/features.zarr/extraction/done"))
+    assert [int(p.rsplit("/", 1)[1].split(".")[0]) for p in done] == [0, 1, 2, 3]
+    fs.rm(done[1])  # chunk 1 not recorded: a rerun computes it, and only it
+    run(files[:50], model_path, client, url, storage_options=options)
+    assert len(fs.ls("features-bucket/project/features.zarr/extraction/done")) == 4
