@@ -145,6 +145,13 @@ class ExtractorPlugin(WorkerPlugin):
             return self._extractor
 
 
+def _for_workers(path: str) -> str:
+    """A local path made absolute (a worker's working folder is not the client's); a URL as
+    it is."""
+    protocol, _ = fsspec.core.split_protocol(path)
+    return os.path.abspath(path) if protocol is None else path
+
+
 def _plugin(name: str) -> ExtractorPlugin:
     return get_worker().plugins[name]
 
@@ -337,6 +344,7 @@ def extract_on_cluster(
         raise ValueError(f"storage_options must be a mapping of fsspec options or None; got "
                          f"{shown(storage_options)}")
     options = dict(storage_options or {})
+    zarr_path = _for_workers(zarr_path)
     check_options((256, 256) if imshape is None else imshape, num_channels, norm,
                   single_channel)
     plugin = ExtractorPlugin(_source_of(extractor, imshape))
@@ -360,7 +368,8 @@ def extract_on_cluster(
     job = _Job(plugin.name, zarr_path, options, identity, tuple(shape), opts, limits,
                batch_size, num_workers, chunk_rows)
     run = uuid.uuid4().hex[:8]
-    futures = [client.submit(_extract_chunk, job, k, paths[k * chunk_rows:(k + 1) * chunk_rows],
+    shipped = [_for_workers(p) for p in paths]
+    futures = [client.submit(_extract_chunk, job, k, shipped[k * chunk_rows:(k + 1) * chunk_rows],
                              key=f"patchwork-extract-{k}-{run}") for k in todo]
     left = sum(min(n, (k + 1) * chunk_rows) - k * chunk_rows for k in todo)
     bar = tqdm(total=n, initial=n - left, desc="extracting features", unit="img",
@@ -380,8 +389,9 @@ def extract_on_cluster(
         raise RuntimeError(f"chunks {missing[:10]} of {zarr_path} have no completion record "
                            "although their tasks finished: was the store changed meanwhile? "
                            "Run again to compute them")
-    errors = sorted((e for k in range(n_chunks) for e in records[k][0]["errors"]),
-                    key=lambda e: e["row"])
+    # the paths as the caller gave them (the workers read them made absolute)
+    errors = sorted(({**e, "path": paths[e["row"]]} for k in range(n_chunks)
+                     for e in records[k][0]["errors"]), key=lambda e: e["row"])
     completions.write_errors(errors)
     failed = np.zeros(n, dtype=bool)
     failed[[e["row"] for e in errors]] = True

@@ -244,3 +244,13 @@ def test_features_written_into_a_bucket(files, model_path, reference, client, s3
     fs.rm(done[1])  # chunk 1 not recorded: a rerun computes it, and only it
     run(files[:50], model_path, client, url, storage_options=options)
     assert len(fs.ls("features-bucket/project/features.zarr/extraction/done")) == 4
+
+
+def test_relative_paths_mean_the_clients_folder(files, model_path, reference, client,
+                                                tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the workers were started in another folder
+    relative = [os.path.relpath(f) for f in files[:40]]
+    result = run(relative, model_path, client, "relative.zarr")
+    np.testing.assert_allclose(result.features[:], reference.features[:40], atol=1e-5)
+    assert [p for p, _ in result.errors] == [relative[20]]  # as given
+    assert (tmp_path / "relative.zarr" / "extraction" / "errors.jsonl").is_file()
