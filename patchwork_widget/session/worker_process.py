@@ -2,14 +2,14 @@
 
 The online rounds (:mod:`.round_worker`) and the background feature extraction
 (:mod:`.extraction_worker`) each run in such a process. It is a fresh interpreter
-(``python -c "from patchwork_widget.session.<module> import main; main()"``) whose standard
-input carries the kernel's requests and whose standard output carries the replies, as
-:class:`multiprocessing.connection.Connection` messages: it never imports the user's
-``__main__`` (multiprocessing's ``spawn`` would run a script without an
-``if __name__ == "__main__":`` guard again), and no fork copies the kernel's TensorFlow threads
-in an unusable state. The worker lowers its CPU priority (:data:`NICENESS`), so labeling comes
-first, and its standard error is the kernel's (a console shows its tqdm bar; a notebook
-kernel's goes to the server's log).
+(``python -c "import os; os.nice(10); from patchwork_widget.session.<module> import main;
+main()"``) whose standard input carries the kernel's requests and whose standard output
+carries the replies, as :class:`multiprocessing.connection.Connection` messages: it never
+imports the user's ``__main__`` (multiprocessing's ``spawn`` would run a script without an
+``if __name__ == "__main__":`` guard again), and no fork copies the kernel's TensorFlow
+threads in an unusable state. The worker runs at a lower CPU priority (:data:`NICENESS`) from
+its first line, so labeling comes first, and its standard error is the kernel's (a console
+shows its tqdm bar; a notebook kernel's goes to the server's log).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ NICENESS = 10  # a worker's CPU priority below the kernel's: labeling comes firs
 
 
 def entry_point(module: str) -> str:
-    """The ``python -c`` program that runs ``module``'s ``main()``."""
-    return f"from {module} import main; main()"
+    """The ``python -c`` program that runs ``module``'s ``main()``, at :data:`NICENESS` from
+    the start (its imports, seconds of CPU, included: they must not slow the kernel's first
+    images down)."""
+    return f"import os; os.nice({NICENESS}); from {module} import main; main()"
 
 
 def worker_environment() -> dict[str, str]:
@@ -72,11 +74,10 @@ def start_worker(module: str) -> Worker:
 def worker_channels() -> tuple[Connection, Connection]:
     """In the worker: ``(requests, replies)``, the connections of its standard input and
     output; from here on anything printed (TensorFlow's notices included) goes to standard
-    error, and the process runs at :data:`NICENESS`."""
+    error."""
     replies = Connection(os.dup(sys.stdout.fileno()), readable=False)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     requests = Connection(os.dup(sys.stdin.fileno()), writable=False)
-    os.nice(NICENESS)
     return requests, replies
 
 
