@@ -29,7 +29,7 @@ from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
 from patchwork_widget.active.thresholds import DEFAULT_TARGET
 from patchwork_widget.images.guard import ImageReadError
-from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
+from patchwork_widget.images.thumbnails import BandsError, DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.labels.opening import default_export
@@ -700,6 +700,19 @@ class Session:
             raise
         self._record_unreadable(row, None)
         return data
+
+    def thumbnail_page(self, rows: Sequence[int]) -> list[bytes | ImageReadError | BandsError]:
+        """:meth:`thumbnail` of many rows read together (remote images download
+        concurrently): each row's bytes, or the error it raised (an unreadable image is
+        recorded as in :meth:`thumbnail`)."""
+        paths = self.df["filepath"].to_numpy()
+        results = self.thumbnails.get_many([str(paths[row]) for row in rows])
+        for row, result in zip(rows, results):
+            if isinstance(result, ImageReadError):
+                self._record_unreadable(row, result.cause)
+            elif not isinstance(result, BandsError):
+                self._record_unreadable(row, None)
+        return results
 
     def _record_unreadable(self, row: int, cause: str | None) -> None:
         try:
