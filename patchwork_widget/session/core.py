@@ -29,6 +29,7 @@ from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
 from patchwork_widget.active.thresholds import DEFAULT_TARGET
 from patchwork_widget.images.guard import ImageReadError
+from patchwork_widget.images.storage import check_storage_options
 from patchwork_widget.images.thumbnails import BandsError, DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
 from patchwork_widget.labels.errors import JournalUnavailableError
@@ -54,6 +55,7 @@ from patchwork_widget.session.modeling import Modeling, Progress, Runner
 from patchwork_widget.session.online import OnlineLearner, RoundRunner, online_options
 from patchwork_widget.session.propagation import Propagation
 from patchwork_widget.session.sampling import Sampling
+from patchwork_widget.session.storage import use_project_storage
 
 if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is built
     from patchwork_widget.models import PatchworkModels
@@ -175,6 +177,7 @@ class Session:
         project: str | None = None,
         annotator: str | None = None,
         resolution: str = "latest",
+        storage_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Session:
         """Open a project from a table (DataFrame, CSV or Parquet path).
@@ -187,12 +190,16 @@ class Session:
         server, and ``resolution`` which value a cell several annotators labeled shows
         (see :meth:`LabelStore.open` and docs/team.md). A ``feature_extractor`` given by name
         (``"mobilenet_v3_small"``, a ``Backbone``, a ``.keras`` path) becomes the session's
-        features, cached beside ``outfile`` (:mod:`.extraction`). Other keyword arguments go
-        to :class:`Session`.
+        features, cached beside ``outfile`` (:mod:`.extraction`). ``storage_options``
+        (a dict of fsspec filesystem options: ``endpoint_url``, ``profile``, ``anon``, ...)
+        say how remote image URLs (``s3://``, ``https://``, ...) are read; they are kept
+        beside ``outfile`` without their secrets and used again on reopening
+        (:mod:`.storage`, docs/images.md). Other keyword arguments go to :class:`Session`.
         """
         check_open_arguments(source, "source", features=kwargs.get("features"),
                              outfile=outfile, classes=classes, seed=kwargs.get("seed"),
                              feature_extractor=kwargs.get("feature_extractor"))
+        check_storage_options(storage_options)
         is_path = isinstance(source, (str, os.PathLike))
         defaulted = outfile is None
         if defaulted:  # with a team journal, the annotator's own file
@@ -202,6 +209,7 @@ class Session:
         if defaulted and not same_file:
             logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         df = None if same_file else load_labels(source)
+        use_project_storage(outfile, storage_options)
         store = LabelStore.open(
             outfile, df=df, classes=classes, journal=journal, project=project,
             annotator=annotator, resolution=resolution,

@@ -88,6 +88,11 @@ class PatchworkWidget(widgets.VBox):
         is unknown. The choice is kept beside the outfile (``<outfile>.keys.json``), so a
         reopen without ``keys=`` uses it; ``keys={}`` goes back to the defaults
         (docs/widget.md, "Keys").
+    storage_options : dict, optional
+        fsspec filesystem options for image paths that are URLs (``s3://``, ``gs://``,
+        ``https://``): ``endpoint_url``, ``profile``, ``anon``, ... Kept beside the outfile
+        (``<outfile>.storage.json``) without secrets, so a reopen without them uses them
+        (docs/images.md, "Images in object storage or behind HTTP").
     **original
         The original GUI's keywords (``feature_vecs``, ``norm``, ``aug``,
         ``strong_aug``, ``fixmatch_aug``, ``logdir``, ``num_parallel_calls``) are taken as
@@ -121,6 +126,7 @@ class PatchworkWidget(widgets.VBox):
         num_channels: int = 3,
         model_imshape: tuple[int, int] | None = None,
         keys: Mapping[str, KeyChoice] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
         **original: Any,
     ) -> None:
         source = take_renamed("PatchworkWidget", {"source": source}, original,
@@ -143,6 +149,7 @@ class PatchworkWidget(widgets.VBox):
             feature_extractor=feature_extractor, display=display, seed=seed,
             suggest_yes=suggest_yes, suggest_no=suggest_no, suggest_target=suggest_target,
             single_label=single_label, num_channels=num_channels, model_imshape=model_imshape,
+            storage_options=storage_options,
         )
         if not self.session.queue:
             self.session.sample()
