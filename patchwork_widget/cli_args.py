@@ -7,6 +7,7 @@ a value or raises ``argparse.ArgumentTypeError``, which argparse reports as
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,8 @@ from patchwork_widget.labels.arguments import is_server_url
 from patchwork_widget.options.params import Interval, Shape
 from patchwork_widget.options.training import SEED
 
-__all__ = ["PORT", "count", "image_side", "in_interval", "journal_url", "port", "seed"]
+__all__ = ["PORT", "count", "image_side", "in_interval", "journal_url", "port", "seed",
+           "storage_options"]
 
 PORT = Interval(int, 1, 65535)
 
@@ -51,3 +53,17 @@ def journal_url(text: str) -> str:
             f"--journal must be a postgresql:// (or postgres://) URL of a team journal; got "
             f"{text!r} (leave it out for the SQLite journal beside the label file)")
     return text
+
+
+def storage_options(text: str) -> dict[str, Any]:
+    """An argparse type: a JSON object of fsspec filesystem options for image URLs, e.g.
+    ``{"endpoint_url": "http://127.0.0.1:9000", "anon": true}``."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"--storage-options must be a JSON object; got {text!r} ({e})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"--storage-options must be a JSON object (e.g. '{{\"anon\": true}}'); got {text!r}")
+    return value
