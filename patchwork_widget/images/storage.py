@@ -63,6 +63,7 @@ LOCAL_PROTOCOLS = frozenset({"file", "local"})
 DEFAULT_CACHE_BYTES = 2 * 2**30  # 2 GiB of downloaded images kept on disk
 DEFAULT_WORKERS = 16  # concurrent downloads of one fetch (a page of thumbnails)
 _BLOCK = 1 << 20  # bytes copied at a time from a remote object to the cache
+_BLOCK_READ = 4 << 20  # bytes a filesystem's file object fetches at a time
 
 # storage_options keys that hold a secret: never written with the project (any key whose
 # name contains one of these words, case-insensitive, is treated the same way)
@@ -314,7 +315,10 @@ class Storage:
                     url, f"file is {size:,} bytes, over the limit of {limits.max_bytes:,} "
                     "(ReadLimits.max_bytes)")
         try:
-            with fs.open(rpath, "rb") as source:
+            # streamed (HTTP: no range requests, which not every server honours), or in
+            # blocks of _BLOCK_READ: the memory of one download stays small
+            block = 0 if get_protocol(url) in ("http", "https") else _BLOCK_READ
+            with fs.open(rpath, "rb", block_size=block) as source:
                 return self.cache.store(url, source, limits.max_bytes)
         except FileNotFoundError:
             raise ImageReadError(url, "file not found") from None

@@ -93,17 +93,48 @@ class S3Server:
                 self.process.wait()
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves files quietly, counting requests and the most served at once."""
+
+    stats: "HttpServer"
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base's name)
         pass
 
+    def _counted(self, serve) -> None:
+        stats = self.stats
+        with stats.lock:
+            stats.requests += 1
+            stats.in_flight += 1
+            stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            if stats.delay:
+                time.sleep(stats.delay)
+            serve()
+        finally:
+            with stats.lock:
+                stats.in_flight -= 1
+
+    def do_GET(self) -> None:
+        self._counted(super().do_GET)
+
+    def do_HEAD(self) -> None:
+        self._counted(super().do_HEAD)
+
 
 class HttpServer:
-    """``http.server`` serving ``folder`` on a free loopback port from a thread."""
+    """``http.server`` serving ``folder`` on a free loopback port from a thread.
 
-    def __init__(self, folder: str | os.PathLike) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(folder))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    ``requests`` counts the requests served, ``max_in_flight`` the most served at once;
+    ``delay`` seconds are spent before serving each (a slow network)."""
+
+    def __init__(self, folder: str | os.PathLike, delay: float = 0.0) -> None:
+        self.lock = threading.Lock()
+        self.requests = self.in_flight = self.max_in_flight = 0
+        self.delay = delay
+        handler = type("Handler", (_Handler,), {"stats": self})
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
