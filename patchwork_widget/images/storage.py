@@ -12,10 +12,12 @@ extraction and the CLI):
   library looks (s3fs and botocore read ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
   ``AWS_PROFILE`` and ``~/.aws``), so a URL alone works where those are set. The object's size
   is read from its metadata (``fs.info``: a HEAD request) and checked against the limits
-  before any byte is downloaded; the object is then streamed, a block at a time and never past
-  ``max_bytes``, into a local disk cache (:class:`DiskCache`, bounded in bytes, least recently
-  used out first) and the cached file is read by the same readers as a local file. A second
-  read of the same URL costs no network.
+  before any byte is downloaded; the object is then streamed to a local disk cache by the
+  filesystem (``fs.get_file``: one request; a server that gives no size is read a block at a
+  time and stopped past ``max_bytes``), never held whole in memory. The cache
+  (:class:`DiskCache`) is bounded in bytes, least recently used out first, and the cached
+  file is read by the same readers as a local file. A second read of the same URL costs no
+  network.
 
 fsspec's own ``filecache`` / ``simplecache`` keep files without any size bound (their only
 limit is an expiry time), so the cache here is a small LRU of its own. Cached objects are
@@ -33,7 +35,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -62,8 +64,7 @@ __all__ = [
 LOCAL_PROTOCOLS = frozenset({"file", "local"})
 DEFAULT_CACHE_BYTES = 2 * 2**30  # 2 GiB of downloaded images kept on disk
 DEFAULT_WORKERS = 16  # concurrent downloads of one fetch (a page of thumbnails)
-_BLOCK = 1 << 20  # bytes copied at a time from a remote object to the cache
-_BLOCK_READ = 4 << 20  # bytes a filesystem's file object fetches at a time
+_BLOCK = 1 << 20  # bytes copied at a time from a stream of unknown size to the cache
 
 # storage_options keys that hold a secret: never written with the project (any key whose
 # name contains one of these words, case-insensitive, is treated the same way)
@@ -188,21 +189,19 @@ class DiskCache:
             pass
         return str(path)
 
-    def store(self, url: str, source: BinaryIO, limit: int) -> str:
-        """Copy ``source`` into the cache as ``url``'s file, a block at a time; more than
-        ``limit`` bytes is an ``ImageReadError`` naming the URL. Returns the file's path."""
+    def store(self, url: str, write: Callable[[str], None], limit: int) -> str:
+        """Let ``write(path)`` put ``url``'s object into a temporary file of the cache, then
+        keep it (renamed into place) unless it holds more than ``limit`` bytes, which is an
+        ``ImageReadError`` naming the URL. Returns the cached file's path."""
         name = self._name(url)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
-        size = 0
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as out:
-                while block := source.read(_BLOCK):
-                    size += len(block)
-                    if size > limit:
-                        raise ImageReadError(
-                            url, f"file is over the limit of {limit:,} bytes "
-                            "(ReadLimits.max_bytes; its size was not known before reading)")
-                    out.write(block)
+            write(tmp)
+            size = os.path.getsize(tmp)
+            if size > limit:
+                raise ImageReadError(url, f"file is {size:,} bytes, over the limit of "
+                                     f"{limit:,} (ReadLimits.max_bytes)")
             os.replace(tmp, self.folder / name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -314,12 +313,22 @@ class Storage:
                 raise ImageReadError(
                     url, f"file is {size:,} bytes, over the limit of {limits.max_bytes:,} "
                     "(ReadLimits.max_bytes)")
+        if size is not None:  # one request, streamed to disk by the filesystem itself
+            def write(tmp: str) -> None:
+                fs.get_file(rpath, tmp)
+        else:  # a server that does not say the size: streamed, and stopped past the limit
+            def write(tmp: str) -> None:
+                with fs.open(rpath, "rb", block_size=0) as source, open(tmp, "wb") as out:
+                    copied = 0
+                    while block := source.read(_BLOCK):
+                        copied += len(block)
+                        if copied > limits.max_bytes:
+                            raise ImageReadError(
+                                url, f"file is over the limit of {limits.max_bytes:,} bytes "
+                                "(ReadLimits.max_bytes; its size was not known before reading)")
+                        out.write(block)
         try:
-            # streamed (HTTP: no range requests, which not every server honours), or in
-            # blocks of _BLOCK_READ: the memory of one download stays small
-            block = 0 if get_protocol(url) in ("http", "https") else _BLOCK_READ
-            with fs.open(rpath, "rb", block_size=block) as source:
-                return self.cache.store(url, source, limits.max_bytes)
+            return self.cache.store(url, write, limits.max_bytes)
         except FileNotFoundError:
             raise ImageReadError(url, "file not found") from None
         except ImageReadError:
