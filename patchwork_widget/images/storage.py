@@ -35,8 +35,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -45,6 +44,7 @@ import fsspec
 from fsspec.utils import get_protocol
 
 from patchwork_widget.images.guard import ImageReadError, ReadLimits, open_local_file
+from patchwork_widget.options.checks import check_int, check_path
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ __all__ = [
 
 LOCAL_PROTOCOLS = frozenset({"file", "local"})
 DEFAULT_CACHE_BYTES = 2 * 2**30  # 2 GiB of downloaded images kept on disk
-DEFAULT_WORKERS = 16  # concurrent downloads of one fetch (a page of thumbnails)
 _BLOCK = 1 << 20  # bytes copied at a time from a stream of unknown size to the cache
 
 # storage_options keys that hold a secret: never written with the project (any key whose
@@ -194,6 +193,7 @@ class DiskCache:
         keep it (renamed into place) unless it holds more than ``limit`` bytes, which is an
         ``ImageReadError`` naming the URL. Returns the cached file's path."""
         name = self._name(url)
+        self.folder.mkdir(parents=True, exist_ok=True)  # removed meanwhile: made again
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
         os.close(fd)
         try:
@@ -261,8 +261,6 @@ class Storage:
         Where downloaded objects are kept (default :func:`default_cache_folder`).
     cache_bytes : int
         Most bytes kept in the cache (default 2 GiB).
-    workers : int
-        Concurrent downloads of :meth:`fetch`.
     """
 
     def __init__(
@@ -270,13 +268,11 @@ class Storage:
         storage_options: Mapping[str, Any] | None = None,
         cache_folder: str | os.PathLike | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
-        workers: int = DEFAULT_WORKERS,
     ) -> None:
         self.storage_options = check_storage_options(storage_options)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be an int >= 1; got {workers!r}")
-        self.workers = workers
-        self.cache = DiskCache(cache_folder or default_cache_folder(), cache_bytes)
+        folder = check_path("cache_folder", cache_folder, allow_none=True)
+        check_int("cache_bytes", cache_bytes, 0)
+        self.cache = DiskCache(folder or default_cache_folder(), cache_bytes)
 
     def filesystem(self, url: str) -> tuple[fsspec.AbstractFileSystem, str]:
         """The fsspec filesystem of ``url`` (instances are cached by fsspec) and the path
@@ -350,25 +346,6 @@ class Storage:
             self.cache.evict()  # after the open: an object larger than the cache stays readable
         return handle
 
-    def fetch(self, paths: Iterable[str], limits: ReadLimits) -> dict[str, ImageReadError]:
-        """Bring the remote ``paths`` into the cache together (``workers`` at a time); local
-        paths are left alone. Returns the errors by URL (nothing is raised)."""
-        todo = list(dict.fromkeys(p for p in paths if is_url(p) and self.cache.lookup(p) is None))
-        errors: dict[str, ImageReadError] = {}
-        if not todo:
-            return errors
-
-        def one(url: str) -> None:
-            try:
-                self._download(url, limits)
-            except ImageReadError as e:
-                errors[url] = e
-
-        with ThreadPoolExecutor(min(self.workers, len(todo))) as pool:
-            list(pool.map(one, todo))
-        self.cache.evict()
-        return errors
-
 
 _lock = threading.Lock()
 _current: Storage | None = None
@@ -387,13 +364,12 @@ def configure_storage(
     storage_options: Mapping[str, Any] | None = None,
     cache_folder: str | os.PathLike | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
-    workers: int = DEFAULT_WORKERS,
 ) -> Storage:
     """Set how every reader of this process reaches remote URLs (see :class:`Storage`);
     returns the new :class:`Storage`. A project's ``storage_options`` given to
     ``Session.open`` / ``PatchworkWidget`` come here."""
     global _current
-    storage = Storage(storage_options, cache_folder, cache_bytes, workers)
+    storage = Storage(storage_options, cache_folder, cache_bytes)
     with _lock:
         previous, _current = _current, storage
     if previous is not None and previous.storage_options != storage.storage_options:
