@@ -118,6 +118,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         self._counted(super().do_GET)
 
+    def send_header(self, keyword: str, value: str) -> None:
+        if not (self.stats.hide_length and keyword.lower() == "content-length"):
+            super().send_header(keyword, value)
+
     def do_HEAD(self) -> None:
         self._counted(super().do_HEAD)
 
@@ -126,12 +130,16 @@ class HttpServer:
     """``http.server`` serving ``folder`` on a free loopback port from a thread.
 
     ``requests`` counts the requests served, ``max_in_flight`` the most served at once;
-    ``delay`` seconds are spent before serving each (a slow network)."""
+    ``delay`` seconds are spent before serving each (a slow network); ``hide_length`` leaves
+    out the Content-Length header (the body ends when the connection closes), as servers
+    streaming generated content do."""
 
-    def __init__(self, folder: str | os.PathLike, delay: float = 0.0) -> None:
+    def __init__(self, folder: str | os.PathLike, delay: float = 0.0,
+                 hide_length: bool = False) -> None:
         self.lock = threading.Lock()
         self.requests = self.in_flight = self.max_in_flight = 0
         self.delay = delay
+        self.hide_length = hide_length
         handler = type("Handler", (_Handler,), {"stats": self})
         self.server = http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))

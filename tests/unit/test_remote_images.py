@@ -335,3 +335,25 @@ def test_label_tables_keep_urls_as_given(s3):
     urls, _ = s3["good"]
     df = prep_label_dataframe(urls[:3], ["cat"])
     assert df["filepath"].tolist() == urls[:3]
+
+
+def test_a_server_that_does_not_say_the_size_is_read_within_the_limit(s3, tmp_path):
+    folder = tmp_path / "served"
+    write_objects(folder, s3["objects"])
+    server = HttpServer(folder, hide_length=True)
+    try:
+        name = "images/img_0000.png"
+        url = f"{server.url}/{name}"
+        np.testing.assert_array_equal(read_array(url), read_array(s3["good"][1][0]))
+        size = len(s3["objects"][name])
+        other = f"{server.url}/images/img_0003.png"
+        with pytest.raises(ImageReadError) as err:
+            read_array(other, limits=ReadLimits(max_bytes=size // 2))
+        assert err.value.path == other
+        assert err.value.cause == (f"file is over the limit of {size // 2:,} bytes "
+                                   "(ReadLimits.max_bytes; its size was not known before "
+                                   "reading)")
+        assert cache_of().lookup(other) is None
+        assert not [p for p in cache_of().folder.iterdir() if p.name.startswith(".part-")]
+    finally:
+        server.stop()
