@@ -188,26 +188,28 @@ class DiskCache:
             pass
         return str(path)
 
-    def store(self, url: str, write: Callable[[str], None], limit: int) -> str:
-        """Let ``write(path)`` put ``url``'s object into a temporary file of the cache, then
-        keep it (renamed into place) unless it holds more than ``limit`` bytes, which is an
-        ``ImageReadError`` naming the URL. Returns the cached file's path."""
+    def store(self, url: str, write: Callable[[str], None], limits: ReadLimits) -> BinaryIO:
+        """Let ``write(path)`` put ``url``'s object into a temporary file of the cache, open
+        it through the checks of a local file (errors name the URL: a file over
+        ``limits.max_bytes`` is refused), then keep it under its name. Returns the open file,
+        so a file evicted at once by another reader stays readable."""
         name = self._name(url)
         self.folder.mkdir(parents=True, exist_ok=True)  # removed meanwhile: made again
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
         os.close(fd)
         try:
             write(tmp)
-            size = os.path.getsize(tmp)
-            if size > limit:
-                raise ImageReadError(url, f"file is {size:,} bytes, over the limit of "
-                                     f"{limit:,} (ReadLimits.max_bytes)")
-            os.replace(tmp, self.folder / name)
+            handle = open_local_file(tmp, limits, url)
+            try:
+                os.replace(tmp, self.folder / name)
+            except BaseException:
+                handle.close()
+                raise
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self._add(name, size)
-        return str(self.folder / name)
+        self._add(name, os.fstat(handle.fileno()).st_size)
+        return handle
 
     def _add(self, name: str, size: int) -> None:
         with self._lock:
@@ -289,7 +291,7 @@ class Storage:
                                  f"filesystem ({e})") from e
         return fs, fs._strip_protocol(url)
 
-    def _download(self, url: str, limits: ReadLimits) -> str:
+    def _download(self, url: str, limits: ReadLimits) -> BinaryIO:
         fs, rpath = self.filesystem(url)
         try:
             info = fs.info(rpath)
@@ -324,7 +326,7 @@ class Storage:
                                 "(ReadLimits.max_bytes; its size was not known before reading)")
                         out.write(block)
         try:
-            return self.cache.store(url, write, limits.max_bytes)
+            return self.cache.store(url, write, limits)
         except FileNotFoundError:
             raise ImageReadError(url, "file not found") from None
         except ImageReadError:
@@ -332,19 +334,21 @@ class Storage:
         except Exception as e:
             raise ImageReadError(url, f"cannot access file ({type(e).__name__}: {e})") from e
 
-    def local_copy(self, url: str, limits: ReadLimits) -> str:
-        """The path of ``url``'s object on local disk: from the cache, else downloaded
-        (size checked first). Raises ``ImageReadError`` naming the URL."""
-        return self.cache.lookup(url) or self._download(url, limits)
-
     def open(self, url: str, limits: ReadLimits) -> BinaryIO:
-        """``url``'s object opened for reading (from the cache, else downloaded first)."""
-        path = self.local_copy(url, limits)
+        """``url``'s object opened for reading: its cached copy, else downloaded (its size
+        checked first). Raises ``ImageReadError`` naming the URL."""
         try:
-            handle = open_local_file(path, limits, url)
+            path = self.cache.lookup(url)
+            if path is not None:
+                try:
+                    return open_local_file(path, limits, url)
+                except ImageReadError:
+                    if os.path.exists(path):
+                        raise
+                    # evicted between the lookup and the open: downloaded again below
+            return self._download(url, limits)
         finally:
             self.cache.evict()  # after the open: an object larger than the cache stays readable
-        return handle
 
 
 _lock = threading.Lock()

@@ -149,6 +149,15 @@ def test_the_disk_cache_stays_within_its_size_and_drops_the_least_recently_used(
     assert again.total_bytes == storage.cache.total_bytes and len(again) == len(storage.cache)
 
 
+def test_a_cache_smaller_than_one_object_still_serves_a_page_read_together(s3, tmp_path):
+    urls, paths = s3["good"]
+    storage = configure_storage(cache_folder=tmp_path / "tiny", cache_bytes=0)
+    options = DisplayOptions(size=(32, 32))
+    got = ThumbnailCache(options, workers=8).get_many(urls[:24])
+    assert got == [encode_thumbnail(p, options) for p in paths[:24]]
+    assert storage.cache.total_bytes == 0 and not any((tmp_path / "tiny").iterdir())
+
+
 def test_thumbnails_of_s3_objects_equal_those_of_local_files(s3):
     urls, paths = s3["good"]
     bad_urls, _ = s3["bad"]
