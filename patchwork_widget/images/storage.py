@@ -304,13 +304,12 @@ class Storage:
         if info.get("type") == "directory":
             raise ImageReadError(url, "not a regular file: it is a folder")
         size = info.get("size")
-        if size is not None:
-            if size == 0:
-                raise ImageReadError(url, "file is empty (0 bytes)")
-            if size > limits.max_bytes:
-                raise ImageReadError(
-                    url, f"file is {size:,} bytes, over the limit of {limits.max_bytes:,} "
-                    "(ReadLimits.max_bytes)")
+        if size == 0:
+            raise ImageReadError(url, "file is empty (0 bytes)")
+        if size is not None and size > limits.max_bytes:
+            raise ImageReadError(
+                url, f"file is {size:,} bytes, over the limit of {limits.max_bytes:,} "
+                "(ReadLimits.max_bytes)")
         if size is not None:  # one request, streamed to disk by the filesystem itself
             def write(tmp: str) -> None:
                 fs.get_file(rpath, tmp)
