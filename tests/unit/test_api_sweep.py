@@ -23,6 +23,9 @@ from conftest import write_pngs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from patchwork_widget.options.params import Param, Shape
+from patchwork_widget.options.training import BATCH_SIZE, LEARNING_RATE, WEIGHT_DECAY
+
 NAN, INF = math.nan, math.inf
 
 # Bad values per declared type. Each list holds values a caller could plausibly pass by mistake.
@@ -107,12 +110,14 @@ def _project(group: str | None = None) -> tuple[str, ...]:
 
 @dataclass
 class Case:
-    """One public callable: how to call it and which arguments get which bad values."""
+    """One public callable: how to call it and which arguments get which bad values: a kind
+    of ``BAD``, ``DECLARED`` (an options field) or the declared constraint a plain function
+    checks the argument against (a ``Param`` or constraint of ``options/params.py``)."""
 
     name: str
     call: Callable[..., Any]
     baseline: Callable[[Env], dict[str, Any]]
-    bad: dict[str, str]
+    bad: dict[str, Any]
     tf: bool = False
     unknown_kw: bool = True  # whether an unknown keyword argument must be refused
     declared_by: str | None = None  # the options class declaring the DECLARED rows' limits
@@ -405,8 +410,9 @@ CASES: list[Case] = [
                     "imshape": (32, 32), "batch_size": 2},
          {"filepaths": "path_list", "teacher_outputs": "probs", "student": "str",
           "classes": "opt_str_list", "epochs": "pos_int", "temperature": "pos_float",
-          "imshape": "imshape", "num_channels": "pos_int", "batch_size": "pos_int",
-          "learning_rate": "pos_float", "weight_decay": "nonneg_float", "seed": "int_seed",
+          "imshape": Param(Shape()), "num_channels": "pos_int",
+          "batch_size": Param(BATCH_SIZE), "learning_rate": Param(LEARNING_RATE),
+          "weight_decay": Param(WEIGHT_DECAY), "seed": "int_seed",
           "logdir": "opt_path", "notes": "text", "decay_steps": "opt_pos_int"}, tf=True),
     Case("SimCLRTrainer.fit", lambda **kw: _trainer("SimCLRTrainer", logdir=kw.pop("logdir"),
                                                     trainingdata=kw.pop("paths")).fit(**kw),
@@ -552,9 +558,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 def _values(case: Case, arg: str) -> list[Any]:
     """The bad values the sweep passes for ``arg``: the declared limits' for an options
     field, else the list for its type."""
-    if case.bad[arg] == DECLARED:
+    kind = case.bad[arg]
+    if kind == DECLARED:
         return _options_class(case.declared_by).CONSTRAINTS[arg].invalid()
-    return list(BAD[case.bad[arg]])
+    if hasattr(kind, "invalid"):  # the declared constraint the function checks it against
+        return kind.invalid()
+    return list(BAD[kind])
 
 
 def _marks(case: Case) -> list[Any]:
