@@ -155,17 +155,19 @@ class Shape:
 
 @dataclass(frozen=True)
 class Text:
-    """A string, of at most ``max_length`` characters (``nonempty``: at least one)."""
+    """A string, of at most ``max_length`` characters (``nonempty``: at least one); ``what``
+    names it in messages (``"name"``: "a non-empty name")."""
 
     max_length: int = 100_000
     nonempty: bool = False
+    what: str = "string"
 
     def check(self, name: str, value: Any, allow_none: bool) -> Any:
         if allow_none and value is None:
             return None
         if not isinstance(value, str) or (self.nonempty and not value) or \
                 len(value) > self.max_length:
-            least = "a non-empty string" if self.nonempty else "a string"
+            least = f"a non-empty {self.what}" if self.nonempty else f"a {self.what}"
             raise ValueError(f"{name} must be {least} of at most {self.max_length} characters; "
                              f"got {shown(value)}")
         return value
