@@ -23,7 +23,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from patchwork_widget.cli_args import image_side, storage_options
+from patchwork_widget.cli_args import image_side, json_mapping
 from patchwork_widget.images.storage import configure_storage, is_url
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--norm", type=float, default=None,
                     help="divide pixels by this (default: by the file's dtype maximum)")
     ex.add_argument("--batch-size", type=int, default=64)
-    ex.add_argument("--storage-options", type=storage_options, metavar="JSON",
+    ex.add_argument("--storage-options", type=json_mapping, metavar="JSON",
                     help="fsspec filesystem options for image URLs (s3://, https://, ...), "
                          "e.g. '{\"endpoint_url\": \"http://...\", \"anon\": true}' "
                          "(default: the AWS environment variables and config files)")

@@ -44,7 +44,7 @@ import fsspec
 from fsspec.utils import get_protocol
 
 from patchwork_widget.images.guard import ImageReadError, ReadLimits, open_local_file
-from patchwork_widget.options.checks import check_int, check_path
+from patchwork_widget.options.checks import check_int, check_path, check_storage_options
 
 logger = logging.getLogger(__name__)
 
@@ -108,17 +108,6 @@ def public_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], list[str
         else:
             kept[name] = value
     return kept, dropped
-
-
-def check_storage_options(value: Any, name: str = "storage_options") -> dict[str, Any]:
-    """``value`` as a dict of keyword arguments for the fsspec filesystem (None: empty)."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"{name} must be a dict of fsspec filesystem options with str keys "
-                         f"(e.g. {{'endpoint_url': 'http://...', 'anon': True}}) or None; "
-                         f"got {value!r}")
-    return dict(value)
 
 
 class DiskCache:
@@ -271,7 +260,8 @@ class Storage:
         cache_folder: str | os.PathLike | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
-        self.storage_options = check_storage_options(storage_options)
+        self.storage_options = ({} if storage_options is None else
+                                check_storage_options("storage_options", storage_options))
         folder = check_path("cache_folder", cache_folder, allow_none=True)
         check_int("cache_bytes", cache_bytes, 0)
         self.cache = DiskCache(folder or default_cache_folder(), cache_bytes)

@@ -21,11 +21,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from patchwork_widget.images.storage import (
-    check_storage_options,
-    configure_storage,
-    public_options,
-)
+from patchwork_widget.images.storage import configure_storage, public_options
+from patchwork_widget.options.checks import check_storage_options
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +68,7 @@ def load_storage_options(outfile: str | os.PathLike) -> dict[str, Any] | None:
     except (OSError, ValueError) as err:
         raise ValueError(f"the storage options in {os.fspath(path)!r} cannot be read ({err}); "
                          "fix or remove that file") from None
-    return check_storage_options(kept, os.fspath(path))
+    return check_storage_options(os.fspath(path), kept)
 
 
 def use_project_storage(outfile: str | os.PathLike,
@@ -80,7 +77,7 @@ def use_project_storage(outfile: str | os.PathLike,
     when given (and kept beside ``outfile``), else those kept there; with neither, the
     readers keep the defaults (the filesystems' own environment and config files)."""
     if storage_options is not None:
-        options = check_storage_options(storage_options)
+        options = check_storage_options("storage_options", storage_options)
         save_storage_options(outfile, options)
     else:
         options = load_storage_options(outfile)
