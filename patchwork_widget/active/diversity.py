@@ -23,8 +23,10 @@ import numpy as np
 
 from patchwork_widget.active._blas import with_one_blas_thread
 from patchwork_widget.active._checks import as_rng, candidate_mask
+from patchwork_widget.images.feature_rows import is_out_of_core, map_chunks
 
 DEFAULT_DIM = 64  # projected dimension; JL distortion ~ 1/sqrt(64) is ample for seeding
+_BLOCK_CENTRES, _BLOCK_ROWS = 256, 4096  # a block of row x centre distances: 4 MB of float32
 
 
 def prepare_features(features: np.ndarray, dim: int | None = DEFAULT_DIM,
@@ -32,21 +34,34 @@ def prepare_features(features: np.ndarray, dim: int | None = DEFAULT_DIM,
                      normalise: bool = True) -> np.ndarray:
     """Average-pool to N x d, L2-normalise rows (unless ``normalise=False``) and, when
     ``d > dim``, project them to ``dim`` dimensions with a Gaussian random matrix (then
-    normalise again). float32 out."""
-    x = np.asarray(features)
-    if x.ndim > 2:  # N x h x w x c feature maps: global average pool
-        x = x.reshape(len(x), -1, x.shape[-1]).mean(axis=1)
-    if x.ndim != 2:
-        raise ValueError(f"features must be N x d (or N x h x w x c), got shape {x.shape}")
-    if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
+    normalise again). float32 out.
+
+    The rows are read chunk by chunk (:func:`~patchwork_widget.images.feature_rows.chunks`),
+    so features in a memmap or Zarr array are never read whole: memory is the N x ``dim``
+    result and one chunk."""
+    if not is_out_of_core(features):
+        features = np.asarray(features)
+    if len(features.shape) not in (2, 4):
+        raise ValueError(f"features must be N x d (or N x h x w x c), got shape "
+                         f"{tuple(features.shape)}")
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))
+                            or dim < 1):
         raise ValueError(f"dim must be a positive integer or None, got {dim!r}")
-    x = x.astype(np.float32, copy=False)
-    x = _normalise(x) if normalise else x
-    if dim is not None and x.shape[1] > dim:
-        proj = as_rng(seed).standard_normal((x.shape[1], dim)).astype(np.float32)
-        x = x @ proj
-        x = _normalise(x) if normalise else x / np.float32(np.sqrt(dim))
-    return x
+    d = int(features.shape[-1])
+    proj = (as_rng(seed).standard_normal((d, dim)).astype(np.float32)
+            if dim is not None and d > dim else None)
+    if (proj is None and not normalise and isinstance(features, np.ndarray)
+            and not is_out_of_core(features) and features.ndim == 2):
+        return features.astype(np.float32, copy=False)  # prepared already: nothing to do
+
+    def prepared(x: np.ndarray) -> np.ndarray:
+        x = _normalise(x) if normalise else x
+        if proj is not None:
+            x = x @ proj
+            x = _normalise(x) if normalise else x / np.float32(np.sqrt(dim))
+        return x
+
+    return map_chunks(prepared, features, pooled=True)
 
 
 @with_one_blas_thread
@@ -107,10 +122,13 @@ def kcenter_greedy(features: np.ndarray, k: int, candidates: np.ndarray | None =
     centre_rows = np.flatnonzero(candidate_mask(centres, len(x))) if centres is not None else []
     xc = _Points(x[rows])
     dist = np.full(len(rows), np.inf, dtype=np.float32)
-    for start in range(0, len(centre_rows), 256):  # distances to the starting centres
-        block = x[centre_rows[start:start + 256]]
-        d = xc.sq_norm[:, None] + (block * block).sum(1)[None, :] - 2.0 * (xc.x @ block.T)
-        np.minimum(dist, d.min(axis=1), out=dist)
+    for start in range(0, len(centre_rows), _BLOCK_CENTRES):  # to the starting centres
+        block = x[centre_rows[start:start + _BLOCK_CENTRES]]
+        block_sq = (block * block).sum(1)[None, :]
+        for low in range(0, len(rows), _BLOCK_ROWS):  # temporaries of rows x centres bounded
+            high = low + _BLOCK_ROWS
+            d = xc.sq_norm[low:high, None] + block_sq - 2.0 * (xc.x[low:high] @ block.T)
+            np.minimum(dist[low:high], d.min(axis=1), out=dist[low:high])
     picks: list[int] = []
     if len(centre_rows) == 0:
         picks.append(int(rng.integers(len(rows))))

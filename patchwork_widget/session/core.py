@@ -28,6 +28,7 @@ from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
 from patchwork_widget.active.thresholds import DEFAULT_TARGET
+from patchwork_widget.images.feature_rows import check_features
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
@@ -36,7 +37,6 @@ from patchwork_widget.labels.opening import default_export
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
-    check_array,
     check_int,
     check_number,
     check_path,
@@ -74,8 +74,11 @@ class Session:
     ----------
     store : LabelStore
         The durable label table.
-    features : np.ndarray, optional
-        Pre-extracted features, one row per table row (N x d or N x h x w x c).
+    features : np.ndarray, np.memmap or zarr.Array, optional
+        Pre-extracted features, one row per table row (N x d or N x h x w x c). A memmap or
+        Zarr array is read in chunks, never whole: training reads the labeled rows,
+        prediction and sampling stream (:mod:`~patchwork_widget.images.feature_rows`); the
+        kNN orders, the kNN graph and BADGE embeddings need in-memory features and say so.
     feature_extractor : keras.Model, optional
         Model that maps images to features; used by the training tools. (A name or file is
         resolved by :meth:`open`, which extracts and caches its features.)
@@ -140,9 +143,8 @@ class Session:
         if single_label is not None and not isinstance(single_label, bool):
             raise ValueError(f"single_label must be True, False or None (decide from the labels); "
                              f"got {single_label!r}")
-        if features is not None:  # a memmap is not scanned (it may be larger than memory)
-            features = check_array("features", features, (2, 4), rows=len(store.df),
-                                   finite=not isinstance(features, np.memmap))
+        if features is not None:  # a memmap or Zarr array is not read whole (see feature_rows)
+            features = check_features("features", features, rows=len(store.df))
         check_seed("seed", seed)
         check_int("num_channels", num_channels, 1)
         self.context = SessionContext(
