@@ -34,8 +34,9 @@ class PatchworkWidget(widgets.VBox):
     source : DataFrame or str or PathLike
         The label table (see ``prep_label_dataframe``) or a CSV / Parquet file holding one
         (``df_or_path``, its old name, is a deprecated alias).
-    features : np.ndarray, optional
-        Pre-extracted features, one row per table row.
+    features : np.ndarray, np.memmap or zarr.Array, optional
+        Pre-extracted features, one row per table row; a memmap or Zarr array is read in
+        chunks, never whole (see :class:`~patchwork_widget.session.Session`).
     feature_extractor : str, Backbone, path or keras.Model, optional
         A pretrained backbone by name (``"mobilenet_v3_small"``, ``"efficientnet_b0"``, ...;
         ``patchwork_widget.options.backbones.BACKBONES``), a ``Backbone`` (weights, image
