@@ -120,15 +120,14 @@ def take_rows(features: Any, rows: np.ndarray, dtype: Any = np.float32) -> np.nd
     """The rows ``rows`` (integer positions, any order, repeats allowed) as an in-memory
     ``dtype`` array. Reads only those rows: a memmap by fancy indexing (the pages holding
     them), a Zarr array by orthogonal selection (the stored chunks holding them), another
-    array-like row by row."""
+    array-like by its own indexing with increasing, distinct row numbers."""
     rows = np.asarray(rows, dtype=np.intp).reshape(-1)
     if not is_out_of_core(features) or isinstance(features, np.memmap):
         return np.asarray(features[rows], dtype=dtype)
     wanted, inverse = np.unique(rows, return_inverse=True)
-    if hasattr(features, "oindex"):  # Zarr: one read per stored chunk touched
-        got = features.oindex[wanted] if len(wanted) else np.zeros(
-            (0,) + tuple(features.shape[1:]))
-    else:
-        got = np.stack([np.asarray(features[int(r)]) for r in wanted]) if len(wanted) else \
-            np.zeros((0,) + tuple(features.shape[1:]))
+    if not len(wanted):
+        return np.zeros((0,) + tuple(features.shape[1:]), dtype=dtype)
+    # Zarr: an orthogonal selection, one read per stored chunk touched; others (h5py, Dask)
+    # index by increasing, distinct row numbers
+    got = features.oindex[wanted] if hasattr(features, "oindex") else features[wanted]
     return np.asarray(got, dtype=dtype)[inverse]

@@ -53,13 +53,16 @@ def open_session(features, outfile: Path, n: int):
 
 
 def run(session) -> dict[str, np.ndarray]:
-    """Train, predict and sample; what came out."""
+    """Train, predict, sample and find "more like this"; what came out."""
+    from patchwork_widget.session import navigation
+
     session.train({"seed": 0}).result()
     out = {"predictions": session.predictions[CLASSES].to_numpy()}
     for name, cls in ORDERS:
         order = {"name": name, "cls": cls}
         subset = {"kind": "fully_labeled"} if name == "disagreement" else {"kind": "unlabeled"}
         out[f"sample {name}"] = np.asarray(session.sample(subset, order, 40))
+    out["more like this"] = np.asarray(navigation.more_like_this(session, 5, 40))
     return out
 
 
