@@ -52,7 +52,11 @@ def check_features(name: str, value: Any, ndim: int | tuple[int, ...] = (2, 4),
         return check_array(name, value, ndim, rows=rows, finite=finite)
     dims = (ndim,) if isinstance(ndim, int) else ndim
     shape = tuple(int(s) for s in value.shape)
-    if np.dtype(value.dtype).kind not in "biuf":
+    try:
+        kind = np.dtype(value.dtype).kind
+    except TypeError:  # a dtype NumPy does not know (another library's tensor)
+        kind = ""
+    if kind not in "biuf" or not kind:
         raise ValueError(f"{name} must be a numeric array; got {type(value).__name__} of dtype "
                          f"{value.dtype}")
     if len(shape) not in dims:
