@@ -8,7 +8,8 @@ this" and the online round worker's copy read every row through :func:`chunks` (
 :func:`map_chunks`), one chunk of about :data:`CHUNK_BYTES` at a time, so their memory is a
 small multiple of one chunk plus their outputs (a few numbers per row); training reads only the
 rows it uses through :func:`take_rows`. An in-memory array goes through the same chunks, so its
-results equal an out-of-core array's to the bit.
+results equal an out-of-core array's (products within float32 rounding: BLAS may sum a block
+at another address in another order).
 
 What needs every row in memory at once (a kNN index, BADGE embeddings of a whole array) asks
 :func:`is_out_of_core` and refuses with its own message.

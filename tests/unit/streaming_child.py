@@ -3,8 +3,9 @@ samples on the same features three times, in memory (the reference), then from a
 from a Zarr array under a data limit smaller than the feature array, and writes what each run
 gave to an ``.npz`` file.
 
-Why ``RLIMIT_DATA``, set late: importing TensorFlow reserves gigabytes of address space, so
-``RLIMIT_AS`` below the array is out of reach; ``RLIMIT_DATA`` counts the process's private
+Why ``RLIMIT_DATA``, set late: importing TensorFlow maps 1.4 GB of address space (measured;
+more once its runtime starts), so ``RLIMIT_AS`` below the array is out of reach, and a memmap's
+mapping counts in it whole; ``RLIMIT_DATA`` counts the process's private
 writable memory (heap, anonymous maps, thread stacks), which is what reading a feature array
 whole would take, and not the read-only file mapping of a memmap (the page cache). The child
 first does everything once (TensorFlow's runtime, Zarr's readers, a training thread), measures
