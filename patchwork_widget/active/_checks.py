@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from patchwork_widget.images.feature_rows import is_out_of_core
+from patchwork_widget.options.checks import is_out_of_core
 
 E = TypeVar("E", bound=enum.Enum)
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from patchwork_widget.active._blas import with_one_blas_thread
 from patchwork_widget.active._checks import as_rng, candidate_mask
-from patchwork_widget.images.feature_rows import is_out_of_core, map_chunks
+from patchwork_widget.images.feature_rows import map_chunks
+from patchwork_widget.options.checks import is_out_of_core
 
 DEFAULT_DIM = 64  # projected dimension; JL distortion ~ 1/sqrt(64) is ample for seeding
 _BLOCK_CENTRES, _BLOCK_ROWS = 256, 4096  # a block of row x centre distances: 4 MB of float32

@@ -18,8 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from patchwork_widget.active._checks import parse_enum
-from patchwork_widget.images.feature_rows import check_features
-from patchwork_widget.options.checks import check_bool, check_number
+from patchwork_widget.options.checks import check_bool, check_features, check_number
 from patchwork_widget.active.neighbors import (
     DEFAULT_RECALL,
     EXACT_MAX_ROWS,

@@ -19,7 +19,7 @@ import numpy as np
 
 from patchwork_widget.active import ann
 from patchwork_widget.active._checks import parse_enum
-from patchwork_widget.images.feature_rows import is_out_of_core
+from patchwork_widget.options.checks import is_out_of_core
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from patchwork_widget.active import orders as o
-from patchwork_widget.images.feature_rows import is_out_of_core
-from patchwork_widget.options.checks import check_names, shown
+from patchwork_widget.options.checks import check_names, is_out_of_core, shown
 from patchwork_widget.options.legacy import take_renamed
 
 

@@ -49,9 +49,9 @@ import zarr
 from distributed import Client, WorkerPlugin, as_completed, get_worker
 from tqdm.auto import tqdm
 
-from patchwork_widget.images.extract import (
+from patchwork_widget.images.extract_loop import (
     Extraction,
-    _files_hash,
+    files_hash,
     feature_shape,
     features_of,
     read_ahead,
@@ -353,7 +353,7 @@ def extract_on_cluster(
                                           pure=False).result()
     opts = check_options(tuple(size), num_channels, norm, single_channel)
     n = len(paths)
-    meta = {"rows": n, "shape": list(shape), "files_sha256": _files_hash(paths),
+    meta = {"rows": n, "shape": list(shape), "files_sha256": files_hash(paths),
             "extractor": identity, "imshape": list(opts.imshape),
             "num_channels": opts.num_channels, "norm": opts.norm,
             "single_channel": opts.single_channel, "chunk_rows": chunk_rows}

@@ -12,7 +12,9 @@ results equal an out-of-core array's (products within float32 rounding: BLAS may
 at another address in another order).
 
 What needs every row in memory at once (a kNN index, BADGE embeddings of a whole array) asks
-:func:`is_out_of_core` and refuses with its own message.
+:func:`~patchwork_widget.options.checks.is_out_of_core` and refuses with its own message;
+:func:`~patchwork_widget.options.checks.check_features` checks a feature array without reading
+an out-of-core one.
 """
 
 from __future__ import annotations
@@ -23,49 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from patchwork_widget.options.checks import check_array, shown
+from patchwork_widget.options.checks import is_out_of_core, shown
 
 CHUNK_BYTES = 32 << 20  # bytes of float32 rows read at a time (8,192 rows of 1,024 floats)
-
-
-def is_out_of_core(features: Any) -> bool:
-    """Whether ``features`` is read from storage rather than held in memory: a NumPy memmap,
-    or an array-like that is not a NumPy array (a Zarr array, an h5py dataset...)."""
-    if isinstance(features, np.memmap):
-        return True
-    return not isinstance(features, np.ndarray) and _array_like(features)
-
-
-def _array_like(value: Any) -> bool:
-    return (hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "__getitem__")
-            and not isinstance(value, (str, bytes)))
-
-
-def check_features(name: str, value: Any, ndim: int | tuple[int, ...] = (2, 4),
-                   rows: int | None = None, finite: bool = True) -> Any:
-    """``value`` as a feature array of ``ndim`` dimensions and ``rows`` rows (when given).
-
-    An in-memory array goes through :func:`~patchwork_widget.options.checks.check_array`
-    (finite values checked when ``finite``); an out-of-core one (:func:`is_out_of_core`) is
-    checked by its shape and numeric dtype only and returned as it is, never read whole.
-    """
-    if not is_out_of_core(value):
-        return check_array(name, value, ndim, rows=rows, finite=finite)
-    dims = (ndim,) if isinstance(ndim, int) else ndim
-    shape = tuple(int(s) for s in value.shape)
-    try:
-        kind = np.dtype(value.dtype).kind
-    except TypeError:  # a dtype NumPy does not know (another library's tensor)
-        kind = ""
-    if kind not in "biuf" or not kind:
-        raise ValueError(f"{name} must be a numeric array; got {type(value).__name__} of dtype "
-                         f"{value.dtype}")
-    if len(shape) not in dims:
-        want = " or ".join(f"{d}-d" for d in dims)
-        raise ValueError(f"{name} must be a {want} array; got shape {shape}")
-    if rows is not None and shape[0] != rows:
-        raise ValueError(f"{name} must have {rows} rows; got {shape[0]}")
-    return value
 
 
 def chunk_rows(features: Any, chunk_bytes: int | None = None) -> int:

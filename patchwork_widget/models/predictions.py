@@ -21,7 +21,7 @@ import tensorflow as tf
 from scipy import special
 
 from patchwork_widget.images.batch import read_images
-from patchwork_widget.images.feature_rows import check_features, map_chunks
+from patchwork_widget.images.feature_rows import map_chunks
 from patchwork_widget.labels.groups import train_mask, validation_mask
 from patchwork_widget.labels.schema import check_table
 from patchwork_widget.models.calibration import (
@@ -29,7 +29,7 @@ from patchwork_widget.models.calibration import (
     check_scores_and_labels,
 )
 from patchwork_widget.models.finetune import PatchworkModels
-from patchwork_widget.options.checks import check_int, check_names
+from patchwork_widget.options.checks import check_features, check_int, check_names
 
 logger = logging.getLogger(__name__)
 

@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, softmax
 
-from patchwork_widget.images.feature_rows import check_features
 from patchwork_widget.labels.schema import check_table, one_label_per_row
 from patchwork_widget.models.calibration import (
     calibration_error,
@@ -60,6 +59,7 @@ from patchwork_widget.models.losses import loss_function
 from patchwork_widget.models.minibatch import MinibatchRun
 from patchwork_widget.models.predictions import macro_auc
 from patchwork_widget.models.rows import TrainingRows
+from patchwork_widget.options.checks import check_features
 from patchwork_widget.options.training import Solver, TrainOptions
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from patchwork_widget.images.feature_rows import is_out_of_core
 from patchwork_widget.labels.groups import validation_mask
 from patchwork_widget.options import (
     FineTuneOptions,
@@ -24,6 +23,7 @@ from patchwork_widget.options import (
     LossOptions,
     TrainOptions,
 )
+from patchwork_widget.options.checks import is_out_of_core
 from patchwork_widget.session.background import Report, Task, run_in_background
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import training_positives

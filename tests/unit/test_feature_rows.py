@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 
 from patchwork_widget.images import feature_rows
-from patchwork_widget.images.feature_rows import (
-    check_features,
-    chunk_rows,
-    chunks,
-    is_out_of_core,
-    map_chunks,
-    take_rows,
-)
+from patchwork_widget.images.feature_rows import chunk_rows, chunks, map_chunks, take_rows
+from patchwork_widget.options.checks import check_features, is_out_of_core
 
 zarr = pytest.importorskip("zarr")
 
