@@ -37,7 +37,7 @@ from patchwork_widget.labels.opening import default_export
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
-    check_array,
+    check_features,
     check_number,
     check_path,
 )
@@ -100,9 +100,9 @@ class Session:
     def __init__(self, store: LabelStore, *, display: DisplayOptions | None = None,
                  options: ProjectOptions) -> None:
         features = options.features
-        if features is not None:  # its values were checked by ProjectOptions: the rows here
-            features = check_array("features", features, (2, 4), rows=len(store.df),
-                                   finite=False)
+        if features is not None:  # its values were checked by ProjectOptions (a memmap or Zarr
+            # array by its shape only: it is read in chunks, images/feature_rows.py); the rows
+            features = check_features("features", features, rows=len(store.df), finite=False)
         if display is None:
             display = DisplayOptions(size=options.imshape, bands=options.bands,
                                      stretch=options.stretch)
