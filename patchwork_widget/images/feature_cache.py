@@ -201,13 +201,13 @@ class FeatureCache:
         np.ndarray
             float32, one row per file; zeros for files that could not be read (logged).
         """
-        gathered = FeatureRows(len(files))
+        gathered = ArrivingFeatures(len(files))
         self.fill(files, extractor, gathered.take, batch_size=batch_size, progress=progress,
                   limits=limits)
         return gathered.array if gathered.array is not None else np.zeros((0, 0), np.float32)
 
 
-class FeatureRows:
+class ArrivingFeatures:
     """The features of a table's rows, gathered from the cache's parts as they are reported
     (what :meth:`FeatureCache.fill`'s ``on_rows`` is given), and which rows have them.
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from patchwork_widget.images.feature_cache import FeatureCache, FeatureRows
+from patchwork_widget.images.feature_cache import FeatureCache, ArrivingFeatures
 from patchwork_widget.session.background import Dispatcher
 from patchwork_widget.session.worker_process import (
     Worker,
@@ -90,7 +90,7 @@ class BackgroundExtraction:
 
     def __init__(self) -> None:
         self.state = IDLE
-        self.rows: FeatureRows | None = None
+        self.rows: ArrivingFeatures | None = None
         self.description = ""
         self.error: BaseException | None = None
         self._worker: Worker | None = None
@@ -136,7 +136,7 @@ class BackgroundExtraction:
         if self.state != IDLE:
             raise RuntimeError(f"the extraction was started already ({self.state})")
         files = list(map(str, files))
-        self.rows = FeatureRows(len(files))
+        self.rows = ArrivingFeatures(len(files))
         self._dispatcher = dispatcher
         self.state = RUNNING
         self.description = str(getattr(extractor, "name", None) or Path(str(extractor)).name)

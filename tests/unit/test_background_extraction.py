@@ -15,7 +15,7 @@ pytest.importorskip("tensorflow")
 
 from patchwork_widget import Session, prep_label_dataframe  # noqa: E402
 from patchwork_widget.images.extract import DONE, extract_features  # noqa: E402
-from patchwork_widget.images.feature_cache import FeatureRows, cache_folder  # noqa: E402
+from patchwork_widget.images.feature_cache import ArrivingFeatures, cache_folder  # noqa: E402
 from patchwork_widget.session import EventKind, navigation  # noqa: E402
 from patchwork_widget.widget.labeler import Labeler  # noqa: E402
 from patchwork_widget.session.extraction_worker import (  # noqa: E402
@@ -128,7 +128,7 @@ def extracting(tmp_path):
     session = Session.open(prep_label_dataframe(paths, ["cat"]), outfile=tmp_path / "l.csv",
                            seed=0)
     extraction = session.context.extraction
-    extraction.rows = FeatureRows(n)
+    extraction.rows = ArrivingFeatures(n)
     extraction.state = RUNNING
     half = np.arange(0, n, 2)
     extraction.rows.put(half, features[half])
