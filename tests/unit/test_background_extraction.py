@@ -60,6 +60,10 @@ def test_the_session_opens_at_once_and_the_worker_fills_in_the_features(tmp_path
     session.subscribe(events.append)
     labeler = Labeler(session)
     try:
+        # open returned without the features: nothing of the worker's is applied until this
+        # (the owner) thread runs the Dispatcher, which it has not done yet
+        assert session.context.features is None and session.context.extraction.state == RUNNING
+        assert labeler.extraction["state"] == "running" and labeler.extraction["total"] == N
         # the grid and the journal work whatever the extraction has done
         queue = session.sample(count=10)
         for row in queue[:5]:
