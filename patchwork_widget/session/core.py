@@ -428,7 +428,7 @@ class Session:
         notices = self.derived.class_edited(edit, self.classes)
         for notice in notices:
             logger.info("%s", notice)
-        self._emit(EventKind.CLASSES, notices=tuple(notices), source=edit.kind.value)
+        self._emit(EventKind.CLASSES, notices=tuple(notices), payload=edit, source=edit.kind.value)
         return notices
 
     def add_class(self, name: str) -> list[str]:
