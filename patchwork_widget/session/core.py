@@ -506,6 +506,18 @@ class Session:
         """The orders available now (model-based ones once their arrays cover every class)."""
         return self._sampling.orders
 
+    @property
+    def queue_groups(self) -> dict[int, int]:
+        """For a sample of the ``near_duplicates`` subset: row -> the number (1, 2, ...) of its
+        group of near-identical images; a group's rows are consecutive in the queue, so one
+        multi-select labels it. Empty for other subsets."""
+        return self._sampling.groups
+
+    def near_duplicate_ids(self) -> np.ndarray:
+        """Each row's near-duplicate group (-1: in none), from the features (issue 22; see
+        :func:`patchwork_widget.active.duplicates.near_duplicate_groups`); computed once."""
+        return self._sampling.duplicate_ids()
+
     # ------------------------------------------------------------------ the model (Modeling)
     @property
     def job(self) -> Task | None:

@@ -55,6 +55,8 @@ class Labeler(anywidget.AnyWidget):
     notices = traitlets.List(traitlets.Unicode()).tag(sync=True)  # what the last class edit did
     sampled = traitlets.Dict().tag(sync=True)  # subset, order and count of the current queue
     progress = traitlets.Dict().tag(sync=True)  # labeled rows of the queue and of the table
+    # A near-duplicates sample: row (as a string) -> its group's number, shown on the grid.
+    groups = traitlets.Dict().tag(sync=True)
     # Queue position of the image on screen, as the kernel last heard it: a view that renders
     # again (page reload, the cell's output shown again) starts there, not at the first image.
     cursor = traitlets.Int(0).tag(sync=True)
@@ -100,9 +102,10 @@ class Labeler(anywidget.AnyWidget):
         with self.hold_sync():  # the view reads the classes with their keys
             self._refresh_keys()
             self.classes = session.classes
-        self.subsets = [s.to_dict() for s in subset_options(session.classes)]
+        self.subsets = [s.to_dict() for s in subset_options(session.classes,
+                                                            features=session.features is not None)]
         self.orders = [o.to_dict() for o in session.orders]
-        self.queue = list(session.queue)
+        self._refresh_queue()
         self.sampled = dict(session.sampled)
         self.cursor = session.cursor
         self._refresh_counts()
@@ -148,11 +151,17 @@ class Labeler(anywidget.AnyWidget):
             self._refresh_counts()
             self.revision += 1
         elif event.kind is EventKind.QUEUE:
-            self.queue = list(self.session.queue)
+            self._refresh_queue()
             self.cursor = self.session.cursor
             self.progress = navigation.progress(self.session)
         elif event.kind is EventKind.ONLINE:
             self._refresh_counts()
+
+    def _refresh_queue(self) -> None:
+        """The queue and its near-duplicate groups (one update: the grid reads both)."""
+        with self.hold_sync():
+            self.groups = {str(row): number for row, number in self.session.queue_groups.items()}
+            self.queue = list(self.session.queue)
 
     def _refresh_counts(self, rows: list[int] | None = None) -> None:
         """Counts, progress and stats; ``rows``: the only rows the last annotation touched."""

@@ -65,7 +65,7 @@ def test_a_remapped_key_labels_and_the_old_one_does_not(
     assert kept == {renamed[0]: "q", "exclude": "e"}, kept
     page.locator(".pw-help").click()
     row = current_row(page)
-    page.keyboard.press("q")  # the renamed class: ? -> yes
+    page.keyboard.press("q")  # the renamed class, on the same image: yes -> no
     wait_saved(page)
-    assert row_values(page, row, renamed)["labels"] == [1.0, None, None]
+    assert row_values(page, row, renamed)["labels"] == [0.0, None, None]
     assert_no_labeler_errors(page_log, jupyter_server.frontend)

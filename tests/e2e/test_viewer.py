@@ -19,6 +19,7 @@ from .harness import (
     JupyterServer,
     PageLog,
     kernel_exec,
+    kernel_start,
     open_notebook,
     run_all,
     write_notebook,
@@ -103,6 +104,20 @@ def check_viewer(page: Page, guard: NotebookGuard) -> None:
     page.keyboard.press("Escape")
     viewer_closed(page)
     assert row_values(page, row, CLASSES) == before, "a key labeled while the viewer was open"
+
+    # A zoom made while the image is on its way is the user's: the image that lands keeps it
+    # (it was fitted over it, which made "-" after "Fit" look ignored now and then).
+    shown = page.locator(".pw-full").get_attribute("src")
+    kernel_start(page, "import time; time.sleep(3)")  # the viewer's request waits behind it
+    page.keyboard.press("z")
+    page.keyboard.press("+")
+    zoomed = view_state(page)
+    assert page.locator(".pw-viewer-info").inner_text().startswith("Loading"), "the line says it loads"
+    page.wait_for_function(f"() => document.querySelector('.pw-full').src !== {shown!r}", timeout=30_000)
+    viewer_open(page)
+    assert view_state(page)["scale"] == pytest.approx(zoomed["scale"]), "the image that landed undid a zoom"
+    page.keyboard.press("Escape")
+    viewer_closed(page)
 
     # Open by key; a click on a button of the viewer keeps the keys in it (Notebook 7).
     page.keyboard.press("z")

@@ -236,6 +236,27 @@ _KERNEL_EXEC_JS = (
 }"""
 )
 
+_KERNEL_START_JS = (
+    "({ code }) => {"
+    + _FIND_PANEL
+    + """
+  const panel = __findPanel();
+  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
+  if (!kernel) { throw new Error('no notebook kernel is open'); }
+  kernel.requestExecute({ code, silent: true, store_history: false, allow_stdin: false });
+}"""
+)
+
+
+def kernel_start(page: Page, code: str) -> None:
+    """Send ``code`` to the open notebook's kernel and return at once, without its reply.
+
+    For what a view does while the kernel is busy: e.g. ``kernel_start(page,
+    "import time; time.sleep(3)")`` holds the widget's requests for three seconds (the kernel
+    answers its messages in order).
+    """
+    page.evaluate(_KERNEL_START_JS, {"code": code})
+
 
 def kernel_exec(page: Page, code: str, timeout: float = 30.0) -> str:
     """Run ``code`` in the open notebook's kernel and return what it printed to stdout.
