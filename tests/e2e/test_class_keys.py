@@ -88,6 +88,8 @@ def test_twelve_classes_labeled_by_keyboard_only(
     assert toggles.evaluate_all("ts => ts.map(t => t.dataset.key)") == kept
     assert "Keys changed" not in page.locator(".pw-message").inner_text()
     left = [c for i, c in enumerate(CLASSES) if i != 1]
+    # The view fetches the rows' values again for the new class list; a key waits for them.
+    page.wait_for_function("() => patchworkViews.at(-1).control.state.current !== undefined")
     page.locator(".pw-help").click()
     row = current_row(page)
     page.keyboard.press(KEYS[-1])  # the last class's key, as before the removal: ? -> yes
