@@ -88,8 +88,9 @@ def group_ranked(ranked: np.ndarray, ids: np.ndarray, count: int) -> list[np.nda
         Every row's group (:func:`duplicate_group_ids`); rows of ``ranked`` in no group are
         dropped.
     count : int
-        Rows wanted: groups are added while they fit, and a group is never split (the first
-        group is kept whatever its size, so a sample is never empty when a group exists).
+        Rows wanted: each group in turn is added when it fits in what is left (a larger one
+        is passed over for the smaller ones after it); a group is never split, and the first
+        is kept whatever its size, so a sample is never empty when a group exists.
 
     Returns
     -------
@@ -109,7 +110,7 @@ def group_ranked(ranked: np.ndarray, ids: np.ndarray, count: int) -> list[np.nda
     size = 0
     for rows in chunks:
         if taken and size + len(rows) > count:
-            break
+            continue  # too large for what is left: a smaller group further on may fit
         taken.append(rows)
         size += len(rows)
     return taken

@@ -8,6 +8,11 @@ the view as its ``keymap`` trait: the browser's keymap (js/keymap.mjs) reads tha
 both the keys it handles and the help it shows. The user's choice is kept beside the outfile
 (``<outfile>.keys.json``) so that reopening the project without ``keys=`` uses it again.
 
+A class edit moves no other class's key (issue 23, item 10): :func:`carry_keys` carries the
+chosen keys and the table last shown over the edit (a rename keeps the class's key), the
+``kept`` argument of :func:`resolve_keys` gives each class its key again while it is free, and
+:func:`pin_keys` adds to the kept choice the keys the class order alone would not give again.
+
 The arrow keys (move; Shift extends the selection) and Ctrl/Cmd+Z (undo) are fixed.
 """
 
@@ -19,7 +24,7 @@ import os
 import string
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar, Union
+from typing import TypedDict, TypeVar, Union
 
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 
@@ -49,9 +54,17 @@ CLASS_KEY_ORDER = tuple("123456789") + tuple(string.ascii_lowercase)
 
 KeyChoice = Union[str, Sequence[str]]
 V = TypeVar("V")
+
+
+class KeyTable(TypedDict):
+    """The whole key table: each action's keys, each class's key (None: past the keys)."""
+
+    actions: dict[str, list[str]]
+    classes: list[Union[str, None]]
+
 KEYS_FILE_SUFFIX = ".keys.json"
 
-__all__ = ["DEFAULT_ACTION_KEYS", "FIXED_KEYS", "NAMED_KEYS", "carry_keys", "keys_file",
+__all__ = ["DEFAULT_ACTION_KEYS", "FIXED_KEYS", "NAMED_KEYS", "KeyTable", "carry_keys", "keys_file",
            "load_keys", "pin_keys", "resolve_keys", "save_keys"]
 
 
@@ -71,7 +84,7 @@ def _describe(name: str, classes: Sequence[str]) -> str:
 
 
 def resolve_keys(classes: Sequence[str], keys: Mapping[str, KeyChoice] | None = None,
-                 kept: Mapping[str, str | None] | None = None) -> dict[str, object]:
+                 kept: Mapping[str, str | None] | None = None) -> KeyTable:
     """The whole key table for ``classes`` with the user's choice ``keys`` applied.
 
     Parameters
@@ -176,7 +189,7 @@ def carry_keys(keys: Mapping[str, V], edit: ClassEdit | None) -> dict[str, V]:
 
 
 def pin_keys(classes: Sequence[str], keys: Mapping[str, KeyChoice],
-             table: Mapping[str, object]) -> dict[str, KeyChoice]:
+             table: KeyTable) -> dict[str, KeyChoice]:
     """The choice ``keys`` plus the class keys that the plain defaults would not give again.
 
     After a class edit kept a class's key (``kept`` of :func:`resolve_keys`), the class order
@@ -184,10 +197,10 @@ def pin_keys(classes: Sequence[str], keys: Mapping[str, KeyChoice],
     ``resolve_keys(classes, pin_keys(...))`` equal ``table``, so a reopen shows the same keys.
     """
     pinned = dict(keys)
-    shown = list(table["classes"])  # type: ignore[call-overload]
+    shown = table["classes"]
     while True:
         again = resolve_keys(classes, pinned)["classes"]
-        moved = {name: key for name, key, other in zip(classes, shown, again)  # type: ignore[call-overload]
+        moved = {name: key for name, key, other in zip(classes, shown, again)
                  if key != other and key is not None}
         if not moved:
             return pinned

@@ -127,7 +127,7 @@ class Labeler(anywidget.AnyWidget):
                    if name in DEFAULT_ACTION_KEYS or name in classes},
                 **pin_keys(classes, chosen, table)}
         self._keep_keys(kept)
-        self._shown_keys = dict(zip(classes, table["classes"]))  # type: ignore[call-overload]
+        self._shown_keys = dict(zip(classes, table["classes"]))
         self.keymap = table
 
     def _keep_keys(self, keys: dict[str, KeyChoice]) -> None:

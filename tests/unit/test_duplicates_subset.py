@@ -28,9 +28,10 @@ def planted_features(n: int = 40, seed: int = 0) -> np.ndarray:
 def test_group_ranked_keeps_groups_whole_in_the_order_of_their_best_row():
     ids = duplicate_group_ids([np.array([1, 4, 7]), np.array([2, 9]), np.array([3, 8])], 10)
     assert ids.tolist() == [-1, 0, 1, 2, 0, -1, -1, 0, 2, 1]
-    ranked = np.array([9, 0, 8, 4, 1, 5, 2, 3, 7])  # 0 and 5 are in no group
-    assert [g.tolist() for g in group_ranked(ranked, ids, 10)] == [[9, 2], [8, 3], [4, 1, 7]]
-    assert [g.tolist() for g in group_ranked(ranked, ids, 4)] == [[9, 2], [8, 3]]  # never split
+    ranked = np.array([9, 0, 4, 8, 1, 5, 2, 3, 7])  # 0 and 5 are in no group
+    assert [g.tolist() for g in group_ranked(ranked, ids, 10)] == [[9, 2], [4, 1, 7], [8, 3]]
+    # never split: the group of three does not fit in 4, the next group of two does
+    assert [g.tolist() for g in group_ranked(ranked, ids, 4)] == [[9, 2], [8, 3]]
     assert [g.tolist() for g in group_ranked(ranked, ids, 1)] == [[9, 2]]  # never empty
     assert group_ranked(np.array([0, 5]), ids, 5) == []
 
