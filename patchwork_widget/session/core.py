@@ -486,7 +486,9 @@ class Session:
         Sampling rows still to label (unlabeled, unlabeled for a class, partially labeled)
         claims them in the store (see ``claim_lease``): on a team journal, rows other
         annotators hold are replaced by the next ones in the order. The claims on the
-        previous queue's rows that the new queue does not claim are given up.
+        previous queue's rows that the new queue does not claim are given up. A
+        ``near_duplicates`` sample holds whole groups of near-identical images, each group's
+        rows consecutive, in the order of their best-ranked row (see ``queue_groups``).
         """
         return self._sampling.sample(subset, order, count)
 
