@@ -71,7 +71,8 @@ def viewer_closed(page: Page) -> None:
         "after closing the viewer the labeler has the keys"
 
 
-def check_viewer(page: Page, guard: NotebookGuard) -> None:
+def check_viewer(page: Page, guard: NotebookGuard, release: Path) -> None:
+    """``release``: a file that does not exist yet (the kernel is held until it does)."""
     row = current_row(page)
     before = row_values(page, row, CLASSES)
     page.locator(".pw-big").click()
@@ -108,11 +109,15 @@ def check_viewer(page: Page, guard: NotebookGuard) -> None:
     # A zoom made while the image is on its way is the user's: the image that lands keeps it
     # (it was fitted over it, which made "-" after "Fit" look ignored now and then).
     shown = page.locator(".pw-full").get_attribute("src")
-    kernel_start(page, "import time; time.sleep(3)")  # the viewer's request waits behind it
-    page.keyboard.press("z")
-    page.keyboard.press("+")
-    zoomed = view_state(page)
-    assert page.locator(".pw-viewer-info").inner_text().startswith("Loading"), "the line says it loads"
+    # The kernel waits for the release file, so the viewer's request waits behind it.
+    kernel_start(page, f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.05)")
+    try:
+        page.keyboard.press("z")
+        page.keyboard.press("+")
+        zoomed = view_state(page)
+        assert page.locator(".pw-viewer-info").inner_text().startswith("Loading"), "the line says it loads"
+    finally:
+        release.touch()
     page.wait_for_function(f"() => document.querySelector('.pw-full').src !== {shown!r}", timeout=30_000)
     viewer_open(page)
     assert view_state(page)["scale"] == pytest.approx(zoomed["scale"]), "the image that landed undid a zoom"
@@ -207,7 +212,7 @@ def test_viewer_progress_jump_and_more_like_this(
     n_rows = int(kernel_exec(page, "print(len(widget.df))"))
     page.locator(".pw-progress").filter(has_text=f"0 of {QUEUE} in this sample").wait_for()
     guard = NotebookGuard(page)
-    check_viewer(page, guard)
+    check_viewer(page, guard, outfile.with_name(f"{outfile.stem}.release"))
     check_progress(page, n_rows)
     target = check_jump(page, guard)
     check_more_like_this(page, target, guard)
