@@ -71,6 +71,7 @@ def near_duplicate_groups(features: np.ndarray, threshold: float = DEFAULT_THRES
 def duplicate_group_ids(groups: list[np.ndarray], n: int) -> np.ndarray:
     """Each of ``n`` rows' group in ``groups`` (:func:`near_duplicate_groups`): its index in
     that list, or -1 for a row in no group."""
+    check_int("n", n, 0)
     ids = np.full(n, -1, dtype=np.intp)
     for number, rows in enumerate(groups):
         ids[rows] = number
@@ -98,6 +99,7 @@ def group_ranked(ranked: np.ndarray, ids: np.ndarray, count: int) -> list[np.nda
         The rows of each group, in the order ``ranked`` gives them, groups by their first row
         in ``ranked``.
     """
+    check_int("count", count, 1)
     ranked = np.asarray(ranked, dtype=np.intp)
     grouped = ranked[ids[ranked] >= 0]
     if not len(grouped):

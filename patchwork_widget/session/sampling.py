@@ -18,7 +18,6 @@ from patchwork_widget.active.registry import (
 )
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
 from patchwork_widget.labels.agreement import disagreeing_rows
-from patchwork_widget.options.checks import check_int
 from patchwork_widget.session.claims import CLAIMED_KINDS
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.events import EventKind
@@ -61,7 +60,6 @@ class Sampling:
         if duplicates is None:
             picked = rank(choice, candidates, count, rng=ctx.rng, classes=ctx.classes, **arrays)
         else:  # whole groups, each consecutive, in the order of their best-ranked row
-            check_int("count", count, 1)
             ranked = rank(choice, candidates, max(1, int(candidates.sum())), rng=ctx.rng,
                           classes=ctx.classes, **arrays)
             groups = group_ranked(ranked, duplicates, int(count))

@@ -89,3 +89,17 @@ def test_without_features_the_subset_is_refused_and_not_offered(tmp_path, image_
     with pytest.raises(ValueError, match="the near-duplicates subset needs features"):
         widget.session.sample({"kind": "near_duplicates"})
     widget.session.close()
+
+
+def test_bad_counts_name_the_argument(tmp_path, image_paths, monkeypatch):
+    ids = duplicate_group_ids([np.array([0, 1])], 3)
+    with pytest.raises(ValueError, match="count"):
+        group_ranked(np.array([0, 1]), ids, 0)
+    with pytest.raises(ValueError, match="n"):
+        duplicate_group_ids([], -1)
+    install(monkeypatch)
+    widget = PatchworkWidget(prep_label_dataframe(image_paths, CLASSES), features=planted_features(),
+                             outfile=tmp_path / "l.csv", imshape=(32, 32), seed=0)
+    with pytest.raises(ValueError, match="count"):
+        widget.session.sample({"kind": "near_duplicates"}, count=0)
+    widget.session.close()
