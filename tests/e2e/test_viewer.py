@@ -115,7 +115,12 @@ def check_viewer(page: Page, guard: NotebookGuard, release: Path) -> None:
         page.keyboard.press("z")
         page.keyboard.press("+")
         zoomed = view_state(page)
-        assert page.locator(".pw-viewer-info").inner_text().startswith("Loading"), "the line says it loads"
+        said = page.locator(".pw-viewer-info").inner_text()
+        assert said.startswith("Loading"), "the line says it loads: " + said + " " + page.evaluate(
+            "() => { const w = patchworkViews.at(-1); const v = w.viewer; return JSON.stringify({"
+            " views: patchworkViews.length, open: v.isOpen, loading: v.loading, touched: v.touched,"
+            " row: v.row, shownRow: v.shownRow, loads: v.loads, waiting: w.control.rpc.outstanding,"
+            " gone: w.control.gone, message: w.ui.message.textContent }); }")
     finally:
         release.touch()
     page.wait_for_function(f"() => document.querySelector('.pw-full').src !== {shown!r}", timeout=30_000)
