@@ -19,7 +19,6 @@ from .harness import (
     JupyterServer,
     PageLog,
     kernel_exec,
-    kernel_start,
     open_notebook,
     run_all,
     write_notebook,
@@ -71,8 +70,7 @@ def viewer_closed(page: Page) -> None:
         "after closing the viewer the labeler has the keys"
 
 
-def check_viewer(page: Page, guard: NotebookGuard, release: Path) -> None:
-    """``release``: a file that does not exist yet (the kernel is held until it does)."""
+def check_viewer(page: Page, guard: NotebookGuard) -> None:
     row = current_row(page)
     before = row_values(page, row, CLASSES)
     page.locator(".pw-big").click()
@@ -107,22 +105,17 @@ def check_viewer(page: Page, guard: NotebookGuard, release: Path) -> None:
     assert row_values(page, row, CLASSES) == before, "a key labeled while the viewer was open"
 
     # A zoom made while the image is on its way is the user's: the image that lands keeps it
-    # (it was fitted over it, which made "-" after "Fit" look ignored now and then).
+    # (it was fitted over it, which made "-" after "Fit" look ignored now and then). The view's
+    # request for the image is held in the page until the zoom is made, then let go.
     shown = page.locator(".pw-full").get_attribute("src")
-    # The kernel waits for the release file, so the viewer's request waits behind it.
-    kernel_start(page, f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.05)")
-    try:
-        page.keyboard.press("z")
-        page.keyboard.press("+")
-        zoomed = view_state(page)
-        said = page.locator(".pw-viewer-info").inner_text()
-        assert said.startswith("Loading"), "the line says it loads: " + said + " " + page.evaluate(
-            "() => { const w = patchworkViews.at(-1); const v = w.viewer; return JSON.stringify({"
-            " views: patchworkViews.length, open: v.isOpen, loading: v.loading, touched: v.touched,"
-            " row: v.row, shownRow: v.shownRow, loads: v.loads, waiting: w.control.rpc.outstanding,"
-            " gone: w.control.gone, message: w.ui.message.textContent }); }")
-    finally:
-        release.touch()
+    page.evaluate("() => { const v = patchworkViews.at(-1).viewer; const load = v.on.load;"
+                  " v.on.load = (req) => new Promise((done) => { window.pwLetGo = () => {"
+                  " v.on.load = load; done(load(req)); }; }); }")
+    page.keyboard.press("z")
+    page.keyboard.press("+")
+    zoomed = view_state(page)
+    assert page.locator(".pw-viewer-info").inner_text().startswith("Loading"), "the line says it loads"
+    page.evaluate("() => window.pwLetGo()")
     page.wait_for_function(f"() => document.querySelector('.pw-full').src !== {shown!r}", timeout=30_000)
     viewer_open(page)
     assert view_state(page)["scale"] == pytest.approx(zoomed["scale"]), "the image that landed undid a zoom"
@@ -217,7 +210,7 @@ def test_viewer_progress_jump_and_more_like_this(
     n_rows = int(kernel_exec(page, "print(len(widget.df))"))
     page.locator(".pw-progress").filter(has_text=f"0 of {QUEUE} in this sample").wait_for()
     guard = NotebookGuard(page)
-    check_viewer(page, guard, outfile.with_name(f"{outfile.stem}.release"))
+    check_viewer(page, guard)
     check_progress(page, n_rows)
     target = check_jump(page, guard)
     check_more_like_this(page, target, guard)

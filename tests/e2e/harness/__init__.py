@@ -29,7 +29,6 @@ from .driving import (
     CellSnapshot,
     KernelError,
     kernel_exec,
-    kernel_start,
     kernel_status,
     notebook_cells_snapshot,
     open_notebook,
@@ -61,7 +60,7 @@ __all__ = [
     "ARTIFACTS_ENV", "CHROMIUM_ARGS", "CHROMIUM_ENV", "DEFAULT_CHROMIUM", "FRONTENDS",
     "KNOWN_PAGE_ERRORS", "REPO_ROOT", "VIEWPORT", "CellSnapshot", "CellSpec", "Frontend",
     "JupyterServer", "KernelError", "PageLog", "ServerPool", "artifacts_dir",
-    "chromium_executable", "free_port", "isolated_env", "kernel_exec", "kernel_start", "kernel_status",
+    "chromium_executable", "free_port", "isolated_env", "kernel_exec", "kernel_status",
     "notebook_cells_snapshot", "open_notebook", "reload_notebook", "reset_artifact", "run_all", "safe_name",
     "screenshot", "start_server", "wait_for_kernel_output", "wait_kernel_idle", "write_notebook",
 ]

@@ -236,35 +236,6 @@ _KERNEL_EXEC_JS = (
 }"""
 )
 
-_KERNEL_START_JS = (
-    "({ code, timeoutMs }) => {"
-    + _FIND_PANEL
-    + """
-  const panel = __findPanel();
-  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
-  if (!kernel) { throw new Error('no notebook kernel is open'); }
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the kernel did not start the code in ' + timeoutMs + ' ms')), timeoutMs);
-    const future = kernel.requestExecute(
-      { code, silent: false, store_history: false, stop_on_error: true, allow_stdin: false });
-    future.onIOPub = (msg) => {
-      if (msg.header.msg_type === 'execute_input') { clearTimeout(timer); resolve(); }
-    };
-  });
-}"""
-)
-
-
-def kernel_start(page: Page, code: str, timeout: float = 30.0) -> None:
-    """Start ``code`` in the open notebook's kernel; return once the kernel runs it, without
-    waiting for it to end.
-
-    For what a view does while the kernel is busy: after ``kernel_start(page,
-    "import time; time.sleep(3)")`` the widget's requests wait about three seconds (the kernel
-    handles one message at a time, and it is already running this one).
-    """
-    page.evaluate(_KERNEL_START_JS, {"code": code, "timeoutMs": int(timeout * 1000)})
-
 
 def kernel_exec(page: Page, code: str, timeout: float = 30.0) -> str:
     """Run ``code`` in the open notebook's kernel and return what it printed to stdout.
