@@ -23,14 +23,16 @@ from typing import List, Tuple
 
 import numpy as np
 
-from patchwork_widget.cli_args import image_side
+from patchwork_widget.cli_args import image_side, json_mapping
+from patchwork_widget.images.storage import configure_storage, is_url
 
 logger = logging.getLogger(__name__)
 
 
 def read_file_list(path: str | os.PathLike) -> List[str]:
     """Image paths from a text file (one a line, blank lines skipped) or a CSV / Parquet
-    label table (its ``filepath`` column); relative paths are taken from the list's folder."""
+    label table (its ``filepath`` column); relative paths are taken from the list's folder, URLs
+    (``s3://``, ``https://``, ...) are kept as they are."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"--files: no such file {os.fspath(path)!r}")
@@ -42,7 +44,7 @@ def read_file_list(path: str | os.PathLike) -> List[str]:
         files = [line.strip() for line in p.read_text().splitlines() if line.strip()]
     if not files:
         raise ValueError(f"--files: {os.fspath(path)!r} lists no images")
-    return [f if os.path.isabs(f) else str(p.parent / f) for f in files]
+    return [f if os.path.isabs(f) or is_url(f) else str(p.parent / f) for f in files]
 
 
 def parse_shard(text: str) -> Tuple[int, int]:
@@ -105,6 +107,8 @@ def _run_on_cluster(args: argparse.Namespace, files: List[str]) -> List[str]:
 
 def run_extract(args: argparse.Namespace) -> List[str]:
     files = read_file_list(args.files)
+    if args.storage_options is not None:  # how this process reads image URLs
+        configure_storage(args.storage_options)
     if args.scheduler:
         return _run_on_cluster(args, files)
     if args.chunk_rows is not None:
@@ -221,6 +225,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--norm", type=float, default=None,
                     help="divide pixels by this (default: by the file's dtype maximum)")
     ex.add_argument("--batch-size", type=int, default=64)
+    ex.add_argument("--storage-options", type=json_mapping, metavar="JSON",
+                    help="fsspec filesystem options for image URLs (s3://, https://, ...), "
+                         "e.g. '{\"endpoint_url\": \"http://...\", \"anon\": true}' "
+                         "(default: the AWS environment variables and config files)")
     ex.add_argument("--restart", action="store_true", help="start over instead of resuming")
     ex.add_argument("--no-progress", action="store_true", help="no progress bar")
     ex.set_defaults(run=run_extract)

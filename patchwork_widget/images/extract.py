@@ -189,6 +189,9 @@ def extract_features(
         With ``client``: rows per task and per Zarr chunk (default 512).
     storage_options : mapping, optional
         With ``client``: fsspec options of ``zarr_path`` (endpoint, credentials, ...).
+        Image URLs are read with the process's storage options
+        (:func:`~patchwork_widget.images.storage.configure_storage`, a project's
+        ``storage_options``), which go to the workers with each task.
 
     Returns
     -------

@@ -60,6 +60,7 @@ from patchwork_widget.images.extract_loop import (
 from patchwork_widget.images.extractor import Extractor
 from patchwork_widget.images.guard import ReadLimits
 from patchwork_widget.images.read import ReadOptions, check_options
+from patchwork_widget.images.storage import configure_storage, current_storage
 from patchwork_widget.options.backbones import Backbone, parse_backbone
 from patchwork_widget.options.checks import shown
 
@@ -246,6 +247,7 @@ class _Job:
     plugin: str
     url: str
     storage_options: Mapping[str, Any]
+    image_options: Mapping[str, Any]  # the client's Storage options, for image URLs
     identity: str
     shape: Tuple[int, ...]
     opts: ReadOptions
@@ -266,6 +268,8 @@ def _extract_chunk(job: _Job, chunk: int, paths: List[str]) -> dict:
     record = completions.find(chunk)
     if record is not None:  # an earlier attempt finished it; its outcome was lost
         return record
+    if dict(current_storage().storage_options) != dict(job.image_options):
+        configure_storage(job.image_options)  # image URLs read as the client reads them
     extractor = _plugin(job.plugin).extractor()
     if extractor.identity != job.identity:
         raise RuntimeError(
@@ -365,8 +369,8 @@ def extract_on_cluster(
     if done:
         logger.info("resuming extraction into %s: %d of %d chunks done", zarr_path,
                     n_chunks - len(todo), n_chunks)
-    job = _Job(plugin.name, zarr_path, options, identity, tuple(shape), opts, limits,
-               batch_size, num_workers, chunk_rows)
+    job = _Job(plugin.name, zarr_path, options, current_storage().storage_options, identity,
+               tuple(shape), opts, limits, batch_size, num_workers, chunk_rows)
     run = uuid.uuid4().hex[:8]
     shipped = [_for_workers(p) for p in paths]
     futures = [client.submit(_extract_chunk, job, k, shipped[k * chunk_rows:(k + 1) * chunk_rows],

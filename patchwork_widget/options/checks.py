@@ -16,8 +16,8 @@ import numpy as np
 C = TypeVar("C", bound="Choice")
 
 __all__ = ["Choice", "check_array", "check_bool", "check_fields", "check_int", "check_names", "check_number",
-           "check_path", "check_paths", "check_seed", "check_shape", "field_names", "plain",
-           "shown"]
+           "check_path", "check_paths", "check_seed", "check_shape", "check_storage_options",
+           "field_names", "plain", "shown"]
 
 
 class Choice(str, enum.Enum):
@@ -167,6 +167,16 @@ def check_paths(name: str, value: Any, allow_empty: bool = False) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
+def check_storage_options(name: str, value: Any) -> dict[str, Any]:
+    """``value`` as a dict of fsspec filesystem keyword arguments (str keys), for image URLs
+    (``storage_options``: ``endpoint_url``, ``profile``, ``anon``, ...)."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{name} must be a dict of fsspec filesystem options with str keys "
+                         f"(e.g. {{'endpoint_url': 'http://...', 'anon': True}}) or None; "
+                         f"got {shown(value)}")
+    return dict(value)
+
+
 def check_names(name: str, value: Any, allow_empty: bool = False,
                 what: str = "name") -> list[str]:
     """``value`` as a list of distinct non-empty strings; a single string is refused. ``what``
@@ -231,6 +241,46 @@ def check_array(name: str, value: Any, ndim: int | tuple[int, ...], rows: int | 
         raise ValueError(f"{name} must lie in [{low:g}, {high:g}]; got values from "
                          f"{present.min():g} to {present.max():g}")
     return arr
+
+
+def is_out_of_core(features: Any) -> bool:
+    """Whether ``features`` is read from storage rather than held in memory: a NumPy memmap,
+    or an array-like that is not a NumPy array (a Zarr array, an h5py dataset...)."""
+    if isinstance(features, np.memmap):
+        return True
+    return not isinstance(features, np.ndarray) and _array_like(features)
+
+
+def _array_like(value: Any) -> bool:
+    return (hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "__getitem__")
+            and not isinstance(value, (str, bytes)))
+
+
+def check_features(name: str, value: Any, ndim: int | tuple[int, ...] = (2, 4),
+                   rows: int | None = None, finite: bool = True) -> Any:
+    """``value`` as a feature array of ``ndim`` dimensions and ``rows`` rows (when given).
+
+    An in-memory array goes through :func:`~patchwork_widget.options.checks.check_array`
+    (finite values checked when ``finite``); an out-of-core one (:func:`is_out_of_core`) is
+    checked by its shape and numeric dtype only and returned as it is, never read whole.
+    """
+    if not is_out_of_core(value):
+        return check_array(name, value, ndim, rows=rows, finite=finite)
+    dims = (ndim,) if isinstance(ndim, int) else ndim
+    shape = tuple(int(s) for s in value.shape)
+    try:
+        kind = np.dtype(value.dtype).kind
+    except TypeError:  # a dtype NumPy does not know (another library's tensor)
+        kind = ""
+    if kind not in "biuf" or not kind:
+        raise ValueError(f"{name} must be a numeric array; got {type(value).__name__} of dtype "
+                         f"{value.dtype}")
+    if len(shape) not in dims:
+        want = " or ".join(f"{d}-d" for d in dims)
+        raise ValueError(f"{name} must be a {want} array; got shape {shape}")
+    if rows is not None and shape[0] != rows:
+        raise ValueError(f"{name} must have {rows} rows; got {shape[0]}")
+    return value
 
 
 def _count_nonfinite(arr: np.ndarray, allow_nan: bool, rows: int = 65536) -> int:

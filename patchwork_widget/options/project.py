@@ -37,9 +37,10 @@ import numpy as np
 
 from patchwork_widget.options.checks import (
     Choice,
-    check_array,
+    check_features,
     check_names,
     check_path,
+    check_storage_options,
     shown,
 )
 from patchwork_widget.options.params import (
@@ -74,9 +75,10 @@ class ResolutionRule(Choice):
 
 def _features(name: str, value: Any) -> Any:
     """Features: a numeric array of vectors or feature maps (2 or 4 dimensions), finite unless
-    it is a memmap (not scanned: it may be larger than memory); kept as given, since its rows
-    are checked against the table where the table is known."""
-    check_array(name, value, (2, 4), finite=not isinstance(value, np.memmap))
+    it is read from storage (a memmap or Zarr array: checked by its shape and dtype, never
+    read whole, :func:`~.checks.check_features`); kept as given, since its rows are checked
+    against the table where the table is known."""
+    check_features(name, value)
     return value
 
 
@@ -138,8 +140,12 @@ class ProjectOptions:
     classes : sequence of str, optional
         Class names, when they differ from the table's class columns at creation; an opened
         table must have exactly these classes, in this order.
-    features : np.ndarray, optional
-        Pre-extracted features, one row per table row (N x d or N x h x w x c).
+    features : np.ndarray, np.memmap or zarr.Array, optional
+        Pre-extracted features, one row per table row (N x d or N x h x w x c). A memmap or
+        Zarr array is read in chunks, never whole: training reads the labeled rows,
+        prediction and sampling stream (docs/training.md, "Features that do not fit in
+        memory"); the kNN order, the kNN graph and BADGE embeddings need in-memory features
+        and say so.
     feature_extractor : str, Backbone, path or keras.Model, optional
         A pretrained backbone by name (``"mobilenet_v3_small"``, ``"efficientnet_b0"``, ...;
         ``patchwork_widget.options.backbones.BACKBONES``), a ``Backbone`` (weights, image
@@ -180,6 +186,13 @@ class ProjectOptions:
         second annotator as well, to measure agreement.
     keys : mapping, optional
         The widget's keys: an action or a class name -> a key (docs/widget.md, "Keys").
+    storage_options : mapping, optional
+        fsspec filesystem options for image paths that are URLs (``s3://``, ``gs://``,
+        ``https://``): ``endpoint_url``, ``profile``, ``anon``, ... (as pandas' and s3fs'
+        ``storage_options``). Kept beside the outfile (``<outfile>.storage.json``) without the
+        keys that hold secrets, so a reopen without them uses them; None there too: the
+        filesystem's defaults (for S3 the AWS environment variables and config files;
+        docs/images.md). Not shown in the options' ``repr``.
     """
 
     outfile: str | os.PathLike | None = field(
@@ -223,6 +236,9 @@ class ProjectOptions:
         default=DEFAULT_OVERLAP, metadata=_help("share of a sample given to two annotators"))
     keys: Mapping[str, Any] | None = field(
         default=None, metadata=_help("keys: action or class name -> key"))
+    storage_options: Mapping[str, Any] | None = field(
+        default=None, repr=False,
+        metadata=_help("fsspec options for image URLs (endpoint_url, profile, anon, ...)"))
 
     CONSTRAINTS = {
         "outfile": Param(Checked(check_path, (3, "", ["a"])), none=True),
@@ -247,6 +263,8 @@ class ProjectOptions:
         "claim_lease": Param(Interval(float, 0.0, math.inf, "neither")),
         "claim_overlap": Param(Interval(float, 0.0, 1.0)),
         "keys": Param(Checked(_keys, ("e", 3, ["a"])), none=True),
+        "storage_options": Param(Checked(check_storage_options, ("anon", 3, [("anon", True)],
+                                                                 {1: True})), none=True),
     }
 
     def __post_init__(self) -> None:
@@ -282,9 +300,12 @@ SESSION_FIELDS = ("features", "feature_extractor", "imshape", "bands", "stretch"
                   "num_channels", "model_imshape", "seed", "suggest_yes", "suggest_no",
                   "suggest_target", "single_label", "claim_lease", "claim_overlap")
 #: What ``serve`` and ``patchwork-widget serve`` take: all but the label file and the
-#: features, which they take as files.
+#: features, which they take as files, and the storage options, which the app reads from
+#: beside the label file (where they are kept without secrets: the served notebook never
+#: holds one).
 SERVED_FIELDS = tuple(name for name in ProjectOptions.names()
-                      if name not in ("outfile", "features", "feature_extractor"))
+                      if name not in ("outfile", "features", "feature_extractor",
+                                      "storage_options"))
 
 F = TypeVar("F", bound=Callable[..., Any])
 

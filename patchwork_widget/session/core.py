@@ -29,14 +29,14 @@ from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import accept_changes, strengths
 from patchwork_widget.active.thresholds import DEFAULT_TARGET
 from patchwork_widget.images.guard import ImageReadError
-from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
+from patchwork_widget.images.thumbnails import BandsError, DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.labels.opening import default_export
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
-    check_array,
+    check_features,
     check_number,
     check_path,
 )
@@ -52,6 +52,7 @@ from patchwork_widget.session.modeling import Modeling, Progress, Runner
 from patchwork_widget.session.online import OnlineLearner, RoundRunner, online_options
 from patchwork_widget.session.propagation import Propagation
 from patchwork_widget.session.sampling import Sampling
+from patchwork_widget.session.storage import use_project_storage
 
 if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is built
     from patchwork_widget.models import PatchworkModels
@@ -97,9 +98,9 @@ class Session:
     def __init__(self, store: LabelStore, *, display: DisplayOptions | None = None,
                  options: ProjectOptions) -> None:
         features = options.features
-        if features is not None:  # its values were checked by ProjectOptions: the rows here
-            features = check_array("features", features, (2, 4), rows=len(store.df),
-                                   finite=False)
+        if features is not None:  # its values were checked by ProjectOptions (a memmap or Zarr
+            # array by its shape only: it is read in chunks, images/feature_rows.py); the rows
+            features = check_features("features", features, rows=len(store.df), finite=False)
         if display is None:
             display = DisplayOptions(size=options.imshape, bands=options.bands,
                                      stretch=options.stretch)
@@ -137,7 +138,9 @@ class Session:
         ``project``, ``annotator`` and ``resolution`` go to :meth:`LabelStore.open`
         (docs/team.md). A ``feature_extractor`` given by name (``"mobilenet_v3_small"``, a
         ``Backbone``, a ``.keras`` path) becomes the session's features, cached beside
-        ``outfile`` (:mod:`.extraction`). ``display`` replaces ``imshape``, ``bands`` and
+        ``outfile`` (:mod:`.extraction`). ``storage_options`` (fsspec options for image
+        URLs) are kept beside ``outfile`` without their secrets and used again when a reopen
+        gives none (:mod:`.storage`). ``display`` replaces ``imshape``, ``bands`` and
         ``stretch`` as in :class:`Session`.
         """
         check_open_arguments(source, "source", options)
@@ -151,6 +154,7 @@ class Session:
         if defaulted and not same_file:
             logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         df = None if same_file else load_labels(source)
+        use_project_storage(outfile, options.storage_options)
         store = LabelStore.open(outfile, df=df, options=options)
         if is_resolvable(options.feature_extractor):
             try:
@@ -665,6 +669,19 @@ class Session:
             raise
         self._record_unreadable(row, None)
         return data
+
+    def thumbnail_page(self, rows: Sequence[int]) -> list[bytes | ImageReadError | BandsError]:
+        """:meth:`thumbnail` of many rows read together (remote images download
+        concurrently): each row's bytes, or the error it raised (an unreadable image is
+        recorded as in :meth:`thumbnail`)."""
+        paths = self.df["filepath"].to_numpy()
+        results = self.thumbnails.get_many([str(paths[row]) for row in rows])
+        for row, result in zip(rows, results):
+            if isinstance(result, ImageReadError):
+                self._record_unreadable(row, result.cause)
+            elif not isinstance(result, BandsError):
+                self._record_unreadable(row, None)
+        return results
 
     def _record_unreadable(self, row: int, cause: str | None) -> None:
         try:

@@ -71,6 +71,7 @@ BAD: dict[str, list[Any]] = {
     "mask": ["x", None, np.zeros(3, dtype=bool), np.zeros(4), np.ones((4, 1), dtype=bool)],
     "rng": [None, 3, "rng"],
     "object": [3, "big", {"max_pixels": 1}],  # where one options/limits object is expected
+    "opt_options": ["anon", 3, [("anon", True)], {1: True}],  # a dict of keywords, or None
     "pool_labels": ["x", None, np.zeros(3), np.full(40, NAN)],
     "int_list": ["32", 3, [], None, [0, 4], [1.5]],
     "rows": ["0", None, [], [99], [0, 0], [1.5], True],
@@ -253,6 +254,9 @@ CASES: list[Case] = [
          {"paths": "path_list0", "imshape": "opt_imshape", "num_channels": "pos_int",
           "norm": "opt_pos_float", "single_channel": "bool", "num_workers": "pos_int",
           "limits": "object"}),
+    Case("Storage", _lazy(I, "Storage"), lambda e: {"cache_folder": str(e.fresh())},
+         {"storage_options": "opt_options", "cache_folder": "opt_path",
+          "cache_bytes": "nonneg_int"}),
     Case("read_array", _lazy(I, "read_array"), lambda e: {"path": e.paths[0]},
          {"path": "path", "limits": "object"}),
     Case("ReadLimits", _lazy(I, "ReadLimits"), lambda e: {"max_pixels": 100, "max_bytes": 100},

@@ -246,6 +246,26 @@ def test_features_written_into_a_bucket(files, model_path, reference, client, s3
     assert len(fs.ls("features-bucket/project/features.zarr/extraction/done")) == 4
 
 
+def test_image_urls_are_read_with_the_clients_storage_options(
+        files, model_path, reference, client, s3_bucket, tmp_path):
+    """The workers have no AWS settings: the storage options the client was configured with
+    travel with the tasks."""
+    from patchwork_widget.images.storage import configure_storage, current_storage
+
+    options, fs = s3_bucket
+    for k in range(20):
+        fs.put(files[k], f"features-bucket/images/{k}.png")
+    urls = [f"s3://features-bucket/images/{k}.png" for k in range(20)]
+    before = current_storage().storage_options
+    configure_storage(options, cache_folder=tmp_path / "cache")
+    try:
+        result = run(urls, model_path, client, tmp_path / "from_bucket.zarr")
+    finally:
+        configure_storage(before)
+    assert result.errors == []
+    np.testing.assert_allclose(result.features[:], reference.features[:20], atol=1e-5)
+
+
 def test_relative_paths_mean_the_clients_folder(files, model_path, reference, client,
                                                 tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the workers were started in another folder
