@@ -103,3 +103,16 @@ def test_bad_counts_name_the_argument(tmp_path, image_paths, monkeypatch):
     with pytest.raises(ValueError, match="count"):
         widget.session.sample({"kind": "near_duplicates"}, count=0)
     widget.session.close()
+
+
+def test_features_read_from_storage_do_not_offer_the_subset(tmp_path, image_paths, monkeypatch):
+    """The kNN search holds every row in memory: memmapped features do not offer it."""
+    install(monkeypatch)
+    np.save(tmp_path / "f.npy", planted_features())
+    widget = PatchworkWidget(prep_label_dataframe(image_paths, CLASSES),
+                             features=np.load(tmp_path / "f.npy", mmap_mode="r"),
+                             outfile=tmp_path / "l.csv", imshape=(32, 32), seed=0)
+    assert all(s["kind"] != "near_duplicates" for s in widget.labeler.subsets)
+    with pytest.raises(ValueError, match="features: a kNN search holds every row in memory"):
+        widget.session.sample({"kind": "near_duplicates"})
+    widget.session.close()
