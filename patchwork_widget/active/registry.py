@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from patchwork_widget.active import orders as o
-from patchwork_widget.options.checks import check_names, is_out_of_core, shown
+from patchwork_widget.options.checks import check_names, shown, too_large_for_memory
 from patchwork_widget.options.legacy import take_renamed
 
 
@@ -100,14 +100,15 @@ class OrderInfo:
         """Why the order cannot run on ``arrays`` although they are present, or None. An
         order that searches the nearest neighbours of every row (``neighbors``) without
         given ``neighbors`` needs the features in memory (a kNN index holds every row):
-        features read from storage (a memmap or Zarr array) are refused."""
+        features read from storage (a memmap or Zarr array) larger than
+        ``options.checks.IN_MEMORY_BYTES`` are refused."""
         features = arrays.get("features")
-        if self.neighbors and arrays.get("neighbors") is None and is_out_of_core(features):
+        if self.neighbors and arrays.get("neighbors") is None and \
+                too_large_for_memory(features):
             return (f"it searches the {self.neighbors} nearest neighbours of every row, which "
                     f"needs the features in memory, and these are read from storage "
-                    f"({type(features).__name__} of shape {tuple(features.shape)}): choose "
-                    "another order, pass 'neighbors', or pass the features as an in-memory "
-                    "array")
+                    f"({type(features).__name__} of shape {tuple(features.shape)}) and larger "
+                    "than IN_MEMORY_BYTES: choose another order, or pass 'neighbors'")
         return None
 
 

@@ -251,6 +251,20 @@ def is_out_of_core(features: Any) -> bool:
     return not isinstance(features, np.ndarray) and _array_like(features)
 
 
+#: A feature array read from storage (:func:`is_out_of_core`) of at most this many bytes (as
+#: float32) is read into memory where a step needs every row at once (a kNN index, BADGE
+#: embeddings); a larger one is refused there (:func:`too_large_for_memory`).
+IN_MEMORY_BYTES = 1 << 30
+
+
+def too_large_for_memory(features: Any) -> bool:
+    """Whether a step that holds every row of ``features`` in memory must refuse them: they
+    are read from storage and larger than :data:`IN_MEMORY_BYTES` as float32."""
+    if not is_out_of_core(features):
+        return False
+    return 4 * int(np.prod([int(s) for s in features.shape], dtype=np.int64)) > IN_MEMORY_BYTES
+
+
 def _array_like(value: Any) -> bool:
     return (hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "__getitem__")
             and not isinstance(value, (str, bytes)))

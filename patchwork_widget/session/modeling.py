@@ -23,7 +23,7 @@ from patchwork_widget.options import (
     LossOptions,
     TrainOptions,
 )
-from patchwork_widget.options.checks import is_out_of_core
+from patchwork_widget.options.checks import too_large_for_memory
 from patchwork_widget.session.background import Report, Task, run_in_background
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import training_positives
@@ -341,12 +341,12 @@ def _check_embeddable(features: Any) -> None:
     storage (a memmap or Zarr array) are there to avoid."""
     if features is None:
         raise ValueError("BADGE embeddings need pre-extracted features (features=...)")
-    if is_out_of_core(features):
+    if too_large_for_memory(features):
         raise ValueError(f"update_embeddings: BADGE embeddings hold a row per image in memory, "
                          f"as large as the features for a linear head; the features here are "
                          f"read from storage ({type(features).__name__} of shape "
-                         f"{tuple(features.shape)}), so the 'badge' order is not available: "
-                         "use another order, or pass the features as an in-memory array")
+                         f"{tuple(features.shape)}) and larger than IN_MEMORY_BYTES, so the "
+                         "'badge' order is not available: use another order")
 
 
 def _options(kind: type, value: Any) -> Any:

@@ -89,8 +89,11 @@ def main() -> None:
     import zarr
 
     from patchwork_widget.images import feature_rows
+    from patchwork_widget.options import checks
 
     feature_rows.CHUNK_BYTES = args.chunk_bytes
+    # what is read into memory where every row is needed at once: less than this test's array
+    checks.IN_MEMORY_BYTES = args.chunk_bytes
     folder = args.folder
     results: dict[str, np.ndarray] = {}
 

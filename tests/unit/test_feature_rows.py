@@ -79,3 +79,23 @@ def test_check_features_reads_no_out_of_core_array(arrays):
         check_features("features", given["zarr"], 4)
     with pytest.raises(ValueError, match="features must be finite; got 1 NaN"):
         check_features("features", np.array([[np.nan, 1.0]]))
+
+
+def test_a_small_stored_array_is_read_into_memory_where_every_row_is_needed(arrays, monkeypatch):
+    """A memmap or Zarr array within IN_MEMORY_BYTES serves the kNN graph as an in-memory one
+    does; past it, the kNN search refuses it by name."""
+    from patchwork_widget.active.neighbors import find_neighbors
+    from patchwork_widget.options import checks
+
+    _, given = arrays
+    reference = find_neighbors(given["memory"], k=3)
+    for kind in ("memmap", "zarr"):
+        assert checks.too_large_for_memory(given[kind]) is False
+        found = find_neighbors(given[kind], k=3)
+        np.testing.assert_array_equal(found.indices, reference.indices)
+    monkeypatch.setattr(checks, "IN_MEMORY_BYTES", given["memmap"].nbytes // 2)
+    assert checks.too_large_for_memory(given["memory"]) is False  # in memory already
+    for kind in ("memmap", "zarr"):
+        assert checks.too_large_for_memory(given[kind]) is True
+        with pytest.raises(ValueError, match="IN_MEMORY_BYTES"):
+            find_neighbors(given[kind], k=3)
