@@ -16,7 +16,7 @@ import anywidget
 import traitlets
 
 from patchwork_widget.active.subsets import subset_options
-from patchwork_widget.options.checks import is_out_of_core
+from patchwork_widget.options.checks import too_large_for_memory
 from patchwork_widget.session import EventKind, Session, SessionEvent, navigation
 from patchwork_widget.widget import protocol
 from patchwork_widget.widget.keys import (DEFAULT_ACTION_KEYS, KeyChoice, carry_keys, load_keys,
@@ -104,7 +104,7 @@ class Labeler(anywidget.AnyWidget):
             self._refresh_keys()
             self.classes = session.classes
         # near-duplicates need a kNN search, which holds the features in memory
-        features = session.features is not None and not is_out_of_core(session.features)
+        features = session.features is not None and not too_large_for_memory(session.features)
         self.subsets = [s.to_dict() for s in subset_options(session.classes, features=features)]
         self.orders = [o.to_dict() for o in session.orders]
         self._refresh_queue()

@@ -105,14 +105,24 @@ def test_bad_counts_name_the_argument(tmp_path, image_paths, monkeypatch):
     widget.session.close()
 
 
-def test_features_read_from_storage_do_not_offer_the_subset(tmp_path, image_paths, monkeypatch):
-    """The kNN search holds every row in memory: memmapped features do not offer it."""
+def test_features_read_from_storage_offer_the_subset_while_they_fit_in_memory(
+        tmp_path, image_paths, monkeypatch):
+    """The kNN search holds every row in memory: stored features larger than IN_MEMORY_BYTES
+    do not offer the subset (and sampling it is refused, saying why)."""
+    from patchwork_widget.options import checks
+
     install(monkeypatch)
     np.save(tmp_path / "f.npy", planted_features())
-    widget = PatchworkWidget(prep_label_dataframe(image_paths, CLASSES),
-                             features=np.load(tmp_path / "f.npy", mmap_mode="r"),
+    stored = np.load(tmp_path / "f.npy", mmap_mode="r")
+    widget = PatchworkWidget(prep_label_dataframe(image_paths, CLASSES), features=stored,
                              outfile=tmp_path / "l.csv", imshape=(32, 32), seed=0)
-    assert all(s["kind"] != "near_duplicates" for s in widget.labeler.subsets)
-    with pytest.raises(ValueError, match="features: a kNN search holds every row in memory"):
-        widget.session.sample({"kind": "near_duplicates"})
+    assert any(s["kind"] == "near_duplicates" for s in widget.labeler.subsets)
+    assert len(widget.sample({"kind": "near_duplicates"}, count=50)) == 11  # the planted rows
     widget.session.close()
+
+    monkeypatch.setattr(checks, "IN_MEMORY_BYTES", stored.nbytes // 2)
+    again = PatchworkWidget(tmp_path / "l.csv", features=stored, imshape=(32, 32), seed=0)
+    assert all(s["kind"] != "near_duplicates" for s in again.labeler.subsets)
+    with pytest.raises(ValueError, match="features: a kNN search holds every row in memory"):
+        again.session.sample({"kind": "near_duplicates"})
+    again.session.close()
