@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .schema import FILEPATH, FLAGS, class_columns
 
@@ -21,7 +22,8 @@ Event = tuple[int, str, float | None, float | None]
 
 
 def encode_snapshot(df: pd.DataFrame) -> tuple[int, str, bytes, bytes, bytes]:
-    """Encode a label table as (nrows, classes JSON, paths, flags, labels) blobs."""
+    """Encode a label table as (nrows, classes JSON, paths, flags, labels) blobs (the team
+    journal's snapshot, and SQLite journals of format 1; format 2 is :func:`encode_table`)."""
     classes = class_columns(df)
     paths = "\0".join(df[FILEPATH].tolist()).encode("utf-8")
     flags = np.stack([df[f].to_numpy(dtype=bool) for f in FLAGS]).astype(np.uint8)
@@ -49,6 +51,53 @@ def decode_snapshot(
         column[label_arr[i] < 0] = np.nan
         data[name] = column
     return pd.DataFrame(data, index=pd.RangeIndex(nrows))
+
+
+def encode_table(df: pd.DataFrame) -> tuple[int, str, bytes]:
+    """Encode a label table as (nrows, classes JSON, Arrow IPC stream) for a snapshot.
+
+    The stream holds one record batch: ``filepath`` (large_string), the flags (bool) and
+    one int8 column per class (0 or 1, null for unlabeled), so any Arrow reader can read
+    a journal's snapshot. Paths held by pandas as Arrow strings are written without a
+    copy into Python strings.
+    """
+    classes = class_columns(df)
+    columns: dict[str, pa.Array] = {
+        FILEPATH: pa.array(df[FILEPATH].array, type=pa.large_string()),
+    }
+    for flag in FLAGS:
+        columns[flag] = pa.array(df[flag].to_numpy(dtype=bool))
+    for name in classes:
+        values = df[name].to_numpy(dtype=float)
+        missing = np.isnan(values)
+        columns[name] = pa.array(np.where(missing, 0, values).astype(np.int8), mask=missing)
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return len(df), json.dumps(classes), sink.getvalue().to_pybytes()
+
+
+def decode_table(nrows: int, classes_json: str, stream: bytes) -> pd.DataFrame:
+    """Inverse of :func:`encode_table`.
+
+    The paths stay in the stream's buffer (pandas' Arrow-backed ``str`` column, no copy);
+    flags and classes become writable bool and float64 arrays (NaN for unlabeled), one
+    block per column (no consolidation copy).
+    """
+    classes = json.loads(classes_json)
+    table = pa.ipc.open_stream(pa.py_buffer(stream)).read_all()
+    if table.num_rows != nrows or table.column_names != [FILEPATH, *FLAGS, *classes]:
+        raise ValueError(
+            f"the snapshot's table ({table.num_rows} rows, columns {table.column_names}) "
+            f"does not match its record ({nrows} rows, classes {classes})"
+        )
+    df = table.to_pandas(split_blocks=True, self_destruct=True)
+    if not isinstance(df[FILEPATH].dtype, pd.StringDtype):  # pandas without str inference
+        df[FILEPATH] = df[FILEPATH].astype("str")
+    # int8 without nulls comes back as int8, an empty table's columns as object
+    df = df.astype({**{flag: bool for flag in FLAGS}, **{name: float for name in classes}})
+    return df.set_axis(pd.RangeIndex(nrows), axis=0)
 
 
 HISTORY_COLUMNS = [
