@@ -105,6 +105,7 @@ class Autosave:
         self._export = export
         self._delay = delay
         self._max_wait = max(MAX_WAIT if max_wait is None else max_wait, delay)
+        self._backoff = BACKOFF
         self._cond = threading.Condition()
         self._first: float | None = None  # monotonic time of the first unexported change
         self._last = 0.0  # monotonic time of the last change
@@ -153,7 +154,7 @@ class Autosave:
                 ok = False
             end = time.monotonic()
             with self._cond:
-                self._rest_until = end + BACKOFF * (end - start)
+                self._rest_until = end + self._backoff * (end - start)
             if not ok:
                 with self._cond:  # retry later, not in a tight loop
                     retry = time.monotonic() + self._max_wait - self._delay

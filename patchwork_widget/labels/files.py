@@ -67,10 +67,15 @@ def load_labels(source: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     # count as missing in the other columns.
     df = pd.read_csv(
         source,
-        dtype={FILEPATH: str},
         keep_default_na=False,
         na_values={c: ["", "nan", "NaN"] for c in header if c != FILEPATH},
     )
+    if FILEPATH in df.columns and not isinstance(df[FILEPATH].dtype, pd.StringDtype):
+        # parsed as numbers or flags ("001", "True"): read that column again as text
+        # (asking for text up front makes pandas build every path as a Python string
+        # first, which triples the time of the whole read)
+        df[FILEPATH] = pd.read_csv(source, usecols=[FILEPATH], dtype={FILEPATH: str},
+                                   keep_default_na=False)[FILEPATH]
     return validate_label_dataframe(from_csv_cells(df))
 
 
