@@ -254,6 +254,14 @@ def _clicks(session: Session, seconds: float, rng: random.Random, classes: list[
     out["exports"].append(len(seen) - 1)
 
 
+def _peak_mb(pid: int) -> float:
+    """Process ``pid``'s peak resident memory (Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def exports(args: argparse.Namespace, folder: Path) -> None:
     """The ``exports`` part (see the module's docstring)."""
     classes = [f"class{i}" for i in range(args.classes)]
@@ -283,9 +291,12 @@ def exports(args: argparse.Namespace, folder: Path) -> None:
                 table.append((kind, name, len(got["annotate"]), p50, p95, p95 / p50,
                               sample * 1e3, sample / float(np.mean(off["sample"])),
                               sum(got["exports"])))
+        worker = sessions["worker export (now)"].store._exports.worker_pid
+        worker_mb = _peak_mb(worker) if worker is not None else float("nan")
     finally:
         for session in sessions.values():
             session.close()
+    print(f"\nexport worker's peak memory (VmHWM): {worker_mb:,.0f} MB")
     print_table(
         f"Session.annotate and Session.sample while exports run: {args.rows:,} rows x "
         f"{args.classes} classes, {args.format} outfile, {args.export_rounds} interleaved "

@@ -19,6 +19,7 @@ in one transaction (:meth:`Journal.load_snapshot`); a reader decodes it as it is
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import os
@@ -42,6 +43,8 @@ from .records import (
     decode_snapshot,
     decode_table,
     encode_table,
+    stream_size,
+    write_stream,
 )
 
 #: The journal format this version writes; :data:`READABLE_FORMATS` are the ones it opens.
@@ -100,6 +103,32 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_action ON events (action);
 """
+
+
+class _BlobWriter(io.RawIOBase):
+    """A sqlite3 blob (of a fixed size) as a writable binary stream."""
+
+    def __init__(self, blob: sqlite3.Blob) -> None:
+        self._blob = blob
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._blob.write(data)
+        return memoryview(data).nbytes
+
+
+def _put_snapshot(db: sqlite3.Connection, df: pd.DataFrame, upto_action: int) -> None:
+    """Set the snapshot row to ``df`` after ``upto_action`` (inside a transaction): the
+    Arrow stream is written straight into the blob, without a copy of it in memory."""
+    nrows, classes, table = encode_table(df)
+    db.execute(
+        "UPDATE snapshot SET upto_action=?, nrows=?, classes=?, arrow=zeroblob(?) WHERE id=1",
+        (upto_action, nrows, classes, stream_size(table)),
+    )
+    with db.blobopen("snapshot", "arrow", 1) as blob:
+        write_stream(table, _BlobWriter(blob))
 
 
 def journal_path(export_path: str | os.PathLike) -> Path:
@@ -210,9 +239,8 @@ class Journal:
                 if statement.strip():
                     db.execute(statement)
             db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
-            db.execute(
-                "INSERT INTO snapshot VALUES (1, 0, ?, ?, ?)", encode_table(df)
-            )
+            db.execute("INSERT INTO snapshot VALUES (1, 0, 0, '[]', zeroblob(0))")
+            _put_snapshot(db, df, 0)
         return True
 
     @_named_errors
@@ -258,8 +286,8 @@ class Journal:
             table = decode_snapshot(*blobs)
             db.execute("DROP TABLE snapshot")
             db.execute(_SNAPSHOT_TABLE)
-            db.execute("INSERT INTO snapshot VALUES (1, ?, ?, ?, ?)",
-                       (upto, *encode_table(table)))
+            db.execute("INSERT INTO snapshot VALUES (1, 0, 0, '[]', zeroblob(0))")
+            _put_snapshot(db, table, upto)
             db.execute("UPDATE meta SET value=? WHERE key='format'", (FORMAT_VERSION,))
         log.info("%s: migrated the journal from format 1 to %s", self.path, FORMAT_VERSION)
 
@@ -279,10 +307,7 @@ class Journal:
             ).fetchone()
             if tuple(found) != (applied, upto_action):
                 return False
-            db.execute(
-                "UPDATE snapshot SET upto_action=?, nrows=?, classes=?, arrow=? WHERE id=1",
-                (upto_action, *encode_table(df)),
-            )
+            _put_snapshot(db, df, upto_action)
         return True
 
     def writing(self, after: int) -> AbstractContextManager[list[Change] | None]:

@@ -16,7 +16,14 @@ import pytest
 
 from patchwork_widget.labels import LabelStore, journal_path, prep_label_dataframe
 from patchwork_widget.labels.journal import FORMAT_VERSION
-from patchwork_widget.labels.records import decode_table, encode_snapshot, encode_table
+from patchwork_widget.labels.records import (
+    decode_snapshot,
+    decode_table,
+    encode_snapshot,
+    encode_table,
+    stream_size,
+    write_stream,
+)
 
 _FORMAT_1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,20 +92,30 @@ def test_a_new_journal_holds_its_snapshot_as_arrow(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("rows, classes", [(0, ["cat"]), (3, []), (0, []), (5, ["a", "b"])])
 def test_the_arrow_snapshot_gives_back_the_table(rows: int, classes: list[str]) -> None:
-    df = prep_label_dataframe([f"p{i}" for i in range(rows)], classes)
+    df = prep_label_dataframe([f"p{i}é漢" for i in range(rows)], classes)
     if rows and classes:
         df.loc[[1, 4], classes[0]] = [1.0, 0.0]
         df.loc[2, "exclude"] = True
-    out = decode_table(*encode_table(df))
+    out = decode_table(*_stream(df))
     pd.testing.assert_frame_equal(out, df)
+    pd.testing.assert_frame_equal(decode_snapshot(*encode_snapshot(df)), df)  # format 1 too
     if rows and classes:  # the live table changes its columns in place
         out.iat[0, 3] = 1.0
         out.iat[0, 1] = True
         assert df.iat[0, 3] != 1.0 and not df.iat[0, 1]
 
 
+def _stream(df: pd.DataFrame) -> tuple[int, str, bytes]:
+    nrows, classes, table = encode_table(df)
+    sink = pa.BufferOutputStream()
+    write_stream(table, sink)
+    stream = sink.getvalue().to_pybytes()
+    assert len(stream) == stream_size(table)
+    return nrows, classes, stream
+
+
 def test_a_snapshot_that_does_not_match_its_record_is_refused() -> None:
-    nrows, classes, stream = encode_table(_table())
+    nrows, classes, stream = _stream(_table())
     with pytest.raises(ValueError, match="does not match its record"):
         decode_table(nrows + 1, classes, stream)
 
