@@ -17,7 +17,9 @@ Prints tables:
   fresh process (Linux: the peak is the process's VmHWM, reset after the imports), against
   ``pandas.read_csv`` of the same file run the same way,
   interleaved, at the same two loads. ``--before DIR`` adds the opens of another copy of
-  the package (e.g. ``git archive main`` unpacked in DIR) run the same way.
+  the package (e.g. ``git archive main`` unpacked in DIR) run the same way; ``--team`` the
+  opens of the same table as a project on a throwaway PostgreSQL server (the tests'
+  helper) with its own export file.
 """
 
 from __future__ import annotations
@@ -206,6 +208,8 @@ def load(kind: str) -> Iterator[None]:
         for proc, event in zip(procs, started):
             proc.start()
             event.wait(120)
+    print(f"[{kind}: load average {os.getloadavg()[0]:.1f} before the busy loops, if any]",
+          flush=True)
     try:
         yield
     finally:
@@ -309,7 +313,7 @@ def exports(args: argparse.Namespace, folder: Path) -> None:
 
 CHILD = """
 import json, sys, time
-kind, path = sys.argv[1], sys.argv[2]
+kind, path, *team = sys.argv[1:]
 import pandas as pd
 from patchwork_widget.labels import LabelStore
 
@@ -324,6 +328,8 @@ before = status("VmRSS")
 start = time.perf_counter()
 if kind == "read_csv":
     table = pd.read_csv(path)
+elif team:
+    store = LabelStore.open(path, autosave=None, journal=team[0], project=team[1])
 else:
     store = LabelStore.open(path, autosave=None)
 seconds = time.perf_counter() - start
@@ -334,15 +340,16 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak, "grew_mb": peak - before}
 """
 
 
-def _child(kind: str, path: Path, package: Path) -> dict:
+def _child(kind: str, path: Path, package: Path, *team: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(package)}
-    done = subprocess.run([sys.executable, "-c", CHILD, kind, str(path)], env=env, check=True,
-                          capture_output=True, text=True, timeout=3600)
+    done = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), *team], env=env,
+                          check=True, capture_output=True, text=True, timeout=3600)
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def opening(args: argparse.Namespace, folder: Path) -> None:
-    """The ``open`` part (see the module's docstring)."""
+def opening(args: argparse.Namespace, folder: Path, url: str | None) -> None:
+    """The ``open`` part (see the module's docstring); ``url``: also open the table as a
+    project on that PostgreSQL server."""
     classes = [f"class{i}" for i in range(args.classes)]
     df = prep_label_dataframe([f"images/tile_{i:08d}.png" for i in range(args.rows)], classes)
     rng = np.random.default_rng(0)
@@ -365,10 +372,17 @@ def opening(args: argparse.Namespace, folder: Path) -> None:
                     project = folder / f"{name}{rep}"
                     project.mkdir()
                     shutil.copy(source, project / "labels.csv")
+                    shutil.copy(source, project / "team.csv")
                     got.setdefault(f"first open ({name})", []).append(
                         _child("open", project / "labels.csv", package))
                     got.setdefault(f"reopen ({name})", []).append(
                         _child("open", project / "labels.csv", package))
+                    if url is not None:  # a team project of the same table
+                        team = (url, f"{kind}-{rep}-{name}")
+                        got.setdefault(f"team first open ({name})", []).append(
+                            _child("team", project / "team.csv", package, *team))
+                        got.setdefault(f"team reopen ({name})", []).append(
+                            _child("team", project / "team.csv", package, *team))
                     shutil.rmtree(project)
         def best(name: str, key: str) -> float:
             return min(run[key] for run in got[name])
@@ -408,6 +422,8 @@ def main() -> None:
     parser.add_argument("--open-reps", type=int, default=2)
     parser.add_argument("--before", default=None,
                         help="a folder holding another copy of patchwork_widget to compare")
+    parser.add_argument("--team", action="store_true",
+                        help="open part: also open the table as a team project (PostgreSQL)")
     parser.add_argument("--dir", default=None, help="folder for the files (default: a temp dir)")
     args = parser.parse_args()
     args.loads = args.loads.split(",")
@@ -418,7 +434,17 @@ def main() -> None:
         if "exports" in parts:
             exports(args, Path(folder))
         if "open" in parts:
-            opening(args, Path(folder))
+            server = None
+            if args.team:  # a throwaway server, started by the tests' helper
+                sys.path.insert(0, str(ROOT / "tests" / "unit"))
+                from postgres_server import PostgresServer
+
+                server = PostgresServer()
+            try:
+                opening(args, Path(folder), None if server is None else server.url)
+            finally:
+                if server is not None:
+                    server.stop()
 
 
 if __name__ == "__main__":
