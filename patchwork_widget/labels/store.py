@@ -133,8 +133,11 @@ class LabelStore:
             :class:`JournalLockedError`. A writer in this process is taken over at once.
         autosave
             Export ``outfile`` in the background this many seconds after the last change
-            (at most 5 s after the first unexported one), and at close and interpreter
-            exit. None: only on :meth:`export` and :meth:`close`.
+            (at most 5 s after the first unexported one, and no sooner than 3 times the
+            last export's duration after it), and at close and interpreter exit; a table of
+            100,000 rows or more on the SQLite journal is exported by a worker process that
+            follows the journal (see docs/labels.md). None: only on :meth:`export` and
+            :meth:`close`.
         journal
             None (the SQLite journal beside ``outfile``) or the URL of a PostgreSQL
             database, ``postgresql://[user[:password]@]host[:port]/dbname``, shared by a
