@@ -14,7 +14,8 @@ line: ``{"upto": action, "size": bytes, "mtime_ns": ns}`` (the newest action the
 holds, and the file's size and time, as :meth:`JournalBackend.record_export` takes them)
 or ``{"error": "Type: message"}``. The kernel's side, :class:`ExportProcess`, sends
 nothing but the request: the store's lock is not taken and no table is copied in the
-kernel. The worker ends at the end of its stdin (the store closed, or its process died),
+kernel, and the worker runs at a lower CPU priority (:data:`NICENESS`). The worker ends at
+the end of its stdin (the store closed, or its process died),
 and on Linux also when the thread that started it ends (``PR_SET_PDEATHSIG``), so a
 killed kernel leaves no worker that could still replace the file.
 """
@@ -46,6 +47,10 @@ REQUEST = "export\n"
 
 #: What the worker process runs (``python -c``; its arguments follow).
 ENTRY_POINT = "from patchwork_widget.labels.export_worker import main; main()"
+
+#: The worker's CPU priority below the kernel's (as the online round worker's): on shared
+#: cores the clicks come first and the file follows later.
+NICENESS = 10
 
 
 class ExportWorkerError(RuntimeError):
@@ -194,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     """The worker process's entry point: ``JOURNAL OUTFILE PARENT_PID``."""
     journal, outfile, parent = sys.argv[1:] if argv is None else argv
     _die_with_parent(int(parent))
+    os.nice(NICENESS)
     logging.basicConfig(level=logging.WARNING, format="export worker: %(message)s")
     serve(Path(journal), Path(outfile), sys.stdin, sys.stdout)
 
