@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from patchwork_widget import cli_extract, cli_pretrain
-from patchwork_widget.cli_args import count, image_side, journal_url, port, seed
+from patchwork_widget.cli_args import add_project_arguments, count, port, project_options, seed
+from patchwork_widget.options.project import SERVED_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +113,8 @@ def _serve(args: argparse.Namespace) -> list[str]:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     token = False if args.no_token else (args.token or True)
     app = serve(args.outfile, args.features, feature_extractor=args.extractor,
-                imshape=tuple(args.imshape), port=args.port, ip=args.ip, token=token,
-                open_browser=args.open_browser, journal=args.journal,
-                project_name=args.project, annotator=args.annotator)
+                port=args.port, ip=args.ip, token=token, open_browser=args.open_browser,
+                options=project_options(args, SERVED_FIELDS))
     print(f"the labeling app is at {app.url}", flush=True)  # now: the server runs until stopped
     print("press Ctrl-C to stop", flush=True)
     try:
@@ -167,8 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the project's label file (CSV or Parquet)")
     srv.add_argument("--features", help="pre-extracted features (.npy), one row per image")
     srv.add_argument("--extractor", help="a feature extractor (.keras) instead of --features")
-    srv.add_argument("--imshape", type=image_side, nargs=2, default=(256, 256), metavar=("H", "W"),
-                     help="display size of an image")
     srv.add_argument("--port", type=port, help="port, 1-65535 (default: a free one)")
     srv.add_argument("--ip", default="127.0.0.1",
                      help="interface to listen on (default loopback; 0.0.0.0 for all)")
@@ -176,11 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--no-token", action="store_true",
                      help="ask for no token (loopback only)")
     srv.add_argument("--open-browser", action="store_true")
-    srv.add_argument("--journal", type=journal_url,
-                     help="a team journal, postgresql://... (docs/team.md)")
-    srv.add_argument("--project", "--project-name", dest="project",
-                     help="the project in the team journal (--project-name: its old name)")
-    srv.add_argument("--annotator", help="who labels (recorded on every change)")
+    add_project_arguments(srv.add_argument_group("how the app opens the project"),
+                          SERVED_FIELDS)
     srv.set_defaults(run=_serve)
     return parser
 

@@ -1,4 +1,9 @@
-"""``patchwork-widget extract`` and ``join``: features of a file list, in shards (B6).
+"""``patchwork-widget extract`` and ``join``: features of a file list, in shards or on a Dask
+cluster (B6).
+
+``extract --scheduler ADDRESS --out F.zarr`` hands chunks of the list to the workers of a
+running Dask distributed cluster, which write a Zarr array (a rerun resumes; see
+:mod:`~patchwork_widget.images.extract_cluster`).
 
 ``extract --shard i/n`` computes rows ``[i*N//n, (i+1)*N//n)`` of the list into their own
 resumable ``.npy`` part (see :func:`~patchwork_widget.images.extract.extract_features`), so n
@@ -18,14 +23,16 @@ from typing import List, Tuple
 
 import numpy as np
 
-from patchwork_widget.cli_args import image_side
+from patchwork_widget.cli_args import image_side, json_mapping
+from patchwork_widget.images.storage import configure_storage, is_url
 
 logger = logging.getLogger(__name__)
 
 
 def read_file_list(path: str | os.PathLike) -> List[str]:
     """Image paths from a text file (one a line, blank lines skipped) or a CSV / Parquet
-    label table (its ``filepath`` column); relative paths are taken from the list's folder."""
+    label table (its ``filepath`` column); relative paths are taken from the list's folder, URLs
+    (``s3://``, ``https://``, ...) are kept as they are."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"--files: no such file {os.fspath(path)!r}")
@@ -37,7 +44,7 @@ def read_file_list(path: str | os.PathLike) -> List[str]:
         files = [line.strip() for line in p.read_text().splitlines() if line.strip()]
     if not files:
         raise ValueError(f"--files: {os.fspath(path)!r} lists no images")
-    return [f if os.path.isabs(f) else str(p.parent / f) for f in files]
+    return [f if os.path.isabs(f) or is_url(f) else str(p.parent / f) for f in files]
 
 
 def parse_shard(text: str) -> Tuple[int, int]:
@@ -62,12 +69,55 @@ def part_path(out: str | os.PathLike, shard: Tuple[int, int]) -> Path:
     return out.with_name(f"{out.stem}.part-{i}-of-{n}.npy")
 
 
+def _run_on_cluster(args: argparse.Namespace, files: List[str]) -> List[str]:
+    from distributed import Client
+
+    from patchwork_widget.images.extract import extract_features
+    from patchwork_widget.options.backbones import Backbone, is_backbone_name
+
+    if args.shard:
+        raise ValueError("--shard splits the list by hand for jobs without a cluster; with "
+                         "--scheduler the cluster's workers share the chunks: leave it out")
+    if is_backbone_name(args.model):
+        extractor = Backbone(args.model, weights=None if args.weights == "none" else
+                             args.weights, image_size=args.imshape)
+    elif args.weights != "imagenet":
+        raise ValueError(f"--weights applies to a backbone name; --model {args.model!r} is a "
+                         "file")
+    else:
+        extractor = args.model
+    try:
+        client = Client(args.scheduler, timeout=args.connect_timeout)
+    except (OSError, TimeoutError) as e:
+        raise OSError(f"--scheduler {args.scheduler!r}: cannot reach the Dask scheduler "
+                      f"({e})") from e
+    with client:
+        result = extract_features(files, extractor, imshape=args.imshape,
+                                  num_channels=args.num_channels, norm=args.norm,
+                                  batch_size=args.batch_size, resume=not args.restart,
+                                  progress=not args.no_progress, client=client,
+                                  zarr_path=args.out, chunk_rows=args.chunk_rows)
+    report = [f"features:  {args.out}  {len(files)} rows, shape {result.features.shape}, "
+              f"chunks of {result.features.chunks[0]} rows"]
+    if result.errors:
+        report.append(f"unreadable: {len(result.errors)} (listed in "
+                      f"{args.out}/extraction/errors.jsonl)")
+    return report
+
+
 def run_extract(args: argparse.Namespace) -> List[str]:
+    files = read_file_list(args.files)
+    if args.storage_options is not None:  # how this process reads image URLs
+        configure_storage(args.storage_options)
+    if args.scheduler:
+        return _run_on_cluster(args, files)
+    if args.chunk_rows is not None:
+        raise ValueError("--chunk-rows applies to an extraction on a cluster (--scheduler)")
+
     from patchwork_widget.images.backbones import resolve_extractor
     from patchwork_widget.images.extract import extract_features
     from patchwork_widget.options.backbones import Backbone, is_backbone_name
 
-    files = read_file_list(args.files)
     rows = shard_rows(len(files), args.shard) if args.shard else range(len(files))
     target = part_path(args.out, args.shard) if args.shard else Path(args.out)
     if is_backbone_name(args.model):
@@ -148,7 +198,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     "with a progress bar. An "
                     "interrupted run resumes where it stopped. With --shard i/n only the "
                     "i-th of n contiguous parts is computed, into OUT's part file; `join` "
-                    "then assembles the parts in order.")
+                    "then assembles the parts in order. With --scheduler the workers of a "
+                    "Dask cluster share the list and write OUT as a Zarr array.")
     ex.add_argument("--model", required=True,
                     help=f"a backbone ({', '.join(BACKBONES)}) or a .keras model: images "
                          "-> features")
@@ -157,14 +208,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          "or none (random)")
     ex.add_argument("--files", required=True,
                     help="text file of image paths (one a line) or a label table (CSV/Parquet)")
-    ex.add_argument("--out", required=True, help="the .npy file to write")
+    ex.add_argument("--out", required=True,
+                    help="the .npy file to write (with --scheduler: the Zarr array)")
     ex.add_argument("--shard", type=parse_shard, help="i/n: compute part i of n (0-based)")
+    ex.add_argument("--scheduler", metavar="ADDRESS",
+                    help="a Dask distributed scheduler (tcp://host:8786): its workers extract "
+                         "chunks of the list into OUT, a Zarr array (a path or an fsspec URL "
+                         "such as s3://bucket/features.zarr)")
+    ex.add_argument("--chunk-rows", type=int, default=None,
+                    help="with --scheduler: images per task and per Zarr chunk (default 512)")
+    ex.add_argument("--connect-timeout", type=float, default=30.0,
+                    help="with --scheduler: seconds to wait for the scheduler")
     ex.add_argument("--imshape", type=image_side, nargs=2, metavar=("H", "W"),
                     help="image size (default: the backbone's or the model's input size)")
     ex.add_argument("--num-channels", type=int, default=3)
     ex.add_argument("--norm", type=float, default=None,
                     help="divide pixels by this (default: by the file's dtype maximum)")
     ex.add_argument("--batch-size", type=int, default=64)
+    ex.add_argument("--storage-options", type=json_mapping, metavar="JSON",
+                    help="fsspec filesystem options for image URLs (s3://, https://, ...), "
+                         "e.g. '{\"endpoint_url\": \"http://...\", \"anon\": true}' "
+                         "(default: the AWS environment variables and config files)")
     ex.add_argument("--restart", action="store_true", help="start over instead of resuming")
     ex.add_argument("--no-progress", action="store_true", help="no progress bar")
     ex.set_defaults(run=run_extract)

@@ -76,7 +76,9 @@ def trainer_keys(cls: type) -> Set[str]:
 def image_list(value: Any, key: str, base: Path) -> List[str]:
     """Paths from a list, a text file of paths or a folder (its image files, sorted)."""
     if isinstance(value, list):
-        return [str(base / v) if not os.path.isabs(v) else str(v) for v in value]
+        from patchwork_widget.images.storage import is_url
+
+        return [str(v) if os.path.isabs(v) or is_url(v) else str(base / v) for v in value]
     if not isinstance(value, str):
         raise ValueError(f"{key} must be a file of paths, a folder or a list; got {value!r}")
     path = base / value

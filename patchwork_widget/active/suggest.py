@@ -29,11 +29,10 @@ from typing import Any, Dict
 
 import numpy as np
 
+from patchwork_widget.options.project import DEFAULT_NO, DEFAULT_YES
+
 __all__ = ["DEFAULT_NO", "DEFAULT_YES", "Strength", "accept_changes", "has_positive_labels",
            "strengths", "suggestions"]
-
-DEFAULT_YES = 0.9
-DEFAULT_NO = 0.1
 
 
 class Strength(str, enum.Enum):

@@ -4,14 +4,15 @@ A subclass says what its models are (:meth:`FeatureTrainer._build_models`), what
 does with a batch of view pairs (:meth:`FeatureTrainer._replica_step`) and how it scores a test
 pair (:meth:`FeatureTrainer._test_step`); the base does the rest: options, the input pipeline,
 the distribution strategy, the optimizer and its schedule, the training loop and saving. The
-benchmarks (F2) and records (F3) come from :class:`~patchwork_widget.feature.reporting.ReportingMixin`.
+benchmarks (F2) and records (F3) are its part ``reporting``, a
+:class:`~patchwork_widget.feature.reporting.Reporter`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
@@ -19,9 +20,8 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from patchwork_widget.feature import evaluate as ev
-from patchwork_widget.feature import records
 from patchwork_widget.feature.data import TrainingData, pair_dataset
-from patchwork_widget.feature.reporting import ReportingMixin
+from patchwork_widget.feature.reporting import Reporter
 from patchwork_widget.images.augment import is_active, validate_augment
 from patchwork_widget.models.networks import ResNetFCN
 from patchwork_widget.models.loop import Hooks, run_epochs
@@ -41,6 +41,7 @@ __all__ = ["FeatureTrainer"]
 
 Every = Union[bool, int]
 STATE_FILE = "state.npz"   # variables outside the models (see FeatureTrainer._state_variables)
+MAX_UNIFORMITY_SAMPLES = 2048
 
 
 def _due(flag: Every, epoch: int, name: str) -> bool:
@@ -66,7 +67,7 @@ def check_training_data(name: str, data: Any) -> None:
         check_paths(name, data)
 
 
-class FeatureTrainer(ReportingMixin):
+class FeatureTrainer:
     """Train a fully-convolutional network ``fcn`` without labels, in place.
 
     Construction checks every option and builds the models, the optimizer and the input
@@ -144,9 +145,7 @@ class FeatureTrainer(ReportingMixin):
                            single_channel=o.single_channel)
         self.step = 0
         self._epochs_started = 0
-        self._mlflow: Any = None
         self._seeded = False
-        self._summary_writer: Any = None
         self._schedule = DecaySchedule(o.learning_rate, o.schedule, o.decay_steps,
                                        o.warmup_steps)
 
@@ -169,7 +168,6 @@ class FeatureTrainer(ReportingMixin):
             self._models: Dict[str, keras.Model] = {"fcn": fcn, **self._build_models()}
             self.optimizer = build_optimizer(o.optimizer, self._schedule,
                                              self._trainable_variables(), o.weight_decay)
-        self._downstream_images: Optional[np.ndarray] = None
         self._features = ev.feature_function(self.fcn)
         self._train_step = self._make_train_step()
         self._test_fn = tf.function(self._test_step, autograph=False)
@@ -183,6 +181,10 @@ class FeatureTrainer(ReportingMixin):
             "augment": dict(self.augment_params),
             "num_downstream_labels": 0 if self._downstream is None else len(self._downstream[0]),
         }
+        self.reporting = Reporter(self.logdir, self.config, fcn=self.fcn,
+                                  features=self._features, input_options=self._input,
+                                  eval_batch_size=self.eval_batch_size,
+                                  downstream=self._downstream, step=lambda: self.step)
 
     @staticmethod
     def _resolve_options(options: Optional[FeatureTrainerOptions],
@@ -201,19 +203,6 @@ class FeatureTrainer(ReportingMixin):
             raise ValueError(f"give options or keyword settings, not both; got options and "
                              f"{extra}")
         return options
-
-    @property
-    def _writer(self) -> Any:
-        """The TensorBoard writer; the first use creates ``logdir`` and writes
-        ``config.yaml`` and the hyperparameters."""
-        if self._summary_writer is None:
-            os.makedirs(self.logdir, exist_ok=True)
-            records.write_config(self.logdir, self.config)
-            self._summary_writer = tf.summary.create_file_writer(self.logdir)
-            records.write_hparams(self._summary_writer,
-                                  {k: v for k, v in self.config.items() if k != "notes"},
-                                  trial_id=os.path.basename(os.path.abspath(self.logdir)))
-        return self._summary_writer
 
     # -- hooks for subclasses ------------------------------------------------------------------
 
@@ -382,7 +371,7 @@ class FeatureTrainer(ReportingMixin):
         def train_step(batch: Tuple[Any, Any]) -> Dict[str, float]:
             lr = float(self._schedule(self.optimizer.iterations))
             out = {k: float(v) for k, v in self._train_step(*batch).items()}
-            self._record_scalars(learning_rate=lr, **out)
+            self.reporting.record(learning_rate=lr, **out)
             self.step += 1
             return out
 
@@ -393,8 +382,7 @@ class FeatureTrainer(ReportingMixin):
             summary.clear()
             summary.update({f"epoch_{k}": v for k, v in record.items() if k != "epoch"})
             logger.info("%s epoch %d/%d: %s", self.modelname, epoch, epochs, dict(summary))
-            if self._mlflow is not None:
-                self._mlflow.log_metrics(dict(summary), step=self.step)
+            self.reporting.log_metrics(summary)
             if _due(save, epoch, "save"):
                 self.save()
             if _due(evaluate, epoch, "evaluate"):
@@ -405,8 +393,66 @@ class FeatureTrainer(ReportingMixin):
                 self.visualize_kernels()
 
         run_epochs(epochs, batches, train_step, Hooks(epoch_start, after_step, epoch_end))
-        self._writer.flush()
+        self.reporting.flush()
         return summary
+
+    # -- benchmarks (F2) and records (F3), kept by the reporting part --------------------------
+
+    def evaluate(self, query_fig: bool = False) -> Dict[str, float]:
+        """Benchmarks now: test loss, alignment and uniformity (with ``testdata``) and the
+        linear probe (with ``downstream_labels``); recorded and returned."""
+        metrics: Dict[str, float] = {}
+        if self._test_ds is not None:
+            metrics.update(self._test_metrics())
+        if self._downstream is not None:
+            metrics.update(self.reporting.linear_probe(query_fig))
+        elif query_fig:
+            logger.warning("query_fig needs downstream_labels; no figure written")
+        self.reporting.record(metric=True, **metrics)
+        self.reporting.flush()
+        return metrics
+
+    def _test_metrics(self) -> Dict[str, float]:
+        """The test pairs' loss, alignment and uniformity (a method with other test data
+        overrides it)."""
+        losses, z1s, z2s = [], [], []
+        for x1, x2 in self._test_ds:
+            loss, z1, z2 = self._test_fn(x1, x2)
+            losses.append(float(loss))
+            z1s.append(z1.numpy())
+            z2s.append(z2.numpy())
+        z1 = np.concatenate(z1s)
+        return {"test_loss": float(np.mean(losses)),
+                "alignment": ev.alignment(z1, np.concatenate(z2s)),
+                "uniformity": ev.uniformity(z1[:MAX_UNIFORMITY_SAMPLES])}
+
+    def rotation_classification_test(self, testdata: Optional[Sequence[str]] = None,
+                                     max_images: int = 1000) -> float:
+        """Label-free proxy (Reed et al. 2021): linear accuracy at predicting quarter turns
+        from pooled features of ``testdata`` (default: the trainer's testdata, else its
+        training files), recorded as ``rotation_classification_accuracy`` and returned."""
+        data = testdata if testdata is not None else (
+            self._testdata if self._testdata is not None else self._trainingdata)
+        return self.reporting.rotation_classification_test(data, max_images)
+
+    def visualize_kernels(self) -> np.ndarray:
+        """Record the first convolution's kernels as a TensorBoard image; returns it."""
+        return self.reporting.visualize_kernels()
+
+    def save_projections(self, max_images: int = 1000, sprite_size: int = 32) -> str:
+        """Pooled features of the labelled images (else the test images) for TensorBoard's
+        projector, with sprites and labels; returns the projector config path."""
+        return self.reporting.save_projections(self._testdata, max_images, sprite_size)
+
+    def track_with_mlflow(self, experiment: Optional[str] = None,
+                          tracking_uri: Optional[str] = None, run_name: Optional[str] = None
+                          ) -> Any:
+        """Log the hyperparameters now, and the metrics from here on, with MLflow.
+
+        Raises ImportError (saying ``pip install mlflow``) when mlflow is not installed.
+        Returns the active MLflow run.
+        """
+        return self.reporting.track_with_mlflow(experiment, tracking_uri, run_name)
 
     # -- persistence ---------------------------------------------------------------------------
 

@@ -239,6 +239,6 @@ class ContextEncoderTrainer(FeatureTrainer):
         _, composite = self.inpaint(images, masks)
         rows = tf.concat([images, images * (1.0 - masks), composite], axis=2)  # side by side
         grid = tf.reshape(rows, [1, -1, rows.shape[2], rows.shape[3]])
-        with self._writer.as_default(step=self.step):
+        with self.reporting.writer.as_default(step=self.step):
             tf.summary.image("inpainting", grid[..., :3] if grid.shape[-1] >= 3 else grid[..., :1])
         return metrics

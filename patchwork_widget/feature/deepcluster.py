@@ -164,7 +164,7 @@ class DeepClusterTrainer(FeatureTrainer):
         if self._labels is not None:
             scalars["pseudo_label_nmi"] = float(
                 normalized_mutual_info_score(self._labels, result.labels))
-        self._record_scalars(**scalars)
+        self.reporting.record(**scalars)
         self._labels = result.labels
 
         order = uniform_over_clusters(result.labels, self.k, None, self._rng)

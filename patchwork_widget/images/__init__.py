@@ -1,4 +1,5 @@
-"""Images: reading files into arrays (I1). No TensorFlow import here."""
+"""Images: reading files (local paths or fsspec URLs) into arrays (I1). No TensorFlow import
+here."""
 
 from patchwork_widget.images.batch import BatchResult, read_images
 from patchwork_widget.images.guard import DEFAULT_LIMITS, BadFiles, ImageReadError, ReadLimits
@@ -7,6 +8,7 @@ from patchwork_widget.images.read import (
     read_array,
     read_image,
 )
+from patchwork_widget.images.storage import Storage, configure_storage
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -15,6 +17,8 @@ __all__ = [
     "BatchResult",
     "ImageReadError",
     "ReadLimits",
+    "Storage",
+    "configure_storage",
     "read_array",
     "read_image",
     "read_images",

@@ -22,7 +22,6 @@ scale ``read_image`` decodes it at), and the 8-bit pixels are resized before the
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -36,6 +35,7 @@ from patchwork_widget.images.guard import (
 )
 from patchwork_widget.images.read import REDUCING_GAP, check_options, dtype_norm, read_image
 from patchwork_widget.images.sniff import fast_path_ok
+from patchwork_widget.images.storage import extension, is_url
 
 # Decoder id per extension: 0 PNG (TF, unless 16-bit), 1 JPEG (TF), 2 read_image.
 _PNG, _JPEG, _PY = 0, 1, 2
@@ -43,9 +43,13 @@ _TF_KINDS = {".png": _PNG, ".jpg": _JPEG, ".jpeg": _JPEG}
 _FORMATS = {_PNG: "PNG", _JPEG: "JPEG"}
 
 def decoder_kinds(paths: Sequence[str]) -> np.ndarray:
-    """Which decoder each path uses: 0 TF PNG, 1 TF JPEG, 2 ``read_image`` (int32)."""
+    """Which decoder each path uses: 0 TF PNG, 1 TF JPEG, 2 ``read_image`` (int32).
+
+    URLs (``s3://``, ``http(s)://``, ``file://``, ...) go to ``read_image``, which reads them
+    through :mod:`~patchwork_widget.images.storage` (``tf.io`` cannot read S3 or HTTP)."""
     return np.array(
-        [_TF_KINDS.get(os.path.splitext(p)[1].lower(), _PY) for p in paths], dtype=np.int32
+        [_PY if is_url(p) or p.startswith("file://")
+         else _TF_KINDS.get(extension(p), _PY) for p in paths], dtype=np.int32
     )
 
 

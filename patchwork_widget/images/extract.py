@@ -4,7 +4,9 @@ Images are read with :func:`~patchwork_widget.images.batch.read_images` in a bac
 (one batch ahead of the model), so a bad file is reported, not fatal: its row of features is
 zero and it is listed in :attr:`Extraction.errors`. With ``memmap_path`` the features go to an
 on-disk ``.npy`` (openable with ``np.load(path, mmap_mode="r")``) and progress is kept beside
-it, so an interrupted run resumes where it stopped.
+it, so an interrupted run resumes where it stopped. With ``client`` (a Dask
+``distributed.Client``) the work goes to the cluster's workers and the features to a Zarr array
+(:mod:`~patchwork_widget.images.extract_cluster`); the reading loop here is shared by both.
 
 Resume files next to ``memmap_path``:
 
@@ -16,19 +18,25 @@ Resume files next to ``memmap_path``:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from patchwork_widget.images.batch import read_images
+from patchwork_widget.images.extract_loop import (
+    Extraction,
+    feature_shape,
+    features_of,
+    files_hash,
+    read_ahead,
+    reader,
+)
 from patchwork_widget.images.extractor import Extractor
 from patchwork_widget.images.guard import ReadLimits, check_limits
 from patchwork_widget.images.read import PathLike, check_options
@@ -41,45 +49,12 @@ from patchwork_widget.options.checks import (
     shown,
 )
 
+if TYPE_CHECKING:
+    import distributed
+
 logger = logging.getLogger(__name__)
 
 TODO, DONE, FAILED = 0, 1, 2
-
-
-@dataclass(frozen=True, eq=False)
-class Extraction:
-    """What :func:`extract_features` returns.
-
-    Attributes
-    ----------
-    features : np.ndarray or np.memmap
-        float32, shape ``(N,) + feature shape``, one row per input file (zeros for bad files).
-    errors : list of (str, str)
-        ``(path, error message)`` for each unreadable file, in row order.
-    failed : np.ndarray
-        bool (N,): True for the rows of ``errors``.
-    """
-
-    features: np.ndarray
-    errors: List[Tuple[str, str]]
-    failed: np.ndarray
-
-
-def _files_hash(paths: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.encode("utf-8", "surrogatepass") + b"\0")
-    return h.hexdigest()
-
-
-def _call(extractor: Any, x: np.ndarray) -> np.ndarray:
-    predict = getattr(extractor, "predict_on_batch", None)
-    out = predict(x) if predict is not None else extractor(x)
-    return np.asarray(out, dtype=np.float32)
-
-
-def _feature_shape(extractor: Any, sample: np.ndarray) -> Tuple[int, ...]:
-    return tuple(_call(extractor, sample[:1]).shape[1:])
 
 
 class _Store:
@@ -93,7 +68,7 @@ class _Store:
             self.features = np.zeros((n,) + shape, dtype=np.float32)
             self.status = np.zeros(n, dtype=np.int8)
             return
-        meta = {"rows": n, "shape": list(shape), "files_sha256": _files_hash(paths)}
+        meta = {"rows": n, "shape": list(shape), "files_sha256": files_hash(paths)}
         meta_path = Path(f"{memmap_path}.meta.json")
         status_path = Path(f"{memmap_path}.status.npy")
         errors_path = Path(f"{memmap_path}.errors.jsonl")
@@ -161,6 +136,10 @@ def extract_features(
     num_workers: int = 2,
     progress: bool = True,
     limits: Optional[ReadLimits] = None,
+    client: Optional["distributed.Client"] = None,
+    zarr_path: Optional[PathLike] = None,
+    chunk_rows: Optional[int] = None,
+    storage_options: Optional[Mapping[str, Any]] = None,
 ) -> Extraction:
     """Compute ``extractor`` features of every file, in order.
 
@@ -196,17 +175,60 @@ def extract_features(
     limits : ReadLimits, optional
         Largest file and image read (see :func:`~patchwork_widget.images.read.read_array`);
         larger files are listed in ``errors``.
+    client : distributed.Client, optional
+        Run on this Dask cluster instead: chunks of ``chunk_rows`` files go to the workers,
+        which write their rows into the Zarr array ``zarr_path`` (see
+        :mod:`~patchwork_widget.images.extract_cluster`). ``extractor`` must then be
+        something a worker can load: a backbone name or :class:`Backbone` with ImageNet
+        weights, or the path of a ``.keras`` model.
+    zarr_path : path or fsspec URL, optional
+        With ``client`` (and only then; required): the Zarr array to write, e.g.
+        ``"features.zarr"`` or ``"s3://bucket/features.zarr"``. ``resume`` skips the chunks
+        an earlier run finished.
+    chunk_rows : int, optional
+        With ``client``: rows per task and per Zarr chunk (default 512).
+    storage_options : mapping, optional
+        With ``client``: fsspec options of ``zarr_path`` (endpoint, credentials, ...).
+        Image URLs are read with the process's storage options
+        (:func:`~patchwork_widget.images.storage.configure_storage`, a project's
+        ``storage_options``), which go to the workers with each task.
 
     Returns
     -------
     Extraction
-        Features (array or memmap), ``(path, error)`` for unreadable files and their mask.
+        Features (array, memmap or, with ``client``, the Zarr array), ``(path, error)`` for
+        unreadable files and their mask.
 
     Raises
     ------
     ValueError
-        For invalid options, or a ``memmap_path`` holding another extraction when resuming.
+        For invalid options, or a ``memmap_path`` or ``zarr_path`` holding another extraction
+        when resuming.
     """
+    if client is not None or zarr_path is not None:
+        if client is None:
+            raise ValueError(f"zarr_path={os.fspath(zarr_path)!r} is written by the workers "
+                             "of a Dask cluster: pass client (a distributed.Client) too, or "
+                             "memmap_path for an extraction in this process")
+        if memmap_path is not None:
+            raise ValueError("memmap_path is for an extraction in this process; with client "
+                             "the features go to zarr_path")
+        from patchwork_widget.images.extract_cluster import extract_on_cluster
+
+        return extract_on_cluster(
+            check_paths("files", files), extractor, client,
+            check_path("zarr_path", zarr_path), imshape=imshape,
+            num_channels=num_channels, norm=norm, single_channel=single_channel,
+            batch_size=check_int("batch_size", batch_size, 1),
+            chunk_rows=check_int("chunk_rows", 512 if chunk_rows is None else chunk_rows, 1),
+            resume=check_bool("resume", resume),
+            num_workers=check_int("num_workers", num_workers, 1),
+            progress=check_bool("progress", progress), limits=check_limits(limits),
+            storage_options=storage_options)
+    for name, value in (("chunk_rows", chunk_rows), ("storage_options", storage_options)):
+        if value is not None:
+            raise ValueError(f"{name}={shown(value)} applies to an extraction on a Dask cluster "
+                             "(with client and zarr_path) only")
     if isinstance(extractor, (str, os.PathLike, Backbone, Extractor)):
         from patchwork_widget.images.backbones import resolve_extractor
 
@@ -225,34 +247,20 @@ def extract_features(
                         f"to features; got {shown(extractor)}")
     paths = check_paths("files", files)
     n = len(paths)
-    h, w = opts.imshape
-    probe = np.zeros((1, h, w, opts.num_channels), dtype=np.float32)
-    shape = _feature_shape(extractor, probe)
+    shape = feature_shape(extractor, opts)
     store = _Store(n, shape, paths, Path(memmap_path) if memmap_path is not None else None,
                    resume)
     todo = np.flatnonzero(store.status == TODO)
     chunks = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
 
-    def read(rows: np.ndarray):
-        return read_images([paths[r] for r in rows], opts.imshape, opts.num_channels,
-                           opts.norm, opts.single_channel, num_workers=num_workers,
-                           limits=limits)
-
+    read = reader(paths, opts, limits, num_workers)
     bar = tqdm(total=n, initial=n - len(todo), desc="extracting features", unit="img",
                disable=not progress)
     try:
-        with ThreadPoolExecutor(1) as reader:
-            pending = reader.submit(read, chunks[0]) if chunks else None
-            for k, rows in enumerate(chunks):
-                batch = pending.result()
-                pending = reader.submit(read, chunks[k + 1]) if k + 1 < len(chunks) else None
-                feats = _call(extractor, batch.arrays) if len(batch.arrays) else None
-                # errors are in input order: they are the positions missing from good_index
-                failed_pos = np.setdiff1d(np.arange(len(rows)), batch.good_index)
-                bad = [(int(rows[i]), path, str(err))
-                       for i, (path, err) in zip(failed_pos, batch.errors)]
-                store.write(rows, feats, batch.good_index, bad)
-                bar.update(len(rows))
+        for rows, batch in read_ahead(chunks, read):
+            feats, bad = features_of(extractor, rows, batch)
+            store.write(rows, feats, batch.good_index, bad)
+            bar.update(len(rows))
     finally:
         bar.close()
         store.close()

@@ -127,35 +127,40 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _check_stat(path: str, st: os.stat_result, limits: ReadLimits) -> None:
+def _check_stat(name: str, st: os.stat_result, limits: ReadLimits) -> None:
     if not stat.S_ISREG(st.st_mode):
-        raise ImageReadError(path, f"not a regular file: it is {_kind(st.st_mode)}")
+        raise ImageReadError(name, f"not a regular file: it is {_kind(st.st_mode)}")
     if st.st_size == 0:
-        raise ImageReadError(path, "file is empty (0 bytes)")
+        raise ImageReadError(name, "file is empty (0 bytes)")
     if st.st_size > limits.max_bytes:
         raise ImageReadError(
-            path,
+            name,
             f"file is {st.st_size:,} bytes, over the limit of {limits.max_bytes:,} "
             "(ReadLimits.max_bytes)",
         )
 
 
-def open_image_file(path: str, limits: ReadLimits) -> BinaryIO:
-    """Open ``path`` for reading if it is a regular, non-empty file within the limits.
+def open_local_file(path: str, limits: ReadLimits, name: str | None = None) -> BinaryIO:
+    """Open the local file ``path`` for reading if it is a regular, non-empty file within
+    the limits; errors name ``name`` (default ``path``: a remote object's URL when ``path``
+    is its cached copy).
 
     Symbolic links are followed (to regular files only). Never blocks: a FIFO or device is
-    refused from its ``stat`` before any open, and the open itself is non-blocking.
+    refused from its ``stat`` before any open, and the open itself is non-blocking. Readers
+    open files through :func:`~.storage.open_image_file`, which sends URLs to their
+    filesystem and local paths here.
     """
+    name = path if name is None else name
     try:
-        _check_stat(path, os.stat(path), limits)
+        _check_stat(name, os.stat(path), limits)
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
         fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
+        raise ImageReadError(name, "file not found") from None
     except OSError as e:
-        raise ImageReadError(path, f"cannot access file ({e.strerror or e})") from e
+        raise ImageReadError(name, f"cannot access file ({e.strerror or e})") from e
     try:
-        _check_stat(path, os.fstat(fd), limits)  # the file opened is the file checked
+        _check_stat(name, os.fstat(fd), limits)  # the file opened is the file checked
     except BaseException:
         os.close(fd)
         raise

@@ -24,9 +24,9 @@ from patchwork_widget.images.guard import (
     ImageReadError,
     ReadLimits,
     check_limits,
-    open_image_file,
     pillow_bomb_error,
 )
+from patchwork_widget.images.storage import extension, open_image_file
 from patchwork_widget.options.checks import check_path
 
 logger = logging.getLogger(__name__)
@@ -289,7 +289,7 @@ def decode_array(path: PathLike, how: Decoding) -> np.ndarray:
     """:func:`read_array` decoding as ``how`` says: possibly at a reduced size (never
     below twice ``how.reduce_to``), after reserving its bytes."""
     p = check_path("path", path)
-    ext = os.path.splitext(p)[1].lower()
+    ext = extension(p)
     reader = _READERS.get(ext)
     if reader is None:
         raise ImageReadError(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import struct
 
-from patchwork_widget.images.guard import ImageReadError, ReadLimits, open_image_file
+from patchwork_widget.images.guard import ImageReadError, ReadLimits
+from patchwork_widget.images.storage import open_image_file
 
 _HEAD = 1 << 16  # headers (with EXIF) beyond this go to read_image
 _TAIL = 64

@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from patchwork_widget.images.guard import ReadLimits, check_limits
+from patchwork_widget.images.guard import ImageReadError, ReadLimits, check_limits
 from patchwork_widget.images.read import read_array
 
 FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -180,9 +182,10 @@ def encode_full(
 
 
 class ThumbnailCache:
-    """Thread-safe LRU cache of encoded thumbnails, keyed by file path.
+    """Thread-safe LRU cache of encoded thumbnails, keyed by file path or URL.
 
-    ``limits`` bounds the files read (see :func:`~patchwork_widget.images.read.read_array`).
+    ``limits`` bounds the files read (see :func:`~patchwork_widget.images.read.read_array`);
+    ``workers`` threads read the missing images of :meth:`get_many` together.
     """
 
     def __init__(
@@ -190,9 +193,13 @@ class ThumbnailCache:
         options: DisplayOptions | None = None,
         maxsize: int = 2048,
         limits: ReadLimits | None = None,
+        workers: int = 8,
     ) -> None:
         self.options = options or DisplayOptions()
         self.maxsize = maxsize
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an int >= 1; got {workers!r}")
+        self.workers = workers
         self.limits = check_limits(limits)
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
@@ -210,6 +217,34 @@ class ThumbnailCache:
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
         return data
+
+    def get_many(self, paths: Sequence[str]) -> list[bytes | ImageReadError | BandsError]:
+        """Encoded bytes for each of ``paths``, or the error that path raised, in order.
+
+        The paths not in the cache are read together, ``workers`` at a time: remote objects
+        download concurrently (a page of thumbnails arrives together) and Pillow decodes
+        and encodes outside the GIL."""
+        out: list[bytes | ImageReadError | BandsError | None] = []
+        with self._lock:
+            for path in paths:
+                data = self._items.get(path)
+                if data is not None:
+                    self._items.move_to_end(path)
+                out.append(data)
+        missing = list(dict.fromkeys(p for p, d in zip(paths, out) if d is None))
+
+        def attempt(path: str) -> bytes | ImageReadError | BandsError:
+            try:
+                return self.get(path)
+            except (ImageReadError, BandsError) as error:
+                return error
+
+        if len(missing) > 1:
+            with ThreadPoolExecutor(min(len(missing), self.workers)) as pool:
+                done = dict(zip(missing, pool.map(attempt, missing)))
+        else:
+            done = {p: attempt(p) for p in missing}
+        return [done[p] if d is None else d for p, d in zip(paths, out)]
 
     def __len__(self) -> int:
         return len(self._items)

@@ -27,11 +27,13 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from patchwork_widget.options.project import ResolutionRule
+
 from .records import CLASS_EDITS, Change, Event
 from .schema import FLAGS
 from .table import LiveTable
 
-RULES = ("latest", "majority")
+RULES = tuple(ResolutionRule.values())
 
 Cell = tuple[int, str]
 

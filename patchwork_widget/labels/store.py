@@ -26,6 +26,7 @@ import pandas as pd
 
 from patchwork_widget.options.checks import check_path
 from patchwork_widget.options.legacy import take_renamed
+from patchwork_widget.options.project import STORE_FIELDS, ProjectOptions, takes_options
 
 from . import shutdown
 from .arguments import check_changes, check_claim, check_rows, check_seconds
@@ -92,23 +93,26 @@ class LabelStore:
         self._unreadable = fold_unreadable({}, journal.details(UNREADABLE))
 
     @classmethod
+    @takes_options(STORE_FIELDS)
     def open(
         cls,
         outfile: str | os.PathLike | None = None,
         df: pd.DataFrame | None = None,
-        classes: Iterable[str] | None = None,
-        user: str | None = None,
         *,
+        user: str | None = None,
         read_only: bool = False,
         wait: float = 0.0,
         autosave: float | None = 1.0,
-        journal: str | None = None,
-        project: str | None = None,
-        annotator: str | None = None,
-        resolution: str = "latest",
+        options: ProjectOptions,
         **renamed: Any,
     ) -> LabelStore:
         """Open (or start) the store whose export file is ``outfile``.
+
+        It also takes the label store's fields of
+        :class:`~patchwork_widget.options.project.ProjectOptions` as keywords (``classes``,
+        ``journal``, ``project``, ``annotator``, ``resolution``; ``STORE_FIELDS``), or all of
+        them as ``options=``; other fields of ``options`` are not the store's and are left
+        alone.
 
         Parameters
         ----------
@@ -167,14 +171,14 @@ class LabelStore:
         outfile = take_renamed("LabelStore.open", {"outfile": outfile}, renamed,
                                required=("outfile",))["outfile"]
         delay = check_delay(autosave)
-        rule = Resolution(resolution)
+        rule = Resolution(options.resolution)
         path = Path(check_path("outfile", outfile))
         if df is not None:
             check_table(df)
-        if classes is not None:
-            classes = validate_classes(classes)
+        classes = None if options.classes is None else validate_classes(options.classes)
         backend, start, writer, exported = open_journal(
-            path, df, classes, user, read_only, wait, journal, project, annotator
+            path, df, classes, user, read_only, wait, options.journal, options.project,
+            options.annotator
         )
         store = cls(path, backend, start, writer, exported, rule)
         if rule.rule != "latest":

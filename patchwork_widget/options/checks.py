@@ -16,8 +16,8 @@ import numpy as np
 C = TypeVar("C", bound="Choice")
 
 __all__ = ["Choice", "check_array", "check_bool", "check_fields", "check_int", "check_names", "check_number",
-           "check_path", "check_paths", "check_seed", "check_shape", "field_names", "plain",
-           "shown"]
+           "check_path", "check_paths", "check_seed", "check_shape", "check_storage_options",
+           "field_names", "plain", "shown"]
 
 
 class Choice(str, enum.Enum):
@@ -165,6 +165,16 @@ def check_paths(name: str, value: Any, allow_empty: bool = False) -> list[str]:
             raise ValueError(f"{name}[{i}] must be a non-empty path (str or os.PathLike); "
                              f"got {shown(path)}")
     return [os.fspath(p) for p in paths]
+
+
+def check_storage_options(name: str, value: Any) -> dict[str, Any]:
+    """``value`` as a dict of fsspec filesystem keyword arguments (str keys), for image URLs
+    (``storage_options``: ``endpoint_url``, ``profile``, ``anon``, ...)."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{name} must be a dict of fsspec filesystem options with str keys "
+                         f"(e.g. {{'endpoint_url': 'http://...', 'anon': True}}) or None; "
+                         f"got {shown(value)}")
+    return dict(value)
 
 
 def check_names(name: str, value: Any, allow_empty: bool = False,

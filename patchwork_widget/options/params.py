@@ -5,7 +5,8 @@ An options dataclass lists what each of its fields may hold in a class attribute
 estimators: an :class:`Interval` for numbers, a :class:`OneOf` for a
 :class:`~patchwork_widget.options.checks.Choice`, :class:`Flag`, :class:`Shape`, :class:`Text`,
 :class:`AugmentSpec`, :class:`InstanceOf` (a nested options dataclass), :class:`Parsed` (a value
-its owner parses, such as an order) and :class:`AnyOf`. The same declaration is read by
+its owner parses, such as an order), :class:`Checked` (a value a ``check_*`` function takes)
+and :class:`AnyOf`. The same declaration is read by
 
 - the dataclass itself: :func:`validate` (called first thing in ``__post_init__``) checks every
   field against it and stores the parsed value (a Choice member for a string, a tuple for a
@@ -29,8 +30,8 @@ import numpy as np
 
 from patchwork_widget.options.checks import Choice, check_bool, check_int, check_number, check_shape, shown
 
-__all__ = ["AnyOf", "AugmentSpec", "Constraint", "Flag", "InstanceOf", "Interval", "OneOf",
-           "Param", "Parsed", "Shape", "Text", "form_bounds", "validate"]
+__all__ = ["AnyOf", "AugmentSpec", "Checked", "Constraint", "Flag", "InstanceOf", "Interval",
+           "OneOf", "Param", "Parsed", "Shape", "Text", "form_bounds", "validate"]
 
 
 class Constraint(Protocol):
@@ -154,17 +155,19 @@ class Shape:
 
 @dataclass(frozen=True)
 class Text:
-    """A string, of at most ``max_length`` characters (``nonempty``: at least one)."""
+    """A string, of at most ``max_length`` characters (``nonempty``: at least one); ``what``
+    names it in messages (``"name"``: "a non-empty name")."""
 
     max_length: int = 100_000
     nonempty: bool = False
+    what: str = "string"
 
     def check(self, name: str, value: Any, allow_none: bool) -> Any:
         if allow_none and value is None:
             return None
         if not isinstance(value, str) or (self.nonempty and not value) or \
                 len(value) > self.max_length:
-            least = "a non-empty string" if self.nonempty else "a string"
+            least = f"a non-empty {self.what}" if self.nonempty else f"a {self.what}"
             raise ValueError(f"{name} must be {least} of at most {self.max_length} characters; "
                              f"got {shown(value)}")
         return value
@@ -234,6 +237,24 @@ class Parsed:
             return self.parse(value)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{name}: {e}") from None
+
+    def invalid(self) -> list[Any]:
+        return list(self.bad)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A value ``check(name, value)`` accepts (one of the ``check_*`` functions of
+    :mod:`patchwork_widget.options.checks`, whose messages name the argument), stored as it
+    returns it; ``bad`` lists values it refuses, for the sweep."""
+
+    check_fn: Callable[[str, Any], Any]
+    bad: tuple[Any, ...] = (3, ["a"])
+
+    def check(self, name: str, value: Any, allow_none: bool) -> Any:
+        if allow_none and value is None:
+            return None
+        return self.check_fn(name, value)
 
     def invalid(self) -> list[Any]:
         return list(self.bad)

@@ -5,33 +5,26 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from patchwork_widget.labels.files import table_format
-from patchwork_widget.options.checks import check_array, check_names, check_path, check_seed, shown
+from patchwork_widget.options.checks import check_array, shown
+from patchwork_widget.options.project import ProjectOptions
 from patchwork_widget.session.extraction import check_extractor
 
 
-def check_open_arguments(source: Any, source_name: str, *, features: Any, outfile: Any,
-                         classes: Any, seed: Any, feature_extractor: Any = None) -> None:
-    """Refuse, by name, arguments the session would otherwise fail on obscurely or accept
-    silently, before any file is touched: the table or its file (``source_name`` is what the
-    caller calls it), features (a finite numeric array of vectors or feature maps, one row per
-    row of an in-memory table; a memmap is not scanned), a named feature extractor (a known
-    name or an existing file, and not together with features), the outfile, class names, the
-    seed."""
+def check_open_arguments(source: Any, source_name: str, options: ProjectOptions) -> None:
+    """Refuse, by name, what the session would otherwise fail on obscurely or accept silently,
+    before any file is touched, beyond the declared limits :class:`ProjectOptions` checked:
+    the table or its file (``source_name`` is what the caller calls it), features with one row
+    per row of an in-memory table, and a named feature extractor (a known name or an existing
+    file, and not together with features)."""
     if not isinstance(source, pd.DataFrame):
         if not isinstance(source, (str, os.PathLike)):
             raise TypeError(f"{source_name} must be a label table (pandas DataFrame) or the "
                             f"path of a CSV / Parquet file holding one; got {shown(source)}")
         table_format(source, source_name)
-    if features is not None:
-        rows = len(source) if isinstance(source, pd.DataFrame) else None
-        check_array("features", features, (2, 4), rows=rows,
-                    finite=not isinstance(features, np.memmap))
-    check_extractor(feature_extractor, features)
-    check_path("outfile", outfile, allow_none=True)
-    if classes is not None:
-        check_names("classes", classes, what="class name")
-    check_seed("seed", seed)
+    if options.features is not None and isinstance(source, pd.DataFrame):
+        # its values were checked by ProjectOptions: only the rows here
+        check_array("features", options.features, (2, 4), rows=len(source), finite=False)
+    check_extractor(options.feature_extractor, options.features)

@@ -22,15 +22,13 @@ import numpy as np
 from patchwork_widget.active.subsets import SubsetKind
 from patchwork_widget.labels import LabelStore
 from patchwork_widget.labels.errors import JournalUnavailableError
-from patchwork_widget.options.checks import check_number
+from patchwork_widget.options.project import DEFAULT_LEASE, DEFAULT_OVERLAP, ProjectOptions
 
 logger = logging.getLogger(__name__)
 
 #: Subsets of rows still to label: sampling them claims the rows.
 CLAIMED_KINDS = (SubsetKind.UNLABELED, SubsetKind.UNLABELED_FOR, SubsetKind.PARTIAL)
 
-DEFAULT_LEASE = 300.0
-DEFAULT_OVERLAP = 0.0
 
 #: ``more(remaining, n)``: the next ``n`` ranked rows among the ``remaining`` mask.
 Ranker = Callable[[np.ndarray, int], np.ndarray]
@@ -52,8 +50,9 @@ class QueueClaims:
     def __init__(self, store: LabelStore, lease: float = DEFAULT_LEASE,
                  overlap: float = DEFAULT_OVERLAP) -> None:
         self.store = store
-        self.lease = check_number("claim_lease", lease, 0.0, open_low=True)
-        self.overlap = check_number("claim_overlap", overlap, 0.0, 1.0)
+        declared = ProjectOptions.CONSTRAINTS
+        self.lease = declared["claim_lease"].check("claim_lease", lease)
+        self.overlap = declared["claim_overlap"].check("claim_overlap", overlap)
         self._mutex = threading.Lock()
         self._claimed_at: float | None = None  # monotonic time of the last claim; None: none held
 

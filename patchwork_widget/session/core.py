@@ -26,10 +26,10 @@ from patchwork_widget.active.online import OnlineOptions
 from patchwork_widget.active.propagate import Method
 from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.subsets import Subset, SubsetKind
-from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES, accept_changes, strengths
+from patchwork_widget.active.suggest import accept_changes, strengths
 from patchwork_widget.active.thresholds import DEFAULT_TARGET
 from patchwork_widget.images.guard import ImageReadError
-from patchwork_widget.images.thumbnails import DisplayOptions, ThumbnailCache
+from patchwork_widget.images.thumbnails import BandsError, DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
 from patchwork_widget.labels.errors import JournalUnavailableError
 from patchwork_widget.labels.opening import default_export
@@ -37,15 +37,13 @@ from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptio
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
     check_array,
-    check_int,
     check_number,
     check_path,
-    check_seed,
 )
-from patchwork_widget.options.params import Shape
+from patchwork_widget.options.project import SESSION_FIELDS, ProjectOptions, takes_options
 from patchwork_widget.session.arguments import check_open_arguments
 from patchwork_widget.session.background import Dispatcher, Task
-from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP, QueueClaims
+from patchwork_widget.session.claims import QueueClaims
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import DerivedState
 from patchwork_widget.session.extraction import is_resolvable, project_features
@@ -54,6 +52,7 @@ from patchwork_widget.session.modeling import Modeling, Progress, Runner
 from patchwork_widget.session.online import OnlineLearner, RoundRunner, online_options
 from patchwork_widget.session.propagation import Propagation
 from patchwork_widget.session.sampling import Sampling
+from patchwork_widget.session.storage import use_project_storage
 
 if TYPE_CHECKING:  # the models package imports TensorFlow: only when a model is built
     from patchwork_widget.models import PatchworkModels
@@ -74,41 +73,20 @@ class Session:
     ----------
     store : LabelStore
         The durable label table.
-    features : np.ndarray, optional
-        Pre-extracted features, one row per table row (N x d or N x h x w x c).
-    feature_extractor : keras.Model, optional
-        Model that maps images to features; used by the training tools. (A name or file is
-        resolved by :meth:`open`, which extracts and caches its features.)
     display : DisplayOptions, optional
-        Thumbnail size, bands and stretch (the display only).
-    num_channels : int
-        Channels of the model input when training on images.
-    model_imshape : (int, int), optional
-        Height and width images are resized to for the model when training on images. None
-        (the default): the feature extractor's input size when it is fixed (a 224-pixel
-        network gets 224 x 224 whatever the display size), else the display size.
-    seed : int, optional
-        Seed of the sampling random generator.
-    suggest_yes, suggest_no : float
-        The suggestion rule (B10): accepting a row's suggestions writes "yes" for an unlabeled
-        class where the model's p >= ``suggest_yes`` (in (0.5, 1]) and the training rows hold
-        a positive of that class, "no" where p <= ``suggest_no`` (in [0, 0.5)), nothing else.
-        A model trained as one label per image suggests a row as a whole (the arg-max "yes",
-        the rest "no", only past ``suggest_yes``; :mod:`patchwork_widget.active.suggest`).
-    single_label : bool, optional
-        One label per image: True trains a softmax output (a row with two "yes" is then
-        refused at training), False one sigmoid per class; None (default) decides from the
-        labels at every run (``TrainOptions.single_label``; an explicit value there wins).
-    suggest_target : float, optional
-        In (0.5, 1): instead of ``suggest_yes`` / ``suggest_no``, thresholds per class chosen
-        when the model is trained for this precision per accepted row (from validation or
-        out-of-fold predictions, :meth:`suggestion_quality`); a class whose precision cannot
-        be estimated gets no suggestion. None (default): the fixed thresholds.
-    claim_lease, claim_overlap : float
-        Team labeling (docs/team.md): sampling a subset of rows still to label claims the
-        rows for ``claim_lease`` seconds (> 0; renewed while labeling), skipping rows other
-        annotators hold, except that up to the ``claim_overlap`` share (0 to 1) of a sample
-        may be rows one other annotator holds (labeled by two, for agreement).
+        The whole display (thumbnail size, bands, stretch, encoding); when given it replaces
+        ``imshape``, ``bands`` and ``stretch``.
+    options : ProjectOptions, optional
+        What the session takes of the open-a-project parameters (``SESSION_FIELDS``:
+        features, feature extractor, display, model input, seed, the suggestion rule,
+        single_label, team claims), as keywords or as a whole; each is described in
+        :class:`~patchwork_widget.options.project.ProjectOptions`. A ``feature_extractor``
+        here is a Keras model used as is (a name or file is resolved by :meth:`open`, which
+        extracts and caches its features). With ``suggest_target`` a class whose precision
+        cannot be estimated gets no suggestion; ``single_label`` is the default of
+        ``TrainOptions.single_label`` (an explicit value there wins); team sampling claims
+        the rows it samples for ``claim_lease`` seconds, skipping rows other annotators hold,
+        except the ``claim_overlap`` share.
 
     The thread that creates a Session owns it: call its methods from that thread (in a
     notebook, the kernel's). Background results are applied on it (see :mod:`.background`).
@@ -116,104 +94,81 @@ class Session:
     store); what it triggers (counts for online learning) is handed to the owner thread.
     """
 
-    def __init__(
-        self,
-        store: LabelStore,
-        *,
-        features: np.ndarray | None = None,
-        feature_extractor: Any = None,
-        display: DisplayOptions | None = None,
-        num_channels: int = 3,
-        model_imshape: tuple[int, int] | None = None,
-        seed: int | None = None,
-        suggest_yes: float = DEFAULT_YES,
-        suggest_no: float = DEFAULT_NO,
-        suggest_target: float | None = None,
-        single_label: bool | None = None,
-        claim_lease: float = DEFAULT_LEASE,
-        claim_overlap: float = DEFAULT_OVERLAP,
-    ) -> None:
-        check_number("suggest_yes", suggest_yes, 0.5, 1.0, open_low=True)
-        check_number("suggest_no", suggest_no, 0.0, 0.5, open_high=True)
-        check_number("suggest_target", suggest_target, 0.5, 1.0, open_low=True, open_high=True,
-                     allow_none=True)
-        if single_label is not None and not isinstance(single_label, bool):
-            raise ValueError(f"single_label must be True, False or None (decide from the labels); "
-                             f"got {single_label!r}")
-        if features is not None:  # a memmap is not scanned (it may be larger than memory)
+    @takes_options(SESSION_FIELDS)
+    def __init__(self, store: LabelStore, *, display: DisplayOptions | None = None,
+                 options: ProjectOptions) -> None:
+        features = options.features
+        if features is not None:  # its values were checked by ProjectOptions: the rows here
             features = check_array("features", features, (2, 4), rows=len(store.df),
-                                   finite=not isinstance(features, np.memmap))
-        check_seed("seed", seed)
-        check_int("num_channels", num_channels, 1)
+                                   finite=False)
+        if display is None:
+            display = DisplayOptions(size=options.imshape, bands=options.bands,
+                                     stretch=options.stretch)
+        self.options = options
         self.context = SessionContext(
             store=store, derived=DerivedState(), dispatcher=Dispatcher(), listeners=Listeners(),
-            claims=QueueClaims(store, claim_lease, claim_overlap),
-            thumbnails=ThumbnailCache(display), rng=np.random.default_rng(seed),
-            features=features, feature_extractor=feature_extractor, num_channels=num_channels,
-            model_imshape=Shape().check("model_imshape", model_imshape, True),
+            claims=QueueClaims(store, options.claim_lease, options.claim_overlap),
+            thumbnails=ThumbnailCache(display), rng=np.random.default_rng(options.seed),
+            features=features, feature_extractor=options.feature_extractor,
+            num_channels=options.num_channels, model_imshape=options.model_imshape,
         )
-        self.suggest_yes, self.suggest_no = float(suggest_yes), float(suggest_no)
-        self.suggest_target = None if suggest_target is None else float(suggest_target)
+        self.suggest_yes, self.suggest_no = options.suggest_yes, options.suggest_no
+        self.suggest_target = options.suggest_target
         self._images_done = 0  # images given at least one class value, per annotate call
         self._cells_done = 0  # class values given (an image labeled for 11 classes: 11)
         self._seconds_spent = 0.0
         self._bookkeeping = threading.Lock()
         self._sampling = Sampling(self.context)
-        self._modeling = Modeling(self.context, single_label)
+        self._modeling = Modeling(self.context, options.single_label)
         self._propagation = Propagation(self.context)
         self.online = OnlineLearner(self.context, self._sampling, self._modeling)
         store.on_remote_change(lambda change: self.dispatcher.post(lambda: self._remote_changed(change)))
 
     @classmethod
-    def open(
-        cls,
-        source: pd.DataFrame | str | os.PathLike,
-        *,
-        outfile: str | os.PathLike | None = None,
-        classes: Sequence[str] | None = None,
-        journal: str | None = None,
-        project: str | None = None,
-        annotator: str | None = None,
-        resolution: str = "latest",
-        **kwargs: Any,
-    ) -> Session:
+    @takes_options([name for name in ProjectOptions.names() if name != "keys"])
+    def open(cls, source: pd.DataFrame | str | os.PathLike, *,
+             display: DisplayOptions | None = None, options: ProjectOptions) -> Session:
         """Open a project from a table (DataFrame, CSV or Parquet path).
 
-        Labels are journaled beside ``outfile``; it defaults to the table's own path when
-        ``source`` is a file, else to ``patchwork_labels.csv`` in the working directory, and
-        with a team ``journal`` to the annotator's own file beside it
-        (``patchwork_labels.ana.csv``).
-        ``journal``, ``project`` and ``annotator`` choose a team journal on a PostgreSQL
-        server, and ``resolution`` which value a cell several annotators labeled shows
-        (see :meth:`LabelStore.open` and docs/team.md). A ``feature_extractor`` given by name
-        (``"mobilenet_v3_small"``, a ``Backbone``, a ``.keras`` path) becomes the session's
-        features, cached beside ``outfile`` (:mod:`.extraction`). Other keyword arguments go
-        to :class:`Session`.
+        Takes every field of :class:`~patchwork_widget.options.project.ProjectOptions` but
+        ``keys`` (a view's), as keywords or as ``options=``. Labels are journaled beside
+        ``outfile``; it defaults to the table's own path when ``source`` is a file, else to
+        ``patchwork_labels.csv`` in the working directory, and with a team ``journal`` to the
+        annotator's own file beside it (``patchwork_labels.ana.csv``). ``journal``,
+        ``project``, ``annotator`` and ``resolution`` go to :meth:`LabelStore.open`
+        (docs/team.md). A ``feature_extractor`` given by name (``"mobilenet_v3_small"``, a
+        ``Backbone``, a ``.keras`` path) becomes the session's features, cached beside
+        ``outfile`` (:mod:`.extraction`). ``storage_options`` (fsspec options for image
+        URLs) are kept beside ``outfile`` without their secrets and used again when a reopen
+        gives none (:mod:`.storage`). ``display`` replaces ``imshape``, ``bands`` and
+        ``stretch`` as in :class:`Session`.
         """
-        check_open_arguments(source, "source", features=kwargs.get("features"),
-                             outfile=outfile, classes=classes, seed=kwargs.get("seed"),
-                             feature_extractor=kwargs.get("feature_extractor"))
+        check_open_arguments(source, "source", options)
+        outfile = options.outfile
         is_path = isinstance(source, (str, os.PathLike))
         defaulted = outfile is None
         if defaulted:  # with a team journal, the annotator's own file
-            outfile = default_export(source if is_path else DEFAULT_OUTFILE, journal,
-                                     annotator=annotator)
+            outfile = default_export(source if is_path else DEFAULT_OUTFILE, options.journal,
+                                     annotator=options.annotator)
         same_file = is_path and os.path.abspath(source) == os.path.abspath(outfile)
         if defaulted and not same_file:
             logger.warning("no outfile given: labels are saved to %s", os.path.abspath(outfile))
         df = None if same_file else load_labels(source)
-        store = LabelStore.open(
-            outfile, df=df, classes=classes, journal=journal, project=project,
-            annotator=annotator, resolution=resolution,
-        )
-        if is_resolvable(kwargs.get("feature_extractor")):
+        use_project_storage(outfile, options.storage_options)
+        store = LabelStore.open(outfile, df=df, options=options)
+        if is_resolvable(options.feature_extractor):
             try:
-                kwargs["features"], kwargs["feature_extractor"] = project_features(
-                    store.df["filepath"], outfile, kwargs["feature_extractor"])
+                features, extractor = project_features(
+                    store.df["filepath"], outfile, options.feature_extractor)
+                options = options.replace(features=features, feature_extractor=extractor)
             except BaseException:
                 store.close(export=False)
                 raise
-        return cls(store, **kwargs)
+        try:
+            return cls(store, display=display, options=options)
+        except BaseException:
+            store.close(export=False)
+            raise
 
     # ------------------------------------------------------------------ what it holds
     @property
@@ -700,6 +655,19 @@ class Session:
             raise
         self._record_unreadable(row, None)
         return data
+
+    def thumbnail_page(self, rows: Sequence[int]) -> list[bytes | ImageReadError | BandsError]:
+        """:meth:`thumbnail` of many rows read together (remote images download
+        concurrently): each row's bytes, or the error it raised (an unreadable image is
+        recorded as in :meth:`thumbnail`)."""
+        paths = self.df["filepath"].to_numpy()
+        results = self.thumbnails.get_many([str(paths[row]) for row in rows])
+        for row, result in zip(rows, results):
+            if isinstance(result, ImageReadError):
+                self._record_unreadable(row, result.cause)
+            elif not isinstance(result, BandsError):
+                self._record_unreadable(row, None)
+        return results
 
     def _record_unreadable(self, row: int, cause: str | None) -> None:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as widgets
@@ -11,14 +11,9 @@ import numpy as np
 import pandas as pd
 
 from patchwork_widget.active.subsets import Subset, SubsetKind
-from patchwork_widget.active.suggest import DEFAULT_NO, DEFAULT_YES
-from patchwork_widget.images.thumbnails import DisplayOptions
 from patchwork_widget.options.legacy import take_renamed, translate_gui_keywords
-from patchwork_widget.options.params import Shape
+from patchwork_widget.options.project import ProjectOptions, takes_options
 from patchwork_widget.session import Session
-from patchwork_widget.session.arguments import check_open_arguments
-from patchwork_widget.session.claims import DEFAULT_LEASE, DEFAULT_OVERLAP
-from patchwork_widget.widget.keys import KeyChoice
 from patchwork_widget.widget.labeler import Labeler
 from patchwork_widget.widget.model_tab import ModelTab
 from patchwork_widget.widget.online_tab import OnlineTab
@@ -34,51 +29,11 @@ class PatchworkWidget(widgets.VBox):
     source : DataFrame or str or PathLike
         The label table (see ``prep_label_dataframe``) or a CSV / Parquet file holding one
         (``df_or_path``, its old name, is a deprecated alias).
-    features : np.ndarray, optional
-        Pre-extracted features, one row per table row.
-    feature_extractor : str, Backbone, path or keras.Model, optional
-        A pretrained backbone by name (``"mobilenet_v3_small"``, ``"efficientnet_b0"``, ...;
-        ``patchwork_widget.options.backbones.BACKBONES``), a ``Backbone`` (weights, image
-        size) or a ``.keras`` file: its features are extracted once and cached beside the
-        outfile (docs/images.md). A Keras model object is used as is, on images.
-    imshape : (int, int)
-        Display size of an image (height, width); the display only (see ``model_imshape``).
-    num_channels : int
-        Channels of the model input when training on images.
-    model_imshape : (int, int), optional
-        Size images are resized to for the model when training on images, separate from the
-        display size ``imshape``; None: the extractor's input size when it is fixed, else
-        ``imshape``.
-    outfile : str or PathLike, optional
-        Where labels are saved (CSV or Parquet); the journal lives beside it. Defaults to the
-        table's own file, or ``patchwork_labels.csv`` for an in-memory table; with a team
-        ``journal``, the annotator's own file beside it (``patchwork_labels.ana.csv``).
-    classes : sequence of str, optional
-        Class names, when they differ from the table's class columns at creation.
-    bands, stretch : optional
-        Band choice and percentile stretch for 16-bit or multispectral images.
-    seed : int, optional
-        Seed for random sampling.
-    suggest_yes, suggest_no : float
-        The suggestion rule: ``a`` writes "yes" where the model's p >= ``suggest_yes`` (and the
-        class has positive training labels), "no" where p <= ``suggest_no``, nothing else; a
-        model trained as one label per image writes the arg-max "yes" and the rest "no".
-    suggest_target : float, optional
-        Thresholds per class chosen for this precision per accepted row instead
-        (``Session.suggestion_quality``); None: the fixed thresholds.
-    single_label : bool, optional
-        One label per image (a softmax output): True declares it, False declares several
-        labels per image, None decides from the labels at every training run (the Model tab
-        says which).
-    journal, project, annotator : str, optional
-        Team labeling (docs/team.md): ``journal`` a ``postgresql://`` URL (None: the SQLite
-        journal beside the outfile), the ``project`` on that server, and who is labeling.
-    resolution : {"latest", "majority"}
-        Which value a cell several annotators labeled shows (docs/team.md).
-    claim_lease, claim_overlap : float
-        Team sampling: how many seconds the images handed to this annotator stay theirs
-        (renewed while labeling), and the share of a sample that may go to a second annotator
-        as well, to measure agreement (docs/team.md).
+    outfile, classes, features, feature_extractor, imshape, bands, stretch, ... : optional
+        The open-a-project parameters, as keywords (every field of
+        :class:`~patchwork_widget.options.project.ProjectOptions`, which describes each and
+        declares its default and limits; the signature lists them), or all at once as
+        ``options=ProjectOptions(...)``; a keyword given as well replaces that field.
     keys : mapping, optional
         Keys people choose: an action (``exclude``, ``validation``, ``accept``,
         ``accept_next``, ``undo``, ``rest_negative``, ``full``, ``similar``, ``find``,
@@ -97,57 +52,23 @@ class PatchworkWidget(widgets.VBox):
         other keyword is a ``TypeError``.
     """
 
-    def __init__(
-        self,
-        source: pd.DataFrame | str | os.PathLike | None = None,
-        features: np.ndarray | None = None,
-        feature_extractor: Any = None,
-        imshape: tuple[int, int] = (256, 256),
-        outfile: str | os.PathLike | None = None,
-        classes: Sequence[str] | None = None,
-        bands: tuple[int, ...] | None = None,
-        stretch: tuple[float, float] | None = None,
-        seed: int | None = None,
-        suggest_yes: float = DEFAULT_YES,
-        suggest_no: float = DEFAULT_NO,
-        suggest_target: float | None = None,
-        single_label: bool | None = None,
-        journal: str | None = None,
-        project: str | None = None,
-        annotator: str | None = None,
-        resolution: str = "latest",
-        claim_lease: float = DEFAULT_LEASE,
-        claim_overlap: float = DEFAULT_OVERLAP,
-        num_channels: int = 3,
-        model_imshape: tuple[int, int] | None = None,
-        keys: Mapping[str, KeyChoice] | None = None,
-        **original: Any,
-    ) -> None:
+    @takes_options()
+    def __init__(self, source: pd.DataFrame | str | os.PathLike | None = None, *,
+                 options: ProjectOptions, **original: Any) -> None:
         source = take_renamed("PatchworkWidget", {"source": source}, original,
                               required=("source",), others=True)["source"]
         legacy = translate_gui_keywords(original)
         if "features" in legacy:
-            if features is not None:
+            if options.features is not None:
                 raise TypeError("give features=... or the original's feature_vecs=..., not both")
-            features = legacy["features"]
-        if "outfile" in legacy and outfile is None:  # an explicit outfile wins over logdir
-            outfile = legacy["outfile"]
-        check_open_arguments(source, "source", features=features, outfile=outfile,
-                             classes=classes, seed=seed, feature_extractor=feature_extractor)
-        display = DisplayOptions(size=Shape().check("imshape", imshape, False), bands=bands,
-                                 stretch=stretch)
-        self.session = Session.open(
-            source, outfile=outfile, classes=classes, journal=journal, project=project,
-            annotator=annotator, resolution=resolution, claim_lease=claim_lease,
-            claim_overlap=claim_overlap, features=features,
-            feature_extractor=feature_extractor, display=display, seed=seed,
-            suggest_yes=suggest_yes, suggest_no=suggest_no, suggest_target=suggest_target,
-            single_label=single_label, num_channels=num_channels, model_imshape=model_imshape,
-        )
+            options = options.replace(features=legacy["features"])
+        if "outfile" in legacy and options.outfile is None:  # an explicit outfile wins over logdir
+            options = options.replace(outfile=legacy["outfile"])
+        self.session = Session.open(source, options=options)
         if not self.session.queue:
             self.session.sample()
         try:
-            self.labeler = Labeler(self.session, keys=keys)
+            self.labeler = Labeler(self.session, keys=options.keys)
         except ValueError:
             self.session.close()  # a refused choice of keys leaves the journal free
             raise
@@ -212,22 +133,25 @@ class PatchworkWidget(widgets.VBox):
         :class:`~patchwork_widget.widget.serve.ServedApp` (``.url`` carries the token).
 
         One writer holds a journal at a time, so this widget's session is closed first; the
-        app writes to the same journal. In-memory features are saved beside the label file
-        as ``<outfile>.features.npy``. Keyword arguments go to
-        :func:`~patchwork_widget.widget.serve.serve` (``port``, ``ip``, ``token``, ...; with a
-        team journal give ``journal``, ``project_name`` and ``annotator`` again).
+        app writes to the same journal and opens it with this session's open-a-project
+        options (display size, classes, seed, suggestion rule, team journal, ...). In-memory
+        features are saved beside the label file as ``<outfile>.features.npy``. Keyword
+        arguments go to :func:`~patchwork_widget.widget.serve.serve` (``port``, ``ip``,
+        ``token``, ...; an open-a-project option given there replaces this session's).
         """
         from patchwork_widget.widget.serve import serve
 
         outfile = self.session.store.path
         features = self.session.features
-        kwargs.setdefault("imshape", self.session.thumbnails.options.size)
+        options = self.session.options.replace(
+            outfile=None, features=None, feature_extractor=None,
+            imshape=self.session.thumbnails.options.size)
         path = getattr(features, "filename", None)
         if features is not None and path is None:
             path = f"{outfile}.features.npy"
             np.save(path, np.asarray(features))
         self.close()
-        return serve(outfile, path, **kwargs)
+        return serve(outfile, path, options=options, **kwargs)
 
     def close(self) -> None:
         """Close the session (outfile written, journal released), then the widget."""

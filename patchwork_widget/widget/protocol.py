@@ -89,18 +89,18 @@ def _labels(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
 
 
 def _thumbs(session: Session, msg: Mapping[str, Any]) -> list[Reply]:
+    """The thumbnails of ``rows``, read together; an image that cannot be read (or shown
+    with the bands asked) gets an error reply, and the others of the request are sent."""
     rows = _rows(session, msg.get("rows"), MAX_THUMBS_PER_REQUEST)
     replies = []
-    for row in rows:
-        try:
-            data = session.thumbnail(row)
-        except ImageReadError as err:
-            replies.append(({"type": "thumb", "row": row, "error": short(err.cause)}, []))
-            continue
-        except BandsError as err:  # this image only: the others of the request are sent
-            replies.append(({"type": "thumb", "row": row, "error": short(str(err))}, []))
-            continue
-        replies.append(({"type": "thumb", "row": row, "mime": session.thumbnails.options.mime}, [data]))
+    for row, result in zip(rows, session.thumbnail_page(rows)):
+        if isinstance(result, ImageReadError):
+            replies.append(({"type": "thumb", "row": row, "error": short(result.cause)}, []))
+        elif isinstance(result, BandsError):
+            replies.append(({"type": "thumb", "row": row, "error": short(str(result))}, []))
+        else:
+            replies.append(({"type": "thumb", "row": row,
+                             "mime": session.thumbnails.options.mime}, [result]))
     return replies
 
 

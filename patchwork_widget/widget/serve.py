@@ -25,9 +25,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping
+from typing import Any, Optional, Sequence, Tuple, Union
 
+from patchwork_widget.options.checks import Choice
 from patchwork_widget.options.legacy import take_renamed
+from patchwork_widget.options.project import SERVED_FIELDS, ProjectOptions, takes_options
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +89,12 @@ class ServedApp:
 def app_notebook(outfile: PathLike, features: Optional[PathLike] = None,
                  feature_extractor: Optional[PathLike] = None,
                  imshape: Tuple[int, int] = (256, 256),
-                 team: Optional[Dict[str, str]] = None) -> dict:
+                 team: Optional[Mapping[str, Any]] = None) -> dict:
     """The notebook (nbformat 4, as a dict) whose one cell opens the label file ``outfile`` in
     the app, with the labeler taking the keyboard at once; its title (the page's, in Voila) is
-    the file's name. ``team`` holds ``journal``, ``project`` and ``annotator`` of a team
-    journal."""
+    the file's name. ``team`` holds more keywords of ``PatchworkWidget`` (a team journal's
+    ``journal``, ``project`` and ``annotator``, and any other open-a-project option given;
+    None values are left out), written as their ``repr``."""
     lines = ["import numpy as np", "from patchwork_widget import PatchworkWidget", ""]
     args = [repr(os.path.abspath(outfile))]
     if features is not None:
@@ -102,7 +106,8 @@ def app_notebook(outfile: PathLike, features: Optional[PathLike] = None,
                   f"extractor = keras.saving.load_model({path!r}, compile=False)"]
         args.append("feature_extractor=extractor")
     args.append(f"imshape={tuple(int(v) for v in imshape)!r}")
-    args += [f"{key}={value!r}" for key, value in (team or {}).items() if value is not None]
+    args += [f"{key}={_literal(value)}" for key, value in (team or {}).items()
+             if value is not None]
     lines += [f"app = PatchworkWidget({', '.join(args)})", "app.labeler.autofocus = True", "app"]
     source = "\n".join(lines)
     return {"cells": [{"cell_type": "code", "execution_count": None, "id": "app",
@@ -111,6 +116,13 @@ def app_notebook(outfile: PathLike, features: Optional[PathLike] = None,
                                         "name": "python3"},
                          "title": Path(outfile).name},
             "nbformat": 4, "nbformat_minor": 5}
+
+
+def _literal(value: Any) -> str:
+    """``value`` as Python source (a choice by its string value, so the cell needs no import)."""
+    if isinstance(value, Choice):
+        return repr(value.value)
+    return repr(value)
 
 
 def _free_port(ip: str) -> int:
@@ -137,21 +149,19 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: floa
                        f"{log.read_text(errors='replace')[-3000:]}")
 
 
+@takes_options(SERVED_FIELDS, rename={"project": "project_name"})
 def serve(
     outfile: Optional[PathLike] = None,
     features: Optional[PathLike] = None,
     *,
     feature_extractor: Optional[PathLike] = None,
-    imshape: Tuple[int, int] = (256, 256),
     port: Optional[int] = None,
     ip: str = LOOPBACK,
     token: Union[str, bool] = True,
     open_browser: bool = False,
     voila_args: Sequence[str] = (),
     start_timeout: float = 60.0,
-    journal: Optional[str] = None,
-    project_name: Optional[str] = None,
-    annotator: Optional[str] = None,
+    options: ProjectOptions,
     **renamed: Any,
 ) -> ServedApp:
     """Start the labeling app on the label file ``outfile`` in a Voila server and return
@@ -166,8 +176,6 @@ def serve(
     features : path to a .npy file, optional
         Pre-extracted features, one row per table row (opened memory-mapped).
     feature_extractor : path to a .keras file, optional
-    imshape : (int, int)
-        Display size of an image.
     port : int, optional
         Default: a free port.
     ip : str
@@ -182,10 +190,13 @@ def serve(
         More command-line options for Voila (e.g. ``["--theme=dark"]``).
     start_timeout : float
         Seconds to wait for the server to answer.
-    journal, project_name, annotator : str, optional
-        A team journal (``postgresql://...``), its project and who labels, as
-        ``PatchworkWidget(journal=, project=, annotator=)`` take them (docs/team.md). The URL
-        is written into the server's private notebook folder (mode 0700) for its kernel.
+    imshape, classes, seed, journal, project_name, annotator, ... : optional
+        The open-a-project parameters the app opens the project with, as
+        ``PatchworkWidget`` takes them (every field of
+        :class:`~patchwork_widget.options.project.ProjectOptions` but the label file and
+        the features, given above as files; the team ``project`` is ``project_name`` here),
+        or all at once as ``options=``. A team journal's URL is written into the server's
+        private notebook folder (mode 0700) for its kernel (docs/team.md).
     """
     outfile = take_renamed("serve", {"outfile": outfile}, renamed, required=("outfile",))["outfile"]
     if not Path(outfile).is_file():
@@ -213,9 +224,10 @@ def serve(
                           ) from None
     port = _free_port(ip) if port is None else port
     folder = Path(tempfile.mkdtemp(prefix="patchwork_serve_"))
-    team = {"journal": journal, "project": project_name, "annotator": annotator}
+    given = {name: value for name, value in options.given().items() if name in SERVED_FIELDS}
+    imshape = given.pop("imshape", options.imshape)
     (folder / NOTEBOOK).write_text(json.dumps(app_notebook(outfile, features,
-                                                           feature_extractor, imshape, team)))
+                                                           feature_extractor, imshape, given)))
     log = folder / "server.log"
     cmd = [sys.executable, "-m", "voila", str(folder / NOTEBOOK), f"--port={port}",
            f"--Voila.ip={ip}", "--Voila.port_retries=0", f"--token={token_value}",

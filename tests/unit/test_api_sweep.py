@@ -23,6 +23,9 @@ from conftest import write_pngs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from patchwork_widget.options.params import Param, Shape
+from patchwork_widget.options.training import BATCH_SIZE, LEARNING_RATE, WEIGHT_DECAY
+
 NAN, INF = math.nan, math.inf
 
 # Bad values per declared type. Each list holds values a caller could plausibly pass by mistake.
@@ -68,6 +71,7 @@ BAD: dict[str, list[Any]] = {
     "mask": ["x", None, np.zeros(3, dtype=bool), np.zeros(4), np.ones((4, 1), dtype=bool)],
     "rng": [None, 3, "rng"],
     "object": [3, "big", {"max_pixels": 1}],  # where one options/limits object is expected
+    "opt_options": ["anon", 3, [("anon", True)], {1: True}],  # a dict of keywords, or None
     "pool_labels": ["x", None, np.zeros(3), np.full(40, NAN)],
     "int_list": ["32", 3, [], None, [0, 4], [1.5]],
     "rows": ["0", None, [], [99], [0, 0], [1.5], True],
@@ -79,23 +83,45 @@ BAD: dict[str, list[Any]] = {
 DECLARED = "declared"  # a field whose bad values its options class declares
 
 
+def _options_class(name: str) -> Any:
+    """The options dataclass ``name`` (of ``patchwork_widget.options`` or its ``project``)."""
+    import patchwork_widget.options as options
+    import patchwork_widget.options.project as project
+
+    return getattr(options, name, None) or getattr(project, name)
+
+
 def _declared(name: str) -> list[str]:
     """The declared fields of options class ``name``."""
-    import patchwork_widget.options as options
+    return list(_options_class(name).CONSTRAINTS)
 
-    return list(getattr(options, name).CONSTRAINTS)
+
+def _project_fields(names: Any) -> dict[str, str]:
+    """Rows for the open-a-project fields ``names`` an entry point takes: their bad values
+    are the ones ``ProjectOptions.CONSTRAINTS`` declares."""
+    return {name: DECLARED for name in names}
+
+
+def _project(group: str | None = None) -> tuple[str, ...]:
+    """The fields of ``group`` (``"STORE_FIELDS"``, ...) of ProjectOptions; None: all."""
+    import patchwork_widget.options.project as project
+
+    return project.ProjectOptions.names() if group is None else getattr(project, group)
 
 
 @dataclass
 class Case:
-    """One public callable: how to call it and which arguments get which bad values."""
+    """One public callable: how to call it and which arguments get which bad values: a kind
+    of ``BAD``, ``DECLARED`` (an options field) or the declared constraint a plain function
+    checks the argument against (a ``Param`` or constraint of ``options/params.py``)."""
 
     name: str
     call: Callable[..., Any]
     baseline: Callable[[Env], dict[str, Any]]
-    bad: dict[str, str]
+    bad: dict[str, Any]
     tf: bool = False
     unknown_kw: bool = True  # whether an unknown keyword argument must be refused
+    declared_by: str | None = None  # the options class declaring the DECLARED rows' limits
 
 
 @dataclass
@@ -136,9 +162,21 @@ def _lazy(module: str, name: str) -> Callable[..., Any]:
         return target(**kwargs)
 
     call.__name__ = name
+    call.target = (module, name)  # type: ignore[attr-defined]
     return call
 
 
+def _target(module: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a helper that calls ``module.name`` (for the signature checks below)."""
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.target = (module, name)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+@_target("patchwork_widget.labels", "LabelStore.open")
 def _store_open(**kwargs: Any) -> Any:
     from patchwork_widget.labels import LabelStore
 
@@ -147,6 +185,7 @@ def _store_open(**kwargs: Any) -> Any:
     return store
 
 
+@_target("patchwork_widget.widget", "PatchworkWidget")
 def _widget(**kwargs: Any) -> Any:
     from patchwork_widget.widget import PatchworkWidget
 
@@ -155,6 +194,7 @@ def _widget(**kwargs: Any) -> Any:
     return widget
 
 
+@_target("patchwork_widget.session", "Session.open")
 def _session_open(**kwargs: Any) -> Any:
     from patchwork_widget.session import Session
 
@@ -163,6 +203,7 @@ def _session_open(**kwargs: Any) -> Any:
     return session
 
 
+@_target("patchwork_widget.active", "rank")
 def _rank(**kwargs: Any) -> Any:
     from patchwork_widget.active import rank
 
@@ -202,8 +243,9 @@ CASES: list[Case] = [
          {"export_path": "path"}),
     Case("LabelStore.open", _store_open,
          lambda e: {"outfile": str(e.fresh(".csv")), "df": e.df, "user": "ann"},
-         {"outfile": "path", "df": "df", "classes": "opt_str_list", "user": "opt_str",
-          "read_only": "bool", "wait": "nonneg_float"}),
+         {"outfile": "path", "df": "df", "user": "opt_str", "read_only": "bool",
+          "wait": "nonneg_float", **_project_fields(_project("STORE_FIELDS"))},
+         declared_by="ProjectOptions"),
     # images
     Case("read_image", _lazy(I, "read_image"), lambda e: {"path": e.paths[0], "imshape": (8, 8)},
          {"path": "path", "imshape": "opt_imshape", "num_channels": "pos_int",
@@ -212,6 +254,9 @@ CASES: list[Case] = [
          {"paths": "path_list0", "imshape": "opt_imshape", "num_channels": "pos_int",
           "norm": "opt_pos_float", "single_channel": "bool", "num_workers": "pos_int",
           "limits": "object"}),
+    Case("Storage", _lazy(I, "Storage"), lambda e: {"cache_folder": str(e.fresh())},
+         {"storage_options": "opt_options", "cache_folder": "opt_path",
+          "cache_bytes": "nonneg_int"}),
     Case("read_array", _lazy(I, "read_array"), lambda e: {"path": e.paths[0]},
          {"path": "path", "limits": "object"}),
     Case("ReadLimits", _lazy(I, "ReadLimits"), lambda e: {"max_pixels": 100, "max_bytes": 100},
@@ -228,9 +273,12 @@ CASES: list[Case] = [
                     "rng": np.random.default_rng(0), "probs": np.full((4, 2), 0.5)},
          {"order": "order", "candidates": "mask", "count": "pos_int", "rng": "rng"}),
     # options: the bad values come from each dataclass's declared limits (CONSTRAINTS)
-    *[Case(name, _lazy(O, name), lambda e: {}, {f: DECLARED for f in _declared(name)})
+    *[Case(name, _lazy(O, name), lambda e: {}, {f: DECLARED for f in _declared(name)},
+           declared_by=name)
       for name in ("TrainOptions", "FineTuneOptions", "LossOptions", "FixMatchOptions",
                    "FeatureTrainerOptions")],
+    Case("ProjectOptions", _lazy(O + ".project", "ProjectOptions"), lambda e: {},
+         _project_fields(_project()), declared_by="ProjectOptions"),
     Case("parse_spec", _lazy(O, "parse_spec"), lambda e: {"spec": "8,p"}, {"spec": "text"}),
     # datasets
     Case("demo_features", _lazy("patchwork_widget.datasets", "demo_features"),
@@ -266,18 +314,16 @@ CASES: list[Case] = [
                     np.array([[0, 1], [1, 0]] * 2, dtype=float)},
          {"z": "logits", "labels": "labels01"}),
     # widget and session
+    # the open-a-project fields: their rows come from ProjectOptions' declared limits; the
+    # features' row count is the one limit that is not data (it is the table's length)
     Case("PatchworkWidget", _widget,
          lambda e: {"source": e.df, "outfile": str(e.fresh(".csv"))},
-         {"source": "df", "features": "opt_features", "imshape": "imshape",
-          "outfile": "opt_path", "classes": "opt_str_list", "seed": "int_seed",
-          "suggest_yes": "prob", "suggest_no": "prob", "suggest_target": "opt_target",
-          "single_label": "opt_bool"}),
+         {"source": "df", **_project_fields(_project()), "features": "opt_features"},
+         declared_by="ProjectOptions"),
     Case("Session.open", _session_open,
          lambda e: {"source": e.df, "outfile": str(e.fresh(".csv"))},
-         {"source": "df", "outfile": "opt_path", "classes": "opt_str_list",
-          "features": "opt_features", "seed": "int_seed", "suggest_yes": "prob",
-          "suggest_no": "prob", "num_channels": "pos_int", "suggest_target": "opt_target",
-          "single_label": "opt_bool"}),
+         {"source": "df", **_project_fields(n for n in _project() if n != "keys"),
+          "features": "opt_features"}, declared_by="ProjectOptions"),
     Case("Subset", _lazy(A, "Subset"), lambda e: {"kind": "unlabeled"}, {"kind": "str"}),
     Case("subset_mask", _lazy(A, "subset_mask"),
          lambda e: {"df": e.df, "classes": ["cat", "dog"], "subset": _subset()},
@@ -299,7 +345,8 @@ CASES: list[Case] = [
                     "progress": False, "num_workers": 1},
          {"files": "path_list", "extractor": "df", "imshape": "imshape",
           "num_channels": "pos_int", "batch_size": "pos_int", "num_workers": "pos_int",
-          "progress": "bool", "resume": "bool", "memmap_path": "opt_path"}),
+          "progress": "bool", "resume": "bool", "memmap_path": "opt_path",
+          "chunk_rows": "opt_pos_int"}),
     Case("load_folder", _lazy("patchwork_widget.datasets", "load_folder"),
          lambda e: {"folder": str(Path(e.paths[0]).parent)},
          {"folder": "path", "recursive": "bool", "max_images": "opt_pos_int",
@@ -368,8 +415,9 @@ CASES: list[Case] = [
                     "imshape": (32, 32), "batch_size": 2},
          {"filepaths": "path_list", "teacher_outputs": "probs", "student": "str",
           "classes": "opt_str_list", "epochs": "pos_int", "temperature": "pos_float",
-          "imshape": "imshape", "num_channels": "pos_int", "batch_size": "pos_int",
-          "learning_rate": "pos_float", "weight_decay": "nonneg_float", "seed": "int_seed",
+          "imshape": Param(Shape()), "num_channels": "pos_int",
+          "batch_size": Param(BATCH_SIZE), "learning_rate": Param(LEARNING_RATE),
+          "weight_decay": Param(WEIGHT_DECAY), "seed": "int_seed",
           "logdir": "opt_path", "notes": "text", "decay_steps": "opt_pos_int"}, tf=True),
     Case("SimCLRTrainer.fit", lambda **kw: _trainer("SimCLRTrainer", logdir=kw.pop("logdir"),
                                                     trainingdata=kw.pop("paths")).fit(**kw),
@@ -515,11 +563,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 def _values(case: Case, arg: str) -> list[Any]:
     """The bad values the sweep passes for ``arg``: the declared limits' for an options
     field, else the list for its type."""
-    if case.bad[arg] == DECLARED:
-        import patchwork_widget.options as options
-
-        return getattr(options, case.name).CONSTRAINTS[arg].invalid()
-    return list(BAD[case.bad[arg]])
+    kind = case.bad[arg]
+    if kind == DECLARED:
+        return _options_class(case.declared_by).CONSTRAINTS[arg].invalid()
+    if hasattr(kind, "invalid"):  # the declared constraint the function checks it against
+        return kind.invalid()
+    return list(BAD[kind])
 
 
 def _marks(case: Case) -> list[Any]:
@@ -541,6 +590,37 @@ def _sweep_params(tf: bool) -> list[Any]:
             params.append(pytest.param(case, "unknown_kw", id=f"{case.name}-unknown_kw",
                                        marks=_marks(case)))
     return params
+
+
+def _resolved(case: Case) -> Any:
+    import importlib
+
+    module, name = case.call.target  # type: ignore[attr-defined]
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+TARGETED = [c for c in CASES if hasattr(c.call, "target")]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=_marks(c)) for c in TARGETED])
+def test_rows_follow_the_signatures_and_declarations(case: Case) -> None:
+    """Every row names a parameter of the callable's signature; a callable's declared
+    parameters (an options class's CONSTRAINTS, the open-a-project fields an entry point
+    takes) are all swept, so a new field is swept without a new row."""
+    import inspect
+
+    target = _resolved(case)
+    params = inspect.signature(target).parameters
+    assert set(case.bad) <= set(params), sorted(set(case.bad) - set(params))
+    if case.declared_by is not None:
+        declared = set(_declared(case.declared_by))
+        entry = target.__init__ if isinstance(target, type) else target
+        taken = set(getattr(entry, "option_names", declared)) & set(params)
+        assert taken <= set(case.bad), sorted(taken - set(case.bad))
+        assert {a for a, kind in case.bad.items() if kind == DECLARED} <= declared
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=_marks(c)) for c in CASES])

@@ -152,7 +152,7 @@ def test_mlflow_tracking_logs_params_and_metrics(simclr, monkeypatch):
         log_metrics=lambda m, step=None: calls["metrics"].append((m, step)),
     )
     monkeypatch.setitem(sys.modules, "mlflow", fake)
-    monkeypatch.setattr(simclr, "_mlflow", None)
+    monkeypatch.setattr(simclr.reporting, "_mlflow", None)
     assert simclr.track_with_mlflow("exp", tracking_uri="file:/tmp/x") == "run"
     assert calls["experiment"] == "exp" and calls["params"]["temperature"] == 0.1
     assert calls["params"]["batch_size"] == 16 and "notes" not in calls["params"]
