@@ -91,6 +91,7 @@ export class LabelerView {
       ["change:revision", () => this.control.revisionChanged()],
       ["change:notices", () => this.showNotices()],
       ["change:progress", () => this.renderProgress()],
+      ["change:groups", () => { this.gridStart = -1; this.paint(); }],
       // ipywidgets marks the model's connection dead when its kernel restarts: this view
       // then talks to nobody.
       ["comm_live_update", () => this.control.kernelGone("the notebook's kernel restarted")],
@@ -201,7 +202,7 @@ export class LabelerView {
     const start = pageStart(state.cursor, pageSize);
     if (start !== this.gridStart) {
       keepFocus(root, () =>
-        layoutGrid(grid, { queue: state.queue, start, pageSize, columns: this.model.get("columns") }, (i, ev) =>
+        layoutGrid(grid, { queue: state.queue, start, pageSize, columns: this.model.get("columns"), groups: this.model.get("groups") ?? {} }, (i, ev) =>
           this.control.select(i, ev.shiftKey ? "range" : ev.ctrlKey || ev.metaKey ? "toggle" : "only"),
         ),
       );

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from patchwork_widget.options.checks import is_out_of_core
+
 E = TypeVar("E", bound=enum.Enum)
 
 # How to obtain each array an order or strategy can ask for; used in error messages.
@@ -23,11 +25,12 @@ HOW_TO_GET = {
 
 
 def require(arrays: Mapping[str, Any], name: str, order: str) -> np.ndarray:
-    """Fetch ``arrays[name]`` as an array, or raise ``ValueError`` saying how to get it."""
+    """Fetch ``arrays[name]`` as an array, or raise ``ValueError`` saying how to get it.
+    Features read from storage (a memmap or Zarr array) come as they are, never read whole."""
     value = arrays.get(name)
     if value is None:
         raise ValueError(f"order {order!r} needs {name!r}: {HOW_TO_GET[name]}")
-    return np.asarray(value)
+    return value if is_out_of_core(value) else np.asarray(value)
 
 
 def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:

@@ -23,8 +23,11 @@ import numpy as np
 
 from patchwork_widget.active._blas import with_one_blas_thread
 from patchwork_widget.active._checks import as_rng, candidate_mask
+from patchwork_widget.images.feature_rows import map_chunks
+from patchwork_widget.options.checks import is_out_of_core
 
 DEFAULT_DIM = 64  # projected dimension; JL distortion ~ 1/sqrt(64) is ample for seeding
+_BLOCK_CENTRES, _BLOCK_ROWS = 256, 4096  # a block of row x centre distances: 4 MB of float32
 
 
 def prepare_features(features: np.ndarray, dim: int | None = DEFAULT_DIM,
@@ -32,21 +35,34 @@ def prepare_features(features: np.ndarray, dim: int | None = DEFAULT_DIM,
                      normalise: bool = True) -> np.ndarray:
     """Average-pool to N x d, L2-normalise rows (unless ``normalise=False``) and, when
     ``d > dim``, project them to ``dim`` dimensions with a Gaussian random matrix (then
-    normalise again). float32 out."""
-    x = np.asarray(features)
-    if x.ndim > 2:  # N x h x w x c feature maps: global average pool
-        x = x.reshape(len(x), -1, x.shape[-1]).mean(axis=1)
-    if x.ndim != 2:
-        raise ValueError(f"features must be N x d (or N x h x w x c), got shape {x.shape}")
-    if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
+    normalise again). float32 out.
+
+    The rows are read chunk by chunk (:func:`~patchwork_widget.images.feature_rows.chunks`),
+    so features in a memmap or Zarr array are never read whole: memory is the N x ``dim``
+    result and one chunk."""
+    if not is_out_of_core(features):
+        features = np.asarray(features)
+    if len(features.shape) not in (2, 4):
+        raise ValueError(f"features must be N x d (or N x h x w x c), got shape "
+                         f"{tuple(features.shape)}")
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))
+                            or dim < 1):
         raise ValueError(f"dim must be a positive integer or None, got {dim!r}")
-    x = x.astype(np.float32, copy=False)
-    x = _normalise(x) if normalise else x
-    if dim is not None and x.shape[1] > dim:
-        proj = as_rng(seed).standard_normal((x.shape[1], dim)).astype(np.float32)
-        x = x @ proj
-        x = _normalise(x) if normalise else x / np.float32(np.sqrt(dim))
-    return x
+    d = int(features.shape[-1])
+    proj = (as_rng(seed).standard_normal((d, dim)).astype(np.float32)
+            if dim is not None and d > dim else None)
+    if (proj is None and not normalise and isinstance(features, np.ndarray)
+            and not is_out_of_core(features) and features.ndim == 2):
+        return features.astype(np.float32, copy=False)  # prepared already: nothing to do
+
+    def prepared(x: np.ndarray) -> np.ndarray:
+        x = _normalise(x) if normalise else x
+        if proj is not None:
+            x = x @ proj
+            x = _normalise(x) if normalise else x / np.float32(np.sqrt(dim))
+        return x
+
+    return map_chunks(prepared, features, pooled=True)
 
 
 @with_one_blas_thread
@@ -67,7 +83,7 @@ def kmeanspp_select(features: np.ndarray, k: int, candidates: np.ndarray | None 
     x, rows, k = _setup(features, k, candidates, dim, normalise, projection_seed)
     if k == 0:
         return rows[:0]
-    x = _Points(x[rows])
+    x = _Points(x, rows)
     first = int(rng.integers(len(rows)))
     picks = [first]
     dist = x.sq_dist(first).astype(np.float64)
@@ -105,12 +121,15 @@ def kcenter_greedy(features: np.ndarray, k: int, candidates: np.ndarray | None =
     if k == 0:
         return rows[:0]
     centre_rows = np.flatnonzero(candidate_mask(centres, len(x))) if centres is not None else []
-    xc = _Points(x[rows])
+    xc = _Points(x, rows)
     dist = np.full(len(rows), np.inf, dtype=np.float32)
-    for start in range(0, len(centre_rows), 256):  # distances to the starting centres
-        block = x[centre_rows[start:start + 256]]
-        d = xc.sq_norm[:, None] + (block * block).sum(1)[None, :] - 2.0 * (xc.x @ block.T)
-        np.minimum(dist, d.min(axis=1), out=dist)
+    for start in range(0, len(centre_rows), _BLOCK_CENTRES):  # to the starting centres
+        block = x[centre_rows[start:start + _BLOCK_CENTRES]]
+        block_sq = (block * block).sum(1)[None, :]
+        for low in range(0, len(rows), _BLOCK_ROWS):  # temporaries of rows x centres bounded
+            high = low + _BLOCK_ROWS
+            d = xc.sq_norm[low:high, None] + block_sq - 2.0 * (xc.rows_of(low, high) @ block.T)
+            np.minimum(dist[low:high], d.min(axis=1), out=dist[low:high])
     picks: list[int] = []
     if len(centre_rows) == 0:
         picks.append(int(rng.integers(len(rows))))
@@ -144,16 +163,32 @@ SAME = 1e-6  # squared distances below this count as 0 (float32 rounding of |x|^
 
 
 class _Points:
-    """float32 rows with their squared norms, for distances to one of them at a time."""
+    """The candidate rows of float32 points with their squared norms, for distances to one of
+    them at a time (``i`` below is a position among the candidates).
 
-    def __init__(self, x: np.ndarray) -> None:
-        self.x = np.ascontiguousarray(x, dtype=np.float32)
-        self.sq_norm = np.einsum("ij,ij->i", self.x, self.x)
+    When the candidates are at least half of the rows (as the unlabeled rows usually are), the
+    points are used where they are and each product covers every row, the candidates' taken
+    from it: no copy of the candidates' rows (N x 64 float32 of prepared features, 512 MB at
+    2M rows); fewer candidates are copied, so a pick reads only them."""
+
+    def __init__(self, x: np.ndarray, rows: np.ndarray) -> None:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self.rows = rows if 2 * len(rows) >= len(x) else None
+        self.x = x if self.rows is not None else np.ascontiguousarray(x[rows])
+        norms = np.einsum("ij,ij->i", self.x, self.x)
+        self.sq_norm = norms if self.rows is None else norms[rows]
+
+    def rows_of(self, low: int, high: int) -> np.ndarray:
+        """The points of candidates ``low`` to ``high`` (positions among the candidates)."""
+        return self.x[low:high] if self.rows is None else self.x[self.rows[low:high]]
 
     def sq_dist(self, i: int) -> np.ndarray:
-        """Squared Euclidean distance of every row to row ``i``, float32, >= 0 (0 below
-        :data:`SAME`)."""
-        d = self.x @ self.x[i]
+        """Squared Euclidean distance of every candidate to candidate ``i``, float32, >= 0 (0
+        below :data:`SAME`)."""
+        if self.rows is None:
+            d = self.x @ self.x[i]
+        else:
+            d = (self.x @ self.x[self.rows[i]])[self.rows]
         d *= -2.0
         d += self.sq_norm
         d += self.sq_norm[i]

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from patchwork_widget.active._checks import parse_enum
-from patchwork_widget.options.checks import check_array, check_bool, check_number
+from patchwork_widget.options.checks import check_bool, check_features, check_number
 from patchwork_widget.active.neighbors import (
     DEFAULT_RECALL,
     EXACT_MAX_ROWS,
@@ -82,8 +82,7 @@ def knn_graph(
     weighting = parse_enum(Weighting, weighting, "weighting")
     _check_weights(metric, weighting, temperature, gamma)
     check_bool("normalize", normalize)
-    features = check_array("features", features, (2, 4),
-                           finite=not isinstance(features, np.memmap))
+    features = check_features("features", features)
     found = find_neighbors(features, k, metric, backend, exact_max_rows, recall, **search)
     graph = graph_from_neighbors(found.indices, found.distances, weighting, temperature, gamma,
                                  normalize)

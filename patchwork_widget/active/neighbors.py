@@ -19,6 +19,7 @@ import numpy as np
 
 from patchwork_widget.active import ann
 from patchwork_widget.active._checks import parse_enum
+from patchwork_widget.options.checks import too_large_for_memory
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,13 @@ def find_neighbors(
     """
     metric = parse_enum(Metric, metric, "metric")
     backend = parse_enum(Backend, backend, "backend")
+    if too_large_for_memory(features):
+        raise ValueError(f"features: a kNN search holds every row in memory (exactly, or in "
+                         f"its index); these features are read from storage "
+                         f"({type(features).__name__} of shape {tuple(features.shape)}) and "
+                         "are larger than options.checks.IN_MEMORY_BYTES, so "
+                         "the kNN graph, label propagation and the 'knn confidence' order are "
+                         "not available on them")
     x = pooled_float32(features)
     n = len(x)
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k < n:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from patchwork_widget.active import orders as o
-from patchwork_widget.options.checks import check_names, shown
+from patchwork_widget.options.checks import check_names, shown, too_large_for_memory
 from patchwork_widget.options.legacy import take_renamed
 
 
@@ -90,9 +90,26 @@ class OrderInfo:
     neighbors: int = 0
 
     def ready(self, arrays: Mapping[str, Any]) -> bool:
-        """True when every needed array is present (not None)."""
+        """True when every needed array is present (not None) and nothing stops the order
+        on these arrays (:meth:`obstacle`)."""
         have = {name for name, value in arrays.items() if value is not None}
-        return set(self.needs) <= have and (not self.any_of or bool(set(self.any_of) & have))
+        return (set(self.needs) <= have and (not self.any_of or bool(set(self.any_of) & have))
+                and self.obstacle(arrays) is None)
+
+    def obstacle(self, arrays: Mapping[str, Any]) -> str | None:
+        """Why the order cannot run on ``arrays`` although they are present, or None. An
+        order that searches the nearest neighbours of every row (``neighbors``) without
+        given ``neighbors`` needs the features in memory (a kNN index holds every row):
+        features read from storage (a memmap or Zarr array) larger than
+        ``options.checks.IN_MEMORY_BYTES`` are refused."""
+        features = arrays.get("features")
+        if self.neighbors and arrays.get("neighbors") is None and \
+                too_large_for_memory(features):
+            return (f"it searches the {self.neighbors} nearest neighbours of every row, which "
+                    f"needs the features in memory, and these are read from storage "
+                    f"({type(features).__name__} of shape {tuple(features.shape)}) and larger "
+                    "than IN_MEMORY_BYTES: choose another order, or pass 'neighbors'")
+        return None
 
 
 _PER_CLASS = {"per_class": ClassUse.REQUIRED}
@@ -285,8 +302,9 @@ def _check_candidates(candidates: Any, arrays: Mapping[str, Any]) -> np.ndarray:
                          f"{shown(candidates)}")
     for name in ("probs", "features", "embeddings", "labels", "propagation"):
         value = arrays.get(name)
-        if value is not None and len(value) != len(mask):
-            raise ValueError(f"candidates has {len(mask)} rows but {name} has {len(value)}")
+        if value is not None and np.shape(value)[0] != len(mask):
+            raise ValueError(f"candidates has {len(mask)} rows but {name} has "
+                             f"{np.shape(value)[0]}")
     return mask
 
 
@@ -323,6 +341,9 @@ def rank(
         raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)); "
                          f"got {shown(rng)}")
     info = ORDERS[name]
+    obstacle = info.obstacle(arrays)
+    if obstacle is not None:
+        raise ValueError(f"order {name!r} cannot run here: {obstacle}")
     candidates = _check_candidates(candidates, arrays)
     n_random = int(round(count * fraction))
     n_ranked = int(count) - n_random

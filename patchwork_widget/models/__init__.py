@@ -53,6 +53,7 @@ from patchwork_widget.models.optim import DecaySchedule, LARS, build_optimizer, 
 from patchwork_widget.options.training import Optimizer, Schedule, Solver, TrainOptions
 from patchwork_widget.models.predictions import (
     class_metrics,
+    embed_features,
     macro_auc,
     output_histograms,
     predict,
@@ -65,7 +66,7 @@ __all__ = [
     "Optimizer", "PatchworkModels", "ResidualBlock", "Schedule", "Solver", "TrainOptions",
     "TrainResult", "build_classifier", "build_finetuning_model", "build_models",
     "build_optimizer", "build_output_model", "calibration_error", "choose_solver",
-    "class_metrics", "distill", "fit", "fixmatch_loss", "load_keras", "load_models", "load_predictions",
+    "class_metrics", "distill", "embed_features", "fit", "fixmatch_loss", "load_keras", "load_models", "load_predictions",
     "loss_elements", "loss_function", "macro_auc", "make_schedule",
     "masked_binary_crossentropy", "masked_binary_focal_crossentropy", "output_histograms",
     "parse_spec", "perturb_features", "platt_scaling", "predict", "pseudo_labels",

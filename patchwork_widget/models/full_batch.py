@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from patchwork_widget.images.feature_rows import take_rows
 from patchwork_widget.models.convex import LogisticFit, fit_logistic, fit_multinomial
 from patchwork_widget.models.finetune import PatchworkModels
 from patchwork_widget.models.rows import TrainingRows
@@ -38,8 +39,9 @@ def convex_obstacle(models: PatchworkModels, features: Optional[np.ndarray],
 
 def pooled_features(models: PatchworkModels, features: np.ndarray, rows: np.ndarray,
                     batch_size: int = 4096) -> np.ndarray:
-    """The fine-tuning model's output (a pooling, or the identity) for ``rows``, float64."""
-    x = np.asarray(features[rows], dtype=np.float32)
+    """The fine-tuning model's output (a pooling, or the identity) for ``rows``, float64; only
+    those rows of ``features`` are read (:func:`~patchwork_widget.images.feature_rows.take_rows`)."""
+    x = take_rows(features, rows)
     if len(models.feature_shape) > 1:
         x = models.fine_tuning.predict(x, batch_size=batch_size, verbose=0)
     return np.asarray(x, dtype=np.float64)

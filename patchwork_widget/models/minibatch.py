@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from patchwork_widget.images.augment import augment_batch, is_active, validate_augment
 from patchwork_widget.images.batch import read_images
+from patchwork_widget.images.feature_rows import take_rows
 from patchwork_widget.images.pipeline import AUTOTUNE, decoder_kinds, image_loader
 from patchwork_widget.models.finetune import PatchworkModels
 from patchwork_widget.models.fixmatch import fixmatch_loss, perturb_features
@@ -89,8 +90,8 @@ class MinibatchRun:
 
     # ------------------------------------------------------------------ set-up
     def _init_features(self, df: pd.DataFrame, features: np.ndarray) -> None:
-        if len(features) != len(df):
-            raise ValueError(f"features has {len(features)} rows; the table has {len(df)}")
+        if features.shape[0] != len(df):
+            raise ValueError(f"features has {features.shape[0]} rows; the table has {len(df)}")
         if tuple(features.shape[1:]) != self.models.feature_shape:
             raise ValueError(f"features have shape {features.shape[1:]} per row; the models "
                              f"expect {self.models.feature_shape}")
@@ -212,11 +213,10 @@ class MinibatchRun:
             return next(self._iterator)
         o = self.options
         idx = np.sort(self.sampler.sample(o.batch_size))
-        batch: Tuple[Any, ...] = (np.asarray(self.features[idx], dtype=np.float32),
-                                  self.labels[idx])
+        batch: Tuple[Any, ...] = (take_rows(self.features, idx), self.labels[idx])
         if self.fixmatch:
             u = np.sort(self.rng.choice(self.unlabeled_rows, o.fixmatch.mu * o.batch_size))
-            batch += (np.asarray(self.features[u], dtype=np.float32),)
+            batch += (take_rows(self.features, u),)
         return batch
 
     def step(self) -> Dict[str, float]:
@@ -236,8 +236,7 @@ class MinibatchRun:
             keep = ~np.isnan(probs).any(axis=1)
             probs, y = probs[keep], self.labels[self.val_rows[keep]]
         else:
-            chunks = [self._predict(np.asarray(self.features[self.val_rows[i:i + bs]],
-                                               dtype=np.float32)).numpy()
+            chunks = [self._predict(take_rows(self.features, self.val_rows[i:i + bs])).numpy()
                       for i in range(0, len(self.val_rows), bs)]
             probs = np.concatenate(chunks) if chunks else np.zeros((0, self.labels.shape[1]))
             y = self.labels[self.val_rows]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -21,6 +21,7 @@ import tensorflow as tf
 from scipy import special
 
 from patchwork_widget.images.batch import read_images
+from patchwork_widget.images.feature_rows import map_chunks
 from patchwork_widget.labels.groups import train_mask, validation_mask
 from patchwork_widget.labels.schema import check_table
 from patchwork_widget.models.calibration import (
@@ -28,21 +29,12 @@ from patchwork_widget.models.calibration import (
     check_scores_and_labels,
 )
 from patchwork_widget.models.finetune import PatchworkModels
-from patchwork_widget.options.checks import check_array, check_int, check_names
+from patchwork_widget.options.checks import check_features, check_int, check_names
 
 logger = logging.getLogger(__name__)
 
 HISTOGRAM_GROUPS = ("train_positive", "train_negative", "validation_positive",
                     "validation_negative", "unlabeled")
-
-
-def _chunked(fn, x: np.ndarray, batch_size: int) -> np.ndarray:
-    outs = [fn(tf.convert_to_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32))).numpy()
-            for i in range(0, len(x), batch_size)]
-    return np.concatenate(outs) if outs else np.zeros((0,), dtype=np.float32)
-
-
-NUMPY_CHUNK = 65_536  # rows per product on the NumPy path (bounds its temporaries)
 
 
 def _dense_head(models: PatchworkModels) -> tuple[np.ndarray, np.ndarray, str] | None:
@@ -65,39 +57,50 @@ def _dense_head(models: PatchworkModels) -> tuple[np.ndarray, np.ndarray, str] |
     return kernel, bias, activation
 
 
-def predict_features(models: PatchworkModels, features: np.ndarray,
+def predict_features(models: PatchworkModels, features: Any,
                      batch_size: int = 4096) -> np.ndarray:
-    """Class probabilities (N, C) float32 for pre-extracted ``features`` (array or memmap).
+    """Class probabilities (N, C) float32 for pre-extracted ``features`` (an array, a memmap
+    or a Zarr array: :mod:`~patchwork_widget.images.feature_rows`).
 
     A head that is one ``Dense`` layer on vector features (the default for vectors) is
-    computed with NumPy, ``expit(F @ W + b)`` (``softmax`` for one label per image), in
-    :data:`NUMPY_CHUNK`-row blocks: the same numbers as Keras within float32 rounding, without
-    TensorFlow's per-call costs. Any other head runs through Keras in ``batch_size`` chunks.
+    computed with NumPy, ``expit(F @ W + b)`` (``softmax`` for one label per image), chunk by
+    chunk (:func:`~patchwork_widget.images.feature_rows.map_chunks`): the same numbers as
+    Keras within float32 rounding, without TensorFlow's per-call costs. Any other head runs
+    through Keras in ``batch_size``-row chunks. Either way one chunk of features is in memory
+    at a time, besides the N x C output.
     """
     expected = models.feature_shape
     if tuple(features.shape[1:]) != expected:
-        raise ValueError(f"features have shape {features.shape[1:]} per row; the models expect "
-                         f"{expected}")
+        raise ValueError(f"features have shape {tuple(features.shape[1:])} per row; the models "
+                         f"expect {expected}")
     dense = _dense_head(models)
     if dense is not None:
         kernel, bias, activation = dense
-        out = np.empty((len(features), len(models.classes)), dtype=np.float32)
-        for start in range(0, len(features), NUMPY_CHUNK):
-            block = out[start:start + NUMPY_CHUNK]
-            np.matmul(np.asarray(features[start:start + NUMPY_CHUNK], dtype=np.float32), kernel,
-                      out=block)
-            block += bias
-            if activation == "sigmoid":
-                special.expit(block, out=block)
-            else:
-                block[:] = special.softmax(block, axis=1)
-        return out
-    head = models.head()
-    spec = tf.TensorSpec((None,) + expected, tf.float32)
-    fn = tf.function(lambda x: head(x, training=False), input_signature=[spec],
+
+        def head_outputs(block: np.ndarray) -> np.ndarray:
+            z = block @ kernel
+            z += bias
+            return special.expit(z) if activation == "sigmoid" else special.softmax(z, axis=1)
+
+        return map_chunks(head_outputs, features)
+    return map_chunks(model_outputs(models.head(), expected), features, batch_size)
+
+
+def embed_features(models: PatchworkModels, features: Any, batch_size: int = 1024) -> np.ndarray:
+    """The fine-tuning model's output for every row of ``features`` (BADGE's penultimate
+    features), float32, computed ``batch_size`` rows at a time."""
+    return map_chunks(model_outputs(models.fine_tuning, models.feature_shape), features,
+                      batch_size)
+
+
+def model_outputs(model: keras.Model, feature_shape: Tuple[int, ...]
+                  ) -> Callable[[np.ndarray], np.ndarray]:
+    """A traced ``model(x, training=False)`` on float32 feature rows, returning NumPy (for
+    :func:`~patchwork_widget.images.feature_rows.map_chunks`)."""
+    spec = tf.TensorSpec((None,) + tuple(feature_shape), tf.float32)
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec],
                      autograph=False)
-    out = _chunked(fn, features, batch_size)
-    return out.reshape(len(features), len(models.classes))
+    return lambda block: fn(tf.convert_to_tensor(block)).numpy()
 
 
 def predict_files(
@@ -172,8 +175,7 @@ def predict(
         if read_options:
             raise ValueError(f"{sorted(read_options)} apply to images, not to features: pass "
                              "one or the other")
-        features = check_array("features", features, (2, 4), rows=len(df),
-                               finite=not isinstance(features, np.memmap))
+        features = check_features("features", features, rows=len(df))
         probs = predict_features(models, features, batch_size or 4096)
     else:
         probs = predict_files(models, df["filepath"].tolist(), batch_size=batch_size or 256,

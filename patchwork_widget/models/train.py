@@ -59,7 +59,7 @@ from patchwork_widget.models.losses import loss_function
 from patchwork_widget.models.minibatch import MinibatchRun
 from patchwork_widget.models.predictions import macro_auc
 from patchwork_widget.models.rows import TrainingRows
-from patchwork_widget.options.checks import check_array
+from patchwork_widget.options.checks import check_features
 from patchwork_widget.options.training import Solver, TrainOptions
 
 logger = logging.getLogger(__name__)
@@ -168,14 +168,14 @@ def fit(
         raise ValueError(f"options must be a TrainOptions; got {type(options).__name__}")
     check_table(df)
     if features is not None:
-        features = check_array("features", features, (2, 4), rows=len(df), finite=False)
+        features = check_features("features", features, rows=len(df), finite=False)
     solver = choose_solver(models, features, options)
     rows = TrainingRows.from_table(df, models.classes, options)
     models.set_single_label(single_label_mode(rows, options))
     fresh = not models.trained
     if solver is Solver.LBFGS:
-        if len(features) != len(df):
-            raise ValueError(f"features has {len(features)} rows; the table has {len(df)}")
+        if features.shape[0] != len(df):
+            raise ValueError(f"features has {features.shape[0]} rows; the table has {len(df)}")
         result = _fit_lbfgs(models, rows, features, options, progress, cancel, fresh)
     else:
         read = {"imshape": imshape, "num_channels": num_channels, "norm": norm,

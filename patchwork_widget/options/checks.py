@@ -243,6 +243,60 @@ def check_array(name: str, value: Any, ndim: int | tuple[int, ...], rows: int | 
     return arr
 
 
+def is_out_of_core(features: Any) -> bool:
+    """Whether ``features`` is read from storage rather than held in memory: a NumPy memmap,
+    or an array-like that is not a NumPy array (a Zarr array, an h5py dataset...)."""
+    if isinstance(features, np.memmap):
+        return True
+    return not isinstance(features, np.ndarray) and _array_like(features)
+
+
+#: A feature array read from storage (:func:`is_out_of_core`) of at most this many bytes (as
+#: float32) is read into memory where a step needs every row at once (a kNN index, BADGE
+#: embeddings); a larger one is refused there (:func:`too_large_for_memory`).
+IN_MEMORY_BYTES = 1 << 30
+
+
+def too_large_for_memory(features: Any) -> bool:
+    """Whether a step that holds every row of ``features`` in memory must refuse them: they
+    are read from storage and larger than :data:`IN_MEMORY_BYTES` as float32."""
+    if not is_out_of_core(features):
+        return False
+    return 4 * int(np.prod([int(s) for s in features.shape], dtype=np.int64)) > IN_MEMORY_BYTES
+
+
+def _array_like(value: Any) -> bool:
+    return (hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "__getitem__")
+            and not isinstance(value, (str, bytes)))
+
+
+def check_features(name: str, value: Any, ndim: int | tuple[int, ...] = (2, 4),
+                   rows: int | None = None, finite: bool = True) -> Any:
+    """``value`` as a feature array of ``ndim`` dimensions and ``rows`` rows (when given).
+
+    An in-memory array goes through :func:`~patchwork_widget.options.checks.check_array`
+    (finite values checked when ``finite``); an out-of-core one (:func:`is_out_of_core`) is
+    checked by its shape and numeric dtype only and returned as it is, never read whole.
+    """
+    if not is_out_of_core(value):
+        return check_array(name, value, ndim, rows=rows, finite=finite)
+    dims = (ndim,) if isinstance(ndim, int) else ndim
+    shape = tuple(int(s) for s in value.shape)
+    try:
+        kind = np.dtype(value.dtype).kind
+    except TypeError:  # a dtype NumPy does not know (another library's tensor)
+        kind = ""
+    if kind not in "biuf" or not kind:
+        raise ValueError(f"{name} must be a numeric array; got {type(value).__name__} of dtype "
+                         f"{value.dtype}")
+    if len(shape) not in dims:
+        want = " or ".join(f"{d}-d" for d in dims)
+        raise ValueError(f"{name} must be a {want} array; got shape {shape}")
+    if rows is not None and shape[0] != rows:
+        raise ValueError(f"{name} must have {rows} rows; got {shape[0]}")
+    return value
+
+
 def _count_nonfinite(arr: np.ndarray, allow_nan: bool, rows: int = 65536) -> int:
     """Infinite (and, unless ``allow_nan``, NaN) values of a float array, counted in chunks of
     rows so that a large array needs no full-size temporary."""

@@ -37,7 +37,7 @@ import numpy as np
 
 from patchwork_widget.options.checks import (
     Choice,
-    check_array,
+    check_features,
     check_names,
     check_path,
     check_storage_options,
@@ -75,9 +75,10 @@ class ResolutionRule(Choice):
 
 def _features(name: str, value: Any) -> Any:
     """Features: a numeric array of vectors or feature maps (2 or 4 dimensions), finite unless
-    it is a memmap (not scanned: it may be larger than memory); kept as given, since its rows
-    are checked against the table where the table is known."""
-    check_array(name, value, (2, 4), finite=not isinstance(value, np.memmap))
+    it is read from storage (a memmap or Zarr array: checked by its shape and dtype, never
+    read whole, :func:`~.checks.check_features`); kept as given, since its rows are checked
+    against the table where the table is known."""
+    check_features(name, value)
     return value
 
 
@@ -139,8 +140,12 @@ class ProjectOptions:
     classes : sequence of str, optional
         Class names, when they differ from the table's class columns at creation; an opened
         table must have exactly these classes, in this order.
-    features : np.ndarray, optional
-        Pre-extracted features, one row per table row (N x d or N x h x w x c).
+    features : np.ndarray, np.memmap or zarr.Array, optional
+        Pre-extracted features, one row per table row (N x d or N x h x w x c). A memmap or
+        Zarr array is read in chunks, never whole: training reads the labeled rows,
+        prediction and sampling stream (docs/training.md, "Features that do not fit in
+        memory"); the kNN order, the kNN graph and BADGE embeddings need in-memory features
+        and say so.
     feature_extractor : str, Backbone, path or keras.Model, optional
         A pretrained backbone by name (``"mobilenet_v3_small"``, ``"efficientnet_b0"``, ...;
         ``patchwork_widget.options.backbones.BACKBONES``), a ``Backbone`` (weights, image

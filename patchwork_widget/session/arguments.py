@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from patchwork_widget.labels.files import table_format
-from patchwork_widget.options.checks import check_array, shown
+from patchwork_widget.options.checks import check_features, shown
 from patchwork_widget.options.project import ProjectOptions
 from patchwork_widget.session.extraction import check_extractor
 
@@ -26,5 +26,5 @@ def check_open_arguments(source: Any, source_name: str, options: ProjectOptions)
         table_format(source, source_name)
     if options.features is not None and isinstance(source, pd.DataFrame):
         # its values were checked by ProjectOptions: only the rows here
-        check_array("features", options.features, (2, 4), rows=len(source), finite=False)
+        check_features("features", options.features, rows=len(source), finite=False)
     check_extractor(options.feature_extractor, options.features)

@@ -36,7 +36,7 @@ from patchwork_widget.labels.opening import default_export
 from patchwork_widget.options import FineTuneOptions, FixMatchOptions, LossOptions, TrainOptions
 from patchwork_widget.options.active import ClassEdit, ClassEditKind
 from patchwork_widget.options.checks import (
-    check_array,
+    check_features,
     check_number,
     check_path,
 )
@@ -98,9 +98,9 @@ class Session:
     def __init__(self, store: LabelStore, *, display: DisplayOptions | None = None,
                  options: ProjectOptions) -> None:
         features = options.features
-        if features is not None:  # its values were checked by ProjectOptions: the rows here
-            features = check_array("features", features, (2, 4), rows=len(store.df),
-                                   finite=False)
+        if features is not None:  # its values were checked by ProjectOptions (a memmap or Zarr
+            # array by its shape only: it is read in chunks, images/feature_rows.py); the rows
+            features = check_features("features", features, rows=len(store.df), finite=False)
         if display is None:
             display = DisplayOptions(size=options.imshape, bands=options.bands,
                                      stretch=options.stretch)
@@ -383,7 +383,7 @@ class Session:
         notices = self.derived.class_edited(edit, self.classes)
         for notice in notices:
             logger.info("%s", notice)
-        self._emit(EventKind.CLASSES, notices=tuple(notices), source=edit.kind.value)
+        self._emit(EventKind.CLASSES, notices=tuple(notices), payload=edit, source=edit.kind.value)
         return notices
 
     def add_class(self, name: str) -> list[str]:
@@ -441,7 +441,9 @@ class Session:
         Sampling rows still to label (unlabeled, unlabeled for a class, partially labeled)
         claims them in the store (see ``claim_lease``): on a team journal, rows other
         annotators hold are replaced by the next ones in the order. The claims on the
-        previous queue's rows that the new queue does not claim are given up.
+        previous queue's rows that the new queue does not claim are given up. A
+        ``near_duplicates`` sample holds whole groups of near-identical images, each group's
+        rows consecutive, in the order of their best-ranked row (see ``queue_groups``).
         """
         return self._sampling.sample(subset, order, count)
 
@@ -460,6 +462,18 @@ class Session:
     def orders(self) -> list[OrderChoice]:
         """The orders available now (model-based ones once their arrays cover every class)."""
         return self._sampling.orders
+
+    @property
+    def queue_groups(self) -> dict[int, int]:
+        """For a sample of the ``near_duplicates`` subset: row -> the number (1, 2, ...) of its
+        group of near-identical images; a group's rows are consecutive in the queue, so one
+        multi-select labels it. Empty for other subsets."""
+        return self._sampling.groups
+
+    def near_duplicate_ids(self) -> np.ndarray:
+        """Each row's near-duplicate group (-1: in none), from the features (issue 22; see
+        :func:`patchwork_widget.active.duplicates.near_duplicate_groups`); computed once."""
+        return self._sampling.duplicate_ids()
 
     # ------------------------------------------------------------------ the model (Modeling)
     @property

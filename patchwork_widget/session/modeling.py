@@ -23,6 +23,7 @@ from patchwork_widget.options import (
     LossOptions,
     TrainOptions,
 )
+from patchwork_widget.options.checks import too_large_for_memory
 from patchwork_widget.session.background import Report, Task, run_in_background
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import training_positives
@@ -87,7 +88,7 @@ def train_and_predict(model: PatchworkModels, request: RoundRequest, inputs: dic
     # columns in output order, which is the snapshot's classes (a rename meanwhile renames
     # model.classes, not the outputs)
     probs = m.predict(model, snapshot, **inputs).to_numpy() if request.update_predictions else None
-    embeddings = (np.asarray(model.fine_tuning.predict(inputs["features"], batch_size=1024, verbose=0))
+    embeddings = (m.embed_features(model, inputs["features"])
                   if request.update_embeddings else None)
     class_auc = {}
     if request.class_auc and probs is not None:
@@ -240,8 +241,8 @@ class Modeling:
         if model is None or list(model.classes) != ctx.classes:
             raise ValueError("build a model for the current classes first (build_model)")
         self._check_not_training()
-        if update_embeddings and ctx.features is None:
-            raise ValueError("BADGE embeddings need pre-extracted features (features=...)")
+        if update_embeddings:
+            _check_embeddable(ctx.features)
         train_options = _options(TrainOptions, options)
         train_options = replace(train_options, loss=self.loss, fixmatch=self.fixmatch,
                                 single_label=self.single_label
@@ -309,8 +310,10 @@ class Modeling:
         model = ctx.derived.model
         if model is None or ctx.features is None:
             raise ValueError("BADGE embeddings need a model trained on pre-extracted features")
-        ctx.derived.set_embeddings(np.asarray(
-            model.fine_tuning.predict(ctx.features, batch_size=1024, verbose=0)))
+        _check_embeddable(ctx.features)
+        from patchwork_widget import models as m
+
+        ctx.derived.set_embeddings(m.embed_features(model, ctx.features))
         ctx.emit(EventKind.DERIVED, source="embeddings")
         return ctx.derived.embeddings
 
@@ -330,6 +333,20 @@ class Modeling:
         if ctx.features is not None:
             return {"features": ctx.features}
         return {"imshape": ctx.model_input_size(), "num_channels": ctx.num_channels}
+
+
+def _check_embeddable(features: Any) -> None:
+    """Refuse BADGE embeddings where they cannot be held: they are an in-memory array with a
+    row per image (the features themselves for a linear head), which features read from
+    storage (a memmap or Zarr array) are there to avoid."""
+    if features is None:
+        raise ValueError("BADGE embeddings need pre-extracted features (features=...)")
+    if too_large_for_memory(features):
+        raise ValueError(f"update_embeddings: BADGE embeddings hold a row per image in memory, "
+                         f"as large as the features for a linear head; the features here are "
+                         f"read from storage ({type(features).__name__} of shape "
+                         f"{tuple(features.shape)}) and larger than IN_MEMORY_BYTES, so the "
+                         "'badge' order is not available: use another order")
 
 
 def _options(kind: type, value: Any) -> Any:

@@ -19,13 +19,13 @@ import numpy as np
 
 from patchwork_widget.active.neighbors import pooled_float32
 from patchwork_widget.active.subsets import Subset, SubsetKind, subset_mask
+from patchwork_widget.images.feature_rows import map_chunks, take_rows
 from patchwork_widget.images.thumbnails import FULL_MAX_SIDE, FullImage, encode_full
 
 if TYPE_CHECKING:
     from patchwork_widget.session.core import Session
 
 MAX_MATCHES_LISTED = 5  # file names quoted in the message of an ambiguous jump
-SEARCH_CHUNK_ROWS = 65_536  # feature rows per matrix product of "more like this"
 
 MAX_COUNTED = 10_000  # matching files counted at most (the message says "over")
 _done: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], int, np.ndarray]] = \
@@ -233,8 +233,9 @@ def more_like_this(session: Session, row: int, count: int | None = None) -> list
         raise ValueError(f"count must be an int >= 1, got {count!r}")
     subset = Subset.from_dict(session.sampled["subset"]) if session.sampled.get("subset") \
         else Subset(SubsetKind.UNLABELED)
+    duplicates = session.near_duplicate_ids() if subset.kind is SubsetKind.NEAR_DUPLICATES else None
     candidates = subset_mask(session.df, session.classes, subset,
-                             unreadable=session.unreadable_mask())
+                             unreadable=session.unreadable_mask(), duplicates=duplicates)
     if subset.kind is not SubsetKind.UNREADABLE:
         candidates &= ~session.unreadable_mask()
     candidates[row] = False
@@ -251,18 +252,14 @@ def more_like_this(session: Session, row: int, count: int | None = None) -> list
 
 def cosine_to_row(session: Session, row: int) -> np.ndarray:
     """Cosine similarity of every row's features to ``row``'s (feature maps average-pooled),
-    by chunked matrix products; the rows' norms are computed once per session (which also
-    checks, once, that the features are finite)."""
+    a chunk of rows at a time (:func:`~patchwork_widget.images.feature_rows.map_chunks`, so
+    features in a memmap or Zarr array are never read whole); the rows' norms are computed
+    once per session (which also checks, once, that the features are finite)."""
     features = session.features
     norms = _feature_norms(session)
-    query = pooled_float32(features[row:row + 1])[0]
+    query = pooled_float32(take_rows(features, np.array([row])))[0]
     query = query / (np.linalg.norm(query) or 1.0)
-    out = np.empty(len(features), dtype=np.float32)
-    for start in range(0, len(features), SEARCH_CHUNK_ROWS):
-        chunk = np.asarray(features[start:start + SEARCH_CHUNK_ROWS], dtype=np.float32)
-        if chunk.ndim > 2:  # feature maps: average-pooled, as pooled_float32 does
-            chunk = chunk.reshape(len(chunk), -1, chunk.shape[-1]).mean(axis=1)
-        out[start:start + len(chunk)] = chunk @ query
+    out = map_chunks(lambda block: block @ query, features, pooled=True)
     return out / np.where(norms > 0, norms, 1.0)
 
 
@@ -271,9 +268,7 @@ def _feature_norms(session: Session) -> np.ndarray:
     held = _norms.get(session)
     if held is not None and held[0] == id(features):
         return held[1]
-    norms = np.empty(len(features), dtype=np.float32)
-    for start in range(0, len(features), SEARCH_CHUNK_ROWS):
-        chunk = pooled_float32(features[start:start + SEARCH_CHUNK_ROWS])
-        norms[start:start + len(chunk)] = np.linalg.norm(chunk, axis=1)
+    norms = map_chunks(lambda block: np.linalg.norm(pooled_float32(block), axis=1), features,
+                       pooled=True)
     _norms[session] = (id(features), norms)
     return norms

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from patchwork_widget.images.feature_rows import chunks
 from patchwork_widget.options import FineTuneOptions
 from patchwork_widget.session.background import Cancelled, Report
 from patchwork_widget.session.modeling import (
@@ -71,9 +72,13 @@ class FeatureFile:
     shape: tuple[int, ...]
 
     @classmethod
-    def write(cls, features: np.ndarray, folder: str) -> FeatureFile:
+    def write(cls, features: Any, folder: str) -> FeatureFile:
+        """Copy ``features`` (an array, memmap or Zarr array) into ``folder``, a chunk of rows
+        at a time."""
         path = os.path.join(folder, "features.raw")
-        np.ascontiguousarray(features).tofile(path)
+        with open(path, "wb") as f:
+            for _, block in chunks(features, dtype=None):
+                np.ascontiguousarray(block).tofile(f)
         return cls(path, np.dtype(features.dtype).str, tuple(int(s) for s in features.shape))
 
     def open(self) -> np.ndarray:

@@ -63,6 +63,27 @@ def test_kcenter_picks_match_the_float64_reference(seed):
     assert ours.tolist() == reference_kcenter(x, 40, centres)
 
 
+@pytest.mark.parametrize("share", [0.3, 0.7])  # candidates copied, or read in place
+def test_picks_among_candidates_match_the_reference_on_those_rows(share):
+    x = diversity.prepare_features(_features(seed=4))
+    rng = np.random.default_rng(4)
+    mask = rng.random(len(x)) < share
+    rows = np.flatnonzero(mask)
+    ours = diversity.kmeanspp_select(x, 30, mask, seed=np.random.default_rng(5), dim=None,
+                                     normalise=False)
+    assert ours.tolist() == rows[reference_kmeanspp(x[rows], 30,
+                                                    np.random.default_rng(5))].tolist()
+    labeled = np.flatnonzero(~mask)[:5]
+    ours = diversity.kcenter_greedy(x, 30, mask, centres=labeled, dim=None, normalise=False)
+    dist = np.min([_sq(x[rows], x[c]) for c in labeled], axis=0)
+    picks: list[int] = []
+    while len(picks) < 30:  # the reference, with centres outside the candidates
+        dist[picks] = -1.0
+        picks.append(int(np.argmax(dist)))
+        dist = np.minimum(dist, _sq(x[rows], x[rows][picks[-1]]))
+    assert ours.tolist() == rows[picks].tolist()
+
+
 def test_duplicate_rows_count_as_picked():
     # 3 distinct points, each 4 times: after 3 picks every candidate coincides with a pick
     x = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)

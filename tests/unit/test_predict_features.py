@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from patchwork_widget.images import feature_rows
 from patchwork_widget.models import build_models
-from patchwork_widget.models import predictions as predictions_module
 from patchwork_widget.models.predictions import _dense_head, predict_features
 from patchwork_widget.options.model import FineTuneOptions
 
@@ -30,7 +30,7 @@ def test_a_dense_head_gives_the_keras_numbers(single_label, monkeypatch):
     models = _randomised(build_models(CLASSES, feature_shape=(16,), single_label=single_label))
     x = np.random.default_rng(1).normal(size=(1000, 16)).astype(np.float32)
     assert _dense_head(models) is not None
-    monkeypatch.setattr(predictions_module, "NUMPY_CHUNK", 300)  # blocks with a short last one
+    monkeypatch.setattr(feature_rows, "CHUNK_BYTES", 300 * 16 * 4)  # 300-row blocks, a short last one
     ours = predict_features(models, x)
     assert ours.dtype == np.float32 and ours.shape == (1000, 3)
     np.testing.assert_allclose(ours, _keras(models, x), rtol=1e-5, atol=1e-6)
