@@ -31,6 +31,9 @@ export const MAX_ROWS_PER_PAGE = 8;
 /** Rows per `labels` request at most (the kernel's limit). */
 export const LABEL_CHUNK = 1000;
 
+/** Actions that write the current image's values, so need them known first. */
+const EDITS = new Set(["cycle", "toggle", "rest-negative", "accept"]);
+
 export class LabelController {
   /**
    * @param {Model} model
@@ -147,6 +150,12 @@ export class LabelController {
       return;
     }
     this.onNote("", false); // a new action clears the last note
+    if (EDITS.has(action.type) && this.state.row !== undefined && !this.state.current) {
+      // the image's values are being fetched (a new queue, a class edit): a press now would
+      // write nothing, so say so instead of dropping it in silence
+      this.onNote("This image's labels are still loading: press the key again in a moment.", false);
+      return;
+    }
     switch (action.type) {
       case "move":
         this.move(action.delta, action.extend);

@@ -11,14 +11,17 @@ import { h, summary } from "./dom.mjs";
  */
 
 /**
- * Lay out the grid page that starts at `start`.
+ * Lay out the grid page that starts at `start`. In a near-duplicates sample each cell of a
+ * group carries its group's number (`groups`: row -> number) as a badge and `data-group`;
+ * the first cell of each group is marked `pw-group-start`, and groups alternate in shade.
  * @param {HTMLElement} grid
- * @param {{queue: number[], start: number, pageSize: number, columns: number}} page
+ * @param {{queue: number[], start: number, pageSize: number, columns: number,
+ *   groups: Record<string, number>}} page
  * @param {(index: number, ev: MouseEvent) => void} onClick
  * @returns {HTMLElement[]} the cells, in queue order
  */
 export function layoutGrid(grid, page, onClick) {
-  const { queue, start, pageSize, columns } = page;
+  const { queue, start, pageSize, columns, groups } = page;
   grid.style.gridTemplateColumns = `repeat(${columns}, minmax(48px, 160px))`;
   const cells = [];
   for (let i = start; i < Math.min(start + pageSize, queue.length); i++) {
@@ -26,7 +29,14 @@ export function layoutGrid(grid, page, onClick) {
     cell.dataset.index = String(i);
     cell.dataset.row = String(queue[i]);
     cell.addEventListener("click", (ev) => onClick(i, ev));
-    cell.append(h("img", "pw-thumb"), h("div", "pw-caption"));
+    const group = groups[String(queue[i])];
+    if (group) {
+      cell.dataset.group = String(group);
+      cell.classList.toggle("pw-group-start", i === 0 || groups[String(queue[i - 1])] !== group);
+      cell.classList.toggle("pw-group-odd", group % 2 === 1);
+    }
+    // The image first and the caption last (paintCell reads them so); the badge between.
+    cell.append(h("img", "pw-thumb"), ...(group ? [h("span", "pw-group", `group ${group}`)] : []), h("div", "pw-caption"));
     cells.push(cell);
   }
   if (queue.length === 0) grid.replaceChildren(h("div", "pw-empty", "No images in this sample: choose another subset."));

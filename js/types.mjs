@@ -20,6 +20,7 @@
  *   thumb_size: number[], columns: number, revision: number, cursor: number, autofocus: boolean,
  *   keymap: import("./keymap.mjs").KeyTable, notices: string[], progress: Progress,
  *   extraction: Extraction,
+ *   groups: Record<string, number>,
  *   sampled: {subset?: {kind: string, cls: string | null}, count?: number,
  *     order?: {name: string, cls: string | null, random_fraction?: number}},
  * }} Traits  the synced traits of patchwork_widget.widget.labeler.Labeler

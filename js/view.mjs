@@ -94,6 +94,7 @@ export class LabelerView {
       ["change:notices", () => this.showNotices()],
       ["change:progress", () => this.renderProgress()],
       ["change:extraction", () => this.renderExtraction()],
+      ["change:groups", () => { this.gridStart = -1; this.paint(); }],
       // ipywidgets marks the model's connection dead when its kernel restarts: this view
       // then talks to nobody.
       ["comm_live_update", () => this.control.kernelGone("the notebook's kernel restarted")],
@@ -205,7 +206,7 @@ export class LabelerView {
     const start = pageStart(state.cursor, pageSize);
     if (start !== this.gridStart) {
       keepFocus(root, () =>
-        layoutGrid(grid, { queue: state.queue, start, pageSize, columns: this.model.get("columns") }, (i, ev) =>
+        layoutGrid(grid, { queue: state.queue, start, pageSize, columns: this.model.get("columns"), groups: this.model.get("groups") ?? {} }, (i, ev) =>
           this.control.select(i, ev.shiftKey ? "range" : ev.ctrlKey || ev.metaKey ? "toggle" : "only"),
         ),
       );

@@ -27,6 +27,12 @@ export class Viewer {
     this.meta = null;
     this.url = "";
     this.loads = 0; // a newer load wins over a slower older one
+    this.loading = false; // a load is on its way: the info line says so until it lands
+    /** @type {number | undefined} the row of the image in `img` */
+    this.shownRow = undefined;
+    // The user zoomed, panned or fitted since the last load began: the image that lands keeps
+    // that view (when it is the one shown, at the same size) instead of being fitted over it.
+    this.touched = false;
 
     this.box = h("div", "pw-viewer");
     this.box.hidden = true;
@@ -70,7 +76,7 @@ export class Viewer {
     this.port.addEventListener("wheel", (ev) => {
       ev.preventDefault();
       const r = this.port.getBoundingClientRect();
-      this.apply(zoomAt(this.view, Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top, this.image, this.portSize()));
+      this.userView(zoomAt(this.view, Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top, this.image, this.portSize()));
     }, { passive: false });
     /** @type {{x: number, y: number} | null} */
     let drag = null;
@@ -82,7 +88,7 @@ export class Viewer {
     });
     this.port.addEventListener("pointermove", (ev) => {
       if (!drag) return;
-      this.apply(pan(this.view, ev.clientX - drag.x, ev.clientY - drag.y, this.image, this.portSize()));
+      this.userView(pan(this.view, ev.clientX - drag.x, ev.clientY - drag.y, this.image, this.portSize()));
       drag = { x: ev.clientX, y: ev.clientY };
     });
     const stop = () => {
@@ -99,6 +105,12 @@ export class Viewer {
    * @param {string} name
    */
   open(row, name) {
+    if (row !== this.shownRow) {
+      // Another image is coming: show nothing of the last one meanwhile.
+      this.img.removeAttribute("src");
+      this.meta = null;
+      this.shownRow = undefined;
+    }
     this.row = row;
     this.title.textContent = name;
     this.box.hidden = false;
@@ -109,6 +121,7 @@ export class Viewer {
     if (!this.isOpen) return;
     this.box.hidden = true;
     this.loads++; // a reply still on its way is dropped
+    this.loading = false;
     this.on.onClose();
   }
 
@@ -125,10 +138,13 @@ export class Viewer {
     }
     const stretch = STRETCHES[Number(this.stretch.value) || 0].value;
     const ticket = ++this.loads;
+    this.loading = true;
+    this.touched = false;
     this.info.textContent = "Loading the full-resolution image…";
     this.info.dataset.error = "false";
     const got = await this.on.load({ row: this.row, bands, stretch });
     if (ticket !== this.loads) return;
+    this.loading = false;
     if (!got) {
       this.info.textContent = "The full-resolution image could not be shown (see the message line).";
       this.info.dataset.error = "true";
@@ -145,12 +161,17 @@ export class Viewer {
     if (this.url) URL.revokeObjectURL(this.url);
     const bytes = new Uint8Array(/** @type {ArrayBuffer} */ (buffer.buffer), buffer.byteOffset, buffer.byteLength);
     this.url = URL.createObjectURL(new Blob([bytes], { type: msg.mime }));
+    const same = this.shownRow === this.row && this.image.w === msg.width && this.image.h === msg.height;
     this.meta = msg;
+    this.shownRow = this.row;
     this.image = { w: msg.width, h: msg.height };
     this.img.src = this.url;
     this.img.style.width = `${msg.width}px`;
     this.img.style.height = `${msg.height}px`;
-    this.apply(fit(this.image, this.portSize()));
+    // A zoom, pan or fit made while this image was on its way (a stretch or band change, the
+    // viewer opened again on the same image) is the user's: keep it. A new image is fitted.
+    const port = this.portSize();
+    this.apply(same && this.touched ? centre(this.view, this.image, port) : fit(this.image, port));
   }
 
   portSize() {
@@ -165,10 +186,17 @@ export class Viewer {
     this.describe();
   }
 
-  /** What is shown: the file's size, what was sent (capped?), bands, stretch and zoom. */
+  /** @param {import("./zoom.mjs").View} view  a view the user asked for (key, button, wheel, drag) */
+  userView(view) {
+    this.touched = true;
+    this.apply(view);
+  }
+
+  /** What is shown: the file's size, what was sent (capped?), bands, stretch and zoom (not
+   * while a load is on its way: the line says "Loading" until the image it describes lands). */
   describe() {
     const m = this.meta;
-    if (!m) return;
+    if (!m || this.loading) return;
     const zoom = Math.round(this.view.scale * (m.width / m.source_width) * 100);
     const parts = [`${m.source_width}×${m.source_height} px, ${m.bands} band${m.bands === 1 ? "" : "s"} (${m.dtype})`];
     if (m.scaled) parts.push(`shown at ${m.width}×${m.height}: the long side is capped to ${m.max_side} px`);
@@ -195,12 +223,12 @@ export class Viewer {
   act(action) {
     const port = this.portSize();
     if (action.type === "close") this.close();
-    else if (action.type === "fit") this.apply(fit(this.image, port));
+    else if (action.type === "fit") this.userView(fit(this.image, port));
     else if (action.type === "actual" && this.meta) {
       const one = this.meta.width / this.meta.source_width; // the sent image may be capped
-      this.apply(zoomAt(this.view, 1 / (one * this.view.scale), port.w / 2, port.h / 2, this.image, port));
-    } else if (action.type === "zoom") this.apply(zoomAt(this.view, action.factor, port.w / 2, port.h / 2, this.image, port));
-    else if (action.type === "pan") this.apply(pan(this.view, action.dx * port.w * PAN_SHARE, action.dy * port.h * PAN_SHARE, this.image, port));
+      this.userView(zoomAt(this.view, 1 / (one * this.view.scale), port.w / 2, port.h / 2, this.image, port));
+    } else if (action.type === "zoom") this.userView(zoomAt(this.view, action.factor, port.w / 2, port.h / 2, this.image, port));
+    else if (action.type === "pan") this.userView(pan(this.view, action.dx * port.w * PAN_SHARE, action.dy * port.h * PAN_SHARE, this.image, port));
   }
 
   /** The viewport changed size: keep the image placed sensibly. */

@@ -311,3 +311,21 @@ test("a send that fails (the comm is closed) marks the kernel gone", async () =>
   assert.deepEqual(control.status(), { text: "kernel gone · 1 not saved", state: "gone" }, "the edit is not saved");
   assert.match(notes.at(-1)?.[0] ?? "", /^The kernel is gone/, "the message says why, not only that a send failed");
 });
+
+test("a key pressed while the image's labels are loading says so instead of vanishing", async () => {
+  const { kernel, notes, control } = setup();
+  await settle();
+  kernel.drop("labels");
+  control.classesChanged(); // a class edit: the values are fetched again
+  assert.equal(control.state.current, undefined);
+  control.run({ type: "cycle", classIndex: 0 });
+  assert.match(notes.at(-1)?.[0] ?? "", /still loading: press the key again/);
+  assert.equal(notes.at(-1)?.[1], false);
+  assert.equal(kernel.table[0].labels[0], null, "nothing was written");
+  kernel.dropping.clear();
+  control.classesChanged();
+  await settle();
+  control.run({ type: "cycle", classIndex: 0 });
+  await settle();
+  assert.equal(kernel.table[0].labels[0], 1);
+});

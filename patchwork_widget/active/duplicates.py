@@ -19,6 +19,8 @@ from scipy.sparse.csgraph import connected_components
 from patchwork_widget.active.neighbors import find_neighbors
 from patchwork_widget.options.checks import check_int, check_number
 
+__all__ = ["DEFAULT_THRESHOLD", "duplicate_group_ids", "group_ranked", "near_duplicate_groups"]
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.01  # cosine distance; measured (module docstring)
@@ -64,3 +66,53 @@ def near_duplicate_groups(features: np.ndarray, threshold: float = DEFAULT_THRES
     logger.info("near duplicates at cosine distance <= %g: %d groups, %d rows", threshold,
                 len(groups), sum(len(g) for g in groups))
     return groups
+
+
+def duplicate_group_ids(groups: list[np.ndarray], n: int) -> np.ndarray:
+    """Each of ``n`` rows' group in ``groups`` (:func:`near_duplicate_groups`): its index in
+    that list, or -1 for a row in no group."""
+    check_int("n", n, 0)
+    ids = np.full(n, -1, dtype=np.intp)
+    for number, rows in enumerate(groups):
+        ids[rows] = number
+    return ids
+
+
+def group_ranked(ranked: np.ndarray, ids: np.ndarray, count: int) -> list[np.ndarray]:
+    """Whole groups in the order their best-ranked row comes, up to ``count`` rows.
+
+    Parameters
+    ----------
+    ranked : np.ndarray
+        Rows, best first (an order's ranking of the candidates).
+    ids : np.ndarray
+        Every row's group (:func:`duplicate_group_ids`); rows of ``ranked`` in no group are
+        dropped.
+    count : int
+        Rows wanted: each group in turn is added when it fits in what is left (a larger one
+        is passed over for the smaller ones after it); a group is never split, and the first
+        is kept whatever its size, so a sample is never empty when a group exists.
+
+    Returns
+    -------
+    list of np.ndarray
+        The rows of each group, in the order ``ranked`` gives them, groups by their first row
+        in ``ranked``.
+    """
+    check_int("count", count, 1)
+    ranked = np.asarray(ranked, dtype=np.intp)
+    grouped = ranked[ids[ranked] >= 0]
+    if not len(grouped):
+        return []
+    _, first, inverse = np.unique(ids[grouped], return_index=True, return_inverse=True)
+    key = first[inverse]  # where each row's group first comes in the ranking
+    order = np.argsort(key, kind="stable")
+    chunks = np.split(grouped[order], np.flatnonzero(np.diff(key[order])) + 1)
+    taken: list[np.ndarray] = []
+    size = 0
+    for rows in chunks:
+        if taken and size + len(rows) > count:
+            continue  # too large for what is left: a smaller group further on may fit
+        taken.append(rows)
+        size += len(rows)
+    return taken

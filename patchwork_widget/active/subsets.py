@@ -34,6 +34,7 @@ class SubsetKind(str, enum.Enum):
     EXCLUDED = "excluded"
     UNREADABLE = "unreadable"
     DISAGREEMENTS = "disagreements"
+    NEAR_DUPLICATES = "near_duplicates"
 
     @property
     def needs_class(self) -> bool:
@@ -52,6 +53,7 @@ _TITLES = {
     SubsetKind.EXCLUDED: "excluded",
     SubsetKind.UNREADABLE: "unreadable images",
     SubsetKind.DISAGREEMENTS: "annotators disagree",
+    SubsetKind.NEAR_DUPLICATES: "near-duplicates",
 }
 
 
@@ -91,24 +93,30 @@ class Subset:
         return cls(value["kind"], value.get("cls"))
 
 
-def subset_options(classes: Sequence[str]) -> list[Subset]:
-    """Every subset the table supports, in menu order."""
+def subset_options(classes: Sequence[str], features: bool = False) -> list[Subset]:
+    """Every subset the table supports, in menu order; ``features``: whether the rows have
+    features (the near-duplicates subset needs them)."""
     plain = [SubsetKind.UNLABELED, SubsetKind.PARTIAL, SubsetKind.FULLY_LABELED, SubsetKind.ALL]
     options = [Subset(kind) for kind in plain]
     for kind in (SubsetKind.UNLABELED_FOR, SubsetKind.CONTAINS, SubsetKind.NOT_CONTAINS):
         options += [Subset(kind, c) for c in classes]
     return options + [Subset(SubsetKind.VALIDATION), Subset(SubsetKind.EXCLUDED),
-                      Subset(SubsetKind.UNREADABLE), Subset(SubsetKind.DISAGREEMENTS)]
+                      Subset(SubsetKind.UNREADABLE), Subset(SubsetKind.DISAGREEMENTS),
+                      *([Subset(SubsetKind.NEAR_DUPLICATES)] if features else [])]
 
 
 def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset,
                 labels: np.ndarray | None = None, unreadable: np.ndarray | None = None,
-                disagreements: np.ndarray | None = None) -> np.ndarray:
+                disagreements: np.ndarray | None = None,
+                duplicates: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask over the rows of ``df`` that belong to ``subset``; ``labels`` may give
     ``df[classes]`` as an N x C float array already at hand (saves a pass at 1M rows);
     ``unreadable`` marks the rows whose image could not be read (the ``unreadable`` subset);
     ``disagreements`` the rows where annotators' values differ for some class (the
-    ``disagreements`` subset, from the label history: required for it)."""
+    ``disagreements`` subset, from the label history: required for it); ``duplicates`` each
+    row's near-duplicate group (-1: none; from :func:`~.duplicates.duplicate_group_ids`,
+    required for the ``near_duplicates`` subset, which holds every row that is not excluded of
+    each group that still has a row with a class unlabeled: the labeled ones come with it)."""
     check_table(df)
     classes = check_names("classes", classes, allow_empty=True, what="class name")
     missing = [c for c in classes if c not in df.columns]
@@ -123,6 +131,18 @@ def subset_mask(df: pd.DataFrame, classes: Sequence[str], subset: Subset,
             raise ValueError("the 'disagreements' subset needs the rows where annotators "
                              "disagree: pass disagreements= (see labels.disagreeing_rows)")
         return np.asarray(disagreements, dtype=bool) & ~excluded
+    if kind is SubsetKind.NEAR_DUPLICATES:
+        if duplicates is None:
+            raise ValueError("the 'near_duplicates' subset needs each row's group: pass "
+                             "duplicates= (see active.duplicates.duplicate_group_ids)")
+        group = np.asarray(duplicates)
+        if group.shape != (len(df),):
+            raise ValueError(f"duplicates must hold one group id per row ({len(df)}); got shape "
+                             f"{group.shape}")
+        member = (group >= 0) & ~excluded
+        values = labels if labels is not None else df[list(classes)].to_numpy(dtype=float)
+        open_rows = member & np.isnan(values).any(axis=1)
+        return member & np.isin(group, group[open_rows])
     if kind is SubsetKind.UNREADABLE:
         return np.zeros(len(df), dtype=bool) if unreadable is None else np.asarray(unreadable, bool).copy()
     if kind is SubsetKind.ALL:

@@ -4,7 +4,9 @@
 after each acknowledged change (it only notes the time, so it never blocks an annotate
 call); the thread calls the store's export function once the changes have been quiet for
 ``delay`` seconds, or at the latest ``max_wait`` seconds after the first change not yet
-exported, so a steady stream of clicks still reaches the file. A failed export is retried
+exported, so a steady stream of clicks still reaches the file. After each export the thread
+rests :data:`BACKOFF` times as long as that export took, so that exports of a big table
+take at most a quarter of the time, however busy the machine. A failed export is retried
 after ``max_wait`` seconds. :class:`ExportState` is what the view shows.
 """
 
@@ -22,8 +24,13 @@ log = logging.getLogger(__name__)
 #: States of :class:`ExportState`.
 EXPORTED, PENDING, FAILED = "exported", "pending", "failed"
 
-#: An export starts at the latest this many seconds after the first unexported change.
+#: An export starts at the latest this many seconds after the first unexported change
+#: (or after the rest that follows the previous export, if that ends later).
 MAX_WAIT = 5.0
+
+#: After an export of ``d`` seconds, the next one starts no sooner than ``BACKOFF * d``
+#: seconds after it ended.
+BACKOFF = 3.0
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,11 @@ class Autosave:
         self._export = export
         self._delay = delay
         self._max_wait = max(MAX_WAIT if max_wait is None else max_wait, delay)
+        self._backoff = BACKOFF
         self._cond = threading.Condition()
         self._first: float | None = None  # monotonic time of the first unexported change
         self._last = 0.0  # monotonic time of the last change
+        self._rest_until = 0.0  # monotonic time before which no export starts (BACKOFF)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=f"autosave {name}", daemon=True)
         self._thread.start()
@@ -123,7 +132,8 @@ class Autosave:
             self._thread.join()
 
     def _due(self) -> float:
-        return min(self._last + self._delay, self._first + self._max_wait)
+        quiet_or_late = min(self._last + self._delay, self._first + self._max_wait)
+        return max(quiet_or_late, self._rest_until)
 
     def _run(self) -> None:
         while True:
@@ -136,11 +146,15 @@ class Autosave:
                 if self._stopping:
                     return
                 self._first = None
+            start = time.monotonic()
             try:
                 ok = self._export()
             except Exception:  # the store records the cause; the thread must live on
                 log.exception("background export failed")
                 ok = False
+            end = time.monotonic()
+            with self._cond:
+                self._rest_until = end + self._backoff * (end - start)
             if not ok:
                 with self._cond:  # retry later, not in a tight loop
                     retry = time.monotonic() + self._max_wait - self._delay

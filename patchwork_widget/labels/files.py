@@ -12,7 +12,7 @@ import pandas as pd
 
 from patchwork_widget.options.checks import check_path, shown
 
-from .schema import FILEPATH, check_table, validate_label_dataframe
+from .schema import FILEPATH, check_table, normalise_label_dataframe, validate_label_dataframe
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +61,22 @@ def load_labels(source: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
         raise TypeError(f"source must be a label table (DataFrame) or a .csv/.parquet path; "
                         f"got {type(source).__name__} {shown(source)}")
     if table_format(source, "source") == "parquet":
-        return validate_label_dataframe(pd.read_parquet(source))
+        return normalise_label_dataframe(pd.read_parquet(source))
     header = pd.read_csv(source, nrows=0).columns
     # Paths are read verbatim ("NA" or "001" is a file name); only empty cells and "nan"
     # count as missing in the other columns.
     df = pd.read_csv(
         source,
-        dtype={FILEPATH: str},
         keep_default_na=False,
         na_values={c: ["", "nan", "NaN"] for c in header if c != FILEPATH},
     )
-    return validate_label_dataframe(from_csv_cells(df))
+    if FILEPATH in df.columns and not isinstance(df[FILEPATH].dtype, pd.StringDtype):
+        # parsed as numbers or flags ("001", "True"): read that column again as text
+        # (asking for text up front makes pandas build every path as a Python string
+        # first, which triples the time of the whole read)
+        df[FILEPATH] = pd.read_csv(source, usecols=[FILEPATH], dtype={FILEPATH: str},
+                                   keep_default_na=False)[FILEPATH]
+    return normalise_label_dataframe(from_csv_cells(df))
 
 
 # OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.

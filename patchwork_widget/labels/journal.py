@@ -2,19 +2,24 @@
 
 One SQLite file (WAL mode, ``synchronous=FULL``) holds:
 
-- ``snapshot``: one row, the whole table as it stood after action ``upto_action``
-  (paths as NUL-separated UTF-8, flags as uint8, labels as int8 with -1 for NaN);
+- ``snapshot``: one row, the whole table as it stood after action ``upto_action``, as an
+  Arrow IPC stream (:func:`~.records.encode_table`: read back without copying the paths);
 - ``actions``: one row per store call (annotate, undo, class edit), append-only, with
   time, user, session, seconds on screen, JSON arguments and the action it undoes;
 - ``events``: one row per changed cell (row, field, old, new), append-only.
 
 The table is the snapshot plus the actions after it, replayed in order. Compaction
 rewrites the snapshot; actions and events are never deleted, so history is complete.
+
+Format 2 (this one) stores the snapshot as Arrow; format 1 stored it as three blobs (paths
+NUL-separated, flags uint8, labels int8). A writer opening a format-1 journal migrates it
+in one transaction (:meth:`Journal.load_snapshot`); a reader decodes it as it is.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import os
@@ -36,10 +41,15 @@ from .records import (
     Event,
     changes_from_frames,
     decode_snapshot,
-    encode_snapshot,
+    decode_table,
+    encode_table,
+    stream_size,
+    write_stream,
 )
 
-FORMAT_VERSION = "1"
+#: The journal format this version writes; :data:`READABLE_FORMATS` are the ones it opens.
+FORMAT_VERSION = "2"
+READABLE_FORMATS = ("1", FORMAT_VERSION)
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +72,17 @@ def _named_errors(method: F) -> F:
 
     return wrapper  # type: ignore[return-value]
 
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+_SNAPSHOT_TABLE = """
 CREATE TABLE snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     upto_action INTEGER NOT NULL,
     nrows INTEGER NOT NULL,
     classes TEXT NOT NULL,
-    filepath BLOB NOT NULL,
-    flags BLOB NOT NULL,
-    labels BLOB NOT NULL
-);
+    arrow BLOB NOT NULL
+)"""
+
+_SCHEMA = _SNAPSHOT_TABLE + """;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE actions (
     id INTEGER PRIMARY KEY,
     time REAL NOT NULL,
@@ -93,6 +103,32 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_action ON events (action);
 """
+
+
+class _BlobWriter(io.RawIOBase):
+    """A sqlite3 blob (of a fixed size) as a writable binary stream."""
+
+    def __init__(self, blob: sqlite3.Blob) -> None:
+        self._blob = blob
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._blob.write(data)
+        return memoryview(data).nbytes
+
+
+def _put_snapshot(db: sqlite3.Connection, df: pd.DataFrame, upto_action: int) -> None:
+    """Set the snapshot row to ``df`` after ``upto_action`` (inside a transaction): the
+    Arrow stream is written straight into the blob, without a copy of it in memory."""
+    nrows, classes, table = encode_table(df)
+    db.execute(
+        "UPDATE snapshot SET upto_action=?, nrows=?, classes=?, arrow=zeroblob(?) WHERE id=1",
+        (upto_action, nrows, classes, stream_size(table)),
+    )
+    with db.blobopen("snapshot", "arrow", 1) as blob:
+        write_stream(table, _BlobWriter(blob))
 
 
 def journal_path(export_path: str | os.PathLike) -> Path:
@@ -136,6 +172,7 @@ class Journal:
         self.shared = False  # one writer (several writers: a team journal)
         self.user = user
         self.session = session
+        self.read_only = read_only
         if read_only:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no label journal at {str(self.path)!r}")
@@ -202,24 +239,57 @@ class Journal:
                 if statement.strip():
                     db.execute(statement)
             db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
-            db.execute(
-                "INSERT INTO snapshot VALUES (1, 0, ?, ?, ?, ?, ?)", encode_snapshot(df)
-            )
+            db.execute("INSERT INTO snapshot VALUES (1, 0, 0, '[]', zeroblob(0))")
+            _put_snapshot(db, df, 0)
         return True
 
     @_named_errors
     def load_snapshot(self) -> tuple[pd.DataFrame, int]:
-        """Return the snapshot table and the id of the last action folded into it."""
+        """Return the snapshot table and the id of the last action folded into it.
+
+        A writer migrates a format-1 journal to format 2 first (one transaction: the
+        snapshot re-encoded, nothing else changes); a read-only journal is decoded as it
+        is.
+        """
+        version = self._format()
+        if version == "1" and not self.read_only:
+            self._migrate_from_1()
+            version = FORMAT_VERSION
+        if version == "1":
+            upto, *blobs = self._db.execute(
+                "SELECT upto_action, nrows, classes, filepath, flags, labels FROM snapshot"
+            ).fetchone()
+            return decode_snapshot(*blobs), upto
+        upto, *stored = self._db.execute(
+            "SELECT upto_action, nrows, classes, arrow FROM snapshot"
+        ).fetchone()
+        return decode_table(*stored), upto
+
+    def _format(self) -> str:
+        """The journal's format version; ValueError for one this version cannot read."""
         version = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-        if version is None or version[0] != FORMAT_VERSION:
+        if version is None or version[0] not in READABLE_FORMATS:
             raise ValueError(
                 f"{self.path}: journal format {version and version[0]!r} is not supported; "
-                f"this version reads format {FORMAT_VERSION!r}"
+                f"this version reads formats {list(READABLE_FORMATS)}"
             )
-        upto, *blobs = self._db.execute(
-            "SELECT upto_action, nrows, classes, filepath, flags, labels FROM snapshot"
-        ).fetchone()
-        return decode_snapshot(*blobs), upto
+        return version[0]
+
+    def _migrate_from_1(self) -> None:
+        """Rewrite a format-1 snapshot (three blobs) as format 2 (Arrow), atomically."""
+        with self._transaction() as db:
+            if self._format() != "1":  # migrated meanwhile (cannot happen with one writer)
+                return
+            upto, *blobs = db.execute(
+                "SELECT upto_action, nrows, classes, filepath, flags, labels FROM snapshot"
+            ).fetchone()
+            table = decode_snapshot(*blobs)
+            db.execute("DROP TABLE snapshot")
+            db.execute(_SNAPSHOT_TABLE)
+            db.execute("INSERT INTO snapshot VALUES (1, 0, 0, '[]', zeroblob(0))")
+            _put_snapshot(db, table, upto)
+            db.execute("UPDATE meta SET value=? WHERE key='format'", (FORMAT_VERSION,))
+        log.info("%s: migrated the journal from format 1 to %s", self.path, FORMAT_VERSION)
 
     @_named_errors
     def write_snapshot(self, df: pd.DataFrame, upto_action: int, applied: int) -> bool:
@@ -237,11 +307,7 @@ class Journal:
             ).fetchone()
             if tuple(found) != (applied, upto_action):
                 return False
-            db.execute(
-                "UPDATE snapshot SET upto_action=?, nrows=?, classes=?, filepath=?, flags=?, "
-                "labels=? WHERE id=1",
-                (upto_action, *encode_snapshot(df)),
-            )
+            _put_snapshot(db, df, upto_action)
         return True
 
     def writing(self, after: int) -> AbstractContextManager[list[Change] | None]:

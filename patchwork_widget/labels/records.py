@@ -4,10 +4,11 @@ snapshot encoding and the shape of the history."""
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .schema import FILEPATH, FLAGS, class_columns
 
@@ -21,34 +22,123 @@ Event = tuple[int, str, float | None, float | None]
 
 
 def encode_snapshot(df: pd.DataFrame) -> tuple[int, str, bytes, bytes, bytes]:
-    """Encode a label table as (nrows, classes JSON, paths, flags, labels) blobs."""
+    """Encode a label table as (nrows, classes JSON, paths, flags, labels) blobs (the team
+    journal's snapshot, and SQLite journals of format 1; format 2 is :func:`encode_table`).
+
+    Paths are NUL-separated UTF-8, flags uint8, labels int8 with -1 for NaN; the paths are
+    joined from their Arrow buffers, without a Python string per path.
+    """
     classes = class_columns(df)
-    paths = "\0".join(df[FILEPATH].tolist()).encode("utf-8")
+    paths = _arrow_paths(df)
+    offsets = np.frombuffer(paths.buffers()[1], dtype=np.int64)[
+        paths.offset:paths.offset + len(paths) + 1]
+    data = np.frombuffer(paths.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    joined = np.insert(data, offsets[1:-1] - offsets[0], 0).tobytes()
     flags = np.stack([df[f].to_numpy(dtype=bool) for f in FLAGS]).astype(np.uint8)
     labels = np.full((len(classes), len(df)), -1, dtype=np.int8)
     for i, name in enumerate(classes):
         values = df[name].to_numpy()
         labels[i][values == 0] = 0
         labels[i][values == 1] = 1
-    return len(df), json.dumps(classes), paths, flags.tobytes(), labels.tobytes()
+    return len(df), json.dumps(classes), joined, flags.tobytes(), labels.tobytes()
 
 
 def decode_snapshot(
     nrows: int, classes_json: str, paths: bytes, flags: bytes, labels: bytes
 ) -> pd.DataFrame:
-    """Inverse of :func:`encode_snapshot`."""
+    """Inverse of :func:`encode_snapshot` (the paths split by NumPy into an Arrow array)."""
     classes = json.loads(classes_json)
-    filepaths = paths.decode("utf-8").split("\0") if nrows else []
+    raw = np.frombuffer(paths, dtype=np.uint8)
+    separators = np.flatnonzero(raw == 0)
+    if nrows and len(separators) != nrows - 1:
+        raise ValueError(f"the snapshot holds {len(separators) + 1} paths, not {nrows}")
+    offsets = np.zeros(nrows + 1, dtype=np.int64)
+    if nrows:
+        offsets[1:-1] = separators - np.arange(nrows - 1)
+        offsets[-1] = len(raw) - (nrows - 1)
+    data = np.delete(raw, separators)
+    filepaths = pa.LargeStringArray.from_buffers(nrows, pa.py_buffer(offsets),
+                                                 pa.py_buffer(data))
+    filepaths.validate(full=True)  # UTF-8
     flag_arr = np.frombuffer(flags, dtype=np.uint8).reshape(len(FLAGS), nrows)
     label_arr = np.frombuffer(labels, dtype=np.int8).reshape(len(classes), nrows)
-    data: dict[str, object] = {FILEPATH: pd.Series(filepaths, dtype="str")}
+    columns: dict[str, pa.Array] = {FILEPATH: filepaths}
     for i, flag in enumerate(FLAGS):
-        data[flag] = flag_arr[i].astype(bool)
+        columns[flag] = pa.array(flag_arr[i].astype(bool))
     for i, name in enumerate(classes):
-        column = label_arr[i].astype(float)
-        column[label_arr[i] < 0] = np.nan
-        data[name] = column
-    return pd.DataFrame(data, index=pd.RangeIndex(nrows))
+        columns[name] = pa.array(label_arr[i], mask=label_arr[i] < 0)
+    return _frame(pa.table(columns), classes)
+
+
+def _arrow_paths(df: pd.DataFrame) -> pa.LargeStringArray:
+    """The ``filepath`` column as one Arrow large_string array (no copy when pandas holds
+    it as Arrow strings already)."""
+    paths = pa.array(df[FILEPATH].array, type=pa.large_string())
+    return paths.combine_chunks() if isinstance(paths, pa.ChunkedArray) else paths
+
+
+def _frame(table: pa.Table, classes: list[str]) -> pd.DataFrame:
+    """A label table from its Arrow form (columns filepath, flags, int8 classes with nulls):
+    paths kept as Arrow strings, flags bool, classes float64 with NaN, one block each."""
+    df = table.to_pandas(split_blocks=True, self_destruct=True)
+    if not isinstance(df[FILEPATH].dtype, pd.StringDtype):  # pandas without str inference
+        df[FILEPATH] = df[FILEPATH].astype("str")
+    # int8 without nulls comes back as int8, an empty table's columns as object
+    df = df.astype({**{flag: bool for flag in FLAGS}, **{name: float for name in classes}})
+    return df.set_axis(pd.RangeIndex(len(df)), axis=0)
+
+
+def encode_table(df: pd.DataFrame) -> tuple[int, str, pa.Table]:
+    """A label table as (nrows, classes JSON, Arrow table) for a snapshot (format 2).
+
+    The Arrow table holds ``filepath`` (large_string), the flags (bool) and one int8 column
+    per class (0 or 1, null for unlabeled), so any Arrow reader can read a journal's
+    snapshot. Paths held by pandas as Arrow strings are not copied. Store it as an Arrow
+    IPC stream with :func:`stream_size` and :func:`write_stream`.
+    """
+    classes = class_columns(df)
+    columns: dict[str, pa.Array] = {FILEPATH: _arrow_paths(df)}
+    for flag in FLAGS:
+        columns[flag] = pa.array(df[flag].to_numpy(dtype=bool))
+    for name in classes:
+        values = df[name].to_numpy(dtype=float)
+        missing = np.isnan(values)
+        columns[name] = pa.array(np.where(missing, 0, values).astype(np.int8), mask=missing)
+    return len(df), json.dumps(classes), pa.table(columns)
+
+
+def stream_size(table: pa.Table) -> int:
+    """The size in bytes of ``table`` as an Arrow IPC stream (counted, not written)."""
+    counter = pa.MockOutputStream()
+    write_stream(table, counter)
+    return counter.size()
+
+
+def write_stream(table: pa.Table, sink: Any) -> None:
+    """Write ``table`` as an Arrow IPC stream to ``sink`` (an Arrow output stream, or a
+    writable binary file object)."""
+    if not isinstance(sink, pa.NativeFile):
+        sink = pa.PythonFile(sink, mode="w")
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def decode_table(nrows: int, classes_json: str, stream: bytes) -> pd.DataFrame:
+    """The table of a snapshot: ``stream`` is :func:`encode_table`'s Arrow table as an IPC
+    stream (:func:`write_stream`).
+
+    The paths stay in the stream's buffer (pandas' Arrow-backed ``str`` column, no copy);
+    flags and classes become writable bool and float64 arrays (NaN for unlabeled), one
+    block per column (no consolidation copy).
+    """
+    classes = json.loads(classes_json)
+    table = pa.ipc.open_stream(pa.py_buffer(stream)).read_all()
+    if table.num_rows != nrows or table.column_names != [FILEPATH, *FLAGS, *classes]:
+        raise ValueError(
+            f"the snapshot's table ({table.num_rows} rows, columns {table.column_names}) "
+            f"does not match its record ({nrows} rows, classes {classes})"
+        )
+    return _frame(table, classes)
 
 
 HISTORY_COLUMNS = [

@@ -158,6 +158,14 @@ def validate_label_dataframe(df: pd.DataFrame) -> pd.DataFrame:
         as a class named like a reserved column), a flag that is not boolean, a class
         column with a value other than NaN, 0 or 1.
     """
+    return normalise_label_dataframe(check_table(df).copy())
+
+
+def normalise_label_dataframe(df: pd.DataFrame) -> pd.DataFrame:
+    """:func:`validate_label_dataframe` for a table the caller owns (one just read from a
+    file): its columns that are already normal are kept, not copied, so a big table is
+    not held twice. ``df`` may be changed; use the table returned.
+    """
     check_table(df)
     columns = list(df.columns)
     if FILEPATH not in columns:
@@ -170,19 +178,23 @@ def validate_label_dataframe(df: pd.DataFrame) -> pd.DataFrame:
             f"column names {repeated} appear more than once; a class may not be named "
             f"like a reserved column {list(RESERVED)} or like another class"
         )
-    validate_classes(class_columns(df), new=False)
+    classes = validate_classes(class_columns(df), new=False)
     df = df.reset_index(drop=True)
-    out: dict[str, object] = {FILEPATH: _normalise_filepaths(df[FILEPATH])}
+    df[FILEPATH] = _normalise_filepaths(df[FILEPATH])
     for flag in FLAGS:
-        if flag in df.columns:
-            out[flag] = _normalise_flag(df[flag])
-        else:
-            out[flag] = np.zeros(len(df), dtype=bool)
-    for name in class_columns(df):
-        out[name] = _normalise_class(df[name])
-    result = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
-    _check_filepaths(result[FILEPATH])
-    return result
+        if flag not in df.columns:
+            df[flag] = np.zeros(len(df), dtype=bool)
+        elif not (pd.api.types.is_bool_dtype(df[flag].dtype) and not df[flag].hasnans):
+            df[flag] = _normalise_flag(df[flag])
+    for name in classes:
+        values = _normalise_class(df[name])  # checks every value
+        if df[name].dtype != np.float64:
+            df[name] = values
+    order = [FILEPATH, *FLAGS, *classes]
+    if list(df.columns) != order:
+        df = df[order]
+    _check_filepaths(df[FILEPATH])
+    return df
 
 
 def check_same_filepaths(ours: pd.DataFrame, theirs: pd.DataFrame, owner: str) -> None:
@@ -221,6 +233,12 @@ def _normalise_filepaths(col: pd.Series) -> pd.Series:
 
 
 def _check_filepaths(col: pd.Series) -> None:
+    """Raise ValueError naming the first duplicate path and two of its rows, if any.
+
+    A hash table's uniqueness test runs first (about half the time of marking duplicates
+    on a million paths); only a table that fails it is searched for the rows to name."""
+    if pd.Index(col).is_unique:
+        return
     dup = col.duplicated(keep=False).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)

@@ -35,6 +35,7 @@ from .backend import JournalBackend
 from .errors import check_usable
 from .exporting import Exports
 from .files import save_labels
+from .journal import journal_path
 from .lock import WriterLock
 from .opening import Start, open_journal
 from .records import (
@@ -84,7 +85,9 @@ class LabelStore:
         self._writer = writer
         self._closed = False
         self._taken_over = False
-        self._exports = Exports(path, journal, self._lock, exported)
+        # a worker process replays the journal as it stands: one writer, latest values
+        follow = journal_path(path) if not journal.shared and resolution.rule == "latest" else None
+        self._exports = Exports(path, journal, self._lock, exported, follow, len(start.table))
         self._news = RemoteNews()
         self._resolution = resolution
         self._unreadable = fold_unreadable({}, journal.details(UNREADABLE))
@@ -134,8 +137,11 @@ class LabelStore:
             :class:`JournalLockedError`. A writer in this process is taken over at once.
         autosave
             Export ``outfile`` in the background this many seconds after the last change
-            (at most 5 s after the first unexported one), and at close and interpreter
-            exit. None: only on :meth:`export` and :meth:`close`.
+            (at most 5 s after the first unexported one, and no sooner than 3 times the
+            last export's duration after it), and at close and interpreter exit; a table of
+            100,000 rows or more on the SQLite journal is exported by a worker process that
+            follows the journal (see docs/labels.md). None: only on :meth:`export` and
+            :meth:`close`.
         journal
             None (the SQLite journal beside ``outfile``) or the URL of a PostgreSQL
             database, ``postgresql://[user[:password]@]host[:port]/dbname``, shared by a
@@ -522,10 +528,12 @@ class LabelStore:
         save_labels(table, target)
         return target
 
-    def _snapshot(self) -> tuple[pd.DataFrame, int]:
-        """A copy of the table and its newest action, for an export of :attr:`path`."""
+    def _snapshot(self, copy: bool = True) -> tuple[pd.DataFrame | None, int]:
+        """A copy of the table (None unless ``copy``) and its newest action, for an export
+        of :attr:`path`. The copy's paths are the table's own (Arrow strings, immutable);
+        the flag and class columns are copied."""
         self._check_writable()
-        return self._table.df.copy(), self._last_action
+        return (self._table.df.copy() if copy else None), self._last_action
 
     def compact(self) -> None:
         """Fold the actions since the last snapshot into a new snapshot.

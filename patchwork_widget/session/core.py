@@ -423,7 +423,7 @@ class Session:
         notices = self.derived.class_edited(edit, self.classes)
         for notice in notices:
             logger.info("%s", notice)
-        self._emit(EventKind.CLASSES, notices=tuple(notices), source=edit.kind.value)
+        self._emit(EventKind.CLASSES, notices=tuple(notices), payload=edit, source=edit.kind.value)
         return notices
 
     def add_class(self, name: str) -> list[str]:
@@ -481,7 +481,9 @@ class Session:
         Sampling rows still to label (unlabeled, unlabeled for a class, partially labeled)
         claims them in the store (see ``claim_lease``): on a team journal, rows other
         annotators hold are replaced by the next ones in the order. The claims on the
-        previous queue's rows that the new queue does not claim are given up.
+        previous queue's rows that the new queue does not claim are given up. A
+        ``near_duplicates`` sample holds whole groups of near-identical images, each group's
+        rows consecutive, in the order of their best-ranked row (see ``queue_groups``).
         """
         return self._sampling.sample(subset, order, count)
 
@@ -500,6 +502,18 @@ class Session:
     def orders(self) -> list[OrderChoice]:
         """The orders available now (model-based ones once their arrays cover every class)."""
         return self._sampling.orders
+
+    @property
+    def queue_groups(self) -> dict[int, int]:
+        """For a sample of the ``near_duplicates`` subset: row -> the number (1, 2, ...) of its
+        group of near-identical images; a group's rows are consecutive in the queue, so one
+        multi-select labels it. Empty for other subsets."""
+        return self._sampling.groups
+
+    def near_duplicate_ids(self) -> np.ndarray:
+        """Each row's near-duplicate group (-1: in none), from the features (issue 22; see
+        :func:`patchwork_widget.active.duplicates.near_duplicate_groups`); computed once."""
+        return self._sampling.duplicate_ids()
 
     # ------------------------------------------------------------------ the model (Modeling)
     @property

@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 class EventKind(str, enum.Enum):
-    CLASSES = "classes"  # the class list changed; ``notices`` say what happened to derived state
+    CLASSES = "classes"  # the class list changed; ``notices`` say what happened to derived state,
+    # ``payload`` is the ClassEdit (None for other annotators' edits, known only as a result)
     DERIVED = "derived"  # predictions, propagation scores or embeddings changed
     PROGRESS = "progress"  # a background task reported progress (``payload``)
     TASK_END = "task_end"  # a background task ended (``task``: look at ``task.exception()``)

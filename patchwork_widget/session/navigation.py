@@ -236,8 +236,9 @@ def more_like_this(session: Session, row: int, count: int | None = None) -> list
         raise ValueError(f"count must be an int >= 1, got {count!r}")
     subset = Subset.from_dict(session.sampled["subset"]) if session.sampled.get("subset") \
         else Subset(SubsetKind.UNLABELED)
+    duplicates = session.near_duplicate_ids() if subset.kind is SubsetKind.NEAR_DUPLICATES else None
     candidates = subset_mask(session.df, session.classes, subset,
-                             unreadable=session.unreadable_mask())
+                             unreadable=session.unreadable_mask(), duplicates=duplicates)
     if subset.kind is not SubsetKind.UNREADABLE:
         candidates &= ~session.unreadable_mask()
     candidates[row] = False

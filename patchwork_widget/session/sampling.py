@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from patchwork_widget.active.duplicates import duplicate_group_ids, group_ranked, near_duplicate_groups
 from patchwork_widget.active.registry import (
     ORDERS,
     OrderChoice,
@@ -33,6 +34,10 @@ class Sampling:
         self.queue: list[int] = []
         self.cursor = 0  # position in the queue of the image on screen (the view reports it)
         self.sampled: dict[str, Any] = {}  # the subset, order and count of the current queue
+        # A near-duplicates sample: row -> its group's number in the queue (1, 2, ...); the
+        # rows of a group are consecutive. Empty for other subsets.
+        self.groups: dict[int, int] = {}
+        self._duplicates: tuple[Any, np.ndarray] | None = None  # (features, group per row)
 
     def sample(
         self, subset: Subset | Mapping[str, Any] = _UNLABELED,
@@ -53,9 +58,18 @@ class Sampling:
         arrays = self.order_inputs()
         disagree = (disagreeing_rows(ctx.store.history(), ctx.classes, len(ctx.df))
                     if subset.kind is SubsetKind.DISAGREEMENTS else None)
+        duplicates = self.duplicate_ids() if subset.kind is SubsetKind.NEAR_DUPLICATES else None
         candidates = subset_mask(ctx.df, ctx.classes, subset, labels=arrays["labels"],
-                                 unreadable=ctx.unreadable_mask(), disagreements=disagree)
-        picked = rank(choice, candidates, count, rng=ctx.rng, classes=ctx.classes, **arrays)
+                                 unreadable=ctx.unreadable_mask(), disagreements=disagree,
+                                 duplicates=duplicates)
+        groups: list[np.ndarray] = []
+        if duplicates is None:
+            picked = rank(choice, candidates, count, rng=ctx.rng, classes=ctx.classes, **arrays)
+        else:  # whole groups, each consecutive, in the order of their best-ranked row
+            ranked = rank(choice, candidates, max(1, int(candidates.sum())), rng=ctx.rng,
+                          classes=ctx.classes, **arrays)
+            groups = group_ranked(ranked, duplicates, int(count))
+            picked = np.concatenate(groups) if groups else np.empty(0, dtype=np.intp)
         if not len(picked) and candidates.any():
             raise ValueError(f"order {choice.title!r} can rank none of the {int(candidates.sum()):,} "
                              f"images in {subset.title!r}: {ORDERS[choice.name].leaves_out}")
@@ -68,8 +82,23 @@ class Sampling:
             ctx.claims.release(set(self.queue) - ({int(r) for r in picked} if claimed else set()))
         self.queue, self.cursor = [int(r) for r in picked], 0
         ctx.extraction.prioritize(self.queue)  # the images about to be labeled, first
+        self.groups = {int(r): number for number, rows in enumerate(groups, 1) for r in rows}
         self.sampled = {"subset": subset.to_dict(), "order": choice.to_dict(), "count": int(count)}
         return self.queue
+
+    def duplicate_ids(self) -> np.ndarray:
+        """Each row's near-duplicate group (-1: none) from the session's features, found once
+        per features array (:func:`~patchwork_widget.active.duplicates.near_duplicate_groups`
+        at its default threshold)."""
+        ctx = self.context
+        if ctx.features is None:
+            raise ValueError("the near-duplicates subset needs features: open the session with "
+                             "features=... (pre-extracted) or extract them first")
+        if self._duplicates is None or self._duplicates[0] is not ctx.features:
+            n = len(ctx.df)
+            groups = near_duplicate_groups(ctx.features, k=max(1, min(10, n - 1)))
+            self._duplicates = (ctx.features, duplicate_group_ids(groups, n))
+        return self._duplicates[1]
 
     def claim_ranked(self, picked: Sequence[int], candidates: np.ndarray, count: int,
                      order: str | OrderChoice | Mapping[str, Any]) -> list[int]:

@@ -8,6 +8,11 @@ the view as its ``keymap`` trait: the browser's keymap (js/keymap.mjs) reads tha
 both the keys it handles and the help it shows. The user's choice is kept beside the outfile
 (``<outfile>.keys.json``) so that reopening the project without ``keys=`` uses it again.
 
+A class edit moves no other class's key (issue 23, item 10): :func:`carry_keys` carries the
+chosen keys and the table last shown over the edit (a rename keeps the class's key), the
+``kept`` argument of :func:`resolve_keys` gives each class its key again while it is free, and
+:func:`pin_keys` adds to the kept choice the keys the class order alone would not give again.
+
 The arrow keys (move; Shift extends the selection) and Ctrl/Cmd+Z (undo) are fixed.
 """
 
@@ -19,7 +24,9 @@ import os
 import string
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Union
+from typing import TypedDict, TypeVar, Union
+
+from patchwork_widget.options.active import ClassEdit, ClassEditKind
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +53,19 @@ FIXED_KEYS = ("ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown")
 CLASS_KEY_ORDER = tuple("123456789") + tuple(string.ascii_lowercase)
 
 KeyChoice = Union[str, Sequence[str]]
+V = TypeVar("V")
+
+
+class KeyTable(TypedDict):
+    """The whole key table: each action's keys, each class's key (None: past the keys)."""
+
+    actions: dict[str, list[str]]
+    classes: list[Union[str, None]]
+
 KEYS_FILE_SUFFIX = ".keys.json"
 
-__all__ = ["DEFAULT_ACTION_KEYS", "FIXED_KEYS", "NAMED_KEYS", "keys_file", "load_keys",
-           "resolve_keys", "save_keys"]
+__all__ = ["DEFAULT_ACTION_KEYS", "FIXED_KEYS", "NAMED_KEYS", "KeyTable", "carry_keys", "keys_file",
+           "load_keys", "pin_keys", "resolve_keys", "save_keys"]
 
 
 def _check_key(name: str, key: object) -> str:
@@ -68,7 +84,7 @@ def _describe(name: str, classes: Sequence[str]) -> str:
 
 
 def resolve_keys(classes: Sequence[str], keys: Mapping[str, KeyChoice] | None = None,
-                 ) -> dict[str, object]:
+                 kept: Mapping[str, str | None] | None = None) -> KeyTable:
     """The whole key table for ``classes`` with the user's choice ``keys`` applied.
 
     Parameters
@@ -79,6 +95,10 @@ def resolve_keys(classes: Sequence[str], keys: Mapping[str, KeyChoice] | None = 
         Action name (:data:`DEFAULT_ACTION_KEYS`) -> a key or a list of keys, and class name
         -> one key. Actions and classes not named keep their defaults; classes without a
         chosen key take the default class keys that are still free, in class order.
+    kept : mapping, optional
+        Class name -> the key it had in the table shown before a class edit (see
+        :func:`carry_keys`). A class without a chosen key keeps that key while it is still
+        free, ahead of the default order, so an edit never moves another class's key.
 
     Returns
     -------
@@ -135,11 +155,56 @@ def resolve_keys(classes: Sequence[str], keys: Mapping[str, KeyChoice] | None = 
             for key in default:
                 take(key, name, False)
         actions[name] = list(chosen_actions.get(name, default))
-    free = iter(k for k in CLASS_KEY_ORDER if k not in users)
-    class_keys: list[str | None] = []
+    class_keys: dict[str, str | None] = dict(chosen_classes)
     for name in classes:
-        class_keys.append(chosen_classes.get(name) or next(free, None))
-    return {"actions": actions, "classes": class_keys}
+        key = (kept or {}).get(name)
+        if name not in class_keys and key is not None and key not in users:
+            class_keys[name] = key
+            users[key] = name
+    free = iter(k for k in CLASS_KEY_ORDER if k not in users)
+    for name in classes:
+        if name not in class_keys:
+            class_keys[name] = next(free, None)
+    return {"actions": actions, "classes": [class_keys[name] for name in classes]}
+
+
+def carry_keys(keys: Mapping[str, V], edit: ClassEdit | None) -> dict[str, V]:
+    """Entries named by class carried over one class edit (entries named by action stay).
+
+    A rename moves the entry of the old name to the new one; a merge gives the merged class
+    the entry of its first class (``edit.name``) and drops the second's; a removal drops the
+    removed class's. ``edit`` None (another annotator's edits, not known one by one) keeps
+    every entry under its name.
+    """
+    carried = dict(keys)
+    if edit is None or edit.kind is ClassEditKind.ADD:
+        return carried
+    if edit.kind is ClassEditKind.MERGE:
+        carried.pop(str(edit.other), None)
+    if edit.name in carried:
+        value = carried.pop(edit.name)
+        if edit.result is not None:
+            carried[edit.result] = value
+    return carried
+
+
+def pin_keys(classes: Sequence[str], keys: Mapping[str, KeyChoice],
+             table: KeyTable) -> dict[str, KeyChoice]:
+    """The choice ``keys`` plus the class keys that the plain defaults would not give again.
+
+    After a class edit kept a class's key (``kept`` of :func:`resolve_keys`), the class order
+    alone would give it another one at the next open; pinning it in the kept choice makes
+    ``resolve_keys(classes, pin_keys(...))`` equal ``table``, so a reopen shows the same keys.
+    """
+    pinned = dict(keys)
+    shown = table["classes"]
+    while True:
+        again = resolve_keys(classes, pinned)["classes"]
+        moved = {name: key for name, key, other in zip(classes, shown, again)
+                 if key != other and key is not None}
+        if not moved:
+            return pinned
+        pinned.update(moved)
 
 
 def keys_file(outfile: str | os.PathLike) -> Path:

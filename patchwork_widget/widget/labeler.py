@@ -16,10 +16,11 @@ import anywidget
 import traitlets
 
 from patchwork_widget.active.subsets import subset_options
+from patchwork_widget.options.checks import too_large_for_memory
 from patchwork_widget.session import EventKind, Session, SessionEvent, navigation
 from patchwork_widget.widget import protocol
-from patchwork_widget.widget.keys import (DEFAULT_ACTION_KEYS, KeyChoice, load_keys, resolve_keys,
-                                          save_keys)
+from patchwork_widget.widget.keys import (DEFAULT_ACTION_KEYS, KeyChoice, carry_keys, load_keys,
+                                          pin_keys, resolve_keys, save_keys)
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class Labeler(anywidget.AnyWidget):
     # The features a worker extracts while the user labels (BackgroundExtraction.status():
     # state, done, total, description, error); the view shows a progress bar while it runs.
     extraction = traitlets.Dict().tag(sync=True)
+    # A near-duplicates sample: row (as a string) -> its group's number, shown on the grid.
+    groups = traitlets.Dict().tag(sync=True)
     # Queue position of the image on screen, as the kernel last heard it: a view that renders
     # again (page reload, the cell's output shown again) starts there, not at the first image.
     cursor = traitlets.Int(0).tag(sync=True)
@@ -74,6 +77,7 @@ class Labeler(anywidget.AnyWidget):
         self.session = session
         self._watching_export = False
         path = session.store.path
+        self._shown_keys: dict[str, str | None] = {}  # class -> its key in the table last sent
         if keys is None:
             self._chosen_keys = load_keys(path, session.classes)
         else:
@@ -99,24 +103,51 @@ class Labeler(anywidget.AnyWidget):
     def refresh(self) -> None:
         """Push classes, queue, counts and sample options to the browser."""
         session = self.session
-        # A class removed or renamed since loses its chosen key (the others keep theirs); a
-        # name that a class edit made both an action and a class keeps the defaults of both.
-        chosen = {name: key for name, key in self._chosen_keys.items()
-                  if (name in DEFAULT_ACTION_KEYS) != (name in session.classes)}
         with self.hold_sync():  # the view reads the classes with their keys
-            self.keymap = resolve_keys(session.classes, chosen)
+            self._refresh_keys()
             self.classes = session.classes
-        self.subsets = [s.to_dict() for s in subset_options(session.classes)]
+        # near-duplicates need a kNN search, which holds the features in memory
+        features = session.features is not None and not too_large_for_memory(session.features)
+        self.subsets = [s.to_dict() for s in subset_options(session.classes, features=features)]
         self.orders = [o.to_dict() for o in session.orders]
-        self.queue = list(session.queue)
+        self._refresh_queue()
         self.sampled = dict(session.sampled)
         self.cursor = session.cursor
         self.extraction = session.context.extraction.status()
         self._refresh_counts()
 
+    def _refresh_keys(self) -> None:
+        """The key table for the session's classes, each class keeping the key it had.
+
+        A class edit moves no other class's key (issue 23): a class keeps its chosen key, else
+        the key last shown while it is free, and only a new class takes a free default key.
+        Keys that the class order alone would not give again are pinned in the kept choice
+        (``<outfile>.keys.json``), so a reopen shows the same table.
+        """
+        classes = self.session.classes
+        # A name that a class edit made both an action and a class keeps the defaults of both.
+        chosen = {name: key for name, key in self._chosen_keys.items()
+                  if (name in DEFAULT_ACTION_KEYS) != (name in classes)}
+        table = resolve_keys(classes, chosen, kept=self._shown_keys)
+        kept = {**{name: key for name, key in self._chosen_keys.items()
+                   if name in DEFAULT_ACTION_KEYS or name in classes},
+                **pin_keys(classes, chosen, table)}
+        self._keep_keys(kept)
+        self._shown_keys = dict(zip(classes, table["classes"]))
+        self.keymap = table
+
+    def _keep_keys(self, keys: dict[str, KeyChoice]) -> None:
+        """The kept choice of keys becomes ``keys``, in memory and beside the outfile."""
+        if keys != self._chosen_keys:
+            self._chosen_keys = keys
+            save_keys(self.session.store.path, keys)
+
     def _on_event(self, event: SessionEvent) -> None:
         if event.kind is EventKind.CLASSES:
             self.notices = list(event.notices)
+            # The keys follow their classes over the edit: a rename keeps the class's key.
+            self._keep_keys(carry_keys(self._chosen_keys, event.payload))
+            self._shown_keys = carry_keys(self._shown_keys, event.payload)
             self.refresh()
             self.revision += 1  # suggestions moved or went with the classes
         elif event.kind is EventKind.DERIVED:
@@ -126,13 +157,19 @@ class Labeler(anywidget.AnyWidget):
             self._refresh_counts()
             self.revision += 1
         elif event.kind is EventKind.QUEUE:
-            self.queue = list(self.session.queue)
+            self._refresh_queue()
             self.cursor = self.session.cursor
             self.progress = navigation.progress(self.session)
         elif event.kind is EventKind.ONLINE:
             self._refresh_counts()
         elif event.kind is EventKind.PROGRESS and event.source == "extract":
             self.extraction = dict(event.payload)
+
+    def _refresh_queue(self) -> None:
+        """The queue and its near-duplicate groups (one update: the grid reads both)."""
+        with self.hold_sync():
+            self.groups = {str(row): number for row, number in self.session.queue_groups.items()}
+            self.queue = list(self.session.queue)
 
     def _refresh_counts(self, rows: list[int] | None = None) -> None:
         """Counts, progress and stats; ``rows``: the only rows the last annotation touched."""

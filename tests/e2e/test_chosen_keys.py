@@ -1,9 +1,11 @@
 """Keys people choose (issue 23, item 11): ``PatchworkWidget(keys=...)`` remaps a class and an
 action; the toggles, the flags and the help show the chosen keys, the chosen keys label, and
-the keys they replaced do nothing (a notebook shortcut never fires either)."""
+the keys they replaced do nothing (a notebook shortcut never fires either). A rename keeps the
+class's chosen key, in the view and in the project's kept choice."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +34,7 @@ CHOSEN = {CLASSES[0]: "q", "exclude": "e"}
 def test_a_remapped_key_labels_and_the_old_one_does_not(
     jupyter_server: JupyterServer, page: Page, page_log: PageLog, notebook_name: str, demo_dir: Path
 ) -> None:
-    open_labeler(page, jupyter_server, notebook_name, demo_dir, CLASSES, keys=CHOSEN)
+    outfile = open_labeler(page, jupyter_server, notebook_name, demo_dir, CLASSES, keys=CHOSEN)
 
     toggles = page.locator(".pw-toggle")
     assert toggles.evaluate_all("ts => ts.map(t => t.dataset.key)") == ["q", "1", "2"]
@@ -51,4 +53,19 @@ def test_a_remapped_key_labels_and_the_old_one_does_not(
     guard.check("pressing chosen and replaced keys")
     assert row_values(page, row, CLASSES) == {"labels": [1.0, None, None], "exclude": True,
                                               "validation": False}
+
+    # Renaming the class with the chosen key keeps that key (it was reset to a default before).
+    renamed = [f"{CLASSES[0]}_renamed", *CLASSES[1:]]
+    page.locator(".pw-class-select").select_option(label=CLASSES[0])
+    page.locator(".pw-class-name").fill(renamed[0])
+    page.locator(".pw-rename").click()
+    page.wait_for_function(f"() => document.querySelector('.pw-toggle')?.dataset.class === {renamed[0]!r}")
+    assert toggles.evaluate_all("ts => ts.map(t => t.dataset.key)") == ["q", "1", "2"]
+    kept = json.loads(Path(f"{outfile}.keys.json").read_text(encoding="utf-8"))
+    assert kept == {renamed[0]: "q", "exclude": "e"}, kept
+    page.locator(".pw-help").click()
+    row = current_row(page)
+    page.keyboard.press("q")  # the renamed class, on the same image: yes -> no
+    wait_saved(page)
+    assert row_values(page, row, renamed)["labels"] == [0.0, None, None]
     assert_no_labeler_errors(page_log, jupyter_server.frontend)

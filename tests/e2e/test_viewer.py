@@ -104,6 +104,24 @@ def check_viewer(page: Page, guard: NotebookGuard) -> None:
     viewer_closed(page)
     assert row_values(page, row, CLASSES) == before, "a key labeled while the viewer was open"
 
+    # A zoom made while the image is on its way is the user's: the image that lands keeps it
+    # (it was fitted over it, which made "-" after "Fit" look ignored now and then). The view's
+    # request for the image is held in the page until the zoom is made, then let go.
+    shown = page.locator(".pw-full").get_attribute("src")
+    page.evaluate("() => { const v = patchworkViews.at(-1).viewer; const load = v.on.load;"
+                  " v.on.load = (req) => new Promise((done) => { window.pwLetGo = () => {"
+                  " v.on.load = load; done(load(req)); }; }); }")
+    page.keyboard.press("z")
+    page.keyboard.press("+")
+    zoomed = view_state(page)
+    assert page.locator(".pw-viewer-info").inner_text().startswith("Loading"), "the line says it loads"
+    page.evaluate("() => window.pwLetGo()")
+    page.wait_for_function(f"() => document.querySelector('.pw-full').src !== {shown!r}", timeout=30_000)
+    viewer_open(page)
+    assert view_state(page)["scale"] == pytest.approx(zoomed["scale"]), "the image that landed undid a zoom"
+    page.keyboard.press("Escape")
+    viewer_closed(page)
+
     # Open by key; a click on a button of the viewer keeps the keys in it (Notebook 7).
     page.keyboard.press("z")
     viewer_open(page)

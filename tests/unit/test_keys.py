@@ -82,3 +82,35 @@ def test_the_js_tests_read_the_kernels_default_table():
 
     fixture = Path(__file__).resolve().parents[2] / "js" / "tests" / "keytable.json"
     assert json.loads(fixture.read_text()) == resolve_keys([f"c{i}" for i in range(40)])
+
+
+def test_a_class_edit_moves_no_other_class_key_and_a_reopen_shows_the_same(
+        tmp_path, image_paths, monkeypatch):
+    """Removing a class keeps every other class's key (issue 23, item 10); a rename keeps the
+    class's chosen key; a merge keeps the first class's key; only a new class takes a free
+    default key; the kept table survives a reopen."""
+    install(monkeypatch)
+    out = tmp_path / "labels.csv"
+    names = [f"c{i}" for i in range(12)]
+    df = prep_label_dataframe(image_paths, names)
+    widget = PatchworkWidget(df, outfile=out, imshape=(32, 32), keys={"c0": "q"})
+    defaults = ["q", *"12345678", "9", "b", "c"]
+    assert widget.labeler.keymap["classes"] == defaults
+    widget.session.remove_class("c1")
+    kept = [k for k in defaults if k != "1"]
+    assert widget.labeler.keymap["classes"] == kept
+    widget.session.rename_class("c0", "first")  # the chosen key follows the class
+    assert widget.labeler.keymap["classes"] == kept
+    widget.session.add_class("new")  # the freed key
+    assert widget.labeler.keymap["classes"] == [*kept, "1"]
+    widget.session.merge_classes("c2", "c3", into="pair")  # c2's key; c3's is free again
+    assert dict(zip(widget.labeler.classes, widget.labeler.keymap["classes"]))["pair"] == "2"
+    assert "c3" not in widget.labeler.classes and "3" not in widget.labeler.keymap["classes"]
+    table = widget.labeler.keymap
+    widget.session.close()
+
+    again = PatchworkWidget(out, imshape=(32, 32))
+    assert again.labeler.keymap == table
+    import json
+    assert json.loads(keys_file(out).read_text())["first"] == "q"
+    again.session.close()

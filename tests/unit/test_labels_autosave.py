@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -158,3 +159,118 @@ def test_interpreter_exit_exports_and_compacts(tmp_path: Path) -> None:
     with LabelStore.open(path, autosave=None) as store:
         assert store._pending == 0  # compacted at exit
         assert store.export_state.state == "exported"
+
+
+def test_exports_rest_a_multiple_of_their_duration(monkeypatch) -> None:
+    """Issue 26: a slow export is followed by a rest of BACKOFF times its duration, so a
+    stream of changes cannot keep the export busy all the time."""
+    monkeypatch.setattr(autosave_module, "BACKOFF", 2.0)
+    spans: list[tuple[float, float]] = []
+    three = threading.Event()
+
+    def slow_export() -> bool:
+        start = time.monotonic()
+        time.sleep(0.1)
+        spans.append((start, time.monotonic()))
+        if len(spans) == 3:
+            three.set()
+        return True
+
+    saver = autosave_module.Autosave(slow_export, 0.0, "test", max_wait=0.0)
+    try:
+        saver.changed()
+        while not three.wait(0.01):  # changes keep coming
+            saver.changed()
+    finally:
+        saver.stop()
+    for (start, end), (next_start, _) in zip(spans, spans[1:]):
+        assert next_start - end >= 2.0 * (end - start)
+
+
+@pytest.fixture
+def by_worker(monkeypatch):
+    """Background exports of any table written by the worker process, without rests."""
+    monkeypatch.setattr(exporting_module, "PROCESS_ROWS", 0)
+    monkeypatch.setattr(autosave_module, "BACKOFF", 0.0)
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` ends (or is a zombie) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if "\nState:\tZ" in status:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_process_writes_the_background_exports(tmp_path: Path, base, by_worker) -> None:
+    path = tmp_path / "labels.csv"
+    store = LabelStore.open(path, df=base, autosave=0.01)
+    try:
+        assert store.wait_exported(60)
+        pid = store._exports.worker_pid
+        assert pid is not None and pid != os.getpid()
+        store.annotate(2, {"cat": 1})
+        store.rename_class("cat", "feline")  # replayed by the worker from the journal
+        store.annotate_many([3, 4], {"dog": 0, "exclude": True})
+        store.record_unreadable(5, "truncated")
+        store.undo()
+        assert store.wait_exported(60)
+        pd.testing.assert_frame_equal(load_labels(path), store.df)
+        assert store._exports.worker_pid == pid  # one worker for the store's life
+        last = store._last_action
+    finally:
+        store.close()
+    assert _gone(pid, 30)
+    with LabelStore.open(path, autosave=None) as again:  # the record names the last action
+        assert again._last_action == last
+        assert again.export_state.state == "exported"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_reports_what_it_could_not_write(tmp_path: Path, base, by_worker,
+                                                  monkeypatch) -> None:
+    monkeypatch.setattr(autosave_module, "MAX_WAIT", 0.05)
+    path = tmp_path / "labels.csv"
+    (path / "in the way").mkdir(parents=True)  # a folder where the file should go
+    store = LabelStore.open(path, df=base, autosave=0.0)
+    try:
+        deadline = time.monotonic() + 60
+        while store.export_state.state != "failed" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        state = store.export_state
+        assert state.state == "failed"
+        assert state.error.startswith(("IsADirectoryError: ", "OSError: "))
+        (path / "in the way").rmdir()
+        path.rmdir()
+        assert store.wait_exported(60)  # retried by the same worker
+        pd.testing.assert_frame_equal(load_labels(path), store.df)
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+def test_a_killed_kernel_leaves_no_export_worker(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    script = (
+        "import os, signal\n"
+        "import patchwork_widget.labels.exporting as exporting\n"
+        "exporting.PROCESS_ROWS = 0\n"
+        "from patchwork_widget.labels import LabelStore, prep_label_dataframe\n"
+        f"store = LabelStore.open({str(path)!r}, autosave=0.0,\n"
+        "    df=prep_label_dataframe(['a.png', 'b.png'], ['cat']))\n"
+        "assert store.wait_exported(60)\n"
+        "print(store._exports.worker_pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr
+    assert _gone(int(done.stdout.split()[0]), 30)

@@ -220,6 +220,17 @@ def test_round_trip_through_files(tmp_path: Path, suffix: str) -> None:
     pd.testing.assert_frame_equal(load_labels(path), df)
 
 
+@pytest.mark.parametrize("paths", [["001", "002", "10"], ["True", "False"], ["1.0", "1e0"],
+                                   ["NA", "nan"]])
+def test_csv_paths_that_read_as_numbers_or_flags_stay_verbatim(tmp_path: Path,
+                                                               paths: list[str]) -> None:
+    df = prep_label_dataframe(paths, ["cat"])
+    df.loc[0, "cat"] = 1.0
+    path = tmp_path / "labels.csv"
+    df.to_csv(path, index=False)
+    pd.testing.assert_frame_equal(load_labels(path), df)
+
+
 def test_load_labels_class_columns_are_all_other_columns() -> None:
     df = pd.DataFrame({"zeta": [1.0], "filepath": ["a"], "alpha": [0.0]})
     out = load_labels(df)
