@@ -43,7 +43,7 @@ from _table import print_table
 from patchwork_widget.datasets import demo_classes, demo_features, load_demo_dataset
 from patchwork_widget.labels import prep_label_dataframe
 from patchwork_widget.session import Session
-from patchwork_widget.session.round_worker import NICENESS
+from patchwork_widget.session.worker_process import NICENESS
 from patchwork_widget.widget import protocol
 
 CONTEXT = multiprocessing.get_context("spawn")  # the control's busy processes

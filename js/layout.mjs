@@ -70,6 +70,12 @@ export function buildLayout(el, opts, on) {
   const name = h("div", "pw-name");
   const position = h("div", "pw-position");
   const progress = h("div", "pw-progress");
+  // The features a worker process extracts meanwhile (hidden when there is no extraction).
+  const extraction = h("div", "pw-extraction");
+  const extractionBar = /** @type {HTMLProgressElement} */ (h("progress", "pw-extraction-bar"));
+  const extractionText = h("span", "pw-extraction-text");
+  extraction.append(extractionBar, extractionText);
+  extraction.hidden = true;
   const toggles = h("div", "pw-toggles");
   const accept = h("div", "pw-accept");
   const excludeButton = flagButton("exclude", flagKey(opts.keys, "exclude"), on.toggle);
@@ -85,7 +91,7 @@ export function buildLayout(el, opts, on) {
   );
   const message = h("div", "pw-message");
   message.setAttribute("role", "status");
-  side.append(canvas, name, position, progress, toggles, accept, flags, tools, message);
+  side.append(canvas, name, position, progress, extraction, toggles, accept, flags, tools, message);
   const main = h("div", "pw-main");
   main.append(grid, side);
 
@@ -100,7 +106,8 @@ export function buildLayout(el, opts, on) {
   el.append(root);
   return {
     root, subsetSelect, subsetClass, orderSelect, orderClass, randomShare, countInput, save, status,
-    pace, main, side, grid, canvas, name, position, progress, accept,
+    pace, main, side, grid, canvas, name, position, progress, extraction, extractionBar,
+    extractionText, accept,
     toggles, excludeButton, validationButton, message, help, countsTable,
     jumpInput: jump.input, jumpList: jump.list,
     classSelect: editor.select, classInput: editor.input,

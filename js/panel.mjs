@@ -145,6 +145,22 @@ export function progressText(progress) {
 }
 
 /**
+ * The feature extraction line: "Features: 1,200 of 2,000 (mobilenet_v3_small) · orders on
+ * features once done" while a worker extracts them, the error when it failed, empty otherwise
+ * (no extraction, or every row has its features).
+ * @param {import("./types.mjs").Extraction | undefined} extraction
+ * @returns {string}
+ */
+export function extractionText(extraction) {
+  const n = (/** @type {number} */ v) => v.toLocaleString("en-US");
+  if (extraction?.state === "failed") return `Feature extraction failed: ${extraction.error || "unknown error"}`;
+  if (extraction?.state !== "running") return "";
+  const of = `${n(extraction.done ?? 0)} of ${n(extraction.total ?? 0)}`;
+  const by = extraction.description ? ` (${extraction.description})` : "";
+  return `Features: ${of}${by} · orders on features once done`;
+}
+
+/**
  * What one press of `a` would write for a row: "a: writes yes cat, no dog; leaves bird
  * (faint)". A `solid` suggestion is written (yes above one half, no below), a `faint` one left
  * alone; empty when the row has no suggestions.

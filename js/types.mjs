@@ -12,11 +12,14 @@
  * @typedef {{labeled: number, total: number}} Tally
  * @typedef {{queue?: Tally, all?: Tally}} Progress  labeled rows of the queue and of the table
  * @typedef {{images_per_minute?: number | null, export?: ExportState, online?: OnlineState}} Stats
+ * @typedef {{state?: "idle" | "running" | "done" | "failed", done?: number, total?: number,
+ *   description?: string, error?: string}} Extraction  the features a worker process extracts
  * @typedef {{
  *   classes: string[], queue: number[], counts: Counts, subsets: SubsetOption[],
  *   orders: OrderOption[], stats: Stats, outfile: string,
  *   thumb_size: number[], columns: number, revision: number, cursor: number, autofocus: boolean,
  *   keymap: import("./keymap.mjs").KeyTable, notices: string[], progress: Progress,
+ *   extraction: Extraction,
  *   groups: Record<string, number>,
  *   sampled: {subset?: {kind: string, cls: string | null}, count?: number,
  *     order?: {name: string, cls: string | null, random_fraction?: number}},

@@ -11,7 +11,9 @@ import { LabelController, ROWS_PER_PAGE } from "./controller.mjs";
 import { buildLayout } from "./layout.mjs";
 import { LruCache } from "./lru.mjs";
 import { classEntries, groupOptions, locate } from "./menus.mjs";
-import { acceptText, classToggles, paintToggles, positionText, progressText, statsText } from "./panel.mjs";
+import {
+  acceptText, classToggles, extractionText, paintToggles, positionText, progressText, statsText,
+} from "./panel.mjs";
 import { expireInflight, pageStart, planPrefetch } from "./prefetch.mjs";
 import { Viewer } from "./viewer.mjs";
 
@@ -91,6 +93,7 @@ export class LabelerView {
       ["change:revision", () => this.control.revisionChanged()],
       ["change:notices", () => this.showNotices()],
       ["change:progress", () => this.renderProgress()],
+      ["change:extraction", () => this.renderExtraction()],
       ["change:groups", () => { this.gridStart = -1; this.paint(); }],
       // ipywidgets marks the model's connection dead when its kernel restarts: this view
       // then talks to nobody.
@@ -108,6 +111,7 @@ export class LabelerView {
     this.renderControls();
     this.showSampled();
     this.renderProgress();
+    this.renderExtraction();
     // Open views, for the console and the benchmarks.
     const global = /** @type {any} */ (globalThis);
     (global.patchworkViews ||= []).push(this);
@@ -230,6 +234,18 @@ export class LabelerView {
 
   renderProgress() {
     this.ui.progress.textContent = progressText(this.model.get("progress"));
+  }
+
+  /** The features a worker extracts meanwhile: a bar and "Features: N of M", or nothing. */
+  renderExtraction() {
+    const extraction = this.model.get("extraction") || {};
+    const text = extractionText(extraction);
+    this.ui.extraction.hidden = !text;
+    this.ui.extraction.dataset.state = extraction.state || "idle";
+    this.ui.extractionText.textContent = text;
+    this.ui.extractionBar.hidden = extraction.state !== "running";
+    this.ui.extractionBar.max = Math.max(1, extraction.total || 0);
+    this.ui.extractionBar.value = extraction.done || 0;
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { acceptText, positionText, probabilityText, progressText, statsText, suggestionView } from "../panel.mjs";
+import { acceptText, extractionText, positionText, probabilityText, progressText, statsText, suggestionView } from "../panel.mjs";
 
 test("a suggestion shows the value a press of a writes, and a probability that keeps its side of a threshold", () => {
   assert.equal(probabilityText(0.097), "0.097", "0.097 must not read 0.10 and be written no");
@@ -44,6 +44,16 @@ test("progress counts the sample and the whole table", () => {
     "Labeled: 3 of 50 in this sample · 1,234 of 5,000 in all");
   assert.equal(progressText({ queue: { labeled: 0, total: 0 }, all: { labeled: 0, total: 9 } }), "Labeled: 0 of 9 in all");
   assert.equal(progressText(undefined), "");
+});
+
+test("the extraction line counts the features so far, says a failure, and goes when done", () => {
+  assert.equal(extractionText({ state: "running", done: 1200, total: 2000, description: "mobilenet_v3_small" }),
+    "Features: 1,200 of 2,000 (mobilenet_v3_small) · orders on features once done");
+  assert.equal(extractionText({ state: "failed", done: 3, total: 9, error: "no weights" }),
+    "Feature extraction failed: no weights");
+  assert.equal(extractionText({ state: "done", done: 9, total: 9 }), "");
+  assert.equal(extractionText({ state: "idle" }), "");
+  assert.equal(extractionText(undefined), "");
 });
 
 test("what one press of a would write: solid suggestions, the faint ones left", () => {

@@ -123,6 +123,39 @@ class _Store:
             self._errors_file.close()
 
 
+class _Chunks:
+    """The batches of rows to extract, in order, except that rows ``priority()`` names go
+    first (asked before every batch)."""
+
+    def __init__(self, todo: np.ndarray, scheduled: np.ndarray, size: int,
+                 priority: Optional[Callable[[], Sequence[int]]]) -> None:
+        self._todo, self._scheduled = todo, np.array(scheduled, dtype=bool)
+        self._size, self._priority, self._next = size, priority, 0
+
+    def __iter__(self) -> "_Chunks":
+        return self
+
+    def __next__(self) -> np.ndarray:
+        rows: List[int] = []
+        if self._priority is not None:
+            for row in self._priority():
+                row = int(row)
+                if 0 <= row < len(self._scheduled) and not self._scheduled[row]:
+                    rows.append(row)
+                    self._scheduled[row] = True
+                    if len(rows) == self._size:
+                        break
+        while len(rows) < self._size and self._next < len(self._todo):
+            row = int(self._todo[self._next])
+            self._next += 1
+            if not self._scheduled[row]:
+                rows.append(row)
+                self._scheduled[row] = True
+        if not rows:
+            raise StopIteration
+        return np.asarray(rows, dtype=np.int64)
+
+
 def extract_features(
     files: Sequence[PathLike],
     extractor: Union[Any, Callable[[np.ndarray], Any]],
@@ -136,6 +169,8 @@ def extract_features(
     num_workers: int = 2,
     progress: bool = True,
     limits: Optional[ReadLimits] = None,
+    on_batch: Optional[Callable[[np.ndarray], None]] = None,
+    priority: Optional[Callable[[], Sequence[int]]] = None,
     client: Optional["distributed.Client"] = None,
     zarr_path: Optional[PathLike] = None,
     chunk_rows: Optional[int] = None,
@@ -175,6 +210,12 @@ def extract_features(
     limits : ReadLimits, optional
         Largest file and image read (see :func:`~patchwork_widget.images.read.read_array`);
         larger files are listed in ``errors``.
+    on_batch : callable, optional
+        Called with the rows (positions in ``files``) of each batch once their features are
+        written (with ``memmap_path``: flushed to disk, so another process may read them).
+    priority : callable, optional
+        Asked before each batch is read: rows (positions in ``files``) to extract before the
+        others, e.g. the images a user is labeling meanwhile; rows done already are skipped.
     client : distributed.Client, optional
         Run on this Dask cluster instead: chunks of ``chunk_rows`` files go to the workers,
         which write their rows into the Zarr array ``zarr_path`` (see
@@ -242,6 +283,12 @@ def extract_features(
     check_bool("resume", resume)
     check_bool("progress", progress)
     check_path("memmap_path", memmap_path, allow_none=True)
+    if on_batch is not None and not callable(on_batch):
+        raise TypeError(f"on_batch must be a callable taking the rows of a batch, or None; "
+                        f"got {shown(on_batch)}")
+    if priority is not None and not callable(priority):
+        raise TypeError(f"priority must be a callable returning rows to extract first, or "
+                        f"None; got {shown(priority)}")
     if not callable(extractor):
         raise TypeError(f"extractor must be a Keras model or a callable mapping an image batch "
                         f"to features; got {shown(extractor)}")
@@ -251,7 +298,7 @@ def extract_features(
     store = _Store(n, shape, paths, Path(memmap_path) if memmap_path is not None else None,
                    resume)
     todo = np.flatnonzero(store.status == TODO)
-    chunks = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    chunks = _Chunks(todo, store.status != TODO, batch_size, priority)
 
     read = reader(paths, opts, limits, num_workers)
     bar = tqdm(total=n, initial=n - len(todo), desc="extracting features", unit="img",
@@ -261,6 +308,8 @@ def extract_features(
             feats, bad = features_of(extractor, rows, batch)
             store.write(rows, feats, batch.good_index, bad)
             bar.update(len(rows))
+            if on_batch is not None:
+                on_batch(rows)
     finally:
         bar.close()
         store.close()

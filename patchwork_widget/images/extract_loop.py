@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -70,16 +70,22 @@ def reader(paths: Sequence[str], opts: ReadOptions, limits: ReadLimits,
     return read
 
 
-def read_ahead(chunks: Sequence[np.ndarray], read: Callable[[np.ndarray], BatchResult]
+def read_ahead(chunks: Iterable[np.ndarray], read: Callable[[np.ndarray], BatchResult]
                ) -> Iterator[Tuple[np.ndarray, BatchResult]]:
     """``(rows, images)`` for each of ``chunks`` in order, the next chunk read in a background
-    thread while the caller runs the extractor on this one."""
+    thread while the caller runs the extractor on this one. The next chunk is taken from
+    ``chunks`` only when this one's images are in, so an iterator may choose it late (the
+    rows asked for meanwhile: ``extract_features(priority=...)``)."""
+    chunks = iter(chunks)
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(read, chunks[0]) if len(chunks) else None
-        for k, rows in enumerate(chunks):
+        rows = next(chunks, None)
+        pending = pool.submit(read, rows) if rows is not None else None
+        while rows is not None:
             batch = pending.result()
-            pending = pool.submit(read, chunks[k + 1]) if k + 1 < len(chunks) else None
+            following = next(chunks, None)
+            pending = pool.submit(read, following) if following is not None else None
             yield rows, batch
+            rows = following
 
 
 def features_of(extractor: Any, rows: np.ndarray, batch: BatchResult

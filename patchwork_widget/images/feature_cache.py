@@ -84,10 +84,108 @@ class FeatureCache:
         _write_json(meta_path, meta)
         return meta
 
+    def fill(self, files: Sequence[PathLike], extractor: Extractor,
+             on_rows: Callable[[Path, np.ndarray, np.ndarray], None], *,
+             first: Optional[Sequence[int]] = None,
+             priority: Optional[Callable[[], Sequence[int]]] = None, batch_size: int = 64,
+             progress: bool = True, limits: Optional[ReadLimits] = None) -> None:
+        """Make sure the cache holds every one of ``files``, telling ``on_rows`` where each
+        file's features are as soon as they are on disk.
+
+        Parameters
+        ----------
+        files : sequence of paths
+            One image per table row (the table's ``filepath`` column).
+        extractor : Extractor
+            The extractor (see :func:`~patchwork_widget.images.backbones.resolve_extractor`).
+        on_rows : callable
+            ``on_rows(part, part_rows, rows)``: the features of table ``rows`` are rows
+            ``part_rows`` of the ``.npy`` file ``part`` (readable with
+            ``np.load(part, mmap_mode="r")``). Called once per cached part, then after each
+            extracted batch.
+        first : sequence of int, optional
+            Table rows to extract before the others (e.g. the labeled ones).
+        priority : callable, optional
+            Asked before every batch: table rows to extract next (e.g. those labeled or
+            sampled meanwhile); see ``extract_features``.
+        batch_size, progress, limits
+            As in :func:`~patchwork_widget.images.extract.extract_features`.
+        """
+        paths = check_paths("files", files)
+        if not isinstance(extractor, Extractor):
+            raise TypeError(f"extractor must be an Extractor (see resolve_extractor); "
+                            f"got {shown(extractor)}")
+        check_int("batch_size", batch_size, 1)
+        if not callable(on_rows):
+            raise TypeError(f"on_rows must be a callable (part, part_rows, rows); "
+                            f"got {shown(on_rows)}")
+        positions: Dict[str, List[int]] = {}
+        for row, path in enumerate(paths):
+            positions.setdefault(path, []).append(row)
+
+        def report(target: Path, part_files: List[str], part_rows: Sequence[int]) -> None:
+            pairs = [(k, row) for k in part_rows for row in positions.get(part_files[k], ())]
+            if pairs:
+                where = np.asarray(pairs, dtype=np.int64)
+                on_rows(target, where[:, 0], where[:, 1])
+
+        def extract(part_files: List[str], target: Path) -> None:
+            where = {path: k for k, path in enumerate(part_files)}
+
+            def part_priority() -> List[int]:  # the table rows asked for, in this part
+                asked = (paths[int(r)] for r in priority() if 0 <= int(r) < len(paths))
+                return [where[path] for path in asked if path in where]
+
+            extract_features(part_files, extractor.model, imshape=extractor.image_size,
+                             num_channels=extractor.num_channels, batch_size=batch_size,
+                             memmap_path=target, resume=True, progress=progress,
+                             limits=limits,
+                             on_batch=lambda rows: report(target, part_files, rows),
+                             priority=None if priority is None else part_priority)
+
+        meta = self._meta(cache_key(extractor))
+        found: set = set()
+        kept: List[str] = []
+        for name in meta["parts"]:
+            target = self.folder / name
+            files_path = Path(f"{target}.files.json")
+            if not files_path.is_file():  # stopped before its file list was written
+                continue
+            part_files = json.loads(files_path.read_text())
+            status_path = Path(f"{target}.status.npy")
+            status = np.load(status_path) if status_path.is_file() else None
+            fresh = [k for k, path in enumerate(part_files) if path not in found]
+            if status is not None:  # rows done before an interruption are there already
+                report(target, part_files, [k for k in fresh if status[k] != TODO])
+            if status is None or (status == TODO).any():
+                logger.info("resuming the extraction of %s", target)
+                extract(part_files, target)
+                if status is None:  # its rows were not reported above
+                    report(target, part_files, fresh)
+            kept.append(name)
+            found.update(part_files)
+        missing = list(dict.fromkeys(p for p in paths if p not in found))
+        if first is not None and missing:
+            ahead = list(dict.fromkeys(paths[int(r)] for r in first if paths[int(r)] not in found))
+            missing = ahead + [p for p in missing if p not in set(ahead)]
+        if missing:
+            name = f"part-{len(kept):05d}.npy"
+            target = self.folder / name
+            _write_json(Path(f"{target}.files.json"), missing)
+            meta["parts"] = kept + [name]
+            _write_json(self.folder / META_FILE, meta)
+            logger.info("extracting features of %d of %d images with %s", len(missing),
+                        len(paths), extractor.description or extractor.identity)
+            extract(missing, target)
+        elif kept != meta["parts"]:
+            meta["parts"] = kept
+            _write_json(self.folder / META_FILE, meta)
+
     def features(self, files: Sequence[PathLike], extractor: Extractor, *,
                  batch_size: int = 64, progress: bool = True,
                  limits: Optional[ReadLimits] = None) -> np.ndarray:
-        """Features of ``files`` in order, extracting only the paths the cache lacks.
+        """Features of ``files`` in order, extracting only the paths the cache lacks
+        (:meth:`fill`, gathered in memory).
 
         Parameters
         ----------
@@ -103,60 +201,49 @@ class FeatureCache:
         np.ndarray
             float32, one row per file; zeros for files that could not be read (logged).
         """
-        paths = check_paths("files", files)
-        if not isinstance(extractor, Extractor):
-            raise TypeError(f"extractor must be an Extractor (see resolve_extractor); "
-                            f"got {shown(extractor)}")
+        gathered = ArrivingFeatures(len(files))
+        self.fill(files, extractor, gathered.take, batch_size=batch_size, progress=progress,
+                  limits=limits)
+        return gathered.array if gathered.array is not None else np.zeros((0, 0), np.float32)
 
-        def extract(part_files: List[str], target: Path) -> None:
-            extract_features(part_files, extractor.model, imshape=extractor.image_size,
-                             num_channels=extractor.num_channels, batch_size=batch_size,
-                             memmap_path=target, resume=True, progress=progress,
-                             limits=limits)
 
-        meta = self._meta(cache_key(extractor))
-        index: Dict[str, Tuple[int, int]] = {}
-        arrays: List[np.ndarray] = []
-        kept: List[str] = []
-        for name in meta["parts"]:
-            target = self.folder / name
-            files_path = Path(f"{target}.files.json")
-            if not files_path.is_file():  # stopped before its file list was written
-                continue
-            part_files = json.loads(files_path.read_text())
-            status_path = Path(f"{target}.status.npy")
-            if not status_path.is_file() or (np.load(status_path) == TODO).any():
-                logger.info("resuming the extraction of %s", target)
-                extract(part_files, target)
-            kept.append(name)
-            arrays.append(np.load(target, mmap_mode="r"))
-            for row, path in enumerate(part_files):
-                index.setdefault(path, (len(arrays) - 1, row))
-        missing = list(dict.fromkeys(p for p in paths if p not in index))
-        if missing:
-            name = f"part-{len(kept):05d}.npy"
-            target = self.folder / name
-            _write_json(Path(f"{target}.files.json"), missing)
-            meta["parts"] = kept + [name]
-            _write_json(self.folder / META_FILE, meta)
-            logger.info("extracting features of %d of %d images with %s", len(missing),
-                        len(paths), extractor.description or extractor.identity)
-            extract(missing, target)
-            kept.append(name)
-            arrays.append(np.load(target, mmap_mode="r"))
-            for row, path in enumerate(missing):
-                index[path] = (len(arrays) - 1, row)
-        elif kept != meta["parts"]:
-            meta["parts"] = kept
-            _write_json(self.folder / META_FILE, meta)
-        shape = arrays[0].shape[1:]
-        out = np.empty((len(paths),) + shape, dtype=np.float32)
-        where = np.array([index[p] for p in paths], dtype=np.int64).reshape(-1, 2)
-        for k, array in enumerate(arrays):
-            rows = np.flatnonzero(where[:, 0] == k)
-            if len(rows):
-                if array.shape[1:] != shape:
-                    raise ValueError(f"{self.folder} holds parts of different feature shapes "
-                                     f"({shape} and {array.shape[1:]}); delete the folder")
-                out[rows] = array[where[rows, 1]]
-        return out
+class ArrivingFeatures:
+    """The features of a table's rows, gathered from the cache's parts as they are reported
+    (what :meth:`FeatureCache.fill`'s ``on_rows`` is given), and which rows have them.
+
+    Parameters
+    ----------
+    rows : int
+        Rows of the table.
+    """
+
+    def __init__(self, rows: int) -> None:
+        self.array: Optional[np.ndarray] = None  # allocated at the first report
+        self.ready = np.zeros(check_int("rows", rows, 0), dtype=bool)
+
+    @property
+    def done(self) -> int:
+        return int(self.ready.sum())
+
+    def read(self, part: PathLike, part_rows: np.ndarray) -> np.ndarray:
+        """Rows ``part_rows`` of a cache part, in memory (the reading, which a background
+        thread may do)."""
+        array = np.load(part, mmap_mode="r")
+        order = np.argsort(part_rows, kind="stable")  # read in file order
+        values = np.empty((len(part_rows),) + array.shape[1:], dtype=np.float32)
+        values[order] = array[np.asarray(part_rows)[order]]
+        return values
+
+    def put(self, rows: np.ndarray, values: np.ndarray) -> None:
+        """Store ``values`` (read by :meth:`read`) as the features of table ``rows``."""
+        if self.array is None:
+            self.array = np.zeros((len(self.ready),) + values.shape[1:], dtype=np.float32)
+        elif values.shape[1:] != self.array.shape[1:]:
+            raise ValueError(f"the feature cache holds parts of different feature shapes "
+                             f"({self.array.shape[1:]} and {values.shape[1:]}); delete it")
+        self.array[rows] = values
+        self.ready[rows] = True
+
+    def take(self, part: PathLike, part_rows: np.ndarray, rows: np.ndarray) -> None:
+        """:meth:`read` then :meth:`put` (an ``on_rows`` for :meth:`FeatureCache.fill`)."""
+        self.put(rows, self.read(part, part_rows))

@@ -8,7 +8,7 @@ through the controller.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from patchwork_widget.labels import LabelStore
 from patchwork_widget.session.background import Dispatcher
 from patchwork_widget.session.claims import QueueClaims
 from patchwork_widget.session.derived import DerivedState
+from patchwork_widget.session.extraction_worker import BackgroundExtraction
 from patchwork_widget.session.events import EventKind, Listeners, SessionEvent
 
 
@@ -50,6 +51,10 @@ class SessionContext:
         Channels of the model input when training on images.
     model_imshape : (int, int), optional
         Height and width images are resized to for the model (see :meth:`model_input_size`).
+    extraction : BackgroundExtraction
+        The features being extracted in the background, when the session was opened with a
+        named extractor and they were not all cached (idle otherwise). ``features`` is None
+        until it is done, then its array (:meth:`set_features`, the one field that changes).
     """
 
     store: LabelStore
@@ -63,6 +68,23 @@ class SessionContext:
     feature_extractor: Any = None
     num_channels: int = 3
     model_imshape: tuple[int, int] | None = None
+    extraction: BackgroundExtraction = field(default_factory=BackgroundExtraction)
+
+    def set_features(self, features: np.ndarray) -> None:
+        """Take the features of every row once the background extraction has them (owner
+        thread; the one change of this otherwise fixed context)."""
+        if self.features is not None:
+            raise ValueError("the session has its features already")
+        object.__setattr__(self, "features", features)
+
+    def partial_features(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """While the background extraction runs: the features so far and the mask of the
+        rows that have them; None otherwise (or before the first batch arrived)."""
+        rows = self.extraction.rows
+        if self.features is not None or not self.extraction.running or rows is None \
+                or rows.array is None:
+            return None
+        return rows.array, rows.ready
 
     def model_input_size(self) -> tuple[int, int]:
         """Height and width of the model's input images: ``model_imshape`` when given, else

@@ -28,6 +28,7 @@ from patchwork_widget.active.registry import OrderChoice
 from patchwork_widget.active.subsets import Subset, SubsetKind
 from patchwork_widget.active.suggest import accept_changes, strengths
 from patchwork_widget.active.thresholds import DEFAULT_TARGET
+from patchwork_widget.images.feature_cache import cache_folder
 from patchwork_widget.images.guard import ImageReadError
 from patchwork_widget.images.thumbnails import BandsError, DisplayOptions, ThumbnailCache
 from patchwork_widget.labels import LabelStore, load_labels, one_label_per_row
@@ -46,7 +47,8 @@ from patchwork_widget.session.background import Dispatcher, Task
 from patchwork_widget.session.claims import QueueClaims
 from patchwork_widget.session.context import SessionContext
 from patchwork_widget.session.derived import DerivedState
-from patchwork_widget.session.extraction import is_resolvable, project_features
+from patchwork_widget.session.extraction import in_background, is_resolvable, project_features
+from patchwork_widget.session.extraction_worker import DONE, BackgroundExtraction
 from patchwork_widget.session.events import EventKind, Listener, Listeners
 from patchwork_widget.session.modeling import Modeling, Progress, Runner
 from patchwork_widget.session.online import OnlineLearner, RoundRunner, online_options
@@ -138,7 +140,10 @@ class Session:
         ``project``, ``annotator`` and ``resolution`` go to :meth:`LabelStore.open`
         (docs/team.md). A ``feature_extractor`` given by name (``"mobilenet_v3_small"``, a
         ``Backbone``, a ``.keras`` path) becomes the session's features, cached beside
-        ``outfile`` (:mod:`.extraction`). ``storage_options`` (fsspec options for image
+        ``outfile`` (:mod:`.extraction`), extracted in the background by a worker process
+        while the grid, keys and journal work (:attr:`extraction`; an
+        :class:`~patchwork_widget.images.extractor.Extractor` object is extracted in this
+        process before ``open`` returns). ``storage_options`` (fsspec options for image
         URLs) are kept beside ``outfile`` without their secrets and used again when a reopen
         gives none (:mod:`.storage`). ``display`` replaces ``imshape``, ``bands`` and
         ``stretch`` as in :class:`Session`.
@@ -156,19 +161,44 @@ class Session:
         df = None if same_file else load_labels(source)
         use_project_storage(outfile, options.storage_options)
         store = LabelStore.open(outfile, df=df, options=options)
-        if is_resolvable(options.feature_extractor):
+        value = options.feature_extractor
+        background = in_background(value)
+        if is_resolvable(value) and not background:
             try:
-                features, extractor = project_features(
-                    store.df["filepath"], outfile, options.feature_extractor)
+                features, extractor = project_features(store.df["filepath"], outfile, value)
                 options = options.replace(features=features, feature_extractor=extractor)
             except BaseException:
                 store.close(export=False)
                 raise
+        if background:  # the extractor lives in the extraction's process
+            options = options.replace(feature_extractor=None)
         try:
-            return cls(store, display=display, options=options)
+            session = cls(store, display=display, options=options)
         except BaseException:
             store.close(export=False)
             raise
+        if background:
+            try:
+                session._extract_in_background(value, outfile)
+            except BaseException:
+                session.close()
+                raise
+        return session
+
+    def _extract_in_background(self, value: Any, outfile: str | os.PathLike) -> None:
+        """Start extracting the features of ``value`` (labeled rows first); they become
+        :attr:`features` when every row has them (:mod:`.extraction_worker`)."""
+        labels = self.df[self.classes].to_numpy(dtype=float)
+        first = np.flatnonzero(~np.isnan(labels).all(axis=1)) if labels.size else []
+        self.context.extraction.start(self.df["filepath"].tolist(), cache_folder(outfile), value,
+                                      self.dispatcher, self._extraction_changed, first=first)
+
+    def _extraction_changed(self, extraction: BackgroundExtraction) -> None:
+        """Rows of features arrived, or the extraction ended (owner thread)."""
+        if extraction.state == DONE:
+            self.context.set_features(extraction.rows.array)
+            self._emit(EventKind.DERIVED, source="features")
+        self._emit(EventKind.PROGRESS, payload=extraction.status(), source="extract")
 
     # ------------------------------------------------------------------ what it holds
     @property
@@ -202,6 +232,15 @@ class Session:
     @property
     def feature_extractor(self) -> Any:
         return self.context.feature_extractor
+
+    @property
+    def extraction(self) -> BackgroundExtraction:
+        """The background extraction of a named extractor's features: ``status()`` (state,
+        ``done`` of ``total`` rows), ``wait(timeout)`` for the features. Until it is done,
+        :attr:`features` is None, orders that need features are refused (saying
+        ``features N of M``) and training uses the labeled rows that have features."""
+        self.dispatcher.drain()
+        return self.context.extraction
 
     @property
     def num_channels(self) -> int:
@@ -290,6 +329,7 @@ class Session:
             self._seconds_spent += seconds or 0.0
         self.claims.renew(self.queue[self.cursor:])
         if images:
+            self.context.extraction.prioritize(done.rows)  # their features first, for training
             if self.dispatcher.on_owner_thread:
                 self.online.images_labeled(images)
             else:
@@ -714,6 +754,7 @@ class Session:
         """Stop online learning, write the outfile if it is behind, release the journal (a
         later open of the same outfile, here or elsewhere, takes it over)."""
         self.online.stop("the session was closed")
+        self.context.extraction.close()
         self.store.close()
 
 

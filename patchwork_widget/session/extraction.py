@@ -4,7 +4,9 @@
 :class:`~patchwork_widget.options.backbones.Backbone`, a ``.keras`` path, an
 :class:`~patchwork_widget.images.feature_cache.Extractor`) resolves the extractor and takes
 the features of every row from the project's feature cache beside the outfile, extracting
-only the images the cache lacks (:mod:`patchwork_widget.images.feature_cache`). A Keras model
+only the images the cache lacks (:mod:`patchwork_widget.images.feature_cache`): in a worker
+process while the user labels (:mod:`.extraction_worker`), except for an ``Extractor`` object,
+whose callable lives in this process and is run here before the session opens. A Keras model
 object passed as ``feature_extractor`` is not resolved: the session trains on images through
 it, as before.
 """
@@ -25,6 +27,13 @@ def is_resolvable(value: Any) -> bool:
     """True when ``value`` is an extractor the session resolves and caches: a name, a path,
     a :class:`Backbone` or an :class:`Extractor`."""
     return isinstance(value, (str, os.PathLike, Backbone, Extractor))
+
+
+def in_background(value: Any) -> bool:
+    """True when ``value``'s features are extracted by a worker process while the session
+    opens (:mod:`.extraction_worker`): a name, a :class:`Backbone` or a ``.keras`` path. An
+    :class:`Extractor` holds a callable of this process, so it is extracted here."""
+    return is_resolvable(value) and not isinstance(value, Extractor)
 
 
 def check_extractor(value: Any, features: Any) -> None:

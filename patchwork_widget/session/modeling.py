@@ -210,15 +210,22 @@ class Modeling:
         ctx = self.context
         head = _options(FineTuneOptions, finetune)  # validated before TensorFlow is loaded
         loss_options, fixmatch_options = _options(LossOptions, loss), _options(FixMatchOptions, fixmatch)
-        if ctx.features is None and ctx.feature_extractor is None:
+        features = ctx.features
+        if features is None and ctx.extraction.running:
+            partial = ctx.partial_features()
+            if partial is None:
+                raise ValueError(f"no features yet ({ctx.extraction.progress_text()}): build "
+                                 "the model once the first batch is extracted")
+            features = partial[0]
+        if features is None and ctx.feature_extractor is None:
             raise ValueError("a model needs features or a feature_extractor; the session has neither")
         self._check_not_training()
         from patchwork_widget import models as m
 
         ctx.derived.model = m.build_models(
             ctx.classes,
-            feature_shape=None if ctx.features is None else ctx.features.shape[1:],
-            extractor=None if ctx.features is not None else ctx.feature_extractor,
+            feature_shape=None if features is None else features.shape[1:],
+            extractor=None if features is not None else ctx.feature_extractor,
             options=head,
         )
         self.loss, self.fixmatch = loss_options, fixmatch_options
@@ -249,9 +256,11 @@ class Modeling:
                                 if train_options.single_label is None else train_options.single_label)
         stamp = ctx.derived.stamp(ctx.classes)
         snapshot = ctx.store.copy(["filepath", "exclude", "validation", *ctx.classes])
-        unreadable = ctx.unreadable_mask()
+        inputs, missing = self._model_inputs()
+        unreadable = ctx.unreadable_mask() | missing  # rows without features count as these
         snapshot.loc[unreadable, "exclude"] = True  # never trained or validated on
-        inputs = self._model_inputs()
+        if missing.any():
+            _check_some_labeled(snapshot, ctx)
         request = RoundRequest(snapshot, train_options, update_predictions, update_embeddings)
 
         def work(cancel: threading.Event, report: Report) -> TrainingOutcome:
@@ -301,7 +310,10 @@ class Modeling:
             raise ValueError("no model yet: build and train one first")
         if list(model.classes) != ctx.classes:
             raise ValueError("the model was built for other classes: build it again and train")
-        self.set_predictions(m.predict(model, ctx.df, **self._model_inputs()))
+        inputs, missing = self._model_inputs()
+        predictions = m.predict(model, ctx.df, **inputs)
+        predictions.loc[missing] = np.nan  # no features yet: no output
+        self.set_predictions(predictions)
         return ctx.derived.predictions
 
     def update_embeddings(self) -> np.ndarray:
@@ -328,11 +340,30 @@ class Modeling:
         covered = [c for c in ctx.classes if c in predictions.columns]
         return m.output_histograms(predictions, ctx.df, covered, bins=bins)
 
-    def _model_inputs(self) -> dict[str, Any]:
+    def _model_inputs(self) -> tuple[dict[str, Any], np.ndarray]:
+        """What the model reads (features or image options), and the mask of the rows that
+        have no features yet (the background extraction's; then left out and given NaN)."""
         ctx = self.context
+        missing = np.zeros(len(ctx.df), dtype=bool)
         if ctx.features is not None:
-            return {"features": ctx.features}
-        return {"imshape": ctx.model_input_size(), "num_channels": ctx.num_channels}
+            return {"features": ctx.features}, missing
+        partial = ctx.partial_features()
+        if partial is not None:
+            features, ready = partial
+            return {"features": features}, ~ready.copy()
+        if ctx.extraction.running:
+            raise ValueError(f"no features yet ({ctx.extraction.progress_text()}): train once "
+                             "the first batch is extracted")
+        return {"imshape": ctx.model_input_size(), "num_channels": ctx.num_channels}, missing
+
+
+def _check_some_labeled(snapshot: pd.DataFrame, ctx: SessionContext) -> None:
+    """While features are extracted: refuse a run none of whose labeled images has features."""
+    _, train, _ = _labeled_rows(snapshot)
+    if not train.any():
+        raise ValueError(f"none of the labeled images has features yet "
+                         f"({ctx.extraction.progress_text()}; the labeled rows go first): "
+                         "train again in a moment")
 
 
 def _check_embeddable(features: Any) -> None:

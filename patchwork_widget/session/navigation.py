@@ -224,6 +224,9 @@ def more_like_this(session: Session, row: int, count: int | None = None) -> list
     defaults to the size of the last sample. Returns the new queue; the cursor goes to ``row``.
     """
     row = _check_row(session, row)
+    if session.features is None and session.context.extraction.running:
+        raise ValueError(f"'more like this' needs the features: "
+                         f"{session.context.extraction.progress_text()} are extracted so far")
     if session.features is None:
         raise ValueError("'more like this' needs features: open the session with "
                          "features=... (pre-extracted) or extract them first")

@@ -1,12 +1,8 @@
 """Online rounds in a worker process, so that training never holds the kernel's GIL.
 
 :class:`RoundProcess` starts one process the first time a round needs it and keeps it warm for
-the whole online run. The process is a fresh interpreter started from the package's own entry
-point (``python -c "from patchwork_widget.session.round_worker import main; main()"``) and
-talks to the kernel over its standard input and output: it never imports the user's
-``__main__``, so a script without an ``if __name__ == "__main__":`` guard is not run again in
-it (multiprocessing's ``spawn`` would), and no fork copies the kernel's TensorFlow threads in
-an unusable state. The cached features go to the worker once, as a raw file
+the whole online run. The process is started from the package's own entry point and talks to
+the kernel over its standard input and output (:mod:`.worker_process`). The cached features go to the worker once, as a raw file
 it maps read-only (they do not change while online mode runs). Each round sends the table's
 snapshot (flags and class columns), the model's build spec and weights and the training
 options; the worker trains its copy of the model with the same function as an in-process run
@@ -25,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import queue
 import shutil
 import subprocess
@@ -34,7 +29,6 @@ import tempfile
 import threading
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,13 +42,18 @@ from patchwork_widget.session.modeling import (
     snapshot_classes,
     train_and_predict,
 )
+from patchwork_widget.session.worker_process import (
+    limit_threads,
+    portable_error,
+    start_worker,
+    worker_channels,
+)
 
 if TYPE_CHECKING:
     from patchwork_widget.models import PatchworkModels
 
 logger = logging.getLogger(__name__)
 
-NICENESS = 10  # the worker's CPU priority below the kernel's: labeling comes first
 POLL_SECONDS = 0.05  # how often a waiting round checks for a cancel or a dead worker
 JOIN_SECONDS = 30.0  # how long a closing worker may take to finish its round and exit
 
@@ -202,14 +201,8 @@ class RoundProcess:
             self._folder = tempfile.mkdtemp(prefix="patchwork-online-")
             self._file = FeatureFile.write(self._features, self._folder)
         self.ready.clear()
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", ENTRY_POINT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=_worker_environment(), close_fds=True)
-        # the connections own copies of the pipes' descriptors; the Popen's own are closed
-        self._conn = Connection(os.dup(self._process.stdin.fileno()), readable=False)
-        self._replies = Connection(os.dup(self._process.stdout.fileno()), writable=False)
-        self._process.stdin.close()
-        self._process.stdout.close()
+        worker = start_worker(__name__)
+        self._process, self._conn, self._replies = worker.process, worker.requests, worker.replies
         try:
             self._send(("start", self._file))
         except OSError as err:
@@ -283,18 +276,6 @@ class RoundProcess:
                 shutil.rmtree(self._folder, ignore_errors=True)
 
 
-ENTRY_POINT = "from patchwork_widget.session.round_worker import main; main()"
-
-
-def _worker_environment() -> dict[str, str]:
-    """The kernel's environment, with the folder this package is imported from first on the
-    worker's import path (the kernel may have found it through its own ``sys.path``)."""
-    root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    return env
-
-
 # ---------------------------------------------------------------------- in the worker process
 def main() -> None:
     """The worker's entry point: requests on standard input, replies on standard output.
@@ -302,9 +283,7 @@ def main() -> None:
     Standard output is the reply channel only: anything printed (TensorFlow's notices
     included) goes to standard error.
     """
-    replies = Connection(os.dup(sys.stdout.fileno()), readable=False)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    requests = Connection(os.dup(sys.stdin.fileno()), writable=False)
+    requests, replies = worker_channels()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         serve(requests, replies)
@@ -318,19 +297,11 @@ def serve(requests: Connection, replies: Connection) -> None:
     A reader thread takes the messages as they come, so that a ``cancel`` reaches the round
     that trains meanwhile; the rounds run in this thread.
     """
-    os.nice(NICENESS)
     _, features = requests.recv()  # ("start", FeatureFile)
     data = features.open()
-    import tensorflow as tf
-    from threadpoolctl import threadpool_limits
-
     from patchwork_widget import models as m  # TensorFlow loads before the first round
 
-    # one core stays free for the kernel (TensorFlow's and the BLAS's thread pools)
-    threads = max(1, (os.cpu_count() or 2) - 1)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    threadpool_limits(threads)
+    limit_threads()
     cancel = threading.Event()
     rounds: queue.SimpleQueue = queue.SimpleQueue()
 
@@ -376,7 +347,7 @@ def serve(requests: Connection, replies: Connection) -> None:
             replies.send(("done", outcome, ModelState.of(model)))
         except Exception as err:  # the round failed: the kernel re-raises it
             logger.exception("online round failed in the worker")
-            replies.send(("error", _portable(err)))
+            replies.send(("error", portable_error(err)))
 
 
 def _progress(conn: Connection, step: tuple) -> None:
@@ -384,12 +355,3 @@ def _progress(conn: Connection, step: tuple) -> None:
     _, index, logs = step
     if index == logs.get("steps"):
         conn.send(("progress", step))
-
-
-def _portable(err: Exception) -> Exception:
-    """``err`` if it survives pickling, else a RuntimeError with its type and message."""
-    try:
-        pickle.loads(pickle.dumps(err))
-    except (pickle.PicklingError, TypeError, AttributeError):  # keep its words
-        return RuntimeError(f"{type(err).__name__}: {err}")
-    return err

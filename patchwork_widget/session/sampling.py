@@ -49,6 +49,12 @@ class Sampling:
         if not isinstance(subset, Subset):
             subset = Subset.from_dict(subset)
         choice = OrderChoice.parse(order)
+        if ctx.features is None and ctx.extraction.running and \
+                "features" in ORDERS[choice.name].needs:
+            raise ValueError(f"order {choice.title!r} needs the features: "
+                             f"{ctx.extraction.progress_text()} are extracted so far; it is "
+                             "offered once they all are (session.extraction.wait()), or "
+                             "choose an order that needs none")
         arrays = self.order_inputs()
         disagree = (disagreeing_rows(ctx.store.history(), ctx.classes, len(ctx.df))
                     if subset.kind is SubsetKind.DISAGREEMENTS else None)
@@ -75,6 +81,7 @@ class Sampling:
         if not ctx.store.read_only:  # rows no longer claimed for this queue go to others now
             ctx.claims.release(set(self.queue) - ({int(r) for r in picked} if claimed else set()))
         self.queue, self.cursor = [int(r) for r in picked], 0
+        ctx.extraction.prioritize(self.queue)  # the images about to be labeled, first
         self.groups = {int(r): number for number, rows in enumerate(groups, 1) for r in rows}
         self.sampled = {"subset": subset.to_dict(), "order": choice.to_dict(), "count": int(count)}
         return self.queue

@@ -56,6 +56,9 @@ class Labeler(anywidget.AnyWidget):
     notices = traitlets.List(traitlets.Unicode()).tag(sync=True)  # what the last class edit did
     sampled = traitlets.Dict().tag(sync=True)  # subset, order and count of the current queue
     progress = traitlets.Dict().tag(sync=True)  # labeled rows of the queue and of the table
+    # The features a worker extracts while the user labels (BackgroundExtraction.status():
+    # state, done, total, description, error); the view shows a progress bar while it runs.
+    extraction = traitlets.Dict().tag(sync=True)
     # A near-duplicates sample: row (as a string) -> its group's number, shown on the grid.
     groups = traitlets.Dict().tag(sync=True)
     # Queue position of the image on screen, as the kernel last heard it: a view that renders
@@ -110,6 +113,7 @@ class Labeler(anywidget.AnyWidget):
         self._refresh_queue()
         self.sampled = dict(session.sampled)
         self.cursor = session.cursor
+        self.extraction = session.context.extraction.status()
         self._refresh_counts()
 
     def _refresh_keys(self) -> None:
@@ -158,6 +162,8 @@ class Labeler(anywidget.AnyWidget):
             self.progress = navigation.progress(self.session)
         elif event.kind is EventKind.ONLINE:
             self._refresh_counts()
+        elif event.kind is EventKind.PROGRESS and event.source == "extract":
+            self.extraction = dict(event.payload)
 
     def _refresh_queue(self) -> None:
         """The queue and its near-duplicate groups (one update: the grid reads both)."""

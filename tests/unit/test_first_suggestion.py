@@ -25,7 +25,9 @@ def test_folder_and_backbone_name_to_the_first_suggestion(tmp_path):
     backbone = Backbone("mobilenet_v3_small", weights=None, image_size=(32, 32))
     widget = PatchworkWidget(df, outfile=tmp_path / "labels.csv", feature_extractor=backbone)
     session = widget.session
-    assert session.features.shape == (len(df), 576) and np.isfinite(session.features).all()
+    features = session.extraction.wait(timeout=300)  # extracted by a worker meanwhile
+    assert session.features is features
+    assert features.shape == (len(df), 576) and np.isfinite(features).all()
     assert (cache_folder(tmp_path / "labels.csv") / "meta.json").is_file()
     by_name = truth.set_index(truth.filepath.map(lambda p: p.rsplit("/", 1)[-1]))
     for row, path in enumerate(session.df.filepath[:20]):
