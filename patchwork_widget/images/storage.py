@@ -432,7 +432,8 @@ def list_folder(
     ValueError
         Naming ``folder``: a local folder that does not exist, a URL whose bucket or prefix
         does not exist or lists nothing, a URL naming one file, an ``http(s)://`` URL, a
-        protocol fsspec cannot open.
+        protocol fsspec cannot open, a URL its filesystem refuses to list (``s3://``: all
+        of S3).
     OSError
         Naming ``folder``: the listing failed otherwise (refused credentials, no answer).
     """
@@ -462,6 +463,8 @@ def list_folder(
         detail = str(e).strip("'\"")
         raise ValueError(missing + (f" ({detail})" if detail and detail != root else "")
                          ) from None
+    except ValueError as e:  # a URL the filesystem cannot list ("s3://": all of S3)
+        raise ValueError(f"folder {folder!r} cannot be listed ({e})") from e
     except TypeError as e:  # s3fs takes unknown options, then its client refuses them
         raise ValueError(f"folder {folder!r}: storage_options do not fit the {protocol}:// "
                          f"filesystem ({e})") from e

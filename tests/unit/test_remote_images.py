@@ -474,6 +474,8 @@ def test_load_folder_on_a_bucket_names_the_url_in_its_errors(s3_folder, s3):
     for http in ("http://127.0.0.1:1/images", "https://example.org/images/"):
         with pytest.raises(ValueError, match=f"folder {http!r}: http(s)?:// has no listing"):
             load_folder(http)
+    with pytest.raises(ValueError, match=r"folder 's3://' cannot be listed \(Cannot traverse"):
+        load_folder("s3://")
     with pytest.raises(ValueError, match=r"folder 'nosuch://b/x': cannot open nosuch:// URLs"):
         load_folder("nosuch://b/x")
     with pytest.raises(ValueError, match="storage_options must be a dict"):
