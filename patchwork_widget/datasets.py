@@ -2,7 +2,8 @@
 ground truth, built offline (feature B7).
 
 :func:`load_folder` lists a folder's images (recursively, by extension, up to a size limit) as
-a fresh label table.
+a fresh label table; the folder may be local or a prefix in object storage (an fsspec URL,
+listed by :func:`patchwork_widget.images.storage.list_folder`).
 
 Patches are cut at random positions, scales, flips and quarter turns from photographs that
 scikit-image and scikit-learn ship inside their wheels, so nothing is downloaded. Each class is
@@ -19,13 +20,18 @@ import numbers
 import os
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from patchwork_widget.options.checks import check_int, check_path, check_paths, shown
+from patchwork_widget.options.checks import (
+    check_int,
+    check_path,
+    check_paths,
+    shown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,14 +76,20 @@ def load_folder(
     recursive: bool = True,
     max_images: Optional[int] = None,
     max_bytes: Optional[int] = None,
+    storage_options: Optional[Mapping[str, Any]] = None,
 ) -> pd.DataFrame:
-    """A new label table holding the images in ``folder``.
+    """A new label table holding the images in ``folder``, a local folder or a folder /
+    prefix in object storage.
 
     Parameters
     ----------
-    folder : path
-        The folder to list. Files and folders whose name starts with ``.`` are skipped;
-        symbolic links to folders are not followed.
+    folder : path or str
+        The folder to list: a local path, a ``file://`` URL (a local folder too) or the fsspec
+        URL of a folder or prefix (``s3://bucket/prefix``, ``gs://bucket/prefix``, ...),
+        listed through its fsspec filesystem (one flat listing of the prefix on object
+        stores; sizes come from the listing, so nothing is downloaded). ``http(s)://`` has
+        no listing and is refused. Files and folders whose name starts with ``.`` are
+        skipped; symbolic links to local folders are not followed.
     classes : sequence of str
         Class columns of the table (more can be added while labeling).
     extensions : sequence of str, optional
@@ -85,30 +97,40 @@ def load_folder(
         extension the image reader supports
         (:data:`~patchwork_widget.images.read.SUPPORTED_EXTENSIONS`).
     recursive : bool
-        List sub-folders too.
+        List sub-folders (objects below deeper prefixes) too.
     max_images : int, optional
         Take at most this many images, the first in path order (the rest are logged).
     max_bytes : int, optional
         Skip files larger than this many bytes (logged).
+    storage_options : dict, optional
+        Options of a URL's fsspec filesystem (``endpoint_url``, ``profile``, ``anon``, ...;
+        see :class:`~patchwork_widget.images.storage.Storage`). Default: the process's, the
+        ones every image reader uses (:func:`~patchwork_widget.images.storage.configure_storage`,
+        or a project's ``storage_options``); without any, the filesystem's own defaults (for
+        S3 the standard AWS environment variables and config files). Not used for local
+        folders.
 
     Returns
     -------
     pandas.DataFrame
-        The table of :func:`~patchwork_widget.labels.prep_label_dataframe`: absolute paths,
-        sorted, one row per image.
+        The table of :func:`~patchwork_widget.labels.prep_label_dataframe`: absolute paths
+        (full URLs such as ``s3://bucket/prefix/a.png`` for a URL), sorted, one row per
+        image.
 
     Raises
     ------
     ValueError
-        For a folder that does not exist, an unsupported extension, a bad limit, or a folder
-        holding no image.
+        For a folder that does not exist (a URL's missing bucket or prefix, or one that lists
+        nothing), a URL naming one file or an ``http(s)://`` URL, an unsupported extension, a
+        bad limit, or a folder holding no image; messages name the folder or URL.
+    OSError
+        When a URL's listing fails otherwise (refused credentials, no answer), naming it.
     """
     from patchwork_widget.images.read import SUPPORTED_EXTENSIONS
+    from patchwork_widget.images.storage import list_folder
     from patchwork_widget.labels import prep_label_dataframe
 
-    root = Path(check_path("folder", folder)).expanduser().absolute()
-    if not root.is_dir():
-        raise ValueError(f"folder must be an existing folder; got {os.fspath(folder)!r}")
+    where = check_path("folder", folder)
     if extensions is None:
         wanted = set(SUPPORTED_EXTENSIONS)
     else:
@@ -130,29 +152,23 @@ def load_folder(
     check_int("max_bytes", max_bytes, 1, allow_none=True)
     paths: List[str] = []
     too_large = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
-        for name in sorted(filenames):
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in wanted:
-                continue
-            path = os.path.join(dirpath, name)
-            if not os.path.isfile(path):
-                continue
-            if max_bytes is not None and os.path.getsize(path) > max_bytes:
-                too_large += 1
-                continue
-            paths.append(path)
-    paths.sort()
+    for path, size in list_folder(where, recursive, storage_options):
+        if os.path.splitext(path)[1].lower() not in wanted:
+            continue
+        if max_bytes is not None and size is not None and size > max_bytes:
+            too_large += 1
+            continue
+        paths.append(path)
     if too_large:
         logger.warning("%d file(s) in %s are larger than max_bytes=%d and were skipped",
-                       too_large, root, max_bytes)
+                       too_large, where, max_bytes)
     if not paths:
-        raise ValueError(f"folder {os.fspath(folder)!r} holds no image with extension "
+        raise ValueError(f"folder {where!r} holds no image with extension "
                          f"{', '.join(sorted(wanted))}" + (" (sub-folders included)"
                                                            if recursive else ""))
     if max_images is not None and len(paths) > max_images:
         logger.warning("%s holds %d images; the table takes the first %d (max_images)",
-                       root, len(paths), max_images)
+                       where, len(paths), max_images)
         paths = paths[:max_images]
     return prep_label_dataframe(paths, list(classes))
 

@@ -19,6 +19,10 @@ extraction and the CLI):
   file is read by the same readers as a local file. A second read of the same URL costs no
   network.
 
+A folder or prefix is listed by :func:`list_folder` (``load_folder``'s listing): local folders
+with ``os.walk``, URLs through the same filesystem (``fs.find`` / ``fs.ls``, sizes from the
+listing), ``http(s)://`` refused (it has no listing).
+
 fsspec's own ``filecache`` / ``simplecache`` keep files without any size bound (their only
 limit is an expiry time), so the cache here is a small LRU of its own. Cached objects are
 keyed by URL: images of a labeling project are not expected to change in place (clear the
@@ -32,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 import threading
 from collections import OrderedDict
@@ -56,7 +61,9 @@ __all__ = [
     "configure_storage",
     "current_storage",
     "extension",
+    "filesystem",
     "is_url",
+    "list_folder",
     "open_image_file",
     "public_options",
 ]
@@ -237,6 +244,24 @@ def default_cache_folder() -> Path:
     return Path(base) / "patchwork_widget" / "remote"
 
 
+def filesystem(url: str, storage_options: Mapping[str, Any]
+               ) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem of ``url`` built with ``storage_options`` (instances are cached
+    by fsspec) and the path within it. Raises ``ImageReadError`` naming ``url`` for a
+    protocol fsspec cannot open (its library missing) or options the filesystem refuses."""
+    protocol = get_protocol(url)
+    try:
+        cls = fsspec.get_filesystem_class(protocol)
+    except (ValueError, ImportError) as e:
+        raise ImageReadError(url, f"cannot open {protocol}:// URLs ({e})") from e
+    try:
+        fs = cls(**storage_options)
+    except TypeError as e:
+        raise ImageReadError(url, f"storage_options do not fit the {protocol}:// "
+                             f"filesystem ({e})") from e
+    return fs, fs._strip_protocol(url)
+
+
 class Storage:
     """How remote image URLs are reached: fsspec filesystem options and a disk cache.
 
@@ -267,19 +292,9 @@ class Storage:
         self.cache = DiskCache(folder or default_cache_folder(), cache_bytes)
 
     def filesystem(self, url: str) -> tuple[fsspec.AbstractFileSystem, str]:
-        """The fsspec filesystem of ``url`` (instances are cached by fsspec) and the path
-        within it."""
-        protocol = get_protocol(url)
-        try:
-            cls = fsspec.get_filesystem_class(protocol)
-        except (ValueError, ImportError) as e:
-            raise ImageReadError(url, f"cannot open {protocol}:// URLs ({e})") from e
-        try:
-            fs = cls(**self.storage_options)
-        except TypeError as e:
-            raise ImageReadError(url, f"storage_options do not fit the {protocol}:// "
-                                 f"filesystem ({e})") from e
-        return fs, fs._strip_protocol(url)
+        """The fsspec filesystem of ``url`` with this storage's options, and the path within
+        it (see :func:`filesystem`)."""
+        return filesystem(url, self.storage_options)
 
     def _download(self, url: str, limits: ReadLimits) -> BinaryIO:
         fs, rpath = self.filesystem(url)
@@ -377,3 +392,120 @@ def open_image_file(path: str, limits: ReadLimits) -> BinaryIO:
     if is_url(path):
         return current_storage().open(path, limits)
     return open_local_file(_local(path), limits, path)
+
+
+# Protocols without a listing of a folder: their URLs name single files only.
+UNLISTABLE_PROTOCOLS = frozenset({"http", "https"})
+
+
+def list_folder(
+    folder: str,
+    recursive: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+) -> list[tuple[str, int | None]]:
+    """The regular files below a local folder or an fsspec URL of a folder or prefix, with
+    their sizes, sorted by path; names starting with ``.`` (at any depth below ``folder``)
+    are left out.
+
+    Parameters
+    ----------
+    folder : str
+        A local path, a ``file://`` URL (both listed on local disk; links to folders are
+        not followed) or the URL of a folder / prefix (``s3://bucket/prefix``, ``gs://...``),
+        listed through its fsspec filesystem: ``fs.find`` (one flat listing on object
+        stores) or, when not ``recursive``, ``fs.ls``. ``http(s)://`` has no listing and is
+        refused.
+    recursive : bool
+        List sub-folders too.
+    storage_options : dict, optional
+        Options of the URL's filesystem; default those of the process's :class:`Storage`
+        (:func:`current_storage`), the ones the readers use.
+
+    Returns
+    -------
+    list of (str, int or None)
+        Absolute local paths or full URLs (``s3://bucket/key``), and each file's size in
+        bytes from the listing (None where the filesystem does not say).
+
+    Raises
+    ------
+    ValueError
+        Naming ``folder``: a local folder that does not exist, a URL whose bucket or prefix
+        does not exist or lists nothing, a URL naming one file, an ``http(s)://`` URL, a
+        protocol fsspec cannot open, a URL its filesystem refuses to list (``s3://``: all
+        of S3).
+    OSError
+        Naming ``folder``: the listing failed otherwise (refused credentials, no answer).
+    """
+    if storage_options is not None:
+        storage_options = check_storage_options("storage_options", storage_options)
+    if not is_url(folder):
+        return _list_local(folder, recursive)
+    protocol = get_protocol(folder)
+    if protocol in UNLISTABLE_PROTOCOLS:
+        raise ValueError(f"folder {folder!r}: {protocol}:// has no listing of a folder; "
+                         "list the images' URLs yourself and build the table with "
+                         "prep_label_dataframe(urls, classes)")
+    options = current_storage().storage_options if storage_options is None else storage_options
+    try:
+        fs, root = filesystem(folder, options)
+    except ImageReadError as e:
+        raise ValueError(f"folder {folder!r}: {e.cause}") from None
+    fs.invalidate_cache(root)  # filesystems keep listings: objects added since are seen
+    missing = (f"folder must be an existing folder or prefix; nothing is listed at "
+               f"{folder!r}")
+    try:
+        if recursive:
+            entries = list(fs.find(root, detail=True).values())
+        else:
+            entries = fs.ls(root, detail=True)
+    except FileNotFoundError as e:
+        detail = str(e).strip("'\"")
+        raise ValueError(missing + (f" ({detail})" if detail and detail != root else "")
+                         ) from None
+    except ValueError as e:  # a URL the filesystem cannot list ("s3://": all of S3)
+        raise ValueError(f"folder {folder!r} cannot be listed ({e})") from e
+    except TypeError as e:  # s3fs takes unknown options, then its client refuses them
+        raise ValueError(f"folder {folder!r}: storage_options do not fit the {protocol}:// "
+                         f"filesystem ({e})") from e
+    except Exception as e:  # permission, network, server errors of the filesystem
+        raise OSError(f"cannot list folder {folder!r} ({type(e).__name__}: {e})") from e
+    if not entries:
+        raise ValueError(missing)
+    if len(entries) == 1 and entries[0].get("type") == "file" \
+            and entries[0]["name"] == root.rstrip("/"):  # not a folder marker "root/"
+        raise ValueError(f"folder {folder!r} names a file, not a folder or prefix")
+    prefix = root.rstrip("/") + "/"
+    listed = []
+    for entry in entries:
+        name = entry["name"]
+        if entry.get("type") != "file" or name.endswith("/"):  # folders and folder markers
+            continue
+        relative = name[len(prefix):] if name.startswith(prefix) else name.rsplit("/", 1)[-1]
+        if any(part.startswith(".") for part in relative.split("/")):
+            continue
+        listed.append((fs.unstrip_protocol(name), entry.get("size")))
+    listed.sort()
+    return listed
+
+
+def _list_local(folder: str, recursive: bool) -> list[tuple[str, int | None]]:
+    """:func:`list_folder` of a local folder (``os.walk``; links to folders not followed)."""
+    root = Path(_local(folder)).expanduser().absolute()
+    if not root.is_dir():
+        raise ValueError(f"folder must be an existing folder; got {folder!r}")
+    listed: list[tuple[str, int | None]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")] if recursive else []
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except OSError:  # a broken link, or removed meanwhile
+                continue
+            if stat.S_ISREG(st.st_mode):
+                listed.append((path, st.st_size))
+    listed.sort()
+    return listed

@@ -350,7 +350,7 @@ CASES: list[Case] = [
     Case("load_folder", _lazy("patchwork_widget.datasets", "load_folder"),
          lambda e: {"folder": str(Path(e.paths[0]).parent)},
          {"folder": "path", "recursive": "bool", "max_images": "opt_pos_int",
-          "max_bytes": "opt_pos_int"}),
+          "max_bytes": "opt_pos_int", "storage_options": "opt_options"}),
     Case("Backbone", _lazy("patchwork_widget.options.backbones", "Backbone"),
          lambda e: {"name": "resnet50", "weights": None},
          {"name": "str", "image_size": "opt_imshape"}),

@@ -40,6 +40,8 @@ def test_every_image_below_the_folder_in_path_order(folder):
                                  "sub/deeper/d.tif"]
     assert list(df.columns) == ["filepath", "exclude", "validation", "cat", "dog"]
     assert df[["cat", "dog"]].isna().all().all()
+    # a file:// URL is the same local folder, listed as local paths
+    assert load_folder(f"file://{folder}", ["cat", "dog"]).equals(df)
 
 
 def test_extensions_recursion_and_size_limits(folder, caplog):

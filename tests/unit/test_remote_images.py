@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import numpy as np
 import pytest
 from remote_servers import HttpServer, S3Server, image_objects, write_objects
 from widget_comm import browser_sends, install, replies
 
+from patchwork_widget.datasets import load_folder
 from patchwork_widget.images import ImageReadError, ReadLimits, read_array, read_image, read_images
 from patchwork_widget.images import storage as storage_module
 from patchwork_widget.images.extract import extract_features
@@ -366,3 +368,164 @@ def test_a_server_that_does_not_say_the_size_is_read_within_the_limit(s3, tmp_pa
         assert not [p for p in cache_of().folder.iterdir() if p.name.startswith(".part-")]
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# load_folder on a prefix of a bucket: listed as the same objects in a local folder are.
+
+FOLDER_BUCKET = "patchwork-folders"
+
+
+@pytest.fixture(scope="module")
+def s3_folder(s3, tmp_path_factory):
+    """Objects under ``survey/`` (images at three depths, hidden names, a too-large image,
+    a text file, a folder marker) and a sibling prefix ``survey-other/``; the same names in
+    a local folder. Yields ``(url of survey, local folder, objects)``."""
+    images = s3["objects"]
+    big, _ = image_objects(1, size=256, seed=1)
+    objects = {
+        "survey/b.png": images["images/img_0000.png"],
+        "survey/a.JPG": images["images/img_0001.jpg"],
+        "survey/sub/c.tif": images["images/img_0002.tif"],
+        "survey/sub/deeper/d.png": images["images/img_0003.png"],
+        "survey/big.png": big["images/img_0000.png"],
+        "survey/.hidden.png": images["images/img_0006.png"],
+        "survey/.cache/e.png": images["images/img_0009.png"],
+        "survey/sub/.thumbs/f.png": images["images/img_0012.png"],
+        "survey/notes.txt": b"not an image\n",
+        "survey-other/x.png": images["images/img_0015.png"],
+    }
+    s3["server"].upload(FOLDER_BUCKET, objects)
+    s3["server"].client().put_object(Bucket=FOLDER_BUCKET, Key="survey/empty/", Body=b"")
+    local = tmp_path_factory.mktemp("folder")
+    write_objects(local, objects)
+    (local / "survey" / "empty").mkdir()
+    return f"s3://{FOLDER_BUCKET}/survey", local / "survey", objects
+
+
+def relative(paths, root: str) -> list[str]:
+    return [p[len(root.rstrip("/")) + 1:] for p in paths]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"recursive": False}, {"extensions": [".png"]}, {"max_bytes": 50_000},
+    {"max_images": 2}, {"extensions": ["tif"], "classes": ["cat"]},
+], ids=["all", "flat", "png", "max_bytes", "max_images", "tif"])
+def test_load_folder_lists_a_prefix_as_the_same_local_folder(s3_folder, kwargs, caplog):
+    url, local, _ = s3_folder
+    kwargs = dict(kwargs)
+    classes = kwargs.pop("classes", ["cat", "dog"])
+    with caplog.at_level(logging.WARNING, "patchwork_widget.datasets"):
+        remote = load_folder(url, classes, **kwargs)
+        expected = load_folder(local, classes, **kwargs)
+    assert all(p.startswith(url + "/") for p in remote["filepath"])
+    assert relative(remote["filepath"], url) == relative(expected["filepath"], str(local))
+    assert remote.drop(columns="filepath").equals(expected.drop(columns="filepath"))
+    if "max_bytes" in kwargs:
+        assert "big.png" not in relative(remote["filepath"], url)
+        assert f"1 file(s) in {url} are larger than max_bytes=50000" in caplog.text
+    assert len(cache_of()) == 0  # listed, not downloaded
+
+
+def test_load_folder_of_a_prefix_without_a_matching_image(s3_folder):
+    url, local, _ = s3_folder
+    for folder in (url, local):  # no TIFF on the top level, the same message
+        with pytest.raises(ValueError, match="holds no image with extension .tif$") as err:
+            load_folder(folder, extensions=["tif"], recursive=False)
+        assert repr(str(folder)) in str(err.value)
+
+
+def test_load_folder_of_a_whole_bucket_and_a_trailing_slash(s3_folder):
+    url, _, objects = s3_folder
+    whole = load_folder(f"s3://{FOLDER_BUCKET}")["filepath"].tolist()
+    assert whole == sorted(f"s3://{FOLDER_BUCKET}/{name}" for name in objects
+                           if name.endswith((".png", ".JPG", ".tif"))
+                           and "/." not in name)
+    assert load_folder(url + "/")["filepath"].tolist() == load_folder(url)["filepath"].tolist()
+
+
+def test_load_folder_of_a_prefix_sees_objects_added_since_the_last_listing(s3):
+    png = s3["objects"]["images/img_0000.png"]
+    s3["server"].upload("patchwork-growing", {"growing/one.png": png})
+    url = "s3://patchwork-growing/growing"
+    for recursive in (True, False):
+        assert len(load_folder(url, recursive=recursive)) == 1
+    s3["server"].client().put_object(Bucket="patchwork-growing", Key="growing/two.png",
+                                     Body=png)
+    for recursive in (True, False):
+        listed = load_folder(url, recursive=recursive)
+        assert relative(listed["filepath"], url) == ["one.png", "two.png"]
+
+
+def test_load_folder_on_a_bucket_names_the_url_in_its_errors(s3_folder, s3):
+    url, _, _ = s3_folder
+    for missing in ("s3://no-such-bucket/survey", f"s3://{FOLDER_BUCKET}/nowhere"):
+        for recursive in (True, False):
+            with pytest.raises(ValueError) as err:
+                load_folder(missing, recursive=recursive)
+            assert str(err.value).startswith(
+                f"folder must be an existing folder or prefix; nothing is listed at "
+                f"{missing!r}")
+    with pytest.raises(ValueError, match=r"'s3://no-such-bucket/survey' \(.*bucket does not"):
+        load_folder("s3://no-such-bucket/survey")
+    with pytest.raises(ValueError, match="names a file, not a folder or prefix"):
+        load_folder(url + "/a.JPG")
+    with pytest.raises(ValueError, match="holds no image with extension"):
+        load_folder(url + "/empty")  # only a folder marker below it
+    for http in ("http://127.0.0.1:1/images", "https://example.org/images/"):
+        with pytest.raises(ValueError, match=f"folder {http!r}: http(s)?:// has no listing"):
+            load_folder(http)
+    with pytest.raises(ValueError, match=r"folder 's3://' cannot be listed \(Cannot traverse"):
+        load_folder("s3://")
+    with pytest.raises(ValueError, match=r"folder 'nosuch://b/x': cannot open nosuch:// URLs"):
+        load_folder("nosuch://b/x")
+    with pytest.raises(ValueError, match="storage_options must be a dict"):
+        load_folder(url, storage_options="anon")
+    with pytest.raises(ValueError, match="folder 's3://.*storage_options do not fit"):
+        load_folder(url, storage_options={"no_such_option": 1})
+
+
+def test_load_folder_takes_storage_options_or_the_readers_own(s3_folder, monkeypatch):
+    url, _, _ = s3_folder
+    expected = [f"{url}/{name}" for name in ("a.JPG", "b.png", "sub/c.tif",
+                                              "sub/deeper/d.png")]
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    options = {"endpoint_url": endpoint, "key": "testing-key", "secret": "testing-secret"}
+    listed = load_folder(url, max_bytes=50_000, storage_options=options)
+    assert listed["filepath"].tolist() == expected
+    configure_storage(options)  # the process's options, as a project's storage_options set
+    assert load_folder(url, max_bytes=50_000)["filepath"].tolist() == expected
+
+
+def test_a_session_on_a_folder_of_a_bucket_reads_its_thumbnails(s3_folder, tmp_path):
+    url, local, _ = s3_folder
+    df = load_folder(url, ["cat", "dog"], max_bytes=50_000)
+    session = Session.open(df, outfile=tmp_path / "labels.csv", imshape=(48, 48), seed=0)
+    try:
+        options = session.thumbnails.options
+        names = relative(df["filepath"], url)
+        got = session.thumbnail_page(list(range(len(df))))
+        assert got == [encode_thumbnail(str(local / name), options) for name in names]
+        assert session.unreadable.empty
+    finally:
+        session.close()
+
+
+def test_load_folder_through_another_fsspec_filesystem(s3):
+    """Any fsspec filesystem with a listing works as S3 does: fsspec's in-memory one."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    png = s3["objects"]["images/img_0000.png"]
+    for name in ("shots/a.png", "shots/sub/b.png", "shots/.hidden/c.png", "shots/d.txt"):
+        fs.pipe(f"/q27/{name}", png)
+    try:
+        df = load_folder("memory://q27/shots")
+        assert df["filepath"].tolist() == ["memory:///q27/shots/a.png",
+                                           "memory:///q27/shots/sub/b.png"]
+        np.testing.assert_array_equal(read_array(df["filepath"][1]),
+                                      read_array(s3["good"][1][0]))
+    finally:
+        fs.rm("/q27", recursive=True)
